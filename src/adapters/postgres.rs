@@ -1,0 +1,227 @@
+//! PostgreSQL sessions: inventory from `pg_database`, sizes from
+//! `pg_database_size`.
+//!
+//! The read-only mode and the timeouts travel as startup options, so they
+//! are in force before the first statement runs and no `SET` can be
+//! forgotten on a reconnect.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, Row as _};
+
+use super::{ConnectOptions, DatabaseItem, DatabaseSize, Error};
+
+/// Database used when the instance names none: it exists on every cluster
+/// and anyone allowed to log in can normally connect to it.
+const DEFAULT_DATABASE: &str = "postgres";
+
+/// One read-only session on a PostgreSQL server.
+pub struct PostgresConnection {
+    conn: sqlx::PgConnection,
+}
+
+impl PostgresConnection {
+    pub async fn connect(o: &ConnectOptions) -> Result<Self, Error> {
+        // `.pgpass` is not read: credentials come from dbfleet's own store,
+        // and a file on a worker must not silently change whom we log in as.
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .host(&o.host)
+            .port(o.port)
+            .username(&o.username)
+            .database(o.database.as_deref().unwrap_or(DEFAULT_DATABASE))
+            .application_name("dbfleet")
+            .options([
+                ("default_transaction_read_only", "on".to_string()),
+                ("statement_timeout", millis(o.statement_timeout)),
+                ("lock_timeout", millis(o.lock_timeout)),
+            ]);
+        let password = o.password.expose_secret();
+        if !password.is_empty() {
+            options = options.password(password);
+        }
+
+        match tokio::time::timeout(o.connect_timeout, options.connect()).await {
+            Ok(result) => result.map(|conn| Self { conn }).map_err(map_error),
+            Err(_) => Err(Error::Timeout(format!(
+                "connecting to {}:{} took longer than {:?}",
+                o.host, o.port, o.connect_timeout
+            ))),
+        }
+    }
+
+    pub async fn fetch_inventory(&mut self) -> Result<Vec<DatabaseItem>, Error> {
+        // Databases that refuse connections (template0, or ones an operator
+        // closed) cannot be sized or used, so they are not inventory.
+        let rows = sqlx::query(
+            "SELECT datname::text, datistemplate FROM pg_database WHERE datallowconn ORDER BY datname",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(map_error)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get(0).map_err(map_error)?;
+            let is_template: bool = row.try_get(1).map_err(map_error)?;
+            items.push(DatabaseItem {
+                is_system: is_template || name == DEFAULT_DATABASE,
+                name,
+            });
+        }
+        Ok(items)
+    }
+
+    pub async fn fetch_capacity(&mut self, targets: &[String]) -> Result<Vec<DatabaseSize>, Error> {
+        let collected_at = Utc::now();
+        // Only the targets are sized: `pg_database_size` fails on a database
+        // the role may not CONNECT to, and one such database must not sink
+        // the whole instance. Sizing by oid, not by name, yields NULL for a
+        // database dropped while we run instead of failing the query.
+        let rows = sqlx::query(
+            "SELECT datname::text, pg_database_size(oid) / 1024 / 1024 \
+             FROM pg_database \
+             WHERE NOT datistemplate AND datallowconn AND datname::text = ANY($1::text[])",
+        )
+        .bind(targets.to_vec())
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(map_error)?;
+        if rows.is_empty() && !targets.is_empty() {
+            return Err(Error::Query(
+                "PostgreSQL returned no database sizes".to_string(),
+            ));
+        }
+
+        let mut sizes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get(0).map_err(map_error)?;
+            let Some(size_mb) = row.try_get::<Option<i64>, _>(1).map_err(map_error)? else {
+                tracing::debug!(database = %name, "database dropped while being sized");
+                continue;
+            };
+            sizes.push(DatabaseSize {
+                name,
+                size_mb,
+                data_size_mb: Some(size_mb),
+                log_size_mb: None,
+                collected_at,
+            });
+        }
+
+        let returned: BTreeSet<&str> = sizes.iter().map(|s| s.name.as_str()).collect();
+        let missing: BTreeSet<&str> = targets
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !returned.contains(t))
+            .collect();
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "requested databases were not reported by the server"
+            );
+        }
+        Ok(sizes)
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+/// A startup option value in milliseconds; a non-zero timeout below one
+/// millisecond must not become `0`, which disables the limit.
+fn millis(timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    if ms == 0 && !timeout.is_zero() {
+        "1".to_string()
+    } else {
+        ms.to_string()
+    }
+}
+
+/// What a SQLSTATE means for the job's error class.
+fn class_of_sqlstate(code: &str) -> fn(String) -> Error {
+    match code {
+        // invalid_password, invalid_authorization_specification
+        "28P01" | "28000" => Error::Auth,
+        // query_canceled (statement_timeout), lock_not_available (lock_timeout)
+        "57014" | "55P03" => Error::Timeout,
+        // invalid_catalog_name: the configured database does not exist, a
+        // wrong address as far as the instance record goes
+        "3D000" => Error::Connect,
+        // too_many_connections, cannot_connect_now, admin/crash shutdown
+        "53300" | "57P01" | "57P02" | "57P03" => Error::Connect,
+        // connection_exception class
+        c if c.starts_with("08") => Error::Connect,
+        _ => Error::Query,
+    }
+}
+
+/// Maps a driver error to the job error class. The driver's messages never
+/// contain the password, and the connect options are never formatted.
+fn map_error(e: sqlx::Error) -> Error {
+    let message = e.to_string();
+    match &e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => class_of_sqlstate(&code)(message),
+            None => Error::Query(message),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Configuration(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Error::Connect(message),
+        _ => Error::Query(message),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstate_classes() {
+        fn check(code: &str, expected: &str) {
+            let got = class_of_sqlstate(code)(String::new());
+            assert_eq!(got.class().as_str(), expected, "sqlstate {code}");
+        }
+        check("28P01", "auth");
+        check("28000", "auth");
+        check("57014", "timeout");
+        check("55P03", "timeout");
+        check("3D000", "connect");
+        check("53300", "connect");
+        check("57P03", "connect");
+        check("08006", "connect");
+        check("42P01", "query");
+        check("42501", "query");
+        check("XX000", "query");
+    }
+
+    #[test]
+    fn millis_table() {
+        fn check(timeout: Duration, expected: &str) {
+            assert_eq!(millis(timeout), expected, "{timeout:?}");
+        }
+        check(Duration::ZERO, "0");
+        check(Duration::from_micros(1), "1");
+        check(Duration::from_millis(1500), "1500");
+        check(Duration::from_secs(30), "30000");
+    }
+
+    #[test]
+    fn io_errors_are_connect_errors() {
+        let e = map_error(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(matches!(e, Error::Connect(_)), "{e:?}");
+        let e = map_error(sqlx::Error::RowNotFound);
+        assert!(matches!(e, Error::Query(_)), "{e:?}");
+    }
+}
