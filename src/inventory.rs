@@ -1,0 +1,195 @@
+//! The inventory diff: what changed in an instance's list of databases since
+//! the last run.
+//!
+//! Pure: it takes the stored records and the listed databases and returns a
+//! plan that the store applies in one transaction. Names compare exactly and
+//! case-sensitively (two databases may differ only by case on PostgreSQL and
+//! on case-sensitive MySQL file systems). Rows are never hard-deleted: a
+//! database that disappears is deactivated and may come back (reactivated).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::adapters::DatabaseItem;
+use crate::domain::DbType;
+use crate::filters::DatabaseFilters;
+use crate::message::InventoryCounts;
+
+/// One stored `instance_databases` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRecord {
+    pub database_name: String,
+    pub is_active: bool,
+    pub first_seen_date: NaiveDate,
+    pub last_seen_date: NaiveDate,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// What to write, and what is now active.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryPlan {
+    pub created: Vec<String>,
+    pub refreshed: Vec<String>,
+    pub reactivated: Vec<String>,
+    pub deactivated: Vec<String>,
+    /// Excluded by the filter file, with the reason.
+    pub filtered: Vec<(String, String)>,
+    /// Every database seen and kept, sorted: the capacity targets.
+    pub active: Vec<String>,
+}
+
+impl InventoryPlan {
+    pub fn counts(&self) -> InventoryCounts {
+        let n = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+        InventoryCounts {
+            created: n(&self.created),
+            refreshed: n(&self.refreshed),
+            reactivated: n(&self.reactivated),
+            deactivated: n(&self.deactivated),
+        }
+    }
+}
+
+/// Diff the listed databases against the stored records.
+///
+/// System databases of engines other than MySQL are skipped silently (and so
+/// deactivated if they were tracked); MySQL system databases are kept and left
+/// to the filter file, as the reference does, because `mysql` can hold data
+/// operators care about.
+pub fn plan(
+    engine: DbType,
+    existing: &[InventoryRecord],
+    listed: &[DatabaseItem],
+    filters: &DatabaseFilters,
+) -> InventoryPlan {
+    let stored: BTreeMap<&str, &InventoryRecord> = existing
+        .iter()
+        .map(|r| (r.database_name.as_str(), r))
+        .collect();
+    let mut plan = InventoryPlan::default();
+    let mut seen = BTreeSet::new();
+    for item in listed {
+        let name = item.name.trim();
+        if name.is_empty() || (item.is_system && engine != DbType::Mysql) {
+            continue;
+        }
+        if let Some(reason) = filters.exclusion(engine.as_str(), name) {
+            plan.filtered.push((name.to_string(), reason));
+            continue;
+        }
+        if !seen.insert(name.to_string()) {
+            continue; // listed twice: count it once
+        }
+        match stored.get(name) {
+            Some(record) if record.is_active => plan.refreshed.push(name.to_string()),
+            Some(_) => plan.reactivated.push(name.to_string()),
+            None => plan.created.push(name.to_string()),
+        }
+    }
+    plan.deactivated = existing
+        .iter()
+        .filter(|r| r.is_active && !seen.contains(&r.database_name))
+        .map(|r| r.database_name.clone())
+        .collect();
+    plan.active = seen.into_iter().collect();
+    plan
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, active: bool) -> InventoryRecord {
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        InventoryRecord {
+            database_name: name.to_string(),
+            is_active: active,
+            first_seen_date: day,
+            last_seen_date: day,
+            deleted_at: (!active).then(Utc::now),
+        }
+    }
+
+    fn item(name: &str, is_system: bool) -> DatabaseItem {
+        DatabaseItem {
+            name: name.to_string(),
+            is_system,
+        }
+    }
+
+    fn filters() -> DatabaseFilters {
+        let yaml = "database_filters:\n  mysql:\n    exclude_databases: [mysql]\n    exclude_patterns: ['tmp_%']\n";
+        DatabaseFilters::from_yaml_str("test", yaml).unwrap().0
+    }
+
+    #[test]
+    fn diff_counts_each_kind() {
+        let existing = [
+            record("kept", true),
+            record("back", false),
+            record("gone", true),
+            record("old", false),
+        ];
+        let listed = [
+            item("kept", false),
+            item("back", false),
+            item("new", false),
+            item("tmp_x", false),
+            item(" ", false),
+        ];
+        let plan = plan(DbType::Postgresql, &existing, &listed, &filters());
+        assert_eq!(plan.created, ["new", "tmp_x"]);
+        assert_eq!(plan.refreshed, ["kept"]);
+        assert_eq!(plan.reactivated, ["back"]);
+        assert_eq!(plan.deactivated, ["gone"]);
+        assert!(plan.filtered.is_empty(), "postgresql has no rules here");
+        assert_eq!(plan.active, ["back", "kept", "new", "tmp_x"]);
+    }
+
+    #[test]
+    fn system_databases_follow_the_engine_rule() {
+        let listed = [item("postgres", true), item("app", false)];
+        let pg = plan(
+            DbType::Postgresql,
+            &[record("postgres", true)],
+            &listed,
+            &filters(),
+        );
+        assert_eq!(pg.active, ["app"]);
+        assert_eq!(
+            pg.deactivated,
+            ["postgres"],
+            "a skipped system db is deactivated"
+        );
+
+        let listed = [item("mysql", true), item("sys", true), item("tmp_1", false)];
+        let my = plan(DbType::Mysql, &[], &listed, &filters());
+        assert_eq!(my.active, ["sys"], "mysql system dbs reach the filter");
+        let reasons: Vec<_> = my
+            .filtered
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("mysql", "exclude_database"),
+                ("tmp_1", "exclude_pattern:tmp_%")
+            ]
+        );
+    }
+
+    #[test]
+    fn names_compare_case_sensitively() {
+        let plan = plan(
+            DbType::Postgresql,
+            &[record("App", true)],
+            &[item("app", false)],
+            &filters(),
+        );
+        assert_eq!(plan.created, ["app"]);
+        assert_eq!(plan.deactivated, ["App"]);
+    }
+}
