@@ -1,0 +1,143 @@
+//! The message broker: where jobs and results travel.
+//!
+//! One trait, [`Broker`], with RabbitMQ as the fleet backend. Publishing is
+//! always confirmed (a message is on the broker, or the call fails); consuming
+//! hands out [`Delivery`]s whose fate is settled once, by a [`Disposition`]
+//! chosen in one place by the consumer. Only this module imports `lapin`.
+
+mod rabbitmq;
+pub mod topology;
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures_util::Stream;
+
+use crate::message::{JobMessage, JobResult};
+
+pub use rabbitmq::RabbitBroker;
+pub use topology::Topology;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("broker: {0}")]
+    Amqp(String),
+    #[error("broker refused the message (nack) on `{0}`")]
+    Nacked(String),
+    #[error("message to `{0}` was unroutable: no queue is bound to it")]
+    Unroutable(String),
+    #[error("broker connection pool: {0}")]
+    Pool(String),
+    #[error("unsupported broker URL scheme; expected amqp://…")]
+    UnsupportedUrl,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The queues a process consumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Jobs,
+    Results,
+    Dead,
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub queue: Queue,
+    /// The job id: consumers deduplicate on it.
+    pub message_id: String,
+    /// The batch id.
+    pub correlation_id: String,
+    /// The message type (`capacity_sync`, `result`).
+    pub kind: String,
+    pub body: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Outgoing {
+    pub fn job(job: &JobMessage) -> Self {
+        Self {
+            queue: Queue::Jobs,
+            message_id: job.job_id.to_string(),
+            correlation_id: job.effective_batch_id().to_string(),
+            kind: job.kind.as_str().to_string(),
+            body: job.encode(),
+            headers: BTreeMap::new(),
+        }
+    }
+
+    pub fn result(result: &JobResult) -> Self {
+        Self {
+            queue: Queue::Results,
+            message_id: result.job_id.to_string(),
+            correlation_id: result.batch_id.to_string(),
+            kind: "result".to_string(),
+            body: result.encode(),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// What to do with a delivery once it has been handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done (including a job whose failed result is published).
+    Ack,
+    /// A transient failure: deliver again; counts toward the delivery limit.
+    Retry,
+    /// Unreadable: move to the dead-letter queue with this reason.
+    DeadLetter(String),
+    /// Not started because the process is stopping: give it back.
+    HandBack,
+}
+
+/// Settles one delivery on the broker it came from.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    async fn settle(
+        self: Box<Self>,
+        disposition: Disposition,
+        delivery: &DeliveryMeta,
+    ) -> Result<()>;
+}
+
+/// Everything about a delivery except the means to settle it.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryMeta {
+    pub body: Vec<u8>,
+    pub message_id: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    /// 1 on first delivery, counting up on each redelivery.
+    pub attempt: u32,
+}
+
+pub struct Delivery {
+    pub meta: DeliveryMeta,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    pub fn new(meta: DeliveryMeta, acker: Box<dyn Acker>) -> Self {
+        Self { meta, acker }
+    }
+
+    pub async fn settle(self, disposition: Disposition) -> Result<()> {
+        self.acker.settle(disposition, &self.meta).await
+    }
+}
+
+pub type Deliveries = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
+
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Declare exchanges and queues; idempotent.
+    async fn declare(&self) -> Result<()>;
+    /// Publish and wait for the broker's confirm. A nack or a return is an error.
+    async fn publish(&self, message: Outgoing) -> Result<()>;
+    /// Start consuming `queue` with at most `prefetch` unsettled deliveries.
+    /// The stream ends when the broker cancels the consumer.
+    async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries>;
+}

@@ -1,0 +1,408 @@
+//! RabbitMQ through lapin.
+//!
+//! Publishing goes through one cached confirm-mode channel on a pooled
+//! connection (deadpool replaces a dead connection on the next `get`), so a
+//! dropped connection heals on the next publish. Each consumer gets its own
+//! connection, as RabbitMQ advises, so publisher flow control never stalls
+//! acks; prefetch is set before `basic.consume`.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use deadpool_lapin::{Manager, Pool};
+use futures_util::Stream;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use super::{
+    Acker, Broker, Deliveries, Delivery, DeliveryMeta, Disposition, Error, Outgoing, Queue, Result,
+    Topology,
+};
+
+/// Header carrying why a message was dead-lettered.
+pub const REASON_HEADER: &str = "x-dbfleet-reason";
+
+pub struct RabbitBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: SecretString,
+    topology: Topology,
+    pool: Pool,
+    channel: Mutex<Option<Channel>>,
+}
+
+fn amqp(e: lapin::Error) -> Error {
+    Error::Amqp(e.to_string())
+}
+
+fn properties() -> ConnectionProperties {
+    ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio)
+        .with_connection_name("dbfleet".into())
+}
+
+impl RabbitBroker {
+    /// Connect (checking the broker answers) without declaring anything.
+    pub async fn connect(url: &SecretString, topology: Topology) -> Result<Self> {
+        let manager = Manager::new(url.expose_secret(), properties());
+        let pool = Pool::builder(manager)
+            .max_size(4)
+            .build()
+            .map_err(|e| Error::Pool(e.to_string()))?;
+        let broker = Self {
+            inner: Arc::new(Inner {
+                url: url.clone(),
+                topology,
+                pool,
+                channel: Mutex::new(None),
+            }),
+        };
+        broker.inner.channel().await?;
+        Ok(broker)
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+}
+
+impl Inner {
+    /// The cached publishing channel, reopened when it is no longer usable.
+    async fn channel(&self) -> Result<Channel> {
+        let mut cached = self.channel.lock().await;
+        if let Some(channel) = cached.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let connection = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Error::Pool(e.to_string()))?;
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(amqp)?;
+        *cached = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &Outgoing,
+    ) -> Result<()> {
+        let channel = self.channel().await?;
+        let mut headers = FieldTable::default();
+        for (key, value) in &message.headers {
+            headers.insert(
+                key.as_str().into(),
+                AMQPValue::LongString(value.as_str().into()),
+            );
+        }
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+        let props = BasicProperties::default()
+            .with_message_id(message.message_id.as_str().into())
+            .with_correlation_id(message.correlation_id.as_str().into())
+            .with_type(message.kind.as_str().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(now)
+            .with_headers(headers);
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = channel
+            .basic_publish(exchange, routing_key, options, &message.body, props)
+            .await
+            .map_err(amqp)?;
+        match confirm.await.map_err(amqp)? {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(Error::Unroutable(routing_key.to_string())),
+            Confirmation::Nack(_) => Err(Error::Nacked(routing_key.to_string())),
+            Confirmation::NotRequested => Err(Error::Amqp("channel not in confirm mode".into())),
+        }
+    }
+}
+
+fn quorum_args(delivery_limit: Option<u32>, dead_letter_exchange: Option<&str>) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    if let Some(limit) = delivery_limit {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit));
+    }
+    if let Some(dlx) = dead_letter_exchange {
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.into()),
+        );
+        // Dead-lettering with confirms inside the broker: nothing is dropped
+        // between the jobs queue and the dead-letter queue.
+        args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+    }
+    args
+}
+
+async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let (exchange, dlx) = (t.exchange(), t.dead_letter_exchange());
+    for name in [&exchange, &dlx] {
+        channel
+            .exchange_declare(name, ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(amqp)?;
+    }
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    for (queue, args, source) in [
+        (
+            Queue::Jobs,
+            quorum_args(Some(t.delivery_limit), Some(&dlx)),
+            &exchange,
+        ),
+        (
+            Queue::Results,
+            quorum_args(Some(t.delivery_limit), Some(&dlx)),
+            &exchange,
+        ),
+        (Queue::Dead, quorum_args(None, None), &dlx),
+    ] {
+        let name = t.queue(queue);
+        channel
+            .queue_declare(&name, queue_options, args)
+            .await
+            .map_err(amqp)?;
+        channel
+            .queue_bind(
+                &name,
+                source,
+                t.binding(queue),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Broker for RabbitBroker {
+    async fn declare(&self) -> Result<()> {
+        let channel = self.inner.channel().await?;
+        declare_topology(&channel, &self.inner.topology).await
+    }
+
+    async fn publish(&self, message: Outgoing) -> Result<()> {
+        let t = &self.inner.topology;
+        let routing_key = t.routing_key(message.queue);
+        let exchange = match message.queue {
+            Queue::Dead => t.dead_letter_exchange(),
+            Queue::Jobs | Queue::Results => t.exchange(),
+        };
+        self.inner
+            .publish_to(&exchange, routing_key, &message)
+            .await
+    }
+
+    async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
+        let connection = Connection::connect(self.inner.url.expose_secret(), properties())
+            .await
+            .map_err(amqp)?;
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(amqp)?;
+        let consumer = channel
+            .basic_consume(
+                &self.inner.topology.queue(queue),
+                "",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        Ok(Box::pin(RabbitDeliveries {
+            consumer,
+            connection: Some(connection),
+            inner: self.inner.clone(),
+        }))
+    }
+}
+
+/// A consumer's stream; owns its connection and closes it when dropped.
+struct RabbitDeliveries {
+    consumer: lapin::Consumer,
+    connection: Option<Connection>,
+    inner: Arc<Inner>,
+}
+
+impl Drop for RabbitDeliveries {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = connection.close(200, "consumer closed").await;
+                });
+            }
+        }
+    }
+}
+
+impl Stream for RabbitDeliveries {
+    type Item = Result<Delivery>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let inner = self.inner.clone();
+        Pin::new(&mut self.consumer).poll_next(cx).map(|item| {
+            item.map(|result| {
+                result.map_err(amqp).map(|delivery| {
+                    let meta = meta_of(&delivery);
+                    let acker = RabbitAcker {
+                        acker: delivery.acker,
+                        inner,
+                    };
+                    Delivery::new(meta, Box::new(acker))
+                })
+            })
+        })
+    }
+}
+
+fn header_text(value: &AMQPValue) -> String {
+    match value {
+        AMQPValue::LongString(s) => s.to_string(),
+        AMQPValue::ShortString(s) => s.as_str().to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::Boolean(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn meta_of(delivery: &lapin::message::Delivery) -> DeliveryMeta {
+    let headers: BTreeMap<String, String> = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .map(|table| {
+            table
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), header_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Quorum queues count returned deliveries in `x-delivery-count`.
+    let previous: u32 = headers
+        .get("x-delivery-count")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::from(delivery.redelivered));
+    DeliveryMeta {
+        body: delivery.data.clone(),
+        message_id: delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ShortString::to_string),
+        headers,
+        attempt: previous.saturating_add(1),
+    }
+}
+
+struct RabbitAcker {
+    acker: lapin::acker::Acker,
+    inner: Arc<Inner>,
+}
+
+#[async_trait]
+impl Acker for RabbitAcker {
+    async fn settle(self: Box<Self>, disposition: Disposition, meta: &DeliveryMeta) -> Result<()> {
+        match disposition {
+            Disposition::Ack => self.acker.ack(BasicAckOptions::default()).await,
+            Disposition::Retry => {
+                self.acker
+                    .reject(BasicRejectOptions { requeue: true })
+                    .await
+            }
+            Disposition::HandBack => {
+                let options = BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                };
+                self.acker.nack(options).await
+            }
+            Disposition::DeadLetter(reason) => return self.dead_letter(&reason, meta).await,
+        }
+        .map_err(amqp)
+    }
+}
+
+impl RabbitAcker {
+    /// Copy the message to the dead-letter exchange with its reason, then
+    /// ack it. If that copy cannot be confirmed, let the broker dead-letter
+    /// it without a reason rather than lose it.
+    async fn dead_letter(self, reason: &str, meta: &DeliveryMeta) -> Result<()> {
+        let mut headers = meta.headers.clone();
+        headers.insert(REASON_HEADER.to_string(), reason.to_string());
+        let copy = Outgoing {
+            queue: Queue::Dead,
+            message_id: meta.message_id.clone().unwrap_or_default(),
+            correlation_id: String::new(),
+            kind: "dead_letter".to_string(),
+            body: meta.body.clone(),
+            headers,
+        };
+        let dlx = self.inner.topology.dead_letter_exchange();
+        match self.inner.publish_to(&dlx, "dead", &copy).await {
+            Ok(()) => self
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(amqp),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not copy a dead letter; rejecting it instead");
+                self.acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await
+                    .map_err(amqp)
+            }
+        }
+    }
+}

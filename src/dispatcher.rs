@@ -1,0 +1,159 @@
+//! Starting batches: one job per selected active instance.
+//!
+//! The batch and its jobs are written in one transaction first, then each job
+//! is published with a confirm. A job that cannot be published is failed on
+//! the spot (class `internal`), so the batch still ends and says why.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+
+use crate::broker::{Broker, Outgoing};
+use crate::domain::{BatchId, InstanceName, JobId};
+use crate::message::{
+    ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
+};
+use crate::store::{self, Batch, JobRow, NewJob, Store};
+
+/// Confirms awaited at once while publishing a batch.
+const PUBLISH_WINDOW: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("unknown instance(s): {0}")]
+    UnknownInstances(String),
+    #[error("disabled instance(s): {0} (enable them first)")]
+    DisabledInstances(String),
+    #[error("batch {0} not found")]
+    NotFound(BatchId),
+}
+
+/// Which instances a batch covers.
+pub enum Selection<'a> {
+    AllActive,
+    Named(&'a [InstanceName]),
+}
+
+/// Create a batch over the selected instances and publish its jobs.
+pub async fn start_batch(
+    store: &dyn Store,
+    broker: &dyn Broker,
+    selection: Selection<'_>,
+    deadline: Duration,
+    requested_by: Option<&str>,
+) -> Result<Batch, Error> {
+    let instances = store.list_instances().await?;
+    let chosen: Vec<_> = match selection {
+        Selection::AllActive => instances.into_iter().filter(|i| i.is_active).collect(),
+        Selection::Named(names) => {
+            let wanted: BTreeSet<&str> = names.iter().map(InstanceName::as_str).collect();
+            let known: BTreeSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+            let unknown: Vec<&str> = wanted.difference(&known).copied().collect();
+            if !unknown.is_empty() {
+                return Err(Error::UnknownInstances(unknown.join(", ")));
+            }
+            let chosen: Vec<_> = instances
+                .into_iter()
+                .filter(|i| wanted.contains(i.name.as_str()))
+                .collect();
+            let disabled: Vec<&str> = chosen
+                .iter()
+                .filter(|i| !i.is_active)
+                .map(|i| i.name.as_str())
+                .collect();
+            if !disabled.is_empty() {
+                return Err(Error::DisabledInstances(disabled.join(", ")));
+            }
+            chosen
+        }
+    };
+    let deadline =
+        Utc::now() + chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+    let jobs: Vec<NewJob> = chosen
+        .iter()
+        .map(|i| NewJob {
+            job_id: JobId::new(),
+            instance_id: i.id,
+            deadline,
+        })
+        .collect();
+    let batch_id = BatchId::new();
+    let batch = store.create_batch(batch_id, requested_by, &jobs).await?;
+    tracing::info!(batch_id = %batch_id, jobs = jobs.len(), "batch created");
+    let messages = jobs.iter().map(|job| {
+        JobMessage::new(
+            job.job_id,
+            Some(batch_id),
+            job.instance_id,
+            deadline,
+            requested_by.map(str::to_string),
+        )
+    });
+    let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
+        .map(|job| async move {
+            let outcome = broker.publish(Outgoing::job(&job)).await;
+            outcome.err().map(|e| (job, e.to_string()))
+        })
+        .buffer_unordered(PUBLISH_WINDOW)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    for (job, reason) in &unpublished {
+        tracing::error!(job_id = %job.job_id, error = %reason, "job not published; failing it");
+        store
+            .record_result(&unpublished_result(job, reason))
+            .await?;
+    }
+    Ok(store.batch(batch_id).await?.unwrap_or(batch))
+}
+
+fn unpublished_result(job: &JobMessage, reason: &str) -> JobResult {
+    let now = Utc::now();
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: job.job_id,
+        batch_id: job.effective_batch_id(),
+        instance_id: job.instance_id,
+        kind: job.kind,
+        status: JobStatus::Failed,
+        error: Some(JobError {
+            class: ErrorClass::Internal,
+            message: format!("job could not be published: {reason}"),
+        }),
+        counters: JobCounters::default(),
+        started_at: now,
+        finished_at: now,
+        attempt: 0,
+        worker: "dispatcher".to_string(),
+    }
+}
+
+/// Poll the store until the batch is terminal.
+pub async fn wait(store: &dyn Store, id: BatchId, poll: Duration) -> Result<Batch, Error> {
+    loop {
+        let batch = store.batch(id).await?.ok_or(Error::NotFound(id))?;
+        if batch.status.is_terminal() {
+            return Ok(batch);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// A batch with its jobs: what `batch show --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    #[serde(flatten)]
+    pub batch: Batch,
+    pub jobs: Vec<JobRow>,
+}
+
+pub async fn report(store: &dyn Store, id: BatchId) -> Result<BatchReport, Error> {
+    let batch = store.batch(id).await?.ok_or(Error::NotFound(id))?;
+    let jobs = store.batch_jobs(id).await?;
+    Ok(BatchReport { batch, jobs })
+}
