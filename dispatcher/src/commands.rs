@@ -1,0 +1,167 @@
+//! One function per command; each returns the process exit code.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use dbfleet::config::Settings;
+use dbfleet::dispatcher::{self, Selection};
+use dbfleet::fleet;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{BatchStatus, NewInstance};
+use tokio_util::sync::CancellationToken;
+
+use crate::render;
+use crate::{AddInstance, BatchCommand, Command, ConfigCommand, InstanceCommand};
+
+pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            fleet::open_store(&settings).await?;
+            println!("control store is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Instance(command) => instance(command, &settings).await,
+        Command::Batch(command) => batch(command, &settings).await,
+        Command::Serve => {
+            let store = fleet::open_store(&settings).await?;
+            let broker = fleet::open_broker(&settings).await?;
+            fleet::serve(&settings, store, broker, fleet::shutdown_on_signals()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            fleet::load_filters(&settings)?;
+            println!("{}: configuration is valid", config_path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn instance(command: InstanceCommand, settings: &Settings) -> Result<ExitCode> {
+    let store = fleet::open_store(settings).await?;
+    match command {
+        InstanceCommand::Add(add) => {
+            let new = new_instance(add)?;
+            let instance = store.add_instance(&new).await?;
+            println!("added instance `{}` (id {})", instance.name, instance.id);
+        }
+        InstanceCommand::List { json } => {
+            let instances = store.list_instances().await?;
+            render::instances(&instances, json)?;
+        }
+        InstanceCommand::Show { name, json } => {
+            let Some(instance) = store.instance_by_name(&name).await? else {
+                bail!("no instance named `{name}`");
+            };
+            render::instances(std::slice::from_ref(&instance), json)?;
+        }
+        InstanceCommand::Enable { name }
+        | InstanceCommand::Disable { name }
+        | InstanceCommand::Remove { name }
+            if store.instance_by_name(&name).await?.is_none() =>
+        {
+            bail!("no instance named `{name}`");
+        }
+        InstanceCommand::Enable { name } => {
+            store.set_instance_active(&name, true).await?;
+            println!("enabled `{name}`");
+        }
+        InstanceCommand::Disable { name } => {
+            store.set_instance_active(&name, false).await?;
+            println!("disabled `{name}`");
+        }
+        InstanceCommand::Remove { name } => {
+            store.remove_instance(&name).await?;
+            println!("removed `{name}`; its history is kept");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_instance(add: AddInstance) -> Result<NewInstance> {
+    let password = match (add.password_env, add.password_file) {
+        (Some(var), _) => PasswordRef::env(&var)?,
+        (None, Some(path)) => PasswordRef::File(path),
+        (None, None) => PasswordRef::None,
+    };
+    if add.host.trim().is_empty() {
+        bail!("--host must not be empty");
+    }
+    Ok(NewInstance {
+        name: add.name,
+        port: add.port.unwrap_or(add.db_type.default_port()),
+        db_type: add.db_type,
+        host: add.host,
+        database: add.database,
+        username: add.username,
+        password,
+    })
+}
+
+async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
+    let store = fleet::open_store(settings).await?;
+    match command {
+        BatchCommand::Start {
+            instances,
+            wait,
+            json,
+        } => {
+            let broker = fleet::open_broker(settings).await?;
+            let selection = if instances.is_empty() {
+                Selection::AllActive
+            } else {
+                Selection::Named(&instances)
+            };
+            let user = std::env::var("USER").ok();
+            let batch = dispatcher::start_batch(
+                store.as_ref(),
+                broker.as_ref(),
+                selection,
+                settings.job.deadline,
+                user.as_deref(),
+            )
+            .await?;
+            if !wait {
+                render::batch(&dispatcher::report(store.as_ref(), batch.id).await?, json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Fold results here too, so `--wait` works without `serve`;
+            // folding is idempotent, so running both is harmless.
+            let shutdown = CancellationToken::new();
+            let folding = tokio::spawn({
+                let (settings, store, broker, shutdown) = (
+                    settings.clone(),
+                    store.clone(),
+                    broker.clone(),
+                    shutdown.clone(),
+                );
+                async move { fleet::serve(&settings, store, broker, shutdown).await }
+            });
+            let ended =
+                dispatcher::wait(store.as_ref(), batch.id, Duration::from_millis(200)).await;
+            shutdown.cancel();
+            let _ = folding.await;
+            let ended = ended.context("waiting for the batch")?;
+            render::batch(&dispatcher::report(store.as_ref(), ended.id).await?, json)?;
+            Ok(exit_code(ended.status))
+        }
+        BatchCommand::Show { id, json } => {
+            render::batch(&dispatcher::report(store.as_ref(), id).await?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchCommand::List { limit, json } => {
+            render::batches(&store.list_batches(limit.clamp(1, 10_000)).await?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// 0 on success, 3 on partial success, 1 when every job failed.
+pub fn exit_code(status: BatchStatus) -> ExitCode {
+    match status {
+        BatchStatus::Success => ExitCode::SUCCESS,
+        BatchStatus::PartialSuccess => ExitCode::from(3),
+        BatchStatus::Failed | BatchStatus::Running => ExitCode::FAILURE,
+    }
+}

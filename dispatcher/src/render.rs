@@ -1,0 +1,88 @@
+//! How results look on a terminal, and as JSON for scripts.
+
+use anyhow::Result;
+use dbfleet::dispatcher::BatchReport;
+use dbfleet::store::{Batch, Instance};
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn instances(instances: &[Instance], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(instances);
+    }
+    println!(
+        "{:<6} {:<24} {:<11} {:<28} {:<16} ACTIVE",
+        "ID", "NAME", "ENGINE", "ADDRESS", "USER"
+    );
+    for i in instances {
+        let address = format!("{}:{}", i.host, i.port);
+        println!(
+            "{:<6} {:<24} {:<11} {:<28} {:<16} {}",
+            i.id,
+            i.name,
+            i.db_type,
+            address,
+            i.username,
+            if i.is_active { "yes" } else { "no" }
+        );
+    }
+    Ok(())
+}
+
+pub fn batch(report: &BatchReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(report);
+    }
+    let b = &report.batch;
+    println!(
+        "batch {}: {} ({} jobs: {} succeeded, {} failed; {} records, {} MiB)",
+        b.id,
+        b.status.as_str(),
+        b.total,
+        b.succeeded,
+        b.failed,
+        b.total_records,
+        b.total_size_mb
+    );
+    println!(
+        "{:<24} {:<10} {:>9} {:>12}  ERROR",
+        "INSTANCE", "STATUS", "DATABASES", "SIZE (MiB)"
+    );
+    for j in &report.jobs {
+        let error = j
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.class.as_str(), e.message))
+            .unwrap_or_default();
+        println!(
+            "{:<24} {:<10} {:>9} {:>12}  {}",
+            j.instance, j.status, j.databases, j.total_size_mb, error
+        );
+    }
+    Ok(())
+}
+
+pub fn batches(batches: &[Batch], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(batches);
+    }
+    println!(
+        "{:<36} {:<16} {:>5} {:>9} {:>6}  CREATED",
+        "ID", "STATUS", "JOBS", "SUCCEEDED", "FAILED"
+    );
+    for b in batches {
+        println!(
+            "{:<36} {:<16} {:>5} {:>9} {:>6}  {}",
+            b.id,
+            b.status.as_str(),
+            b.total,
+            b.succeeded,
+            b.failed,
+            b.created_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Black-box tests of the `dbfleet` binary: exit codes, messages and JSON
+//! that scripts rely on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{closed_port, MariaUser, World};
+use dbfleet::domain::DbType;
+use serde_json::Value;
+
+fn repo_file(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `dbfleet` pointed at this world through environment overrides.
+fn dbfleet(world: &World, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .args(["--config", &repo_file("config/dbfleet.yaml")])
+        .args(args)
+        .env("DBFLEET__STORE__URL", store_url(world))
+        .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
+        .env(
+            "DBFLEET__FILTERS__PATH",
+            repo_file("config/database_filters.yaml"),
+        )
+        .env("DBFLEET__LOG__LEVEL", "warn")
+        .output()
+        .unwrap()
+}
+
+fn store_url(world: &World) -> String {
+    format!(
+        "postgres://postgres@127.0.0.1:5432/dbft_store_{}",
+        world.tag
+    )
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn a_bad_config_names_the_file_and_every_problem_with_exit_code_2() {
+    let dir = std::env::temp_dir().join(format!("dbfleet-cli-{}", common::tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "store:\n  url: postgres://u:hunter2@db/x\nbroker:\n  prefx: x\nworker:\n  concurrency: lots\ntimezone: Mars/Base\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .args(["--config", file.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    for key in [
+        "broker.prefx",
+        "broker.url",
+        "worker.concurrency",
+        "timezone",
+    ] {
+        assert!(err.contains(key), "`{key}` missing from:\n{err}");
+    }
+    assert!(
+        err.lines().all(|l| l.starts_with(file.to_str().unwrap())),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "a password leaked: {err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn help_is_available_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["instance", "add", "--help"],
+        &["batch", "start", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_start_wait_json_reports_partial_success_with_exit_code_3() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    maria
+        .create_database(&format!("{}_cli", maria.prefix), 64)
+        .await;
+    let var = format!("DBFT_CLI_PW_{}", world.tag);
+    std::env::set_var(&var, &maria.password);
+
+    let port = maria_port_arg();
+    let out = dbfleet(
+        &world,
+        &[
+            "instance",
+            "add",
+            "maria",
+            "--db-type",
+            "mariadb",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            &maria.user,
+            "--password-env",
+            &var,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let down = closed_port().to_string();
+    let out = dbfleet(
+        &world,
+        &[
+            "instance",
+            "add",
+            "down",
+            "--db-type",
+            "postgresql",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &down,
+            "--username",
+            "x",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = dbfleet(
+        &world,
+        &[
+            "instance",
+            "add",
+            "down",
+            "--db-type",
+            "mysql",
+            "--host",
+            "h",
+            "--username",
+            "x",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    let list: Value =
+        serde_json::from_str(&stdout(&dbfleet(&world, &["instance", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&maria.password),
+        "instance list must not show a password"
+    );
+
+    // A worker runs in this process; the binary dispatches and folds.
+    let workers = world_worker(&world);
+    let out = dbfleet(&world, &["batch", "start", "--wait", "--json"]);
+    workers.cancel();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let batch: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(batch["status"], "partial_success");
+    assert_eq!(
+        (
+            batch["total"].as_i64(),
+            batch["succeeded"].as_i64(),
+            batch["failed"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(batch["total_records"].as_i64(), Some(1));
+    let jobs = batch["jobs"].as_array().unwrap();
+    let by_name = |n: &str| jobs.iter().find(|j| j["instance"] == n).unwrap().clone();
+    assert_eq!(by_name("maria")["status"], "succeeded");
+    assert_eq!(by_name("maria")["error"], Value::Null);
+    assert!(by_name("maria")["instance_id"].is_i64());
+    assert_eq!(by_name("down")["error"]["class"], "connect");
+    assert!(by_name("down")["error"]["message"].is_string());
+    assert!(!stdout(&out).contains(&maria.password) && !stderr(&out).contains(&maria.password));
+
+    let id = batch["id"].as_str().unwrap();
+    let shown: Value =
+        serde_json::from_str(&stdout(&dbfleet(&world, &["batch", "show", id, "--json"]))).unwrap();
+    assert_eq!(shown["status"], "partial_success");
+    assert_eq!(shown["jobs"], batch["jobs"]);
+    let unknown = dbfleet(
+        &world,
+        &["batch", "show", "0190d7a0-0000-7000-8000-000000000001"],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("not found"));
+
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+fn maria_port_arg() -> String {
+    DbType::Mysql.default_port().to_string()
+}
+
+/// One in-process worker consuming this world's jobs until cancelled.
+fn world_worker(world: &World) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let worker = std::sync::Arc::new(dbfleet::fleet::worker(
+        &world.settings,
+        world.store.clone(),
+        world.broker.clone(),
+        world.filters.clone(),
+        "cli-test-worker".into(),
+    ));
+    let stop = token.clone();
+    tokio::spawn(async move { worker.run(stop).await });
+    token
+}

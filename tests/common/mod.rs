@@ -1,0 +1,265 @@
+//! A fresh, isolated world per integration test, on the real local services:
+//! its own control-store database on PostgreSQL, its own broker prefix on
+//! RabbitMQ, its own MariaDB user and databases. Nothing is shared with other
+//! tests or earlier runs, and everything is dropped at the end.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbfleet::broker::Broker;
+use dbfleet::config::{self, Settings};
+use dbfleet::domain::{DbType, InstanceName};
+use dbfleet::filters::DatabaseFilters;
+use dbfleet::fleet;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{Instance, NewInstance, Store};
+use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
+
+pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const MARIADB_ADMIN: &str = "mysql://root@127.0.0.1:3306";
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The workspace root, whichever package's tests include this module.
+pub fn repo_root() -> std::path::PathBuf {
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("config/database_filters.yaml").exists() {
+        assert!(
+            dir.pop(),
+            "no workspace root above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
+}
+
+/// A short random tag for names: lower-case hex.
+pub fn tag() -> String {
+    format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+}
+
+pub struct World {
+    pub tag: String,
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub broker: Arc<dyn Broker>,
+    pub filters: Arc<DatabaseFilters>,
+    store_db: String,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_yaml("").await
+    }
+
+    /// `extra` is YAML appended to the generated configuration.
+    pub async fn with_yaml(extra: &str) -> Self {
+        let tag = tag();
+        let store_db = format!("dbft_store_{tag}");
+        let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+        admin
+            .execute(format!("CREATE DATABASE \"{store_db}\"").as_str())
+            .await
+            .unwrap();
+        let yaml = format!(
+            "store:\n  url: postgres://postgres@127.0.0.1:5432/{store_db}\n  max_connections: 5\n\
+             broker:\n  url: {AMQP}\n  prefix: dbft-{tag}\n\
+             filters:\n  path: {}/config/database_filters.yaml\n{extra}",
+            repo_root().display()
+        );
+        let settings = config::load_from_str("test.yaml", &yaml, Vec::new()).unwrap();
+        let store = fleet::open_store(&settings).await.unwrap();
+        let broker = fleet::open_broker(&settings).await.unwrap();
+        let filters = Arc::new(fleet::load_filters(&settings).unwrap());
+        Self {
+            tag,
+            settings,
+            store,
+            broker,
+            filters,
+            store_db,
+        }
+    }
+
+    pub async fn add_instance(
+        &self,
+        name: &str,
+        db_type: DbType,
+        port: u16,
+        user: &str,
+        password: PasswordRef,
+    ) -> Instance {
+        let new = NewInstance {
+            name: InstanceName::parse(name).unwrap(),
+            db_type,
+            host: "127.0.0.1".to_string(),
+            port,
+            database: None,
+            username: user.to_string(),
+            password,
+        };
+        self.store.add_instance(&new).await.unwrap()
+    }
+
+    /// Delete the broker objects and the control-store database.
+    pub async fn teardown(self) {
+        let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await;
+        if let Ok(conn) = conn {
+            if let Ok(ch) = conn.create_channel().await {
+                let p = &self.settings.broker.prefix;
+                for q in ["jobs", "results", "dead"] {
+                    let _ = ch
+                        .queue_delete(&format!("{p}.{q}"), Default::default())
+                        .await;
+                }
+                for x in [p.to_string(), format!("{p}.dlx")] {
+                    let _ = ch.exchange_delete(&x, Default::default()).await;
+                }
+            }
+            let _ = conn.close(200, "bye").await;
+        }
+        drop(self.store);
+        if let Ok(mut admin) = PgConnection::connect(PG_ADMIN).await {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.store_db);
+            let _ = admin.execute(sql.as_str()).await;
+        }
+    }
+}
+
+/// A MariaDB account that sees only its own databases (`<prefix>_…` and
+/// `tmp_<prefix>…`), so inventories are exact even on a shared server.
+pub struct MariaUser {
+    pub user: String,
+    pub password: String,
+    pub prefix: String,
+}
+
+impl MariaUser {
+    pub async fn new() -> Self {
+        let tag = tag();
+        let user = format!("dbft_{tag}");
+        let password = format!("pw-{}", self::tag());
+        let mut admin = MySqlConnection::connect(MARIADB_ADMIN).await.unwrap();
+        for sql in [
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+            format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'"),
+        ] {
+            admin.execute(sql.as_str()).await.unwrap();
+        }
+        for host in ["%", "localhost"] {
+            for sql in [
+                format!("GRANT ALL ON `{user}\\_%`.* TO '{user}'@'{host}'"),
+                format!("GRANT ALL ON `tmp\\_{user}%`.* TO '{user}'@'{host}'"),
+                format!("GRANT PROCESS ON *.* TO '{user}'@'{host}'"),
+            ] {
+                admin.execute(sql.as_str()).await.unwrap();
+            }
+        }
+        Self {
+            prefix: user.clone(),
+            user,
+            password,
+        }
+    }
+
+    /// Run statements as root.
+    pub async fn admin(&self, statements: &[String]) {
+        let mut admin = MySqlConnection::connect(MARIADB_ADMIN).await.unwrap();
+        for sql in statements {
+            admin.execute(sql.as_str()).await.unwrap();
+        }
+    }
+
+    /// Create a database holding roughly `kib` KiB of InnoDB data.
+    pub async fn create_database(&self, name: &str, kib: usize) {
+        let mut statements = vec![
+            format!("CREATE DATABASE `{name}`"),
+            format!(
+                "CREATE TABLE `{name}`.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT) ENGINE=InnoDB"
+            ),
+        ];
+        let rows = kib.div_ceil(64);
+        for _ in 0..rows {
+            statements.push(format!(
+                "INSERT INTO `{name}`.t (v) SELECT REPEAT('x', 1024) FROM `{name}`.seq_1_to_64"
+            ));
+        }
+        self.admin(&statements).await;
+    }
+
+    pub async fn drop_database(&self, name: &str) {
+        self.admin(&[format!("DROP DATABASE IF EXISTS `{name}`")])
+            .await;
+    }
+
+    /// Every database of this user, then the user itself.
+    pub async fn teardown(self) {
+        let mut admin = MySqlConnection::connect(MARIADB_ADMIN).await.unwrap();
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT CAST(SCHEMA_NAME AS BINARY) FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME LIKE CONCAT(?, '%') OR SCHEMA_NAME LIKE CONCAT('tmp_', ?, '%')",
+        )
+        .bind(&self.prefix)
+        .bind(&self.prefix)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+        for (name,) in rows {
+            let name = String::from_utf8_lossy(&name).replace('`', "``");
+            let _ = admin
+                .execute(format!("DROP DATABASE `{name}`").as_str())
+                .await;
+        }
+        for host in ["%", "localhost"] {
+            let _ = admin
+                .execute(format!("DROP USER IF EXISTS '{}'@'{host}'", self.user).as_str())
+                .await;
+        }
+    }
+
+    /// Sizes as the reference computes them, straight from the server:
+    /// InnoDB tablespace bytes by schema, ceil to MiB, minimum 1.
+    pub async fn expected_sizes_mb(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut admin = MySqlConnection::connect(MARIADB_ADMIN).await.unwrap();
+        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT CAST(NAME AS BINARY), CAST(FILE_SIZE AS SIGNED) \
+             FROM information_schema.INNODB_SYS_TABLESPACES",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        let mut bytes = std::collections::BTreeMap::<String, i64>::new();
+        for (name, size) in rows {
+            let name = String::from_utf8_lossy(&name).to_string();
+            let schema = name.split('/').next().unwrap().to_string();
+            *bytes.entry(schema).or_default() += size.max(0);
+        }
+        bytes
+            .into_iter()
+            .map(|(k, b)| {
+                (
+                    k,
+                    if b <= 0 {
+                        0
+                    } else {
+                        ((b + 1_048_575) / 1_048_576).max(1)
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// A port on loopback where nothing listens.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Run `f` with a generous upper bound, so a hang fails the test instead of CI.
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(180), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}

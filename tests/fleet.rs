@@ -1,0 +1,517 @@
+//! The capacity-sync fleet end to end on the real PostgreSQL, MariaDB and
+//! RabbitMQ: dispatcher → broker → workers → aggregator → control store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use common::{closed_port, within, MariaUser, World, PG_ADMIN};
+use dbfleet::coordinator::{Clock, Coordinator};
+use dbfleet::dispatcher::{self, Selection};
+use dbfleet::domain::DbType;
+use dbfleet::fleet;
+use dbfleet::message::ErrorClass;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{BatchStatus, Instance};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio_util::sync::CancellationToken;
+
+/// Workers and an aggregator running in this process until dropped.
+struct Fleet {
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    fn start(world: &World, workers: usize) -> Self {
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        for n in 0..workers {
+            let worker = Arc::new(fleet::worker(
+                &world.settings,
+                world.store.clone(),
+                world.broker.clone(),
+                world.filters.clone(),
+                format!("worker-{n}"),
+            ));
+            let token = shutdown.clone();
+            tasks.push(tokio::spawn(
+                async move { worker.run(token).await.unwrap() },
+            ));
+        }
+        let (settings, store, broker, token) = (
+            world.settings.clone(),
+            world.store.clone(),
+            world.broker.clone(),
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            fleet::serve(&settings, store, broker, token).await.unwrap()
+        }));
+        Self { shutdown, tasks }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+async fn run_batch(world: &World) -> dispatcher::BatchReport {
+    let deadline = world.settings.job.deadline;
+    let batch = dispatcher::start_batch(
+        world.store.as_ref(),
+        world.broker.as_ref(),
+        Selection::AllActive,
+        deadline,
+        None,
+    )
+    .await
+    .unwrap();
+    let ended = within(
+        "batch end",
+        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    dispatcher::report(world.store.as_ref(), ended.id)
+        .await
+        .unwrap()
+}
+
+fn today(world: &World) -> NaiveDate {
+    Utc::now()
+        .with_timezone(&world.settings.timezone)
+        .date_naive()
+}
+
+/// A PostgreSQL database of our own with some data, and its expected size.
+async fn pg_database(name: &str) -> i64 {
+    let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let mut db = PgConnection::connect(&url).await.unwrap();
+    db.execute("CREATE TABLE t AS SELECT g, repeat('x', 500) AS v FROM generate_series(1, 4000) g")
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    sqlx::query_scalar("SELECT pg_database_size($1) / 1024 / 1024")
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+}
+
+async fn drop_pg_database(name: &str) {
+    let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+    let _ = admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let (db_a, db_b) = (format!("{}_a", maria.prefix), format!("{}_b", maria.prefix));
+    maria.create_database(&db_a, 2048).await;
+    maria.create_database(&db_b, 64).await;
+    let pg_db = format!("dbft_pg_{}", world.tag);
+    let pg_expected = pg_database(&pg_db).await;
+
+    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
+    let mariadb = world
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
+        )
+        .await;
+    let postgres = world
+        .add_instance(
+            "pg",
+            DbType::Postgresql,
+            5432,
+            "postgres",
+            PasswordRef::None,
+        )
+        .await;
+    world
+        .add_instance(
+            "down",
+            DbType::Mysql,
+            closed_port(),
+            "root",
+            PasswordRef::None,
+        )
+        .await;
+
+    let fleet = Fleet::start(&world, 1);
+    let report = run_batch(&world).await;
+    fleet.stop().await;
+
+    let b = &report.batch;
+    assert_eq!(b.status, BatchStatus::PartialSuccess);
+    assert_eq!((b.total, b.succeeded, b.failed), (3, 2, 1));
+    let jobs: BTreeMap<&str, _> = report
+        .jobs
+        .iter()
+        .map(|j| (j.instance.as_str(), j))
+        .collect();
+    assert_eq!(jobs["down"].status, "failed");
+    assert_eq!(
+        jobs["down"].error.as_ref().unwrap().class,
+        ErrorClass::Connect
+    );
+    assert_eq!(jobs["maria"].status, "succeeded");
+    assert_eq!(jobs["pg"].status, "succeeded");
+    assert!(jobs["maria"].error.is_none() && jobs["pg"].error.is_none());
+
+    // Every record counted is a stored row, and each size matches the server.
+    let day = today(&world);
+    let maria_rows = world.store.database_stats(mariadb.id, day).await.unwrap();
+    let pg_rows = world.store.database_stats(postgres.id, day).await.unwrap();
+    assert_eq!(b.total_records, (maria_rows.len() + pg_rows.len()) as i64);
+    assert_eq!(jobs["maria"].records, maria_rows.len() as i64);
+    let expected = maria.expected_sizes_mb().await;
+    let stored: BTreeMap<_, _> = maria_rows
+        .iter()
+        .map(|r| (r.database_name.as_str(), r.size_mb))
+        .collect();
+    assert_eq!(
+        stored.keys().copied().collect::<Vec<_>>(),
+        [db_a.as_str(), db_b.as_str()]
+    );
+    assert_eq!(stored[db_a.as_str()], expected[&db_a]);
+    assert_eq!(stored[db_b.as_str()], expected[&db_b]);
+    assert!(
+        stored[db_a.as_str()] >= 2,
+        "2 MiB of rows take at least 2 MiB on disk"
+    );
+    let pg_stored = pg_rows
+        .iter()
+        .find(|r| r.database_name == pg_db)
+        .expect("our PG database is sized");
+    assert_eq!(pg_stored.size_mb, pg_expected);
+    assert!(!pg_rows
+        .iter()
+        .any(|r| r.database_name == "postgres" || r.database_name.starts_with("template")));
+
+    // The instance total is the sum of the day's rows.
+    let total = world
+        .store
+        .instance_total(mariadb.id, day)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(total.total_size_mb, stored.values().sum::<i64>());
+    assert_eq!(total.database_count, 2);
+
+    drop_pg_database(&pg_db).await;
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+async fn sync_on(
+    world: &World,
+    instance: &Instance,
+    day: NaiveDate,
+) -> dbfleet::message::JobCounters {
+    let coordinator = Coordinator::new(
+        world.store.clone(),
+        world.filters.clone(),
+        world.settings.job.clone(),
+    );
+    let now = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    coordinator
+        .sync(instance, Clock { now, today: day })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn inventory_history_records_created_deactivated_and_reactivated_with_dates() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let (keep, flaky) = (
+        format!("{}_keep", maria.prefix),
+        format!("{}_flaky", maria.prefix),
+    );
+    maria.create_database(&keep, 64).await;
+    maria.create_database(&flaky, 64).await;
+    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
+    let instance = world
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
+        )
+        .await;
+    let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+
+    let first = sync_on(&world, &instance, day(1)).await;
+    assert_eq!((first.inventory.created, first.inventory.refreshed), (2, 0));
+
+    maria.drop_database(&flaky).await;
+    let second = sync_on(&world, &instance, day(2)).await;
+    assert_eq!(
+        (second.inventory.refreshed, second.inventory.deactivated),
+        (1, 1)
+    );
+    let gone = world.store.inventory(instance.id).await.unwrap();
+    let flaky_row = gone.iter().find(|r| r.database_name == flaky).unwrap();
+    assert!(!flaky_row.is_active && flaky_row.deleted_at.is_some());
+    assert_eq!(
+        (flaky_row.first_seen_date, flaky_row.last_seen_date),
+        (day(1), day(1))
+    );
+    let total = world
+        .store
+        .instance_total(instance.id, day(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        total.database_count, 1,
+        "a deactivated database leaves the day's total"
+    );
+
+    maria.create_database(&flaky, 64).await;
+    let third = sync_on(&world, &instance, day(3)).await;
+    assert_eq!(
+        (
+            third.inventory.reactivated,
+            third.inventory.refreshed,
+            third.inventory.created
+        ),
+        (1, 1, 0)
+    );
+    let back = world.store.inventory(instance.id).await.unwrap();
+    let flaky_row = back.iter().find(|r| r.database_name == flaky).unwrap();
+    assert!(flaky_row.is_active && flaky_row.deleted_at.is_none());
+    assert_eq!(
+        (flaky_row.first_seen_date, flaky_row.last_seen_date),
+        (day(1), day(3))
+    );
+    let keep_row = back.iter().find(|r| r.database_name == keep).unwrap();
+    assert_eq!(
+        (keep_row.first_seen_date, keep_row.last_seen_date),
+        (day(1), day(3))
+    );
+    assert_eq!(back.len(), 2, "rows are never hard-deleted nor duplicated");
+
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn filters_and_system_database_rules_shape_the_inventory() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let (kept, temp) = (
+        format!("{}_app", maria.prefix),
+        format!("tmp_{}", maria.prefix),
+    );
+    maria.create_database(&kept, 64).await;
+    maria.create_database(&temp, 64).await;
+    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
+    let mysql = world
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
+        )
+        .await;
+    let pg = world
+        .add_instance(
+            "pg",
+            DbType::Postgresql,
+            5432,
+            "postgres",
+            PasswordRef::None,
+        )
+        .await;
+    let day = today(&world);
+
+    let counters = sync_on(&world, &mysql, day).await;
+    let names: Vec<String> = world
+        .store
+        .inventory(mysql.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.database_name)
+        .collect();
+    // information_schema is a MySQL system database: kept by the inventory
+    // rule, then excluded by the shipped filter, like `tmp_%`.
+    assert_eq!(names, vec![kept]);
+    assert_eq!(counters.records, 1);
+
+    sync_on(&world, &pg, day).await;
+    let names: Vec<String> = world
+        .store
+        .inventory(pg.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.database_name)
+        .collect();
+    assert!(!names
+        .iter()
+        .any(|n| n == "postgres" || n.starts_with("template") || n.starts_with("pg_")));
+    assert!(
+        names.iter().any(|n| n == "test"),
+        "ordinary databases are tracked: {names:?}"
+    );
+
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let db = format!("{}_grow", maria.prefix);
+    maria.create_database(&db, 64).await;
+    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
+    let instance = world
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
+        )
+        .await;
+    let day = NaiveDate::from_ymd_opt(2026, 5, 5).unwrap();
+
+    sync_on(&world, &instance, day).await;
+    let before = world.store.database_stats(instance.id, day).await.unwrap();
+    let inserts: Vec<String> = (0..64)
+        .map(|_| {
+            format!("INSERT INTO `{db}`.t (v) SELECT REPEAT('y', 1024) FROM `{db}`.seq_1_to_64")
+        })
+        .collect();
+    maria.admin(&inserts).await;
+    sync_on(&world, &instance, day).await;
+    let after = world.store.database_stats(instance.id, day).await.unwrap();
+
+    assert_eq!(before.len(), 1);
+    assert_eq!(after.len(), 1, "one row per database per day");
+    assert!(
+        after[0].size_mb > before[0].size_mb,
+        "the later size wins: {before:?} → {after:?}"
+    );
+    assert_eq!(after[0].size_mb, maria.expected_sizes_mb().await[&db]);
+    let total = world
+        .store
+        .instance_total(instance.id, day)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (total.database_count, total.total_size_mb),
+        (1, after[0].size_mb)
+    );
+
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_one_queue_and_every_job_is_counted_once() {
+    let world = World::with_yaml("worker:\n  concurrency: 2\n").await;
+    let maria = MariaUser::new().await;
+    maria
+        .create_database(&format!("{}_x", maria.prefix), 64)
+        .await;
+    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
+    let count = 12;
+    for n in 0..count {
+        world
+            .add_instance(
+                &format!("m{n}"),
+                DbType::Mysql,
+                3306,
+                &maria.user,
+                PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
+            )
+            .await;
+    }
+
+    let fleet = Fleet::start(&world, 2);
+    let report = run_batch(&world).await;
+    fleet.stop().await;
+
+    let b = &report.batch;
+    assert_eq!(b.status, BatchStatus::Success);
+    assert_eq!((b.total, b.succeeded, b.failed), (count, count, 0));
+    assert_eq!(report.jobs.len() as i64, count, "one row per job");
+    assert_eq!(
+        b.total_records, count,
+        "one database per instance, counted once"
+    );
+    assert!(report
+        .jobs
+        .iter()
+        .all(|j| j.records == 1 && j.status == "succeeded"));
+
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_batch_with_no_active_instance_is_an_immediate_success() {
+    let world = World::new().await;
+    let instance = world
+        .add_instance(
+            "off",
+            DbType::Mysql,
+            closed_port(),
+            "root",
+            PasswordRef::None,
+        )
+        .await;
+    world
+        .store
+        .set_instance_active(&instance.name, false)
+        .await
+        .unwrap();
+    let batch = dispatcher::start_batch(
+        world.store.as_ref(),
+        world.broker.as_ref(),
+        Selection::AllActive,
+        Duration::from_secs(60),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(batch.status, BatchStatus::Success);
+    assert_eq!(
+        (
+            batch.total,
+            batch.succeeded,
+            batch.failed,
+            batch.total_records
+        ),
+        (0, 0, 0, 0)
+    );
+    world.teardown().await;
+}

@@ -1,0 +1,53 @@
+//! `dbfleet-worker`: consume capacity jobs until SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use dbfleet::{config, fleet, telemetry, worker};
+
+/// Consume capacity-sync jobs from the broker, sync each instance, publish
+/// the results. Stops on SIGTERM after in-flight jobs finish.
+#[derive(Parser)]
+#[command(name = "dbfleet-worker", version)]
+struct Args {
+    /// Configuration file.
+    #[arg(long, short, env = "DBFLEET_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match config::load(&args.config, std::env::vars()) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    match run(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    let filters = Arc::new(fleet::load_filters(&settings)?);
+    let store = fleet::open_store(&settings).await?;
+    let broker = fleet::open_broker(&settings).await?;
+    let name = settings
+        .worker
+        .name
+        .clone()
+        .unwrap_or_else(worker::default_name);
+    let worker = Arc::new(fleet::worker(&settings, store, broker, filters, name));
+    worker.run(fleet::shutdown_on_signals()).await?;
+    Ok(())
+}
