@@ -8,72 +8,33 @@
 //! unknown. Keeping the schema in the walk itself, rather than in a separate
 //! table, means a key cannot be known to one and forgotten by the other.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::ops::RangeInclusive;
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_yaml::{Mapping, Value};
 
+use super::section::{kind, ConfigError, ConfigErrors, Report, Section, ENV_SOURCE};
 use super::{
-    AggregatorSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat, LogSettings,
-    Settings, StoreSettings, WorkerSettings,
+    AggregatorSettings, BrokerSettings, DeclaredInstance, FilterSettings, JobSettings, LogFormat,
+    LogSettings, Settings, StoreSettings, WorkerSettings,
 };
+use crate::domain::{DbType, InstanceName};
+use crate::secret::PasswordRef;
 
 /// Prefix of the environment variables that override configuration keys.
 const ENV_PREFIX: &str = "DBFLEET__";
-
-/// Source named by errors about values that came from the environment.
-const ENV_SOURCE: &str = "environment";
 
 /// Last key parts whose environment values are kept verbatim: parsing them as
 /// YAML would turn a prefix like `007` or a name like `true` into a number or a
 /// boolean and then reject it as "not a string".
 const STRING_KEYS: &[&str] = &[
-    "url", "prefix", "name", "timezone", "path", "level", "format",
+    "url", "prefix", "name", "timezone", "path", "level", "format", "data_dir",
 ];
 
-/// One problem with the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file path, or `"environment"` for values from `DBFLEET__…` variables.
-    pub source: String,
-    /// Dotted key such as `worker.concurrency`; empty for whole-file problems.
-    pub key: String,
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.source, self.problem)
-        } else {
-            write!(f, "{}: {}: {}", self.source, self.key, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Every problem found while loading; never empty when returned as an error.
-#[derive(Debug, Clone)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
+/// Top-level keys that only the file may set: a list does not map onto
+/// `DBFLEET__SECTION__KEY` variables.
+const FILE_ONLY_KEYS: &[&str] = &["instances"];
 
 /// Load `path`, then apply overrides from `env` (pairs like
 /// `("DBFLEET__STORE__URL", "postgres://…")`); other variables are ignored.
@@ -162,6 +123,14 @@ fn apply_env(
             );
             continue;
         };
+        if FILE_ONLY_KEYS.contains(&parts[0].as_str()) {
+            report.push(
+                ENV_SOURCE,
+                &name,
+                "cannot be set from the environment; declare instances in the file",
+            );
+            continue;
+        }
         let value = env_value(leaf, raw);
         set_path(root, &parts, value);
         report.origins.insert(parts.join("."), name);
@@ -200,224 +169,6 @@ fn set_path(map: &mut Mapping, parts: &[String], value: Value) {
     }
 }
 
-/// The collected errors, and where environment overrides came from.
-struct Report {
-    source: String,
-    /// Dotted key → name of the variable that set it.
-    origins: BTreeMap<String, String>,
-    errors: Vec<ConfigError>,
-}
-
-impl Report {
-    fn new(source: &str) -> Self {
-        Report {
-            source: source.to_owned(),
-            origins: BTreeMap::new(),
-            errors: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, source: &str, key: &str, problem: &str) {
-        self.errors.push(ConfigError {
-            source: source.to_owned(),
-            key: key.to_owned(),
-            problem: problem.to_owned(),
-        });
-    }
-
-    /// Record a problem with `key`, blaming the variable that set the key (or
-    /// something under it) when there is one, else the file.
-    fn error(&mut self, key: &str, problem: &str) {
-        let nested = format!("{key}.");
-        let origin = self
-            .origins
-            .iter()
-            .find(|(k, _)| *k == key || k.starts_with(&nested));
-        match origin {
-            Some((_, var)) => {
-                let problem = format!("{problem} (from {var})");
-                self.push(ENV_SOURCE, key, &problem);
-            }
-            None => {
-                let source = self.source.clone();
-                self.push(&source, key, problem);
-            }
-        }
-    }
-
-    fn has_error(&self, key: &str) -> bool {
-        self.errors.iter().any(|e| e.key == key)
-    }
-}
-
-/// One mapping of the tree being walked. Getters remove the keys they read,
-/// so whatever remains when the section finishes is unknown.
-struct Section<'r> {
-    /// Dotted path of this mapping; empty for the root.
-    prefix: String,
-    map: Mapping,
-    /// Keys asked for, to suggest one for a misspelt key.
-    known: Vec<&'static str>,
-    report: &'r mut Report,
-}
-
-impl<'r> Section<'r> {
-    fn new(prefix: String, map: Mapping, report: &'r mut Report) -> Self {
-        Section {
-            prefix,
-            map,
-            known: Vec::new(),
-            report,
-        }
-    }
-
-    fn path(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
-    }
-
-    fn error(&mut self, key: &str, problem: &str) {
-        let path = self.path(key);
-        self.report.error(&path, problem);
-    }
-
-    fn is_valid(&self, key: &str) -> bool {
-        !self.report.has_error(&self.path(key))
-    }
-
-    /// Remove and return `key`; an explicit `null` counts as absent.
-    fn take(&mut self, key: &'static str) -> Option<Value> {
-        self.known.push(key);
-        self.map.remove(key).filter(|v| !v.is_null())
-    }
-
-    /// Run `build` on the sub-mapping `key`, then report its unknown keys.
-    fn section<T>(&mut self, key: &'static str, build: impl FnOnce(&mut Section<'_>) -> T) -> T {
-        let map = match self.take(key) {
-            Some(Value::Mapping(map)) => map,
-            None => Mapping::new(),
-            Some(other) => {
-                let problem = format!("expected a mapping of settings, found {}", kind(&other));
-                self.error(key, &problem);
-                Mapping::new()
-            }
-        };
-        let prefix = self.path(key);
-        Section::new(prefix, map, self.report).finish_with(build)
-    }
-
-    fn finish_with<T>(mut self, build: impl FnOnce(&mut Section<'_>) -> T) -> T {
-        let built = build(&mut self);
-        for (key, _) in std::mem::take(&mut self.map) {
-            let name = key_name(&key);
-            let problem = match closest(&name, &self.known) {
-                Some(near) => format!("unknown key; did you mean `{near}`?"),
-                None => "unknown key".to_owned(),
-            };
-            self.error(&name, &problem);
-        }
-        built
-    }
-
-    /// An optional string; `None` when absent or not a string.
-    fn string(&mut self, key: &'static str) -> Option<String> {
-        match self.take(key)? {
-            Value::String(s) => Some(s),
-            other => {
-                let problem = format!("expected a string, found {}", kind(&other));
-                self.error(key, &problem);
-                None
-            }
-        }
-    }
-
-    /// A string that must be present and not empty; `""` after an error.
-    fn required_string(&mut self, key: &'static str) -> String {
-        let present = self.map.get(key).is_some_and(|v| !v.is_null());
-        match self.string(key) {
-            Some(s) if s.is_empty() => self.error(key, "must not be empty"),
-            Some(s) => return s,
-            None if !present => self.error(key, "required key is missing"),
-            None => {}
-        }
-        String::new()
-    }
-
-    /// A string with a default, which must not be empty when given.
-    fn string_or(&mut self, key: &'static str, default: &str) -> String {
-        match self.string(key) {
-            Some(s) if s.is_empty() => self.error(key, "must not be empty"),
-            Some(s) => return s,
-            None => {}
-        }
-        default.to_owned()
-    }
-
-    /// A URL that `accepts` (a scheme check). Its value is never put in an
-    /// error, since it may hold a password.
-    fn url(
-        &mut self,
-        key: &'static str,
-        accepts: fn(&str) -> bool,
-        expected: &str,
-    ) -> SecretString {
-        let url = self.required_string(key);
-        if !url.is_empty() && !accepts(&url) {
-            let problem = format!(
-                "unsupported {} URL scheme; expected {expected}",
-                self.prefix
-            );
-            self.error(key, &problem);
-        }
-        SecretString::from(url)
-    }
-
-    /// An integer within `range`, or `default` when absent or bad.
-    fn int_in<T>(&mut self, key: &'static str, range: RangeInclusive<T>, default: T) -> T
-    where
-        T: Copy + Into<u64> + TryFrom<u64>,
-    {
-        let Some(value) = self.take(key) else {
-            return default;
-        };
-        let (low, high) = ((*range.start()).into(), (*range.end()).into());
-        let problem = match &value {
-            Value::Number(n) => match n.as_u64() {
-                Some(v) if (low..=high).contains(&v) => {
-                    return T::try_from(v).ok().unwrap_or(default)
-                }
-                Some(v) => format!("must be between {low} and {high}, found {v}"),
-                None => format!("expected a positive integer, found {n}"),
-            },
-            other => format!("expected a positive integer, found {}", kind(other)),
-        };
-        self.error(key, &problem);
-        default
-    }
-
-    /// A humantime duration (`30s`, `10m`, `1h 30m`) of at least `min`.
-    fn duration(&mut self, key: &'static str, default: Duration, min: Duration) -> Duration {
-        const EXPECTED: &str = "expected a duration such as `30s` or `10m`";
-        let problem = match self.take(key) {
-            None => return default,
-            Some(Value::String(s)) => match humantime::parse_duration(&s) {
-                Ok(d) if d >= min => return d,
-                Ok(_) => format!("must be at least {}", humantime::format_duration(min)),
-                Err(e) => format!("{EXPECTED}: {e}"),
-            },
-            Some(Value::Number(n)) => {
-                format!("{EXPECTED}, found the bare number {n} (add a unit, e.g. `{n}s`)")
-            }
-            Some(other) => format!("{EXPECTED}, found {}", kind(&other)),
-        };
-        self.error(key, &problem);
-        default
-    }
-}
-
 /// Build the whole [`Settings`] from the root section.
 fn build_settings(root: &mut Section<'_>) -> Settings {
     Settings {
@@ -429,9 +180,12 @@ fn build_settings(root: &mut Section<'_>) -> Settings {
         timezone: timezone(root),
         filters: root.section("filters", filters),
         log: root.section("log", log),
+        data_dir: PathBuf::from(root.string_or("data_dir", "data")),
+        instances: instances(root),
     }
 }
 
+/// The URL is optional: without it the store is SQLite under `data_dir`.
 fn store(s: &mut Section<'_>) -> StoreSettings {
     StoreSettings {
         url: s.url("url", store_scheme, "postgres://… or sqlite:…"),
@@ -445,11 +199,12 @@ fn store_scheme(url: &str) -> bool {
         .any(|s| url.starts_with(s))
 }
 
-/// `memory://` is the in-process broker of tests; it takes no host or options.
+/// `memory://` is the in-process broker; it takes no host or options.
 fn broker_scheme(url: &str) -> bool {
     url == "memory://" || url.starts_with("amqp://") || url.starts_with("amqps://")
 }
 
+/// The URL is optional: without it the queue is in-process.
 fn broker(s: &mut Section<'_>) -> BrokerSettings {
     let url = s.url("url", broker_scheme, "amqp://…, amqps://… or memory://");
     BrokerSettings {
@@ -458,7 +213,6 @@ fn broker(s: &mut Section<'_>) -> BrokerSettings {
         delivery_limit: s.int_in("delivery_limit", 1..=1000, 5),
     }
 }
-
 /// The broker name prefix: it becomes part of exchange and queue names, so it
 /// is kept to characters that every broker and every shell accepts.
 fn prefix(s: &mut Section<'_>) -> String {
@@ -557,55 +311,113 @@ fn log(s: &mut Section<'_>) -> LogSettings {
     LogSettings { format, level }
 }
 
-/// Describe what a value is, for "expected …, found …" messages; never its
-/// content, which may be a secret.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
+/// The declared instances. Each item is checked on its own, and its name
+/// against the items before it; problems after a valid name mention it.
+fn instances(root: &mut Section<'_>) -> Vec<DeclaredInstance> {
+    let mut seen = HashMap::new();
+    root.list("instances", "instance", |s, index| {
+        instance(s, index, &mut seen)
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
-/// A mapping key as written; non-string keys (`1:`, `true:`) as YAML.
-fn key_name(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .map(|s| s.trim_end().to_owned())
-            .unwrap_or_else(|_| kind(other).to_owned()),
-    }
-}
-
-/// The known key nearest to `name`, if it is within two edits and the
-/// suggestion is not a wholesale replacement of a very short key.
-fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2 && *d < k.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, one row at a time.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+/// One declared instance; `None` (after recording why) when its name or
+/// engine is unusable. Every key is read before giving up, so all of an
+/// item's problems are reported together.
+fn instance(
+    s: &mut Section<'_>,
+    index: usize,
+    seen: &mut HashMap<InstanceName, usize>,
+) -> Option<DeclaredInstance> {
+    let name = instance_name(s);
+    if let Some(name) = &name {
+        s.set_context(format!("instance `{name}`"));
+        match seen.entry(name.clone()) {
+            Entry::Occupied(first) => {
+                let problem = format!(
+                    "duplicate name; already declared by instances[{}]",
+                    first.get()
+                );
+                s.error("name", &problem);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
         }
     }
-    row[b.len()]
+    let db_type = engine(s);
+    let host = s.required_string("host");
+    let port = s.optional_int_in("port", 1..=u16::MAX);
+    let username = s.required_string("username");
+    let password = password(s);
+    let database = s.non_empty_string("database");
+    let active = s.bool_or("active", true);
+    let db_type = db_type?;
+    Some(DeclaredInstance {
+        name: name?,
+        db_type,
+        host,
+        port: port.unwrap_or_else(|| db_type.default_port()),
+        username,
+        password,
+        database,
+        active,
+    })
+}
+
+fn instance_name(s: &mut Section<'_>) -> Option<InstanceName> {
+    let raw = s.required_string("name");
+    if raw.is_empty() {
+        return None;
+    }
+    InstanceName::parse(&raw)
+        .map_err(|e| s.error("name", &e.to_string()))
+        .ok()
+}
+
+fn engine(s: &mut Section<'_>) -> Option<DbType> {
+    let raw = s.required_string("engine");
+    if raw.is_empty() {
+        return None;
+    }
+    let parsed = raw.parse().ok();
+    if parsed.is_none() {
+        let problem =
+            format!("unknown engine `{raw}`; expected mysql, mariadb, postgresql, postgres or pg");
+        s.error("engine", &problem);
+    }
+    parsed
+}
+
+/// Where the password comes from: a variable or a file, never the file
+/// itself. A plaintext `password` is refused without repeating its value.
+fn password(s: &mut Section<'_>) -> PasswordRef {
+    if s.remove("password").is_some() {
+        s.error(
+            "password",
+            "plaintext passwords are not accepted; use `password_env` or `password_file` \
+             (neither means an empty password)",
+        );
+    }
+    let env = s.non_empty_string("password_env");
+    let file = s.non_empty_string("password_file");
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            s.error(
+                "password_file",
+                "give either `password_env` or `password_file`, not both",
+            );
+            PasswordRef::None
+        }
+        (Some(var), None) => PasswordRef::env(&var).unwrap_or_else(|e| {
+            s.error("password_env", &e.to_string());
+            PasswordRef::None
+        }),
+        (None, Some(path)) => PasswordRef::File(PathBuf::from(path)),
+        (None, None) => PasswordRef::None,
+    }
 }
 
 #[cfg(test)]
@@ -623,12 +435,8 @@ mod tests {
             .collect()
     }
 
-    /// The two required URLs, for tests about other keys.
-    fn urls() -> Vec<(String, String)> {
-        vars(&[
-            ("DBFLEET__STORE__URL", "postgres://u@db/x"),
-            ("DBFLEET__BROKER__URL", "memory://"),
-        ])
+    fn exposed(url: &Option<secrecy::SecretString>) -> Option<&str> {
+        url.as_ref().map(|u| u.expose_secret())
     }
 
     fn errors(text: &str, env: Vec<(String, String)>) -> Vec<ConfigError> {
@@ -653,14 +461,15 @@ aggregator: {prefetch: 250, sweep_interval: 1m 30s}
 timezone: Asia/Shanghai
 filters: {path: /etc/dbfleet/filters.yaml}
 log: {format: json, level: 'dbfleet=debug,info'}
+data_dir: /var/lib/dbfleet
 ";
         let s = load_from_str(SOURCE, text, vec![]).unwrap();
         assert_eq!(
-            s.store.url.expose_secret(),
-            "postgresql://u:p@db:5432/fleet"
+            exposed(&s.store.url),
+            Some("postgresql://u:p@db:5432/fleet")
         );
         assert_eq!(s.store.max_connections, 33);
-        assert_eq!(s.broker.url.expose_secret(), "amqps://b/vh");
+        assert_eq!(exposed(&s.broker.url), Some("amqps://b/vh"));
         assert_eq!(s.broker.prefix, "fleet-2.test_x");
         assert_eq!(s.broker.delivery_limit, 9);
         assert_eq!(s.worker.concurrency, 12);
@@ -675,15 +484,23 @@ log: {format: json, level: 'dbfleet=debug,info'}
         assert_eq!(s.filters.path, PathBuf::from("/etc/dbfleet/filters.yaml"));
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.log.level, "dbfleet=debug,info");
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/dbfleet"));
     }
 
     #[test]
     fn empty_file_gives_defaults() {
-        for text in ["", "# nothing but a comment\n", "worker:\njob: ~\n"] {
-            let s = load_from_str(SOURCE, text, urls()).unwrap();
-            assert_eq!(s.store.url.expose_secret(), "postgres://u@db/x");
+        let texts = [
+            "",
+            "# nothing but a comment\n",
+            "worker:\njob: ~\ninstances: ~\n",
+            "store: {url: ~}\nbroker: {url: ~}\ninstances: []\ndata_dir: ~\n",
+        ];
+        for text in texts {
+            let s = load_from_str(SOURCE, text, vec![]).unwrap();
+            // No URL means the embedded store and the in-process queue.
+            assert!(s.store.url.is_none(), "{text}");
             assert_eq!(s.store.max_connections, 10);
-            assert_eq!(s.broker.url.expose_secret(), "memory://");
+            assert!(s.broker.url.is_none(), "{text}");
             assert_eq!(s.broker.prefix, "dbfleet");
             assert_eq!(s.broker.delivery_limit, 5);
             assert_eq!(s.worker.concurrency, 4);
@@ -701,17 +518,9 @@ log: {format: json, level: 'dbfleet=debug,info'}
             );
             assert_eq!(s.log.format, LogFormat::Pretty);
             assert_eq!(s.log.level, "info");
+            assert_eq!(s.data_dir, PathBuf::from("data"));
+            assert!(s.instances.is_empty());
         }
-    }
-
-    #[test]
-    fn empty_file_without_env_misses_both_urls() {
-        let found: Vec<(String, String, String)> = errors("", vec![])
-            .into_iter()
-            .map(|e| (e.source, e.key, e.problem))
-            .collect();
-        let missing = |key: &str| (SOURCE.into(), key.into(), "required key is missing".into());
-        assert_eq!(found, vec![missing("store.url"), missing("broker.url")]);
     }
 
     #[test]
@@ -720,6 +529,7 @@ log: {format: json, level: 'dbfleet=debug,info'}
 store: {url: 'postgres://file/x'}
 broker: {url: 'amqp://file', prefix: fromfile}
 worker: {concurrency: 2}
+data_dir: /from/file
 ";
         let env = vars(&[
             ("DBFLEET__WORKER__CONCURRENCY", "8"),
@@ -730,60 +540,28 @@ worker: {concurrency: 2}
             ("DBFLEET__WORKER__NAME", "true"),
             ("DBFLEET__JOB__DEADLINE", "1h"),
             ("DBFLEET__LOG__FORMAT", "json"),
+            // Kept verbatim too, not turned into the number 2024.
+            ("DBFLEET__DATA_DIR", "2024"),
             ("PATH", "/usr/bin"),
             ("DBFLEETX__WORKER__CONCURRENCY", "1"),
         ]);
         let s = load_from_str(SOURCE, text, env).unwrap();
         assert_eq!(s.worker.concurrency, 8);
         assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
-        assert_eq!(s.store.url.expose_secret(), "sqlite::memory:");
-        assert_eq!(s.broker.url.expose_secret(), "amqp://file");
+        assert_eq!(exposed(&s.store.url), Some("sqlite::memory:"));
+        assert_eq!(exposed(&s.broker.url), Some("amqp://file"));
         assert_eq!(s.broker.prefix, "007");
         assert_eq!(s.worker.name.as_deref(), Some("true"));
         assert_eq!(s.job.deadline, secs(3600));
         assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.data_dir, PathBuf::from("2024"));
     }
 
     #[test]
     fn env_override_replaces_a_scalar_section() {
-        let mut env = urls();
-        env.extend(vars(&[("DBFLEET__WORKER__CONCURRENCY", "3")]));
+        let env = vars(&[("DBFLEET__WORKER__CONCURRENCY", "3")]);
         let s = load_from_str(SOURCE, "worker: 5\n", env).unwrap();
         assert_eq!(s.worker.concurrency, 3);
-    }
-
-    #[test]
-    fn env_problems_name_the_variable() {
-        let mut env = urls();
-        env.extend(vars(&[
-            ("DBFLEET__WORKER__CONCURENCY", "8"),
-            ("DBFLEET__BOGUS", "1"),
-            ("DBFLEET__AGGREGATOR__PREFETCH", "lots"),
-            ("DBFLEET__LOG__LEVEL", ""),
-            ("DBFLEET__JOB____DEADLINE", "1m"),
-        ]));
-        let found: Vec<(String, String, String)> = errors("", env)
-            .into_iter()
-            .map(|e| (e.source, e.key, e.problem))
-            .collect();
-        let env_error = |key: &str, problem: &str| (ENV_SOURCE.into(), key.into(), problem.into());
-        let expected = vec![
-            env_error(
-                "DBFLEET__JOB____DEADLINE",
-                "malformed name; expected DBFLEET__SECTION__KEY",
-            ),
-            env_error(
-                "worker.concurency",
-                "unknown key; did you mean `concurrency`? (from DBFLEET__WORKER__CONCURENCY)",
-            ),
-            env_error(
-                "aggregator.prefetch",
-                "expected a positive integer, found a string (from DBFLEET__AGGREGATOR__PREFETCH)",
-            ),
-            env_error("log.level", "must not be empty (from DBFLEET__LOG__LEVEL)"),
-            env_error("bogus", "unknown key (from DBFLEET__BOGUS)"),
-        ];
-        assert_eq!(found, expected);
     }
 
     #[test]
@@ -800,6 +578,8 @@ timezone: Mars/Olympus
 colour: blue
 broker:
   prefix: ok
+instances:
+  - {name: db-1, engine: pg, host: h, username: u, prot: 1}
 ";
         let mut found: Vec<(String, String)> = errors(text, vec![])
             .into_iter()
@@ -808,8 +588,11 @@ broker:
             .collect();
         found.sort();
         let expected = [
-            ("broker.url", "required key is missing"),
             ("colour", "unknown key"),
+            (
+                "instances[0].prot",
+                "instance `db-1`: unknown key; did you mean `port`?",
+            ),
             ("job.deadline", "expected a duration such as `30s` or `10m`"),
             (
                 "store.max_conections",
@@ -828,201 +611,13 @@ broker:
         }
     }
 
-    /// One bad value per row, with valid URLs from the environment: the row's
-    /// key must be the only one reported, with the expected problem.
-    #[test]
-    fn each_bad_value_is_reported_on_its_key() {
-        let cases = [
-            (
-                "store: {max_connections: 0}",
-                "store.max_connections",
-                "must be between 1 and 1000, found 0",
-            ),
-            (
-                "store: {max_connections: -3}",
-                "store.max_connections",
-                "expected a positive integer, found -3",
-            ),
-            (
-                "store: {max_connections: 2.5}",
-                "store.max_connections",
-                "expected a positive integer",
-            ),
-            (
-                "broker: {delivery_limit: 1001}",
-                "broker.delivery_limit",
-                "must be between 1 and 1000",
-            ),
-            (
-                "broker: {prefix: 'has space'}",
-                "broker.prefix",
-                "must be 1 to 64 characters",
-            ),
-            ("broker: {prefix: ''}", "broker.prefix", "must not be empty"),
-            (
-                "broker: {prefix: [a]}",
-                "broker.prefix",
-                "expected a string, found a list",
-            ),
-            (
-                "worker: {concurrency: 1025}",
-                "worker.concurrency",
-                "must be between 1 and 1024",
-            ),
-            ("worker: {name: ''}", "worker.name", "must not be empty"),
-            (
-                "worker: 5",
-                "worker",
-                "expected a mapping of settings, found a number",
-            ),
-            (
-                "worker: {concurrency: 2, extra: {a: 1}}",
-                "worker.extra",
-                "unknown key",
-            ),
-            (
-                "job: {deadline: 500ms}",
-                "job.deadline",
-                "must be at least 1s",
-            ),
-            (
-                "job: {deadline: soon}",
-                "job.deadline",
-                "expected a duration such as `30s` or `10m`",
-            ),
-            (
-                "job: {lock_timeout: 10}",
-                "job.lock_timeout",
-                "expected a duration such as `30s` or `10m`",
-            ),
-            (
-                "job: {deadline: 1m, connect_timeout: 1m, statement_timeout: 30s}",
-                "job.connect_timeout",
-                "must be shorter than `job.deadline` (1m is not shorter than 1m)",
-            ),
-            (
-                "job: {statement_timeout: 11m}",
-                "job.statement_timeout",
-                "must be shorter than `job.deadline` (11m is not shorter than 10m)",
-            ),
-            (
-                "aggregator: {prefetch: 2001}",
-                "aggregator.prefetch",
-                "must be between 1 and 2000",
-            ),
-            (
-                "aggregator: {sweep_interval: 0s}",
-                "aggregator.sweep_interval",
-                "must be at least 1s",
-            ),
-            (
-                "timezone: 8",
-                "timezone",
-                "expected a string, found a number",
-            ),
-            ("filters: {path: ''}", "filters.path", "must not be empty"),
-            (
-                "log: {format: xml}",
-                "log.format",
-                "expected `pretty` or `json`, found `xml`",
-            ),
-            (
-                "log: {level: 'dbfleet=loud'}",
-                "log.level",
-                "invalid log filter",
-            ),
-            (
-                "lgo: {level: info}",
-                "lgo",
-                "unknown key; did you mean `log`?",
-            ),
-            ("1: x", "1", "unknown key"),
-        ];
-        for (text, key, problem) in cases {
-            let found = errors(text, urls());
-            assert_eq!(found.len(), 1, "{text}: {found:#?}");
-            assert_eq!(found[0].source, SOURCE, "{text}");
-            assert_eq!(found[0].key, key, "{text}");
-            assert!(
-                found[0].problem.contains(problem),
-                "{text}: {}",
-                found[0].problem
-            );
-        }
-    }
-
     #[test]
     fn a_deadline_error_hides_the_comparison_against_its_default() {
         // The defaulted deadline (10m) is not what the user wrote, so a 15m
         // statement timeout must not be reported against it.
-        let found = errors("job: {deadline: soon, statement_timeout: 15m}", urls());
+        let found = errors("job: {deadline: soon, statement_timeout: 15m}", vec![]);
         let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["job.deadline"]);
-    }
-
-    #[test]
-    fn url_schemes() {
-        let cases = [
-            ("store", "postgres://h/d", true),
-            ("store", "postgresql://h/d", true),
-            ("store", "sqlite:dbfleet.db", true),
-            ("store", "mysql://h/d", false),
-            ("broker", "amqp://h", true),
-            ("broker", "amqps://h", true),
-            ("broker", "memory://", true),
-            ("broker", "memory://extra", false),
-            ("broker", "http://h", false),
-        ];
-        for (section, url, accepted) in cases {
-            let mut env = urls();
-            env.push((
-                format!("DBFLEET__{}__URL", section.to_uppercase()),
-                url.into(),
-            ));
-            let result = load_from_str(SOURCE, "", env);
-            assert_eq!(
-                result.is_ok(),
-                accepted,
-                "{section}.url = {url}: {result:?}"
-            );
-            if let Err(ConfigErrors(found)) = result {
-                let want = format!("unsupported {section} URL scheme; expected");
-                assert!(found[0].problem.starts_with(&want), "{}", found[0]);
-            }
-        }
-    }
-
-    #[test]
-    fn url_passwords_never_appear_in_errors() {
-        let text = "
-store: {url: 'mysql://admin:hunter2@db/x', max_connections: 0}
-broker: {url: 'http://guest:s3cret@mq', delivery_limit: many}
-";
-        let env = vars(&[("DBFLEET__BROKER__URL", "ftp://guest:s3cret@mq")]);
-        let file_only = errors(text, vec![]);
-        let with_env = errors(text, env);
-        for found in [file_only, with_env] {
-            let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
-            assert!(
-                keys.contains(&"store.url") && keys.contains(&"broker.url"),
-                "{keys:?}"
-            );
-            let shown = format!("{} {found:?}", ConfigErrors(found.clone()));
-            assert!(
-                !shown.contains("hunter2") && !shown.contains("s3cret"),
-                "{shown}"
-            );
-        }
-        // Nor in the debug output of valid settings.
-        let env = vars(&[
-            ("DBFLEET__STORE__URL", "postgres://admin:hunter2@db/x"),
-            ("DBFLEET__BROKER__URL", "amqp://guest:s3cret@mq"),
-        ]);
-        let shown = format!("{:?}", load_from_str(SOURCE, "", env).unwrap());
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("s3cret"),
-            "{shown}"
-        );
     }
 
     #[test]
@@ -1047,7 +642,7 @@ broker: {url: 'http://guest:s3cret@mq', delivery_limit: many}
             ),
         ];
         for (text, problem) in cases {
-            let found = errors(text, urls());
+            let found = errors(text, vec![]);
             assert_eq!(found.len(), 1, "{text}: {found:#?}");
             assert_eq!(
                 (found[0].source.as_str(), found[0].key.as_str()),
@@ -1064,7 +659,7 @@ broker: {url: 'http://guest:s3cret@mq', delivery_limit: many}
     #[test]
     fn missing_file_is_one_error() {
         let path = Path::new("/nonexistent/dbfleet.yaml");
-        let ConfigErrors(found) = load(path, urls()).unwrap_err();
+        let ConfigErrors(found) = load(path, vec![]).unwrap_err();
         assert_eq!(found.len(), 1);
         let text = found[0].to_string();
         assert!(
@@ -1074,49 +669,306 @@ broker: {url: 'http://guest:s3cret@mq', delivery_limit: many}
     }
 
     #[test]
-    fn errors_display_one_per_line() {
-        let error = |key: &str| ConfigError {
-            source: "f.yaml".into(),
-            key: key.into(),
-            problem: "p".into(),
-        };
-        let all = ConfigErrors(vec![error("worker.concurrency"), error("")]);
-        assert_eq!(all.to_string(), "f.yaml: worker.concurrency: p\nf.yaml: p");
-    }
-
-    #[test]
-    fn closest_key_within_two_edits() {
-        let known = ["concurrency", "name", "log", "job"];
-        let cases = [
-            ("concurency", Some("concurrency")),
-            ("concurrenyc", Some("concurrency")),
-            ("nmae", Some("name")),
-            ("lgo", Some("log")),
-            ("parallelism", None),
-            ("x", None),
+    fn instances_parse_with_defaults() {
+        let text = "
+instances:
+  - {name: my-1, engine: mariadb, host: db1, username: root}
+  - name: pg.2
+    engine: pg
+    host: db2.example.com
+    port: 6432
+    username: postgres
+    password_env: PG_PASSWORD
+    database: app
+    active: false
+  - {name: my_3, engine: MySQL, host: 10.0.0.3, username: u, password_file: /run/secrets/my}
+  - {name: PG-4, engine: postgres, host: h, username: u, password_env: ~, active: true}
+";
+        let s = load_from_str(SOURCE, text, vec![]).unwrap();
+        let instance =
+            |name: &str, db_type, host: &str, port, username: &str, password| DeclaredInstance {
+                name: InstanceName::parse(name).unwrap(),
+                db_type,
+                host: host.to_owned(),
+                port,
+                username: username.to_owned(),
+                password,
+                database: None,
+                active: true,
+            };
+        let expected = [
+            instance(
+                "my-1",
+                DbType::Mysql,
+                "db1",
+                3306,
+                "root",
+                PasswordRef::None,
+            ),
+            DeclaredInstance {
+                database: Some("app".to_owned()),
+                active: false,
+                ..instance(
+                    "pg.2",
+                    DbType::Postgresql,
+                    "db2.example.com",
+                    6432,
+                    "postgres",
+                    PasswordRef::Env("PG_PASSWORD".to_owned()),
+                )
+            },
+            instance(
+                "my_3",
+                DbType::Mysql,
+                "10.0.0.3",
+                3306,
+                "u",
+                PasswordRef::File(PathBuf::from("/run/secrets/my")),
+            ),
+            instance(
+                "PG-4",
+                DbType::Postgresql,
+                "h",
+                5432,
+                "u",
+                PasswordRef::None,
+            ),
         ];
-        for (name, want) in cases {
-            assert_eq!(closest(name, &known), want, "{name}");
+        assert_eq!(s.instances, expected);
+    }
+
+    /// One list with a problem (or several) in almost every item: all of them
+    /// come out in file order, keyed `instances[i].field`, naming the
+    /// instance once its name is valid.
+    #[test]
+    fn every_instance_problem_is_reported_at_once() {
+        let text = "
+instances:
+  - {engine: mysql, host: h, username: u}
+  - {name: db-1, host: h, username: u}
+  - {name: db-2, engine: mysql, username: u}
+  - {name: db-3, engine: oracle, host: h, port: '3306', username: u}
+  - {name: db-4, engine: pg, host: '', port: 70000}
+  - {name: db-5, engine: pg, host: h, username: u, hostname: x, usernme: y}
+  - {name: db-6, engine: pg, host: h, username: u, password_env: A, password_file: /f}
+  - {name: db-7, engine: pg, host: h, username: u, password: hunter2}
+  - {name: db-1, engine: pg, host: h, username: u}
+  - {name: 'db 9', engine: pg, host: h, username: u, port: 0}
+  - db-10
+  - {name: db-11, engine: pg, host: h, username: u, password_env: 1X, database: '', active: yes}
+  - {name: db-12, engine: pg, host: h, username: u, port: -1, pasword_env: P}
+";
+        let found = errors(text, vec![]);
+        for error in &found {
+            assert_eq!(error.source, SOURCE, "{error}");
         }
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|e| (e.key.as_str(), e.problem.as_str()))
+            .collect();
+        let expected = [
+            ("instances[0].name", "required key is missing"),
+            (
+                "instances[1].engine",
+                "instance `db-1`: required key is missing",
+            ),
+            (
+                "instances[2].host",
+                "instance `db-2`: required key is missing",
+            ),
+            (
+                "instances[3].engine",
+                "instance `db-3`: unknown engine `oracle`; \
+                 expected mysql, mariadb, postgresql, postgres or pg",
+            ),
+            (
+                "instances[3].port",
+                "instance `db-3`: expected an integer from 1 to 65535, found a string",
+            ),
+            ("instances[4].host", "instance `db-4`: must not be empty"),
+            (
+                "instances[4].port",
+                "instance `db-4`: expected an integer from 1 to 65535, found 70000",
+            ),
+            (
+                "instances[4].username",
+                "instance `db-4`: required key is missing",
+            ),
+            ("instances[5].hostname", "instance `db-5`: unknown key"),
+            (
+                "instances[5].usernme",
+                "instance `db-5`: unknown key; did you mean `username`?",
+            ),
+            (
+                "instances[6].password_file",
+                "instance `db-6`: give either `password_env` or `password_file`, not both",
+            ),
+            (
+                "instances[7].password",
+                "instance `db-7`: plaintext passwords are not accepted; \
+                 use `password_env` or `password_file` (neither means an empty password)",
+            ),
+            (
+                "instances[8].name",
+                "instance `db-1`: duplicate name; already declared by instances[1]",
+            ),
+            (
+                "instances[9].name",
+                "invalid instance name `db 9`: \
+                 use 1 to 128 characters among letters, digits, `-`, `_` and `.`",
+            ),
+            (
+                "instances[9].port",
+                "expected an integer from 1 to 65535, found 0",
+            ),
+            (
+                "instances[10]",
+                "expected a mapping of instance settings, found a string",
+            ),
+            (
+                "instances[11].password_env",
+                "instance `db-11`: invalid password reference: \
+                 `1X` is not an environment variable name",
+            ),
+            (
+                "instances[11].database",
+                "instance `db-11`: must not be empty",
+            ),
+            (
+                "instances[11].active",
+                "instance `db-11`: expected `true` or `false`, found a string",
+            ),
+            (
+                "instances[12].port",
+                "instance `db-12`: expected an integer from 1 to 65535, found -1",
+            ),
+            (
+                "instances[12].pasword_env",
+                "instance `db-12`: unknown key; did you mean `password_env`?",
+            ),
+        ];
+        assert_eq!(found, expected);
     }
 
     #[test]
-    fn default_config_file_loads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(crate::config::DEFAULT_PATH);
-        let s = load(&path, vec![]).unwrap();
+    fn instance_errors_read_as_file_key_instance_problem() {
+        let text = "instances:\n  - {name: db-3, engine: pg, host: h, username: u, port: x}\n";
+        let shown = ConfigErrors(errors(text, vec![])).to_string();
         assert_eq!(
-            s.store.url.expose_secret(),
-            "postgres://postgres@127.0.0.1:5432/dbfleet"
+            shown,
+            "dbfleet.yaml: instances[0].port: instance `db-3`: \
+             expected an integer from 1 to 65535, found a string"
+        );
+    }
+
+    /// Whatever its type, a plaintext password is refused by key alone.
+    #[test]
+    fn plaintext_passwords_never_appear_in_errors() {
+        for value in ["hunter2", "'hunter2'", "[hunter2]", "{v: hunter2}", "~"] {
+            let text = format!(
+                "instances:\n  - {{name: db, engine: pg, host: h, username: u, password: {value}}}\n"
+            );
+            let found = errors(&text, vec![]);
+            let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, ["instances[0].password"], "{value}");
+            assert!(
+                found[0]
+                    .problem
+                    .contains("plaintext passwords are not accepted"),
+                "{}",
+                found[0]
+            );
+            let shown = format!("{} {found:?}", ConfigErrors(found.clone()));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn instances_must_be_a_list() {
+        let cases = [
+            ("instances: {name: db-1}", "a mapping"),
+            ("instances: db-1", "a string"),
+            ("instances: 3", "a number"),
+        ];
+        for (text, found_kind) in cases {
+            let found = errors(text, vec![]);
+            assert_eq!(found.len(), 1, "{text}: {found:#?}");
+            assert_eq!(found[0].key, "instances");
+            assert_eq!(
+                found[0].problem,
+                format!("expected a list of instances, found {found_kind}")
+            );
+        }
+    }
+
+    #[test]
+    fn instances_cannot_come_from_the_environment() {
+        let text = "instances:\n  - {name: db-1, engine: pg, host: h, username: u}\n";
+        let names = [
+            "DBFLEET__INSTANCES",
+            "DBFLEET__INSTANCES__0__HOST",
+            "DBFLEET__instances__NAME",
+        ];
+        for name in names {
+            let found = errors(text, vars(&[(name, "x")]));
+            let expected = ConfigError {
+                source: ENV_SOURCE.to_owned(),
+                key: name.to_owned(),
+                problem: "cannot be set from the environment; declare instances in the file"
+                    .to_owned(),
+            };
+            assert_eq!(found, [expected], "{name}");
+        }
+    }
+
+    #[test]
+    fn shipped_config_files_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let load_file = |name: &str| {
+            load(&dir.join(name), vec![]).unwrap_or_else(|e| unreachable!("{name}:\n{e}"))
+        };
+
+        let s = load_file(crate::config::DEFAULT_PATH);
+        assert_eq!(
+            exposed(&s.store.url),
+            Some("postgres://postgres@127.0.0.1:5432/dbfleet")
         );
         assert_eq!(
-            s.broker.url.expose_secret(),
-            "amqp://guest:guest@127.0.0.1:5672/%2f"
+            exposed(&s.broker.url),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f")
         );
         assert_eq!(s.broker.prefix, "dbfleet");
         assert_eq!(s.worker.concurrency, 4);
         assert_eq!(s.job.deadline, secs(600));
         assert_eq!(s.timezone, chrono_tz::UTC);
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert!(s.instances.is_empty());
+
+        let s = load_file("config/quickstart.yaml");
+        assert!(s.store.url.is_none() && s.broker.url.is_none());
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.worker.concurrency, 4);
+        assert_eq!(s.log.level, "warn");
+        assert_eq!(
+            s.filters.path,
+            PathBuf::from("config/database_filters.yaml")
+        );
+        let local = |name: &str, db_type: DbType, port, username: &str| DeclaredInstance {
+            name: InstanceName::parse(name).unwrap(),
+            db_type,
+            host: "127.0.0.1".to_owned(),
+            port,
+            username: username.to_owned(),
+            password: PasswordRef::None,
+            database: None,
+            active: true,
+        };
+        assert_eq!(
+            s.instances,
+            [
+                local("local-mariadb", DbType::Mysql, 3306, "root"),
+                local("local-postgres", DbType::Postgresql, 5432, "postgres"),
+            ]
+        );
     }
 }

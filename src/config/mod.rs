@@ -6,13 +6,15 @@
 //! the key, so that `dbfleet config check` shows everything to fix at once.
 
 mod load;
+mod section;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use load::{load, load_from_str, ConfigError, ConfigErrors};
+pub use load::{load, load_from_str};
+pub use section::{ConfigError, ConfigErrors};
 
 /// Default location of the main configuration file.
 pub const DEFAULT_PATH: &str = "config/dbfleet.yaml";
@@ -29,20 +31,44 @@ pub struct Settings {
     pub timezone: chrono_tz::Tz,
     pub filters: FilterSettings,
     pub log: LogSettings,
+    /// Directory of embedded state (the SQLite control store used when
+    /// `store.url` is absent), relative to the working directory.
+    pub data_dir: PathBuf,
+    /// Instances declared in the file, in file order; names are unique.
+    pub instances: Vec<DeclaredInstance>,
+}
+
+/// An instance declared in the configuration, reconciled into the store on start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredInstance {
+    pub name: crate::domain::InstanceName,
+    pub db_type: crate::domain::DbType,
+    pub host: String,
+    /// Default: `db_type.default_port()`.
+    pub port: u16,
+    pub username: String,
+    /// From `password_env` or `password_file`; neither gives `None`.
+    pub password: crate::secret::PasswordRef,
+    pub database: Option<String>,
+    /// Default: `true`.
+    pub active: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// `postgres://…` URL of the control store. A secret: it may hold a password.
-    pub url: SecretString,
+    /// `postgres://…` or `sqlite:…` URL of the control store; `None` means
+    /// the embedded SQLite store under [`Settings::data_dir`]. A secret: it
+    /// may hold a password.
+    pub url: Option<SecretString>,
     /// Upper bound of the connection pool of each process.
     pub max_connections: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct BrokerSettings {
-    /// `amqp://…` URL of RabbitMQ. A secret: it may hold a password.
-    pub url: SecretString,
+    /// `amqp://…` URL of RabbitMQ, or `memory://`; `None` means the
+    /// in-process queue. A secret: it may hold a password.
+    pub url: Option<SecretString>,
     /// Prefix of every exchange and queue name, so several fleets (or tests)
     /// share one broker.
     pub prefix: String,
