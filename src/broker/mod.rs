@@ -5,6 +5,7 @@
 //! hands out [`Delivery`]s whose fate is settled once, by a [`Disposition`]
 //! chosen in one place by the consumer. Only this module imports `lapin`.
 
+mod memory;
 mod rabbitmq;
 pub mod topology;
 
@@ -16,6 +17,7 @@ use futures_util::Stream;
 
 use crate::message::{JobMessage, JobResult};
 
+pub use memory::MemoryBroker;
 pub use rabbitmq::RabbitBroker;
 pub use topology::Topology;
 
@@ -32,6 +34,9 @@ pub enum Error {
     #[error("unsupported broker URL scheme; expected amqp://…")]
     UnsupportedUrl,
 }
+
+/// Header carrying why a message was dead-lettered (both backends).
+pub const REASON_HEADER: &str = "x-dbfleet-reason";
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

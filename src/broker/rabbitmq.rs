@@ -27,11 +27,8 @@ use tokio::sync::Mutex;
 
 use super::{
     Acker, Broker, Deliveries, Delivery, DeliveryMeta, Disposition, Error, Outgoing, Queue, Result,
-    Topology,
+    Topology, REASON_HEADER,
 };
-
-/// Header carrying why a message was dead-lettered.
-pub const REASON_HEADER: &str = "x-dbfleet-reason";
 
 pub struct RabbitBroker {
     inner: Arc<Inner>,
