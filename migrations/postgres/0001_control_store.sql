@@ -30,6 +30,9 @@ CREATE TABLE instances (
     database_name VARCHAR(255),
     credential_id BIGINT       NOT NULL REFERENCES credentials (id),
     is_active     BOOLEAN      NOT NULL DEFAULT TRUE,
+    -- Declared in the configuration's `instances:` list, so reconciled from
+    -- it; instances added by the CLI or the API are never touched by it.
+    managed       BOOLEAN      NOT NULL DEFAULT FALSE,
     deleted_at    TIMESTAMPTZ,
     created_at    TIMESTAMPTZ  NOT NULL DEFAULT now(),
     updated_at    TIMESTAMPTZ  NOT NULL DEFAULT now()

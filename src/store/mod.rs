@@ -6,6 +6,7 @@
 //! imports `sqlx` for the control store.
 
 mod postgres;
+mod sqlite;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use crate::message::{JobError, JobResult};
 use crate::secret::PasswordRef;
 
 pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,7 +34,7 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("unsupported store URL scheme; expected postgres://…")]
+    #[error("unsupported store URL scheme; expected postgres://… or sqlite:…")]
     UnsupportedUrl,
 }
 
@@ -50,6 +52,8 @@ pub struct Instance {
     pub username: String,
     pub password: PasswordRef,
     pub is_active: bool,
+    /// Declared in the configuration, and so reconciled from it.
+    pub managed: bool,
 }
 
 /// An instance to register.
@@ -62,6 +66,8 @@ pub struct NewInstance {
     pub database: Option<String>,
     pub username: String,
     pub password: PasswordRef,
+    /// Declared in the configuration (see [`Instance::managed`]).
+    pub managed: bool,
 }
 
 /// One `database_size_stats` row to write.
@@ -186,6 +192,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
 
     async fn add_instance(&self, new: &NewInstance) -> Result<Instance>;
+    /// Overwrite an instance's connection settings (and credential reference).
+    async fn update_instance(&self, id: InstanceId, new: &NewInstance) -> Result<()>;
     /// Every instance that is not removed, ordered by name.
     async fn list_instances(&self) -> Result<Vec<Instance>>;
     async fn instance(&self, id: InstanceId) -> Result<Option<Instance>>;
@@ -249,9 +257,15 @@ pub trait Store: Send + Sync + 'static {
 
 /// Open the store named by the settings.
 pub async fn connect(settings: &StoreSettings) -> Result<Arc<dyn Store>> {
-    let url = settings.url.expose_secret();
+    let Some(url) = settings.url.as_ref() else {
+        return Err(Error::UnsupportedUrl);
+    };
+    let url = url.expose_secret();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = PostgresStore::connect(url, settings.max_connections).await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url, settings.max_connections).await?;
         Ok(Arc::new(store))
     } else {
         Err(Error::UnsupportedUrl)

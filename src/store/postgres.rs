@@ -24,7 +24,7 @@ pub struct PostgresStore {
 }
 
 const INSTANCE_COLUMNS: &str = "i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
-     i.is_active, c.username, c.password_source, c.password_ref \
+     i.is_active, i.managed, c.username, c.password_source, c.password_ref \
      FROM instances i JOIN credentials c ON c.id = i.credential_id";
 
 const BATCH_COLUMNS: &str = "id, status, total, succeeded, failed, total_records, \
@@ -63,6 +63,7 @@ fn instance_from_row(row: &PgRow) -> Result<Instance> {
         password: PasswordRef::from_parts(&source, reference.as_deref())
             .map_err(|e| corrupt(e.to_string()))?,
         is_active: row.try_get("is_active")?,
+        managed: row.try_get("managed")?,
     })
 }
 
@@ -168,8 +169,8 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT INTO instances (name, db_type, host, port, database_name, credential_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, managed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(new.name.as_str())
         .bind(new.db_type.as_str())
@@ -177,6 +178,7 @@ impl Store for PostgresStore {
         .bind(i32::from(new.port))
         .bind(&new.database)
         .bind(credential)
+        .bind(new.managed)
         .fetch_one(&mut *tx)
         .await;
         let id: i64 = match inserted {
@@ -193,6 +195,40 @@ impl Store for PostgresStore {
         self.instance(InstanceId(id))
             .await?
             .ok_or_else(|| Error::NotFound(format!("instance {id}")))
+    }
+
+    async fn update_instance(&self, id: InstanceId, new: &NewInstance) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (source, reference) = new.password.to_parts();
+        let updated = sqlx::query(
+            "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
+                 managed = $6, updated_at = now() \
+             WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
+        )
+        .bind(id.0)
+        .bind(new.db_type.as_str())
+        .bind(&new.host)
+        .bind(i32::from(new.port))
+        .bind(&new.database)
+        .bind(new.managed)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = updated else {
+            return Err(Error::NotFound(format!("instance {id}")));
+        };
+        let credential: i64 = row.try_get("credential_id")?;
+        sqlx::query(
+            "UPDATE credentials SET username = $2, password_source = $3, password_ref = $4, \
+                 updated_at = now() WHERE id = $1",
+        )
+        .bind(credential)
+        .bind(&new.username)
+        .bind(source)
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn list_instances(&self) -> Result<Vec<Instance>> {

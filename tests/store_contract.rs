@@ -1,0 +1,959 @@
+//! The control-store contract: every check runs against each backend
+//! (PostgreSQL and SQLite), each time on a fresh, private database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use dbfleet::config::StoreSettings;
+use dbfleet::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
+use dbfleet::inventory::{InventoryPlan, InventoryRecord};
+use dbfleet::message::{
+    ErrorClass, JobCounters, JobError, JobKind, JobResult, JobStatus, RESULT_SCHEMA,
+};
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{
+    self, Batch, BatchStatus, Error, Instance, NewInstance, NewJob, StatRow, Store, StoredStat,
+};
+use secrecy::SecretString;
+use sqlx::{Connection, Executor, PgConnection};
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+// ---------------------------------------------------------------- harness
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Where a test's private database lives, to drop it afterwards.
+enum Place {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+fn hex() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+async fn open(backend: Backend) -> (Arc<dyn Store>, Place) {
+    let (url, place) = match backend {
+        Backend::Postgres => {
+            let db = format!("dbfc_{}", hex());
+            let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+            admin
+                .execute(format!("CREATE DATABASE \"{db}\"").as_str())
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            (
+                format!("postgres://postgres@127.0.0.1:5432/{db}"),
+                Place::Postgres(db),
+            )
+        }
+        Backend::Sqlite => {
+            // The directory does not exist yet: the store creates it.
+            let dir = std::env::temp_dir().join(format!("dbfleet-contract-{}", hex()));
+            let url = format!("sqlite:{}", dir.join("store.sqlite").display());
+            (url, Place::Sqlite(dir))
+        }
+    };
+    let settings = StoreSettings {
+        url: Some(SecretString::from(url)),
+        max_connections: 5,
+    };
+    let store = store::connect(&settings).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, place)
+}
+
+async fn teardown(place: Place) {
+    match place {
+        Place::Postgres(db) => {
+            let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+        }
+        Place::Sqlite(dir) => std::fs::remove_dir_all(dir).unwrap(),
+    }
+}
+
+/// Run one check on a fresh store; clean up even when the check panics,
+/// then report the panic.
+async fn run<F, Fut>(backend: Backend, check: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (store, place) = open(backend).await;
+    let outcome = tokio::spawn(check(store)).await;
+    teardown(place).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// One module per check, with one test per backend.
+macro_rules! contract {
+    ($name:ident, $check:ident $(, $($flavor:tt)+)?) => {
+        mod $name {
+            use super::{run, $check, Backend};
+
+            #[tokio::test $(($($flavor)+))?]
+            async fn postgres() {
+                run(Backend::Postgres, $check).await;
+            }
+
+            #[tokio::test $(($($flavor)+))?]
+            async fn sqlite() {
+                run(Backend::Sqlite, $check).await;
+            }
+        }
+    };
+}
+
+contract!(instances, check_instances);
+contract!(inventory, check_inventory);
+contract!(stats, check_stats);
+contract!(batches, check_batches);
+contract!(sweep, check_sweep);
+contract!(
+    concurrency,
+    check_concurrency,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+
+// ---------------------------------------------------------------- helpers
+
+fn name(s: &str) -> InstanceName {
+    InstanceName::parse(s).unwrap()
+}
+
+fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
+    NewInstance {
+        name: name(n),
+        db_type: DbType::Postgresql,
+        host: format!("{n}.db.internal"),
+        port: 5432,
+        database: Some("postgres".into()),
+        username: format!("{n}_reader"),
+        password,
+        managed,
+    }
+}
+
+async fn add(store: &Arc<dyn Store>, n: &str) -> Instance {
+    store
+        .add_instance(&spec(n, PasswordRef::None, false))
+        .await
+        .unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+}
+
+/// An instant with microseconds, the precision both stores keep.
+fn at(d: u32, minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, d, 12, 0, 0).unwrap()
+        + Duration::minutes(minute)
+        + Duration::microseconds(123_456)
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn plan(
+    created: &[&str],
+    refreshed: &[&str],
+    reactivated: &[&str],
+    gone: &[&str],
+) -> InventoryPlan {
+    InventoryPlan {
+        created: strings(created),
+        refreshed: strings(refreshed),
+        reactivated: strings(reactivated),
+        deactivated: strings(gone),
+        ..InventoryPlan::default()
+    }
+}
+
+fn record(
+    n: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+    deleted_at: Option<DateTime<Utc>>,
+) -> InventoryRecord {
+    InventoryRecord {
+        database_name: n.into(),
+        is_active: deleted_at.is_none(),
+        first_seen_date: first,
+        last_seen_date: last,
+        deleted_at,
+    }
+}
+
+fn stat(n: &str, size: i64) -> StatRow {
+    StatRow {
+        database_name: n.into(),
+        size_mb: size,
+        data_size_mb: Some(size - 1),
+        log_size_mb: Some(1),
+        collected_at: at(1, 0),
+    }
+}
+
+fn result(
+    batch: BatchId,
+    job: JobId,
+    instance: InstanceId,
+    ok: bool,
+    finished_at: DateTime<Utc>,
+    records: u32,
+) -> JobResult {
+    JobResult {
+        schema: RESULT_SCHEMA.into(),
+        job_id: job,
+        batch_id: batch,
+        instance_id: instance,
+        kind: JobKind::CapacitySync,
+        status: if ok {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Failed
+        },
+        error: (!ok).then(|| JobError {
+            class: ErrorClass::Connect,
+            message: "connection refused".into(),
+        }),
+        counters: JobCounters {
+            databases: records,
+            records,
+            total_size_mb: i64::from(records) * 10,
+            ..JobCounters::default()
+        },
+        started_at: finished_at - Duration::seconds(3),
+        finished_at,
+        attempt: 1,
+        worker: "worker-0".into(),
+    }
+}
+
+fn jobs(instances: &[InstanceId], deadline: DateTime<Utc>) -> Vec<NewJob> {
+    instances
+        .iter()
+        .map(|&instance_id| NewJob {
+            job_id: JobId::new(),
+            instance_id,
+            deadline,
+        })
+        .collect()
+}
+
+fn counts(b: &Batch) -> (BatchStatus, i64, i64, i64) {
+    (b.status, b.total, b.succeeded, b.failed)
+}
+
+// ---------------------------------------------------------------- checks
+
+async fn check_instances(store: Arc<dyn Store>) {
+    let env = PasswordRef::Env("BETA_PASSWORD".into());
+    let file = PasswordRef::File("/run/secrets/gamma".into());
+    let beta = store
+        .add_instance(&spec("beta", env.clone(), false))
+        .await
+        .unwrap();
+    let alpha = store
+        .add_instance(&spec("alpha", PasswordRef::None, true))
+        .await
+        .unwrap();
+    let gamma = store
+        .add_instance(&spec("gamma", file.clone(), false))
+        .await
+        .unwrap();
+    assert_eq!(beta.name.as_str(), "beta");
+    assert_eq!(beta.host, "beta.db.internal");
+    assert_eq!(beta.port, 5432);
+    assert_eq!(beta.database.as_deref(), Some("postgres"));
+    assert_eq!(beta.username, "beta_reader");
+    assert_eq!(beta.db_type, DbType::Postgresql);
+    assert!(beta.is_active && !beta.managed);
+    assert_eq!(beta.password, env);
+    assert!(alpha.managed);
+    assert_eq!(alpha.password, PasswordRef::None);
+    assert_eq!(gamma.password, file);
+
+    let listed = store.list_instances().await.unwrap();
+    let listed: Vec<_> = listed.iter().map(|i| (i.name.as_str(), i.id)).collect();
+    assert_eq!(
+        listed,
+        [("alpha", alpha.id), ("beta", beta.id), ("gamma", gamma.id)]
+    );
+    let by_id = store.instance(gamma.id).await.unwrap().unwrap();
+    assert_eq!(
+        (by_id.name.as_str(), by_id.password),
+        ("gamma", file.clone())
+    );
+    let by_name = store
+        .instance_by_name(&name("alpha"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((by_name.id, by_name.managed), (alpha.id, true));
+    assert!(store
+        .instance_by_name(&name("delta"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.instance(InstanceId(987_654)).await.unwrap().is_none());
+
+    match store
+        .add_instance(&spec("beta", PasswordRef::None, true))
+        .await
+    {
+        Err(Error::Conflict(msg)) => assert_eq!(msg, "an instance named `beta` already exists"),
+        other => panic!("duplicate name: {other:?}"),
+    }
+    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+
+    // Overwrite connection fields and the credential reference.
+    let mut changed = spec("beta", file.clone(), true);
+    changed.db_type = DbType::Mysql;
+    changed.host = "beta2.db.internal".into();
+    changed.port = 3307;
+    changed.database = None;
+    changed.username = "beta_admin".into();
+    store.update_instance(beta.id, &changed).await.unwrap();
+    let got = store.instance(beta.id).await.unwrap().unwrap();
+    assert_eq!(got.db_type, DbType::Mysql);
+    assert_eq!((got.host.as_str(), got.port), ("beta2.db.internal", 3307));
+    assert_eq!(got.database, None);
+    assert_eq!(got.username, "beta_admin");
+    assert_eq!(got.password, file);
+    assert!(got.managed);
+    changed.password = PasswordRef::None;
+    store.update_instance(beta.id, &changed).await.unwrap();
+    let got = store.instance(beta.id).await.unwrap().unwrap();
+    assert_eq!(got.password, PasswordRef::None);
+    // Other instances kept their own credentials.
+    let g = store.instance(gamma.id).await.unwrap().unwrap();
+    assert_eq!(
+        (g.password, g.username.as_str()),
+        (file.clone(), "gamma_reader")
+    );
+    assert!(matches!(
+        store.update_instance(InstanceId(987_654), &changed).await,
+        Err(Error::NotFound(_))
+    ));
+
+    assert!(store
+        .set_instance_active(&name("beta"), false)
+        .await
+        .unwrap());
+    assert!(!store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert_eq!(
+        store.list_instances().await.unwrap().len(),
+        3,
+        "inactive stays listed"
+    );
+    assert!(store
+        .set_instance_active(&name("beta"), true)
+        .await
+        .unwrap());
+    assert!(store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert!(!store
+        .set_instance_active(&name("delta"), true)
+        .await
+        .unwrap());
+
+    assert!(store.remove_instance(&name("beta")).await.unwrap());
+    assert!(!store.remove_instance(&name("beta")).await.unwrap());
+    let listed = store.list_instances().await.unwrap();
+    let listed: Vec<_> = listed.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(listed, ["alpha", "gamma"]);
+    assert!(store.instance(beta.id).await.unwrap().is_none());
+    assert!(store
+        .instance_by_name(&name("beta"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store
+        .set_instance_active(&name("beta"), true)
+        .await
+        .unwrap());
+    assert!(matches!(
+        store.update_instance(beta.id, &changed).await,
+        Err(Error::NotFound(_))
+    ));
+
+    // The name is free again.
+    let again = store
+        .add_instance(&spec("beta", env.clone(), false))
+        .await
+        .unwrap();
+    assert_ne!(again.id, beta.id);
+    assert_eq!((again.password, again.is_active), (env, true));
+    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+}
+
+async fn check_inventory(store: Arc<dyn Store>) {
+    let inst = add(&store, "inv").await.id;
+    let other = add(&store, "other").await.id;
+    assert!(store.inventory(inst).await.unwrap().is_empty());
+
+    store
+        .apply_inventory(
+            inst,
+            &plan(&["c", "a", "b"], &[], &[], &[]),
+            day(1),
+            at(1, 0),
+        )
+        .await
+        .unwrap();
+    store
+        .apply_inventory(other, &plan(&["a"], &[], &[], &[]), day(1), at(1, 0))
+        .await
+        .unwrap();
+    let want = [
+        record("a", day(1), day(1), None),
+        record("b", day(1), day(1), None),
+        record("c", day(1), day(1), None),
+    ];
+    assert_eq!(store.inventory(inst).await.unwrap(), want);
+
+    // Day 2: a and c still there, b gone, d new.
+    store
+        .apply_inventory(
+            inst,
+            &plan(&["d"], &["a", "c"], &[], &["b"]),
+            day(2),
+            at(2, 0),
+        )
+        .await
+        .unwrap();
+    let want = [
+        record("a", day(1), day(2), None),
+        record("b", day(1), day(1), Some(at(2, 0))),
+        record("c", day(1), day(2), None),
+        record("d", day(2), day(2), None),
+    ];
+    assert_eq!(store.inventory(inst).await.unwrap(), want);
+
+    // Deactivating again keeps the first deletion time.
+    store
+        .apply_inventory(inst, &plan(&[], &[], &[], &["b"]), day(2), at(2, 30))
+        .await
+        .unwrap();
+    assert_eq!(store.inventory(inst).await.unwrap(), want);
+
+    // Day 3: b is back; d goes.
+    store
+        .apply_inventory(
+            inst,
+            &plan(&[], &["a", "c"], &["b"], &["d"]),
+            day(3),
+            at(3, 0),
+        )
+        .await
+        .unwrap();
+    let want = [
+        record("a", day(1), day(3), None),
+        record("b", day(1), day(3), None),
+        record("c", day(1), day(3), None),
+        record("d", day(2), day(2), Some(at(3, 0))),
+    ];
+    assert_eq!(store.inventory(inst).await.unwrap(), want);
+
+    // A late run of an earlier day never moves last_seen_date backwards.
+    store
+        .apply_inventory(inst, &plan(&[], &["a"], &["b"], &[]), day(2), at(3, 5))
+        .await
+        .unwrap();
+    assert_eq!(store.inventory(inst).await.unwrap()[..2], want[..2]);
+
+    // A concurrent run created d again: it is folded in, reactivated.
+    store
+        .apply_inventory(inst, &plan(&["d"], &[], &[], &[]), day(4), at(4, 0))
+        .await
+        .unwrap();
+    let rows = store.inventory(inst).await.unwrap();
+    assert_eq!(rows.len(), 4, "rows are never deleted");
+    assert_eq!(rows[3], record("d", day(2), day(4), None));
+
+    // The other instance was never touched.
+    let others = store.inventory(other).await.unwrap();
+    assert_eq!(others, [record("a", day(1), day(1), None)]);
+}
+
+async fn check_stats(store: Arc<dyn Store>) {
+    let inst = add(&store, "stats").await.id;
+    let other = add(&store, "quiet").await.id;
+    assert_eq!(
+        store
+            .upsert_database_stats(inst, day(1), &[])
+            .await
+            .unwrap(),
+        0
+    );
+    let n = store
+        .upsert_database_stats(inst, day(1), &[stat("x", 100), stat("y", 50), stat("w", 7)])
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    // Same day again: overwrite, no new row.
+    let mut x = stat("x", 120);
+    x.data_size_mb = None;
+    assert_eq!(
+        store
+            .upsert_database_stats(inst, day(1), &[x])
+            .await
+            .unwrap(),
+        1
+    );
+    let stored = |n: &str, size: i64, data: Option<i64>, d: u32| StoredStat {
+        database_name: n.into(),
+        size_mb: size,
+        data_size_mb: data,
+        collected_date: day(d),
+    };
+    assert_eq!(
+        store.database_stats(inst, day(1)).await.unwrap(),
+        [
+            stored("w", 7, Some(6), 1),
+            stored("x", 120, None, 1),
+            stored("y", 50, Some(49), 1)
+        ]
+    );
+    // Another day adds rows.
+    assert_eq!(
+        store
+            .upsert_database_stats(inst, day(2), &[stat("x", 130)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.database_stats(inst, day(2)).await.unwrap(),
+        [stored("x", 130, Some(129), 2)]
+    );
+    assert_eq!(store.database_stats(inst, day(1)).await.unwrap().len(), 3);
+    assert!(store
+        .database_stats(other, day(1))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // x active, y deactivated, w untracked.
+    store
+        .apply_inventory(inst, &plan(&["x", "y"], &[], &[], &[]), day(1), at(1, 0))
+        .await
+        .unwrap();
+    store
+        .apply_inventory(inst, &plan(&[], &["x"], &[], &["y"]), day(1), at(1, 1))
+        .await
+        .unwrap();
+    let total = store
+        .refresh_instance_total(inst, day(1), at(1, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            total.total_size_mb,
+            total.database_count,
+            total.collected_date
+        ),
+        (127, 2, day(1))
+    );
+    let read = store.instance_total(inst, day(1)).await.unwrap().unwrap();
+    assert_eq!(read, total);
+
+    // Refreshing again overwrites the day's total.
+    store
+        .upsert_database_stats(inst, day(1), &[stat("x", 200)])
+        .await
+        .unwrap();
+    let total = store
+        .refresh_instance_total(inst, day(1), at(1, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((total.total_size_mb, total.database_count), (207, 2));
+    assert_eq!(
+        store.instance_total(inst, day(1)).await.unwrap(),
+        Some(total)
+    );
+
+    let total2 = store
+        .refresh_instance_total(inst, day(2), at(2, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((total2.total_size_mb, total2.database_count), (130, 1));
+
+    // No rows that day: nothing written.
+    assert_eq!(
+        store
+            .refresh_instance_total(inst, day(9), at(9, 0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.instance_total(inst, day(9)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .refresh_instance_total(other, day(1), at(1, 0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.instance_total(other, day(1)).await.unwrap(), None);
+}
+
+async fn check_batches(store: Arc<dyn Store>) {
+    let ids: Vec<InstanceId> = [
+        add(&store, "gamma").await.id,
+        add(&store, "alpha").await.id,
+        add(&store, "beta").await.id,
+    ]
+    .into();
+    let far = Utc::now() + Duration::hours(1);
+
+    let batch = BatchId::new();
+    let new_jobs = jobs(&ids, far);
+    let (jg, ja, jb) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
+    let (ig, ia, ib) = (ids[0], ids[1], ids[2]);
+    let created = store
+        .create_batch(batch, Some("ops"), &new_jobs)
+        .await
+        .unwrap();
+    assert_eq!(counts(&created), (BatchStatus::Running, 3, 0, 0));
+    assert_eq!(created.id, batch);
+    assert_eq!(created.requested_by.as_deref(), Some("ops"));
+    assert_eq!(created.finished_at, None);
+    assert_eq!((created.total_records, created.total_size_mb), (0, 0));
+    assert_eq!(store.batch(batch).await.unwrap().unwrap().total, 3);
+    assert!(store.batch(BatchId::new()).await.unwrap().is_none());
+
+    let b = store
+        .record_result(&result(batch, ja, ia, true, at(1, 10), 5))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 0));
+    let b = store
+        .record_result(&result(batch, jb, ib, false, at(1, 10), 0))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 1));
+    assert_eq!(b.finished_at, None);
+    // A later failed duplicate does not overwrite a success.
+    let b = store
+        .record_result(&result(batch, ja, ia, false, at(1, 20), 0))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 1));
+    let b = store
+        .record_result(&result(batch, jg, ig, true, at(1, 10), 7))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::PartialSuccess, 3, 2, 1));
+    assert_eq!((b.total_records, b.total_size_mb), (12, 120));
+    let finished = b.finished_at.expect("terminal batch has finished_at");
+
+    let rows = store.batch_jobs(batch).await.unwrap();
+    let view: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.instance.as_str(),
+                r.job_id,
+                r.instance_id,
+                r.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("alpha", ja, ia, "succeeded"),
+            ("beta", jb, ib, "failed"),
+            ("gamma", jg, ig, "succeeded")
+        ]
+    );
+    assert_eq!(rows[0].error, None);
+    assert_eq!(
+        (rows[0].records, rows[0].databases, rows[0].total_size_mb),
+        (5, 5, 50)
+    );
+    assert_eq!(
+        (rows[0].attempt, rows[0].worker.as_deref()),
+        (1, Some("worker-0"))
+    );
+    assert_eq!(rows[0].finished_at, Some(at(1, 10)), "the success was kept");
+    assert_eq!(
+        rows[1].error,
+        Some(JobError {
+            class: ErrorClass::Connect,
+            message: "connection refused".into()
+        })
+    );
+
+    // An older result of the same status does not overwrite; a newer one does.
+    let b = store
+        .record_result(&result(batch, jg, ig, true, at(1, 5), 99))
+        .await
+        .unwrap();
+    assert_eq!(b.total_records, 12);
+    let b = store
+        .record_result(&result(batch, jg, ig, true, at(1, 15), 8))
+        .await
+        .unwrap();
+    assert_eq!(b.total_records, 13);
+    // Same instant again: not newer, not applied.
+    let b = store
+        .record_result(&result(batch, jg, ig, true, at(1, 15), 50))
+        .await
+        .unwrap();
+    assert_eq!(b.total_records, 13);
+    // A success after a failure overwrites it; finished_at is kept.
+    let b = store
+        .record_result(&result(batch, jb, ib, true, at(1, 30), 1))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Success, 3, 3, 0));
+    assert_eq!(b.total_records, 14);
+    assert_eq!(b.finished_at, Some(finished));
+    let rows = store.batch_jobs(batch).await.unwrap();
+    assert_eq!(
+        (rows[1].status.as_str(), &rows[1].error),
+        ("succeeded", &None)
+    );
+
+    // Every job failed.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let failing = BatchId::new();
+    let fj = jobs(&ids[..2], far);
+    store.create_batch(failing, None, &fj).await.unwrap();
+    for j in &fj {
+        store
+            .record_result(&result(
+                failing,
+                j.job_id,
+                j.instance_id,
+                false,
+                at(1, 40),
+                0,
+            ))
+            .await
+            .unwrap();
+    }
+    let f = store.batch(failing).await.unwrap().unwrap();
+    assert_eq!(counts(&f), (BatchStatus::Failed, 2, 0, 2));
+    assert!(f.finished_at.is_some());
+    assert_eq!(f.requested_by, None);
+    let rows = store.batch_jobs(failing).await.unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r.error.as_ref().map(|e| e.class) == Some(ErrorClass::Connect)));
+
+    // No job at all: done at once.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let empty = BatchId::new();
+    let e = store.create_batch(empty, Some("cron"), &[]).await.unwrap();
+    assert_eq!(counts(&e), (BatchStatus::Success, 0, 0, 0));
+    assert!(e.finished_at.is_some());
+    assert!(store.batch_jobs(empty).await.unwrap().is_empty());
+
+    // A standalone job (its own batch, never created) creates the batch.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let job = JobId::new();
+    let alone = BatchId(job.0);
+    let s = store
+        .record_result(&result(alone, job, ib, true, at(1, 50), 2))
+        .await
+        .unwrap();
+    assert_eq!(counts(&s), (BatchStatus::Success, 1, 1, 0));
+    assert_eq!(s.id, alone);
+    let rows = store.batch_jobs(alone).await.unwrap();
+    assert_eq!((rows.len(), rows[0].instance.as_str()), (1, "beta"));
+
+    let newest: Vec<BatchId> = store
+        .list_batches(2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(newest, [alone, empty]);
+    let all: Vec<BatchId> = store
+        .list_batches(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(all, [alone, empty, failing, batch]);
+    let listed = store.list_batches(10).await.unwrap();
+    assert!(listed
+        .windows(2)
+        .all(|w| w[0].created_at >= w[1].created_at));
+}
+
+async fn check_sweep(store: Arc<dyn Store>) {
+    let ids: Vec<InstanceId> = [add(&store, "one").await.id, add(&store, "two").await.id].into();
+    let cutoff = at(1, 60);
+    let past = at(1, 0);
+    let later = at(1, 120);
+
+    // Batch a: one job succeeded, one lost (past its deadline).
+    let a = BatchId::new();
+    let aj = jobs(&ids, past);
+    store.create_batch(a, None, &aj).await.unwrap();
+    store
+        .record_result(&result(a, aj[0].job_id, ids[0], true, past, 3))
+        .await
+        .unwrap();
+    // Batch b: one lost, one with a later deadline.
+    let b = BatchId::new();
+    let mut bj = jobs(&ids, past);
+    bj[1].deadline = later;
+    store.create_batch(b, None, &bj).await.unwrap();
+    // Batch c: nothing expired.
+    let c = BatchId::new();
+    store
+        .create_batch(c, None, &jobs(&ids, later))
+        .await
+        .unwrap();
+    // Exactly at the cutoff is not past it.
+    let d = BatchId::new();
+    store
+        .create_batch(d, None, &jobs(&ids[..1], cutoff))
+        .await
+        .unwrap();
+
+    let mut swept = store.sweep_expired(cutoff).await.unwrap();
+    swept.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(swept, want);
+
+    let ba = store.batch(a).await.unwrap().unwrap();
+    assert_eq!(counts(&ba), (BatchStatus::PartialSuccess, 2, 1, 1));
+    assert!(ba.finished_at.is_some());
+    let lost = &store.batch_jobs(a).await.unwrap()[1];
+    assert_eq!(lost.status, "failed");
+    assert_eq!(
+        lost.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Timeout)
+    );
+    assert!(lost.finished_at.is_some());
+    let kept = &store.batch_jobs(a).await.unwrap()[0];
+    assert_eq!((kept.status.as_str(), kept.records), ("succeeded", 3));
+
+    let bb = store.batch(b).await.unwrap().unwrap();
+    assert_eq!(counts(&bb), (BatchStatus::Running, 2, 0, 1));
+    assert_eq!(bb.finished_at, None);
+    let statuses: Vec<String> = store
+        .batch_jobs(b)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.status)
+        .collect();
+    assert_eq!(statuses, ["failed", "pending"]);
+    let bc = store.batch(c).await.unwrap().unwrap();
+    assert_eq!(counts(&bc), (BatchStatus::Running, 2, 0, 0));
+    let bd = store.batch(d).await.unwrap().unwrap();
+    assert_eq!(counts(&bd), (BatchStatus::Running, 1, 0, 0));
+
+    // Sweeping again changes nothing.
+    assert!(store.sweep_expired(cutoff).await.unwrap().is_empty());
+    let again = store.batch(a).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&again), again.finished_at),
+        (counts(&ba), ba.finished_at)
+    );
+    assert_eq!(counts(&store.batch(b).await.unwrap().unwrap()), counts(&bb));
+
+    // The late result of a timed-out job still counts as a success.
+    let late = store
+        .record_result(&result(b, bj[0].job_id, ids[0], true, at(1, 90), 1))
+        .await
+        .unwrap();
+    assert_eq!(counts(&late), (BatchStatus::Running, 2, 1, 0));
+    // The rest of b expires later: terminal.
+    let mut swept = store.sweep_expired(at(1, 180)).await.unwrap();
+    swept.sort();
+    let mut want = vec![b, c, d];
+    want.sort();
+    assert_eq!(swept, want);
+    let bb = store.batch(b).await.unwrap().unwrap();
+    assert_eq!(counts(&bb), (BatchStatus::PartialSuccess, 2, 1, 1));
+    assert_eq!(
+        counts(&store.batch(c).await.unwrap().unwrap()).0,
+        BatchStatus::Failed
+    );
+}
+
+async fn check_concurrency(store: Arc<dyn Store>) {
+    let inst = add(&store, "busy").await.id;
+    let batch = BatchId::new();
+    let new_jobs = jobs(&vec![inst; 50], Utc::now() + Duration::hours(1));
+    store
+        .create_batch(batch, Some("load"), &new_jobs)
+        .await
+        .unwrap();
+    let results: Vec<JobResult> = new_jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            result(
+                batch,
+                j.job_id,
+                inst,
+                i % 3 != 0,
+                at(1, 0),
+                u32::from(i % 3 != 0),
+            )
+        })
+        .collect();
+    let results = Arc::new(results);
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            let results = results.clone();
+            tokio::spawn(async move {
+                // Each result once from its own task, and again (a
+                // redelivery) from the next one.
+                for (i, r) in results.iter().enumerate() {
+                    if i % 8 == t || i % 8 == (t + 1) % 8 {
+                        store.record_result(r).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let failed = (0..50).filter(|i| i % 3 == 0).count() as i64;
+    let b = store.batch(batch).await.unwrap().unwrap();
+    assert_eq!(
+        counts(&b),
+        (BatchStatus::PartialSuccess, 50, 50 - failed, failed)
+    );
+    assert_eq!(b.total_records, 50 - failed);
+    assert!(b.finished_at.is_some());
+    let jobs = store.batch_jobs(batch).await.unwrap();
+    assert_eq!(jobs.len(), 50);
+    assert!(jobs.iter().all(|j| j.status != "pending"));
+}
