@@ -2,12 +2,15 @@
 //! long-running loops from one [`Settings`]. The binaries call these and
 //! nothing else.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregator;
-use crate::broker::{self, Broker, RabbitBroker, Topology};
+use crate::broker::{self, Broker, MemoryBroker, RabbitBroker, Topology};
 use crate::config::Settings;
 use crate::coordinator::Coordinator;
 use crate::filters::{DatabaseFilters, FilterError};
@@ -26,19 +29,78 @@ pub enum Error {
     Worker(#[from] worker::Error),
     #[error(transparent)]
     Aggregator(#[from] aggregator::Error),
+    #[error(
+        "`{0}` needs a shared broker, but broker.url is not set (or is memory://): \
+         the in-process queue only serves `dbfleet run`; set broker.url to amqp://…"
+    )]
+    NeedsSharedBroker(String),
 }
 
-/// Open the control store and bring its schema up to date.
+/// `broker.url` value that selects the in-process queue explicitly.
+pub const MEMORY_URL: &str = "memory://";
+
+/// The SQLite file of the embedded store.
+pub fn embedded_store_path(settings: &Settings) -> PathBuf {
+    settings.data_dir.join("dbfleet.sqlite")
+}
+
+/// Whether the broker is the in-process queue (no `broker.url`, or `memory://`).
+pub fn uses_memory_broker(settings: &Settings) -> bool {
+    settings
+        .broker
+        .url
+        .as_ref()
+        .is_none_or(|url| url.expose_secret() == MEMORY_URL)
+}
+
+/// The in-process queue lives and dies with one process: commands that hand
+/// jobs to other processes need a real broker.
+pub fn require_shared_broker(settings: &Settings, command: &str) -> Result<(), Error> {
+    if uses_memory_broker(settings) {
+        return Err(Error::NeedsSharedBroker(command.to_string()));
+    }
+    Ok(())
+}
+
+/// Open the control store and bring its schema up to date. Without a
+/// `store.url`, that is the embedded SQLite file under `data_dir`.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
-    let store = store::connect(&settings.store).await?;
+    let mut store_settings = settings.store.clone();
+    if store_settings.url.is_none() {
+        let path = embedded_store_path(settings);
+        if settings.broker.url.is_none() {
+            tracing::info!(
+                "no store.url or broker.url configured: using the embedded defaults \
+                 (SQLite store at {}, in-process queue)",
+                path.display()
+            );
+        } else {
+            tracing::info!(
+                "no store.url configured: using the embedded SQLite store at {}",
+                path.display()
+            );
+        }
+        store_settings.url = Some(SecretString::from(format!("sqlite:{}", path.display())));
+    }
+    let store = store::connect(&store_settings).await?;
     store.migrate().await?;
     Ok(store)
 }
 
-/// Connect to the broker and declare the topology.
+/// Connect to the broker and declare the topology; without a `broker.url`
+/// (or with `memory://`), the in-process queue.
 pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> {
     let topology = Topology::new(&settings.broker.prefix, settings.broker.delivery_limit);
-    let broker = RabbitBroker::connect(&settings.broker.url, topology).await?;
+    let url = match settings.broker.url.as_ref() {
+        Some(url) if url.expose_secret() != MEMORY_URL => url,
+        _ => {
+            if settings.store.url.is_some() {
+                tracing::info!("no broker.url configured: using the in-process queue");
+            }
+            return Ok(Arc::new(MemoryBroker::new(topology)));
+        }
+    };
+    let broker = RabbitBroker::connect(url, topology).await?;
     broker.declare().await?;
     Ok(Arc::new(broker))
 }

@@ -28,6 +28,8 @@ pub mod filters;
 pub mod fleet;
 pub mod inventory;
 pub mod message;
+pub mod reconcile;
+pub mod run;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance};
 use tokio_util::sync::CancellationToken;
 
+use crate::progress::Progress;
 use crate::render;
 use crate::{AddInstance, BatchCommand, Command, ConfigCommand, InstanceCommand};
 
@@ -25,10 +26,22 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         Command::Instance(command) => instance(command, &settings).await,
         Command::Batch(command) => batch(command, &settings).await,
         Command::Serve => {
+            fleet::require_shared_broker(&settings, "dbfleet serve")?;
             let store = fleet::open_store(&settings).await?;
             let broker = fleet::open_broker(&settings).await?;
             fleet::serve(&settings, store, broker, fleet::shutdown_on_signals()).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { json } => {
+            let mut progress = Progress::start();
+            let outcome = dbfleet::run::run(&settings, |batch| progress.update(batch)).await;
+            progress.finish();
+            let outcome = outcome?;
+            for problem in &outcome.reconciliation.problems {
+                eprintln!("warning: {problem}");
+            }
+            render::summary(&outcome.report, json)?;
+            Ok(exit_code(outcome.report.batch.status))
         }
         Command::Config(ConfigCommand::Check) => {
             fleet::load_filters(&settings)?;
@@ -96,6 +109,7 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         database: add.database,
         username: add.username,
         password,
+        managed: false,
     })
 }
 

@@ -4,6 +4,7 @@
 //! usage or configuration; 3 a batch that ended `partial_success`.
 
 mod commands;
+mod progress;
 mod render;
 
 use std::path::PathBuf;
@@ -39,6 +40,14 @@ enum Command {
     Batch(BatchCommand),
     /// Run the aggregator and the deadline sweeper until SIGTERM.
     Serve,
+    /// Sync every active instance once, in this process: migrate, reconcile
+    /// the declared instances, run the batch with in-process workers, print
+    /// a summary. Exit codes as `batch start --wait`.
+    Run {
+        /// Print the batch as one JSON object instead of the summary table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -86,3 +86,37 @@ pub fn batches(batches: &[Batch], as_json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The end-of-run summary: one line per instance.
+pub fn summary(report: &BatchReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(report);
+    }
+    println!(
+        "{:<24} {:<10} {:>9} {:>16}  ERROR",
+        "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)"
+    );
+    for j in &report.jobs {
+        let error = j
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.class.as_str(), e.message))
+            .unwrap_or_default();
+        println!(
+            "{:<24} {:<10} {:>9} {:>16}  {}",
+            j.instance, j.status, j.databases, j.total_size_mb, error
+        );
+    }
+    let b = &report.batch;
+    println!(
+        "\nbatch {} {}: {} of {} instances succeeded, {} failed; {} databases sized, {} MiB in all",
+        b.id,
+        b.status.as_str(),
+        b.succeeded,
+        b.total,
+        b.failed,
+        b.total_records,
+        b.total_size_mb
+    );
+    Ok(())
+}

@@ -54,7 +54,7 @@ fn a_bad_config_names_the_file_and_every_problem_with_exit_code_2() {
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
-        "store:\n  url: postgres://u:hunter2@db/x\nbroker:\n  prefx: x\nworker:\n  concurrency: lots\ntimezone: Mars/Base\n",
+        "store:\n  url: postgres://u:hunter2@db/x\nbroker:\n  url: http://guest:hunter2@mq\n  prefx: x\nworker:\n  concurrency: lots\ntimezone: Mars/Base\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
@@ -230,4 +230,116 @@ fn world_worker(world: &World) -> tokio_util::sync::CancellationToken {
     let stop = token.clone();
     tokio::spawn(async move { worker.run(stop).await });
     token
+}
+
+/// `dbfleet run` with a configuration file and a data directory of its own.
+fn dbfleet_run(config: &std::path::Path, data_dir: &std::path::Path, json: bool) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbfleet"));
+    command
+        .current_dir(repo_file(""))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("DBFLEET__DATA_DIR", data_dir)
+        .env_remove("DBFLEET__STORE__URL")
+        .env_remove("DBFLEET__BROKER__URL");
+    if json {
+        command.arg("--json");
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn the_quick_start_syncs_the_local_servers_on_embedded_defaults() {
+    let data = std::env::temp_dir().join(format!("dbfleet-quick-{}", common::tag()));
+    let out = dbfleet_run(
+        &std::path::PathBuf::from(repo_file("config/quickstart.yaml")),
+        &data,
+        false,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for instance in ["local-mariadb", "local-postgres"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(instance))
+            .unwrap_or_else(|| panic!("{text}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[1], "succeeded", "{line}");
+        assert!(
+            fields[2].parse::<u32>().unwrap() >= 1,
+            "databases sized: {line}"
+        );
+    }
+    assert!(
+        text.contains("success: 2 of 2 instances succeeded"),
+        "{text}"
+    );
+    assert!(
+        data.join("dbfleet.sqlite").exists(),
+        "state lives in the data directory"
+    );
+    std::fs::remove_dir_all(data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reports_a_partial_failure_with_exit_code_3_and_keeps_history() {
+    let maria = MariaUser::new().await;
+    maria
+        .create_database(&format!("{}_run", maria.prefix), 64)
+        .await;
+    let tag = common::tag();
+    let var = format!("DBFT_RUN_PW_{tag}");
+    std::env::set_var(&var, &maria.password);
+    let dir = std::env::temp_dir().join(format!("dbfleet-run-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("dbfleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "filters:\n  path: config/database_filters.yaml\nlog:\n  level: warn\ninstances:\n\
+             \x20 - {{ name: maria, engine: mariadb, host: 127.0.0.1, username: {}, password_env: {var} }}\n\
+             \x20 - {{ name: down, engine: postgresql, host: 127.0.0.1, port: {}, username: x }}\n",
+            maria.user,
+            closed_port()
+        ),
+    )
+    .unwrap();
+
+    let out = dbfleet_run(&config, &dir.join("data"), false);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("maria").contains("succeeded"), "{text}");
+    assert!(
+        line("down").contains("failed") && line("down").contains("connect:"),
+        "{text}"
+    );
+    assert!(!text.contains(&maria.password) && !stderr(&out).contains(&maria.password));
+
+    let again = dbfleet_run(&config, &dir.join("data"), true);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    let batch: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(batch["status"], "partial_success");
+    assert_eq!(
+        (batch["total"].as_i64(), batch["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let instance_ids: Vec<i64> = batch["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["instance_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        instance_ids.len(),
+        2,
+        "the same two instances, reconciled, not duplicated"
+    );
+
+    std::fs::remove_dir_all(dir).unwrap();
+    maria.teardown().await;
 }

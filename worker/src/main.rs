@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    fleet::require_shared_broker(&settings, "dbfleet-worker")?;
     let filters = Arc::new(fleet::load_filters(&settings)?);
     let store = fleet::open_store(&settings).await?;
     let broker = fleet::open_broker(&settings).await?;
