@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use common::{closed_port, within, MariaUser, World, PG_ADMIN};
+use common::{closed_port, within, Backend, MariaUser, World, PG_ADMIN};
 use dbfleet::coordinator::{Clock, Coordinator};
 use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::DbType;
@@ -20,6 +20,33 @@ use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, Instance};
 use sqlx::{Connection, Executor, PgConnection};
 use tokio_util::sync::CancellationToken;
+
+/// Each check runs on both pairs of backends: RabbitMQ with PostgreSQL, and
+/// the in-process queue with SQLite.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rabbitmq_postgres() {
+                super::$name(super::Backend::Fleet).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory_sqlite() {
+                super::$name(super::Backend::Embedded).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    declared_instances_are_reconciled_and_cli_instances_left_alone,
+    a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters,
+    inventory_history_records_created_deactivated_and_reactivated_with_dates,
+    filters_and_system_database_rules_shape_the_inventory,
+    rerunning_on_the_same_day_overwrites_instead_of_duplicating,
+    two_workers_share_one_queue_and_every_job_is_counted_once,
+    a_batch_with_no_active_instance_is_an_immediate_success,
+);
 
 /// Workers and an aggregator running in this process until dropped.
 struct Fleet {
@@ -119,9 +146,10 @@ async fn drop_pg_database(name: &str) {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters() {
-    let world = World::new().await;
+async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters(
+    backend: Backend,
+) {
+    let world = World::on(backend).await;
     let maria = MariaUser::new().await;
     let (db_a, db_b) = (format!("{}_a", maria.prefix), format!("{}_b", maria.prefix));
     maria.create_database(&db_a, 2048).await;
@@ -241,9 +269,10 @@ async fn sync_on(
         .unwrap()
 }
 
-#[tokio::test]
-async fn inventory_history_records_created_deactivated_and_reactivated_with_dates() {
-    let world = World::new().await;
+async fn inventory_history_records_created_deactivated_and_reactivated_with_dates(
+    backend: Backend,
+) {
+    let world = World::on(backend).await;
     let maria = MariaUser::new().await;
     let (keep, flaky) = (
         format!("{}_keep", maria.prefix),
@@ -318,9 +347,8 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
     world.teardown().await;
 }
 
-#[tokio::test]
-async fn filters_and_system_database_rules_shape_the_inventory() {
-    let world = World::new().await;
+async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend) {
+    let world = World::on(backend).await;
     let maria = MariaUser::new().await;
     let (kept, temp) = (
         format!("{}_app", maria.prefix),
@@ -384,9 +412,8 @@ async fn filters_and_system_database_rules_shape_the_inventory() {
     world.teardown().await;
 }
 
-#[tokio::test]
-async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating() {
-    let world = World::new().await;
+async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating(backend: Backend) {
+    let world = World::on(backend).await;
     let maria = MariaUser::new().await;
     let db = format!("{}_grow", maria.prefix);
     maria.create_database(&db, 64).await;
@@ -435,9 +462,8 @@ async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating() {
     world.teardown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_share_one_queue_and_every_job_is_counted_once() {
-    let world = World::with_yaml("worker:\n  concurrency: 2\n").await;
+async fn two_workers_share_one_queue_and_every_job_is_counted_once(backend: Backend) {
+    let world = World::with_yaml(backend, "worker:\n  concurrency: 2\n").await;
     let maria = MariaUser::new().await;
     maria
         .create_database(&format!("{}_x", maria.prefix), 64)
@@ -477,9 +503,8 @@ async fn two_workers_share_one_queue_and_every_job_is_counted_once() {
     world.teardown().await;
 }
 
-#[tokio::test]
-async fn a_batch_with_no_active_instance_is_an_immediate_success() {
-    let world = World::new().await;
+async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backend) {
+    let world = World::on(backend).await;
     let instance = world
         .add_instance(
             "off",
@@ -512,6 +537,69 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success() {
             batch.total_records
         ),
         (0, 0, 0, 0)
+    );
+    world.teardown().await;
+}
+
+fn declared(name: &str, port: u16, active: bool) -> dbfleet::config::DeclaredInstance {
+    dbfleet::config::DeclaredInstance {
+        name: dbfleet::domain::InstanceName::parse(name).unwrap(),
+        db_type: DbType::Postgresql,
+        host: "127.0.0.1".to_string(),
+        port,
+        username: "postgres".to_string(),
+        password: PasswordRef::Env("SOME_VAR".to_string()),
+        database: None,
+        active,
+    }
+}
+
+async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend: Backend) {
+    use dbfleet::reconcile::reconcile;
+    let world = World::on(backend).await;
+    let by_cli = world
+        .add_instance("by-cli", DbType::Mysql, 3306, "root", PasswordRef::None)
+        .await;
+
+    let first = [
+        declared("a", 5432, true),
+        declared("b", 5432, true),
+        declared("by-cli", 1, true),
+    ];
+    let done = reconcile(world.store.as_ref(), &first).await.unwrap();
+    assert_eq!(done.created, ["a", "b"]);
+    assert_eq!(done.problems.len(), 1);
+    assert!(done.problems[0].contains("`by-cli`"), "{:?}", done.problems);
+
+    // Unchanged: nothing to do. Changed port, disabled, dropped from the file.
+    assert_eq!(
+        reconcile(world.store.as_ref(), &first[..2])
+            .await
+            .unwrap()
+            .updated,
+        Vec::<String>::new()
+    );
+    let second = [declared("a", 6543, false)];
+    let done = reconcile(world.store.as_ref(), &second).await.unwrap();
+    assert_eq!(
+        (done.updated.as_slice(), done.deactivated.as_slice()),
+        (&["a".to_string()][..], &["b".to_string()][..])
+    );
+
+    let all = world.store.list_instances().await.unwrap();
+    let get = |n: &str| all.iter().find(|i| i.name.as_str() == n).unwrap().clone();
+    assert_eq!(
+        (get("a").port, get("a").is_active, get("a").managed),
+        (6543, false, true)
+    );
+    assert!(
+        !get("b").is_active,
+        "a removed declaration deactivates, never deletes"
+    );
+    let cli = get("by-cli");
+    assert_eq!(
+        (cli.port, cli.is_active, cli.managed, cli.db_type),
+        (3306, true, false, by_cli.db_type)
     );
     world.teardown().await;
 }

@@ -39,8 +39,18 @@ pub fn tag() -> String {
     format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
+/// Which pair of backends a world runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL control store and RabbitMQ: the fleet deployment.
+    Fleet,
+    /// SQLite control store and the in-process queue: the embedded defaults.
+    Embedded,
+}
+
 pub struct World {
     pub tag: String,
+    pub backend: Backend,
     pub settings: Settings,
     pub store: Arc<dyn Store>,
     pub broker: Arc<dyn Broker>,
@@ -50,21 +60,34 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
-        Self::with_yaml("").await
+        Self::with_yaml(Backend::Fleet, "").await
+    }
+
+    pub async fn on(backend: Backend) -> Self {
+        Self::with_yaml(backend, "").await
     }
 
     /// `extra` is YAML appended to the generated configuration.
-    pub async fn with_yaml(extra: &str) -> Self {
+    pub async fn with_yaml(backend: Backend, extra: &str) -> Self {
         let tag = tag();
         let store_db = format!("dbft_store_{tag}");
-        let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
-        admin
-            .execute(format!("CREATE DATABASE \"{store_db}\"").as_str())
-            .await
-            .unwrap();
+        let (store_url, broker_url) = match backend {
+            Backend::Fleet => {
+                let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
+                let sql = format!("CREATE DATABASE \"{store_db}\"");
+                admin.execute(sql.as_str()).await.unwrap();
+                let url = format!("postgres://postgres@127.0.0.1:5432/{store_db}");
+                (url, AMQP.to_string())
+            }
+            Backend::Embedded => {
+                let dir = std::env::temp_dir().join(&store_db);
+                let url = format!("sqlite:{}/store.sqlite", dir.display());
+                (url, "memory://".to_string())
+            }
+        };
         let yaml = format!(
-            "store:\n  url: postgres://postgres@127.0.0.1:5432/{store_db}\n  max_connections: 5\n\
-             broker:\n  url: {AMQP}\n  prefix: dbft-{tag}\n\
+            "store:\n  url: {store_url}\n  max_connections: 5\n\
+             broker:\n  url: {broker_url}\n  prefix: dbft-{tag}\n\
              filters:\n  path: {}/config/database_filters.yaml\n{extra}",
             repo_root().display()
         );
@@ -74,6 +97,7 @@ impl World {
         let filters = Arc::new(fleet::load_filters(&settings).unwrap());
         Self {
             tag,
+            backend,
             settings,
             store,
             broker,
@@ -98,12 +122,18 @@ impl World {
             database: None,
             username: user.to_string(),
             password,
+            managed: false,
         };
         self.store.add_instance(&new).await.unwrap()
     }
 
     /// Delete the broker objects and the control-store database.
     pub async fn teardown(self) {
+        if self.backend == Backend::Embedded {
+            drop(self.store);
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.store_db));
+            return;
+        }
         let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await;
         if let Ok(conn) = conn {
             if let Ok(ch) = conn.create_channel().await {
