@@ -318,7 +318,7 @@ impl Store for PostgresStore {
                  (instance_id, database_name, is_active, first_seen_date, last_seen_date, created_at, updated_at) \
              SELECT $1, name, TRUE, $3, $3, $4, $4 FROM unnest($2::text[]) AS name \
              ON CONFLICT (instance_id, database_name) DO UPDATE \
-                 SET is_active = TRUE, deleted_at = NULL, last_seen_date = EXCLUDED.last_seen_date, updated_at = $4",
+                 SET is_active = TRUE, deleted_at = NULL, last_seen_date = GREATEST(instance_databases.last_seen_date, EXCLUDED.last_seen_date), updated_at = $4",
         )
         .bind(instance.0)
         .bind(&plan.created)

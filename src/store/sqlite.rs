@@ -401,7 +401,7 @@ impl Store for SqliteStore {
                      first_seen_date, last_seen_date, created_at, updated_at) \
                  VALUES (?1, ?2, 1, ?3, ?3, ?4, ?4) \
                  ON CONFLICT (instance_id, database_name) DO UPDATE SET is_active = 1, \
-                     deleted_at = NULL, last_seen_date = excluded.last_seen_date, updated_at = ?4",
+                     deleted_at = NULL, last_seen_date = max(instance_databases.last_seen_date, excluded.last_seen_date), updated_at = ?4",
             )
             .bind(instance.0)
             .bind(name)
