@@ -37,9 +37,13 @@ fn settings(instances: usize, concurrency: usize, data_dir: &str) -> Settings {
     );
     for n in 0..instances {
         if n % 2 == 0 {
-            yaml += &format!("  - {{ name: maria-{n}, engine: mariadb, host: 127.0.0.1, username: root }}\n");
+            yaml += &format!(
+                "  - {{ name: maria-{n}, engine: mariadb, host: 127.0.0.1, username: root }}\n"
+            );
         } else {
-            yaml += &format!("  - {{ name: pg-{n}, engine: postgresql, host: 127.0.0.1, username: postgres }}\n");
+            yaml += &format!(
+                "  - {{ name: pg-{n}, engine: postgresql, host: 127.0.0.1, username: postgres }}\n"
+            );
         }
     }
     config::load_from_str("bench.yaml", &yaml, Vec::new()).unwrap()
@@ -85,7 +89,11 @@ async fn baseline(settings: &Settings) -> usize {
 async fn embedded(settings: &Settings) -> usize {
     let outcome = dbfleet::run::run(settings, |_| {}).await.unwrap();
     let batch = outcome.report.batch;
-    assert_eq!(batch.status, dbfleet::store::BatchStatus::Success, "{batch:?}");
+    assert_eq!(
+        batch.status,
+        dbfleet::store::BatchStatus::Success,
+        "{batch:?}"
+    );
     assert_eq!(batch.total as usize, settings.instances.len());
     usize::try_from(batch.total_records).unwrap()
 }
@@ -96,7 +104,14 @@ fn measure(phase: &str, instances: usize, concurrency: usize) -> (f64, f64, usiz
     let out = Command::new("/usr/bin/time")
         .args(["-f", "TIME %e %M"])
         .arg(exe)
-        .args(["--phase", phase, "--instances", &instances.to_string(), "--concurrency", &concurrency.to_string()])
+        .args([
+            "--phase",
+            phase,
+            "--instances",
+            &instances.to_string(),
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -135,11 +150,21 @@ fn main() {
     println!("batch over {instances} instances (half MariaDB, half PostgreSQL, local), concurrency {concurrency}");
     let (base_s, base_mb, base_dbs) = measure("baseline", instances, concurrency);
     let (run_s, run_mb, run_dbs) = measure("embedded", instances, concurrency);
-    println!("{:<40} {:>9} {:>14} {:>10} {:>9}", "phase", "wall (s)", "peak RSS (MiB)", "databases", "ratio");
-    println!("{:<40} {:>9.2} {:>14.1} {:>10} {:>9}", "baseline: raw queries through adapters", base_s, base_mb, base_dbs, "1.00x");
+    println!(
+        "{:<40} {:>9} {:>14} {:>10} {:>9}",
+        "phase", "wall (s)", "peak RSS (MiB)", "databases", "ratio"
+    );
+    println!(
+        "{:<40} {:>9.2} {:>14.1} {:>10} {:>9}",
+        "baseline: raw queries through adapters", base_s, base_mb, base_dbs, "1.00x"
+    );
     println!(
         "{:<40} {:>9.2} {:>14.1} {:>10} {:>8.2}x",
-        "dbfleet run (SQLite + in-process queue)", run_s, run_mb, run_dbs, run_s / base_s
+        "dbfleet run (SQLite + in-process queue)",
+        run_s,
+        run_mb,
+        run_dbs,
+        run_s / base_s
     );
     println!("peak memory ratio: {:.2}x", run_mb / base_mb);
 }

@@ -61,8 +61,22 @@ fn from_adapter(e: adapters::Error) -> JobError {
     fail(e.class(), e)
 }
 
-fn from_store(e: crate::store::Error) -> JobError {
-    fail(ErrorClass::Internal, e)
+/// Why a sync did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The instance failed (unreachable, refused, a query failed): the job
+    /// fails, the batch records it.
+    #[error("{}: {}", .0.class.as_str(), .0.message)]
+    Instance(JobError),
+    /// dbfleet's own control store failed: transient, the job is retried.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl From<JobError> for SyncError {
+    fn from(e: JobError) -> Self {
+        SyncError::Instance(e)
+    }
 }
 
 impl Coordinator {
@@ -75,7 +89,7 @@ impl Coordinator {
     }
 
     /// Sync one instance. The connection is closed whatever happens.
-    pub async fn sync(&self, instance: &Instance, clock: Clock) -> Result<JobCounters, JobError> {
+    pub async fn sync(&self, instance: &Instance, clock: Clock) -> Result<JobCounters, SyncError> {
         let password = instance
             .password
             .resolve()
@@ -103,21 +117,16 @@ impl Coordinator {
         connection: &mut Connection,
         instance: &Instance,
         clock: Clock,
-    ) -> Result<JobCounters, JobError> {
+    ) -> Result<JobCounters, SyncError> {
         let listed = connection.fetch_inventory().await.map_err(from_adapter)?;
-        let existing = self
-            .store
-            .inventory(instance.id)
-            .await
-            .map_err(from_store)?;
+        let existing = self.store.inventory(instance.id).await?;
         let plan = inventory::plan(instance.db_type, &existing, &listed, &self.filters);
         for (name, reason) in &plan.filtered {
             tracing::debug!(database = %name, %reason, "database excluded by filter");
         }
         self.store
             .apply_inventory(instance.id, &plan, clock.today, clock.now)
-            .await
-            .map_err(from_store)?;
+            .await?;
         let mut counters = JobCounters {
             inventory: plan.counts(),
             ..JobCounters::default()
@@ -132,19 +141,18 @@ impl Coordinator {
             .map_err(from_adapter)?;
         let rows = stat_rows(&plan.active, sizes);
         if rows.is_empty() {
-            return Err(fail(
+            return Err(SyncError::Instance(fail(
                 ErrorClass::Query,
                 format!(
                     "no database size collected for {} active databases",
                     plan.active.len()
                 ),
-            ));
+            )));
         }
         let written = self
             .store
             .upsert_database_stats(instance.id, clock.today, &rows)
-            .await
-            .map_err(from_store)?;
+            .await?;
         counters.databases = u32::try_from(rows.len()).unwrap_or(u32::MAX);
         counters.records = u32::try_from(written).unwrap_or(u32::MAX);
         counters.total_size_mb = rows.iter().map(|r| r.size_mb).sum();

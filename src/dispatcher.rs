@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
-use crate::broker::{Broker, Outgoing};
+use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
 use crate::message::{
     ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
@@ -96,7 +96,7 @@ pub async fn start_batch(
     });
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
         .map(|job| async move {
-            let outcome = broker.publish(Outgoing::job(&job)).await;
+            let outcome = publish_with_retries(broker, Outgoing::job(&job)).await;
             outcome.err().map(|e| (job, e.to_string()))
         })
         .buffer_unordered(PUBLISH_WINDOW)
@@ -110,6 +110,30 @@ pub async fn start_batch(
             .await?;
     }
     Ok(store.batch(batch_id).await?.unwrap_or(batch))
+}
+
+/// Publish attempts per job before it is failed as unpublished: enough to
+/// ride out a broker restart or a failover (about 15 s of backoff).
+const PUBLISH_ATTEMPTS: u32 = 6;
+
+async fn publish_with_retries(
+    broker: &dyn Broker,
+    message: Outgoing,
+) -> Result<(), crate::broker::Error> {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(8));
+    let mut attempt = 1;
+    loop {
+        match broker.publish(message.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= PUBLISH_ATTEMPTS => return Err(e),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, attempt, retry_in = ?delay, "publish failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
 }
 
 fn unpublished_result(job: &JobMessage, reason: &str) -> JobResult {

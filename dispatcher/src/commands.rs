@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use dbfleet::config::Settings;
 use dbfleet::dispatcher::{self, Selection};
+use dbfleet::dlq;
 use dbfleet::fleet;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance};
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::progress::Progress;
 use crate::render;
-use crate::{AddInstance, BatchCommand, Command, ConfigCommand, InstanceCommand};
+use crate::{AddInstance, BatchCommand, Command, ConfigCommand, DlqCommand, InstanceCommand};
 
 pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Result<ExitCode> {
     match command {
@@ -48,7 +49,33 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
             println!("{}: configuration is valid", config_path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq(command) => dead_letters(command, &settings).await,
     }
+}
+
+async fn dead_letters(command: DlqCommand, settings: &Settings) -> Result<ExitCode> {
+    match command {
+        DlqCommand::List { all, limit, json } => {
+            let store = fleet::open_store(settings).await?;
+            let letters = dlq::list(store.as_ref(), all, limit.clamp(1, 10_000)).await?;
+            render::dead_letters(&letters, json)?;
+        }
+        DlqCommand::Replay { all, ids } => {
+            fleet::require_shared_broker(settings, "dbfleet dlq replay")?;
+            let store = fleet::open_store(settings).await?;
+            let broker = fleet::open_broker(settings).await?;
+            let selection = if all {
+                dlq::Selection::AllPending
+            } else {
+                dlq::Selection::Ids(&ids)
+            };
+            let done =
+                dlq::replay(store.as_ref(), broker.as_ref(), selection, settings.job.deadline)
+                    .await?;
+            render::replayed(&done);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn instance(command: InstanceCommand, settings: &Settings) -> Result<ExitCode> {

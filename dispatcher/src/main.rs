@@ -10,7 +10,7 @@ mod render;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 
@@ -51,6 +51,36 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List and replay dead letters: messages the broker could not deliver,
+    /// kept in the control store by `serve`.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters, newest first (not yet replayed ones by default).
+    List {
+        /// Include dead letters already replayed.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead letters again: jobs (with a fresh deadline) to the jobs
+    /// queue, results to the results queue. A body that is neither is only
+    /// replayed when named by ID (to the jobs queue, as it is).
+    #[command(group(ArgGroup::new("which").required(true).args(["all", "ids"])))]
+    Replay {
+        /// Every dead letter not replayed yet.
+        #[arg(long)]
+        all: bool,
+        /// Dead letters to replay, by ID (replayed again if already replayed).
+        #[arg(value_name = "ID")]
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use dbfleet::dispatcher::BatchReport;
-use dbfleet::store::{Batch, Instance};
+use dbfleet::dlq::Replayed;
+use dbfleet::store::{Batch, DeadLetter, Instance};
 
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -119,4 +120,62 @@ pub fn summary(report: &BatchReport, as_json: bool) -> Result<()> {
         b.total_size_mb
     );
     Ok(())
+}
+
+/// Dead letters: one line each, the preview on one line. JSON carries the
+/// preview, never the body.
+pub fn dead_letters(letters: &[DeadLetter], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(letters);
+    }
+    println!(
+        "{:>6} {:<19} {:<7} {:<36} {:<32} PREVIEW",
+        "ID", "DEAD AT", "KIND", "MESSAGE ID", "REASON"
+    );
+    for d in letters {
+        let replayed = if d.replayed_at.is_some() {
+            " (replayed)"
+        } else {
+            ""
+        };
+        println!(
+            "{:>6} {:<19} {:<7} {:<36} {:<32} {}{}",
+            d.id,
+            d.dead_at.format("%Y-%m-%d %H:%M:%S"),
+            d.kind,
+            d.message_id.as_deref().unwrap_or("-"),
+            one_line(&d.reason, 32),
+            one_line(&d.preview, 80),
+            replayed
+        );
+    }
+    Ok(())
+}
+
+/// `text` on one line (control characters as spaces), cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+pub fn replayed(done: &Replayed) {
+    println!("replayed {} dead letter(s)", done.replayed.len());
+    if !done.skipped_unknown.is_empty() {
+        let ids: Vec<String> = done.skipped_unknown.iter().map(i64::to_string).collect();
+        eprintln!(
+            "not replayed: {} dead letter(s) whose body is neither a job nor a result \
+             (id {}); they would only be dead-lettered again. Name them by ID to \
+             publish them to the jobs queue as they are.",
+            ids.len(),
+            ids.join(", ")
+        );
+    }
 }

@@ -48,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Acker, Broker, Deliveries, Delivery, DeliveryMeta, Disposition, Error, Outgoing, Queue, Result,
-    Topology, REASON_HEADER,
+    Topology, REASON_HEADER, RETRIES_HEADER,
 };
 
 const QUEUES: usize = 3;
@@ -65,6 +65,7 @@ fn slot(queue: Queue) -> usize {
 #[derive(Debug, Clone)]
 struct Message {
     message_id: String,
+    correlation_id: String,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
     /// Deliveries so far.
@@ -75,6 +76,7 @@ impl Message {
     fn new(message_id: String, headers: BTreeMap<String, String>, body: Vec<u8>) -> Self {
         Self {
             message_id,
+            correlation_id: String::new(),
             headers,
             body,
             delivered: 0,
@@ -86,6 +88,7 @@ impl Message {
         DeliveryMeta {
             body: self.body.clone(),
             message_id: Some(self.message_id.clone()),
+            correlation_id: Some(self.correlation_id.clone()).filter(|c| !c.is_empty()),
             headers: self.headers.clone(),
             attempt,
         }
@@ -144,7 +147,7 @@ impl Shared {
     }
 
     /// Settle one unsettled delivery of `queue`.
-    fn settle(&self, queue: Queue, message: Message, disposition: Disposition) {
+    fn settle(self: &Arc<Self>, queue: Queue, message: Message, disposition: Disposition) {
         {
             let mut state = self.lock();
             let unsettled = &mut state.unsettled[slot(queue)];
@@ -155,7 +158,29 @@ impl Shared {
             Disposition::DeadLetter(reason) => self.dead_letter(message, reason),
             Disposition::Retry => self.give_back(queue, message, Place::Back),
             Disposition::HandBack => self.give_back(queue, message, Place::Front),
+            Disposition::Delay { tier } => self.delay(queue, message, tier),
         }
+    }
+
+    /// Requeue after the tier's delay, as a new message (a RabbitMQ retry
+    /// queue republishes it too). Not durable: a delayed message dies with
+    /// the process, like everything else here.
+    fn delay(self: &Arc<Self>, queue: Queue, mut message: Message, tier: usize) {
+        let delays = &self.topology.retry_delays;
+        let Some(delay) = delays.get(tier).or(delays.last()).copied() else {
+            return self.give_back(queue, message, Place::Back);
+        };
+        message
+            .headers
+            .insert(RETRIES_HEADER.to_string(), (tier + 1).to_string());
+        message.delivered = 0;
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => shared.enqueue(queue, message, Place::Back),
+                _ = shared.closed.cancelled() => {}
+            }
+        });
     }
 
     /// A returned delivery: it counts toward the delivery limit.
@@ -273,12 +298,14 @@ impl Broker for MemoryBroker {
         let Outgoing {
             queue,
             message_id,
+            correlation_id,
             headers,
             body,
             ..
         } = message;
-        self.shared
-            .enqueue(queue, Message::new(message_id, headers, body), Place::Back);
+        let mut queued = Message::new(message_id, headers, body);
+        queued.correlation_id = correlation_id;
+        self.shared.enqueue(queue, queued, Place::Back);
         Ok(())
     }
 

@@ -5,8 +5,10 @@
 //! hands out [`Delivery`]s whose fate is settled once, by a [`Disposition`]
 //! chosen in one place by the consumer. Only this module imports `lapin`.
 
+mod backoff;
 mod memory;
 mod rabbitmq;
+pub mod supervised;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use futures_util::Stream;
 
 use crate::message::{JobMessage, JobResult};
 
+pub use backoff::Backoff;
 pub use memory::MemoryBroker;
 pub use rabbitmq::RabbitBroker;
 pub use topology::Topology;
@@ -97,6 +100,23 @@ pub enum Disposition {
     DeadLetter(String),
     /// Not started because the process is stopping: give it back.
     HandBack,
+    /// A transient failure: deliver again after the delay of retry tier
+    /// `tier` (see [`Topology::retry_delays`]), as a new message carrying
+    /// [`RETRIES_HEADER`] = `tier + 1`.
+    Delay { tier: usize },
+}
+
+/// Header counting how many delayed retries a job has been through.
+pub const RETRIES_HEADER: &str = "x-dbfleet-retries";
+
+impl DeliveryMeta {
+    /// Delayed retries so far (see [`Disposition::Delay`]).
+    pub fn retries(&self) -> usize {
+        self.headers
+            .get(RETRIES_HEADER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// Settles one delivery on the broker it came from.
@@ -114,6 +134,8 @@ pub trait Acker: Send + Sync {
 pub struct DeliveryMeta {
     pub body: Vec<u8>,
     pub message_id: Option<String>,
+    /// The batch id, for jobs and results.
+    pub correlation_id: Option<String>,
     pub headers: BTreeMap<String, String>,
     /// 1 on first delivery, counting up on each redelivery.
     pub attempt: u32,

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 
 use super::{
     Acker, Broker, Deliveries, Delivery, DeliveryMeta, Disposition, Error, Outgoing, Queue, Result,
-    Topology, REASON_HEADER,
+    Topology, REASON_HEADER, RETRIES_HEADER,
 };
 
 pub struct RabbitBroker {
@@ -167,6 +167,19 @@ fn quorum_args(delivery_limit: Option<u32>, dead_letter_exchange: Option<&str>) 
     args
 }
 
+/// Retry tier `tier`: messages wait out the delay, then dead-letter back to
+/// the jobs queue through the main exchange.
+fn retry_args(t: &Topology, delay: std::time::Duration) -> FieldTable {
+    let mut args = quorum_args(None, Some(&t.exchange()));
+    let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(t.routing_key(Queue::Jobs).into()),
+    );
+    args
+}
+
 async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -209,6 +222,16 @@ async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
+            .await
+            .map_err(amqp)?;
+    }
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    for (tier, delay) in t.retry_delays.iter().enumerate() {
+        channel
+            .queue_declare(&t.retry_queue(tier), options, retry_args(t, *delay))
             .await
             .map_err(amqp)?;
     }
@@ -338,6 +361,11 @@ fn meta_of(delivery: &lapin::message::Delivery) -> DeliveryMeta {
             .message_id()
             .as_ref()
             .map(ShortString::to_string),
+        correlation_id: delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(ShortString::to_string),
         headers,
         attempt: previous.saturating_add(1),
     }
@@ -366,12 +394,55 @@ impl Acker for RabbitAcker {
                 self.acker.nack(options).await
             }
             Disposition::DeadLetter(reason) => return self.dead_letter(&reason, meta).await,
+            Disposition::Delay { tier } => return self.delay(tier, meta).await,
         }
         .map_err(amqp)
     }
 }
 
 impl RabbitAcker {
+    /// Park a copy in the retry tier's queue, whose TTL dead-letters it back
+    /// to the jobs queue, then ack. If the copy cannot be confirmed, reject
+    /// with requeue instead: an immediate retry beats a lost job.
+    async fn delay(self, tier: usize, meta: &DeliveryMeta) -> Result<()> {
+        let t = &self.inner.topology;
+        let tier = tier.min(t.retry_delays.len().saturating_sub(1));
+        let mut headers = meta.headers.clone();
+        headers.retain(|k, _| {
+            !k.starts_with("x-death")
+                && !k.starts_with("x-first-death")
+                && !k.starts_with("x-last-death")
+        });
+        headers.insert(RETRIES_HEADER.to_string(), (tier + 1).to_string());
+        let copy = Outgoing {
+            queue: Queue::Jobs,
+            message_id: meta.message_id.clone().unwrap_or_default(),
+            correlation_id: meta.correlation_id.clone().unwrap_or_default(),
+            kind: "capacity_sync".to_string(),
+            body: meta.body.clone(),
+            headers,
+        };
+        let parked = if t.retry_delays.is_empty() {
+            Err(Error::Amqp("no retry tiers configured".into()))
+        } else {
+            self.inner.publish_to("", &t.retry_queue(tier), &copy).await
+        };
+        match parked {
+            Ok(()) => self
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(amqp),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not park a job for a delayed retry; requeueing it");
+                self.acker
+                    .reject(BasicRejectOptions { requeue: true })
+                    .await
+                    .map_err(amqp)
+            }
+        }
+    }
+
     /// Copy the message to the dead-letter exchange with its reason, then
     /// ack it. If that copy cannot be confirmed, let the broker dead-letter
     /// it without a reason rather than lose it.

@@ -4,6 +4,8 @@
 //! nowhere else. A per-fleet prefix lets several fleets, or many test runs,
 //! share one broker.
 
+use std::time::Duration;
+
 use super::Queue;
 
 #[derive(Debug, Clone)]
@@ -11,6 +13,9 @@ pub struct Topology {
     pub prefix: String,
     /// Deliveries of one job before the broker dead-letters it.
     pub delivery_limit: u32,
+    /// Delay of each retry tier; tier `n` is queue `<prefix>.retry.<n>`, whose
+    /// messages expire after the delay and dead-letter back to the jobs queue.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl Topology {
@@ -18,7 +23,18 @@ impl Topology {
         Self {
             prefix: prefix.to_string(),
             delivery_limit,
+            retry_delays: Vec::new(),
         }
+    }
+
+    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.retry_delays = delays;
+        self
+    }
+
+    /// The queue of retry tier `tier`.
+    pub fn retry_queue(&self, tier: usize) -> String {
+        format!("{}.retry.{tier}", self.prefix)
     }
 
     /// The topic exchange jobs and results are published to.

@@ -211,8 +211,20 @@ fn broker(s: &mut Section<'_>) -> BrokerSettings {
         url,
         prefix: prefix(s),
         delivery_limit: s.int_in("delivery_limit", 1..=1000, 5),
+        retry_delays: s.durations(
+            "retry_delays",
+            &DEFAULT_RETRY_DELAYS,
+            Duration::from_secs(1),
+        ),
     }
 }
+
+/// Delays between retries of a job that hit a transient failure.
+const DEFAULT_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+];
 /// The broker name prefix: it becomes part of exchange and queue names, so it
 /// is kept to characters that every broker and every shell accepts.
 fn prefix(s: &mut Section<'_>) -> String {
@@ -234,7 +246,16 @@ fn worker(s: &mut Section<'_>) -> WorkerSettings {
             "must not be empty; remove the key to use the host name",
         );
     }
-    WorkerSettings { concurrency, name }
+    let drain_timeout = s.duration(
+        "drain_timeout",
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+    );
+    WorkerSettings {
+        concurrency,
+        name,
+        drain_timeout,
+    }
 }
 
 /// Job time budgets. The connect and statement timeouts must fit inside the

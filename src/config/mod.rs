@@ -74,6 +74,11 @@ pub struct BrokerSettings {
     pub prefix: String,
     /// How many times a job may be delivered before it is dead-lettered.
     pub delivery_limit: u32,
+    /// Delays of the retry tiers: a job that hits a transient failure (the
+    /// control store is down, its instance is busy) waits in tier `n` for
+    /// its `n`-th retry. Past the last tier, it is rejected and counts toward
+    /// `delivery_limit`.
+    pub retry_delays: Vec<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +87,9 @@ pub struct WorkerSettings {
     pub concurrency: u16,
     /// Name reported in results; defaults to the host name.
     pub name: Option<String>,
+    /// On SIGTERM, how long in-flight jobs may run before they are handed
+    /// back to the broker.
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

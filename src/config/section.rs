@@ -394,6 +394,50 @@ impl<'r> Section<'r> {
     }
 }
 
+impl Section<'_> {
+    /// A list of humantime durations, each at least `min`: a YAML list, or a
+    /// comma-separated string (the only way to write a list in a variable).
+    pub(super) fn durations(
+        &mut self,
+        key: &'static str,
+        default: &[Duration],
+        min: Duration,
+    ) -> Vec<Duration> {
+        const EXPECTED: &str = "expected a list of durations such as [5s, 30s, 2m]";
+        let items: Vec<Value> = match self.take(key) {
+            None => return default.to_vec(),
+            Some(Value::Sequence(items)) => items,
+            Some(Value::String(text)) => text
+                .split(',')
+                .map(|part| Value::String(part.trim().to_string()))
+                .collect(),
+            Some(other) => {
+                self.error(key, &format!("{EXPECTED}, found {}", kind(&other)));
+                return default.to_vec();
+            }
+        };
+        let mut parsed = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let problem = match item {
+                Value::String(text) => match humantime::parse_duration(&text) {
+                    Ok(d) if d >= min => {
+                        parsed.push(d);
+                        continue;
+                    }
+                    Ok(_) => format!("must be at least {}", humantime::format_duration(min)),
+                    Err(e) => format!("expected a duration such as `30s`: {e}"),
+                },
+                other => format!("expected a duration such as `30s`, found {}", kind(&other)),
+            };
+            self.error(&format!("{key}[{index}]"), &problem);
+        }
+        if parsed.len() > 10 {
+            self.error(key, "at most 10 retry tiers");
+        }
+        parsed
+    }
+}
+
 /// Describe what a value is, for "expected …, found …" messages; never its
 /// content, which may be a secret.
 pub(super) fn kind(value: &Value) -> &'static str {
