@@ -173,7 +173,7 @@ fn stat_rows(active: &[String], sizes: Vec<DatabaseSize>) -> Vec<StatRow> {
     sizes
         .into_iter()
         .filter(|s| {
-            let ok = !s.name.trim().is_empty() && s.size_mb >= 0;
+            let ok = !s.name.is_empty() && s.size_mb >= 0;
             if !ok {
                 tracing::warn!(database = %s.name, size_mb = s.size_mb, "skipping an invalid size row");
             }

@@ -70,7 +70,11 @@ pub fn plan(
     let mut plan = InventoryPlan::default();
     let mut seen = BTreeSet::new();
     for item in listed {
-        let name = item.name.trim();
+        // Names are kept exactly as the server reports them: leading and
+        // trailing white space is legal in identifiers on both engines, and
+        // trimming (as the reference does) would file a database under
+        // another's name.
+        let name = item.name.as_str();
         if name.is_empty() || (item.is_system && engine != DbType::Mysql) {
             continue;
         }
@@ -137,7 +141,7 @@ mod tests {
             item("back", false),
             item("new", false),
             item("tmp_x", false),
-            item(" ", false),
+            item("", false),
         ];
         let plan = plan(DbType::Postgresql, &existing, &listed, &filters());
         assert_eq!(plan.created, ["new", "tmp_x"]);
@@ -179,6 +183,17 @@ mod tests {
                 ("tmp_1", "exclude_pattern:tmp_%")
             ]
         );
+    }
+
+    #[test]
+    fn names_are_kept_exactly_including_white_space() {
+        let listed = [
+            item(" app", false),
+            item("app", false),
+            item("app\u{a0}", false),
+        ];
+        let plan = plan(DbType::Postgresql, &[], &listed, &filters());
+        assert_eq!(plan.created, [" app", "app", "app\u{a0}"]);
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub enum Outcome {
     /// The job could not run now (the control store is unavailable):
     /// `retries` delayed retries so far.
     Deferred { reason: String, retries: usize },
+    /// Another job holds the instance's lease; wait for it (until the job's
+    /// own deadline, when it fails as `timeout`).
+    Busy { retries: usize },
     /// Shutdown came before the job finished.
     Abandoned,
 }
@@ -83,6 +86,10 @@ pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
             Disposition::Delay { tier: *retries }
         }
         Outcome::Deferred { .. } => Disposition::Retry,
+        Outcome::Busy { .. } if retry_tiers == 0 => Disposition::Retry,
+        Outcome::Busy { retries } => Disposition::Delay {
+            tier: (*retries).min(retry_tiers - 1),
+        },
         Outcome::Abandoned => Disposition::HandBack,
     }
 }
@@ -188,6 +195,9 @@ impl Worker {
             Outcome::Deferred { reason, retries } => {
                 tracing::warn!(%reason, retries, "job deferred; it will be retried later")
             }
+            Outcome::Busy { retries } => {
+                tracing::info!(retries, "instance busy with another job; waiting")
+            }
             Outcome::Reported(_) | Outcome::Abandoned => {}
         }
         if let Err(e) = delivery
@@ -203,22 +213,69 @@ impl Worker {
             Ok(job) => job,
             Err(e) => return Outcome::Undecodable(e),
         };
-        let span = tracing::info_span!("job", job_id = %job.job_id, instance_id = %job.instance_id, attempt = meta.attempt);
         let started_at = Utc::now();
-        let executed = AssertUnwindSafe(boxed(self.execute(&job)))
-            .catch_unwind()
+        match self
+            .store
+            .acquire_lease(job.instance_id, job.job_id, job.deadline, started_at)
             .await
-            .unwrap_or_else(|_| Err(fail(ErrorClass::Internal, "the job panicked").into()));
-        let (counters, error) = match executed {
-            Ok(counters) => (counters, None),
-            Err(SyncError::Instance(e)) => (JobCounters::default(), Some(e)),
-            Err(SyncError::Store(e)) => {
+        {
+            Err(crate::store::Error::NotFound(_)) => {
+                let unknown = fail(
+                    ErrorClass::Config,
+                    format!("instance {} is not registered", job.instance_id),
+                );
+                return self.report(&job, meta, started_at, Err(unknown)).await;
+            }
+            Err(e) => {
                 let retries = meta.retries();
                 return Outcome::Deferred {
                     reason: e.to_string(),
                     retries,
                 };
             }
+            Ok(false) if started_at < job.deadline => {
+                return Outcome::Busy {
+                    retries: meta.retries(),
+                }
+            }
+            Ok(false) => {
+                let busy = fail(
+                    ErrorClass::Timeout,
+                    "the instance was busy with another job until the deadline",
+                );
+                return self.report(&job, meta, started_at, Err(busy)).await;
+            }
+            Ok(true) => {}
+        }
+        let executed = AssertUnwindSafe(boxed(self.execute(&job)))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(fail(ErrorClass::Internal, "the job panicked").into()));
+        if let Err(e) = self.store.release_lease(job.instance_id, job.job_id).await {
+            tracing::warn!(error = %e, "lease not released; it expires at the job deadline");
+        }
+        match executed {
+            Ok(counters) => self.report(&job, meta, started_at, Ok(counters)).await,
+            Err(SyncError::Instance(e)) => self.report(&job, meta, started_at, Err(e)).await,
+            Err(SyncError::Store(e)) => Outcome::Deferred {
+                reason: e.to_string(),
+                retries: meta.retries(),
+            },
+        }
+    }
+
+    /// Publish the job's result; the outcome says whether the broker has it.
+    async fn report(
+        &self,
+        job: &JobMessage,
+        meta: &DeliveryMeta,
+        started_at: chrono::DateTime<Utc>,
+        executed: Result<JobCounters, JobError>,
+    ) -> Outcome {
+        let span = tracing::info_span!("job", job_id = %job.job_id, instance_id = %job.instance_id, attempt = meta.attempt);
+        let (counters, error) = match executed {
+            Ok(counters) => (counters, None),
+            Err(e) => (JobCounters::default(), Some(e)),
         };
         let result = JobResult {
             schema: RESULT_SCHEMA.to_string(),
@@ -344,5 +401,11 @@ mod tests {
         check(deferred(2), Disposition::Delay { tier: 2 });
         check(deferred(3), Disposition::Retry);
         check(Outcome::Abandoned, Disposition::HandBack);
+        check(Outcome::Busy { retries: 0 }, Disposition::Delay { tier: 0 });
+        check(Outcome::Busy { retries: 9 }, Disposition::Delay { tier: 2 });
+        assert_eq!(
+            disposition(&Outcome::Busy { retries: 1 }, 0),
+            Disposition::Retry
+        );
     }
 }

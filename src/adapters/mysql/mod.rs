@@ -280,7 +280,7 @@ async fn show_databases(conn: &mut sqlx::MySqlConnection) -> Result<Vec<String>,
     Ok(rows
         .iter()
         .filter_map(|row| text_at(row, 0))
-        .map(|name| name.trim().to_string())
+        // Exact names: ` x` and `x` are two databases.
         .filter(|name| !name.is_empty())
         .collect())
 }
@@ -362,6 +362,8 @@ fn aggregate_tablespaces(
     let mut bytes_by_db = BTreeMap::new();
     for (name, size) in rows {
         let Some(size) = size else { continue };
+        // On-disk names escape white space (`@0020`), so raw white space
+        // here is noise, not part of a name.
         let schema = name.split('/').next().unwrap_or_default().trim();
         if schema.is_empty() {
             continue;
