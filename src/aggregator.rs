@@ -1,10 +1,13 @@
-//! The aggregator: fold results into batch status, and sweep jobs that never
-//! report.
+//! The aggregator: fold results into batch status, fold the dead-letter queue
+//! into the control store, and sweep jobs that never report.
 //!
 //! Folding is idempotent (one row per job, counters recomputed from rows), so
 //! any number of aggregators may run, and a redelivered or duplicated result
 //! changes nothing. The sweeper is what makes every batch end: a job lost
 //! with its worker fails with class `timeout` once its deadline has passed.
+//! A job that dies on the dead-letter queue does not wait for its deadline:
+//! [`run_dead_letters`] fails it at once, and keeps the message for
+//! `dbfleet dlq` to list and replay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +16,11 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{self, Broker, Delivery, Disposition, Queue};
-use crate::message::JobResult;
-use crate::store::Store;
+use crate::broker::{self, Broker, Delivery, Disposition, Queue, REASON_HEADER};
+use crate::message::{
+    ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
+};
+use crate::store::{DeadLetter, Store};
 
 /// Time a worker has after a job's deadline to get its own (timeout) result
 /// in before the sweeper writes one.
@@ -28,6 +33,31 @@ pub enum Error {
     #[error("the broker cancelled the results consumer")]
     ConsumerCancelled,
 }
+
+/// Dead letters folded at once (the dead-letter consumer's prefetch).
+pub const DEAD_LETTER_PREFETCH: u16 = 50;
+
+/// Header RabbitMQ sets on a message it dead-letters itself
+/// (`delivery_limit`, `rejected`, `expired`, `maxlen`): the first time.
+pub const BROKER_REASON_HEADER: &str = "x-first-death-reason";
+
+/// The reason of the latest death, set by RabbitMQ 3.13 and later. A job
+/// that went through a delayed-retry queue died there first (`expired`), so
+/// this one, when present, is the reason it reached the dead queue.
+pub const BROKER_LAST_REASON_HEADER: &str = "x-last-death-reason";
+
+/// Worker name of the failed result written for a dead-lettered job.
+pub const DEAD_LETTER_WORKER: &str = "dead-letter";
+
+/// Deliveries of one dead letter after which a job's failed result is given
+/// up on (the message is still kept, and the sweeper ends the batch at the
+/// job's deadline): the dead queue has no delivery limit, so a result the
+/// store refuses for good must not loop forever.
+pub const DEAD_LETTER_RESULT_ATTEMPTS: u32 = 5;
+
+/// Pause before handing a dead letter back after a store error, so a store
+/// outage does not spin the dead queue (it has no delivery limit).
+const DEAD_LETTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Fold results until `shutdown`.
 pub async fn run(
@@ -72,6 +102,152 @@ async fn fold(store: &dyn Store, delivery: Delivery) {
     }
 }
 
+/// Fold the dead-letter queue into the store until `shutdown`: keep every
+/// message, and fail each dead-lettered job so that its batch ends.
+pub async fn run_dead_letters(
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    // Supervised: a dropped connection or a cancelled consumer is
+    // re-subscribed with backoff, so this only returns on shutdown.
+    let handle = |delivery: Delivery| {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        async move {
+            let disposition = fold_dead_letter(store.as_ref(), &delivery).await;
+            if disposition == Disposition::Retry {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(DEAD_LETTER_RETRY_PAUSE) => {}
+                }
+            }
+            if let Err(e) = delivery.settle(disposition).await {
+                tracing::warn!(error = %e, "could not settle a dead letter");
+            }
+        }
+    };
+    broker::supervised::consume(
+        broker.as_ref(),
+        Queue::Dead,
+        DEAD_LETTER_PREFETCH,
+        &shutdown,
+        handle,
+    )
+    .await;
+    Ok(())
+}
+
+/// Why a message was dead-lettered: our reason header, else the broker's own
+/// reason (its latest, else its first), else a generic one.
+pub fn dead_letter_reason(headers: &std::collections::BTreeMap<String, String>) -> String {
+    if let Some(reason) = headers.get(REASON_HEADER) {
+        return reason.clone();
+    }
+    let broker = headers
+        .get(BROKER_LAST_REASON_HEADER)
+        .or_else(|| headers.get(BROKER_REASON_HEADER));
+    match broker {
+        Some(reason) => format!("broker: {reason}"),
+        None => "dead-lettered by the broker".to_string(),
+    }
+}
+
+/// What a dead letter's body is: a job, a result, or neither.
+pub enum DeadBody {
+    Job(JobMessage),
+    Result(JobResult),
+    Unknown,
+}
+
+impl DeadBody {
+    pub fn decode(body: &[u8]) -> Self {
+        if let Ok(job) = JobMessage::decode(body) {
+            DeadBody::Job(job)
+        } else if let Ok(result) = JobResult::decode(body) {
+            DeadBody::Result(result)
+        } else {
+            DeadBody::Unknown
+        }
+    }
+
+    /// The `kind` stored with the dead letter.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeadBody::Job(_) => DeadLetter::KIND_JOB,
+            DeadBody::Result(_) => DeadLetter::KIND_RESULT,
+            DeadBody::Unknown => DeadLetter::KIND_UNKNOWN,
+        }
+    }
+}
+
+/// The failed result that ends a dead-lettered job. It is failed, so the
+/// store never lets it overwrite a success.
+pub fn dead_letter_result(job: &JobMessage, reason: &str, attempt: u32) -> JobResult {
+    let now = Utc::now();
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: job.job_id,
+        batch_id: job.effective_batch_id(),
+        instance_id: job.instance_id,
+        kind: job.kind,
+        status: JobStatus::Failed,
+        error: Some(JobError {
+            class: ErrorClass::Internal,
+            message: format!("dead-lettered: {reason}"),
+        }),
+        counters: JobCounters::default(),
+        started_at: now,
+        finished_at: now,
+        attempt,
+        worker: DEAD_LETTER_WORKER.to_string(),
+    }
+}
+
+/// The one place that decides what happens to a dead letter. The job's
+/// failed result goes first: it is idempotent, so a retry after the dead
+/// letter could not be kept only folds it again, and the dead letter is
+/// kept once.
+async fn fold_dead_letter(store: &dyn Store, delivery: &Delivery) -> Disposition {
+    let meta = &delivery.meta;
+    let reason = dead_letter_reason(&meta.headers);
+    let body = DeadBody::decode(&meta.body);
+    let message_id = match &body {
+        DeadBody::Job(job) => Some(job.job_id.to_string()),
+        _ => meta.message_id.clone().filter(|id| !id.is_empty()),
+    };
+    if let DeadBody::Job(job) = &body {
+        let result = dead_letter_result(job, &reason, meta.attempt);
+        match store.record_result(&result).await {
+            Ok(batch) => {
+                tracing::warn!(job_id = %job.job_id, batch_id = %batch.id, %reason, "dead-lettered job failed");
+            }
+            Err(e) if meta.attempt < DEAD_LETTER_RESULT_ATTEMPTS => {
+                tracing::warn!(error = %e, job_id = %job.job_id, "dead-lettered job not failed; retrying");
+                return Disposition::Retry;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e, job_id = %job.job_id, attempt = meta.attempt,
+                    "giving up failing a dead-lettered job; the sweeper fails it at its deadline"
+                );
+            }
+        }
+    }
+    match store
+        .record_dead_letter(message_id.as_deref(), body.kind(), &reason, &meta.body)
+        .await
+    {
+        Ok(id) => {
+            tracing::info!(id, kind = body.kind(), %reason, "dead letter kept");
+            Disposition::Ack
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dead letter not kept; it will be redelivered");
+            Disposition::Retry
+        }
+    }
+}
+
 /// Fail overdue jobs every `interval` until `shutdown`.
 pub async fn sweep(
     store: Arc<dyn Store>,
@@ -97,5 +273,67 @@ pub async fn sweep(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; retrying next tick"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn dead_letter_reason_prefers_ours_then_the_brokers() {
+        let ours = headers(&[
+            (REASON_HEADER, "bad json"),
+            (BROKER_REASON_HEADER, "rejected"),
+        ]);
+        assert_eq!(dead_letter_reason(&ours), "bad json");
+        let broker = headers(&[(BROKER_REASON_HEADER, "delivery_limit")]);
+        assert_eq!(dead_letter_reason(&broker), "broker: delivery_limit");
+        // Expired from a retry queue first, then over the delivery limit.
+        let twice = headers(&[
+            (BROKER_REASON_HEADER, "expired"),
+            (BROKER_LAST_REASON_HEADER, "delivery_limit"),
+        ]);
+        assert_eq!(dead_letter_reason(&twice), "broker: delivery_limit");
+        assert_eq!(
+            dead_letter_reason(&headers(&[("x-other", "1")])),
+            "dead-lettered by the broker"
+        );
+    }
+
+    #[test]
+    fn dead_bodies_are_classified_by_what_they_decode_as() {
+        let job = JobMessage::new(
+            crate::domain::JobId::new(),
+            None,
+            crate::domain::InstanceId(7),
+            Utc::now(),
+            None,
+        );
+        assert_eq!(DeadBody::decode(&job.encode()).kind(), "job");
+        let result = dead_letter_result(&job, "why", 3);
+        assert_eq!(DeadBody::decode(&result.encode()).kind(), "result");
+        assert_eq!(DeadBody::decode(b"not json").kind(), "unknown");
+        assert_eq!(DeadBody::decode(b"{}").kind(), "unknown");
+
+        assert_eq!(result.status, JobStatus::Failed);
+        assert_eq!(result.attempt, 3);
+        assert_eq!(result.worker, DEAD_LETTER_WORKER);
+        assert_eq!(
+            result.error,
+            Some(JobError {
+                class: ErrorClass::Internal,
+                message: "dead-lettered: why".into()
+            })
+        );
     }
 }

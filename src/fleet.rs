@@ -90,7 +90,8 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
 /// Connect to the broker and declare the topology; without a `broker.url`
 /// (or with `memory://`), the in-process queue.
 pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> {
-    let topology = Topology::new(&settings.broker.prefix, settings.broker.delivery_limit);
+    let topology = Topology::new(&settings.broker.prefix, settings.broker.delivery_limit)
+        .with_retry_delays(settings.broker.retry_delays.clone());
     let url = match settings.broker.url.as_ref() {
         Some(url) if url.expose_secret() != MEMORY_URL => url,
         _ => {
@@ -129,10 +130,14 @@ pub fn worker(
         timezone: settings.timezone,
         concurrency: settings.worker.concurrency,
         name,
+        drain_timeout: settings.worker.drain_timeout,
+        retry_tiers: settings.broker.retry_delays.len(),
     }
 }
 
-/// Run the aggregator and the deadline sweeper until `shutdown`.
+/// Run the aggregator, the dead-letter folder and the deadline sweeper until
+/// `shutdown`. If either consumer ends (an error, or the broker cancelled
+/// it), everything stops and the first error is returned.
 pub async fn serve(
     settings: &Settings,
     store: Arc<dyn Store>,
@@ -145,16 +150,36 @@ pub async fn serve(
         aggregator::SWEEP_GRACE,
         shutdown.clone(),
     ));
-    let folded = aggregator::run(
+    let mut dead_letters = tokio::spawn(aggregator::run_dead_letters(
+        store.clone(),
+        broker.clone(),
+        shutdown.clone(),
+    ));
+    let folding = aggregator::run(
         store,
         broker,
         settings.aggregator.prefetch,
         shutdown.clone(),
-    )
-    .await;
-    shutdown.cancel();
+    );
+    tokio::pin!(folding);
+    let (folded, dead) = tokio::select! {
+        folded = &mut folding => {
+            shutdown.cancel();
+            (folded, (&mut dead_letters).await)
+        }
+        dead = &mut dead_letters => {
+            shutdown.cancel();
+            ((&mut folding).await, dead)
+        }
+    };
     let _ = sweeper.await;
-    Ok(folded?)
+    let dead = match dead {
+        Ok(dead) => dead,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Ok(()),
+    };
+    folded?;
+    Ok(dead?)
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

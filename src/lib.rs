@@ -23,6 +23,7 @@ pub mod broker;
 pub mod config;
 pub mod coordinator;
 pub mod dispatcher;
+pub mod dlq;
 pub mod domain;
 pub mod filters;
 pub mod fleet;

@@ -16,7 +16,8 @@ use dbfleet::message::{
 };
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    self, Batch, BatchStatus, Error, Instance, NewInstance, NewJob, StatRow, Store, StoredStat,
+    self, Batch, BatchStatus, DeadLetter, Error, Instance, NewInstance, NewJob, StatRow, Store,
+    StoredStat,
 };
 use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection};
@@ -127,6 +128,14 @@ contract!(sweep, check_sweep);
 contract!(
     concurrency,
     check_concurrency,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+contract!(dead_letters, check_dead_letters);
+contract!(leases, check_leases);
+contract!(
+    lease_race,
+    check_lease_race,
     flavor = "multi_thread",
     worker_threads = 4
 );
@@ -956,4 +965,235 @@ async fn check_concurrency(store: Arc<dyn Store>) {
     let jobs = store.batch_jobs(batch).await.unwrap();
     assert_eq!(jobs.len(), 50);
     assert!(jobs.iter().all(|j| j.status != "pending"));
+}
+
+async fn check_dead_letters(store: Arc<dyn Store>) {
+    assert!(store.dead_letters(true, 10).await.unwrap().is_empty());
+    let before = Utc::now() - Duration::minutes(1);
+    let job_body = br#"{"schema":"dbfleet.job.v1","job_id":"x"}"#.to_vec();
+    let a = store
+        .record_dead_letter(
+            Some("job-1"),
+            "job",
+            "delivery limit reached (5)",
+            &job_body,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let b = store
+        .record_dead_letter(Some("job-2"), "result", "broker: rejected", b"{}")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Binary, invalid UTF-8, longer than the preview.
+    let mut garbage = vec![0u8, 0xff, b'\n'];
+    garbage.extend(std::iter::repeat_n(b'z', 300));
+    let c = store
+        .record_dead_letter(None, "unknown", "not a JSON object", &garbage)
+        .await
+        .unwrap();
+    assert!(a < b && b < c, "ids grow: {a} {b} {c}");
+    assert!(
+        store
+            .record_dead_letter(None, "bogus", "x", b"")
+            .await
+            .is_err(),
+        "kind is checked"
+    );
+
+    let listed = store.dead_letters(false, 10).await.unwrap();
+    let ids: Vec<i64> = listed.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [c, b, a], "newest first");
+    let (dc, db, da) = (&listed[0], &listed[1], &listed[2]);
+    assert_eq!(
+        (
+            da.message_id.as_deref(),
+            da.kind.as_str(),
+            da.reason.as_str()
+        ),
+        (Some("job-1"), "job", "delivery limit reached (5)")
+    );
+    assert_eq!(da.body, job_body);
+    assert_eq!(da.preview, String::from_utf8(job_body.clone()).unwrap());
+    assert_eq!(
+        (
+            db.message_id.as_deref(),
+            db.kind.as_str(),
+            db.reason.as_str()
+        ),
+        (Some("job-2"), "result", "broker: rejected")
+    );
+    assert_eq!(
+        (dc.message_id.as_deref(), dc.kind.as_str()),
+        (None, "unknown")
+    );
+    assert_eq!(dc.body, garbage, "the body is kept byte for byte");
+    assert_eq!(dc.preview.chars().count(), DeadLetter::PREVIEW_CHARS);
+    assert!(
+        dc.preview.starts_with("\0\u{fffd}\nzzz"),
+        "{:?}",
+        dc.preview
+    );
+    assert!(listed.iter().all(|d| d.replayed_at.is_none()));
+    assert!(listed
+        .iter()
+        .all(|d| d.dead_at > before && d.dead_at <= Utc::now()));
+    assert!(dc.dead_at >= db.dead_at && db.dead_at >= da.dead_at);
+    // JSON carries the preview, never the body.
+    let json = serde_json::to_value(dc).unwrap();
+    assert!(json.get("body").is_none() && json.get("preview").is_some());
+
+    let ids: Vec<i64> = store
+        .dead_letters(false, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, [c, b], "limit keeps the newest");
+
+    let by_id = store.dead_letters_by_id(&[c, 987_654, a]).await.unwrap();
+    let ids: Vec<i64> = by_id.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [a, c], "by id, unknown ids left out");
+    assert_eq!(by_id[1].body, garbage);
+    assert!(store.dead_letters_by_id(&[]).await.unwrap().is_empty());
+
+    store.mark_replayed(&[], at(1, 0)).await.unwrap();
+    store.mark_replayed(&[a, b], at(1, 0)).await.unwrap();
+    let pending: Vec<i64> = store
+        .dead_letters(false, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(pending, [c], "replayed ones are filtered out");
+    let all = store.dead_letters(true, 10).await.unwrap();
+    let view: Vec<_> = all.iter().map(|d| (d.id, d.replayed_at)).collect();
+    assert_eq!(
+        view,
+        [(c, None), (b, Some(at(1, 0))), (a, Some(at(1, 0)))],
+        "--all includes them, with when"
+    );
+    // Replaying again moves the stamp; by id still finds replayed ones.
+    store.mark_replayed(&[a], at(2, 0)).await.unwrap();
+    let again = store.dead_letters_by_id(&[a, b]).await.unwrap();
+    assert_eq!(
+        (again[0].replayed_at, again[1].replayed_at),
+        (Some(at(2, 0)), Some(at(1, 0)))
+    );
+}
+
+async fn check_leases(store: Arc<dyn Store>) {
+    let inst = add(&store, "leased").await.id;
+    let other = add(&store, "free").await.id;
+    let (j1, j2) = (JobId::new(), JobId::new());
+
+    assert!(store
+        .acquire_lease(inst, j1, at(1, 10), at(1, 0))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .acquire_lease(inst, j2, at(1, 20), at(1, 5))
+            .await
+            .unwrap(),
+        "another job is refused while the lease is live"
+    );
+    assert!(
+        store
+            .acquire_lease(inst, j1, at(1, 30), at(1, 5))
+            .await
+            .unwrap(),
+        "re-entrant for the holder, which extends it"
+    );
+    assert!(
+        !store
+            .acquire_lease(inst, j2, at(1, 40), at(1, 20))
+            .await
+            .unwrap(),
+        "the extension holds: not expired at 12:20"
+    );
+    assert!(
+        !store
+            .acquire_lease(inst, j2, at(1, 40), at(1, 30))
+            .await
+            .unwrap(),
+        "exactly at expiry is not past it"
+    );
+    assert!(
+        store
+            .acquire_lease(inst, j2, at(1, 50), at(1, 31))
+            .await
+            .unwrap(),
+        "an expired lease is taken over"
+    );
+    assert!(
+        !store
+            .acquire_lease(inst, j1, at(1, 60), at(1, 32))
+            .await
+            .unwrap(),
+        "the old holder lost it"
+    );
+
+    // Releasing by a job that does not hold it changes nothing.
+    store.release_lease(inst, j1).await.unwrap();
+    assert!(!store
+        .acquire_lease(inst, j1, at(1, 60), at(1, 33))
+        .await
+        .unwrap());
+    // Leases are per instance.
+    assert!(store
+        .acquire_lease(other, j1, at(1, 60), at(1, 33))
+        .await
+        .unwrap());
+    // The holder releases: free at once, long before expiry.
+    store.release_lease(inst, j2).await.unwrap();
+    assert!(store
+        .acquire_lease(inst, j1, at(1, 60), at(1, 34))
+        .await
+        .unwrap());
+    store.release_lease(inst, j1).await.unwrap();
+    store.release_lease(inst, j1).await.unwrap();
+
+    assert!(matches!(
+        store
+            .acquire_lease(InstanceId(987_654), j1, at(1, 60), at(1, 0))
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    store.release_lease(InstanceId(987_654), j1).await.unwrap();
+}
+
+async fn check_lease_race(store: Arc<dyn Store>) {
+    let inst = add(&store, "contended").await.id;
+    let now = Utc::now();
+    let until = now + Duration::minutes(10);
+    let start = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                let job = JobId::new();
+                start.wait().await;
+                let won = store.acquire_lease(inst, job, until, now).await.unwrap();
+                (job, won)
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let winners: Vec<JobId> = outcomes
+        .iter()
+        .filter(|(_, won)| *won)
+        .map(|(job, _)| *job)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one acquirer wins: {outcomes:?}");
+    for (job, _) in &outcomes {
+        let held = store.acquire_lease(inst, *job, until, now).await.unwrap();
+        assert_eq!(held, *job == winners[0], "only the winner holds it");
+    }
 }

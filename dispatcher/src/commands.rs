@@ -69,9 +69,13 @@ async fn dead_letters(command: DlqCommand, settings: &Settings) -> Result<ExitCo
             } else {
                 dlq::Selection::Ids(&ids)
             };
-            let done =
-                dlq::replay(store.as_ref(), broker.as_ref(), selection, settings.job.deadline)
-                    .await?;
+            let done = dlq::replay(
+                store.as_ref(),
+                broker.as_ref(),
+                selection,
+                settings.job.deadline,
+            )
+            .await?;
             render::replayed(&done);
         }
     }

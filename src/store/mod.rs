@@ -178,6 +178,40 @@ pub struct JobRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A message the broker could not deliver, kept by the control plane.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    /// The job id for jobs.
+    pub message_id: Option<String>,
+    /// What the body decodes as: `job`, `result` or `unknown`.
+    pub kind: String,
+    pub reason: String,
+    /// The message exactly as it died; never serialized (see `preview`).
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// The first [`DeadLetter::PREVIEW_CHARS`] characters of the body, lossy UTF-8.
+    pub preview: String,
+    pub dead_at: DateTime<Utc>,
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+impl DeadLetter {
+    pub const KIND_JOB: &'static str = "job";
+    pub const KIND_RESULT: &'static str = "result";
+    pub const KIND_UNKNOWN: &'static str = "unknown";
+    /// Length of [`DeadLetter::preview`], in characters.
+    pub const PREVIEW_CHARS: usize = 200;
+
+    /// The preview of a body: its first characters, invalid UTF-8 replaced.
+    pub fn preview_of(body: &[u8]) -> String {
+        String::from_utf8_lossy(body)
+            .chars()
+            .take(Self::PREVIEW_CHARS)
+            .collect()
+    }
+}
+
 /// A job to create with its batch.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -253,6 +287,38 @@ pub trait Store: Send + Sync + 'static {
     async fn batch(&self, id: BatchId) -> Result<Option<Batch>>;
     async fn batch_jobs(&self, id: BatchId) -> Result<Vec<JobRow>>;
     async fn list_batches(&self, limit: i64) -> Result<Vec<Batch>>;
+
+    /// Keep a dead letter; returns its id. `kind` is one of the
+    /// `DeadLetter::KIND_*` values.
+    async fn record_dead_letter(
+        &self,
+        message_id: Option<&str>,
+        kind: &str,
+        reason: &str,
+        body: &[u8],
+    ) -> Result<i64>;
+    /// Dead letters, newest first; replayed ones only with `include_replayed`.
+    async fn dead_letters(&self, include_replayed: bool, limit: i64) -> Result<Vec<DeadLetter>>;
+    /// The dead letters with these ids (replayed or not), by id; unknown ids
+    /// are left out.
+    async fn dead_letters_by_id(&self, ids: &[i64]) -> Result<Vec<DeadLetter>>;
+    /// Stamp these dead letters as replayed at `at`.
+    async fn mark_replayed(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()>;
+
+    /// At most one running job per instance: take the lease unless another
+    /// job holds an unexpired one (one that expires after `now`). Re-entrant
+    /// for the same job, which then moves the expiry to `until`. Returns
+    /// whether `job` holds the lease. [`Error::NotFound`] for an instance
+    /// that was never registered.
+    async fn acquire_lease(
+        &self,
+        instance: InstanceId,
+        job: JobId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Release only if `job` holds it; otherwise a no-op.
+    async fn release_lease(&self, instance: InstanceId, job: JobId) -> Result<()>;
 }
 
 /// Open the store named by the settings.

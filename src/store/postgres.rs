@@ -11,8 +11,8 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Batch, BatchStatus, Error, Instance, InstanceTotal, JobRow, NewInstance, NewJob, Result,
-    StatRow, Store, StoredStat,
+    Batch, BatchStatus, DeadLetter, Error, Instance, InstanceTotal, JobRow, NewInstance, NewJob,
+    Result, StatRow, Store, StoredStat,
 };
 use crate::domain::{BatchId, InstanceId, InstanceName, JobId};
 use crate::inventory::{InventoryPlan, InventoryRecord};
@@ -141,6 +141,22 @@ async fn recompute(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Batch
     .fetch_one(&mut **tx)
     .await?;
     batch_from_row(&row)
+}
+
+const DEAD_LETTER_COLUMNS: &str = "id, message_id, kind, reason, body, dead_at, replayed_at";
+
+fn dead_letter_from_row(row: &PgRow) -> Result<DeadLetter> {
+    let body: Vec<u8> = row.try_get("body")?;
+    Ok(DeadLetter {
+        id: row.try_get("id")?,
+        message_id: row.try_get("message_id")?,
+        kind: row.try_get("kind")?,
+        reason: row.try_get("reason")?,
+        preview: DeadLetter::preview_of(&body),
+        body,
+        dead_at: row.try_get("dead_at")?,
+        replayed_at: row.try_get("replayed_at")?,
+    })
 }
 
 fn clamp_i32(n: u32) -> i32 {
@@ -618,5 +634,99 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(batch_from_row).collect()
+    }
+
+    async fn record_dead_letter(
+        &self,
+        message_id: Option<&str>,
+        kind: &str,
+        reason: &str,
+        body: &[u8],
+    ) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO dead_letters (message_id, kind, reason, body) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(message_id)
+        .bind(kind)
+        .bind(reason)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn dead_letters(&self, include_replayed: bool, limit: i64) -> Result<Vec<DeadLetter>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters \
+             WHERE $1 OR replayed_at IS NULL ORDER BY dead_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(include_replayed)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dead_letter_from_row).collect()
+    }
+
+    async fn dead_letters_by_id(&self, ids: &[i64]) -> Result<Vec<DeadLetter>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ANY($1) ORDER BY id"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dead_letter_from_row).collect()
+    }
+
+    async fn mark_replayed(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE dead_letters SET replayed_at = $2 WHERE id = ANY($1)")
+            .bind(ids)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        instance: InstanceId,
+        job: JobId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // One statement: concurrent acquirers serialize on the row, and each
+        // sees the winner's committed lease in the WHERE of its update.
+        let taken = sqlx::query(
+            "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (instance_id) DO UPDATE SET job_id = EXCLUDED.job_id, \
+                 expires_at = EXCLUDED.expires_at, \
+                 acquired_at = CASE WHEN l.job_id = EXCLUDED.job_id THEN l.acquired_at \
+                                    ELSE EXCLUDED.acquired_at END \
+             WHERE l.expires_at < $4 OR l.job_id = EXCLUDED.job_id \
+             RETURNING job_id",
+        )
+        .bind(instance.0)
+        .bind(job.0)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await;
+        match taken {
+            Ok(row) => Ok(row.is_some()),
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                Err(Error::NotFound(format!("instance {instance}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn release_lease(&self, instance: InstanceId, job: JobId) -> Result<()> {
+        sqlx::query("DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2")
+            .bind(instance.0)
+            .bind(job.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -1,0 +1,218 @@
+//! Dead letters kept by the control plane: list them, and replay them.
+//!
+//! The aggregator ([`crate::aggregator::run_dead_letters`]) keeps every
+//! message of the dead-letter queue in the store. A replay publishes the kept
+//! body again, confirmed, then stamps the dead letter as replayed:
+//!
+//! - a job goes back to the jobs queue as a fresh attempt: its deadline is
+//!   moved to now + `job.deadline` (the old one has usually passed, and the
+//!   worker would fail it at once) and `enqueued_at` to now. Its success
+//!   overwrites the failure the dead letter left on its batch;
+//! - a result goes back to the results queue, unchanged;
+//! - a body that is neither would only be dead-lettered again: it is
+//!   replayed (to the jobs queue, as it is) only when named by id.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::aggregator::DeadBody;
+use crate::broker::{self, Broker, Outgoing, Queue};
+use crate::store::{self, DeadLetter, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("no dead letter with id(s) {}", ids(.0))]
+    NotFound(Vec<i64>),
+    #[error("dead letter {id} could not be published ({replayed} replayed before it): {source}")]
+    Publish {
+        id: i64,
+        replayed: usize,
+        source: broker::Error,
+    },
+    #[error(
+        "dead letter {id} was published but not marked replayed ({replayed} replayed before it): {source}"
+    )]
+    Mark {
+        id: i64,
+        replayed: usize,
+        source: store::Error,
+    },
+}
+
+fn ids(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// Every dead letter not replayed yet, except unknown bodies.
+    AllPending,
+    /// These, replayed or not, unknown bodies included.
+    Ids(&'a [i64]),
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Published and marked replayed, in order.
+    pub replayed: Vec<i64>,
+    /// Left alone: bodies that are neither a job nor a result (only with
+    /// [`Selection::AllPending`]).
+    pub skipped_unknown: Vec<i64>,
+}
+
+/// Dead letters, newest first (`limit` at most).
+pub async fn list(
+    store: &dyn Store,
+    include_replayed: bool,
+    limit: i64,
+) -> Result<Vec<DeadLetter>, Error> {
+    Ok(store.dead_letters(include_replayed, limit.max(1)).await?)
+}
+
+/// Publish the selected dead letters again, oldest first, marking each
+/// replayed once its publish is confirmed. `job_deadline` is the budget a
+/// replayed job gets from now (`job.deadline` of the settings).
+pub async fn replay(
+    store: &dyn Store,
+    broker: &dyn Broker,
+    selection: Selection<'_>,
+    job_deadline: Duration,
+) -> Result<Replayed, Error> {
+    let (mut letters, explicit) = match selection {
+        Selection::AllPending => (store.dead_letters(false, i64::MAX).await?, false),
+        Selection::Ids(wanted) => {
+            let found = store.dead_letters_by_id(wanted).await?;
+            let known: BTreeSet<i64> = found.iter().map(|d| d.id).collect();
+            let missing: BTreeSet<i64> = wanted
+                .iter()
+                .copied()
+                .filter(|id| !known.contains(id))
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::NotFound(missing.into_iter().collect()));
+            }
+            (found, true)
+        }
+    };
+    letters.sort_by_key(|d| (d.dead_at, d.id));
+    let mut done = Replayed::default();
+    for letter in &letters {
+        let Some(message) = outgoing(letter, explicit, job_deadline) else {
+            done.skipped_unknown.push(letter.id);
+            continue;
+        };
+        broker
+            .publish(message)
+            .await
+            .map_err(|source| Error::Publish {
+                id: letter.id,
+                replayed: done.replayed.len(),
+                source,
+            })?;
+        store
+            .mark_replayed(&[letter.id], Utc::now())
+            .await
+            .map_err(|source| Error::Mark {
+                id: letter.id,
+                replayed: done.replayed.len(),
+                source,
+            })?;
+        tracing::info!(id = letter.id, kind = %letter.kind, "dead letter replayed");
+        done.replayed.push(letter.id);
+    }
+    Ok(done)
+}
+
+/// The message a dead letter is replayed as; `None` for an unknown body not
+/// named explicitly. The body is decoded again rather than trusting `kind`.
+fn outgoing(letter: &DeadLetter, explicit: bool, job_deadline: Duration) -> Option<Outgoing> {
+    match DeadBody::decode(&letter.body) {
+        DeadBody::Job(mut job) => {
+            let now = Utc::now();
+            job.deadline = chrono::Duration::from_std(job_deadline)
+                .ok()
+                .and_then(|budget| now.checked_add_signed(budget))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            job.enqueued_at = now;
+            Some(Outgoing::job(&job))
+        }
+        DeadBody::Result(result) => Some(Outgoing::result(&result)),
+        DeadBody::Unknown if explicit => Some(Outgoing {
+            queue: Queue::Jobs,
+            message_id: letter.message_id.clone().unwrap_or_default(),
+            correlation_id: String::new(),
+            kind: DeadLetter::KIND_UNKNOWN.to_string(),
+            body: letter.body.clone(),
+            headers: Default::default(),
+        }),
+        DeadBody::Unknown => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::aggregator::dead_letter_result;
+    use crate::domain::{BatchId, InstanceId, JobId};
+    use crate::message::JobMessage;
+
+    fn letter(kind: &str, body: Vec<u8>) -> DeadLetter {
+        DeadLetter {
+            id: 1,
+            message_id: Some("m-1".into()),
+            kind: kind.into(),
+            reason: "r".into(),
+            preview: DeadLetter::preview_of(&body),
+            body,
+            dead_at: Utc::now(),
+            replayed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_replayed_job_is_a_fresh_attempt() {
+        let stale = Utc::now() - chrono::Duration::hours(2);
+        let batch = BatchId::new();
+        let mut job = JobMessage::new(JobId::new(), Some(batch), InstanceId(4), stale, None);
+        job.enqueued_at = stale;
+        let budget = Duration::from_secs(600);
+        let before = Utc::now();
+        let out = outgoing(&letter("job", job.encode()), false, budget).unwrap();
+        assert_eq!(out.queue, Queue::Jobs);
+        assert_eq!(out.message_id, job.job_id.to_string());
+        assert_eq!(out.correlation_id, batch.to_string());
+        let sent = JobMessage::decode(&out.body).unwrap();
+        assert_eq!((sent.job_id, sent.batch_id), (job.job_id, job.batch_id));
+        assert!(sent.deadline >= before + chrono::Duration::seconds(600));
+        assert!(sent.deadline <= Utc::now() + chrono::Duration::seconds(600));
+        assert!(sent.enqueued_at >= before);
+    }
+
+    #[test]
+    fn results_go_to_the_results_queue_and_unknown_bodies_only_by_id() {
+        let job = JobMessage::new(JobId::new(), None, InstanceId(4), Utc::now(), None);
+        let result = dead_letter_result(&job, "r", 1);
+        let out = outgoing(&letter("result", result.encode()), false, Duration::ZERO).unwrap();
+        assert_eq!(out.queue, Queue::Results);
+        assert_eq!(out.body, result.encode());
+
+        let garbage = letter("unknown", b"not json".to_vec());
+        assert!(outgoing(&garbage, false, Duration::ZERO).is_none());
+        let out = outgoing(&garbage, true, Duration::ZERO).unwrap();
+        assert_eq!(out.queue, Queue::Jobs);
+        assert_eq!(
+            (out.body.as_slice(), out.message_id.as_str()),
+            (&b"not json"[..], "m-1")
+        );
+    }
+}
