@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Broker, Delivery, Disposition, Queue, REASON_HEADER};
@@ -59,25 +58,23 @@ pub const DEAD_LETTER_RESULT_ATTEMPTS: u32 = 5;
 /// outage does not spin the dead queue (it has no delivery limit).
 const DEAD_LETTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Fold results until `shutdown`.
+/// Fold results until `shutdown`, resubscribing whenever the consumer is
+/// lost (a broker restart, a broker-side cancel).
 pub async fn run(
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
     prefetch: u16,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let mut deliveries = broker.consume(Queue::Results, prefetch.max(1)).await?;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            next = deliveries.next() => next,
-        };
-        match next {
-            Some(Ok(delivery)) => fold(store.as_ref(), delivery).await,
-            Some(Err(e)) => return Err(Error::Broker(e)),
-            None => return Err(Error::ConsumerCancelled),
-        }
-    }
+    broker::supervised::consume(
+        broker.as_ref(),
+        Queue::Results,
+        prefetch,
+        &shutdown,
+        |delivery| fold(store.as_ref(), delivery),
+    )
+    .await;
+    Ok(())
 }
 
 async fn fold(store: &dyn Store, delivery: Delivery) {
