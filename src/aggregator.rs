@@ -16,9 +16,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Broker, Delivery, Disposition, Queue, REASON_HEADER};
-use crate::message::{
-    ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
-};
+use crate::message::{ErrorClass, JobError, JobMessage, JobResult};
 use crate::store::{DeadLetter, Store};
 
 /// Time a worker has after a job's deadline to get its own (timeout) result
@@ -180,24 +178,11 @@ impl DeadBody {
 /// The failed result that ends a dead-lettered job. It is failed, so the
 /// store never lets it overwrite a success.
 pub fn dead_letter_result(job: &JobMessage, reason: &str, attempt: u32) -> JobResult {
-    let now = Utc::now();
-    JobResult {
-        schema: RESULT_SCHEMA.to_string(),
-        job_id: job.job_id,
-        batch_id: job.effective_batch_id(),
-        instance_id: job.instance_id,
-        kind: job.kind,
-        status: JobStatus::Failed,
-        error: Some(JobError {
-            class: ErrorClass::Internal,
-            message: format!("dead-lettered: {reason}"),
-        }),
-        counters: JobCounters::default(),
-        started_at: now,
-        finished_at: now,
-        attempt,
-        worker: DEAD_LETTER_WORKER.to_string(),
-    }
+    let error = JobError {
+        class: ErrorClass::Internal,
+        message: format!("dead-lettered: {reason}"),
+    };
+    JobResult::for_job(job, Utc::now(), Err(error), attempt, DEAD_LETTER_WORKER)
 }
 
 /// The one place that decides what happens to a dead letter. The job's
@@ -278,6 +263,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::message::JobStatus;
 
     fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -13,9 +13,7 @@ use serde::Serialize;
 
 use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
-use crate::message::{
-    ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
-};
+use crate::message::{ErrorClass, JobError, JobMessage, JobResult};
 use crate::store::{self, Batch, JobRow, NewJob, Store};
 
 /// Confirms awaited at once while publishing a batch.
@@ -137,24 +135,11 @@ async fn publish_with_retries(
 }
 
 fn unpublished_result(job: &JobMessage, reason: &str) -> JobResult {
-    let now = Utc::now();
-    JobResult {
-        schema: RESULT_SCHEMA.to_string(),
-        job_id: job.job_id,
-        batch_id: job.effective_batch_id(),
-        instance_id: job.instance_id,
-        kind: job.kind,
-        status: JobStatus::Failed,
-        error: Some(JobError {
-            class: ErrorClass::Internal,
-            message: format!("job could not be published: {reason}"),
-        }),
-        counters: JobCounters::default(),
-        started_at: now,
-        finished_at: now,
-        attempt: 0,
-        worker: "dispatcher".to_string(),
-    }
+    let error = JobError {
+        class: ErrorClass::Internal,
+        message: format!("job could not be published: {reason}"),
+    };
+    JobResult::for_job(job, Utc::now(), Err(error), 0, "dispatcher")
 }
 
 /// Poll the store until the batch is terminal.

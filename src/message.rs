@@ -190,6 +190,35 @@ pub struct JobResult {
 }
 
 impl JobResult {
+    /// The result of `job`: succeeded with its counters, or failed with its
+    /// error, finished now.
+    pub fn for_job(
+        job: &JobMessage,
+        started_at: DateTime<Utc>,
+        outcome: Result<JobCounters, JobError>,
+        attempt: u32,
+        worker: &str,
+    ) -> Self {
+        let (status, counters, error) = match outcome {
+            Ok(counters) => (JobStatus::Succeeded, counters, None),
+            Err(e) => (JobStatus::Failed, JobCounters::default(), Some(e)),
+        };
+        Self {
+            schema: RESULT_SCHEMA.to_string(),
+            job_id: job.job_id,
+            batch_id: job.effective_batch_id(),
+            instance_id: job.instance_id,
+            kind: job.kind,
+            status,
+            error,
+            counters,
+            started_at,
+            finished_at: Utc::now(),
+            attempt,
+            worker: worker.to_string(),
+        }
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         decode(bytes, "dbfleet.result.")
     }

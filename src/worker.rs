@@ -30,7 +30,7 @@ use crate::broker::{
 };
 use crate::coordinator::{Clock, Coordinator, SyncError};
 use crate::message::{
-    DecodeError, ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus, RESULT_SCHEMA,
+    DecodeError, ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus,
 };
 use crate::store::Store;
 
@@ -273,28 +273,7 @@ impl Worker {
         executed: Result<JobCounters, JobError>,
     ) -> Outcome {
         let span = tracing::info_span!("job", job_id = %job.job_id, instance_id = %job.instance_id, attempt = meta.attempt);
-        let (counters, error) = match executed {
-            Ok(counters) => (counters, None),
-            Err(e) => (JobCounters::default(), Some(e)),
-        };
-        let result = JobResult {
-            schema: RESULT_SCHEMA.to_string(),
-            job_id: job.job_id,
-            batch_id: job.effective_batch_id(),
-            instance_id: job.instance_id,
-            kind: job.kind,
-            status: if error.is_none() {
-                JobStatus::Succeeded
-            } else {
-                JobStatus::Failed
-            },
-            counters,
-            error,
-            started_at,
-            finished_at: Utc::now(),
-            attempt: meta.attempt,
-            worker: self.name.clone(),
-        };
+        let result = JobResult::for_job(job, started_at, executed, meta.attempt, &self.name);
         span.in_scope(|| match &result.error {
             None => tracing::info!(records = result.counters.records, "job succeeded"),
             Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
