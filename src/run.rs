@@ -77,6 +77,7 @@ pub async fn run(
     shutdown.cancel();
     let _ = working.await;
     let _ = folding.await;
+    broker.close().await;
     let batch = ended?;
     let report = dispatcher::report(store.as_ref(), batch.id).await?;
     Ok(RunOutcome {

@@ -30,7 +30,15 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
             fleet::require_shared_broker(&settings, "dbfleet serve")?;
             let store = fleet::open_store(&settings).await?;
             let broker = fleet::open_broker(&settings).await?;
-            fleet::serve(&settings, store, broker, fleet::shutdown_on_signals()).await?;
+            let served = fleet::serve(
+                &settings,
+                store,
+                broker.clone(),
+                fleet::shutdown_on_signals(),
+            )
+            .await;
+            broker.close().await;
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { json } => {
@@ -75,8 +83,9 @@ async fn dead_letters(command: DlqCommand, settings: &Settings) -> Result<ExitCo
                 selection,
                 settings.job.deadline,
             )
-            .await?;
-            render::replayed(&done);
+            .await;
+            broker.close().await;
+            render::replayed(&done?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -166,8 +175,16 @@ async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
                 settings.job.deadline,
                 user.as_deref(),
             )
-            .await?;
+            .await;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    broker.close().await;
+                    return Err(e.into());
+                }
+            };
             if !wait {
+                broker.close().await;
                 render::batch(&dispatcher::report(store.as_ref(), batch.id).await?, json)?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -187,6 +204,7 @@ async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
                 dispatcher::wait(store.as_ref(), batch.id, Duration::from_millis(200)).await;
             shutdown.cancel();
             let _ = folding.await;
+            broker.close().await;
             let ended = ended.context("waiting for the batch")?;
             render::batch(&dispatcher::report(store.as_ref(), ended.id).await?, json)?;
             Ok(exit_code(ended.status))

@@ -167,4 +167,6 @@ pub trait Broker: Send + Sync + 'static {
     /// Start consuming `queue` with at most `prefetch` unsettled deliveries.
     /// The stream ends when the broker cancels the consumer.
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries>;
+    /// Close the publishing side cleanly before the process exits.
+    async fn close(&self) {}
 }

@@ -257,6 +257,19 @@ impl Broker for RabbitBroker {
             .await
     }
 
+    async fn close(&self) {
+        if let Some(channel) = self.inner.channel.lock().await.take() {
+            let _ = channel.close(200, "closing").await;
+        }
+        let idle = self.inner.pool.status().available;
+        for _ in 0..idle {
+            if let Ok(connection) = self.inner.pool.get().await {
+                let _ = connection.close(200, "closing").await;
+            }
+        }
+        self.inner.pool.close();
+    }
+
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
         let connection = Connection::connect(self.inner.url.expose_secret(), properties())
             .await

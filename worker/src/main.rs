@@ -48,7 +48,14 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
         .name
         .clone()
         .unwrap_or_else(worker::default_name);
-    let worker = Arc::new(fleet::worker(&settings, store, broker, filters, name));
-    worker.run(fleet::shutdown_on_signals()).await?;
-    Ok(())
+    let worker = Arc::new(fleet::worker(
+        &settings,
+        store,
+        broker.clone(),
+        filters,
+        name,
+    ));
+    let ran = worker.run(fleet::shutdown_on_signals()).await;
+    broker.close().await;
+    Ok(ran?)
 }
