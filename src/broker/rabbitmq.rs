@@ -7,9 +7,11 @@
 //! acks; prefetch is set before `basic.consume`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_lapin::{Manager, Pool};
@@ -45,6 +47,24 @@ fn amqp(e: lapin::Error) -> Error {
     Error::Amqp(e.to_string())
 }
 
+/// Opening a connection. lapin itself waits forever, and a broker that is
+/// stopping can accept a TCP connection it will never answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Any other broker round trip: a confirm, a declare, an ack.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bound a broker operation, so a silent broker becomes an error that the
+/// caller's retry or reconnect logic handles, never a hang.
+async fn bounded<T>(
+    what: &str,
+    limit: Duration,
+    operation: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| Err(Error::Amqp(format!("{what} timed out after {limit:?}"))))
+}
+
 fn properties() -> ConnectionProperties {
     ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -58,6 +78,9 @@ impl RabbitBroker {
         let manager = Manager::new(url.expose_secret(), properties());
         let pool = Pool::builder(manager)
             .max_size(4)
+            .runtime(deadpool_lapin::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(OPERATION_TIMEOUT))
             .build()
             .map_err(|e| Error::Pool(e.to_string()))?;
         let broker = Self {
@@ -80,6 +103,15 @@ impl RabbitBroker {
 impl Inner {
     /// The cached publishing channel, reopened when it is no longer usable.
     async fn channel(&self) -> Result<Channel> {
+        bounded(
+            "opening a channel",
+            CONNECT_TIMEOUT + OPERATION_TIMEOUT,
+            self.open_channel(),
+        )
+        .await
+    }
+
+    async fn open_channel(&self) -> Result<Channel> {
         let mut cached = self.channel.lock().await;
         if let Some(channel) = cached.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
@@ -242,7 +274,8 @@ async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
 impl Broker for RabbitBroker {
     async fn declare(&self) -> Result<()> {
         let channel = self.inner.channel().await?;
-        declare_topology(&channel, &self.inner.topology).await
+        let declare = declare_topology(&channel, &self.inner.topology);
+        bounded("declaring the topology", OPERATION_TIMEOUT, declare).await
     }
 
     async fn publish(&self, message: Outgoing) -> Result<()> {
@@ -258,19 +291,35 @@ impl Broker for RabbitBroker {
     }
 
     async fn close(&self) {
-        if let Some(channel) = self.inner.channel.lock().await.take() {
-            let _ = channel.close(200, "closing").await;
-        }
-        let idle = self.inner.pool.status().available;
-        for _ in 0..idle {
-            if let Ok(connection) = self.inner.pool.get().await {
-                let _ = connection.close(200, "closing").await;
+        let close = async {
+            if let Some(channel) = self.inner.channel.lock().await.take() {
+                let _ = channel.close(200, "closing").await;
             }
-        }
+            let idle = self.inner.pool.status().available;
+            for _ in 0..idle {
+                if let Ok(connection) = self.inner.pool.get().await {
+                    let _ = connection.close(200, "closing").await;
+                }
+            }
+            Ok(())
+        };
+        let _ = bounded("closing", OPERATION_TIMEOUT, close).await;
         self.inner.pool.close();
     }
 
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
+        let subscribe = self.subscribe(queue, prefetch);
+        bounded(
+            "subscribing",
+            CONNECT_TIMEOUT + OPERATION_TIMEOUT,
+            subscribe,
+        )
+        .await
+    }
+}
+
+impl RabbitBroker {
+    async fn subscribe(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
         let connection = Connection::connect(self.inner.url.expose_secret(), properties())
             .await
             .map_err(amqp)?;
@@ -392,6 +441,21 @@ struct RabbitAcker {
 #[async_trait]
 impl Acker for RabbitAcker {
     async fn settle(self: Box<Self>, disposition: Disposition, meta: &DeliveryMeta) -> Result<()> {
+        bounded(
+            "settling a delivery",
+            CONNECT_TIMEOUT + OPERATION_TIMEOUT,
+            self.settle_unbounded(disposition, meta),
+        )
+        .await
+    }
+}
+
+impl RabbitAcker {
+    async fn settle_unbounded(
+        self: Box<Self>,
+        disposition: Disposition,
+        meta: &DeliveryMeta,
+    ) -> Result<()> {
         match disposition {
             Disposition::Ack => self.acker.ack(BasicAckOptions::default()).await,
             Disposition::Retry => {
