@@ -4,23 +4,28 @@
 //!
 //! Other tests share these servers, so every test works on databases and
 //! users of its own, named from a random prefix, and drops them afterwards.
-//! Expected sizes are computed here independently of the adapter (MariaDB
-//! decodes the tablespace names itself through its `filename` charset), so
-//! a wrong decoding, grouping or rounding in the adapter shows up as a
-//! mismatch.
+//! Expected sizes are computed independently of the adapter (MariaDB
+//! decodes the tablespace names itself through its `filename` charset; the
+//! helpers in `tests/common`), so a wrong decoding, grouping or rounding in
+//! the adapter shows up as a mismatch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::{
+    closed_port, grant_ident, ident, mariadb_exec, mariadb_expected_sizes, mariadb_root,
+    pg_expected_sizes, pg_ident,
+};
 use dbfleet::adapters::mysql::MysqlConnection;
 use dbfleet::adapters::postgres::PostgresConnection;
 use dbfleet::adapters::{ConnectOptions, DatabaseSize, Error};
 use secrecy::SecretString;
-use sqlx::{Connection as _, Row as _};
+use sqlx::Connection as _;
 
-const MIB: i64 = 1024 * 1024;
 const MARIADB_PORT: u16 = 3306;
 const POSTGRES_PORT: u16 = 5432;
 
@@ -48,75 +53,9 @@ fn sizes_by_name(sizes: &[DatabaseSize]) -> BTreeMap<String, i64> {
 
 // ---------------------------------------------------------------- MariaDB
 
-async fn mariadb_root() -> sqlx::MySqlConnection {
-    sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306")
-        .await
-        .expect("MariaDB root connection")
-}
-
-/// A backtick-quoted identifier.
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// A database name in GRANT, where `_` and `%` are wildcards.
-fn grant_ident(name: &str) -> String {
-    ident(
-        &name
-            .replace('\\', "\\\\")
-            .replace('_', "\\_")
-            .replace('%', "\\%"),
-    )
-}
-
 /// A single-quoted string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-async fn mariadb_exec(conn: &mut sqlx::MySqlConnection, sql: &str) {
-    sqlx::raw_sql(sql)
-        .execute(&mut *conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// Expected MiB per database, computed from the tablespace view with the
-/// server's own decoding of the on-disk names.
-async fn mariadb_expected_sizes(
-    root: &mut sqlx::MySqlConnection,
-    prefix: &str,
-) -> BTreeMap<String, i64> {
-    let rows = sqlx::query(
-        "SELECT CONVERT(CONVERT(CONVERT(SUBSTRING_INDEX(NAME, '/', 1) USING binary) \
-                USING filename) USING utf8mb4), \
-                FILE_SIZE \
-         FROM information_schema.INNODB_SYS_TABLESPACES \
-         WHERE NAME LIKE CONCAT(?, '%')",
-    )
-    .bind(prefix)
-    .fetch_all(&mut *root)
-    .await
-    .unwrap();
-    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
-    for row in rows {
-        let name: String = row.try_get(0).unwrap();
-        let size: u64 = row.try_get(1).unwrap();
-        *bytes.entry(name).or_default() += i64::try_from(size).unwrap();
-    }
-    bytes
-        .into_iter()
-        .map(|(name, b)| {
-            (
-                name,
-                if b <= 0 {
-                    0
-                } else {
-                    ((b + MIB - 1) / MIB).max(1)
-                },
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -292,10 +231,7 @@ async fn mariadb_unknown_database_is_connect_error() {
 
 #[tokio::test]
 async fn mariadb_closed_port_is_connect_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let err = MysqlConnection::connect(&options(port, "root", "", None))
         .await
         .err()
@@ -345,27 +281,6 @@ async fn postgres_connect(database: &str) -> sqlx::PgConnection {
         .expect("PostgreSQL connection")
 }
 
-/// A double-quoted identifier.
-fn pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-async fn postgres_expected_sizes(
-    root: &mut sqlx::PgConnection,
-    names: &[&String],
-) -> BTreeMap<String, i64> {
-    let mut sizes = BTreeMap::new();
-    for name in names {
-        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size($1::text::name)")
-            .bind(name.as_str())
-            .fetch_one(&mut *root)
-            .await
-            .unwrap();
-        sizes.insert(name.to_string(), bytes / MIB);
-    }
-    sizes
-}
-
 #[tokio::test]
 async fn postgres_inventory_and_capacity() {
     let p = prefix();
@@ -397,9 +312,9 @@ async fn postgres_inventory_and_capacity() {
         let inventory = conn.fetch_inventory().await?;
         let mut attempts = Vec::new();
         for _ in 0..5 {
-            let before = postgres_expected_sizes(&mut root, &[&big, &small]).await;
+            let before = pg_expected_sizes(&mut root, [&big, &small]).await;
             let sizes = conn.fetch_capacity(&targets).await?;
-            let after = postgres_expected_sizes(&mut root, &[&big, &small]).await;
+            let after = pg_expected_sizes(&mut root, [&big, &small]).await;
             let stable = before == after;
             attempts.push((before, sizes));
             if stable {
@@ -464,10 +379,7 @@ async fn postgres_missing_database_is_connect_error() {
 
 #[tokio::test]
 async fn postgres_closed_port_is_connect_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let err = PostgresConnection::connect(&options(port, "postgres", "", None))
         .await
         .err()

@@ -5,93 +5,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{closed_port, within, Backend, MariaUser, World};
+use common::{within, Backend, Fleet, MariaUser, World};
 use dbfleet::broker::{Deliveries, Delivery, Disposition, Outgoing, Queue};
 use dbfleet::dispatcher::{self, Selection};
 use dbfleet::dlq;
-use dbfleet::domain::{BatchId, DbType};
-use dbfleet::fleet;
+use dbfleet::domain::BatchId;
 use dbfleet::message::{ErrorClass, JobMessage};
-use dbfleet::secret::PasswordRef;
 use dbfleet::store::{Batch, BatchStatus, DeadLetter, JobRow};
 use futures_util::StreamExt;
-use tokio_util::sync::CancellationToken;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn rabbitmq_postgres() {
-                super::$name(super::Backend::Fleet).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory_sqlite() {
-                super::$name(super::Backend::Embedded).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_poisoned_job_fails_its_batch_and_its_replay_succeeds,
     a_job_past_its_delivery_limit_is_kept_with_the_brokers_reason,
 );
-
-/// Background tasks of this process (serve, workers) until stopped.
-struct Tasks {
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Tasks {
-    fn new() -> Self {
-        Self {
-            shutdown: CancellationToken::new(),
-            tasks: Vec::new(),
-        }
-    }
-
-    /// The aggregator, the dead-letter folder and the sweeper.
-    fn serve(&mut self, world: &World) {
-        let (settings, store, broker, token) = (
-            world.settings.clone(),
-            world.store.clone(),
-            world.broker.clone(),
-            self.shutdown.clone(),
-        );
-        self.tasks.push(tokio::spawn(async move {
-            fleet::serve(&settings, store, broker, token).await.unwrap()
-        }));
-    }
-
-    fn worker(&mut self, world: &World, name: &str) {
-        let worker = Arc::new(fleet::worker(
-            &world.settings,
-            world.store.clone(),
-            world.broker.clone(),
-            world.filters.clone(),
-            name.to_string(),
-        ));
-        let token = self.shutdown.clone();
-        self.tasks.push(tokio::spawn(
-            async move { worker.run(token).await.unwrap() },
-        ));
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            within("background tasks stop", task).await.unwrap();
-        }
-    }
-}
 
 /// Poll `check` until it returns something, bounded by [`within`].
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -158,19 +91,9 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
     let maria = MariaUser::new().await;
     let db = format!("{}_kept", maria.prefix);
     maria.create_database(&db, 64).await;
-    let password_var = format!("DBFT_PW_{}", world.tag);
-    std::env::set_var(&password_var, &maria.password);
-    world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(password_var),
-        )
-        .await;
+    world.add_mariadb("maria", &maria).await;
     let deadline = world.settings.job.deadline;
-    let mut tasks = Tasks::new();
+    let mut tasks = Fleet::new();
     tasks.serve(&world);
 
     // Play a worker that finds the job poisonous.
@@ -318,23 +241,15 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
     let batch_now = world.store.batch(batch.id).await.unwrap().unwrap();
     assert_eq!(batch_now.status, BatchStatus::Success);
 
-    tasks.stop().await;
+    tasks.stop_within("background tasks stop").await;
     world.teardown().await;
     maria.teardown().await;
 }
 
 async fn a_job_past_its_delivery_limit_is_kept_with_the_brokers_reason(backend: Backend) {
     let world = World::on(backend).await;
-    world
-        .add_instance(
-            "down",
-            DbType::Mysql,
-            closed_port(),
-            "root",
-            PasswordRef::None,
-        )
-        .await;
-    let mut tasks = Tasks::new();
+    world.add_unreachable("down").await;
+    let mut tasks = Fleet::new();
     tasks.serve(&world);
 
     let batch = one_job_batch(&world).await;
@@ -373,6 +288,6 @@ async fn a_job_past_its_delivery_limit_is_kept_with_the_brokers_reason(backend: 
         Some((ErrorClass::Internal, format!("dead-lettered: {reason}")))
     );
 
-    tasks.stop().await;
+    tasks.stop_within("background tasks stop").await;
     world.teardown().await;
 }

@@ -3,40 +3,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
-use common::{closed_port, within, Backend, MariaUser, World, PG_ADMIN};
-use dbfleet::coordinator::{Clock, Coordinator};
+use chrono::NaiveDate;
+use common::{
+    drop_pg_database, pg_admin, pg_database, pg_expected_sizes, run_batch, sync_on, today, Backend,
+    Fleet, MariaUser, World,
+};
 use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::DbType;
-use dbfleet::fleet;
 use dbfleet::message::ErrorClass;
 use dbfleet::secret::PasswordRef;
-use dbfleet::store::{BatchStatus, Instance};
-use sqlx::{Connection, Executor, PgConnection};
-use tokio_util::sync::CancellationToken;
-
-/// Each check runs on both pairs of backends: RabbitMQ with PostgreSQL, and
-/// the in-process queue with SQLite.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn rabbitmq_postgres() {
-                super::$name(super::Backend::Fleet).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory_sqlite() {
-                super::$name(super::Backend::Embedded).await
-            }
-        }
-    )*};
-}
+use dbfleet::store::BatchStatus;
 
 on_both_backends!(
     declared_instances_are_reconciled_and_cli_instances_left_alone,
@@ -48,102 +30,12 @@ on_both_backends!(
     a_batch_with_no_active_instance_is_an_immediate_success,
 );
 
-/// Workers and an aggregator running in this process until dropped.
-struct Fleet {
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Fleet {
-    fn start(world: &World, workers: usize) -> Self {
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
-        for n in 0..workers {
-            let worker = Arc::new(fleet::worker(
-                &world.settings,
-                world.store.clone(),
-                world.broker.clone(),
-                world.filters.clone(),
-                format!("worker-{n}"),
-            ));
-            let token = shutdown.clone();
-            tasks.push(tokio::spawn(
-                async move { worker.run(token).await.unwrap() },
-            ));
-        }
-        let (settings, store, broker, token) = (
-            world.settings.clone(),
-            world.store.clone(),
-            world.broker.clone(),
-            shutdown.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            fleet::serve(&settings, store, broker, token).await.unwrap()
-        }));
-        Self { shutdown, tasks }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await.unwrap();
-        }
-    }
-}
-
-async fn run_batch(world: &World) -> dispatcher::BatchReport {
-    let deadline = world.settings.job.deadline;
-    let batch = dispatcher::start_batch(
-        world.store.as_ref(),
-        world.broker.as_ref(),
-        Selection::AllActive,
-        deadline,
-        None,
-    )
-    .await
-    .unwrap();
-    let ended = within(
-        "batch end",
-        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
-    )
-    .await
-    .unwrap();
-    dispatcher::report(world.store.as_ref(), ended.id)
-        .await
-        .unwrap()
-}
-
-fn today(world: &World) -> NaiveDate {
-    Utc::now()
-        .with_timezone(&world.settings.timezone)
-        .date_naive()
-}
-
 /// A PostgreSQL database of our own with some data, and its expected size.
-async fn pg_database(name: &str) -> i64 {
-    let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let mut db = PgConnection::connect(&url).await.unwrap();
-    db.execute("CREATE TABLE t AS SELECT g, repeat('x', 500) AS v FROM generate_series(1, 4000) g")
-        .await
-        .unwrap();
-    db.close().await.unwrap();
-    sqlx::query_scalar("SELECT pg_database_size($1) / 1024 / 1024")
-        .bind(name)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap()
-}
-
-async fn drop_pg_database(name: &str) {
-    let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
-    let _ = admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-        .await;
+async fn pg_database_mb(name: &str) -> i64 {
+    let mut admin = pg_admin().await;
+    pg_database(&mut admin, name, 4000).await;
+    let name = name.to_string();
+    pg_expected_sizes(&mut admin, [&name]).await[&name]
 }
 
 async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters(
@@ -155,36 +47,11 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
     maria.create_database(&db_a, 2048).await;
     maria.create_database(&db_b, 64).await;
     let pg_db = format!("dbft_pg_{}", world.tag);
-    let pg_expected = pg_database(&pg_db).await;
+    let pg_expected = pg_database_mb(&pg_db).await;
 
-    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
-    let mariadb = world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
-        )
-        .await;
-    let postgres = world
-        .add_instance(
-            "pg",
-            DbType::Postgresql,
-            5432,
-            "postgres",
-            PasswordRef::None,
-        )
-        .await;
-    world
-        .add_instance(
-            "down",
-            DbType::Mysql,
-            closed_port(),
-            "root",
-            PasswordRef::None,
-        )
-        .await;
+    let mariadb = world.add_mariadb("maria", &maria).await;
+    let postgres = world.add_postgres("pg").await;
+    world.add_unreachable("down").await;
 
     let fleet = Fleet::start(&world, 1);
     let report = run_batch(&world).await;
@@ -252,23 +119,6 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
     world.teardown().await;
 }
 
-async fn sync_on(
-    world: &World,
-    instance: &Instance,
-    day: NaiveDate,
-) -> dbfleet::message::JobCounters {
-    let coordinator = Coordinator::new(
-        world.store.clone(),
-        world.filters.clone(),
-        world.settings.job.clone(),
-    );
-    let now = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
-    coordinator
-        .sync(instance, Clock { now, today: day })
-        .await
-        .unwrap()
-}
-
 async fn inventory_history_records_created_deactivated_and_reactivated_with_dates(
     backend: Backend,
 ) {
@@ -280,16 +130,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
     );
     maria.create_database(&keep, 64).await;
     maria.create_database(&flaky, 64).await;
-    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
-    let instance = world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
-        )
-        .await;
+    let instance = world.add_mariadb("maria", &maria).await;
     let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
 
     let first = sync_on(&world, &instance, day(1)).await;
@@ -356,25 +197,8 @@ async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend)
     );
     maria.create_database(&kept, 64).await;
     maria.create_database(&temp, 64).await;
-    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
-    let mysql = world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
-        )
-        .await;
-    let pg = world
-        .add_instance(
-            "pg",
-            DbType::Postgresql,
-            5432,
-            "postgres",
-            PasswordRef::None,
-        )
-        .await;
+    let mysql = world.add_mariadb("maria", &maria).await;
+    let pg = world.add_postgres("pg").await;
     let day = today(&world);
 
     let counters = sync_on(&world, &mysql, day).await;
@@ -417,16 +241,7 @@ async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating(backend: Ba
     let maria = MariaUser::new().await;
     let db = format!("{}_grow", maria.prefix);
     maria.create_database(&db, 64).await;
-    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
-    let instance = world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
-        )
-        .await;
+    let instance = world.add_mariadb("maria", &maria).await;
     let day = NaiveDate::from_ymd_opt(2026, 5, 5).unwrap();
 
     sync_on(&world, &instance, day).await;
@@ -468,18 +283,9 @@ async fn two_workers_share_one_queue_and_every_job_is_counted_once(backend: Back
     maria
         .create_database(&format!("{}_x", maria.prefix), 64)
         .await;
-    std::env::set_var(format!("DBFT_PW_{}", world.tag), &maria.password);
     let count = 12;
     for n in 0..count {
-        world
-            .add_instance(
-                &format!("m{n}"),
-                DbType::Mysql,
-                3306,
-                &maria.user,
-                PasswordRef::Env(format!("DBFT_PW_{}", world.tag)),
-            )
-            .await;
+        world.add_mariadb(&format!("m{n}"), &maria).await;
     }
 
     let fleet = Fleet::start(&world, 2);
@@ -505,15 +311,7 @@ async fn two_workers_share_one_queue_and_every_job_is_counted_once(backend: Back
 
 async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backend) {
     let world = World::on(backend).await;
-    let instance = world
-        .add_instance(
-            "off",
-            DbType::Mysql,
-            closed_port(),
-            "root",
-            PasswordRef::None,
-        )
-        .await;
+    let instance = world.add_unreachable("off").await;
     world
         .store
         .set_instance_active(&instance.name, false)

@@ -7,57 +7,37 @@
 //!
 //! Expected sizes are computed here independently of the adapters: on
 //! MariaDB from `INNODB_SYS_TABLESPACES` with the server's own decoding of
-//! the on-disk names (`CONVERT(… USING filename)`, as in `tests/adapters.rs`),
-//! on PostgreSQL with `pg_database_size` looked up by name.
+//! the on-disk names (`CONVERT(… USING filename)`, the helper shared with
+//! `tests/adapters.rs`), on PostgreSQL with `pg_database_size` looked up by
+//! name.
 //!
 //! Every test first observes, then drops what it created, then asserts, so a
 //! failing assertion leaves nothing behind on the shared servers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
-use common::{within, Backend, MariaUser, World, MARIADB_ADMIN, PG_ADMIN};
-use dbfleet::coordinator::{Clock, Coordinator};
-use dbfleet::dispatcher::{self, Selection};
+use common::{
+    coordinator, drop_pg_databases, grant_ident, ident, mariadb_exec, mariadb_root,
+    mariadb_try_exec, pg_admin, pg_database, pg_expected_sizes, run_batch, today, Backend, Fleet,
+    MariaUser, World,
+};
+use dbfleet::coordinator::Clock;
 use dbfleet::domain::DbType;
 use dbfleet::filters::DatabaseFilters;
-use dbfleet::fleet;
-use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, Instance};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions as _, Connection as _, Row as _};
-use tokio_util::sync::CancellationToken;
-
-/// Each check runs on both pairs of backends: RabbitMQ with PostgreSQL, and
-/// the in-process queue with SQLite.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn rabbitmq_postgres() {
-                super::$name(super::Backend::Fleet).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory_sqlite() {
-                super::$name(super::Backend::Embedded).await
-            }
-        }
-    )*};
-}
+use sqlx::Connection as _;
 
 on_both_backends!(
     hostile_mariadb_names_are_inventoried_and_sized_exactly,
     hostile_postgres_names_are_inventoried_and_sized_exactly,
     names_with_leading_or_trailing_whitespace_keep_their_exact_name,
 );
-
-const MIB: i64 = 1024 * 1024;
 
 /// Suffixes (after `<prefix>_`) every engine accepts. Comments name what
 /// each one attacks.
@@ -88,76 +68,6 @@ const EMOJI_SUFFIX: &str = "emoji 😀";
 /// Names differing only by case; MariaDB keeps them apart only when
 /// `lower_case_table_names` is 0 (checked at run time).
 const CASE_PAIR: (&str, &str) = ("Case", "case");
-
-/// Workers and an aggregator running in this process until stopped.
-struct Fleet {
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Fleet {
-    fn start(world: &World, workers: usize) -> Self {
-        let shutdown = CancellationToken::new();
-        let mut tasks = Vec::new();
-        for n in 0..workers {
-            let worker = Arc::new(fleet::worker(
-                &world.settings,
-                world.store.clone(),
-                world.broker.clone(),
-                world.filters.clone(),
-                format!("worker-{n}"),
-            ));
-            let token = shutdown.clone();
-            tasks.push(tokio::spawn(
-                async move { worker.run(token).await.unwrap() },
-            ));
-        }
-        let (settings, store, broker, token) = (
-            world.settings.clone(),
-            world.store.clone(),
-            world.broker.clone(),
-            shutdown.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            fleet::serve(&settings, store, broker, token).await.unwrap()
-        }));
-        Self { shutdown, tasks }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await.unwrap();
-        }
-    }
-}
-
-async fn run_batch(world: &World) -> dispatcher::BatchReport {
-    let batch = dispatcher::start_batch(
-        world.store.as_ref(),
-        world.broker.as_ref(),
-        Selection::AllActive,
-        world.settings.job.deadline,
-        None,
-    )
-    .await
-    .unwrap();
-    let ended = within(
-        "batch end",
-        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
-    )
-    .await
-    .unwrap();
-    dispatcher::report(world.store.as_ref(), ended.id)
-        .await
-        .unwrap()
-}
-
-fn today(world: &World) -> NaiveDate {
-    Utc::now()
-        .with_timezone(&world.settings.timezone)
-        .date_naive()
-}
 
 /// What the control store holds for one instance after a sync.
 #[derive(Debug)]
@@ -236,14 +146,22 @@ async fn batch_sync(world: &World) -> Result<(), String> {
     }
 }
 
+/// [`sync_until_stable`] by batches, one worker and the aggregator running
+/// meanwhile.
+async fn batches_until_stable(
+    world: &World,
+    instance: &Instance,
+    expected: impl AsyncFn() -> BTreeMap<String, i64>,
+) -> Observed {
+    let fleet = Fleet::start(world, 1);
+    let seen = sync_until_stable(world, instance, async || batch_sync(world).await, expected).await;
+    fleet.stop().await;
+    seen
+}
+
 /// One coordinator run, as a sync for [`sync_until_stable`].
 async fn coordinator_sync(world: &World, instance: &Instance) -> Result<(), String> {
-    let coordinator = Coordinator::new(
-        world.store.clone(),
-        world.filters.clone(),
-        world.settings.job.clone(),
-    );
-    coordinator
+    coordinator(world)
         .sync(instance, Clock::system(world.settings.timezone))
         .await
         .map(|_| ())
@@ -297,29 +215,6 @@ fn assert_no_stray_names(prefix: &str, wanted: &BTreeSet<String>, seen: &Observe
 
 // ---------------------------------------------------------------- MariaDB
 
-/// A backtick-quoted identifier.
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// A database name in GRANT, where `_` and `%` are wildcards.
-fn grant_ident(name: &str) -> String {
-    ident(
-        &name
-            .replace('\\', "\\\\")
-            .replace('_', "\\_")
-            .replace('%', "\\%"),
-    )
-}
-
-async fn mariadb_root() -> sqlx::MySqlConnection {
-    sqlx::MySqlConnection::connect(MARIADB_ADMIN).await.unwrap()
-}
-
-async fn mariadb_exec(conn: &mut sqlx::MySqlConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sql).execute(&mut *conn).await.map(|_| ())
-}
-
 /// A database with an InnoDB table holding `rows` rows of 1 KiB.
 async fn mariadb_database(root: &mut sqlx::MySqlConnection, name: &str, rows: u32) {
     let db = ident(name);
@@ -328,16 +223,14 @@ async fn mariadb_database(root: &mut sqlx::MySqlConnection, name: &str, rows: u3
         format!("CREATE TABLE {db}.t (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT) ENGINE=InnoDB"),
         format!("INSERT INTO {db}.t (v) SELECT REPEAT('x', 1024) FROM {db}.seq_1_to_{rows}"),
     ] {
-        mariadb_exec(root, &sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        mariadb_exec(root, &sql).await;
     }
 }
 
 async fn mariadb_drop(names: &[String]) {
     let mut root = mariadb_root().await;
     for name in names {
-        let _ = mariadb_exec(
+        let _ = mariadb_try_exec(
             &mut root,
             &format!("DROP DATABASE IF EXISTS {}", ident(name)),
         )
@@ -346,58 +239,13 @@ async fn mariadb_drop(names: &[String]) {
     let _ = root.close().await;
 }
 
-/// Expected MiB of each of `names`, from the tablespace view with the
-/// server's own decoding of the on-disk names; ceil, minimum 1. A database
-/// without tablespace is absent (the adapter reports it as 0).
+/// Expected MiB of each of `names` (see [`common::mariadb_expected_sizes`]).
 async fn mariadb_expected_sizes(names: &BTreeSet<String>) -> BTreeMap<String, i64> {
     let mut root = mariadb_root().await;
-    let rows = sqlx::query(
-        "SELECT CONVERT(CONVERT(CONVERT(SUBSTRING_INDEX(NAME, '/', 1) USING binary) \
-                USING filename) USING utf8mb4), \
-                FILE_SIZE \
-         FROM information_schema.INNODB_SYS_TABLESPACES",
-    )
-    .fetch_all(&mut root)
-    .await
-    .unwrap();
+    let mut sizes = common::mariadb_expected_sizes(&mut root, "").await;
     let _ = root.close().await;
-    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
-    for row in rows {
-        let Ok(Some(name)) = row.try_get::<Option<String>, _>(0) else {
-            continue;
-        };
-        if names.contains(&name) {
-            let size: u64 = row.try_get(1).unwrap();
-            *bytes.entry(name).or_default() += i64::try_from(size).unwrap();
-        }
-    }
-    bytes
-        .into_iter()
-        .map(|(name, b)| {
-            (
-                name,
-                if b <= 0 {
-                    0
-                } else {
-                    ((b + MIB - 1) / MIB).max(1)
-                },
-            )
-        })
-        .collect()
-}
-
-async fn mariadb_instance(world: &World, maria: &MariaUser) -> Instance {
-    let var = format!("DBFT_PW_{}", world.tag);
-    std::env::set_var(&var, &maria.password);
-    world
-        .add_instance(
-            "maria",
-            DbType::Mysql,
-            3306,
-            &maria.user,
-            PasswordRef::Env(var),
-        )
-        .await
+    sizes.retain(|name, _| names.contains(name));
+    sizes
 }
 
 async fn hostile_mariadb_names_are_inventoried_and_sized_exactly(backend: Backend) {
@@ -422,11 +270,11 @@ async fn hostile_mariadb_names_are_inventoried_and_sized_exactly(backend: Backen
     // "Invalid utf8mb4 character string"): the emoji is skipped there. A
     // server that accepts it gets it tested too.
     let emoji = format!("{p}_{EMOJI_SUFFIX}");
-    if mariadb_exec(&mut root, &format!("CREATE DATABASE {}", ident(&emoji)))
+    if mariadb_try_exec(&mut root, &format!("CREATE DATABASE {}", ident(&emoji)))
         .await
         .is_ok()
     {
-        mariadb_exec(&mut root, &format!("DROP DATABASE {}", ident(&emoji)))
+        mariadb_try_exec(&mut root, &format!("DROP DATABASE {}", ident(&emoji)))
             .await
             .unwrap();
         mariadb_database(&mut root, &emoji, 1).await;
@@ -452,17 +300,12 @@ async fn hostile_mariadb_names_are_inventoried_and_sized_exactly(backend: Backen
     }
     let _ = root.close().await;
 
-    let instance = mariadb_instance(&world, &maria).await;
+    let instance = world.add_mariadb("maria", &maria).await;
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let fleet = Fleet::start(&world, 1);
-    let seen = sync_until_stable(
-        &world,
-        &instance,
-        async || batch_sync(&world).await,
-        async || mariadb_expected_sizes(&wanted).await,
-    )
+    let seen = batches_until_stable(&world, &instance, async || {
+        mariadb_expected_sizes(&wanted).await
+    })
     .await;
-    fleet.stop().await;
     let filters = world.filters.clone();
 
     mariadb_drop(&names).await;
@@ -493,75 +336,13 @@ async fn hostile_mariadb_names_are_inventoried_and_sized_exactly(backend: Backen
 
 // ------------------------------------------------------------- PostgreSQL
 
-/// A double-quoted identifier.
-fn pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-async fn pg_admin() -> sqlx::PgConnection {
-    sqlx::PgConnection::connect(PG_ADMIN).await.unwrap()
-}
-
-/// A database holding a table of `rows` rows of about 500 bytes.
-async fn pg_database(admin: &mut sqlx::PgConnection, name: &str, rows: u32) {
-    let sql = format!("CREATE DATABASE {}", pg_ident(name));
-    sqlx::raw_sql(&sql)
-        .execute(&mut *admin)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut db = PgConnectOptions::new_without_pgpass()
-        .host("127.0.0.1")
-        .port(5432)
-        .username("postgres")
-        .database(name)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connect to {name:?}: {e}"));
-    sqlx::raw_sql(&format!(
-        "CREATE TABLE t AS SELECT g, repeat('x', 500) AS v FROM generate_series(1, {rows}) g"
-    ))
-    .execute(&mut db)
-    .await
-    .unwrap();
-    db.close().await.unwrap();
-}
-
-async fn pg_drop(names: &[String]) {
-    let mut admin = pg_admin().await;
-    for name in names {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg_ident(name));
-        let _ = sqlx::raw_sql(&sql).execute(&mut admin).await;
-    }
-    let _ = admin.close().await;
-}
-
 /// `pg_database_size` of each of `names`, looked up by name, in whole MiB
 /// rounded down.
-async fn pg_expected_sizes(names: &BTreeSet<String>) -> BTreeMap<String, i64> {
+async fn pg_sizes(names: &BTreeSet<String>) -> BTreeMap<String, i64> {
     let mut admin = pg_admin().await;
-    let mut sizes = BTreeMap::new();
-    for name in names {
-        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size($1::text::name)")
-            .bind(name)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("size of {name:?}: {e}"));
-        sizes.insert(name.clone(), bytes / 1024 / 1024);
-    }
+    let sizes = pg_expected_sizes(&mut admin, names).await;
     let _ = admin.close().await;
     sizes
-}
-
-async fn postgres_instance(world: &World) -> Instance {
-    world
-        .add_instance(
-            "pg",
-            DbType::Postgresql,
-            5432,
-            "postgres",
-            PasswordRef::None,
-        )
-        .await
 }
 
 async fn hostile_postgres_names_are_inventoried_and_sized_exactly(backend: Backend) {
@@ -585,20 +366,12 @@ async fn hostile_postgres_names_are_inventoried_and_sized_exactly(backend: Backe
     }
     let _ = admin.close().await;
 
-    let instance = postgres_instance(&world).await;
+    let instance = world.add_postgres("pg").await;
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let fleet = Fleet::start(&world, 1);
-    let seen = sync_until_stable(
-        &world,
-        &instance,
-        async || batch_sync(&world).await,
-        async || pg_expected_sizes(&wanted).await,
-    )
-    .await;
-    fleet.stop().await;
+    let seen = batches_until_stable(&world, &instance, async || pg_sizes(&wanted).await).await;
     let filters = world.filters.clone();
 
-    pg_drop(&names).await;
+    drop_pg_databases(&names).await;
     world.teardown().await;
 
     assert_exact(&filters, DbType::Postgresql, &names, &seen);
@@ -643,7 +416,7 @@ async fn names_with_leading_or_trailing_whitespace_keep_their_exact_name(backend
             grant_ident(&maria_names[1]),
             maria.user
         );
-        mariadb_exec(&mut root, &sql).await.unwrap();
+        mariadb_try_exec(&mut root, &sql).await.unwrap();
     }
     let _ = root.close().await;
 
@@ -661,8 +434,8 @@ async fn names_with_leading_or_trailing_whitespace_keep_their_exact_name(backend
     }
     let _ = admin.close().await;
 
-    let mysql = mariadb_instance(&world, &maria).await;
-    let postgres = postgres_instance(&world).await;
+    let mysql = world.add_mariadb("maria", &maria).await;
+    let postgres = world.add_postgres("pg").await;
     let maria_wanted: BTreeSet<String> = maria_names.iter().cloned().collect();
     let pg_wanted: BTreeSet<String> = pg_names.iter().cloned().collect();
     let maria_seen = sync_until_stable(
@@ -676,14 +449,14 @@ async fn names_with_leading_or_trailing_whitespace_keep_their_exact_name(backend
         &world,
         &postgres,
         async || coordinator_sync(&world, &postgres).await,
-        async || pg_expected_sizes(&pg_wanted).await,
+        async || pg_sizes(&pg_wanted).await,
     )
     .await;
     let filters = world.filters.clone();
 
     mariadb_drop(&maria_names).await;
     maria.teardown().await;
-    pg_drop(&pg_names).await;
+    drop_pg_databases(&pg_names).await;
     world.teardown().await;
 
     assert_exact(&filters, DbType::Mysql, &maria_names, &maria_seen);

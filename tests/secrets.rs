@@ -16,26 +16,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use common::{within, Backend, MariaUser, AMQP, MARIADB_ADMIN, PG_ADMIN};
-use dbfleet::broker::Broker;
+use common::{mariadb_root, run_batch_to_end, Backend, Fleet, MariaUser, World, AMQP};
 use dbfleet::config::{self, Settings};
-use dbfleet::dispatcher::{self, Selection};
-use dbfleet::domain::{DbType, InstanceName};
-use dbfleet::filters::DatabaseFilters;
+use dbfleet::dispatcher;
+use dbfleet::domain::DbType;
 use dbfleet::fleet;
 use dbfleet::message::ErrorClass;
 use dbfleet::secret::PasswordRef;
-use dbfleet::store::{BatchStatus, NewInstance, Store};
+use dbfleet::store::BatchStatus;
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use sqlx::{Connection as _, Executor as _};
-use tokio_util::sync::CancellationToken;
 
 // ------------------------------------------------------------ log capture
 
@@ -124,129 +121,7 @@ fn assert_no_leak(texts: &[(&str, &str)], secrets: &[&str]) {
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
 
-// ------------------------------------------------------------------ world
-
-/// Like `common::World`, but with a password in the control store URL.
-struct SecretWorld {
-    tag: String,
-    backend: Backend,
-    settings: Settings,
-    store: Arc<dyn Store>,
-    broker: Arc<dyn Broker>,
-    filters: Arc<DatabaseFilters>,
-    store_db: String,
-}
-
-impl SecretWorld {
-    async fn new(backend: Backend, store_password: &str) -> Self {
-        let tag = common::tag();
-        let store_db = format!("dbft_store_{tag}");
-        let (store_url, broker_url) = match backend {
-            Backend::Fleet => {
-                let mut admin = sqlx::PgConnection::connect(PG_ADMIN).await.unwrap();
-                admin
-                    .execute(format!("CREATE DATABASE \"{store_db}\"").as_str())
-                    .await
-                    .unwrap();
-                let _ = admin.close().await;
-                let url = format!("postgres://postgres:{store_password}@127.0.0.1:5432/{store_db}");
-                (url, AMQP.to_string())
-            }
-            Backend::Embedded => {
-                let dir = std::env::temp_dir().join(&store_db);
-                let url = format!("sqlite:{}/store.sqlite", dir.display());
-                (url, "memory://".to_string())
-            }
-        };
-        let yaml = format!(
-            "store:\n  url: {store_url}\n  max_connections: 5\n\
-             broker:\n  url: {broker_url}\n  prefix: dbft-{tag}\n\
-             filters:\n  path: {}/config/database_filters.yaml\n",
-            common::repo_root().display()
-        );
-        let settings = config::load_from_str("secrets.yaml", &yaml, Vec::new()).unwrap();
-        let store = fleet::open_store(&settings).await.unwrap();
-        let broker = fleet::open_broker(&settings).await.unwrap();
-        let filters = Arc::new(fleet::load_filters(&settings).unwrap());
-        Self {
-            tag,
-            backend,
-            settings,
-            store,
-            broker,
-            filters,
-            store_db,
-        }
-    }
-
-    async fn add_instance(&self, name: &str, user: &str, password: PasswordRef) {
-        let new = NewInstance {
-            name: InstanceName::parse(name).unwrap(),
-            db_type: DbType::Mysql,
-            host: "127.0.0.1".to_string(),
-            port: 3306,
-            database: None,
-            username: user.to_string(),
-            password,
-            managed: false,
-        };
-        self.store.add_instance(&new).await.unwrap();
-    }
-
-    /// Workers and an aggregator in this process until the token is cancelled.
-    fn start_fleet(&self) -> (CancellationToken, Vec<tokio::task::JoinHandle<()>>) {
-        let shutdown = CancellationToken::new();
-        let worker = Arc::new(fleet::worker(
-            &self.settings,
-            self.store.clone(),
-            self.broker.clone(),
-            self.filters.clone(),
-            "worker-0".to_string(),
-        ));
-        let token = shutdown.clone();
-        let mut tasks = vec![tokio::spawn(
-            async move { worker.run(token).await.unwrap() },
-        )];
-        let (settings, store, broker, token) = (
-            self.settings.clone(),
-            self.store.clone(),
-            self.broker.clone(),
-            shutdown.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            fleet::serve(&settings, store, broker, token).await.unwrap()
-        }));
-        (shutdown, tasks)
-    }
-
-    async fn teardown(self) {
-        if self.backend == Backend::Embedded {
-            drop(self.store);
-            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.store_db));
-            return;
-        }
-        let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await;
-        if let Ok(conn) = conn {
-            if let Ok(ch) = conn.create_channel().await {
-                let p = &self.settings.broker.prefix;
-                for q in ["jobs", "results", "dead"] {
-                    let _ = ch
-                        .queue_delete(&format!("{p}.{q}"), Default::default())
-                        .await;
-                }
-                for x in [p.to_string(), format!("{p}.dlx")] {
-                    let _ = ch.exchange_delete(&x, Default::default()).await;
-                }
-            }
-            let _ = conn.close(200, "bye").await;
-        }
-        drop(self.store);
-        if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN).await {
-            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.store_db);
-            let _ = admin.execute(sql.as_str()).await;
-        }
-    }
-}
+// ----------------------------------------------------------------- broker
 
 /// A queue of our own bound to every routing key of the world's exchanges:
 /// it receives a copy of every job, result and dead letter.
@@ -321,7 +196,7 @@ impl Spy {
 /// part of a statement's text (which sqlx logs): the server hashes it from
 /// a bound parameter, and the account is set from the hash.
 async fn set_mariadb_password(maria: &MariaUser, password: &str) {
-    let mut root = sqlx::MySqlConnection::connect(MARIADB_ADMIN).await.unwrap();
+    let mut root = mariadb_root().await;
     let hash: String = sqlx::query_scalar("SELECT CAST(PASSWORD(?) AS CHAR)")
         .bind(password)
         .fetch_one(&mut root)
@@ -340,21 +215,6 @@ async fn set_mariadb_password(maria: &MariaUser, password: &str) {
 
 // ------------------------------------------------------------------ tests
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn rabbitmq_postgres() {
-                super::$name(super::Backend::Fleet).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory_sqlite() {
-                super::$name(super::Backend::Embedded).await
-            }
-        }
-    )*};
-}
-
 on_both_backends!(no_password_reaches_logs_messages_reports_or_errors);
 
 async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
@@ -363,7 +223,7 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
     let wrong = secret("Wr0ng");
     let store_password = secret("St0re");
 
-    let world = SecretWorld::new(backend, &store_password).await;
+    let world = World::with_store_password(backend, &store_password).await;
     let spy = match backend {
         Backend::Fleet => Some(Spy::bind(&world.settings).await),
         Backend::Embedded => None,
@@ -378,36 +238,31 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
     let var = format!("DBFT_SECRET_{}", world.tag);
     std::env::set_var(&var, &right);
     world
-        .add_instance("maria", &maria.user, PasswordRef::Env(var))
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(var),
+        )
         .await;
     let dir = std::env::temp_dir().join(format!("dbft-secrets-{}", world.tag));
     std::fs::create_dir_all(&dir).unwrap();
     let wrong_file = dir.join("password");
     std::fs::write(&wrong_file, format!("{wrong}\n")).unwrap();
     world
-        .add_instance("maria-wrong", &maria.user, PasswordRef::File(wrong_file))
+        .add_instance(
+            "maria-wrong",
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::File(wrong_file),
+        )
         .await;
 
-    let (shutdown, tasks) = world.start_fleet();
-    let batch = dispatcher::start_batch(
-        world.store.as_ref(),
-        world.broker.as_ref(),
-        Selection::AllActive,
-        world.settings.job.deadline,
-        None,
-    )
-    .await
-    .unwrap();
-    let ended = within(
-        "batch end",
-        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
-    )
-    .await
-    .unwrap();
-    shutdown.cancel();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let fleet = Fleet::start(&world, 1);
+    let ended = run_batch_to_end(&world).await;
+    fleet.stop().await;
     let report = dispatcher::report(world.store.as_ref(), ended.id)
         .await
         .unwrap();

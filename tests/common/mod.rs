@@ -5,6 +5,38 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Each check runs on both pairs of backends: RabbitMQ with PostgreSQL, and
+/// the in-process queue with SQLite. Each name is an `async fn(Backend)` of
+/// the calling module, which has `Backend` in scope; a test binary gets the
+/// macro with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rabbitmq_postgres() {
+                super::$name(super::Backend::Fleet).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory_sqlite() {
+                super::$name(super::Backend::Embedded).await
+            }
+        }
+    )*};
+}
+
+pub mod backends;
+pub mod fleet;
+
+#[allow(unused_imports)]
+pub use self::backends::{
+    ceil_mib, drop_pg_database, drop_pg_databases, grant_ident, ident, mariadb_exec,
+    mariadb_expected_sizes, mariadb_root, mariadb_try_exec, pg_admin, pg_database,
+    pg_expected_sizes, pg_ident, MIB,
+};
+#[allow(unused_imports)]
+pub use self::fleet::{coordinator, run_batch, run_batch_to_end, sync_on, today, Fleet};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +44,6 @@ use dbfleet::broker::Broker;
 use dbfleet::config::{self, Settings};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::filters::DatabaseFilters;
-use dbfleet::fleet;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{Instance, NewInstance, Store};
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
@@ -69,6 +100,17 @@ impl World {
 
     /// `extra` is YAML appended to the generated configuration.
     pub async fn with_yaml(backend: Backend, extra: &str) -> Self {
+        Self::build(backend, "", extra).await
+    }
+
+    /// Like [`World::on`], with `password` in the control store's URL (the
+    /// local PostgreSQL trusts any password, so the URL still works).
+    pub async fn with_store_password(backend: Backend, password: &str) -> Self {
+        Self::build(backend, &format!(":{password}"), "").await
+    }
+
+    /// `store_password` is `""` or `:<password>`, after the user in the URL.
+    async fn build(backend: Backend, store_password: &str, extra: &str) -> Self {
         let tag = tag();
         let store_db = format!("dbft_store_{tag}");
         let (store_url, broker_url) = match backend {
@@ -76,7 +118,8 @@ impl World {
                 let mut admin = PgConnection::connect(PG_ADMIN).await.unwrap();
                 let sql = format!("CREATE DATABASE \"{store_db}\"");
                 admin.execute(sql.as_str()).await.unwrap();
-                let url = format!("postgres://postgres@127.0.0.1:5432/{store_db}");
+                let _ = admin.close().await;
+                let url = format!("postgres://postgres{store_password}@127.0.0.1:5432/{store_db}");
                 (url, AMQP.to_string())
             }
             Backend::Embedded => {
@@ -92,9 +135,9 @@ impl World {
             repo_root().display()
         );
         let settings = config::load_from_str("test.yaml", &yaml, Vec::new()).unwrap();
-        let store = fleet::open_store(&settings).await.unwrap();
-        let broker = fleet::open_broker(&settings).await.unwrap();
-        let filters = Arc::new(fleet::load_filters(&settings).unwrap());
+        let store = dbfleet::fleet::open_store(&settings).await.unwrap();
+        let broker = dbfleet::fleet::open_broker(&settings).await.unwrap();
+        let filters = Arc::new(dbfleet::fleet::load_filters(&settings).unwrap());
         Self {
             tag,
             backend,
@@ -127,7 +170,8 @@ impl World {
         self.store.add_instance(&new).await.unwrap()
     }
 
-    /// Delete the broker objects and the control-store database.
+    /// Delete the broker objects (queues, retry tiers included, and
+    /// exchanges) and the control-store database.
     pub async fn teardown(self) {
         if self.backend == Backend::Embedded {
             drop(self.store);
@@ -138,7 +182,10 @@ impl World {
         if let Ok(conn) = conn {
             if let Ok(ch) = conn.create_channel().await {
                 let p = &self.settings.broker.prefix;
-                for q in ["jobs", "results", "dead"] {
+                let tiers = self.settings.broker.retry_delays.len();
+                let retry = (0..tiers).map(|tier| format!("retry.{tier}"));
+                let queues = ["jobs", "results", "dead"].map(String::from);
+                for q in queues.into_iter().chain(retry) {
                     let _ = ch
                         .queue_delete(&format!("{p}.{q}"), Default::default())
                         .await;
@@ -265,19 +312,7 @@ impl MariaUser {
             let schema = name.split('/').next().unwrap().to_string();
             *bytes.entry(schema).or_default() += size.max(0);
         }
-        bytes
-            .into_iter()
-            .map(|(k, b)| {
-                (
-                    k,
-                    if b <= 0 {
-                        0
-                    } else {
-                        ((b + 1_048_575) / 1_048_576).max(1)
-                    },
-                )
-            })
-            .collect()
+        bytes.into_iter().map(|(k, b)| (k, ceil_mib(b))).collect()
     }
 }
 

@@ -1,0 +1,188 @@
+//! The fleet run in this test process: workers and the aggregator on tokio
+//! tasks, batches run to their end, single coordinator syncs, and the
+//! instances most tests register.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use dbfleet::coordinator::{Clock, Coordinator};
+use dbfleet::dispatcher::{self, BatchReport, Selection};
+use dbfleet::domain::DbType;
+use dbfleet::message::JobCounters;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{Batch, Instance};
+use tokio_util::sync::CancellationToken;
+
+use super::{closed_port, within, MariaUser, World};
+
+/// Workers and an aggregator running in this process until stopped.
+pub struct Fleet {
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    /// Nothing running yet: add [`Fleet::serve`] and [`Fleet::worker`].
+    pub fn new() -> Self {
+        Self {
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// `workers` workers (`worker-0`, `worker-1`, …), then the aggregator.
+    pub fn start(world: &World, workers: usize) -> Self {
+        let mut fleet = Self::new();
+        for n in 0..workers {
+            fleet.worker(world, &format!("worker-{n}"));
+        }
+        fleet.serve(world);
+        fleet
+    }
+
+    /// The aggregator, the dead-letter folder and the sweeper.
+    pub fn serve(&mut self, world: &World) {
+        let (settings, store, broker, token) = (
+            world.settings.clone(),
+            world.store.clone(),
+            world.broker.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.push(tokio::spawn(async move {
+            dbfleet::fleet::serve(&settings, store, broker, token)
+                .await
+                .unwrap()
+        }));
+    }
+
+    /// One worker named `name`.
+    pub fn worker(&mut self, world: &World, name: &str) {
+        let worker = Arc::new(dbfleet::fleet::worker(
+            &world.settings,
+            world.store.clone(),
+            world.broker.clone(),
+            world.filters.clone(),
+            name.to_string(),
+        ));
+        let token = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(
+            async move { worker.run(token).await.unwrap() },
+        ));
+    }
+
+    /// Cancel everything and wait for each task to end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+
+    /// Like [`Fleet::stop`], each task bounded by [`within`].
+    pub async fn stop_within(self, what: &str) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            within(what, task).await.unwrap();
+        }
+    }
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A batch of every active instance, waited for until it ends.
+pub async fn run_batch_to_end(world: &World) -> Batch {
+    let batch = dispatcher::start_batch(
+        world.store.as_ref(),
+        world.broker.as_ref(),
+        Selection::AllActive,
+        world.settings.job.deadline,
+        None,
+    )
+    .await
+    .unwrap();
+    within(
+        "batch end",
+        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
+    )
+    .await
+    .unwrap()
+}
+
+/// [`run_batch_to_end`], then the batch's report.
+pub async fn run_batch(world: &World) -> BatchReport {
+    let ended = run_batch_to_end(world).await;
+    dispatcher::report(world.store.as_ref(), ended.id)
+        .await
+        .unwrap()
+}
+
+/// Today in the world's time zone.
+pub fn today(world: &World) -> NaiveDate {
+    Utc::now()
+        .with_timezone(&world.settings.timezone)
+        .date_naive()
+}
+
+/// A coordinator on the world's store, filters and job settings.
+pub fn coordinator(world: &World) -> Coordinator {
+    Coordinator::new(
+        world.store.clone(),
+        world.filters.clone(),
+        world.settings.job.clone(),
+    )
+}
+
+/// One coordinator sync of `instance` at noon (UTC) on `day`.
+pub async fn sync_on(world: &World, instance: &Instance, day: NaiveDate) -> JobCounters {
+    let now = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    coordinator(world)
+        .sync(instance, Clock { now, today: day })
+        .await
+        .unwrap()
+}
+
+impl World {
+    /// The MariaDB server as instance `name`, logging in as `maria`, its
+    /// password read from the environment variable `DBFT_PW_<tag>`.
+    pub async fn add_mariadb(&self, name: &str, maria: &MariaUser) -> Instance {
+        let var = format!("DBFT_PW_{}", self.tag);
+        std::env::set_var(&var, &maria.password);
+        self.add_instance(
+            name,
+            DbType::Mysql,
+            3306,
+            &maria.user,
+            PasswordRef::Env(var),
+        )
+        .await
+    }
+
+    /// A MySQL instance `name` on a loopback port where nothing listens.
+    pub async fn add_unreachable(&self, name: &str) -> Instance {
+        self.add_instance(
+            name,
+            DbType::Mysql,
+            closed_port(),
+            "root",
+            PasswordRef::None,
+        )
+        .await
+    }
+
+    /// The PostgreSQL server as instance `name`, as `postgres` (trusted).
+    pub async fn add_postgres(&self, name: &str) -> Instance {
+        self.add_instance(
+            name,
+            DbType::Postgresql,
+            5432,
+            "postgres",
+            PasswordRef::None,
+        )
+        .await
+    }
+}
