@@ -1,0 +1,518 @@
+//! Black-box tests of the real `dbfleet-worker` binary: exit codes, SIGTERM,
+//! SIGKILL and hostile messages, each in a world of its own (a fresh control
+//! store, a unique broker prefix, a MariaDB account of its own). The
+//! aggregator (`fleet::serve`) runs in the test process. Nothing here
+//! restarts a shared service: the broker faults live in
+//! `cargo bench -p dbfleet-worker --bench faults`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{MariaUser, World, AMQP};
+use dbfleet::dispatcher::{self, Selection};
+use dbfleet::domain::{BatchId, DbType, InstanceName};
+use dbfleet::fleet;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{Batch, BatchStatus, NewInstance};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, ConnectionProperties};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const WORKER_BIN: &str = env!("CARGO_BIN_EXE_dbfleet-worker");
+
+fn repo_file(path: &str) -> PathBuf {
+    common::repo_root().join(path)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Poll `check` every 50 ms until it is `Some`, for at most `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A world with a MariaDB account holding one small database, `instances`
+/// instances on `port` (3306 or a slow link to it), and `serve` running.
+struct Setup {
+    world: World,
+    maria: MariaUser,
+    shutdown: CancellationToken,
+    serve: tokio::task::JoinHandle<()>,
+    link: Option<SlowLink>,
+    workers: Procs,
+    logs: PathBuf,
+}
+
+impl Setup {
+    async fn new(instances: usize, slow: bool) -> Self {
+        let world = World::new().await;
+        let maria = MariaUser::new().await;
+        maria
+            .create_database(&format!("{}_only", maria.prefix), 64)
+            .await;
+        let link = if slow {
+            Some(SlowLink::start(3306, Duration::from_millis(25)).await)
+        } else {
+            None
+        };
+        let port = link.as_ref().map_or(3306, |l| l.port);
+        for i in 0..instances {
+            let new = NewInstance {
+                name: InstanceName::parse(&format!("p-{i:03}")).unwrap(),
+                db_type: DbType::Mysql,
+                host: "127.0.0.1".to_string(),
+                port,
+                database: None,
+                username: maria.user.clone(),
+                password: PasswordRef::Env(format!("DBFT_PROC_PW_{}", world.tag)),
+                managed: false,
+            };
+            world.store.add_instance(&new).await.unwrap();
+        }
+        let shutdown = CancellationToken::new();
+        let (settings, store, broker, token) = (
+            world.settings.clone(),
+            world.store.clone(),
+            world.broker.clone(),
+            shutdown.clone(),
+        );
+        let serve =
+            tokio::spawn(
+                async move { fleet::serve(&settings, store, broker, token).await.unwrap() },
+            );
+        let logs = std::env::temp_dir().join(format!("dbfleet-process-{}", world.tag));
+        std::fs::create_dir_all(&logs).unwrap();
+        Setup {
+            world,
+            maria,
+            shutdown,
+            serve,
+            link,
+            workers: Procs::default(),
+            logs,
+        }
+    }
+
+    /// Start a `dbfleet-worker`; its stderr goes to a file of its own.
+    fn spawn_worker(&mut self, concurrency: u16) -> usize {
+        let n = self.workers.len();
+        let log = std::fs::File::create(self.logs.join(format!("w{n}.log"))).unwrap();
+        let child = Command::new(WORKER_BIN)
+            .arg("--config")
+            .arg(repo_file("config/dbfleet.yaml"))
+            .env(
+                "DBFLEET__STORE__URL",
+                format!(
+                    "postgres://postgres@127.0.0.1:5432/dbft_store_{}",
+                    self.world.tag
+                ),
+            )
+            .env("DBFLEET__STORE__MAX_CONNECTIONS", "3")
+            .env("DBFLEET__BROKER__URL", AMQP)
+            .env(
+                "DBFLEET__BROKER__PREFIX",
+                &self.world.settings.broker.prefix,
+            )
+            .env(
+                "DBFLEET__FILTERS__PATH",
+                repo_file("config/database_filters.yaml"),
+            )
+            .env("DBFLEET__WORKER__CONCURRENCY", concurrency.to_string())
+            .env("DBFLEET__WORKER__NAME", format!("proc-w{n}"))
+            .env("DBFLEET__WORKER__DRAIN_TIMEOUT", "20s")
+            .env("DBFLEET__LOG__LEVEL", "warn")
+            .env(
+                format!("DBFT_PROC_PW_{}", self.world.tag),
+                &self.maria.password,
+            )
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.workers.push(child);
+        n
+    }
+
+    fn log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.logs.join(format!("w{n}.log"))).unwrap_or_default()
+    }
+
+    fn queue(&self, name: &str) -> String {
+        format!("{}.{name}", self.world.settings.broker.prefix)
+    }
+
+    /// Wait until the jobs queue has `n` consumers.
+    async fn until_consumers(&self, n: u32) {
+        let queue = self.queue("jobs");
+        eventually(
+            &format!("{n} consumer(s) on {queue}"),
+            Duration::from_secs(20),
+            || async { (queue_counts(&queue).await.1 == n).then_some(()) },
+        )
+        .await
+    }
+
+    async fn start_batch(&self) -> Batch {
+        dispatcher::start_batch(
+            self.world.store.as_ref(),
+            self.world.broker.as_ref(),
+            Selection::AllActive,
+            self.world.settings.job.deadline,
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn batch(&self, id: BatchId) -> Batch {
+        self.world.store.batch(id).await.unwrap().unwrap()
+    }
+
+    async fn wait(&self, id: BatchId) -> Batch {
+        let store = self.world.store.clone();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            dispatcher::wait(store.as_ref(), id, Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("batch {id} did not end within 60 s"))
+        .unwrap()
+    }
+
+    async fn teardown(mut self) {
+        drop(std::mem::take(&mut self.workers));
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.serve).await;
+        drop(self.link.take());
+        let _ = std::fs::remove_dir_all(&self.logs);
+        self.maria.teardown().await;
+        // Queues (retry tiers included), exchanges and the store database.
+        self.world.teardown().await;
+    }
+}
+
+/// Worker processes, killed when dropped: a failed assertion must not leave
+/// any behind.
+#[derive(Default)]
+struct Procs(Vec<Child>);
+
+impl std::ops::Deref for Procs {
+    type Target = Vec<Child>;
+    fn deref(&self) -> &Vec<Child> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Procs {
+    fn deref_mut(&mut self) -> &mut Vec<Child> {
+        &mut self.0
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Wait for a child to exit, for at most `limit`.
+async fn exit_of(child: &mut Child, limit: Duration) -> ExitStatus {
+    eventually("the worker to exit", limit, || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await
+}
+
+/// (ready messages, consumers) of a queue, by passive declare.
+async fn queue_counts(queue: &str) -> (u32, u32) {
+    let conn = lapin::Connection::connect(AMQP, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let q = channel
+        .queue_declare(queue, options, FieldTable::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye").await;
+    (q.message_count(), q.consumer_count())
+}
+
+/// A TCP proxy on loopback that delays every chunk by `delay`, each way, so
+/// jobs take long enough to be caught in flight.
+struct SlowLink {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowLink {
+    async fn start(upstream: u16, delay: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    tokio::join!(pipe(ri, wo, delay), pipe(ro, wi, delay));
+                });
+            }
+        });
+        SlowLink { port, task }
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        tokio::time::sleep(delay).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_0_and_the_batch_still_succeeds() {
+    let mut s = Setup::new(12, true).await;
+    let first = s.spawn_worker(2);
+    s.until_consumers(1).await;
+    let batch = s.start_batch().await;
+    // Stop it while it is working: after the first result, before the last.
+    eventually("a first job done", Duration::from_secs(30), || async {
+        let b = s.batch(batch.id).await;
+        (b.succeeded + b.failed > 0).then_some(())
+    })
+    .await;
+    sigterm(&s.workers[first]);
+    let status = exit_of(&mut s.workers[first], Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", s.log(first));
+    if !s.batch(batch.id).await.status.is_terminal() {
+        s.spawn_worker(2);
+    }
+    let ended = s.wait(batch.id).await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    assert_eq!((ended.total, ended.succeeded, ended.failed), (12, 12, 0));
+    s.teardown().await;
+}
+
+#[test]
+fn a_bad_config_exits_2_and_names_each_key() {
+    let dir = std::env::temp_dir().join(format!("dbfleet-proc-{}", common::tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, "worker:\n  concurency: 3\n").unwrap();
+    let out = Command::new(WORKER_BIN)
+        .arg("--config")
+        .arg(&file)
+        .env("DBFLEET__JOB__DEADLINE", "soon")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("worker.concurency"), "{err}");
+    assert!(err.contains("job.deadline"), "{err}");
+    assert!(err.contains("DBFLEET__JOB__DEADLINE"), "{err}");
+}
+
+#[test]
+fn without_a_shared_broker_it_exits_1_and_says_why() {
+    let dir = std::env::temp_dir().join(format!("dbfleet-proc-{}", common::tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("no-broker.yaml");
+    std::fs::write(
+        &file,
+        format!("data_dir: {}\nlog:\n  level: warn\n", dir.display()),
+    )
+    .unwrap();
+    let unset = Command::new(WORKER_BIN)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let memory = Command::new(WORKER_BIN)
+        .arg("--config")
+        .arg(repo_file("config/dbfleet.yaml"))
+        .env("DBFLEET__BROKER__URL", "memory://")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for out in [unset, memory] {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("needs a shared broker"), "{err}");
+        assert!(err.contains("broker.url"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_worker_loses_nothing_and_counts_nothing_twice() {
+    const JOBS: usize = 20;
+    let mut s = Setup::new(JOBS, true).await;
+    let batch = s.start_batch().await;
+    let doomed = s.spawn_worker(4);
+    // It holds jobs once it has taken them off the queue (prefetch 4).
+    let jobs = s.queue("jobs");
+    eventually(
+        "the worker to take jobs",
+        Duration::from_secs(20),
+        || async {
+            let (ready, consumers) = queue_counts(&jobs).await;
+            (consumers == 1 && ready <= (JOBS - 4) as u32).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = s.batch(batch.id).await;
+    s.workers[doomed].kill().unwrap(); // SIGKILL
+    s.workers[doomed].wait().unwrap();
+    assert_eq!(before.status, BatchStatus::Running, "killed too late");
+
+    s.spawn_worker(4);
+    let ended = s.wait(batch.id).await;
+    let rows = s.world.store.batch_jobs(batch.id).await.unwrap();
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    assert_eq!(
+        (ended.total, ended.succeeded, ended.failed),
+        (JOBS as i64, JOBS as i64, 0)
+    );
+    assert_eq!(rows.len(), JOBS);
+    assert!(rows
+        .iter()
+        .all(|j| j.status == "succeeded" && j.records == 1));
+    assert_eq!(
+        ended.total_records, JOBS as i64,
+        "one database per instance"
+    );
+    assert!(
+        rows.iter().any(|j| j.attempt > 1),
+        "no job was in flight on the killed worker: {:?}",
+        rows.iter().map(|j| j.attempt).collect::<Vec<_>>()
+    );
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_dead_lettered_and_the_worker_lives_on() {
+    const MALFORMED: usize = 100;
+    let mut s = Setup::new(5, false).await;
+    let worker = s.spawn_worker(2);
+    s.until_consumers(1).await;
+
+    let conn = lapin::Connection::connect(AMQP, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let jobs = s.queue("jobs");
+    let bodies: [&[u8]; 5] = [
+        b"not json",
+        b"",
+        b"\xff\xfe\xfd",
+        br#"{"no":"schema"}"#,
+        br#"{"schema":"dbfleet.job.v2","job_id":"x"}"#,
+    ];
+    let mut batch = None;
+    for n in 0..MALFORMED {
+        if n == MALFORMED / 2 {
+            batch = Some(s.start_batch().await);
+        }
+        let props = BasicProperties::default().with_message_id(format!("bad-{n}").into());
+        let confirm = channel
+            .basic_publish(
+                "",
+                &jobs,
+                BasicPublishOptions::default(),
+                bodies[n % bodies.len()],
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+    let _ = conn.close(200, "bye").await;
+
+    let batch = batch.unwrap();
+    let ended = s.wait(batch.id).await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    assert_eq!((ended.total, ended.succeeded), (5, 5));
+    let letters = eventually("100 dead letters", Duration::from_secs(30), || async {
+        let letters = s.world.store.dead_letters(true, 1000).await.unwrap();
+        (letters.len() >= MALFORMED).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), MALFORMED);
+    assert!(letters.iter().all(|d| !d.reason.is_empty()));
+    assert!(
+        s.workers[worker].try_wait().unwrap().is_none(),
+        "the worker died: {}",
+        s.log(worker)
+    );
+    sigterm(&s.workers[worker]);
+    let status = exit_of(&mut s.workers[worker], Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", s.log(worker));
+    s.teardown().await;
+}
