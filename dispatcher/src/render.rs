@@ -48,9 +48,15 @@ pub fn batch(report: &BatchReport, as_json: bool) -> Result<()> {
         b.total_records,
         b.total_size_mb
     );
+    jobs(report);
+    Ok(())
+}
+
+/// One line per job: instance, status, databases sized, total size, error.
+fn jobs(report: &BatchReport) {
     println!(
-        "{:<24} {:<10} {:>9} {:>12}  ERROR",
-        "INSTANCE", "STATUS", "DATABASES", "SIZE (MiB)"
+        "{:<24} {:<10} {:>9} {:>16}  ERROR",
+        "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)"
     );
     for j in &report.jobs {
         let error = j
@@ -59,11 +65,10 @@ pub fn batch(report: &BatchReport, as_json: bool) -> Result<()> {
             .map(|e| format!("{}: {}", e.class.as_str(), e.message))
             .unwrap_or_default();
         println!(
-            "{:<24} {:<10} {:>9} {:>12}  {}",
+            "{:<24} {:<10} {:>9} {:>16}  {}",
             j.instance, j.status, j.databases, j.total_size_mb, error
         );
     }
-    Ok(())
 }
 
 pub fn batches(batches: &[Batch], as_json: bool) -> Result<()> {
@@ -93,21 +98,7 @@ pub fn summary(report: &BatchReport, as_json: bool) -> Result<()> {
     if as_json {
         return json(report);
     }
-    println!(
-        "{:<24} {:<10} {:>9} {:>16}  ERROR",
-        "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)"
-    );
-    for j in &report.jobs {
-        let error = j
-            .error
-            .as_ref()
-            .map(|e| format!("{}: {}", e.class.as_str(), e.message))
-            .unwrap_or_default();
-        println!(
-            "{:<24} {:<10} {:>9} {:>16}  {}",
-            j.instance, j.status, j.databases, j.total_size_mb, error
-        );
-    }
+    jobs(report);
     let b = &report.batch;
     println!(
         "\nbatch {} {}: {} of {} instances succeeded, {} failed; {} databases sized, {} MiB in all",

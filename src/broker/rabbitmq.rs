@@ -504,20 +504,25 @@ impl RabbitAcker {
         } else {
             self.inner.publish_to("", &t.retry_queue(tier), &copy).await
         };
-        match parked {
-            Ok(()) => self
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(amqp),
+        self.ack_if_copied(
+            parked,
+            true,
+            "could not park a job for a delayed retry; requeueing it",
+        )
+        .await
+    }
+
+    /// Ack once the copy is confirmed; otherwise reject, requeueing or not,
+    /// so the message is never lost between the two.
+    async fn ack_if_copied(self, copied: Result<()>, requeue: bool, warning: &str) -> Result<()> {
+        match copied {
+            Ok(()) => self.acker.ack(BasicAckOptions::default()).await,
             Err(e) => {
-                tracing::warn!(error = %e, "could not park a job for a delayed retry; requeueing it");
-                self.acker
-                    .reject(BasicRejectOptions { requeue: true })
-                    .await
-                    .map_err(amqp)
+                tracing::warn!(error = %e, "{warning}");
+                self.acker.reject(BasicRejectOptions { requeue }).await
             }
         }
+        .map_err(amqp)
     }
 
     /// Copy the message to the dead-letter exchange with its reason, then
@@ -535,19 +540,12 @@ impl RabbitAcker {
             headers,
         };
         let dlx = self.inner.topology.dead_letter_exchange();
-        match self.inner.publish_to(&dlx, "dead", &copy).await {
-            Ok(()) => self
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(amqp),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not copy a dead letter; rejecting it instead");
-                self.acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await
-                    .map_err(amqp)
-            }
-        }
+        let copied = self.inner.publish_to(&dlx, "dead", &copy).await;
+        self.ack_if_copied(
+            copied,
+            false,
+            "could not copy a dead letter; rejecting it instead",
+        )
+        .await
     }
 }

@@ -1658,18 +1658,7 @@ const SCENARIOS: &[&str] = &[
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    dbfleet::fleet::wait_for_signal().await
 }
 
 /// No scenario may take longer than this, whatever hangs.
