@@ -3,6 +3,10 @@
 //! One file per engine. Every session is read-only, with connect, statement
 //! and lock timeouts; no SQL is built from untrusted strings (names travel as
 //! bind parameters, and identifiers, where unavoidable, are quoted).
+//!
+//! Besides inventory and sizes, a session can describe itself for a `probe`
+//! job ([`Connection::server_info`], [`Connection::privileges`]), so that an
+//! operator can vet a monitoring account before its first nightly run.
 
 pub mod mysql;
 pub mod postgres;
@@ -45,6 +49,54 @@ pub struct DatabaseSize {
     pub data_size_mb: Option<i64>,
     pub log_size_mb: Option<i64>,
     pub collected_at: DateTime<Utc>,
+}
+
+/// Which server answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerFlavor {
+    Mysql,
+    Mariadb,
+    Postgresql,
+}
+
+/// What the server says about itself and the session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerInfo {
+    pub flavor: ServerFlavor,
+    /// The version string as the server reports it: MySQL `VERSION()`
+    /// (`10.11.19-MariaDB-0+deb12u1`), PostgreSQL `server_version`
+    /// (`15.19 (Debian 15.19-0+deb12u1)`).
+    pub version: String,
+    /// Seconds since the server started; `None` when the account may not
+    /// read it.
+    pub uptime_seconds: Option<u64>,
+    /// The server accepts no writes: a replica or hot standby (PostgreSQL
+    /// `pg_is_in_recovery()`), or MySQL `@@global.read_only` (which
+    /// `super_read_only` implies). Our own session is always read-only by
+    /// design; this is about the server.
+    pub read_only: bool,
+    /// The account as the server sees it: MySQL `CURRENT_USER()` (`mon@%`),
+    /// PostgreSQL `current_user`.
+    pub account: String,
+}
+
+/// One privilege dbfleet needs, and whether the account holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrivilegeCheck {
+    /// `PROCESS`, `SHOW DATABASES`, `CONNECT`, `pg_read_all_stats`.
+    pub privilege: String,
+    /// The database it applies to (`CONNECT`); `None` for global privileges
+    /// and roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    pub granted: bool,
+    /// Why dbfleet needs it, in a few words.
+    pub needed_for: String,
+    /// The statement that adds it, ready to paste, identifiers quoted for
+    /// the engine: `GRANT PROCESS ON *.* TO 'mon'@'%';`,
+    /// `GRANT CONNECT ON DATABASE "locked" TO "mon";`.
+    pub grant: String,
 }
 
 /// A failure talking to an instance. The variant decides the error class of
