@@ -7,8 +7,11 @@
 //! already knows. Tablespace names are on-disk names, so they carry MySQL's
 //! filename encoding and must be decoded back to database names before they
 //! can be matched against the inventory.
+//!
+//! `probe.rs` describes the server and the account for a `probe` job.
 
 mod filename;
+mod probe;
 
 pub(crate) use filename::decode_filename;
 
@@ -30,6 +33,9 @@ const MIB: i64 = 1024 * 1024;
 /// Server error numbers that decide the error class.
 mod code {
     pub const DBACCESS_DENIED: u16 = 1044;
+    pub const UNKNOWN_TABLE: u16 = 1109;
+    pub const TABLEACCESS_DENIED: u16 = 1142;
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     pub const ACCESS_DENIED: u16 = 1045;
     pub const BAD_DB: u16 = 1049;
     pub const CON_COUNT: u16 = 1040;
