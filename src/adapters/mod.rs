@@ -165,6 +165,26 @@ impl Connection {
         }
     }
 
+    /// Flavour, version, uptime and read-only state of the server, and the
+    /// account this session runs as.
+    pub async fn server_info(&mut self) -> Result<ServerInfo, Error> {
+        match self {
+            Connection::Mysql(c) => c.server_info().await,
+            Connection::Postgres(c) => c.server_info().await,
+        }
+    }
+
+    /// Every privilege dbfleet needs on this engine, granted or not.
+    /// `targets` are the databases a capacity sync would size (after
+    /// filters); only PostgreSQL uses them, for one `CONNECT` check each.
+    /// The engine files say how each check is decided.
+    pub async fn privileges(&mut self, targets: &[String]) -> Result<Vec<PrivilegeCheck>, Error> {
+        match self {
+            Connection::Mysql(c) => c.privileges().await,
+            Connection::Postgres(c) => c.privileges(targets).await,
+        }
+    }
+
     pub async fn close(self) {
         match self {
             Connection::Mysql(c) => c.close().await,

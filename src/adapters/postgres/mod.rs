@@ -4,6 +4,10 @@
 //! The read-only mode and the timeouts travel as startup options, so they
 //! are in force before the first statement runs and no `SET` can be
 //! forgotten on a reconnect.
+//!
+//! `probe.rs` describes the server and the account for a `probe` job.
+
+mod probe;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

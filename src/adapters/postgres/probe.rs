@@ -1,0 +1,153 @@
+//! What a `probe` job asks a PostgreSQL server: who it is, and whether the
+//! account may size the databases a capacity sync would size.
+//!
+//! `pg_database_size` succeeds on a database the role may `CONNECT` to, or
+//! on any database once the role has the privileges of `pg_read_all_stats`
+//! (which `pg_monitor` includes; a superuser has everything). So the checks
+//! are one `pg_read_all_stats` check, and one `CONNECT` check per target.
+
+use sqlx::Row as _;
+
+use super::{map_error, PostgresConnection};
+use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
+
+/// SQLSTATE `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+impl PostgresConnection {
+    /// The server's version string, read-only state and uptime, and the role
+    /// this session runs as.
+    pub async fn server_info(&mut self) -> Result<ServerInfo, Error> {
+        let row = sqlx::query(
+            "SELECT current_setting('server_version'), current_user::text, pg_is_in_recovery()",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(map_error)?;
+        Ok(ServerInfo {
+            flavor: ServerFlavor::Postgresql,
+            version: row.try_get(0).map_err(map_error)?,
+            account: row.try_get(1).map_err(map_error)?,
+            read_only: row.try_get(2).map_err(map_error)?,
+            uptime_seconds: self.uptime().await?,
+        })
+    }
+
+    /// Seconds since the postmaster started. `pg_postmaster_start_time` is
+    /// executable by everyone unless an administrator revoked it, in which
+    /// case the uptime is unknown rather than the probe failed.
+    async fn uptime(&mut self) -> Result<Option<u64>, Error> {
+        let seconds = sqlx::query_scalar::<_, i64>(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp() - pg_postmaster_start_time())::bigint",
+        )
+        .fetch_one(&mut self.conn)
+        .await;
+        match seconds {
+            Ok(s) => Ok(u64::try_from(s).ok()),
+            Err(e) if sqlstate(&e).as_deref() == Some(INSUFFICIENT_PRIVILEGE) => Ok(None),
+            Err(e) => Err(map_error(e)),
+        }
+    }
+
+    /// The `pg_read_all_stats` check first, then one `CONNECT` check per
+    /// target, by name. A `CONNECT` check counts as granted when the role may
+    /// connect *or* has the privileges of `pg_read_all_stats`, because either
+    /// lets `pg_database_size` size the database. Targets that no longer
+    /// exist, templates and databases that refuse connections are left out:
+    /// a capacity sync does not size them either, whatever the grants.
+    pub async fn privileges(&mut self, targets: &[String]) -> Result<Vec<PrivilegeCheck>, Error> {
+        let (role, read_all_stats) = self.read_all_stats().await?;
+        let mut checks = vec![PrivilegeCheck {
+            privilege: "pg_read_all_stats".to_string(),
+            database: None,
+            granted: read_all_stats,
+            needed_for: "size every database with pg_database_size, whatever its CONNECT grants"
+                .to_string(),
+            grant: format!("GRANT pg_read_all_stats TO {};", quote_ident(&role)),
+        }];
+        for (database, may_connect) in self.connect_privileges(targets).await? {
+            checks.push(PrivilegeCheck {
+                privilege: "CONNECT".to_string(),
+                granted: may_connect || read_all_stats,
+                needed_for: "size this database with pg_database_size".to_string(),
+                grant: format!(
+                    "GRANT CONNECT ON DATABASE {} TO {};",
+                    quote_ident(&database),
+                    quote_ident(&role)
+                ),
+                database: Some(database),
+            });
+        }
+        Ok(checks)
+    }
+
+    /// The current role, and whether it is a superuser or has the privileges
+    /// of `pg_read_all_stats` (`USAGE`: membership through a `NOINHERIT`
+    /// role does not count, as it does not for `pg_database_size`).
+    async fn read_all_stats(&mut self) -> Result<(String, bool), Error> {
+        let row = sqlx::query(
+            "SELECT current_user::text, \
+                    COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) \
+                    OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(map_error)?;
+        Ok((
+            row.try_get(0).map_err(map_error)?,
+            row.try_get(1).map_err(map_error)?,
+        ))
+    }
+
+    /// `CONNECT` of each existing target, by exact name and checked by oid,
+    /// with the filter `fetch_capacity` applies.
+    async fn connect_privileges(
+        &mut self,
+        targets: &[String],
+    ) -> Result<Vec<(String, bool)>, Error> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as(
+            "SELECT datname::text, has_database_privilege(current_user, oid, 'CONNECT') \
+             FROM pg_database \
+             WHERE NOT datistemplate AND datallowconn AND datname::text = ANY($1::text[]) \
+             ORDER BY datname",
+        )
+        .bind(targets.to_vec())
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(map_error)
+    }
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .map(|code| code.into_owned())
+}
+
+/// A PostgreSQL identifier, always quoted so case and any character survive:
+/// double quotes around it, each double quote inside doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_ident_table() {
+        fn check(name: &str, expected: &str) {
+            assert_eq!(quote_ident(name), expected, "name {name:?}");
+        }
+        check("mon", r#""mon""#);
+        check("Mon", r#""Mon""#);
+        check("", r#""""#);
+        check(r#"we"ird db"#, r#""we""ird db""#);
+        check(r#"""#, r#""""""#);
+        check("o'neil", r#""o'neil""#);
+        check("café; DROP", r#""café; DROP""#);
+    }
+}
