@@ -11,7 +11,7 @@
 //!   `SHOW GRANTS FOR CURRENT_ROLE` because MariaDB's `USER_PRIVILEGES`
 //!   lists no role rows. On MySQL 8 a `SHOW DATABASES` held only through a
 //!   role is reported as not granted;
-//! - a privilege granted to `PUBLIC` (MariaDB 10.11 and later) is not seen.
+//! - a privilege granted to `PUBLIC`, where the server has it, is not seen.
 
 use sqlx::mysql::MySqlDatabaseError;
 use sqlx::Executor as _;
@@ -22,8 +22,8 @@ use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
 impl MysqlConnection {
     /// The server's version, read-only state and uptime, and the account
     /// this session runs as. `@@global.read_only` alone decides read-only:
-    /// on MySQL `super_read_only` forces it on. It is read as text, since
-    /// MariaDB 11 turned it into an enum (`OFF`, `ON`, `NO_LOCK`, …).
+    /// on MySQL `super_read_only` forces it on. It is read as text, which
+    /// MySQL writes `0`/`1` and MariaDB `OFF`/`ON`: see [`is_on`].
     pub async fn server_info(&mut self) -> Result<ServerInfo, Error> {
         let row = sqlx::query("SELECT VERSION(), CURRENT_USER(), CAST(@@global.read_only AS CHAR)")
             .fetch_one(&mut self.conn)
@@ -194,9 +194,9 @@ fn is_denied(e: &sqlx::Error) -> bool {
     )
 }
 
-/// A boolean system variable read as text: `0`/`1` on MySQL, `OFF`/`ON` on
-/// MariaDB, and anything but `OFF` means some kind of on for MariaDB 11's
-/// `read_only` enum.
+/// A system variable read as text: `0`/`1` on MySQL, `OFF`/`ON` on
+/// MariaDB. Any other value is taken for some kind of on, so a server that
+/// grows more read-only modes is not reported writable.
 fn is_on(value: &str) -> bool {
     let value = value.trim();
     !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("OFF"))
