@@ -11,13 +11,11 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dbfleet::config::StoreSettings;
 use dbfleet::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use dbfleet::inventory::{InventoryPlan, InventoryRecord};
-use dbfleet::message::{
-    ErrorClass, JobCounters, JobError, JobKind, JobResult, JobStatus, RESULT_SCHEMA,
-};
+use dbfleet::message::{ErrorClass, JobCounters, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    self, Batch, BatchStatus, DeadLetter, Error, Instance, NewInstance, NewJob, StatRow, Store,
-    StoredStat,
+    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, NewInstance, NewJob, StatRow,
+    Store, StoredStat, Tally,
 };
 use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection};
@@ -42,7 +40,7 @@ fn hex() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-async fn open(backend: Backend) -> (Arc<dyn Store>, Place) {
+async fn open(backend: Backend) -> (Store, Place) {
     let (url, place) = match backend {
         Backend::Postgres => {
             let db = format!("dbfc_{}", hex());
@@ -68,7 +66,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Place) {
         url: Some(SecretString::from(url)),
         max_connections: 5,
     };
-    let store = store::connect(&settings).await.unwrap();
+    let store = Store::connect(&settings).await.unwrap();
     store.migrate().await.unwrap();
     (store, place)
 }
@@ -90,7 +88,7 @@ async fn teardown(place: Place) {
 /// then report the panic.
 async fn run<F, Fut>(backend: Backend, check: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (store, place) = open(backend).await;
@@ -159,9 +157,10 @@ fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
     }
 }
 
-async fn add(store: &Arc<dyn Store>, n: &str) -> Instance {
+async fn add(store: &Store, n: &str) -> Instance {
     store
-        .add_instance(&spec(n, PasswordRef::None, false))
+        .instances()
+        .add(&spec(n, PasswordRef::None, false))
         .await
         .unwrap()
 }
@@ -221,20 +220,35 @@ fn stat(n: &str, size: i64) -> StatRow {
     }
 }
 
+/// The job kind of these checks: capacity sync, as the aggregator folds it.
+const KIND: &str = "capacity_sync";
+
+/// The zero summary a capacity-sync batch starts with.
+fn zero() -> Tally {
+    Tally::from_pairs([("total_records", 0), ("total_size_mb", 0)])
+}
+
+/// A capacity-sync job's end: on success, `records` records and databases
+/// of 10 MiB each (its output and tally); on failure, a connect error.
 fn result(
     batch: BatchId,
     job: JobId,
-    instance: InstanceId,
+    instance: impl Into<Option<InstanceId>>,
     ok: bool,
     finished_at: DateTime<Utc>,
     records: u32,
-) -> JobResult {
-    JobResult {
-        schema: RESULT_SCHEMA.into(),
+) -> FinishedJob {
+    let counters = JobCounters {
+        databases: records,
+        records,
+        total_size_mb: i64::from(records) * 10,
+        ..JobCounters::default()
+    };
+    FinishedJob {
         job_id: job,
         batch_id: batch,
-        instance_id: instance,
-        kind: JobKind::CapacitySync,
+        kind: KIND.into(),
+        instance_id: instance.into(),
         status: if ok {
             JobStatus::Succeeded
         } else {
@@ -244,11 +258,15 @@ fn result(
             class: ErrorClass::Connect,
             message: "connection refused".into(),
         }),
-        counters: JobCounters {
-            databases: records,
-            records,
-            total_size_mb: i64::from(records) * 10,
-            ..JobCounters::default()
+        warnings: Vec::new(),
+        output: ok.then(|| serde_json::to_value(counters).unwrap()),
+        tally: if ok {
+            Tally::from_pairs([
+                ("total_records", i64::from(records)),
+                ("total_size_mb", counters.total_size_mb),
+            ])
+        } else {
+            Tally::default()
         },
         started_at: finished_at - Duration::seconds(3),
         finished_at,
@@ -262,7 +280,8 @@ fn jobs(instances: &[InstanceId], deadline: DateTime<Utc>) -> Vec<NewJob> {
         .iter()
         .map(|&instance_id| NewJob {
             job_id: JobId::new(),
-            instance_id,
+            instance_id: Some(instance_id),
+            target: format!("instance {instance_id}"),
             deadline,
         })
         .collect()
@@ -274,19 +293,22 @@ fn counts(b: &Batch) -> (BatchStatus, i64, i64, i64) {
 
 // ---------------------------------------------------------------- checks
 
-async fn check_instances(store: Arc<dyn Store>) {
+async fn check_instances(store: Store) {
     let env = PasswordRef::Env("BETA_PASSWORD".into());
     let file = PasswordRef::File("/run/secrets/gamma".into());
     let beta = store
-        .add_instance(&spec("beta", env.clone(), false))
+        .instances()
+        .add(&spec("beta", env.clone(), false))
         .await
         .unwrap();
     let alpha = store
-        .add_instance(&spec("alpha", PasswordRef::None, true))
+        .instances()
+        .add(&spec("alpha", PasswordRef::None, true))
         .await
         .unwrap();
     let gamma = store
-        .add_instance(&spec("gamma", file.clone(), false))
+        .instances()
+        .add(&spec("gamma", file.clone(), false))
         .await
         .unwrap();
     assert_eq!(beta.name.as_str(), "beta");
@@ -301,38 +323,46 @@ async fn check_instances(store: Arc<dyn Store>) {
     assert_eq!(alpha.password, PasswordRef::None);
     assert_eq!(gamma.password, file);
 
-    let listed = store.list_instances().await.unwrap();
+    let listed = store.instances().list().await.unwrap();
     let listed: Vec<_> = listed.iter().map(|i| (i.name.as_str(), i.id)).collect();
     assert_eq!(
         listed,
         [("alpha", alpha.id), ("beta", beta.id), ("gamma", gamma.id)]
     );
-    let by_id = store.instance(gamma.id).await.unwrap().unwrap();
+    let by_id = store.instances().get(gamma.id).await.unwrap().unwrap();
     assert_eq!(
         (by_id.name.as_str(), by_id.password),
         ("gamma", file.clone())
     );
     let by_name = store
-        .instance_by_name(&name("alpha"))
+        .instances()
+        .by_name(&name("alpha"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((by_name.id, by_name.managed), (alpha.id, true));
     assert!(store
-        .instance_by_name(&name("delta"))
+        .instances()
+        .by_name(&name("delta"))
         .await
         .unwrap()
         .is_none());
-    assert!(store.instance(InstanceId(987_654)).await.unwrap().is_none());
+    assert!(store
+        .instances()
+        .get(InstanceId(987_654))
+        .await
+        .unwrap()
+        .is_none());
 
     match store
-        .add_instance(&spec("beta", PasswordRef::None, true))
+        .instances()
+        .add(&spec("beta", PasswordRef::None, true))
         .await
     {
         Err(Error::Conflict(msg)) => assert_eq!(msg, "an instance named `beta` already exists"),
         other => panic!("duplicate name: {other:?}"),
     }
-    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+    assert_eq!(store.instances().list().await.unwrap().len(), 3);
 
     // Overwrite connection fields and the credential reference.
     let mut changed = spec("beta", file.clone(), true);
@@ -341,8 +371,8 @@ async fn check_instances(store: Arc<dyn Store>) {
     changed.port = 3307;
     changed.database = None;
     changed.username = "beta_admin".into();
-    store.update_instance(beta.id, &changed).await.unwrap();
-    let got = store.instance(beta.id).await.unwrap().unwrap();
+    store.instances().update(beta.id, &changed).await.unwrap();
+    let got = store.instances().get(beta.id).await.unwrap().unwrap();
     assert_eq!(got.db_type, DbType::Mysql);
     assert_eq!((got.host.as_str(), got.port), ("beta2.db.internal", 3307));
     assert_eq!(got.database, None);
@@ -350,77 +380,103 @@ async fn check_instances(store: Arc<dyn Store>) {
     assert_eq!(got.password, file);
     assert!(got.managed);
     changed.password = PasswordRef::None;
-    store.update_instance(beta.id, &changed).await.unwrap();
-    let got = store.instance(beta.id).await.unwrap().unwrap();
+    store.instances().update(beta.id, &changed).await.unwrap();
+    let got = store.instances().get(beta.id).await.unwrap().unwrap();
     assert_eq!(got.password, PasswordRef::None);
     // Other instances kept their own credentials.
-    let g = store.instance(gamma.id).await.unwrap().unwrap();
+    let g = store.instances().get(gamma.id).await.unwrap().unwrap();
     assert_eq!(
         (g.password, g.username.as_str()),
         (file.clone(), "gamma_reader")
     );
     assert!(matches!(
-        store.update_instance(InstanceId(987_654), &changed).await,
+        store
+            .instances()
+            .update(InstanceId(987_654), &changed)
+            .await,
         Err(Error::NotFound(_))
     ));
 
     assert!(store
-        .set_instance_active(&name("beta"), false)
+        .instances()
+        .set_active(&name("beta"), false)
         .await
         .unwrap());
-    assert!(!store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert!(
+        !store
+            .instances()
+            .get(beta.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
     assert_eq!(
-        store.list_instances().await.unwrap().len(),
+        store.instances().list().await.unwrap().len(),
         3,
         "inactive stays listed"
     );
     assert!(store
-        .set_instance_active(&name("beta"), true)
+        .instances()
+        .set_active(&name("beta"), true)
         .await
         .unwrap());
-    assert!(store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert!(
+        store
+            .instances()
+            .get(beta.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
     assert!(!store
-        .set_instance_active(&name("delta"), true)
+        .instances()
+        .set_active(&name("delta"), true)
         .await
         .unwrap());
 
-    assert!(store.remove_instance(&name("beta")).await.unwrap());
-    assert!(!store.remove_instance(&name("beta")).await.unwrap());
-    let listed = store.list_instances().await.unwrap();
+    assert!(store.instances().remove(&name("beta")).await.unwrap());
+    assert!(!store.instances().remove(&name("beta")).await.unwrap());
+    let listed = store.instances().list().await.unwrap();
     let listed: Vec<_> = listed.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(listed, ["alpha", "gamma"]);
-    assert!(store.instance(beta.id).await.unwrap().is_none());
+    assert!(store.instances().get(beta.id).await.unwrap().is_none());
     assert!(store
-        .instance_by_name(&name("beta"))
+        .instances()
+        .by_name(&name("beta"))
         .await
         .unwrap()
         .is_none());
     assert!(!store
-        .set_instance_active(&name("beta"), true)
+        .instances()
+        .set_active(&name("beta"), true)
         .await
         .unwrap());
     assert!(matches!(
-        store.update_instance(beta.id, &changed).await,
+        store.instances().update(beta.id, &changed).await,
         Err(Error::NotFound(_))
     ));
 
     // The name is free again.
     let again = store
-        .add_instance(&spec("beta", env.clone(), false))
+        .instances()
+        .add(&spec("beta", env.clone(), false))
         .await
         .unwrap();
     assert_ne!(again.id, beta.id);
     assert_eq!((again.password, again.is_active), (env, true));
-    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+    assert_eq!(store.instances().list().await.unwrap().len(), 3);
 }
 
-async fn check_inventory(store: Arc<dyn Store>) {
+async fn check_inventory(store: Store) {
     let inst = add(&store, "inv").await.id;
     let other = add(&store, "other").await.id;
-    assert!(store.inventory(inst).await.unwrap().is_empty());
+    assert!(store.inventory().records(inst).await.unwrap().is_empty());
 
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&["c", "a", "b"], &[], &[], &[]),
             day(1),
@@ -429,7 +485,8 @@ async fn check_inventory(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .apply_inventory(other, &plan(&["a"], &[], &[], &[]), day(1), at(1, 0))
+        .inventory()
+        .apply(other, &plan(&["a"], &[], &[], &[]), day(1), at(1, 0))
         .await
         .unwrap();
     let want = [
@@ -437,11 +494,12 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("b", day(1), day(1), None),
         record("c", day(1), day(1), None),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Day 2: a and c still there, b gone, d new.
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&["d"], &["a", "c"], &[], &["b"]),
             day(2),
@@ -455,18 +513,20 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("c", day(1), day(2), None),
         record("d", day(2), day(2), None),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Deactivating again keeps the first deletion time.
     store
-        .apply_inventory(inst, &plan(&[], &[], &[], &["b"]), day(2), at(2, 30))
+        .inventory()
+        .apply(inst, &plan(&[], &[], &[], &["b"]), day(2), at(2, 30))
         .await
         .unwrap();
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Day 3: b is back; d goes.
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&[], &["a", "c"], &["b"], &["d"]),
             day(3),
@@ -480,41 +540,48 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("c", day(1), day(3), None),
         record("d", day(2), day(2), Some(at(3, 0))),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // A late run of an earlier day never moves last_seen_date backwards.
     store
-        .apply_inventory(inst, &plan(&[], &["a"], &["b"], &[]), day(2), at(3, 5))
+        .inventory()
+        .apply(inst, &plan(&[], &["a"], &["b"], &[]), day(2), at(3, 5))
         .await
         .unwrap();
-    assert_eq!(store.inventory(inst).await.unwrap()[..2], want[..2]);
+    assert_eq!(
+        store.inventory().records(inst).await.unwrap()[..2],
+        want[..2]
+    );
 
     // A concurrent run created d again: it is folded in, reactivated.
     store
-        .apply_inventory(inst, &plan(&["d"], &[], &[], &[]), day(4), at(4, 0))
+        .inventory()
+        .apply(inst, &plan(&["d"], &[], &[], &[]), day(4), at(4, 0))
         .await
         .unwrap();
-    let rows = store.inventory(inst).await.unwrap();
+    let rows = store.inventory().records(inst).await.unwrap();
     assert_eq!(rows.len(), 4, "rows are never deleted");
     assert_eq!(rows[3], record("d", day(2), day(4), None));
 
     // The other instance was never touched.
-    let others = store.inventory(other).await.unwrap();
+    let others = store.inventory().records(other).await.unwrap();
     assert_eq!(others, [record("a", day(1), day(1), None)]);
 }
 
-async fn check_stats(store: Arc<dyn Store>) {
+async fn check_stats(store: Store) {
     let inst = add(&store, "stats").await.id;
     let other = add(&store, "quiet").await.id;
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(1), &[])
+            .stats()
+            .upsert_databases(inst, day(1), &[])
             .await
             .unwrap(),
         0
     );
     let n = store
-        .upsert_database_stats(inst, day(1), &[stat("x", 100), stat("y", 50), stat("w", 7)])
+        .stats()
+        .upsert_databases(inst, day(1), &[stat("x", 100), stat("y", 50), stat("w", 7)])
         .await
         .unwrap();
     assert_eq!(n, 3);
@@ -523,7 +590,8 @@ async fn check_stats(store: Arc<dyn Store>) {
     x.data_size_mb = None;
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(1), &[x])
+            .stats()
+            .upsert_databases(inst, day(1), &[x])
             .await
             .unwrap(),
         1
@@ -535,7 +603,7 @@ async fn check_stats(store: Arc<dyn Store>) {
         collected_date: day(d),
     };
     assert_eq!(
-        store.database_stats(inst, day(1)).await.unwrap(),
+        store.stats().databases(inst, day(1)).await.unwrap(),
         [
             stored("w", 7, Some(6), 1),
             stored("x", 120, None, 1),
@@ -545,32 +613,40 @@ async fn check_stats(store: Arc<dyn Store>) {
     // Another day adds rows.
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(2), &[stat("x", 130)])
+            .stats()
+            .upsert_databases(inst, day(2), &[stat("x", 130)])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        store.database_stats(inst, day(2)).await.unwrap(),
+        store.stats().databases(inst, day(2)).await.unwrap(),
         [stored("x", 130, Some(129), 2)]
     );
-    assert_eq!(store.database_stats(inst, day(1)).await.unwrap().len(), 3);
+    assert_eq!(
+        store.stats().databases(inst, day(1)).await.unwrap().len(),
+        3
+    );
     assert!(store
-        .database_stats(other, day(1))
+        .stats()
+        .databases(other, day(1))
         .await
         .unwrap()
         .is_empty());
 
     // x active, y deactivated, w untracked.
     store
-        .apply_inventory(inst, &plan(&["x", "y"], &[], &[], &[]), day(1), at(1, 0))
+        .inventory()
+        .apply(inst, &plan(&["x", "y"], &[], &[], &[]), day(1), at(1, 0))
         .await
         .unwrap();
     store
-        .apply_inventory(inst, &plan(&[], &["x"], &[], &["y"]), day(1), at(1, 1))
+        .inventory()
+        .apply(inst, &plan(&[], &["x"], &[], &["y"]), day(1), at(1, 1))
         .await
         .unwrap();
     let total = store
+        .stats()
         .refresh_instance_total(inst, day(1), at(1, 2))
         .await
         .unwrap()
@@ -583,26 +659,34 @@ async fn check_stats(store: Arc<dyn Store>) {
         ),
         (127, 2, day(1))
     );
-    let read = store.instance_total(inst, day(1)).await.unwrap().unwrap();
+    let read = store
+        .stats()
+        .instance_total(inst, day(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read, total);
 
     // Refreshing again overwrites the day's total.
     store
-        .upsert_database_stats(inst, day(1), &[stat("x", 200)])
+        .stats()
+        .upsert_databases(inst, day(1), &[stat("x", 200)])
         .await
         .unwrap();
     let total = store
+        .stats()
         .refresh_instance_total(inst, day(1), at(1, 3))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((total.total_size_mb, total.database_count), (207, 2));
     assert_eq!(
-        store.instance_total(inst, day(1)).await.unwrap(),
+        store.stats().instance_total(inst, day(1)).await.unwrap(),
         Some(total)
     );
 
     let total2 = store
+        .stats()
         .refresh_instance_total(inst, day(2), at(2, 0))
         .await
         .unwrap()
@@ -612,23 +696,31 @@ async fn check_stats(store: Arc<dyn Store>) {
     // No rows that day: nothing written.
     assert_eq!(
         store
+            .stats()
             .refresh_instance_total(inst, day(9), at(9, 0))
             .await
             .unwrap(),
         None
     );
-    assert_eq!(store.instance_total(inst, day(9)).await.unwrap(), None);
+    assert_eq!(
+        store.stats().instance_total(inst, day(9)).await.unwrap(),
+        None
+    );
     assert_eq!(
         store
+            .stats()
             .refresh_instance_total(other, day(1), at(1, 0))
             .await
             .unwrap(),
         None
     );
-    assert_eq!(store.instance_total(other, day(1)).await.unwrap(), None);
+    assert_eq!(
+        store.stats().instance_total(other, day(1)).await.unwrap(),
+        None
+    );
 }
 
-async fn check_batches(store: Arc<dyn Store>) {
+async fn check_batches(store: Store) {
     let ids: Vec<InstanceId> = [
         add(&store, "gamma").await.id,
         add(&store, "alpha").await.id,
@@ -642,23 +734,32 @@ async fn check_batches(store: Arc<dyn Store>) {
     let (jg, ja, jb) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
     let (ig, ia, ib) = (ids[0], ids[1], ids[2]);
     let created = store
-        .create_batch(batch, Some("ops"), &new_jobs)
+        .batches()
+        .create(batch, KIND, Some("ops"), &new_jobs, &zero())
         .await
         .unwrap();
     assert_eq!(counts(&created), (BatchStatus::Running, 3, 0, 0));
     assert_eq!(created.id, batch);
     assert_eq!(created.requested_by.as_deref(), Some("ops"));
     assert_eq!(created.finished_at, None);
-    assert_eq!((created.total_records, created.total_size_mb), (0, 0));
-    assert_eq!(store.batch(batch).await.unwrap().unwrap().total, 3);
-    assert!(store.batch(BatchId::new()).await.unwrap().is_none());
+    assert_eq!(
+        (
+            created.summary.get("total_records"),
+            created.summary.get("total_size_mb")
+        ),
+        (0, 0)
+    );
+    assert_eq!(store.batches().get(batch).await.unwrap().unwrap().total, 3);
+    assert!(store.batches().get(BatchId::new()).await.unwrap().is_none());
 
     let b = store
+        .batches()
         .record_result(&result(batch, ja, ia, true, at(1, 10), 5))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 0));
     let b = store
+        .batches()
         .record_result(&result(batch, jb, ib, false, at(1, 10), 0))
         .await
         .unwrap();
@@ -666,19 +767,27 @@ async fn check_batches(store: Arc<dyn Store>) {
     assert_eq!(b.finished_at, None);
     // A later failed duplicate does not overwrite a success.
     let b = store
+        .batches()
         .record_result(&result(batch, ja, ia, false, at(1, 20), 0))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 1));
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 10), 7))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::PartialSuccess, 3, 2, 1));
-    assert_eq!((b.total_records, b.total_size_mb), (12, 120));
+    assert_eq!(
+        (
+            b.summary.get("total_records"),
+            b.summary.get("total_size_mb")
+        ),
+        (12, 120)
+    );
     let finished = b.finished_at.expect("terminal batch has finished_at");
 
-    let rows = store.batch_jobs(batch).await.unwrap();
+    let rows = store.batches().jobs(batch).await.unwrap();
     let view: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -693,14 +802,18 @@ async fn check_batches(store: Arc<dyn Store>) {
     assert_eq!(
         view,
         [
-            ("alpha", ja, ia, "succeeded"),
-            ("beta", jb, ib, "failed"),
-            ("gamma", jg, ig, "succeeded")
+            ("alpha", ja, Some(ia), "succeeded"),
+            ("beta", jb, Some(ib), "failed"),
+            ("gamma", jg, Some(ig), "succeeded")
         ]
     );
     assert_eq!(rows[0].error, None);
     assert_eq!(
-        (rows[0].records, rows[0].databases, rows[0].total_size_mb),
+        (
+            rows[0].count("records"),
+            rows[0].count("databases"),
+            rows[0].count("total_size_mb")
+        ),
         (5, 5, 50)
     );
     assert_eq!(
@@ -718,30 +831,34 @@ async fn check_batches(store: Arc<dyn Store>) {
 
     // An older result of the same status does not overwrite; a newer one does.
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 5), 99))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 12);
+    assert_eq!(b.summary.get("total_records"), 12);
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 15), 8))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 13);
+    assert_eq!(b.summary.get("total_records"), 13);
     // Same instant again: not newer, not applied.
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 15), 50))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 13);
+    assert_eq!(b.summary.get("total_records"), 13);
     // A success after a failure overwrites it; finished_at is kept.
     let b = store
+        .batches()
         .record_result(&result(batch, jb, ib, true, at(1, 30), 1))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Success, 3, 3, 0));
-    assert_eq!(b.total_records, 14);
+    assert_eq!(b.summary.get("total_records"), 14);
     assert_eq!(b.finished_at, Some(finished));
-    let rows = store.batch_jobs(batch).await.unwrap();
+    let rows = store.batches().jobs(batch).await.unwrap();
     assert_eq!(
         (rows[1].status.as_str(), &rows[1].error),
         ("succeeded", &None)
@@ -751,9 +868,14 @@ async fn check_batches(store: Arc<dyn Store>) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let failing = BatchId::new();
     let fj = jobs(&ids[..2], far);
-    store.create_batch(failing, None, &fj).await.unwrap();
+    store
+        .batches()
+        .create(failing, KIND, None, &fj, &zero())
+        .await
+        .unwrap();
     for j in &fj {
         store
+            .batches()
             .record_result(&result(
                 failing,
                 j.job_id,
@@ -765,11 +887,11 @@ async fn check_batches(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    let f = store.batch(failing).await.unwrap().unwrap();
+    let f = store.batches().get(failing).await.unwrap().unwrap();
     assert_eq!(counts(&f), (BatchStatus::Failed, 2, 0, 2));
     assert!(f.finished_at.is_some());
     assert_eq!(f.requested_by, None);
-    let rows = store.batch_jobs(failing).await.unwrap();
+    let rows = store.batches().jobs(failing).await.unwrap();
     assert!(rows
         .iter()
         .all(|r| r.error.as_ref().map(|e| e.class) == Some(ErrorClass::Connect)));
@@ -777,26 +899,32 @@ async fn check_batches(store: Arc<dyn Store>) {
     // No job at all: done at once.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let empty = BatchId::new();
-    let e = store.create_batch(empty, Some("cron"), &[]).await.unwrap();
+    let e = store
+        .batches()
+        .create(empty, KIND, Some("cron"), &[], &zero())
+        .await
+        .unwrap();
     assert_eq!(counts(&e), (BatchStatus::Success, 0, 0, 0));
     assert!(e.finished_at.is_some());
-    assert!(store.batch_jobs(empty).await.unwrap().is_empty());
+    assert!(store.batches().jobs(empty).await.unwrap().is_empty());
 
     // A standalone job (its own batch, never created) creates the batch.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let job = JobId::new();
     let alone = BatchId(job.0);
     let s = store
+        .batches()
         .record_result(&result(alone, job, ib, true, at(1, 50), 2))
         .await
         .unwrap();
     assert_eq!(counts(&s), (BatchStatus::Success, 1, 1, 0));
     assert_eq!(s.id, alone);
-    let rows = store.batch_jobs(alone).await.unwrap();
+    let rows = store.batches().jobs(alone).await.unwrap();
     assert_eq!((rows.len(), rows[0].instance.as_str()), (1, "beta"));
 
     let newest: Vec<BatchId> = store
-        .list_batches(2)
+        .batches()
+        .list(2)
         .await
         .unwrap()
         .iter()
@@ -804,20 +932,21 @@ async fn check_batches(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(newest, [alone, empty]);
     let all: Vec<BatchId> = store
-        .list_batches(10)
+        .batches()
+        .list(10)
         .await
         .unwrap()
         .iter()
         .map(|b| b.id)
         .collect();
     assert_eq!(all, [alone, empty, failing, batch]);
-    let listed = store.list_batches(10).await.unwrap();
+    let listed = store.batches().list(10).await.unwrap();
     assert!(listed
         .windows(2)
         .all(|w| w[0].created_at >= w[1].created_at));
 }
 
-async fn check_sweep(store: Arc<dyn Store>) {
+async fn check_sweep(store: Store) {
     let ids: Vec<InstanceId> = [add(&store, "one").await.id, add(&store, "two").await.id].into();
     let cutoff = at(1, 60);
     let past = at(1, 0);
@@ -826,8 +955,13 @@ async fn check_sweep(store: Arc<dyn Store>) {
     // Batch a: one job succeeded, one lost (past its deadline).
     let a = BatchId::new();
     let aj = jobs(&ids, past);
-    store.create_batch(a, None, &aj).await.unwrap();
     store
+        .batches()
+        .create(a, KIND, None, &aj, &zero())
+        .await
+        .unwrap();
+    store
+        .batches()
         .record_result(&result(a, aj[0].job_id, ids[0], true, past, 3))
         .await
         .unwrap();
@@ -835,93 +969,113 @@ async fn check_sweep(store: Arc<dyn Store>) {
     let b = BatchId::new();
     let mut bj = jobs(&ids, past);
     bj[1].deadline = later;
-    store.create_batch(b, None, &bj).await.unwrap();
+    store
+        .batches()
+        .create(b, KIND, None, &bj, &zero())
+        .await
+        .unwrap();
     // Batch c: nothing expired.
     let c = BatchId::new();
     store
-        .create_batch(c, None, &jobs(&ids, later))
+        .batches()
+        .create(c, KIND, None, &jobs(&ids, later), &zero())
         .await
         .unwrap();
     // Exactly at the cutoff is not past it.
     let d = BatchId::new();
     store
-        .create_batch(d, None, &jobs(&ids[..1], cutoff))
+        .batches()
+        .create(d, KIND, None, &jobs(&ids[..1], cutoff), &zero())
         .await
         .unwrap();
 
-    let mut swept = store.sweep_expired(cutoff).await.unwrap();
+    let mut swept = store.batches().sweep_expired(cutoff).await.unwrap();
     swept.sort();
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(swept, want);
 
-    let ba = store.batch(a).await.unwrap().unwrap();
+    let ba = store.batches().get(a).await.unwrap().unwrap();
     assert_eq!(counts(&ba), (BatchStatus::PartialSuccess, 2, 1, 1));
     assert!(ba.finished_at.is_some());
-    let lost = &store.batch_jobs(a).await.unwrap()[1];
+    let lost = &store.batches().jobs(a).await.unwrap()[1];
     assert_eq!(lost.status, "failed");
     assert_eq!(
         lost.error.as_ref().map(|e| e.class),
         Some(ErrorClass::Timeout)
     );
     assert!(lost.finished_at.is_some());
-    let kept = &store.batch_jobs(a).await.unwrap()[0];
-    assert_eq!((kept.status.as_str(), kept.records), ("succeeded", 3));
+    let kept = &store.batches().jobs(a).await.unwrap()[0];
+    assert_eq!(
+        (kept.status.as_str(), kept.count("records")),
+        ("succeeded", 3)
+    );
 
-    let bb = store.batch(b).await.unwrap().unwrap();
+    let bb = store.batches().get(b).await.unwrap().unwrap();
     assert_eq!(counts(&bb), (BatchStatus::Running, 2, 0, 1));
     assert_eq!(bb.finished_at, None);
     let statuses: Vec<String> = store
-        .batch_jobs(b)
+        .batches()
+        .jobs(b)
         .await
         .unwrap()
         .into_iter()
         .map(|j| j.status)
         .collect();
     assert_eq!(statuses, ["failed", "pending"]);
-    let bc = store.batch(c).await.unwrap().unwrap();
+    let bc = store.batches().get(c).await.unwrap().unwrap();
     assert_eq!(counts(&bc), (BatchStatus::Running, 2, 0, 0));
-    let bd = store.batch(d).await.unwrap().unwrap();
+    let bd = store.batches().get(d).await.unwrap().unwrap();
     assert_eq!(counts(&bd), (BatchStatus::Running, 1, 0, 0));
 
     // Sweeping again changes nothing.
-    assert!(store.sweep_expired(cutoff).await.unwrap().is_empty());
-    let again = store.batch(a).await.unwrap().unwrap();
+    assert!(store
+        .batches()
+        .sweep_expired(cutoff)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.batches().get(a).await.unwrap().unwrap();
     assert_eq!(
         (counts(&again), again.finished_at),
         (counts(&ba), ba.finished_at)
     );
-    assert_eq!(counts(&store.batch(b).await.unwrap().unwrap()), counts(&bb));
+    assert_eq!(
+        counts(&store.batches().get(b).await.unwrap().unwrap()),
+        counts(&bb)
+    );
 
     // The late result of a timed-out job still counts as a success.
     let late = store
+        .batches()
         .record_result(&result(b, bj[0].job_id, ids[0], true, at(1, 90), 1))
         .await
         .unwrap();
     assert_eq!(counts(&late), (BatchStatus::Running, 2, 1, 0));
     // The rest of b expires later: terminal.
-    let mut swept = store.sweep_expired(at(1, 180)).await.unwrap();
+    let mut swept = store.batches().sweep_expired(at(1, 180)).await.unwrap();
     swept.sort();
     let mut want = vec![b, c, d];
     want.sort();
     assert_eq!(swept, want);
-    let bb = store.batch(b).await.unwrap().unwrap();
+    let bb = store.batches().get(b).await.unwrap().unwrap();
     assert_eq!(counts(&bb), (BatchStatus::PartialSuccess, 2, 1, 1));
     assert_eq!(
-        counts(&store.batch(c).await.unwrap().unwrap()).0,
+        counts(&store.batches().get(c).await.unwrap().unwrap()).0,
         BatchStatus::Failed
     );
 }
 
-async fn check_concurrency(store: Arc<dyn Store>) {
+async fn check_concurrency(store: Store) {
     let inst = add(&store, "busy").await.id;
     let batch = BatchId::new();
     let new_jobs = jobs(&vec![inst; 50], Utc::now() + Duration::hours(1));
     store
-        .create_batch(batch, Some("load"), &new_jobs)
+        .batches()
+        .create(batch, KIND, Some("load"), &new_jobs, &zero())
         .await
         .unwrap();
-    let results: Vec<JobResult> = new_jobs
+    let results: Vec<FinishedJob> = new_jobs
         .iter()
         .enumerate()
         .map(|(i, j)| {
@@ -945,7 +1099,7 @@ async fn check_concurrency(store: Arc<dyn Store>) {
                 // redelivery) from the next one.
                 for (i, r) in results.iter().enumerate() {
                     if i % 8 == t || i % 8 == (t + 1) % 8 {
-                        store.record_result(r).await.unwrap();
+                        store.batches().record_result(r).await.unwrap();
                     }
                 }
             })
@@ -955,24 +1109,30 @@ async fn check_concurrency(store: Arc<dyn Store>) {
         task.await.unwrap();
     }
     let failed = (0..50).filter(|i| i % 3 == 0).count() as i64;
-    let b = store.batch(batch).await.unwrap().unwrap();
+    let b = store.batches().get(batch).await.unwrap().unwrap();
     assert_eq!(
         counts(&b),
         (BatchStatus::PartialSuccess, 50, 50 - failed, failed)
     );
-    assert_eq!(b.total_records, 50 - failed);
+    assert_eq!(b.summary.get("total_records"), 50 - failed);
     assert!(b.finished_at.is_some());
-    let jobs = store.batch_jobs(batch).await.unwrap();
+    let jobs = store.batches().jobs(batch).await.unwrap();
     assert_eq!(jobs.len(), 50);
     assert!(jobs.iter().all(|j| j.status != "pending"));
 }
 
-async fn check_dead_letters(store: Arc<dyn Store>) {
-    assert!(store.dead_letters(true, 10).await.unwrap().is_empty());
+async fn check_dead_letters(store: Store) {
+    assert!(store
+        .dead_letters()
+        .list(true, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let before = Utc::now() - Duration::minutes(1);
     let job_body = br#"{"schema":"dbfleet.job.v1","job_id":"x"}"#.to_vec();
     let a = store
-        .record_dead_letter(
+        .dead_letters()
+        .record(
             Some("job-1"),
             "job",
             "delivery limit reached (5)",
@@ -982,7 +1142,8 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let b = store
-        .record_dead_letter(Some("job-2"), "result", "broker: rejected", b"{}")
+        .dead_letters()
+        .record(Some("job-2"), "result", "broker: rejected", b"{}")
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -990,19 +1151,21 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
     let mut garbage = vec![0u8, 0xff, b'\n'];
     garbage.extend(std::iter::repeat_n(b'z', 300));
     let c = store
-        .record_dead_letter(None, "unknown", "not a JSON object", &garbage)
+        .dead_letters()
+        .record(None, "unknown", "not a JSON object", &garbage)
         .await
         .unwrap();
     assert!(a < b && b < c, "ids grow: {a} {b} {c}");
     assert!(
         store
-            .record_dead_letter(None, "bogus", "x", b"")
+            .dead_letters()
+            .record(None, "bogus", "x", b"")
             .await
             .is_err(),
         "kind is checked"
     );
 
-    let listed = store.dead_letters(false, 10).await.unwrap();
+    let listed = store.dead_letters().list(false, 10).await.unwrap();
     let ids: Vec<i64> = listed.iter().map(|d| d.id).collect();
     assert_eq!(ids, [c, b, a], "newest first");
     let (dc, db, da) = (&listed[0], &listed[1], &listed[2]);
@@ -1045,7 +1208,8 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
     assert!(json.get("body").is_none() && json.get("preview").is_some());
 
     let ids: Vec<i64> = store
-        .dead_letters(false, 2)
+        .dead_letters()
+        .list(false, 2)
         .await
         .unwrap()
         .iter()
@@ -1053,23 +1217,32 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(ids, [c, b], "limit keeps the newest");
 
-    let by_id = store.dead_letters_by_id(&[c, 987_654, a]).await.unwrap();
+    let by_id = store.dead_letters().by_id(&[c, 987_654, a]).await.unwrap();
     let ids: Vec<i64> = by_id.iter().map(|d| d.id).collect();
     assert_eq!(ids, [a, c], "by id, unknown ids left out");
     assert_eq!(by_id[1].body, garbage);
-    assert!(store.dead_letters_by_id(&[]).await.unwrap().is_empty());
+    assert!(store.dead_letters().by_id(&[]).await.unwrap().is_empty());
 
-    store.mark_replayed(&[], at(1, 0)).await.unwrap();
-    store.mark_replayed(&[a, b], at(1, 0)).await.unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[], at(1, 0))
+        .await
+        .unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[a, b], at(1, 0))
+        .await
+        .unwrap();
     let pending: Vec<i64> = store
-        .dead_letters(false, 10)
+        .dead_letters()
+        .list(false, 10)
         .await
         .unwrap()
         .iter()
         .map(|d| d.id)
         .collect();
     assert_eq!(pending, [c], "replayed ones are filtered out");
-    let all = store.dead_letters(true, 10).await.unwrap();
+    let all = store.dead_letters().list(true, 10).await.unwrap();
     let view: Vec<_> = all.iter().map(|d| (d.id, d.replayed_at)).collect();
     assert_eq!(
         view,
@@ -1077,96 +1250,115 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         "--all includes them, with when"
     );
     // Replaying again moves the stamp; by id still finds replayed ones.
-    store.mark_replayed(&[a], at(2, 0)).await.unwrap();
-    let again = store.dead_letters_by_id(&[a, b]).await.unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[a], at(2, 0))
+        .await
+        .unwrap();
+    let again = store.dead_letters().by_id(&[a, b]).await.unwrap();
     assert_eq!(
         (again[0].replayed_at, again[1].replayed_at),
         (Some(at(2, 0)), Some(at(1, 0)))
     );
 }
 
-async fn check_leases(store: Arc<dyn Store>) {
+async fn check_leases(store: Store) {
     let inst = add(&store, "leased").await.id;
     let other = add(&store, "free").await.id;
     let (j1, j2) = (JobId::new(), JobId::new());
 
     assert!(store
-        .acquire_lease(inst, j1, at(1, 10), at(1, 0))
+        .leases()
+        .acquire(inst, j1, at(1, 10), at(1, 0))
         .await
         .unwrap());
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 20), at(1, 5))
+            .leases()
+            .acquire(inst, j2, at(1, 20), at(1, 5))
             .await
             .unwrap(),
         "another job is refused while the lease is live"
     );
     assert!(
         store
-            .acquire_lease(inst, j1, at(1, 30), at(1, 5))
+            .leases()
+            .acquire(inst, j1, at(1, 30), at(1, 5))
             .await
             .unwrap(),
         "re-entrant for the holder, which extends it"
     );
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 40), at(1, 20))
+            .leases()
+            .acquire(inst, j2, at(1, 40), at(1, 20))
             .await
             .unwrap(),
         "the extension holds: not expired at 12:20"
     );
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 40), at(1, 30))
+            .leases()
+            .acquire(inst, j2, at(1, 40), at(1, 30))
             .await
             .unwrap(),
         "exactly at expiry is not past it"
     );
     assert!(
         store
-            .acquire_lease(inst, j2, at(1, 50), at(1, 31))
+            .leases()
+            .acquire(inst, j2, at(1, 50), at(1, 31))
             .await
             .unwrap(),
         "an expired lease is taken over"
     );
     assert!(
         !store
-            .acquire_lease(inst, j1, at(1, 60), at(1, 32))
+            .leases()
+            .acquire(inst, j1, at(1, 60), at(1, 32))
             .await
             .unwrap(),
         "the old holder lost it"
     );
 
     // Releasing by a job that does not hold it changes nothing.
-    store.release_lease(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
     assert!(!store
-        .acquire_lease(inst, j1, at(1, 60), at(1, 33))
+        .leases()
+        .acquire(inst, j1, at(1, 60), at(1, 33))
         .await
         .unwrap());
     // Leases are per instance.
     assert!(store
-        .acquire_lease(other, j1, at(1, 60), at(1, 33))
+        .leases()
+        .acquire(other, j1, at(1, 60), at(1, 33))
         .await
         .unwrap());
     // The holder releases: free at once, long before expiry.
-    store.release_lease(inst, j2).await.unwrap();
+    store.leases().release(inst, j2).await.unwrap();
     assert!(store
-        .acquire_lease(inst, j1, at(1, 60), at(1, 34))
+        .leases()
+        .acquire(inst, j1, at(1, 60), at(1, 34))
         .await
         .unwrap());
-    store.release_lease(inst, j1).await.unwrap();
-    store.release_lease(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
 
     assert!(matches!(
         store
-            .acquire_lease(InstanceId(987_654), j1, at(1, 60), at(1, 0))
+            .leases()
+            .acquire(InstanceId(987_654), j1, at(1, 60), at(1, 0))
             .await,
         Err(Error::NotFound(_))
     ));
-    store.release_lease(InstanceId(987_654), j1).await.unwrap();
+    store
+        .leases()
+        .release(InstanceId(987_654), j1)
+        .await
+        .unwrap();
 }
 
-async fn check_lease_race(store: Arc<dyn Store>) {
+async fn check_lease_race(store: Store) {
     let inst = add(&store, "contended").await.id;
     let now = Utc::now();
     let until = now + Duration::minutes(10);
@@ -1177,7 +1369,7 @@ async fn check_lease_race(store: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let job = JobId::new();
                 start.wait().await;
-                let won = store.acquire_lease(inst, job, until, now).await.unwrap();
+                let won = store.leases().acquire(inst, job, until, now).await.unwrap();
                 (job, won)
             })
         })
@@ -1193,7 +1385,11 @@ async fn check_lease_race(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(winners.len(), 1, "exactly one acquirer wins: {outcomes:?}");
     for (job, _) in &outcomes {
-        let held = store.acquire_lease(inst, *job, until, now).await.unwrap();
+        let held = store
+            .leases()
+            .acquire(inst, *job, until, now)
+            .await
+            .unwrap();
         assert_eq!(held, *job == winners[0], "only the winner holds it");
     }
 }
