@@ -359,4 +359,43 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn a_result_folds_as_its_output_and_tally_only_when_it_succeeded() {
+        let job = JobMessage::new(
+            crate::domain::JobId::new(),
+            None,
+            crate::domain::InstanceId(7),
+            Utc::now(),
+            None,
+        );
+        let counters = JobCounters {
+            databases: 3,
+            records: 2,
+            total_size_mb: 40,
+            ..JobCounters::default()
+        };
+        let ok = JobResult::for_job(&job, Utc::now(), Ok(counters), 2, "w-1");
+        let folded = finished_job(&ok);
+        assert_eq!(
+            (folded.job_id, folded.batch_id, folded.instance_id),
+            (job.job_id, job.effective_batch_id(), Some(job.instance_id))
+        );
+        assert_eq!(
+            (folded.kind.as_str(), folded.status),
+            ("capacity_sync", JobStatus::Succeeded)
+        );
+        assert_eq!((folded.attempt, folded.worker.as_str()), (2, "w-1"));
+        assert_eq!(folded.output, serde_json::to_value(counters).ok());
+        assert_eq!(
+            folded.tally,
+            Tally::from_pairs([(TOTAL_RECORDS, 2), (TOTAL_SIZE_MB, 40)])
+        );
+        assert!(folded.warnings.is_empty());
+
+        let failed = finished_job(&dead_letter_result(&job, "why", 1));
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!((failed.output, failed.tally), (None, Tally::default()));
+        assert_eq!(failed.error.map(|e| e.class), Some(ErrorClass::Internal));
+    }
 }

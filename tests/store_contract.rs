@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -14,10 +15,13 @@ use dbfleet::inventory::{InventoryPlan, InventoryRecord};
 use dbfleet::message::{ErrorClass, JobCounters, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, NewInstance, NewJob, StatRow,
-    Store, StoredStat, Tally,
+    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, NewInstance, NewJob,
+    StatRow, Store, StoredStat, Tally,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Executor, PgConnection};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -40,7 +44,8 @@ fn hex() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-async fn open(backend: Backend) -> (Store, Place) {
+/// A fresh, empty database: its settings, and where it lives.
+async fn create(backend: Backend) -> (StoreSettings, Place) {
     let (url, place) = match backend {
         Backend::Postgres => {
             let db = format!("dbfc_{}", hex());
@@ -66,9 +71,14 @@ async fn open(backend: Backend) -> (Store, Place) {
         url: Some(SecretString::from(url)),
         max_connections: 5,
     };
-    let store = Store::connect(&settings).await.unwrap();
+    (settings, place)
+}
+
+/// A fresh store, migrated.
+async fn open(settings: &StoreSettings) -> Store {
+    let store = Store::connect(settings).await.unwrap();
     store.migrate().await.unwrap();
-    (store, place)
+    store
 }
 
 async fn teardown(place: Place) {
@@ -88,11 +98,24 @@ async fn teardown(place: Place) {
 /// then report the panic.
 async fn run<F, Fut>(backend: Backend, check: F)
 where
-    F: FnOnce(Store) -> Fut,
+    F: FnOnce(Store) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (store, place) = open(backend).await;
-    let outcome = tokio::spawn(check(store)).await;
+    run_fresh(backend, |settings| async move {
+        check(open(&settings).await).await
+    })
+    .await;
+}
+
+/// Run one check on a fresh, empty database (not migrated), given its
+/// settings; clean up even when the check panics, then report the panic.
+async fn run_fresh<F, Fut>(backend: Backend, check: F)
+where
+    F: FnOnce(StoreSettings) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (settings, place) = create(backend).await;
+    let outcome = tokio::spawn(check(settings)).await;
     teardown(place).await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
@@ -129,6 +152,7 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+contract!(fold, check_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(
@@ -137,6 +161,21 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+
+/// Migration 0003 on a database written by the schema before it.
+mod migration {
+    use super::{check_migration, run_fresh, Backend};
+
+    #[tokio::test]
+    async fn postgres() {
+        run_fresh(Backend::Postgres, check_migration).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run_fresh(Backend::Sqlite, check_migration).await;
+    }
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -1392,4 +1431,379 @@ async fn check_lease_race(store: Store) {
             .unwrap();
         assert_eq!(held, *job == winners[0], "only the winner holds it");
     }
+}
+
+/// The batch counters as the job rows say they should be: (pending,
+/// succeeded, failed, warned, records of succeeded jobs).
+fn recount(rows: &[JobRow]) -> (i64, i64, i64, i64, i64) {
+    let with = |status: &str| rows.iter().filter(|r| r.status == status).count() as i64;
+    let warned = rows.iter().filter(|r| !r.warnings.is_empty()).count() as i64;
+    let records = rows
+        .iter()
+        .filter(|r| r.status == "succeeded")
+        .map(|r| r.count("records"))
+        .sum();
+    (
+        with("pending"),
+        with("succeeded"),
+        with("failed"),
+        warned,
+        records,
+    )
+}
+
+fn folded(b: &Batch) -> (i64, i64, i64, i64, i64) {
+    (
+        b.pending,
+        b.succeeded,
+        b.failed,
+        b.warned,
+        b.summary.get("total_records"),
+    )
+}
+
+async fn check_fold(store: Store) {
+    let ids: Vec<InstanceId> = [
+        add(&store, "a").await.id,
+        add(&store, "b").await.id,
+        add(&store, "c").await.id,
+    ]
+    .into();
+    let batch = BatchId::new();
+    let new_jobs = jobs(&ids, Utc::now() + Duration::hours(1));
+    let (ja, jb, jc) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
+    let created = store
+        .batches()
+        .create(batch, KIND, None, &new_jobs, &zero())
+        .await
+        .unwrap();
+    assert_eq!(folded(&created), (3, 0, 0, 0, 0));
+
+    let slow = serde_json::json!({ "code": "slow", "message": "took 40 s" });
+    let mut a_new = result(batch, ja, ids[0], true, at(1, 10), 4);
+    a_new.warnings = vec![slow.clone()];
+    let a_old = result(batch, ja, ids[0], true, at(1, 5), 9);
+    let a_failed_later = result(batch, ja, ids[0], false, at(1, 20), 0);
+    let mut b_failed = result(batch, jb, ids[1], false, at(1, 10), 0);
+    b_failed.warnings = vec![slow.clone()];
+    let b_ok = result(batch, jb, ids[1], true, at(1, 30), 2);
+    let c_ok = result(batch, jc, ids[2], true, at(1, 10), 1);
+
+    // Out of order: an older success first, a failure before its success.
+    let b = store.batches().record_result(&a_old).await.unwrap();
+    assert_eq!(folded(&b), (2, 1, 0, 0, 9));
+    let b = store.batches().record_result(&b_failed).await.unwrap();
+    assert_eq!(folded(&b), (1, 1, 1, 1, 9));
+    let b = store.batches().record_result(&a_new).await.unwrap();
+    assert_eq!(
+        folded(&b),
+        (1, 1, 1, 2, 4),
+        "the newer success replaced the older"
+    );
+    let b = store.batches().record_result(&b_ok).await.unwrap();
+    assert_eq!(
+        folded(&b),
+        (1, 2, 0, 1, 6),
+        "the success replaced the failure"
+    );
+    let b = store.batches().record_result(&c_ok).await.unwrap();
+    let want = (0, 3, 0, 1, 7);
+    assert_eq!(folded(&b), want);
+    assert_eq!(
+        (b.status, b.total, b.summary.get("total_size_mb")),
+        (BatchStatus::Success, 3, 70)
+    );
+    let finished = b.finished_at;
+
+    // Everything again, in both orders, with the late failure: no change.
+    let all = [&a_old, &b_failed, &a_new, &b_ok, &c_ok, &a_failed_later];
+    for r in all.iter().chain(all.iter().rev()) {
+        let b = store.batches().record_result(r).await.unwrap();
+        assert_eq!(folded(&b), want, "{r:?}");
+    }
+    let b = store.batches().get(batch).await.unwrap().unwrap();
+    assert_eq!((folded(&b), b.finished_at), (want, finished));
+    let rows = store.batches().jobs(batch).await.unwrap();
+    assert_eq!(recount(&rows), want, "the counters agree with the rows");
+    assert_eq!(
+        (rows[0].warnings.as_slice(), rows[0].count("records")),
+        (&[slow][..], 4)
+    );
+    assert_eq!(
+        (rows[1].finished_at, rows[1].error.as_ref()),
+        (Some(at(1, 30)), None)
+    );
+
+    // As JSON: the summary at the top level, each job's output flattened.
+    let json = serde_json::to_value(&b).unwrap();
+    assert_eq!(
+        (json["total_records"].as_i64(), json["warned"].as_i64()),
+        (Some(7), Some(1))
+    );
+    let json = serde_json::to_value(&rows).unwrap();
+    assert_eq!(json[0]["records"].as_i64(), Some(4));
+    assert_eq!(json[0]["inventory"]["created"].as_i64(), Some(0));
+    assert!(json[1].get("warnings").is_none(), "no warnings, no key");
+
+    // A job belongs to its batch: a result naming another is refused.
+    let other = BatchId::new();
+    let stray = result(other, jc, ids[2], true, at(1, 50), 99);
+    assert!(matches!(
+        store.batches().record_result(&stray).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(
+        store.batches().get(other).await.unwrap().is_none(),
+        "rolled back"
+    );
+
+    // A job for an instance the store does not know is kept, by its id.
+    let job = JobId::new();
+    let alone = BatchId(job.0);
+    let unknown = result(alone, job, InstanceId(987_654), false, at(1, 40), 0);
+    let b = store.batches().record_result(&unknown).await.unwrap();
+    assert_eq!(
+        (counts(&b), b.kind.as_str()),
+        ((BatchStatus::Failed, 1, 0, 1), KIND)
+    );
+    let rows = store.batches().jobs(alone).await.unwrap();
+    assert_eq!(
+        (rows[0].instance.as_str(), rows[0].instance_id),
+        ("987654", None)
+    );
+}
+
+/// The schema before migration 0003, with one capacity-sync batch in the old
+/// columns: one job succeeded, one failed, one pending. Literals only, in
+/// forms both databases read (timestamps as SQLite's fixed-width TEXT);
+/// instance ids are 1, 2, 3 on a fresh database.
+const BEFORE_0003: &str = "
+INSERT INTO credentials (username, password_source) VALUES ('reader', 'none');
+INSERT INTO instances (name, db_type, host, port, credential_id) VALUES
+    ('alpha', 'mysql', 'alpha.db', 3306, 1),
+    ('beta', 'postgresql', 'beta.db', 5432, 1),
+    ('gamma', 'mysql', 'gamma.db', 3306, 1);
+INSERT INTO batches (id, status, requested_by, total, succeeded, failed,
+                     total_records, total_size_mb, created_at, updated_at)
+VALUES ('0190d7a0-0000-7000-8000-0000000000b1', 'running', 'ops', 3, 1, 1, 5, 50,
+        '2026-03-01T12:00:00.123456+00:00', '2026-03-01T12:02:00.000000+00:00');
+INSERT INTO batch_jobs (job_id, batch_id, instance_id, status, error_class, error_message,
+                        databases, records, total_size_mb, inventory_created,
+                        inventory_refreshed, inventory_reactivated, inventory_deactivated,
+                        attempt, worker, deadline, started_at, finished_at)
+VALUES
+    ('0190d7a0-0000-7000-8000-0000000000a1', '0190d7a0-0000-7000-8000-0000000000b1', 1,
+     'succeeded', NULL, NULL, 5, 5, 50, 2, 3, 1, 0, 1, 'worker-0',
+     '2026-03-01T13:00:00.000000+00:00', '2026-03-01T12:01:00.000000+00:00',
+     '2026-03-01T12:02:00.000000+00:00'),
+    ('0190d7a0-0000-7000-8000-0000000000a2', '0190d7a0-0000-7000-8000-0000000000b1', 2,
+     'failed', 'connect', 'connection refused', 0, 0, 0, 0, 0, 0, 0, 2, 'worker-1',
+     '2026-03-01T13:00:00.000000+00:00', '2026-03-01T12:01:00.000000+00:00',
+     '2026-03-01T12:02:00.000000+00:00'),
+    ('0190d7a0-0000-7000-8000-0000000000a3', '0190d7a0-0000-7000-8000-0000000000b1', 3,
+     'pending', NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL,
+     '2026-03-01T13:00:00.000000+00:00', NULL, NULL);
+";
+
+/// Apply only migrations 0001 and 0002 of the store's tree to the database
+/// of `url`, then write [`BEFORE_0003`].
+async fn store_before_0003(url: &str) {
+    let tree = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(tree);
+    let dir = std::env::temp_dir().join(format!("dbfleet-migrations-{}", hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("0001_") || name.starts_with("0002_") {
+            std::fs::copy(&path, dir.join(name)).unwrap();
+        }
+    }
+    let migrator = Migrator::new(dir.as_path()).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(migrator.iter().count(), 2);
+    if tree == "sqlite" {
+        let file = url.trim_start_matches("sqlite:");
+        std::fs::create_dir_all(std::path::Path::new(file).parent().unwrap()).unwrap();
+        let options = SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        sqlx::raw_sql(BEFORE_0003).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = PgPool::connect(url).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        sqlx::raw_sql(BEFORE_0003).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+async fn check_migration(settings: StoreSettings) {
+    store_before_0003(settings.url.as_ref().unwrap().expose_secret()).await;
+    let store = open(&settings).await;
+    let id = BatchId("0190d7a0-0000-7000-8000-0000000000b1".parse().unwrap());
+    let b = store.batches().get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (b.kind.as_str(), counts(&b)),
+        (KIND, (BatchStatus::Running, 3, 1, 1))
+    );
+    assert_eq!(
+        (b.pending, b.warned),
+        (1, 0),
+        "pending counted from the jobs"
+    );
+    assert_eq!(
+        b.summary,
+        Tally::from_pairs([("total_records", 5), ("total_size_mb", 50)])
+    );
+    assert_eq!(
+        (b.requested_by.as_deref(), b.finished_at),
+        (Some("ops"), None)
+    );
+    let created =
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + Duration::microseconds(123_456);
+    assert_eq!(b.created_at, created);
+
+    let rows = store.batches().jobs(id).await.unwrap();
+    let view: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.instance.as_str(),
+                r.instance_id,
+                r.kind.as_str(),
+                r.status.as_str(),
+                r.attempt,
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("alpha", Some(InstanceId(1)), KIND, "succeeded", 1),
+            ("beta", Some(InstanceId(2)), KIND, "failed", 2),
+            ("gamma", Some(InstanceId(3)), KIND, "pending", 0),
+        ]
+    );
+    let alpha = &rows[0];
+    let counters: JobCounters =
+        serde_json::from_value(serde_json::Value::Object(alpha.output.clone())).unwrap();
+    let mut want = JobCounters {
+        databases: 5,
+        records: 5,
+        total_size_mb: 50,
+        ..JobCounters::default()
+    };
+    (
+        want.inventory.created,
+        want.inventory.refreshed,
+        want.inventory.reactivated,
+    ) = (2, 3, 1);
+    assert_eq!(counters, want, "the old counters are the output");
+    assert_eq!(
+        (alpha.worker.as_deref(), alpha.finished_at),
+        (
+            Some("worker-0"),
+            Some(at(1, 2) - Duration::microseconds(123_456))
+        )
+    );
+    assert!(alpha.warnings.is_empty());
+    let beta = &rows[1];
+    assert_eq!(
+        beta.error,
+        Some(JobError {
+            class: ErrorClass::Connect,
+            message: "connection refused".into()
+        })
+    );
+    assert!(
+        beta.output.is_empty() && rows[2].output.is_empty(),
+        "no result, no output"
+    );
+    assert_eq!(rows[2].finished_at, None);
+
+    // The backfilled counters and tallies fold on as if written today.
+    let (ja, jb, jc) = (rows[0].job_id, rows[1].job_id, rows[2].job_id);
+    let b = store
+        .batches()
+        .record_result(&result(id, jc, InstanceId(3), true, at(1, 5), 3))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::PartialSuccess, 3, 2, 1));
+    assert_eq!(
+        (
+            b.pending,
+            b.summary.get("total_records"),
+            b.summary.get("total_size_mb")
+        ),
+        (0, 8, 80)
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, ja, InstanceId(1), false, at(1, 6), 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.summary.get("total_records"),
+        8,
+        "a late failure changes nothing"
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, ja, InstanceId(1), true, at(1, 7), 6))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.summary.get("total_records"),
+        9,
+        "a newer success replaces the old tally"
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, jb, InstanceId(2), true, at(1, 8), 1))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Success, 3, 3, 0));
+    assert_eq!(b.summary.get("total_records"), 10);
+
+    // New batches, and the SQLite size-stats upsert on its rebuilt index.
+    let fresh = BatchId::new();
+    let c = store
+        .batches()
+        .create(
+            fresh,
+            KIND,
+            None,
+            &jobs(&[InstanceId(1)], at(2, 0)),
+            &zero(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts(&c), (BatchStatus::Running, 1, 0, 0));
+    store
+        .stats()
+        .upsert_databases(InstanceId(1), day(1), &[stat("x", 5)])
+        .await
+        .unwrap();
+    let total = store
+        .stats()
+        .refresh_instance_total(InstanceId(1), day(1), at(1, 0))
+        .await
+        .unwrap();
+    assert_eq!(total.map(|t| t.total_size_mb), Some(5));
+    let total = store
+        .stats()
+        .refresh_instance_total(InstanceId(1), day(1), at(1, 1))
+        .await
+        .unwrap();
+    assert_eq!(total.map(|t| t.total_size_mb), Some(5));
 }
