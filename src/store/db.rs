@@ -128,8 +128,8 @@ impl Db {
 
     pub(crate) async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
         Ok(match self {
-            Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Pg),
-            Db::Sqlite(pool) => rows(lite::query(sql, &args).fetch_all(pool).await?, Row::Lite),
+            Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
+            Db::Sqlite(pool) => rows(lite::query(sql, &args).fetch_all(pool).await?, Row::Sqlite),
         })
     }
 
@@ -138,11 +138,11 @@ impl Db {
             Db::Postgres(pool) => pg::query(sql, &args)
                 .fetch_optional(pool)
                 .await?
-                .map(Row::Pg),
+                .map(Row::Postgres),
             Db::Sqlite(pool) => lite::query(sql, &args)
                 .fetch_optional(pool)
                 .await?
-                .map(Row::Lite),
+                .map(Row::Sqlite),
         })
     }
 
@@ -198,10 +198,13 @@ impl Tx {
 
     pub(crate) async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
         Ok(match self {
-            Tx::Postgres(tx) => rows(pg::query(sql, &args).fetch_all(&mut **tx).await?, Row::Pg),
+            Tx::Postgres(tx) => rows(
+                pg::query(sql, &args).fetch_all(&mut **tx).await?,
+                Row::Postgres,
+            ),
             Tx::Sqlite(tx) => rows(
                 lite::query(sql, &args).fetch_all(&mut **tx).await?,
-                Row::Lite,
+                Row::Sqlite,
             ),
         })
     }
@@ -215,11 +218,11 @@ impl Tx {
             Tx::Postgres(tx) => pg::query(sql, &args)
                 .fetch_optional(&mut **tx)
                 .await?
-                .map(Row::Pg),
+                .map(Row::Postgres),
             Tx::Sqlite(tx) => lite::query(sql, &args)
                 .fetch_optional(&mut **tx)
                 .await?
-                .map(Row::Lite),
+                .map(Row::Sqlite),
         })
     }
 
@@ -245,8 +248,8 @@ impl<T> Plain for T where
 
 /// A result row of either database.
 pub(crate) enum Row {
-    Pg(PgRow),
-    Lite(SqliteRow),
+    Postgres(PgRow),
+    Sqlite(SqliteRow),
 }
 
 impl Row {
@@ -254,16 +257,16 @@ impl Row {
     /// `DateTime<Utc>`, or an `Option` of one.
     pub(crate) fn get<T: Plain>(&self, column: &str) -> Result<T> {
         Ok(match self {
-            Row::Pg(row) => row.try_get(column)?,
-            Row::Lite(row) => row.try_get(column)?,
+            Row::Postgres(row) => row.try_get(column)?,
+            Row::Sqlite(row) => row.try_get(column)?,
         })
     }
 
     /// An integer column of any width, possibly NULL.
     pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>> {
         match self {
-            Row::Pg(row) => pg::opt_int(row, column),
-            Row::Lite(row) => lite::opt_int(row, column),
+            Row::Postgres(row) => pg::opt_int(row, column),
+            Row::Sqlite(row) => lite::opt_int(row, column),
         }
     }
 
@@ -274,16 +277,16 @@ impl Row {
 
     pub(crate) fn uuid(&self, column: &str) -> Result<Uuid> {
         match self {
-            Row::Pg(row) => pg::uuid(row, column),
-            Row::Lite(row) => lite::uuid(row, column),
+            Row::Postgres(row) => pg::uuid(row, column),
+            Row::Sqlite(row) => lite::uuid(row, column),
         }
     }
 
     /// A JSON column, possibly NULL.
     pub(crate) fn json(&self, column: &str) -> Result<Option<Value>> {
         match self {
-            Row::Pg(row) => pg::json(row, column),
-            Row::Lite(row) => lite::json(row, column),
+            Row::Postgres(row) => pg::json(row, column),
+            Row::Sqlite(row) => lite::json(row, column),
         }
     }
 }
