@@ -167,8 +167,14 @@ pub struct BatchReport {
     pub jobs: Vec<JobRow>,
 }
 
+/// A batch with its jobs. A capacity-sync batch always shows its summary
+/// counters, at 0 when none was folded yet (a batch created by a lone failed
+/// result has none stored).
 pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
-    let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
+    let mut batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
+    if batch.kind == JobKind::CapacitySync.as_str() {
+        batch.summary.add(&capacity_tally(&JobCounters::default()));
+    }
     let jobs = store.batches().jobs(id).await?;
     Ok(BatchReport { batch, jobs })
 }

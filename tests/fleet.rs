@@ -16,8 +16,8 @@ use common::{
 };
 use dbfleet::aggregator::TOTAL_RECORDS;
 use dbfleet::dispatcher::{self, Selection};
-use dbfleet::domain::DbType;
-use dbfleet::message::ErrorClass;
+use dbfleet::domain::{DbType, JobId};
+use dbfleet::message::{ErrorClass, JobMessage};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;
 
@@ -29,6 +29,7 @@ on_both_backends!(
     rerunning_on_the_same_day_overwrites_instead_of_duplicating,
     two_workers_share_one_queue_and_every_job_is_counted_once,
     a_batch_with_no_active_instance_is_an_immediate_success,
+    a_lone_failed_job_reports_its_batch_counters_as_zero,
 );
 
 /// A PostgreSQL database of our own with some data, and its expected size.
@@ -426,6 +427,38 @@ async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend:
     assert_eq!(
         (cli.port, cli.is_active, cli.managed, cli.db_type),
         (3306, true, false, by_cli.db_type)
+    );
+    world.teardown().await;
+}
+
+async fn a_lone_failed_job_reports_its_batch_counters_as_zero(backend: Backend) {
+    let world = World::on(backend).await;
+    let instance = world.add_unreachable("alone").await;
+    // Enqueued by another system: no batch, so the job is its own batch.
+    let job = JobMessage::new(JobId::new(), None, instance.id, chrono::Utc::now(), None);
+    let failed = dbfleet::aggregator::dead_letter_result(&job, "poisoned", 5);
+    world
+        .store
+        .batches()
+        .record_result(&dbfleet::aggregator::finished_job(&failed))
+        .await
+        .unwrap();
+    let report = dispatcher::report(&world.store, job.effective_batch_id())
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(
+        (
+            json["total_records"].as_i64(),
+            json["total_size_mb"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(json["jobs"][0]["instance"], "alone");
+    assert!(
+        json["jobs"][0].get("records").is_none(),
+        "a failed job has no output"
     );
     world.teardown().await;
 }
