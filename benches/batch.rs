@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dbfleet::adapters::{ConnectOptions, Connection};
+use dbfleet::aggregator::TOTAL_RECORDS;
 use dbfleet::config::{self, Settings};
 use dbfleet::filters::DatabaseFilters;
 use futures_util::{stream, StreamExt};
@@ -95,7 +96,7 @@ async fn embedded(settings: &Settings) -> usize {
         "{batch:?}"
     );
     assert_eq!(batch.total as usize, settings.instances.len());
-    usize::try_from(batch.total_records).unwrap()
+    usize::try_from(batch.summary.get(TOTAL_RECORDS)).unwrap()
 }
 
 /// Run one phase in a child under `/usr/bin/time`; (wall s, peak RSS MiB, databases).

@@ -1,10 +1,12 @@
 //! The aggregator: fold results into batch status, fold the dead-letter queue
 //! into the control store, and sweep jobs that never report.
 //!
-//! Folding is idempotent (one row per job, counters recomputed from rows), so
-//! any number of aggregators may run, and a redelivered or duplicated result
-//! changes nothing. The sweeper is what makes every batch end: a job lost
-//! with its worker fails with class `timeout` once its deadline has passed.
+//! Folding is idempotent (one row per job; counters move only when a job row
+//! changes), so any number of aggregators may run, and a redelivered or
+//! duplicated result changes nothing. [`finished_job`] is the one place a
+//! result message becomes what the store folds. The sweeper is what makes
+//! every batch end: a job lost with its worker fails with class `timeout`
+//! once its deadline has passed.
 //! A job that dies on the dead-letter queue does not wait for its deadline:
 //! [`run_dead_letters`] fails it at once, and keeps the message for
 //! `dbfleet dlq` to list and replay.
@@ -16,8 +18,8 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, Broker, Delivery, Disposition, Queue, REASON_HEADER};
-use crate::message::{ErrorClass, JobError, JobMessage, JobResult};
-use crate::store::{DeadLetter, Store};
+use crate::message::{ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus};
+use crate::store::{DeadLetter, FinishedJob, Store, Tally};
 
 /// Time a worker has after a job's deadline to get its own (timeout) result
 /// in before the sweeper writes one.
@@ -59,7 +61,7 @@ const DEAD_LETTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Fold results until `shutdown`, resubscribing whenever the consumer is
 /// lost (a broker restart, a broker-side cancel).
 pub async fn run(
-    store: Arc<dyn Store>,
+    store: Store,
     broker: Arc<dyn Broker>,
     prefetch: u16,
     shutdown: CancellationToken,
@@ -69,19 +71,19 @@ pub async fn run(
         Queue::Results,
         prefetch,
         &shutdown,
-        |delivery| fold(store.as_ref(), delivery),
+        |delivery| fold(&store, delivery),
     )
     .await;
     Ok(())
 }
 
-async fn fold(store: &dyn Store, delivery: Delivery) {
+async fn fold(store: &Store, delivery: Delivery) {
     let disposition = match JobResult::decode(&delivery.meta.body) {
         Err(e) => {
             tracing::warn!(reason = %e, "dead-lettering an unreadable result");
             Disposition::DeadLetter(e.to_string())
         }
-        Ok(result) => match store.record_result(&result).await {
+        Ok(result) => match store.batches().record_result(&finished_job(&result)).await {
             Ok(batch) => {
                 tracing::debug!(batch_id = %batch.id, status = batch.status.as_str(), "result folded");
                 Disposition::Ack
@@ -100,7 +102,7 @@ async fn fold(store: &dyn Store, delivery: Delivery) {
 /// Fold the dead-letter queue into the store until `shutdown`: keep every
 /// message, and fail each dead-lettered job so that its batch ends.
 pub async fn run_dead_letters(
-    store: Arc<dyn Store>,
+    store: Store,
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -109,7 +111,7 @@ pub async fn run_dead_letters(
     let handle = |delivery: Delivery| {
         let (store, shutdown) = (store.clone(), shutdown.clone());
         async move {
-            let disposition = fold_dead_letter(store.as_ref(), &delivery).await;
+            let disposition = fold_dead_letter(&store, &delivery).await;
             if disposition == Disposition::Retry {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
@@ -144,6 +146,48 @@ pub fn dead_letter_reason(headers: &std::collections::BTreeMap<String, String>) 
     match broker {
         Some(reason) => format!("broker: {reason}"),
         None => "dead-lettered by the broker".to_string(),
+    }
+}
+
+/// The batch summary keys of a capacity sync: records written, and MiB sized.
+pub const TOTAL_RECORDS: &str = "total_records";
+pub const TOTAL_SIZE_MB: &str = "total_size_mb";
+
+/// What a capacity sync adds to its batch's summary.
+pub fn capacity_tally(counters: &JobCounters) -> Tally {
+    Tally::from_pairs([
+        (TOTAL_RECORDS, i64::from(counters.records)),
+        (TOTAL_SIZE_MB, counters.total_size_mb),
+    ])
+}
+
+/// A result message as the store folds it: the one place that maps a
+/// capacity-sync result to a job's output and tally. A success keeps its
+/// counters as the output and adds [`capacity_tally`] to the batch; a failure
+/// has neither.
+pub fn finished_job(result: &JobResult) -> FinishedJob {
+    let succeeded = result.status == JobStatus::Succeeded;
+    FinishedJob {
+        job_id: result.job_id,
+        batch_id: result.batch_id,
+        kind: result.kind.as_str().to_string(),
+        instance_id: Some(result.instance_id),
+        status: result.status,
+        error: result.error.clone(),
+        warnings: Vec::new(),
+        // Serializing plain integer counters cannot fail.
+        output: succeeded
+            .then(|| serde_json::to_value(result.counters).ok())
+            .flatten(),
+        tally: if succeeded {
+            capacity_tally(&result.counters)
+        } else {
+            Tally::default()
+        },
+        attempt: result.attempt,
+        worker: result.worker.clone(),
+        started_at: result.started_at,
+        finished_at: result.finished_at,
     }
 }
 
@@ -189,7 +233,7 @@ pub fn dead_letter_result(job: &JobMessage, reason: &str, attempt: u32) -> JobRe
 /// failed result goes first: it is idempotent, so a retry after the dead
 /// letter could not be kept only folds it again, and the dead letter is
 /// kept once.
-async fn fold_dead_letter(store: &dyn Store, delivery: &Delivery) -> Disposition {
+async fn fold_dead_letter(store: &Store, delivery: &Delivery) -> Disposition {
     let meta = &delivery.meta;
     let reason = dead_letter_reason(&meta.headers);
     let body = DeadBody::decode(&meta.body);
@@ -199,7 +243,7 @@ async fn fold_dead_letter(store: &dyn Store, delivery: &Delivery) -> Disposition
     };
     if let DeadBody::Job(job) = &body {
         let result = dead_letter_result(job, &reason, meta.attempt);
-        match store.record_result(&result).await {
+        match store.batches().record_result(&finished_job(&result)).await {
             Ok(batch) => {
                 tracing::warn!(job_id = %job.job_id, batch_id = %batch.id, %reason, "dead-lettered job failed");
             }
@@ -216,7 +260,8 @@ async fn fold_dead_letter(store: &dyn Store, delivery: &Delivery) -> Disposition
         }
     }
     match store
-        .record_dead_letter(message_id.as_deref(), body.kind(), &reason, &meta.body)
+        .dead_letters()
+        .record(message_id.as_deref(), body.kind(), &reason, &meta.body)
         .await
     {
         Ok(id) => {
@@ -231,12 +276,7 @@ async fn fold_dead_letter(store: &dyn Store, delivery: &Delivery) -> Disposition
 }
 
 /// Fail overdue jobs every `interval` until `shutdown`.
-pub async fn sweep(
-    store: Arc<dyn Store>,
-    interval: Duration,
-    grace: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn sweep(store: Store, interval: Duration, grace: Duration, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -245,7 +285,7 @@ pub async fn sweep(
             _ = ticks.tick() => {}
         }
         let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
-        match store.sweep_expired(cutoff).await {
+        match store.batches().sweep_expired(cutoff).await {
             Ok(batches) if !batches.is_empty() => {
                 tracing::warn!(
                     batches = batches.len(),
@@ -318,5 +358,44 @@ mod tests {
                 message: "dead-lettered: why".into()
             })
         );
+    }
+
+    #[test]
+    fn a_result_folds_as_its_output_and_tally_only_when_it_succeeded() {
+        let job = JobMessage::new(
+            crate::domain::JobId::new(),
+            None,
+            crate::domain::InstanceId(7),
+            Utc::now(),
+            None,
+        );
+        let counters = JobCounters {
+            databases: 3,
+            records: 2,
+            total_size_mb: 40,
+            ..JobCounters::default()
+        };
+        let ok = JobResult::for_job(&job, Utc::now(), Ok(counters), 2, "w-1");
+        let folded = finished_job(&ok);
+        assert_eq!(
+            (folded.job_id, folded.batch_id, folded.instance_id),
+            (job.job_id, job.effective_batch_id(), Some(job.instance_id))
+        );
+        assert_eq!(
+            (folded.kind.as_str(), folded.status),
+            ("capacity_sync", JobStatus::Succeeded)
+        );
+        assert_eq!((folded.attempt, folded.worker.as_str()), (2, "w-1"));
+        assert_eq!(folded.output, serde_json::to_value(counters).ok());
+        assert_eq!(
+            folded.tally,
+            Tally::from_pairs([(TOTAL_RECORDS, 2), (TOTAL_SIZE_MB, 40)])
+        );
+        assert!(folded.warnings.is_empty());
+
+        let failed = finished_job(&dead_letter_result(&job, "why", 1));
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!((failed.output, failed.tally), (None, Tally::default()));
+        assert_eq!(failed.error.map(|e| e.class), Some(ErrorClass::Internal));
     }
 }

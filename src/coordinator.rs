@@ -45,7 +45,7 @@ impl Clock {
 }
 
 pub struct Coordinator {
-    store: Arc<dyn Store>,
+    store: Store,
     filters: Arc<DatabaseFilters>,
     job: JobSettings,
 }
@@ -80,7 +80,7 @@ impl From<JobError> for SyncError {
 }
 
 impl Coordinator {
-    pub fn new(store: Arc<dyn Store>, filters: Arc<DatabaseFilters>, job: JobSettings) -> Self {
+    pub fn new(store: Store, filters: Arc<DatabaseFilters>, job: JobSettings) -> Self {
         Self {
             store,
             filters,
@@ -119,13 +119,14 @@ impl Coordinator {
         clock: Clock,
     ) -> Result<JobCounters, SyncError> {
         let listed = connection.fetch_inventory().await.map_err(from_adapter)?;
-        let existing = self.store.inventory(instance.id).await?;
+        let existing = self.store.inventory().records(instance.id).await?;
         let plan = inventory::plan(instance.db_type, &existing, &listed, &self.filters);
         for (name, reason) in &plan.filtered {
             tracing::debug!(database = %name, %reason, "database excluded by filter");
         }
         self.store
-            .apply_inventory(instance.id, &plan, clock.today, clock.now)
+            .inventory()
+            .apply(instance.id, &plan, clock.today, clock.now)
             .await?;
         let mut counters = JobCounters {
             inventory: plan.counts(),
@@ -151,13 +152,15 @@ impl Coordinator {
         }
         let written = self
             .store
-            .upsert_database_stats(instance.id, clock.today, &rows)
+            .stats()
+            .upsert_databases(instance.id, clock.today, &rows)
             .await?;
         counters.databases = u32::try_from(rows.len()).unwrap_or(u32::MAX);
         counters.records = u32::try_from(written).unwrap_or(u32::MAX);
         counters.total_size_mb = rows.iter().map(|r| r.size_mb).sum();
         if let Err(e) = self
             .store
+            .stats()
             .refresh_instance_total(instance.id, clock.today, clock.now)
             .await
         {

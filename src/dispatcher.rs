@@ -11,9 +11,10 @@ use chrono::Utc;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
+use crate::aggregator::{capacity_tally, finished_job};
 use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
-use crate::message::{ErrorClass, JobError, JobMessage, JobResult};
+use crate::message::{ErrorClass, JobCounters, JobError, JobKind, JobMessage, JobResult};
 use crate::store::{self, Batch, JobRow, NewJob, Store};
 
 /// Confirms awaited at once while publishing a batch.
@@ -39,13 +40,13 @@ pub enum Selection<'a> {
 
 /// Create a batch over the selected instances and publish its jobs.
 pub async fn start_batch(
-    store: &dyn Store,
+    store: &Store,
     broker: &dyn Broker,
     selection: Selection<'_>,
     deadline: Duration,
     requested_by: Option<&str>,
 ) -> Result<Batch, Error> {
-    let instances = store.list_instances().await?;
+    let instances = store.instances().list().await?;
     let chosen: Vec<_> = match selection {
         Selection::AllActive => instances.into_iter().filter(|i| i.is_active).collect(),
         Selection::Named(names) => {
@@ -76,18 +77,24 @@ pub async fn start_batch(
         .iter()
         .map(|i| NewJob {
             job_id: JobId::new(),
-            instance_id: i.id,
+            instance_id: Some(i.id),
+            target: i.name.to_string(),
             deadline,
         })
         .collect();
     let batch_id = BatchId::new();
-    let batch = store.create_batch(batch_id, requested_by, &jobs).await?;
+    let zero = capacity_tally(&JobCounters::default());
+    let kind = JobKind::CapacitySync.as_str();
+    let batch = store
+        .batches()
+        .create(batch_id, kind, requested_by, &jobs, &zero)
+        .await?;
     tracing::info!(batch_id = %batch_id, jobs = jobs.len(), "batch created");
-    let messages = jobs.iter().map(|job| {
+    let messages = jobs.iter().zip(&chosen).map(|(job, instance)| {
         JobMessage::new(
             job.job_id,
             Some(batch_id),
-            job.instance_id,
+            instance.id,
             deadline,
             requested_by.map(str::to_string),
         )
@@ -103,11 +110,10 @@ pub async fn start_batch(
         .await;
     for (job, reason) in &unpublished {
         tracing::error!(job_id = %job.job_id, error = %reason, "job not published; failing it");
-        store
-            .record_result(&unpublished_result(job, reason))
-            .await?;
+        let failed = finished_job(&unpublished_result(job, reason));
+        store.batches().record_result(&failed).await?;
     }
-    Ok(store.batch(batch_id).await?.unwrap_or(batch))
+    Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
 }
 
 /// Publish attempts per job before it is failed as unpublished: enough to
@@ -143,9 +149,9 @@ fn unpublished_result(job: &JobMessage, reason: &str) -> JobResult {
 }
 
 /// Poll the store until the batch is terminal.
-pub async fn wait(store: &dyn Store, id: BatchId, poll: Duration) -> Result<Batch, Error> {
+pub async fn wait(store: &Store, id: BatchId, poll: Duration) -> Result<Batch, Error> {
     loop {
-        let batch = store.batch(id).await?.ok_or(Error::NotFound(id))?;
+        let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
         if batch.status.is_terminal() {
             return Ok(batch);
         }
@@ -161,8 +167,14 @@ pub struct BatchReport {
     pub jobs: Vec<JobRow>,
 }
 
-pub async fn report(store: &dyn Store, id: BatchId) -> Result<BatchReport, Error> {
-    let batch = store.batch(id).await?.ok_or(Error::NotFound(id))?;
-    let jobs = store.batch_jobs(id).await?;
+/// A batch with its jobs. A capacity-sync batch always shows its summary
+/// counters, at 0 when none was folded yet (a batch created by a lone failed
+/// result has none stored).
+pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
+    let mut batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
+    if batch.kind == JobKind::CapacitySync.as_str() {
+        batch.summary.add(&capacity_tally(&JobCounters::default()));
+    }
+    let jobs = store.batches().jobs(id).await?;
     Ok(BatchReport { batch, jobs })
 }

@@ -71,26 +71,29 @@ pub struct Replayed {
 
 /// Dead letters, newest first (`limit` at most).
 pub async fn list(
-    store: &dyn Store,
+    store: &Store,
     include_replayed: bool,
     limit: i64,
 ) -> Result<Vec<DeadLetter>, Error> {
-    Ok(store.dead_letters(include_replayed, limit.max(1)).await?)
+    Ok(store
+        .dead_letters()
+        .list(include_replayed, limit.max(1))
+        .await?)
 }
 
 /// Publish the selected dead letters again, oldest first, marking each
 /// replayed once its publish is confirmed. `job_deadline` is the budget a
 /// replayed job gets from now (`job.deadline` of the settings).
 pub async fn replay(
-    store: &dyn Store,
+    store: &Store,
     broker: &dyn Broker,
     selection: Selection<'_>,
     job_deadline: Duration,
 ) -> Result<Replayed, Error> {
     let (mut letters, explicit) = match selection {
-        Selection::AllPending => (store.dead_letters(false, i64::MAX).await?, false),
+        Selection::AllPending => (store.dead_letters().list(false, i64::MAX).await?, false),
         Selection::Ids(wanted) => {
-            let found = store.dead_letters_by_id(wanted).await?;
+            let found = store.dead_letters().by_id(wanted).await?;
             let known: BTreeSet<i64> = found.iter().map(|d| d.id).collect();
             let missing: BTreeSet<i64> = wanted
                 .iter()
@@ -119,6 +122,7 @@ pub async fn replay(
                 source,
             })?;
         store
+            .dead_letters()
             .mark_replayed(&[letter.id], Utc::now())
             .await
             .map_err(|source| Error::Mark {

@@ -64,7 +64,7 @@ pub fn require_shared_broker(settings: &Settings, command: &str) -> Result<(), E
 
 /// Open the control store and bring its schema up to date. Without a
 /// `store.url`, that is the embedded SQLite file under `data_dir`.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
+pub async fn open_store(settings: &Settings) -> Result<Store, Error> {
     let mut store_settings = settings.store.clone();
     if store_settings.url.is_none() {
         let path = embedded_store_path(settings);
@@ -82,7 +82,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
         }
         store_settings.url = Some(SecretString::from(format!("sqlite:{}", path.display())));
     }
-    let store = store::connect(&store_settings).await?;
+    let store = Store::connect(&store_settings).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -118,7 +118,7 @@ pub fn load_filters(settings: &Settings) -> Result<DatabaseFilters, Error> {
 /// Build a worker over an open store and broker.
 pub fn worker(
     settings: &Settings,
-    store: Arc<dyn Store>,
+    store: Store,
     broker: Arc<dyn Broker>,
     filters: Arc<DatabaseFilters>,
     name: String,
@@ -140,7 +140,7 @@ pub fn worker(
 /// it), everything stops and the first error is returned.
 pub async fn serve(
     settings: &Settings,
-    store: Arc<dyn Store>,
+    store: Store,
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {

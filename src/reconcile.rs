@@ -45,10 +45,10 @@ fn differs(stored: &Instance, wanted: &NewInstance) -> bool {
 
 /// Make the store's managed instances match `declared`.
 pub async fn reconcile(
-    store: &dyn Store,
+    store: &Store,
     declared: &[DeclaredInstance],
 ) -> Result<Reconciliation, store::Error> {
-    let existing = store.list_instances().await?;
+    let existing = store.instances().list().await?;
     let by_name: BTreeMap<&str, &Instance> =
         existing.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut done = Reconciliation::default();
@@ -63,11 +63,12 @@ pub async fn reconcile(
             Some(stored) => {
                 let mut changed = differs(stored, &new);
                 if changed {
-                    store.update_instance(stored.id, &new).await?;
+                    store.instances().update(stored.id, &new).await?;
                 }
                 if stored.is_active != wanted.active {
                     store
-                        .set_instance_active(&wanted.name, wanted.active)
+                        .instances()
+                        .set_active(&wanted.name, wanted.active)
                         .await?;
                     changed = true;
                 }
@@ -75,10 +76,10 @@ pub async fn reconcile(
                     done.updated.push(name);
                 }
             }
-            None => match store.add_instance(&new).await {
+            None => match store.instances().add(&new).await {
                 Ok(_) => {
                     if !wanted.active {
-                        store.set_instance_active(&wanted.name, false).await?;
+                        store.instances().set_active(&wanted.name, false).await?;
                     }
                     done.created.push(name);
                 }
@@ -94,7 +95,7 @@ pub async fn reconcile(
         .iter()
         .filter(|i| i.managed && i.is_active && !declared_names.contains(i.name.as_str()))
     {
-        store.set_instance_active(&gone.name, false).await?;
+        store.instances().set_active(&gone.name, false).await?;
         done.deactivated.push(gone.name.to_string());
     }
     Ok(done)

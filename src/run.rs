@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::dispatcher::{self, BatchReport, Selection};
 use crate::fleet;
 use crate::reconcile::{self, Reconciliation};
-use crate::store::Batch;
+use crate::store::{Batch, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,7 +44,7 @@ pub async fn run(
     let filters = Arc::new(fleet::load_filters(settings)?);
     let store = fleet::open_store(settings).await?;
     let broker = fleet::open_broker(settings).await?;
-    let reconciliation = reconcile::reconcile(store.as_ref(), &settings.instances).await?;
+    let reconciliation = reconcile::reconcile(&store, &settings.instances).await?;
     for problem in &reconciliation.problems {
         tracing::warn!("{problem}");
     }
@@ -79,7 +79,7 @@ pub async fn run(
     let _ = folding.await;
     broker.close().await;
     let batch = ended?;
-    let report = dispatcher::report(store.as_ref(), batch.id).await?;
+    let report = dispatcher::report(&store, batch.id).await?;
     Ok(RunOutcome {
         reconciliation,
         report,
@@ -88,12 +88,12 @@ pub async fn run(
 
 async fn drive(
     settings: &Settings,
-    store: &Arc<dyn crate::store::Store>,
+    store: &Store,
     broker: &Arc<dyn crate::broker::Broker>,
     progress: &mut (impl FnMut(&Batch) + Send),
 ) -> Result<Batch, Error> {
     let mut batch = dispatcher::start_batch(
-        store.as_ref(),
+        store,
         broker.as_ref(),
         Selection::AllActive,
         settings.job.deadline,
@@ -105,7 +105,8 @@ async fn drive(
     while !batch.status.is_terminal() {
         tokio::time::sleep(POLL).await;
         batch = store
-            .batch(batch.id)
+            .batches()
+            .get(batch.id)
             .await?
             .ok_or(dispatcher::Error::NotFound(batch.id))?;
         if (batch.succeeded, batch.failed) != seen {

@@ -43,7 +43,7 @@ pub enum Error {
 }
 
 pub struct Worker {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub broker: Arc<dyn Broker>,
     pub coordinator: Coordinator,
     pub timezone: Tz,
@@ -216,7 +216,8 @@ impl Worker {
         let started_at = Utc::now();
         match self
             .store
-            .acquire_lease(job.instance_id, job.job_id, job.deadline, started_at)
+            .leases()
+            .acquire(job.instance_id, job.job_id, job.deadline, started_at)
             .await
         {
             Err(crate::store::Error::NotFound(_)) => {
@@ -251,7 +252,12 @@ impl Worker {
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(fail(ErrorClass::Internal, "the job panicked").into()));
-        if let Err(e) = self.store.release_lease(job.instance_id, job.job_id).await {
+        if let Err(e) = self
+            .store
+            .leases()
+            .release(job.instance_id, job.job_id)
+            .await
+        {
             tracing::warn!(error = %e, "lease not released; it expires at the job deadline");
         }
         match executed {
@@ -285,12 +291,17 @@ impl Worker {
     }
 
     async fn execute(&self, job: &JobMessage) -> Result<JobCounters, SyncError> {
-        let instance = self.store.instance(job.instance_id).await?.ok_or_else(|| {
-            fail(
-                ErrorClass::Config,
-                format!("instance {} is not registered", job.instance_id),
-            )
-        })?;
+        let instance = self
+            .store
+            .instances()
+            .get(job.instance_id)
+            .await?
+            .ok_or_else(|| {
+                fail(
+                    ErrorClass::Config,
+                    format!("instance {} is not registered", job.instance_id),
+                )
+            })?;
         if !instance.is_active {
             return Err(fail(
                 ErrorClass::Config,

@@ -46,7 +46,7 @@ where
 /// Dead letters not replayed yet, once there are exactly `n`, newest first.
 async fn pending_dead_letters(world: &World, n: usize) -> Vec<DeadLetter> {
     eventually(&format!("{n} pending dead letter(s)"), || async {
-        let letters = world.store.dead_letters(false, 100).await.unwrap();
+        let letters = world.store.dead_letters().list(false, 100).await.unwrap();
         (letters.len() == n).then_some(letters)
     })
     .await
@@ -54,14 +54,14 @@ async fn pending_dead_letters(world: &World, n: usize) -> Vec<DeadLetter> {
 
 async fn batch_with_status(world: &World, id: BatchId, status: BatchStatus) -> Batch {
     eventually(&format!("batch {}", status.as_str()), || async {
-        let batch = world.store.batch(id).await.unwrap().unwrap();
+        let batch = world.store.batches().get(id).await.unwrap().unwrap();
         (batch.status == status).then_some(batch)
     })
     .await
 }
 
 async fn only_job(world: &World, id: BatchId) -> JobRow {
-    let mut jobs = world.store.batch_jobs(id).await.unwrap();
+    let mut jobs = world.store.batches().jobs(id).await.unwrap();
     assert_eq!(jobs.len(), 1);
     jobs.remove(0)
 }
@@ -76,7 +76,7 @@ async fn next(deliveries: &mut Deliveries) -> Delivery {
 /// A one-job batch for an instance, published to the jobs queue.
 async fn one_job_batch(world: &World) -> Batch {
     dispatcher::start_batch(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         Selection::AllActive,
         world.settings.job.deadline,
@@ -162,7 +162,7 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
         (garbage.body.as_slice(), garbage.preview.as_str()),
         (&b"not json"[..], "not json")
     );
-    let batch_now = world.store.batch(batch.id).await.unwrap().unwrap();
+    let batch_now = world.store.batches().get(batch.id).await.unwrap().unwrap();
     assert_eq!(
         batch_now.status,
         BatchStatus::Failed,
@@ -171,7 +171,7 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
 
     // Unknown ids are refused, and nothing is replayed.
     let missing = dlq::replay(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         dlq::Selection::Ids(&[poisoned.id, 987_654_321]),
         deadline,
@@ -181,11 +181,20 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
         Err(dlq::Error::NotFound(ids)) => assert_eq!(ids, [987_654_321]),
         other => panic!("unknown id: {other:?}"),
     }
-    assert_eq!(world.store.dead_letters(false, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        world
+            .store
+            .dead_letters()
+            .list(false, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Replay everything pending: the job, not the garbage.
     let done = dlq::replay(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         dlq::Selection::AllPending,
         deadline,
@@ -205,15 +214,16 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
     let job = only_job(&world, batch.id).await;
     assert_eq!((job.status.as_str(), &job.error), ("succeeded", &None));
     assert_eq!(job.worker.as_deref(), Some("worker-replay"));
-    assert!(job.records >= 1, "the replayed job sized {db}");
+    assert!(job.count("records") >= 1, "the replayed job sized {db}");
 
     // The dead letter is marked replayed; only the garbage is pending.
-    let pending = world.store.dead_letters(false, 100).await.unwrap();
+    let pending = world.store.dead_letters().list(false, 100).await.unwrap();
     let pending: Vec<i64> = pending.iter().map(|d| d.id).collect();
     assert_eq!(pending, [garbage.id]);
     let replayed = world
         .store
-        .dead_letters_by_id(&[poisoned.id])
+        .dead_letters()
+        .by_id(&[poisoned.id])
         .await
         .unwrap();
     assert!(replayed[0].replayed_at.is_some());
@@ -221,7 +231,7 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
     // Named by id, the garbage is published as it is, and the worker
     // dead-letters it again: kept anew, with the worker's reason.
     let done = dlq::replay(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         dlq::Selection::Ids(&[garbage.id]),
         deadline,
@@ -238,7 +248,7 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
         "{}",
         again[0].reason
     );
-    let batch_now = world.store.batch(batch.id).await.unwrap().unwrap();
+    let batch_now = world.store.batches().get(batch.id).await.unwrap().unwrap();
     assert_eq!(batch_now.status, BatchStatus::Success);
 
     tasks.stop_within("background tasks stop").await;

@@ -14,9 +14,10 @@ use common::{
     drop_pg_database, pg_admin, pg_database, pg_expected_sizes, run_batch, sync_on, today, Backend,
     Fleet, MariaUser, World,
 };
+use dbfleet::aggregator::TOTAL_RECORDS;
 use dbfleet::dispatcher::{self, Selection};
-use dbfleet::domain::DbType;
-use dbfleet::message::ErrorClass;
+use dbfleet::domain::{DbType, JobId};
+use dbfleet::message::{ErrorClass, JobMessage};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;
 
@@ -28,6 +29,7 @@ on_both_backends!(
     rerunning_on_the_same_day_overwrites_instead_of_duplicating,
     two_workers_share_one_queue_and_every_job_is_counted_once,
     a_batch_with_no_active_instance_is_an_immediate_success,
+    a_lone_failed_job_reports_its_batch_counters_as_zero,
 );
 
 /// A PostgreSQL database of our own with some data, and its expected size.
@@ -76,10 +78,23 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
 
     // Every record counted is a stored row, and each size matches the server.
     let day = today(&world);
-    let maria_rows = world.store.database_stats(mariadb.id, day).await.unwrap();
-    let pg_rows = world.store.database_stats(postgres.id, day).await.unwrap();
-    assert_eq!(b.total_records, (maria_rows.len() + pg_rows.len()) as i64);
-    assert_eq!(jobs["maria"].records, maria_rows.len() as i64);
+    let maria_rows = world
+        .store
+        .stats()
+        .databases(mariadb.id, day)
+        .await
+        .unwrap();
+    let pg_rows = world
+        .store
+        .stats()
+        .databases(postgres.id, day)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.summary.get(TOTAL_RECORDS),
+        (maria_rows.len() + pg_rows.len()) as i64
+    );
+    assert_eq!(jobs["maria"].count("records"), maria_rows.len() as i64);
     let expected = maria.expected_sizes_mb().await;
     let stored: BTreeMap<_, _> = maria_rows
         .iter()
@@ -107,6 +122,7 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
     // The instance total is the sum of the day's rows.
     let total = world
         .store
+        .stats()
         .instance_total(mariadb.id, day)
         .await
         .unwrap()
@@ -142,7 +158,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
         (second.inventory.refreshed, second.inventory.deactivated),
         (1, 1)
     );
-    let gone = world.store.inventory(instance.id).await.unwrap();
+    let gone = world.store.inventory().records(instance.id).await.unwrap();
     let flaky_row = gone.iter().find(|r| r.database_name == flaky).unwrap();
     assert!(!flaky_row.is_active && flaky_row.deleted_at.is_some());
     assert_eq!(
@@ -151,6 +167,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
     );
     let total = world
         .store
+        .stats()
         .instance_total(instance.id, day(2))
         .await
         .unwrap()
@@ -170,7 +187,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
         ),
         (1, 1, 0)
     );
-    let back = world.store.inventory(instance.id).await.unwrap();
+    let back = world.store.inventory().records(instance.id).await.unwrap();
     let flaky_row = back.iter().find(|r| r.database_name == flaky).unwrap();
     assert!(flaky_row.is_active && flaky_row.deleted_at.is_none());
     assert_eq!(
@@ -204,7 +221,8 @@ async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend)
     let counters = sync_on(&world, &mysql, day).await;
     let names: Vec<String> = world
         .store
-        .inventory(mysql.id)
+        .inventory()
+        .records(mysql.id)
         .await
         .unwrap()
         .into_iter()
@@ -218,7 +236,8 @@ async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend)
     sync_on(&world, &pg, day).await;
     let names: Vec<String> = world
         .store
-        .inventory(pg.id)
+        .inventory()
+        .records(pg.id)
         .await
         .unwrap()
         .into_iter()
@@ -245,7 +264,12 @@ async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating(backend: Ba
     let day = NaiveDate::from_ymd_opt(2026, 5, 5).unwrap();
 
     sync_on(&world, &instance, day).await;
-    let before = world.store.database_stats(instance.id, day).await.unwrap();
+    let before = world
+        .store
+        .stats()
+        .databases(instance.id, day)
+        .await
+        .unwrap();
     let inserts: Vec<String> = (0..64)
         .map(|_| {
             format!("INSERT INTO `{db}`.t (v) SELECT REPEAT('y', 1024) FROM `{db}`.seq_1_to_64")
@@ -253,7 +277,12 @@ async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating(backend: Ba
         .collect();
     maria.admin(&inserts).await;
     sync_on(&world, &instance, day).await;
-    let after = world.store.database_stats(instance.id, day).await.unwrap();
+    let after = world
+        .store
+        .stats()
+        .databases(instance.id, day)
+        .await
+        .unwrap();
 
     assert_eq!(before.len(), 1);
     assert_eq!(after.len(), 1, "one row per database per day");
@@ -264,6 +293,7 @@ async fn rerunning_on_the_same_day_overwrites_instead_of_duplicating(backend: Ba
     assert_eq!(after[0].size_mb, maria.expected_sizes_mb().await[&db]);
     let total = world
         .store
+        .stats()
         .instance_total(instance.id, day)
         .await
         .unwrap()
@@ -297,13 +327,14 @@ async fn two_workers_share_one_queue_and_every_job_is_counted_once(backend: Back
     assert_eq!((b.total, b.succeeded, b.failed), (count, count, 0));
     assert_eq!(report.jobs.len() as i64, count, "one row per job");
     assert_eq!(
-        b.total_records, count,
+        b.summary.get(TOTAL_RECORDS),
+        count,
         "one database per instance, counted once"
     );
     assert!(report
         .jobs
         .iter()
-        .all(|j| j.records == 1 && j.status == "succeeded"));
+        .all(|j| j.count("records") == 1 && j.status == "succeeded"));
 
     maria.teardown().await;
     world.teardown().await;
@@ -314,11 +345,12 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
     let instance = world.add_unreachable("off").await;
     world
         .store
-        .set_instance_active(&instance.name, false)
+        .instances()
+        .set_active(&instance.name, false)
         .await
         .unwrap();
     let batch = dispatcher::start_batch(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         Selection::AllActive,
         Duration::from_secs(60),
@@ -332,7 +364,7 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
             batch.total,
             batch.succeeded,
             batch.failed,
-            batch.total_records
+            batch.summary.get(TOTAL_RECORDS)
         ),
         (0, 0, 0, 0)
     );
@@ -364,27 +396,24 @@ async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend:
         declared("b", 5432, true),
         declared("by-cli", 1, true),
     ];
-    let done = reconcile(world.store.as_ref(), &first).await.unwrap();
+    let done = reconcile(&world.store, &first).await.unwrap();
     assert_eq!(done.created, ["a", "b"]);
     assert_eq!(done.problems.len(), 1);
     assert!(done.problems[0].contains("`by-cli`"), "{:?}", done.problems);
 
     // Unchanged: nothing to do. Changed port, disabled, dropped from the file.
     assert_eq!(
-        reconcile(world.store.as_ref(), &first[..2])
-            .await
-            .unwrap()
-            .updated,
+        reconcile(&world.store, &first[..2]).await.unwrap().updated,
         Vec::<String>::new()
     );
     let second = [declared("a", 6543, false)];
-    let done = reconcile(world.store.as_ref(), &second).await.unwrap();
+    let done = reconcile(&world.store, &second).await.unwrap();
     assert_eq!(
         (done.updated.as_slice(), done.deactivated.as_slice()),
         (&["a".to_string()][..], &["b".to_string()][..])
     );
 
-    let all = world.store.list_instances().await.unwrap();
+    let all = world.store.instances().list().await.unwrap();
     let get = |n: &str| all.iter().find(|i| i.name.as_str() == n).unwrap().clone();
     assert_eq!(
         (get("a").port, get("a").is_active, get("a").managed),
@@ -398,6 +427,38 @@ async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend:
     assert_eq!(
         (cli.port, cli.is_active, cli.managed, cli.db_type),
         (3306, true, false, by_cli.db_type)
+    );
+    world.teardown().await;
+}
+
+async fn a_lone_failed_job_reports_its_batch_counters_as_zero(backend: Backend) {
+    let world = World::on(backend).await;
+    let instance = world.add_unreachable("alone").await;
+    // Enqueued by another system: no batch, so the job is its own batch.
+    let job = JobMessage::new(JobId::new(), None, instance.id, chrono::Utc::now(), None);
+    let failed = dbfleet::aggregator::dead_letter_result(&job, "poisoned", 5);
+    world
+        .store
+        .batches()
+        .record_result(&dbfleet::aggregator::finished_job(&failed))
+        .await
+        .unwrap();
+    let report = dispatcher::report(&world.store, job.effective_batch_id())
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(
+        (
+            json["total_records"].as_i64(),
+            json["total_size_mb"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(json["jobs"][0]["instance"], "alone");
+    assert!(
+        json["jobs"][0].get("records").is_none(),
+        "a failed job has no output"
     );
     world.teardown().await;
 }

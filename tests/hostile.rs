@@ -110,10 +110,11 @@ async fn sync_until_stable(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let records = world.store.inventory(instance.id).await.unwrap();
+    let records = world.store.inventory().records(instance.id).await.unwrap();
     let stats = world
         .store
-        .database_stats(instance.id, today(world))
+        .stats()
+        .databases(instance.id, today(world))
         .await
         .unwrap();
     Observed {

@@ -263,10 +263,8 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
     let fleet = Fleet::start(&world, 1);
     let ended = run_batch_to_end(&world).await;
     fleet.stop().await;
-    let report = dispatcher::report(world.store.as_ref(), ended.id)
-        .await
-        .unwrap();
-    let instances = world.store.list_instances().await.unwrap();
+    let report = dispatcher::report(&world.store, ended.id).await.unwrap();
+    let instances = world.store.instances().list().await.unwrap();
     let messages = match spy {
         Some(spy) => spy.drain().await,
         None => Vec::new(),

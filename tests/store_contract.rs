@@ -5,21 +5,23 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dbfleet::config::StoreSettings;
 use dbfleet::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use dbfleet::inventory::{InventoryPlan, InventoryRecord};
-use dbfleet::message::{
-    ErrorClass, JobCounters, JobError, JobKind, JobResult, JobStatus, RESULT_SCHEMA,
-};
+use dbfleet::message::{ErrorClass, JobCounters, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    self, Batch, BatchStatus, DeadLetter, Error, Instance, NewInstance, NewJob, StatRow, Store,
-    StoredStat,
+    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, NewInstance, NewJob,
+    StatRow, Store, StoredStat, Tally,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection, Executor, PgConnection};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -42,7 +44,8 @@ fn hex() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-async fn open(backend: Backend) -> (Arc<dyn Store>, Place) {
+/// A fresh, empty database: its settings, and where it lives.
+async fn create(backend: Backend) -> (StoreSettings, Place) {
     let (url, place) = match backend {
         Backend::Postgres => {
             let db = format!("dbfc_{}", hex());
@@ -68,9 +71,14 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Place) {
         url: Some(SecretString::from(url)),
         max_connections: 5,
     };
-    let store = store::connect(&settings).await.unwrap();
+    (settings, place)
+}
+
+/// A fresh store, migrated.
+async fn open(settings: &StoreSettings) -> Store {
+    let store = Store::connect(settings).await.unwrap();
     store.migrate().await.unwrap();
-    (store, place)
+    store
 }
 
 async fn teardown(place: Place) {
@@ -90,11 +98,24 @@ async fn teardown(place: Place) {
 /// then report the panic.
 async fn run<F, Fut>(backend: Backend, check: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Store) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (store, place) = open(backend).await;
-    let outcome = tokio::spawn(check(store)).await;
+    run_fresh(backend, |settings| async move {
+        check(open(&settings).await).await
+    })
+    .await;
+}
+
+/// Run one check on a fresh, empty database (not migrated), given its
+/// settings; clean up even when the check panics, then report the panic.
+async fn run_fresh<F, Fut>(backend: Backend, check: F)
+where
+    F: FnOnce(StoreSettings) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (settings, place) = create(backend).await;
+    let outcome = tokio::spawn(check(settings)).await;
     teardown(place).await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
@@ -131,6 +152,7 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+contract!(fold, check_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(
@@ -139,6 +161,21 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+
+/// Migration 0003 on a database written by the schema before it.
+mod migration {
+    use super::{check_migration, run_fresh, Backend};
+
+    #[tokio::test]
+    async fn postgres() {
+        run_fresh(Backend::Postgres, check_migration).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run_fresh(Backend::Sqlite, check_migration).await;
+    }
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -159,9 +196,10 @@ fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
     }
 }
 
-async fn add(store: &Arc<dyn Store>, n: &str) -> Instance {
+async fn add(store: &Store, n: &str) -> Instance {
     store
-        .add_instance(&spec(n, PasswordRef::None, false))
+        .instances()
+        .add(&spec(n, PasswordRef::None, false))
         .await
         .unwrap()
 }
@@ -221,20 +259,35 @@ fn stat(n: &str, size: i64) -> StatRow {
     }
 }
 
+/// The job kind of these checks: capacity sync, as the aggregator folds it.
+const KIND: &str = "capacity_sync";
+
+/// The zero summary a capacity-sync batch starts with.
+fn zero() -> Tally {
+    Tally::from_pairs([("total_records", 0), ("total_size_mb", 0)])
+}
+
+/// A capacity-sync job's end: on success, `records` records and databases
+/// of 10 MiB each (its output and tally); on failure, a connect error.
 fn result(
     batch: BatchId,
     job: JobId,
-    instance: InstanceId,
+    instance: impl Into<Option<InstanceId>>,
     ok: bool,
     finished_at: DateTime<Utc>,
     records: u32,
-) -> JobResult {
-    JobResult {
-        schema: RESULT_SCHEMA.into(),
+) -> FinishedJob {
+    let counters = JobCounters {
+        databases: records,
+        records,
+        total_size_mb: i64::from(records) * 10,
+        ..JobCounters::default()
+    };
+    FinishedJob {
         job_id: job,
         batch_id: batch,
-        instance_id: instance,
-        kind: JobKind::CapacitySync,
+        kind: KIND.into(),
+        instance_id: instance.into(),
         status: if ok {
             JobStatus::Succeeded
         } else {
@@ -244,11 +297,15 @@ fn result(
             class: ErrorClass::Connect,
             message: "connection refused".into(),
         }),
-        counters: JobCounters {
-            databases: records,
-            records,
-            total_size_mb: i64::from(records) * 10,
-            ..JobCounters::default()
+        warnings: Vec::new(),
+        output: ok.then(|| serde_json::to_value(counters).unwrap()),
+        tally: if ok {
+            Tally::from_pairs([
+                ("total_records", i64::from(records)),
+                ("total_size_mb", counters.total_size_mb),
+            ])
+        } else {
+            Tally::default()
         },
         started_at: finished_at - Duration::seconds(3),
         finished_at,
@@ -262,7 +319,8 @@ fn jobs(instances: &[InstanceId], deadline: DateTime<Utc>) -> Vec<NewJob> {
         .iter()
         .map(|&instance_id| NewJob {
             job_id: JobId::new(),
-            instance_id,
+            instance_id: Some(instance_id),
+            target: format!("instance {instance_id}"),
             deadline,
         })
         .collect()
@@ -274,19 +332,22 @@ fn counts(b: &Batch) -> (BatchStatus, i64, i64, i64) {
 
 // ---------------------------------------------------------------- checks
 
-async fn check_instances(store: Arc<dyn Store>) {
+async fn check_instances(store: Store) {
     let env = PasswordRef::Env("BETA_PASSWORD".into());
     let file = PasswordRef::File("/run/secrets/gamma".into());
     let beta = store
-        .add_instance(&spec("beta", env.clone(), false))
+        .instances()
+        .add(&spec("beta", env.clone(), false))
         .await
         .unwrap();
     let alpha = store
-        .add_instance(&spec("alpha", PasswordRef::None, true))
+        .instances()
+        .add(&spec("alpha", PasswordRef::None, true))
         .await
         .unwrap();
     let gamma = store
-        .add_instance(&spec("gamma", file.clone(), false))
+        .instances()
+        .add(&spec("gamma", file.clone(), false))
         .await
         .unwrap();
     assert_eq!(beta.name.as_str(), "beta");
@@ -301,38 +362,46 @@ async fn check_instances(store: Arc<dyn Store>) {
     assert_eq!(alpha.password, PasswordRef::None);
     assert_eq!(gamma.password, file);
 
-    let listed = store.list_instances().await.unwrap();
+    let listed = store.instances().list().await.unwrap();
     let listed: Vec<_> = listed.iter().map(|i| (i.name.as_str(), i.id)).collect();
     assert_eq!(
         listed,
         [("alpha", alpha.id), ("beta", beta.id), ("gamma", gamma.id)]
     );
-    let by_id = store.instance(gamma.id).await.unwrap().unwrap();
+    let by_id = store.instances().get(gamma.id).await.unwrap().unwrap();
     assert_eq!(
         (by_id.name.as_str(), by_id.password),
         ("gamma", file.clone())
     );
     let by_name = store
-        .instance_by_name(&name("alpha"))
+        .instances()
+        .by_name(&name("alpha"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((by_name.id, by_name.managed), (alpha.id, true));
     assert!(store
-        .instance_by_name(&name("delta"))
+        .instances()
+        .by_name(&name("delta"))
         .await
         .unwrap()
         .is_none());
-    assert!(store.instance(InstanceId(987_654)).await.unwrap().is_none());
+    assert!(store
+        .instances()
+        .get(InstanceId(987_654))
+        .await
+        .unwrap()
+        .is_none());
 
     match store
-        .add_instance(&spec("beta", PasswordRef::None, true))
+        .instances()
+        .add(&spec("beta", PasswordRef::None, true))
         .await
     {
         Err(Error::Conflict(msg)) => assert_eq!(msg, "an instance named `beta` already exists"),
         other => panic!("duplicate name: {other:?}"),
     }
-    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+    assert_eq!(store.instances().list().await.unwrap().len(), 3);
 
     // Overwrite connection fields and the credential reference.
     let mut changed = spec("beta", file.clone(), true);
@@ -341,8 +410,8 @@ async fn check_instances(store: Arc<dyn Store>) {
     changed.port = 3307;
     changed.database = None;
     changed.username = "beta_admin".into();
-    store.update_instance(beta.id, &changed).await.unwrap();
-    let got = store.instance(beta.id).await.unwrap().unwrap();
+    store.instances().update(beta.id, &changed).await.unwrap();
+    let got = store.instances().get(beta.id).await.unwrap().unwrap();
     assert_eq!(got.db_type, DbType::Mysql);
     assert_eq!((got.host.as_str(), got.port), ("beta2.db.internal", 3307));
     assert_eq!(got.database, None);
@@ -350,77 +419,103 @@ async fn check_instances(store: Arc<dyn Store>) {
     assert_eq!(got.password, file);
     assert!(got.managed);
     changed.password = PasswordRef::None;
-    store.update_instance(beta.id, &changed).await.unwrap();
-    let got = store.instance(beta.id).await.unwrap().unwrap();
+    store.instances().update(beta.id, &changed).await.unwrap();
+    let got = store.instances().get(beta.id).await.unwrap().unwrap();
     assert_eq!(got.password, PasswordRef::None);
     // Other instances kept their own credentials.
-    let g = store.instance(gamma.id).await.unwrap().unwrap();
+    let g = store.instances().get(gamma.id).await.unwrap().unwrap();
     assert_eq!(
         (g.password, g.username.as_str()),
         (file.clone(), "gamma_reader")
     );
     assert!(matches!(
-        store.update_instance(InstanceId(987_654), &changed).await,
+        store
+            .instances()
+            .update(InstanceId(987_654), &changed)
+            .await,
         Err(Error::NotFound(_))
     ));
 
     assert!(store
-        .set_instance_active(&name("beta"), false)
+        .instances()
+        .set_active(&name("beta"), false)
         .await
         .unwrap());
-    assert!(!store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert!(
+        !store
+            .instances()
+            .get(beta.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
     assert_eq!(
-        store.list_instances().await.unwrap().len(),
+        store.instances().list().await.unwrap().len(),
         3,
         "inactive stays listed"
     );
     assert!(store
-        .set_instance_active(&name("beta"), true)
+        .instances()
+        .set_active(&name("beta"), true)
         .await
         .unwrap());
-    assert!(store.instance(beta.id).await.unwrap().unwrap().is_active);
+    assert!(
+        store
+            .instances()
+            .get(beta.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
     assert!(!store
-        .set_instance_active(&name("delta"), true)
+        .instances()
+        .set_active(&name("delta"), true)
         .await
         .unwrap());
 
-    assert!(store.remove_instance(&name("beta")).await.unwrap());
-    assert!(!store.remove_instance(&name("beta")).await.unwrap());
-    let listed = store.list_instances().await.unwrap();
+    assert!(store.instances().remove(&name("beta")).await.unwrap());
+    assert!(!store.instances().remove(&name("beta")).await.unwrap());
+    let listed = store.instances().list().await.unwrap();
     let listed: Vec<_> = listed.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(listed, ["alpha", "gamma"]);
-    assert!(store.instance(beta.id).await.unwrap().is_none());
+    assert!(store.instances().get(beta.id).await.unwrap().is_none());
     assert!(store
-        .instance_by_name(&name("beta"))
+        .instances()
+        .by_name(&name("beta"))
         .await
         .unwrap()
         .is_none());
     assert!(!store
-        .set_instance_active(&name("beta"), true)
+        .instances()
+        .set_active(&name("beta"), true)
         .await
         .unwrap());
     assert!(matches!(
-        store.update_instance(beta.id, &changed).await,
+        store.instances().update(beta.id, &changed).await,
         Err(Error::NotFound(_))
     ));
 
     // The name is free again.
     let again = store
-        .add_instance(&spec("beta", env.clone(), false))
+        .instances()
+        .add(&spec("beta", env.clone(), false))
         .await
         .unwrap();
     assert_ne!(again.id, beta.id);
     assert_eq!((again.password, again.is_active), (env, true));
-    assert_eq!(store.list_instances().await.unwrap().len(), 3);
+    assert_eq!(store.instances().list().await.unwrap().len(), 3);
 }
 
-async fn check_inventory(store: Arc<dyn Store>) {
+async fn check_inventory(store: Store) {
     let inst = add(&store, "inv").await.id;
     let other = add(&store, "other").await.id;
-    assert!(store.inventory(inst).await.unwrap().is_empty());
+    assert!(store.inventory().records(inst).await.unwrap().is_empty());
 
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&["c", "a", "b"], &[], &[], &[]),
             day(1),
@@ -429,7 +524,8 @@ async fn check_inventory(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .apply_inventory(other, &plan(&["a"], &[], &[], &[]), day(1), at(1, 0))
+        .inventory()
+        .apply(other, &plan(&["a"], &[], &[], &[]), day(1), at(1, 0))
         .await
         .unwrap();
     let want = [
@@ -437,11 +533,12 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("b", day(1), day(1), None),
         record("c", day(1), day(1), None),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Day 2: a and c still there, b gone, d new.
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&["d"], &["a", "c"], &[], &["b"]),
             day(2),
@@ -455,18 +552,20 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("c", day(1), day(2), None),
         record("d", day(2), day(2), None),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Deactivating again keeps the first deletion time.
     store
-        .apply_inventory(inst, &plan(&[], &[], &[], &["b"]), day(2), at(2, 30))
+        .inventory()
+        .apply(inst, &plan(&[], &[], &[], &["b"]), day(2), at(2, 30))
         .await
         .unwrap();
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // Day 3: b is back; d goes.
     store
-        .apply_inventory(
+        .inventory()
+        .apply(
             inst,
             &plan(&[], &["a", "c"], &["b"], &["d"]),
             day(3),
@@ -480,41 +579,48 @@ async fn check_inventory(store: Arc<dyn Store>) {
         record("c", day(1), day(3), None),
         record("d", day(2), day(2), Some(at(3, 0))),
     ];
-    assert_eq!(store.inventory(inst).await.unwrap(), want);
+    assert_eq!(store.inventory().records(inst).await.unwrap(), want);
 
     // A late run of an earlier day never moves last_seen_date backwards.
     store
-        .apply_inventory(inst, &plan(&[], &["a"], &["b"], &[]), day(2), at(3, 5))
+        .inventory()
+        .apply(inst, &plan(&[], &["a"], &["b"], &[]), day(2), at(3, 5))
         .await
         .unwrap();
-    assert_eq!(store.inventory(inst).await.unwrap()[..2], want[..2]);
+    assert_eq!(
+        store.inventory().records(inst).await.unwrap()[..2],
+        want[..2]
+    );
 
     // A concurrent run created d again: it is folded in, reactivated.
     store
-        .apply_inventory(inst, &plan(&["d"], &[], &[], &[]), day(4), at(4, 0))
+        .inventory()
+        .apply(inst, &plan(&["d"], &[], &[], &[]), day(4), at(4, 0))
         .await
         .unwrap();
-    let rows = store.inventory(inst).await.unwrap();
+    let rows = store.inventory().records(inst).await.unwrap();
     assert_eq!(rows.len(), 4, "rows are never deleted");
     assert_eq!(rows[3], record("d", day(2), day(4), None));
 
     // The other instance was never touched.
-    let others = store.inventory(other).await.unwrap();
+    let others = store.inventory().records(other).await.unwrap();
     assert_eq!(others, [record("a", day(1), day(1), None)]);
 }
 
-async fn check_stats(store: Arc<dyn Store>) {
+async fn check_stats(store: Store) {
     let inst = add(&store, "stats").await.id;
     let other = add(&store, "quiet").await.id;
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(1), &[])
+            .stats()
+            .upsert_databases(inst, day(1), &[])
             .await
             .unwrap(),
         0
     );
     let n = store
-        .upsert_database_stats(inst, day(1), &[stat("x", 100), stat("y", 50), stat("w", 7)])
+        .stats()
+        .upsert_databases(inst, day(1), &[stat("x", 100), stat("y", 50), stat("w", 7)])
         .await
         .unwrap();
     assert_eq!(n, 3);
@@ -523,7 +629,8 @@ async fn check_stats(store: Arc<dyn Store>) {
     x.data_size_mb = None;
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(1), &[x])
+            .stats()
+            .upsert_databases(inst, day(1), &[x])
             .await
             .unwrap(),
         1
@@ -535,7 +642,7 @@ async fn check_stats(store: Arc<dyn Store>) {
         collected_date: day(d),
     };
     assert_eq!(
-        store.database_stats(inst, day(1)).await.unwrap(),
+        store.stats().databases(inst, day(1)).await.unwrap(),
         [
             stored("w", 7, Some(6), 1),
             stored("x", 120, None, 1),
@@ -545,32 +652,40 @@ async fn check_stats(store: Arc<dyn Store>) {
     // Another day adds rows.
     assert_eq!(
         store
-            .upsert_database_stats(inst, day(2), &[stat("x", 130)])
+            .stats()
+            .upsert_databases(inst, day(2), &[stat("x", 130)])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        store.database_stats(inst, day(2)).await.unwrap(),
+        store.stats().databases(inst, day(2)).await.unwrap(),
         [stored("x", 130, Some(129), 2)]
     );
-    assert_eq!(store.database_stats(inst, day(1)).await.unwrap().len(), 3);
+    assert_eq!(
+        store.stats().databases(inst, day(1)).await.unwrap().len(),
+        3
+    );
     assert!(store
-        .database_stats(other, day(1))
+        .stats()
+        .databases(other, day(1))
         .await
         .unwrap()
         .is_empty());
 
     // x active, y deactivated, w untracked.
     store
-        .apply_inventory(inst, &plan(&["x", "y"], &[], &[], &[]), day(1), at(1, 0))
+        .inventory()
+        .apply(inst, &plan(&["x", "y"], &[], &[], &[]), day(1), at(1, 0))
         .await
         .unwrap();
     store
-        .apply_inventory(inst, &plan(&[], &["x"], &[], &["y"]), day(1), at(1, 1))
+        .inventory()
+        .apply(inst, &plan(&[], &["x"], &[], &["y"]), day(1), at(1, 1))
         .await
         .unwrap();
     let total = store
+        .stats()
         .refresh_instance_total(inst, day(1), at(1, 2))
         .await
         .unwrap()
@@ -583,26 +698,34 @@ async fn check_stats(store: Arc<dyn Store>) {
         ),
         (127, 2, day(1))
     );
-    let read = store.instance_total(inst, day(1)).await.unwrap().unwrap();
+    let read = store
+        .stats()
+        .instance_total(inst, day(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read, total);
 
     // Refreshing again overwrites the day's total.
     store
-        .upsert_database_stats(inst, day(1), &[stat("x", 200)])
+        .stats()
+        .upsert_databases(inst, day(1), &[stat("x", 200)])
         .await
         .unwrap();
     let total = store
+        .stats()
         .refresh_instance_total(inst, day(1), at(1, 3))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((total.total_size_mb, total.database_count), (207, 2));
     assert_eq!(
-        store.instance_total(inst, day(1)).await.unwrap(),
+        store.stats().instance_total(inst, day(1)).await.unwrap(),
         Some(total)
     );
 
     let total2 = store
+        .stats()
         .refresh_instance_total(inst, day(2), at(2, 0))
         .await
         .unwrap()
@@ -612,23 +735,31 @@ async fn check_stats(store: Arc<dyn Store>) {
     // No rows that day: nothing written.
     assert_eq!(
         store
+            .stats()
             .refresh_instance_total(inst, day(9), at(9, 0))
             .await
             .unwrap(),
         None
     );
-    assert_eq!(store.instance_total(inst, day(9)).await.unwrap(), None);
+    assert_eq!(
+        store.stats().instance_total(inst, day(9)).await.unwrap(),
+        None
+    );
     assert_eq!(
         store
+            .stats()
             .refresh_instance_total(other, day(1), at(1, 0))
             .await
             .unwrap(),
         None
     );
-    assert_eq!(store.instance_total(other, day(1)).await.unwrap(), None);
+    assert_eq!(
+        store.stats().instance_total(other, day(1)).await.unwrap(),
+        None
+    );
 }
 
-async fn check_batches(store: Arc<dyn Store>) {
+async fn check_batches(store: Store) {
     let ids: Vec<InstanceId> = [
         add(&store, "gamma").await.id,
         add(&store, "alpha").await.id,
@@ -642,23 +773,32 @@ async fn check_batches(store: Arc<dyn Store>) {
     let (jg, ja, jb) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
     let (ig, ia, ib) = (ids[0], ids[1], ids[2]);
     let created = store
-        .create_batch(batch, Some("ops"), &new_jobs)
+        .batches()
+        .create(batch, KIND, Some("ops"), &new_jobs, &zero())
         .await
         .unwrap();
     assert_eq!(counts(&created), (BatchStatus::Running, 3, 0, 0));
     assert_eq!(created.id, batch);
     assert_eq!(created.requested_by.as_deref(), Some("ops"));
     assert_eq!(created.finished_at, None);
-    assert_eq!((created.total_records, created.total_size_mb), (0, 0));
-    assert_eq!(store.batch(batch).await.unwrap().unwrap().total, 3);
-    assert!(store.batch(BatchId::new()).await.unwrap().is_none());
+    assert_eq!(
+        (
+            created.summary.get("total_records"),
+            created.summary.get("total_size_mb")
+        ),
+        (0, 0)
+    );
+    assert_eq!(store.batches().get(batch).await.unwrap().unwrap().total, 3);
+    assert!(store.batches().get(BatchId::new()).await.unwrap().is_none());
 
     let b = store
+        .batches()
         .record_result(&result(batch, ja, ia, true, at(1, 10), 5))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 0));
     let b = store
+        .batches()
         .record_result(&result(batch, jb, ib, false, at(1, 10), 0))
         .await
         .unwrap();
@@ -666,19 +806,27 @@ async fn check_batches(store: Arc<dyn Store>) {
     assert_eq!(b.finished_at, None);
     // A later failed duplicate does not overwrite a success.
     let b = store
+        .batches()
         .record_result(&result(batch, ja, ia, false, at(1, 20), 0))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 3, 1, 1));
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 10), 7))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::PartialSuccess, 3, 2, 1));
-    assert_eq!((b.total_records, b.total_size_mb), (12, 120));
+    assert_eq!(
+        (
+            b.summary.get("total_records"),
+            b.summary.get("total_size_mb")
+        ),
+        (12, 120)
+    );
     let finished = b.finished_at.expect("terminal batch has finished_at");
 
-    let rows = store.batch_jobs(batch).await.unwrap();
+    let rows = store.batches().jobs(batch).await.unwrap();
     let view: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -693,14 +841,18 @@ async fn check_batches(store: Arc<dyn Store>) {
     assert_eq!(
         view,
         [
-            ("alpha", ja, ia, "succeeded"),
-            ("beta", jb, ib, "failed"),
-            ("gamma", jg, ig, "succeeded")
+            ("alpha", ja, Some(ia), "succeeded"),
+            ("beta", jb, Some(ib), "failed"),
+            ("gamma", jg, Some(ig), "succeeded")
         ]
     );
     assert_eq!(rows[0].error, None);
     assert_eq!(
-        (rows[0].records, rows[0].databases, rows[0].total_size_mb),
+        (
+            rows[0].count("records"),
+            rows[0].count("databases"),
+            rows[0].count("total_size_mb")
+        ),
         (5, 5, 50)
     );
     assert_eq!(
@@ -718,30 +870,34 @@ async fn check_batches(store: Arc<dyn Store>) {
 
     // An older result of the same status does not overwrite; a newer one does.
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 5), 99))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 12);
+    assert_eq!(b.summary.get("total_records"), 12);
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 15), 8))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 13);
+    assert_eq!(b.summary.get("total_records"), 13);
     // Same instant again: not newer, not applied.
     let b = store
+        .batches()
         .record_result(&result(batch, jg, ig, true, at(1, 15), 50))
         .await
         .unwrap();
-    assert_eq!(b.total_records, 13);
+    assert_eq!(b.summary.get("total_records"), 13);
     // A success after a failure overwrites it; finished_at is kept.
     let b = store
+        .batches()
         .record_result(&result(batch, jb, ib, true, at(1, 30), 1))
         .await
         .unwrap();
     assert_eq!(counts(&b), (BatchStatus::Success, 3, 3, 0));
-    assert_eq!(b.total_records, 14);
+    assert_eq!(b.summary.get("total_records"), 14);
     assert_eq!(b.finished_at, Some(finished));
-    let rows = store.batch_jobs(batch).await.unwrap();
+    let rows = store.batches().jobs(batch).await.unwrap();
     assert_eq!(
         (rows[1].status.as_str(), &rows[1].error),
         ("succeeded", &None)
@@ -751,9 +907,14 @@ async fn check_batches(store: Arc<dyn Store>) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let failing = BatchId::new();
     let fj = jobs(&ids[..2], far);
-    store.create_batch(failing, None, &fj).await.unwrap();
+    store
+        .batches()
+        .create(failing, KIND, None, &fj, &zero())
+        .await
+        .unwrap();
     for j in &fj {
         store
+            .batches()
             .record_result(&result(
                 failing,
                 j.job_id,
@@ -765,11 +926,11 @@ async fn check_batches(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    let f = store.batch(failing).await.unwrap().unwrap();
+    let f = store.batches().get(failing).await.unwrap().unwrap();
     assert_eq!(counts(&f), (BatchStatus::Failed, 2, 0, 2));
     assert!(f.finished_at.is_some());
     assert_eq!(f.requested_by, None);
-    let rows = store.batch_jobs(failing).await.unwrap();
+    let rows = store.batches().jobs(failing).await.unwrap();
     assert!(rows
         .iter()
         .all(|r| r.error.as_ref().map(|e| e.class) == Some(ErrorClass::Connect)));
@@ -777,26 +938,32 @@ async fn check_batches(store: Arc<dyn Store>) {
     // No job at all: done at once.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let empty = BatchId::new();
-    let e = store.create_batch(empty, Some("cron"), &[]).await.unwrap();
+    let e = store
+        .batches()
+        .create(empty, KIND, Some("cron"), &[], &zero())
+        .await
+        .unwrap();
     assert_eq!(counts(&e), (BatchStatus::Success, 0, 0, 0));
     assert!(e.finished_at.is_some());
-    assert!(store.batch_jobs(empty).await.unwrap().is_empty());
+    assert!(store.batches().jobs(empty).await.unwrap().is_empty());
 
     // A standalone job (its own batch, never created) creates the batch.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let job = JobId::new();
     let alone = BatchId(job.0);
     let s = store
+        .batches()
         .record_result(&result(alone, job, ib, true, at(1, 50), 2))
         .await
         .unwrap();
     assert_eq!(counts(&s), (BatchStatus::Success, 1, 1, 0));
     assert_eq!(s.id, alone);
-    let rows = store.batch_jobs(alone).await.unwrap();
+    let rows = store.batches().jobs(alone).await.unwrap();
     assert_eq!((rows.len(), rows[0].instance.as_str()), (1, "beta"));
 
     let newest: Vec<BatchId> = store
-        .list_batches(2)
+        .batches()
+        .list(2)
         .await
         .unwrap()
         .iter()
@@ -804,20 +971,21 @@ async fn check_batches(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(newest, [alone, empty]);
     let all: Vec<BatchId> = store
-        .list_batches(10)
+        .batches()
+        .list(10)
         .await
         .unwrap()
         .iter()
         .map(|b| b.id)
         .collect();
     assert_eq!(all, [alone, empty, failing, batch]);
-    let listed = store.list_batches(10).await.unwrap();
+    let listed = store.batches().list(10).await.unwrap();
     assert!(listed
         .windows(2)
         .all(|w| w[0].created_at >= w[1].created_at));
 }
 
-async fn check_sweep(store: Arc<dyn Store>) {
+async fn check_sweep(store: Store) {
     let ids: Vec<InstanceId> = [add(&store, "one").await.id, add(&store, "two").await.id].into();
     let cutoff = at(1, 60);
     let past = at(1, 0);
@@ -826,8 +994,13 @@ async fn check_sweep(store: Arc<dyn Store>) {
     // Batch a: one job succeeded, one lost (past its deadline).
     let a = BatchId::new();
     let aj = jobs(&ids, past);
-    store.create_batch(a, None, &aj).await.unwrap();
     store
+        .batches()
+        .create(a, KIND, None, &aj, &zero())
+        .await
+        .unwrap();
+    store
+        .batches()
         .record_result(&result(a, aj[0].job_id, ids[0], true, past, 3))
         .await
         .unwrap();
@@ -835,93 +1008,113 @@ async fn check_sweep(store: Arc<dyn Store>) {
     let b = BatchId::new();
     let mut bj = jobs(&ids, past);
     bj[1].deadline = later;
-    store.create_batch(b, None, &bj).await.unwrap();
+    store
+        .batches()
+        .create(b, KIND, None, &bj, &zero())
+        .await
+        .unwrap();
     // Batch c: nothing expired.
     let c = BatchId::new();
     store
-        .create_batch(c, None, &jobs(&ids, later))
+        .batches()
+        .create(c, KIND, None, &jobs(&ids, later), &zero())
         .await
         .unwrap();
     // Exactly at the cutoff is not past it.
     let d = BatchId::new();
     store
-        .create_batch(d, None, &jobs(&ids[..1], cutoff))
+        .batches()
+        .create(d, KIND, None, &jobs(&ids[..1], cutoff), &zero())
         .await
         .unwrap();
 
-    let mut swept = store.sweep_expired(cutoff).await.unwrap();
+    let mut swept = store.batches().sweep_expired(cutoff).await.unwrap();
     swept.sort();
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(swept, want);
 
-    let ba = store.batch(a).await.unwrap().unwrap();
+    let ba = store.batches().get(a).await.unwrap().unwrap();
     assert_eq!(counts(&ba), (BatchStatus::PartialSuccess, 2, 1, 1));
     assert!(ba.finished_at.is_some());
-    let lost = &store.batch_jobs(a).await.unwrap()[1];
+    let lost = &store.batches().jobs(a).await.unwrap()[1];
     assert_eq!(lost.status, "failed");
     assert_eq!(
         lost.error.as_ref().map(|e| e.class),
         Some(ErrorClass::Timeout)
     );
     assert!(lost.finished_at.is_some());
-    let kept = &store.batch_jobs(a).await.unwrap()[0];
-    assert_eq!((kept.status.as_str(), kept.records), ("succeeded", 3));
+    let kept = &store.batches().jobs(a).await.unwrap()[0];
+    assert_eq!(
+        (kept.status.as_str(), kept.count("records")),
+        ("succeeded", 3)
+    );
 
-    let bb = store.batch(b).await.unwrap().unwrap();
+    let bb = store.batches().get(b).await.unwrap().unwrap();
     assert_eq!(counts(&bb), (BatchStatus::Running, 2, 0, 1));
     assert_eq!(bb.finished_at, None);
     let statuses: Vec<String> = store
-        .batch_jobs(b)
+        .batches()
+        .jobs(b)
         .await
         .unwrap()
         .into_iter()
         .map(|j| j.status)
         .collect();
     assert_eq!(statuses, ["failed", "pending"]);
-    let bc = store.batch(c).await.unwrap().unwrap();
+    let bc = store.batches().get(c).await.unwrap().unwrap();
     assert_eq!(counts(&bc), (BatchStatus::Running, 2, 0, 0));
-    let bd = store.batch(d).await.unwrap().unwrap();
+    let bd = store.batches().get(d).await.unwrap().unwrap();
     assert_eq!(counts(&bd), (BatchStatus::Running, 1, 0, 0));
 
     // Sweeping again changes nothing.
-    assert!(store.sweep_expired(cutoff).await.unwrap().is_empty());
-    let again = store.batch(a).await.unwrap().unwrap();
+    assert!(store
+        .batches()
+        .sweep_expired(cutoff)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.batches().get(a).await.unwrap().unwrap();
     assert_eq!(
         (counts(&again), again.finished_at),
         (counts(&ba), ba.finished_at)
     );
-    assert_eq!(counts(&store.batch(b).await.unwrap().unwrap()), counts(&bb));
+    assert_eq!(
+        counts(&store.batches().get(b).await.unwrap().unwrap()),
+        counts(&bb)
+    );
 
     // The late result of a timed-out job still counts as a success.
     let late = store
+        .batches()
         .record_result(&result(b, bj[0].job_id, ids[0], true, at(1, 90), 1))
         .await
         .unwrap();
     assert_eq!(counts(&late), (BatchStatus::Running, 2, 1, 0));
     // The rest of b expires later: terminal.
-    let mut swept = store.sweep_expired(at(1, 180)).await.unwrap();
+    let mut swept = store.batches().sweep_expired(at(1, 180)).await.unwrap();
     swept.sort();
     let mut want = vec![b, c, d];
     want.sort();
     assert_eq!(swept, want);
-    let bb = store.batch(b).await.unwrap().unwrap();
+    let bb = store.batches().get(b).await.unwrap().unwrap();
     assert_eq!(counts(&bb), (BatchStatus::PartialSuccess, 2, 1, 1));
     assert_eq!(
-        counts(&store.batch(c).await.unwrap().unwrap()).0,
+        counts(&store.batches().get(c).await.unwrap().unwrap()).0,
         BatchStatus::Failed
     );
 }
 
-async fn check_concurrency(store: Arc<dyn Store>) {
+async fn check_concurrency(store: Store) {
     let inst = add(&store, "busy").await.id;
     let batch = BatchId::new();
     let new_jobs = jobs(&vec![inst; 50], Utc::now() + Duration::hours(1));
     store
-        .create_batch(batch, Some("load"), &new_jobs)
+        .batches()
+        .create(batch, KIND, Some("load"), &new_jobs, &zero())
         .await
         .unwrap();
-    let results: Vec<JobResult> = new_jobs
+    let results: Vec<FinishedJob> = new_jobs
         .iter()
         .enumerate()
         .map(|(i, j)| {
@@ -945,7 +1138,7 @@ async fn check_concurrency(store: Arc<dyn Store>) {
                 // redelivery) from the next one.
                 for (i, r) in results.iter().enumerate() {
                     if i % 8 == t || i % 8 == (t + 1) % 8 {
-                        store.record_result(r).await.unwrap();
+                        store.batches().record_result(r).await.unwrap();
                     }
                 }
             })
@@ -955,24 +1148,30 @@ async fn check_concurrency(store: Arc<dyn Store>) {
         task.await.unwrap();
     }
     let failed = (0..50).filter(|i| i % 3 == 0).count() as i64;
-    let b = store.batch(batch).await.unwrap().unwrap();
+    let b = store.batches().get(batch).await.unwrap().unwrap();
     assert_eq!(
         counts(&b),
         (BatchStatus::PartialSuccess, 50, 50 - failed, failed)
     );
-    assert_eq!(b.total_records, 50 - failed);
+    assert_eq!(b.summary.get("total_records"), 50 - failed);
     assert!(b.finished_at.is_some());
-    let jobs = store.batch_jobs(batch).await.unwrap();
+    let jobs = store.batches().jobs(batch).await.unwrap();
     assert_eq!(jobs.len(), 50);
     assert!(jobs.iter().all(|j| j.status != "pending"));
 }
 
-async fn check_dead_letters(store: Arc<dyn Store>) {
-    assert!(store.dead_letters(true, 10).await.unwrap().is_empty());
+async fn check_dead_letters(store: Store) {
+    assert!(store
+        .dead_letters()
+        .list(true, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let before = Utc::now() - Duration::minutes(1);
     let job_body = br#"{"schema":"dbfleet.job.v1","job_id":"x"}"#.to_vec();
     let a = store
-        .record_dead_letter(
+        .dead_letters()
+        .record(
             Some("job-1"),
             "job",
             "delivery limit reached (5)",
@@ -982,7 +1181,8 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let b = store
-        .record_dead_letter(Some("job-2"), "result", "broker: rejected", b"{}")
+        .dead_letters()
+        .record(Some("job-2"), "result", "broker: rejected", b"{}")
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -990,19 +1190,21 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
     let mut garbage = vec![0u8, 0xff, b'\n'];
     garbage.extend(std::iter::repeat_n(b'z', 300));
     let c = store
-        .record_dead_letter(None, "unknown", "not a JSON object", &garbage)
+        .dead_letters()
+        .record(None, "unknown", "not a JSON object", &garbage)
         .await
         .unwrap();
     assert!(a < b && b < c, "ids grow: {a} {b} {c}");
     assert!(
         store
-            .record_dead_letter(None, "bogus", "x", b"")
+            .dead_letters()
+            .record(None, "bogus", "x", b"")
             .await
             .is_err(),
         "kind is checked"
     );
 
-    let listed = store.dead_letters(false, 10).await.unwrap();
+    let listed = store.dead_letters().list(false, 10).await.unwrap();
     let ids: Vec<i64> = listed.iter().map(|d| d.id).collect();
     assert_eq!(ids, [c, b, a], "newest first");
     let (dc, db, da) = (&listed[0], &listed[1], &listed[2]);
@@ -1045,7 +1247,8 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
     assert!(json.get("body").is_none() && json.get("preview").is_some());
 
     let ids: Vec<i64> = store
-        .dead_letters(false, 2)
+        .dead_letters()
+        .list(false, 2)
         .await
         .unwrap()
         .iter()
@@ -1053,23 +1256,32 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(ids, [c, b], "limit keeps the newest");
 
-    let by_id = store.dead_letters_by_id(&[c, 987_654, a]).await.unwrap();
+    let by_id = store.dead_letters().by_id(&[c, 987_654, a]).await.unwrap();
     let ids: Vec<i64> = by_id.iter().map(|d| d.id).collect();
     assert_eq!(ids, [a, c], "by id, unknown ids left out");
     assert_eq!(by_id[1].body, garbage);
-    assert!(store.dead_letters_by_id(&[]).await.unwrap().is_empty());
+    assert!(store.dead_letters().by_id(&[]).await.unwrap().is_empty());
 
-    store.mark_replayed(&[], at(1, 0)).await.unwrap();
-    store.mark_replayed(&[a, b], at(1, 0)).await.unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[], at(1, 0))
+        .await
+        .unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[a, b], at(1, 0))
+        .await
+        .unwrap();
     let pending: Vec<i64> = store
-        .dead_letters(false, 10)
+        .dead_letters()
+        .list(false, 10)
         .await
         .unwrap()
         .iter()
         .map(|d| d.id)
         .collect();
     assert_eq!(pending, [c], "replayed ones are filtered out");
-    let all = store.dead_letters(true, 10).await.unwrap();
+    let all = store.dead_letters().list(true, 10).await.unwrap();
     let view: Vec<_> = all.iter().map(|d| (d.id, d.replayed_at)).collect();
     assert_eq!(
         view,
@@ -1077,96 +1289,115 @@ async fn check_dead_letters(store: Arc<dyn Store>) {
         "--all includes them, with when"
     );
     // Replaying again moves the stamp; by id still finds replayed ones.
-    store.mark_replayed(&[a], at(2, 0)).await.unwrap();
-    let again = store.dead_letters_by_id(&[a, b]).await.unwrap();
+    store
+        .dead_letters()
+        .mark_replayed(&[a], at(2, 0))
+        .await
+        .unwrap();
+    let again = store.dead_letters().by_id(&[a, b]).await.unwrap();
     assert_eq!(
         (again[0].replayed_at, again[1].replayed_at),
         (Some(at(2, 0)), Some(at(1, 0)))
     );
 }
 
-async fn check_leases(store: Arc<dyn Store>) {
+async fn check_leases(store: Store) {
     let inst = add(&store, "leased").await.id;
     let other = add(&store, "free").await.id;
     let (j1, j2) = (JobId::new(), JobId::new());
 
     assert!(store
-        .acquire_lease(inst, j1, at(1, 10), at(1, 0))
+        .leases()
+        .acquire(inst, j1, at(1, 10), at(1, 0))
         .await
         .unwrap());
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 20), at(1, 5))
+            .leases()
+            .acquire(inst, j2, at(1, 20), at(1, 5))
             .await
             .unwrap(),
         "another job is refused while the lease is live"
     );
     assert!(
         store
-            .acquire_lease(inst, j1, at(1, 30), at(1, 5))
+            .leases()
+            .acquire(inst, j1, at(1, 30), at(1, 5))
             .await
             .unwrap(),
         "re-entrant for the holder, which extends it"
     );
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 40), at(1, 20))
+            .leases()
+            .acquire(inst, j2, at(1, 40), at(1, 20))
             .await
             .unwrap(),
         "the extension holds: not expired at 12:20"
     );
     assert!(
         !store
-            .acquire_lease(inst, j2, at(1, 40), at(1, 30))
+            .leases()
+            .acquire(inst, j2, at(1, 40), at(1, 30))
             .await
             .unwrap(),
         "exactly at expiry is not past it"
     );
     assert!(
         store
-            .acquire_lease(inst, j2, at(1, 50), at(1, 31))
+            .leases()
+            .acquire(inst, j2, at(1, 50), at(1, 31))
             .await
             .unwrap(),
         "an expired lease is taken over"
     );
     assert!(
         !store
-            .acquire_lease(inst, j1, at(1, 60), at(1, 32))
+            .leases()
+            .acquire(inst, j1, at(1, 60), at(1, 32))
             .await
             .unwrap(),
         "the old holder lost it"
     );
 
     // Releasing by a job that does not hold it changes nothing.
-    store.release_lease(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
     assert!(!store
-        .acquire_lease(inst, j1, at(1, 60), at(1, 33))
+        .leases()
+        .acquire(inst, j1, at(1, 60), at(1, 33))
         .await
         .unwrap());
     // Leases are per instance.
     assert!(store
-        .acquire_lease(other, j1, at(1, 60), at(1, 33))
+        .leases()
+        .acquire(other, j1, at(1, 60), at(1, 33))
         .await
         .unwrap());
     // The holder releases: free at once, long before expiry.
-    store.release_lease(inst, j2).await.unwrap();
+    store.leases().release(inst, j2).await.unwrap();
     assert!(store
-        .acquire_lease(inst, j1, at(1, 60), at(1, 34))
+        .leases()
+        .acquire(inst, j1, at(1, 60), at(1, 34))
         .await
         .unwrap());
-    store.release_lease(inst, j1).await.unwrap();
-    store.release_lease(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
+    store.leases().release(inst, j1).await.unwrap();
 
     assert!(matches!(
         store
-            .acquire_lease(InstanceId(987_654), j1, at(1, 60), at(1, 0))
+            .leases()
+            .acquire(InstanceId(987_654), j1, at(1, 60), at(1, 0))
             .await,
         Err(Error::NotFound(_))
     ));
-    store.release_lease(InstanceId(987_654), j1).await.unwrap();
+    store
+        .leases()
+        .release(InstanceId(987_654), j1)
+        .await
+        .unwrap();
 }
 
-async fn check_lease_race(store: Arc<dyn Store>) {
+async fn check_lease_race(store: Store) {
     let inst = add(&store, "contended").await.id;
     let now = Utc::now();
     let until = now + Duration::minutes(10);
@@ -1177,7 +1408,7 @@ async fn check_lease_race(store: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let job = JobId::new();
                 start.wait().await;
-                let won = store.acquire_lease(inst, job, until, now).await.unwrap();
+                let won = store.leases().acquire(inst, job, until, now).await.unwrap();
                 (job, won)
             })
         })
@@ -1193,7 +1424,386 @@ async fn check_lease_race(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(winners.len(), 1, "exactly one acquirer wins: {outcomes:?}");
     for (job, _) in &outcomes {
-        let held = store.acquire_lease(inst, *job, until, now).await.unwrap();
+        let held = store
+            .leases()
+            .acquire(inst, *job, until, now)
+            .await
+            .unwrap();
         assert_eq!(held, *job == winners[0], "only the winner holds it");
     }
+}
+
+/// The batch counters as the job rows say they should be: (pending,
+/// succeeded, failed, warned, records of succeeded jobs).
+fn recount(rows: &[JobRow]) -> (i64, i64, i64, i64, i64) {
+    let with = |status: &str| rows.iter().filter(|r| r.status == status).count() as i64;
+    let warned = rows.iter().filter(|r| !r.warnings.is_empty()).count() as i64;
+    let records = rows
+        .iter()
+        .filter(|r| r.status == "succeeded")
+        .map(|r| r.count("records"))
+        .sum();
+    (
+        with("pending"),
+        with("succeeded"),
+        with("failed"),
+        warned,
+        records,
+    )
+}
+
+fn folded(b: &Batch) -> (i64, i64, i64, i64, i64) {
+    (
+        b.pending,
+        b.succeeded,
+        b.failed,
+        b.warned,
+        b.summary.get("total_records"),
+    )
+}
+
+async fn check_fold(store: Store) {
+    let ids: Vec<InstanceId> = [
+        add(&store, "a").await.id,
+        add(&store, "b").await.id,
+        add(&store, "c").await.id,
+    ]
+    .into();
+    let batch = BatchId::new();
+    let new_jobs = jobs(&ids, Utc::now() + Duration::hours(1));
+    let (ja, jb, jc) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
+    let created = store
+        .batches()
+        .create(batch, KIND, None, &new_jobs, &zero())
+        .await
+        .unwrap();
+    assert_eq!(folded(&created), (3, 0, 0, 0, 0));
+
+    let slow = serde_json::json!({ "code": "slow", "message": "took 40 s" });
+    let mut a_new = result(batch, ja, ids[0], true, at(1, 10), 4);
+    a_new.warnings = vec![slow.clone()];
+    let a_old = result(batch, ja, ids[0], true, at(1, 5), 9);
+    let a_failed_later = result(batch, ja, ids[0], false, at(1, 20), 0);
+    let mut b_failed = result(batch, jb, ids[1], false, at(1, 10), 0);
+    b_failed.warnings = vec![slow.clone()];
+    let b_ok = result(batch, jb, ids[1], true, at(1, 30), 2);
+    let c_ok = result(batch, jc, ids[2], true, at(1, 10), 1);
+
+    // Out of order: an older success first, a failure before its success.
+    let b = store.batches().record_result(&a_old).await.unwrap();
+    assert_eq!(folded(&b), (2, 1, 0, 0, 9));
+    let b = store.batches().record_result(&b_failed).await.unwrap();
+    assert_eq!(folded(&b), (1, 1, 1, 1, 9));
+    let b = store.batches().record_result(&a_new).await.unwrap();
+    assert_eq!(
+        folded(&b),
+        (1, 1, 1, 2, 4),
+        "the newer success replaced the older"
+    );
+    let b = store.batches().record_result(&b_ok).await.unwrap();
+    assert_eq!(
+        folded(&b),
+        (1, 2, 0, 1, 6),
+        "the success replaced the failure"
+    );
+    let b = store.batches().record_result(&c_ok).await.unwrap();
+    let want = (0, 3, 0, 1, 7);
+    assert_eq!(folded(&b), want);
+    assert_eq!(
+        (b.status, b.total, b.summary.get("total_size_mb")),
+        (BatchStatus::Success, 3, 70)
+    );
+    let finished = b.finished_at;
+
+    // Everything again, in both orders, with the late failure: no change.
+    let all = [&a_old, &b_failed, &a_new, &b_ok, &c_ok, &a_failed_later];
+    for r in all.iter().chain(all.iter().rev()) {
+        let b = store.batches().record_result(r).await.unwrap();
+        assert_eq!(folded(&b), want, "{r:?}");
+    }
+    let b = store.batches().get(batch).await.unwrap().unwrap();
+    assert_eq!((folded(&b), b.finished_at), (want, finished));
+    let rows = store.batches().jobs(batch).await.unwrap();
+    assert_eq!(recount(&rows), want, "the counters agree with the rows");
+    assert_eq!(
+        (rows[0].warnings.as_slice(), rows[0].count("records")),
+        (&[slow][..], 4)
+    );
+    assert_eq!(
+        (rows[1].finished_at, rows[1].error.as_ref()),
+        (Some(at(1, 30)), None)
+    );
+
+    // As JSON: the summary at the top level, each job's output flattened.
+    let json = serde_json::to_value(&b).unwrap();
+    assert_eq!(
+        (json["total_records"].as_i64(), json["warned"].as_i64()),
+        (Some(7), Some(1))
+    );
+    let json = serde_json::to_value(&rows).unwrap();
+    assert_eq!(json[0]["records"].as_i64(), Some(4));
+    assert_eq!(json[0]["inventory"]["created"].as_i64(), Some(0));
+    assert!(json[1].get("warnings").is_none(), "no warnings, no key");
+
+    // A job belongs to its batch: a result naming another is refused.
+    let other = BatchId::new();
+    let stray = result(other, jc, ids[2], true, at(1, 50), 99);
+    assert!(matches!(
+        store.batches().record_result(&stray).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(
+        store.batches().get(other).await.unwrap().is_none(),
+        "rolled back"
+    );
+
+    // A job for an instance the store does not know is kept, by its id.
+    let job = JobId::new();
+    let alone = BatchId(job.0);
+    let unknown = result(alone, job, InstanceId(987_654), false, at(1, 40), 0);
+    let b = store.batches().record_result(&unknown).await.unwrap();
+    assert_eq!(
+        (counts(&b), b.kind.as_str()),
+        ((BatchStatus::Failed, 1, 0, 1), KIND)
+    );
+    let rows = store.batches().jobs(alone).await.unwrap();
+    assert_eq!(
+        (rows[0].instance.as_str(), rows[0].instance_id),
+        ("987654", None)
+    );
+}
+
+/// The schema before migration 0003, with one capacity-sync batch in the old
+/// columns: one job succeeded, one failed, one pending. Literals only, in
+/// forms both databases read (timestamps as SQLite's fixed-width TEXT);
+/// instance ids are 1, 2, 3 on a fresh database.
+const BEFORE_0003: &str = "
+INSERT INTO credentials (username, password_source) VALUES ('reader', 'none');
+INSERT INTO instances (name, db_type, host, port, credential_id) VALUES
+    ('alpha', 'mysql', 'alpha.db', 3306, 1),
+    ('beta', 'postgresql', 'beta.db', 5432, 1),
+    ('gamma', 'mysql', 'gamma.db', 3306, 1);
+INSERT INTO batches (id, status, requested_by, total, succeeded, failed,
+                     total_records, total_size_mb, created_at, updated_at)
+VALUES ('0190d7a0-0000-7000-8000-0000000000b1', 'running', 'ops', 3, 1, 1, 5, 50,
+        '2026-03-01T12:00:00.123456+00:00', '2026-03-01T12:02:00.000000+00:00');
+INSERT INTO batch_jobs (job_id, batch_id, instance_id, status, error_class, error_message,
+                        databases, records, total_size_mb, inventory_created,
+                        inventory_refreshed, inventory_reactivated, inventory_deactivated,
+                        attempt, worker, deadline, started_at, finished_at)
+VALUES
+    ('0190d7a0-0000-7000-8000-0000000000a1', '0190d7a0-0000-7000-8000-0000000000b1', 1,
+     'succeeded', NULL, NULL, 5, 5, 50, 2, 3, 1, 0, 1, 'worker-0',
+     '2026-03-01T13:00:00.000000+00:00', '2026-03-01T12:01:00.000000+00:00',
+     '2026-03-01T12:02:00.000000+00:00'),
+    ('0190d7a0-0000-7000-8000-0000000000a2', '0190d7a0-0000-7000-8000-0000000000b1', 2,
+     'failed', 'connect', 'connection refused', 0, 0, 0, 0, 0, 0, 0, 2, 'worker-1',
+     '2026-03-01T13:00:00.000000+00:00', '2026-03-01T12:01:00.000000+00:00',
+     '2026-03-01T12:02:00.000000+00:00'),
+    ('0190d7a0-0000-7000-8000-0000000000a3', '0190d7a0-0000-7000-8000-0000000000b1', 3,
+     'pending', NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL,
+     '2026-03-01T13:00:00.000000+00:00', NULL, NULL);
+";
+
+/// Apply only migrations 0001 and 0002 of the store's tree to the database
+/// of `url`, then write [`BEFORE_0003`].
+async fn store_before_0003(url: &str) {
+    let tree = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(tree);
+    let dir = std::env::temp_dir().join(format!("dbfleet-migrations-{}", hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("0001_") || name.starts_with("0002_") {
+            std::fs::copy(&path, dir.join(name)).unwrap();
+        }
+    }
+    let migrator = Migrator::new(dir.as_path()).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(migrator.iter().count(), 2);
+    if tree == "sqlite" {
+        let file = url.trim_start_matches("sqlite:");
+        std::fs::create_dir_all(std::path::Path::new(file).parent().unwrap()).unwrap();
+        let options = SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        sqlx::raw_sql(BEFORE_0003).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = PgPool::connect(url).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        sqlx::raw_sql(BEFORE_0003).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+async fn check_migration(settings: StoreSettings) {
+    store_before_0003(settings.url.as_ref().unwrap().expose_secret()).await;
+    let store = open(&settings).await;
+    let id = BatchId("0190d7a0-0000-7000-8000-0000000000b1".parse().unwrap());
+    let b = store.batches().get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (b.kind.as_str(), counts(&b)),
+        (KIND, (BatchStatus::Running, 3, 1, 1))
+    );
+    assert_eq!(
+        (b.pending, b.warned),
+        (1, 0),
+        "pending counted from the jobs"
+    );
+    assert_eq!(
+        b.summary,
+        Tally::from_pairs([("total_records", 5), ("total_size_mb", 50)])
+    );
+    assert_eq!(
+        (b.requested_by.as_deref(), b.finished_at),
+        (Some("ops"), None)
+    );
+    let created =
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + Duration::microseconds(123_456);
+    assert_eq!(b.created_at, created);
+
+    let rows = store.batches().jobs(id).await.unwrap();
+    let view: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.instance.as_str(),
+                r.instance_id,
+                r.kind.as_str(),
+                r.status.as_str(),
+                r.attempt,
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("alpha", Some(InstanceId(1)), KIND, "succeeded", 1),
+            ("beta", Some(InstanceId(2)), KIND, "failed", 2),
+            ("gamma", Some(InstanceId(3)), KIND, "pending", 0),
+        ]
+    );
+    let alpha = &rows[0];
+    let counters: JobCounters =
+        serde_json::from_value(serde_json::Value::Object(alpha.output.clone())).unwrap();
+    let mut want = JobCounters {
+        databases: 5,
+        records: 5,
+        total_size_mb: 50,
+        ..JobCounters::default()
+    };
+    (
+        want.inventory.created,
+        want.inventory.refreshed,
+        want.inventory.reactivated,
+    ) = (2, 3, 1);
+    assert_eq!(counters, want, "the old counters are the output");
+    assert_eq!(
+        (alpha.worker.as_deref(), alpha.finished_at),
+        (
+            Some("worker-0"),
+            Some(at(1, 2) - Duration::microseconds(123_456))
+        )
+    );
+    assert!(alpha.warnings.is_empty());
+    let beta = &rows[1];
+    assert_eq!(
+        beta.error,
+        Some(JobError {
+            class: ErrorClass::Connect,
+            message: "connection refused".into()
+        })
+    );
+    assert!(
+        beta.output.is_empty() && rows[2].output.is_empty(),
+        "no result, no output"
+    );
+    assert_eq!(rows[2].finished_at, None);
+
+    // The backfilled counters and tallies fold on as if written today.
+    let (ja, jb, jc) = (rows[0].job_id, rows[1].job_id, rows[2].job_id);
+    let b = store
+        .batches()
+        .record_result(&result(id, jc, InstanceId(3), true, at(1, 5), 3))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::PartialSuccess, 3, 2, 1));
+    assert_eq!(
+        (
+            b.pending,
+            b.summary.get("total_records"),
+            b.summary.get("total_size_mb")
+        ),
+        (0, 8, 80)
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, ja, InstanceId(1), false, at(1, 6), 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.summary.get("total_records"),
+        8,
+        "a late failure changes nothing"
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, ja, InstanceId(1), true, at(1, 7), 6))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.summary.get("total_records"),
+        9,
+        "a newer success replaces the old tally"
+    );
+    let b = store
+        .batches()
+        .record_result(&result(id, jb, InstanceId(2), true, at(1, 8), 1))
+        .await
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Success, 3, 3, 0));
+    assert_eq!(b.summary.get("total_records"), 10);
+
+    // New batches, and the SQLite size-stats upsert on its rebuilt index.
+    let fresh = BatchId::new();
+    let c = store
+        .batches()
+        .create(
+            fresh,
+            KIND,
+            None,
+            &jobs(&[InstanceId(1)], at(2, 0)),
+            &zero(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts(&c), (BatchStatus::Running, 1, 0, 0));
+    store
+        .stats()
+        .upsert_databases(InstanceId(1), day(1), &[stat("x", 5)])
+        .await
+        .unwrap();
+    let total = store
+        .stats()
+        .refresh_instance_total(InstanceId(1), day(1), at(1, 0))
+        .await
+        .unwrap();
+    assert_eq!(total.map(|t| t.total_size_mb), Some(5));
+    let total = store
+        .stats()
+        .refresh_instance_total(InstanceId(1), day(1), at(1, 1))
+        .await
+        .unwrap();
+    assert_eq!(total.map(|t| t.total_size_mb), Some(5));
 }

@@ -65,7 +65,7 @@ async fn dead_letters(command: DlqCommand, settings: &Settings) -> Result<ExitCo
     match command {
         DlqCommand::List { all, limit, json } => {
             let store = fleet::open_store(settings).await?;
-            let letters = dlq::list(store.as_ref(), all, limit.clamp(1, 10_000)).await?;
+            let letters = dlq::list(&store, all, limit.clamp(1, 10_000)).await?;
             render::dead_letters(&letters, json)?;
         }
         DlqCommand::Replay { all, ids } => {
@@ -77,13 +77,7 @@ async fn dead_letters(command: DlqCommand, settings: &Settings) -> Result<ExitCo
             } else {
                 dlq::Selection::Ids(&ids)
             };
-            let done = dlq::replay(
-                store.as_ref(),
-                broker.as_ref(),
-                selection,
-                settings.job.deadline,
-            )
-            .await;
+            let done = dlq::replay(&store, broker.as_ref(), selection, settings.job.deadline).await;
             broker.close().await;
             render::replayed(&done?);
         }
@@ -96,15 +90,15 @@ async fn instance(command: InstanceCommand, settings: &Settings) -> Result<ExitC
     match command {
         InstanceCommand::Add(add) => {
             let new = new_instance(add)?;
-            let instance = store.add_instance(&new).await?;
+            let instance = store.instances().add(&new).await?;
             println!("added instance `{}` (id {})", instance.name, instance.id);
         }
         InstanceCommand::List { json } => {
-            let instances = store.list_instances().await?;
+            let instances = store.instances().list().await?;
             render::instances(&instances, json)?;
         }
         InstanceCommand::Show { name, json } => {
-            let Some(instance) = store.instance_by_name(&name).await? else {
+            let Some(instance) = store.instances().by_name(&name).await? else {
                 bail!("no instance named `{name}`");
             };
             render::instances(std::slice::from_ref(&instance), json)?;
@@ -112,20 +106,20 @@ async fn instance(command: InstanceCommand, settings: &Settings) -> Result<ExitC
         InstanceCommand::Enable { name }
         | InstanceCommand::Disable { name }
         | InstanceCommand::Remove { name }
-            if store.instance_by_name(&name).await?.is_none() =>
+            if store.instances().by_name(&name).await?.is_none() =>
         {
             bail!("no instance named `{name}`");
         }
         InstanceCommand::Enable { name } => {
-            store.set_instance_active(&name, true).await?;
+            store.instances().set_active(&name, true).await?;
             println!("enabled `{name}`");
         }
         InstanceCommand::Disable { name } => {
-            store.set_instance_active(&name, false).await?;
+            store.instances().set_active(&name, false).await?;
             println!("disabled `{name}`");
         }
         InstanceCommand::Remove { name } => {
-            store.remove_instance(&name).await?;
+            store.instances().remove(&name).await?;
             println!("removed `{name}`; its history is kept");
         }
     }
@@ -169,7 +163,7 @@ async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
             };
             let user = std::env::var("USER").ok();
             let batch = dispatcher::start_batch(
-                store.as_ref(),
+                &store,
                 broker.as_ref(),
                 selection,
                 settings.job.deadline,
@@ -185,7 +179,7 @@ async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
             };
             if !wait {
                 broker.close().await;
-                render::batch(&dispatcher::report(store.as_ref(), batch.id).await?, json)?;
+                render::batch(&dispatcher::report(&store, batch.id).await?, json)?;
                 return Ok(ExitCode::SUCCESS);
             }
             // Fold results here too, so `--wait` works without `serve`;
@@ -200,21 +194,20 @@ async fn batch(command: BatchCommand, settings: &Settings) -> Result<ExitCode> {
                 );
                 async move { fleet::serve(&settings, store, broker, shutdown).await }
             });
-            let ended =
-                dispatcher::wait(store.as_ref(), batch.id, Duration::from_millis(200)).await;
+            let ended = dispatcher::wait(&store, batch.id, Duration::from_millis(200)).await;
             shutdown.cancel();
             let _ = folding.await;
             broker.close().await;
             let ended = ended.context("waiting for the batch")?;
-            render::batch(&dispatcher::report(store.as_ref(), ended.id).await?, json)?;
+            render::batch(&dispatcher::report(&store, ended.id).await?, json)?;
             Ok(exit_code(ended.status))
         }
         BatchCommand::Show { id, json } => {
-            render::batch(&dispatcher::report(store.as_ref(), id).await?, json)?;
+            render::batch(&dispatcher::report(&store, id).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         BatchCommand::List { limit, json } => {
-            render::batches(&store.list_batches(limit.clamp(1, 10_000)).await?, json)?;
+            render::batches(&store.batches().list(limit.clamp(1, 10_000)).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,6 +1,7 @@
 //! How results look on a terminal, and as JSON for scripts.
 
 use anyhow::Result;
+use dbfleet::aggregator::{TOTAL_RECORDS, TOTAL_SIZE_MB};
 use dbfleet::dispatcher::BatchReport;
 use dbfleet::dlq::Replayed;
 use dbfleet::store::{Batch, DeadLetter, Instance};
@@ -45,8 +46,8 @@ pub fn batch(report: &BatchReport, as_json: bool) -> Result<()> {
         b.total,
         b.succeeded,
         b.failed,
-        b.total_records,
-        b.total_size_mb
+        b.summary.get(TOTAL_RECORDS),
+        b.summary.get(TOTAL_SIZE_MB)
     );
     jobs(report);
     Ok(())
@@ -66,7 +67,11 @@ fn jobs(report: &BatchReport) {
             .unwrap_or_default();
         println!(
             "{:<24} {:<10} {:>9} {:>16}  {}",
-            j.instance, j.status, j.databases, j.total_size_mb, error
+            j.instance,
+            j.status,
+            j.count("databases"),
+            j.count("total_size_mb"),
+            error
         );
     }
 }
@@ -107,8 +112,8 @@ pub fn summary(report: &BatchReport, as_json: bool) -> Result<()> {
         b.succeeded,
         b.total,
         b.failed,
-        b.total_records,
-        b.total_size_mb
+        b.summary.get(TOTAL_RECORDS),
+        b.summary.get(TOTAL_SIZE_MB)
     );
     Ok(())
 }

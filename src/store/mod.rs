@@ -1,28 +1,43 @@
-//! The control store: instances, credentials references, inventory, daily
-//! stats and batches.
+//! The control store: instances and their credential references, inventory,
+//! daily stats, batches of jobs, dead letters and instance leases.
 //!
-//! One trait, [`Store`], with one backend per database; the rest of the
-//! program holds an `Arc<dyn Store>` and never sees SQL. Only this module
-//! imports `sqlx` for the control store.
+//! [`Store`] is a cheap handle on a pool (clone it freely) of PostgreSQL (the
+//! fleet) or SQLite (embedded and tests). Each concept has its own small type
+//! and file, reached from the store: [`Store::instances`],
+//! [`Store::inventory`], [`Store::stats`], [`Store::batches`],
+//! [`Store::dead_letters`], [`Store::leases`].
+//!
+//! Every statement is written once and runs on both databases: the concept
+//! files hold plain SQL and go through `db.rs`, the backend-neutral executor;
+//! what the two dialects cannot share (value encodings, bulk rows, row
+//! locks) is in `dialect/`. Only this module imports `sqlx` for the control
+//! store; the rest of the program never sees SQL.
 
-mod postgres;
-mod sqlite;
+mod batches;
+mod db;
+mod dead_letters;
+mod dialect;
+mod fold;
+mod instances;
+mod inventory;
+mod leases;
+mod results;
+mod stats;
+mod tally;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::ExposeSecret;
-use serde::Serialize;
 
 use crate::config::StoreSettings;
-use crate::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
-use crate::inventory::{InventoryPlan, InventoryRecord};
-use crate::message::{JobError, JobResult};
-use crate::secret::PasswordRef;
+use db::Db;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob};
+pub use dead_letters::{DeadLetter, DeadLetters};
+pub use fold::FinishedJob;
+pub use instances::{Instance, Instances, NewInstance};
+pub use inventory::Inventory;
+pub use leases::Leases;
+pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
+pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,320 +53,62 @@ pub enum Error {
     UnsupportedUrl,
 }
 
+impl Error {
+    fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A registered instance, as the worker needs it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Instance {
-    pub id: InstanceId,
-    pub name: InstanceName,
-    pub db_type: DbType,
-    pub host: String,
-    pub port: u16,
-    pub database: Option<String>,
-    pub username: String,
-    pub password: PasswordRef,
-    pub is_active: bool,
-    /// Declared in the configuration, and so reconciled from it.
-    pub managed: bool,
-}
-
-/// An instance to register.
+/// The control store: a handle on one pool, cheap to clone.
 #[derive(Debug, Clone)]
-pub struct NewInstance {
-    pub name: InstanceName,
-    pub db_type: DbType,
-    pub host: String,
-    pub port: u16,
-    pub database: Option<String>,
-    pub username: String,
-    pub password: PasswordRef,
-    /// Declared in the configuration (see [`Instance::managed`]).
-    pub managed: bool,
+pub struct Store {
+    db: Db,
 }
 
-/// One `database_size_stats` row to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatRow {
-    pub database_name: String,
-    pub size_mb: i64,
-    pub data_size_mb: Option<i64>,
-    pub log_size_mb: Option<i64>,
-    pub collected_at: DateTime<Utc>,
-}
-
-/// One stored `database_size_stats` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoredStat {
-    pub database_name: String,
-    pub size_mb: i64,
-    pub data_size_mb: Option<i64>,
-    pub collected_date: NaiveDate,
-}
-
-/// One stored `instance_size_stats` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstanceTotal {
-    pub total_size_mb: i64,
-    pub database_count: i32,
-    pub collected_date: NaiveDate,
-}
-
-/// Batch status; terminal once no job is pending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchStatus {
-    Running,
-    Success,
-    PartialSuccess,
-    Failed,
-}
-
-impl BatchStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchStatus::Running => "running",
-            BatchStatus::Success => "success",
-            BatchStatus::PartialSuccess => "partial_success",
-            BatchStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Success,
-            Self::PartialSuccess,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
-    }
-
-    pub fn is_terminal(self) -> bool {
-        self != BatchStatus::Running
-    }
-
-    /// The status implied by job counts. Every job decided and none failed
-    /// is success (so is an empty batch); all failed is failed.
-    pub fn from_counts(pending: i64, succeeded: i64, failed: i64) -> Self {
-        if pending > 0 {
-            BatchStatus::Running
-        } else if failed == 0 {
-            BatchStatus::Success
-        } else if succeeded == 0 {
-            BatchStatus::Failed
-        } else {
-            BatchStatus::PartialSuccess
-        }
-    }
-}
-
-/// A batch with its counters, recomputed from its job rows.
-#[derive(Debug, Clone, Serialize)]
-pub struct Batch {
-    pub id: BatchId,
-    pub status: BatchStatus,
-    pub total: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub total_records: i64,
-    pub total_size_mb: i64,
-    pub requested_by: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// One job of a batch, as reported to operators.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobRow {
-    pub job_id: JobId,
-    pub instance: String,
-    pub instance_id: InstanceId,
-    pub status: String,
-    pub records: i64,
-    pub databases: i64,
-    pub total_size_mb: i64,
-    pub error: Option<JobError>,
-    pub attempt: i64,
-    pub worker: Option<String>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// A message the broker could not deliver, kept by the control plane.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeadLetter {
-    pub id: i64,
-    /// The job id for jobs.
-    pub message_id: Option<String>,
-    /// What the body decodes as: `job`, `result` or `unknown`.
-    pub kind: String,
-    pub reason: String,
-    /// The message exactly as it died; never serialized (see `preview`).
-    #[serde(skip)]
-    pub body: Vec<u8>,
-    /// The first [`DeadLetter::PREVIEW_CHARS`] characters of the body, lossy UTF-8.
-    pub preview: String,
-    pub dead_at: DateTime<Utc>,
-    pub replayed_at: Option<DateTime<Utc>>,
-}
-
-impl DeadLetter {
-    pub const KIND_JOB: &'static str = "job";
-    pub const KIND_RESULT: &'static str = "result";
-    pub const KIND_UNKNOWN: &'static str = "unknown";
-    /// Length of [`DeadLetter::preview`], in characters.
-    pub const PREVIEW_CHARS: usize = 200;
-
-    /// The preview of a body: its first characters, invalid UTF-8 replaced.
-    pub fn preview_of(body: &[u8]) -> String {
-        String::from_utf8_lossy(body)
-            .chars()
-            .take(Self::PREVIEW_CHARS)
-            .collect()
-    }
-}
-
-/// A job to create with its batch.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub job_id: JobId,
-    pub instance_id: InstanceId,
-    pub deadline: DateTime<Utc>,
-}
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Bring the schema up to date; safe to run from several processes.
-    async fn migrate(&self) -> Result<()>;
-
-    async fn add_instance(&self, new: &NewInstance) -> Result<Instance>;
-    /// Overwrite an instance's connection settings (and credential reference).
-    async fn update_instance(&self, id: InstanceId, new: &NewInstance) -> Result<()>;
-    /// Every instance that is not removed, ordered by name.
-    async fn list_instances(&self) -> Result<Vec<Instance>>;
-    async fn instance(&self, id: InstanceId) -> Result<Option<Instance>>;
-    async fn instance_by_name(&self, name: &InstanceName) -> Result<Option<Instance>>;
-    /// Returns false when no such instance exists.
-    async fn set_instance_active(&self, name: &InstanceName, active: bool) -> Result<bool>;
-    /// Soft delete: the instance leaves the registry, its history stays.
-    async fn remove_instance(&self, name: &InstanceName) -> Result<bool>;
-
-    async fn inventory(&self, instance: InstanceId) -> Result<Vec<InventoryRecord>>;
-    /// Apply an inventory diff atomically.
-    async fn apply_inventory(
-        &self,
-        instance: InstanceId,
-        plan: &InventoryPlan,
-        today: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<()>;
-    /// Upsert one row per (instance, database, date); returns rows written.
-    async fn upsert_database_stats(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-        rows: &[StatRow],
-    ) -> Result<u64>;
-    /// Recompute the instance total of `date` from that day's rows of active
-    /// (or untracked) databases. `None` when there is no row for that day.
-    async fn refresh_instance_total(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Option<InstanceTotal>>;
-    async fn database_stats(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-    ) -> Result<Vec<StoredStat>>;
-    async fn instance_total(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-    ) -> Result<Option<InstanceTotal>>;
-
-    /// Create a batch and its pending jobs in one transaction.
-    async fn create_batch(
-        &self,
-        id: BatchId,
-        requested_by: Option<&str>,
-        jobs: &[NewJob],
-    ) -> Result<Batch>;
-    /// Fold one result idempotently and return the batch as recomputed.
-    async fn record_result(&self, result: &JobResult) -> Result<Batch>;
-    /// Fail every pending job whose deadline is before `cutoff`; returns the
-    /// batches touched.
-    async fn sweep_expired(&self, cutoff: DateTime<Utc>) -> Result<Vec<BatchId>>;
-    async fn batch(&self, id: BatchId) -> Result<Option<Batch>>;
-    async fn batch_jobs(&self, id: BatchId) -> Result<Vec<JobRow>>;
-    async fn list_batches(&self, limit: i64) -> Result<Vec<Batch>>;
-
-    /// Keep a dead letter; returns its id. `kind` is one of the
-    /// `DeadLetter::KIND_*` values.
-    async fn record_dead_letter(
-        &self,
-        message_id: Option<&str>,
-        kind: &str,
-        reason: &str,
-        body: &[u8],
-    ) -> Result<i64>;
-    /// Dead letters, newest first; replayed ones only with `include_replayed`.
-    async fn dead_letters(&self, include_replayed: bool, limit: i64) -> Result<Vec<DeadLetter>>;
-    /// The dead letters with these ids (replayed or not), by id; unknown ids
-    /// are left out.
-    async fn dead_letters_by_id(&self, ids: &[i64]) -> Result<Vec<DeadLetter>>;
-    /// Stamp these dead letters as replayed at `at`.
-    async fn mark_replayed(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()>;
-
-    /// At most one running job per instance: take the lease unless another
-    /// job holds an unexpired one (one that expires after `now`). Re-entrant
-    /// for the same job, which then moves the expiry to `until`. Returns
-    /// whether `job` holds the lease. [`Error::NotFound`] for an instance
-    /// that was never registered.
-    async fn acquire_lease(
-        &self,
-        instance: InstanceId,
-        job: JobId,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Release only if `job` holds it; otherwise a no-op.
-    async fn release_lease(&self, instance: InstanceId, job: JobId) -> Result<()>;
-}
-
-/// Open the store named by the settings.
-pub async fn connect(settings: &StoreSettings) -> Result<Arc<dyn Store>> {
-    let Some(url) = settings.url.as_ref() else {
-        return Err(Error::UnsupportedUrl);
-    };
-    let url = url.expose_secret();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url, settings.max_connections).await?;
-        Ok(Arc::new(store))
-    } else if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url, settings.max_connections).await?;
-        Ok(Arc::new(store))
-    } else {
-        Err(Error::UnsupportedUrl)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::BatchStatus::{self, *};
-
-    #[test]
-    fn batch_status_from_counts() {
-        let check = |(p, s, f): (i64, i64, i64), want: BatchStatus| {
-            assert_eq!(BatchStatus::from_counts(p, s, f), want, "{p}/{s}/{f}");
+impl Store {
+    /// Open the store named by the settings: `postgres://…` or
+    /// `postgresql://…` for PostgreSQL, `sqlite:…` for SQLite (its file and
+    /// directory are created when missing).
+    pub async fn connect(settings: &StoreSettings) -> Result<Store> {
+        let Some(url) = settings.url.as_ref() else {
+            return Err(Error::UnsupportedUrl);
         };
-        check((0, 0, 0), Success);
-        check((1, 0, 0), Running);
-        check((1, 5, 5), Running);
-        check((0, 3, 0), Success);
-        check((0, 2, 1), PartialSuccess);
-        check((0, 0, 4), Failed);
+        let db = Db::connect(url.expose_secret(), settings.max_connections).await?;
+        Ok(Store { db })
+    }
+
+    /// Bring the schema up to date; safe to run from several processes.
+    pub async fn migrate(&self) -> Result<()> {
+        self.db.migrate().await
+    }
+
+    pub fn instances(&self) -> Instances<'_> {
+        Instances { db: &self.db }
+    }
+
+    pub fn inventory(&self) -> Inventory<'_> {
+        Inventory { db: &self.db }
+    }
+
+    pub fn stats(&self) -> Stats<'_> {
+        Stats { db: &self.db }
+    }
+
+    pub fn batches(&self) -> Batches<'_> {
+        Batches { db: &self.db }
+    }
+
+    pub fn dead_letters(&self) -> DeadLetters<'_> {
+        DeadLetters { db: &self.db }
+    }
+
+    pub fn leases(&self) -> Leases<'_> {
+        Leases { db: &self.db }
     }
 }

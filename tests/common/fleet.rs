@@ -97,7 +97,7 @@ impl Default for Fleet {
 /// A batch of every active instance, waited for until it ends.
 pub async fn run_batch_to_end(world: &World) -> Batch {
     let batch = dispatcher::start_batch(
-        world.store.as_ref(),
+        &world.store,
         world.broker.as_ref(),
         Selection::AllActive,
         world.settings.job.deadline,
@@ -107,7 +107,7 @@ pub async fn run_batch_to_end(world: &World) -> Batch {
     .unwrap();
     within(
         "batch end",
-        dispatcher::wait(world.store.as_ref(), batch.id, Duration::from_millis(100)),
+        dispatcher::wait(&world.store, batch.id, Duration::from_millis(100)),
     )
     .await
     .unwrap()
@@ -116,9 +116,7 @@ pub async fn run_batch_to_end(world: &World) -> Batch {
 /// [`run_batch_to_end`], then the batch's report.
 pub async fn run_batch(world: &World) -> BatchReport {
     let ended = run_batch_to_end(world).await;
-    dispatcher::report(world.store.as_ref(), ended.id)
-        .await
-        .unwrap()
+    dispatcher::report(&world.store, ended.id).await.unwrap()
 }
 
 /// Today in the world's time zone.

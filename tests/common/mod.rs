@@ -83,7 +83,7 @@ pub struct World {
     pub tag: String,
     pub backend: Backend,
     pub settings: Settings,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub broker: Arc<dyn Broker>,
     pub filters: Arc<DatabaseFilters>,
     store_db: String,
@@ -167,7 +167,7 @@ impl World {
             password,
             managed: false,
         };
-        self.store.add_instance(&new).await.unwrap()
+        self.store.instances().add(&new).await.unwrap()
     }
 
     /// Delete the broker objects (queues, retry tiers included, and

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{NaiveDate, Utc};
 use common::{Backend, MariaUser, World, AMQP, PG_ADMIN};
+use dbfleet::aggregator::{TOTAL_RECORDS, TOTAL_SIZE_MB};
 use dbfleet::broker::Outgoing;
 use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::{BatchId, DbType, InstanceName};
@@ -139,10 +140,11 @@ async fn tally(world: &World, id: BatchId, created: usize) -> Result<Tally> {
     let created = created as i64;
     let batch = world
         .store
-        .batch(id)
+        .batches()
+        .get(id)
         .await?
         .ok_or_else(|| anyhow!("batch {id} not found"))?;
-    let rows = world.store.batch_jobs(id).await?;
+    let rows = world.store.batches().jobs(id).await?;
     let n_rows = rows.len() as i64;
     let distinct: BTreeSet<_> = rows.iter().map(|j| j.job_id).collect();
     let count = |s: &str| rows.iter().filter(|j| j.status == s).count() as i64;
@@ -180,10 +182,10 @@ async fn tally(world: &World, id: BatchId, created: usize) -> Result<Tally> {
     );
     above("batch.succeeded vs succeeded rows", batch.succeeded, ok);
     above("batch.failed vs failed rows", batch.failed, failed);
-    let records: i64 = rows.iter().map(|j| j.records).sum();
+    let records: i64 = rows.iter().map(|j| j.count("records")).sum();
     above(
         "batch.total_records vs job records",
-        batch.total_records,
+        batch.summary.get(TOTAL_RECORDS),
         records,
     );
     if batch.succeeded < ok || batch.failed < failed {
@@ -691,7 +693,7 @@ impl Fixture {
                 password: PasswordRef::Env(var.clone()),
                 managed: false,
             };
-            self.w().store.add_instance(&new).await?;
+            self.w().store.instances().add(&new).await?;
         }
         Ok(())
     }
@@ -754,7 +756,7 @@ impl Fixture {
     async fn start_batch(&self) -> Result<Batch> {
         let world = self.w();
         Ok(dispatcher::start_batch(
-            world.store.as_ref(),
+            &world.store,
             world.broker.as_ref(),
             Selection::AllActive,
             world.settings.job.deadline,
@@ -768,14 +770,15 @@ impl Fixture {
         let store = self.w().store.clone();
         match tokio::time::timeout(
             timeout,
-            dispatcher::wait(store.as_ref(), id, Duration::from_millis(100)),
+            dispatcher::wait(&store, id, Duration::from_millis(100)),
         )
         .await
         {
             Ok(batch) => Ok((batch?, false)),
             Err(_) => Ok((
                 store
-                    .batch(id)
+                    .batches()
+                    .get(id)
                     .await?
                     .ok_or_else(|| anyhow!("batch gone"))?,
                 true,
@@ -787,7 +790,8 @@ impl Fixture {
         let b = self
             .w()
             .store
-            .batch(id)
+            .batches()
+            .get(id)
             .await?
             .ok_or_else(|| anyhow!("batch gone"))?;
         Ok((b.succeeded + b.failed, b.status))
@@ -1211,7 +1215,7 @@ async fn hostile_messages(fx: &mut Fixture) -> Result<Row> {
     // Every hostile message is kept as a dead letter, once, with a reason.
     let deadline = Instant::now() + Duration::from_secs(180);
     let letters = loop {
-        let letters = fx.w().store.dead_letters(true, 10_000).await?;
+        let letters = fx.w().store.dead_letters().list(true, 10_000).await?;
         if letters.len() >= HOSTILE || Instant::now() > deadline {
             break letters;
         }
@@ -1220,7 +1224,7 @@ async fn hostile_messages(fx: &mut Fixture) -> Result<Row> {
     // Anything more would show up by now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let letters = if letters.len() >= HOSTILE {
-        fx.w().store.dead_letters(true, 10_000).await?
+        fx.w().store.dead_letters().list(true, 10_000).await?
     } else {
         letters
     };
@@ -1319,7 +1323,7 @@ async fn black_hole(fx: &mut Fixture) -> Result<Row> {
     let batch = fx.start_batch().await?;
     let limit = Instant::now() + Duration::from_secs(120);
     let (hole_job, took) = loop {
-        let jobs = fx.w().store.batch_jobs(batch.id).await?;
+        let jobs = fx.w().store.batches().jobs(batch.id).await?;
         let job = jobs
             .into_iter()
             .find(|j| j.instance.starts_with("hole-"))
@@ -1383,7 +1387,7 @@ fn job_rows_json(rows: &[JobRow]) -> BTreeMap<String, serde_json::Value> {
 fn counters_json(b: &Batch) -> serde_json::Value {
     serde_json::json!({
         "status": b.status, "total": b.total, "succeeded": b.succeeded, "failed": b.failed,
-        "total_records": b.total_records, "total_size_mb": b.total_size_mb,
+        "total_records": b.summary.get(TOTAL_RECORDS), "total_size_mb": b.summary.get(TOTAL_SIZE_MB),
         "finished_at": b.finished_at,
     })
 }
@@ -1469,10 +1473,11 @@ async fn duplicate_results(fx: &mut Fixture) -> Result<Row> {
     }
     let store = fx.w().store.clone();
     let before_batch = store
-        .batch(batch.id)
+        .batches()
+        .get(batch.id)
         .await?
         .ok_or_else(|| anyhow!("batch"))?;
-    let before_jobs = job_rows_json(&store.batch_jobs(batch.id).await?);
+    let before_jobs = job_rows_json(&store.batches().jobs(batch.id).await?);
 
     let mut originals = Vec::new();
     while let Some(message) = channel
@@ -1529,17 +1534,18 @@ async fn duplicate_results(fx: &mut Fixture) -> Result<Row> {
         empty_polls = if depth == 0 { empty_polls + 1 } else { 0 };
     }
     let after_batch = store
-        .batch(batch.id)
+        .batches()
+        .get(batch.id)
         .await?
         .ok_or_else(|| anyhow!("batch"))?;
-    let after_jobs = job_rows_json(&store.batch_jobs(batch.id).await?);
+    let after_jobs = job_rows_json(&store.batches().jobs(batch.id).await?);
     let t = tally(fx.w(), batch.id, INSTANCES).await?;
     let changed_jobs = before_jobs
         .iter()
         .filter(|(id, row)| after_jobs.get(*id) != Some(*row))
         .count();
     let counters_same = counters_json(&before_batch) == counters_json(&after_batch);
-    let letters = store.dead_letters(true, 10_000).await?.len();
+    let letters = store.dead_letters().list(true, 10_000).await?.len();
 
     row.injected = format!(
         "{DUPLICATES} duplicate results ({})",

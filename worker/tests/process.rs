@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{MariaUser, World, AMQP};
+use dbfleet::aggregator::TOTAL_RECORDS;
 use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::fleet;
@@ -91,7 +92,7 @@ impl Setup {
                 password: PasswordRef::Env(format!("DBFT_PROC_PW_{}", world.tag)),
                 managed: false,
             };
-            world.store.add_instance(&new).await.unwrap();
+            world.store.instances().add(&new).await.unwrap();
         }
         let shutdown = CancellationToken::new();
         let (settings, store, broker, token) = (
@@ -180,7 +181,7 @@ impl Setup {
 
     async fn start_batch(&self) -> Batch {
         dispatcher::start_batch(
-            self.world.store.as_ref(),
+            &self.world.store,
             self.world.broker.as_ref(),
             Selection::AllActive,
             self.world.settings.job.deadline,
@@ -191,14 +192,14 @@ impl Setup {
     }
 
     async fn batch(&self, id: BatchId) -> Batch {
-        self.world.store.batch(id).await.unwrap().unwrap()
+        self.world.store.batches().get(id).await.unwrap().unwrap()
     }
 
     async fn wait(&self, id: BatchId) -> Batch {
         let store = self.world.store.clone();
         tokio::time::timeout(
             Duration::from_secs(60),
-            dispatcher::wait(store.as_ref(), id, Duration::from_millis(50)),
+            dispatcher::wait(&store, id, Duration::from_millis(50)),
         )
         .await
         .unwrap_or_else(|_| panic!("batch {id} did not end within 60 s"))
@@ -428,7 +429,7 @@ async fn a_sigkilled_worker_loses_nothing_and_counts_nothing_twice() {
 
     s.spawn_worker(4);
     let ended = s.wait(batch.id).await;
-    let rows = s.world.store.batch_jobs(batch.id).await.unwrap();
+    let rows = s.world.store.batches().jobs(batch.id).await.unwrap();
     assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
     assert_eq!(
         (ended.total, ended.succeeded, ended.failed),
@@ -437,9 +438,10 @@ async fn a_sigkilled_worker_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(rows.len(), JOBS);
     assert!(rows
         .iter()
-        .all(|j| j.status == "succeeded" && j.records == 1));
+        .all(|j| j.status == "succeeded" && j.count("records") == 1));
     assert_eq!(
-        ended.total_records, JOBS as i64,
+        ended.summary.get(TOTAL_RECORDS),
+        JOBS as i64,
         "one database per instance"
     );
     assert!(
@@ -500,7 +502,7 @@ async fn malformed_messages_are_dead_lettered_and_the_worker_lives_on() {
     assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
     assert_eq!((ended.total, ended.succeeded), (5, 5));
     let letters = eventually("100 dead letters", Duration::from_secs(30), || async {
-        let letters = s.world.store.dead_letters(true, 1000).await.unwrap();
+        let letters = s.world.store.dead_letters().list(true, 1000).await.unwrap();
         (letters.len() >= MALFORMED).then_some(letters)
     })
     .await;

@@ -1,0 +1,299 @@
+//! The backend-neutral executor the concept modules write their SQL against.
+//!
+//! [`Db`] is a pool of either database, [`Tx`] a write transaction on one,
+//! [`Arg`] a bind value and [`Row`] a result row with typed getters by column
+//! name. The concept modules (`instances.rs`, `batches.rs`, …) hold one SQL
+//! string per statement, bind `Arg`s and read `Row`s; no `match` on the
+//! backend happens outside this file and `dialect/`. Encoding of each value
+//! per backend is in `dialect/{postgres,sqlite}.rs`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
+use sqlx::{Decode, Row as _, Transaction, Type};
+use uuid::Uuid;
+
+use super::dialect::{postgres as pg, sqlite as lite, Dialect};
+use super::{Error, Result};
+use crate::domain::{BatchId, InstanceId, JobId};
+
+/// One bind parameter, encoded per backend by the dialect.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    I64(i64),
+    OptI64(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+    Bool(bool),
+    Uuid(Uuid),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    Date(NaiveDate),
+    Bytes(Vec<u8>),
+    Json(Value),
+    OptJson(Option<Value>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {
+        $(impl From<$t> for Arg {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
+}
+
+arg_from! {
+    i64 => |v| Arg::I64(v);
+    u32 => |v| Arg::I64(i64::from(v));
+    Option<i64> => |v| Arg::OptI64(v);
+    &str => |v| Arg::Text(v.to_string());
+    &String => |v| Arg::Text(v.clone());
+    String => |v| Arg::Text(v);
+    Option<&str> => |v| Arg::OptText(v.map(str::to_string));
+    Option<String> => |v| Arg::OptText(v);
+    bool => |v| Arg::Bool(v);
+    Uuid => |v| Arg::Uuid(v);
+    DateTime<Utc> => |v| Arg::Time(v);
+    Option<DateTime<Utc>> => |v| Arg::OptTime(v);
+    NaiveDate => |v| Arg::Date(v);
+    &[u8] => |v| Arg::Bytes(v.to_vec());
+    Value => |v| Arg::Json(v);
+    Option<Value> => |v| Arg::OptJson(v);
+    InstanceId => |v| Arg::I64(v.0);
+    Option<InstanceId> => |v| Arg::OptI64(v.map(|id| id.0));
+    JobId => |v| Arg::Uuid(v.0);
+    BatchId => |v| Arg::Uuid(v.0);
+}
+
+/// The bind values of one statement, in `$1, $2, …` order.
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        vec![$($crate::store::db::Arg::from($arg)),*]
+    };
+}
+pub(crate) use args;
+
+/// A pool of either database.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Db {
+    /// `postgres://` and `postgresql://` URLs open PostgreSQL, `sqlite:` ones
+    /// SQLite; anything else is [`Error::UnsupportedUrl`].
+    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Db::Postgres(pg::connect(url, max_connections).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Db::Sqlite(lite::connect(url, max_connections).await?))
+        } else {
+            Err(Error::UnsupportedUrl)
+        }
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Postgres(pool) => pg::migrate(pool).await,
+            Db::Sqlite(pool) => lite::migrate(pool).await,
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Db::Postgres(_) => Dialect::Postgres,
+            Db::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Begin a write transaction (see [`Tx`]).
+    pub(crate) async fn write(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Postgres(pool) => Tx::Postgres(pg::begin_write(pool).await?),
+            Db::Sqlite(pool) => Tx::Sqlite(lite::begin_write(pool).await?),
+        })
+    }
+
+    /// Run one statement; returns the rows it changed.
+    pub(crate) async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64> {
+        Ok(match self {
+            Db::Postgres(pool) => pg::query(sql, &args).execute(pool).await?.rows_affected(),
+            Db::Sqlite(pool) => lite::query(sql, &args).execute(pool).await?.rows_affected(),
+        })
+    }
+
+    pub(crate) async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
+        Ok(match self {
+            Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
+            Db::Sqlite(pool) => rows(lite::query(sql, &args).fetch_all(pool).await?, Row::Sqlite),
+        })
+    }
+
+    pub(crate) async fn fetch_optional(&self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>> {
+        Ok(match self {
+            Db::Postgres(pool) => pg::query(sql, &args)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Postgres),
+            Db::Sqlite(pool) => lite::query(sql, &args)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Sqlite),
+        })
+    }
+
+    /// A statement that returns exactly one row (`INSERT … RETURNING`).
+    pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
+        self.fetch_optional(sql, args)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+    }
+}
+
+fn rows<R>(rows: Vec<R>, wrap: fn(R) -> Row) -> Vec<Row> {
+    rows.into_iter().map(wrap).collect()
+}
+
+/// A write transaction. On SQLite it holds the database's write lock from
+/// its first statement (`BEGIN IMMEDIATE`); on PostgreSQL, statements lock
+/// what they read with [`Dialect::lock_row`]. Dropped without
+/// [`Tx::commit`], it rolls back.
+pub(crate) enum Tx {
+    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+impl Tx {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Postgres(_) => Dialect::Postgres,
+            Tx::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64> {
+        Ok(match self {
+            Tx::Postgres(tx) => pg::query(sql, &args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Tx::Sqlite(tx) => lite::query(sql, &args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub(crate) async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
+        Ok(match self {
+            Tx::Postgres(tx) => rows(
+                pg::query(sql, &args).fetch_all(&mut **tx).await?,
+                Row::Postgres,
+            ),
+            Tx::Sqlite(tx) => rows(
+                lite::query(sql, &args).fetch_all(&mut **tx).await?,
+                Row::Sqlite,
+            ),
+        })
+    }
+
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Option<Row>> {
+        Ok(match self {
+            Tx::Postgres(tx) => pg::query(sql, &args)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(Row::Postgres),
+            Tx::Sqlite(tx) => lite::query(sql, &args)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(Row::Sqlite),
+        })
+    }
+
+    /// A statement that returns exactly one row (`INSERT … RETURNING`).
+    pub(crate) async fn fetch_one(&mut self, sql: &str, args: Vec<Arg>) -> Result<Row> {
+        self.fetch_optional(sql, args)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+    }
+}
+
+/// A value both drivers decode the same way: text, booleans, blobs, dates,
+/// and timestamps (SQLite parses its RFC 3339 TEXT), and their `Option`s.
+pub(crate) trait Plain:
+    for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+
+impl<T> Plain for T where
+    T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+
+/// A result row of either database.
+pub(crate) enum Row {
+    Postgres(PgRow),
+    Sqlite(SqliteRow),
+}
+
+impl Row {
+    /// A [`Plain`] column: `String`, `bool`, `Vec<u8>`, `NaiveDate`,
+    /// `DateTime<Utc>`, or an `Option` of one.
+    pub(crate) fn get<T: Plain>(&self, column: &str) -> Result<T> {
+        Ok(match self {
+            Row::Postgres(row) => row.try_get(column)?,
+            Row::Sqlite(row) => row.try_get(column)?,
+        })
+    }
+
+    /// An integer column of any width, possibly NULL.
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        match self {
+            Row::Postgres(row) => pg::opt_int(row, column),
+            Row::Sqlite(row) => lite::opt_int(row, column),
+        }
+    }
+
+    /// An integer column of any width.
+    pub(crate) fn int(&self, column: &str) -> Result<i64> {
+        self.opt_int(column)?.ok_or_else(|| null(column))
+    }
+
+    pub(crate) fn uuid(&self, column: &str) -> Result<Uuid> {
+        match self {
+            Row::Postgres(row) => pg::uuid(row, column),
+            Row::Sqlite(row) => lite::uuid(row, column),
+        }
+    }
+
+    /// A JSON column, possibly NULL.
+    pub(crate) fn json(&self, column: &str) -> Result<Option<Value>> {
+        match self {
+            Row::Postgres(row) => pg::json(row, column),
+            Row::Sqlite(row) => lite::json(row, column),
+        }
+    }
+}
+
+fn null(column: &str) -> Error {
+    Error::Database(sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: "unexpected NULL".into(),
+    })
+}

@@ -1,0 +1,133 @@
+//! What differs between the two control-store databases, and nothing else.
+//!
+//! Every statement of the store is written once, with `$N` placeholders
+//! (sqlx's SQLite driver binds `$N` by number), `now` bound from Rust, and
+//! only SQL both databases accept. What cannot be written once lives here:
+//!
+//! * how values are bound and read: UUIDs (PostgreSQL `uuid`, SQLite
+//!   hyphenated TEXT), timestamps (`timestamptz`, SQLite the fixed-width TEXT
+//!   of [`sqlite::ts`]), JSON (`jsonb`, SQLite TEXT), and PostgreSQL
+//!   `integer` columns read back as `i32` ([`postgres`], [`sqlite`]);
+//! * how a JSON array parameter becomes rows ([`Dialect::rows`]), so a bulk
+//!   insert or update is one statement on both;
+//! * how a write transaction locks the row it folds into
+//!   ([`Dialect::lock_row`]);
+//! * opening the pool and running the migration tree of each database.
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The SQL dialect of a pool or transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+/// A column of the rows of a JSON array parameter (see [`Dialect::rows`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+}
+
+/// How a bulk-row column is typed on PostgreSQL; SQLite takes JSON values
+/// as they are (integers, text, NULL).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Int,
+    Text,
+    Uuid,
+    /// Written with [`json_time`].
+    Time,
+}
+
+impl Kind {
+    fn postgres_type(self) -> &'static str {
+        match self {
+            Kind::Int => "bigint",
+            Kind::Text => "text",
+            Kind::Uuid => "uuid",
+            Kind::Time => "timestamptz",
+        }
+    }
+}
+
+impl Dialect {
+    /// A `FROM` item named `t` with one row per object of the JSON array
+    /// bound as `$param`, one column per `columns` entry: how every bulk
+    /// write takes its rows, as one parameter of one statement.
+    pub(crate) fn rows(self, param: usize, columns: &[Column]) -> String {
+        match self {
+            Dialect::Postgres => {
+                let typed: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("{} {}", c.name, c.kind.postgres_type()))
+                    .collect();
+                format!(
+                    "json_to_recordset(${param}::json) AS t({})",
+                    typed.join(", ")
+                )
+            }
+            Dialect::Sqlite => {
+                let extracted: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("json_extract(value, '$.{0}') AS {0}", c.name))
+                    .collect();
+                format!(
+                    "(SELECT {} FROM json_each(${param})) AS t",
+                    extracted.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The suffix of a `SELECT` of one row that a write transaction then
+    /// changes. PostgreSQL locks the row (`FOR UPDATE`); SQLite needs
+    /// nothing, as its write transactions begin with `BEGIN IMMEDIATE` and
+    /// so already hold the database's one write lock.
+    pub(crate) fn lock_row(self) -> &'static str {
+        match self {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// A timestamp inside the JSON rows of [`Dialect::rows`]: SQLite's stored
+/// form ([`sqlite::ts`]), which PostgreSQL parses as `timestamptz` too.
+pub(crate) fn json_time(at: DateTime<Utc>) -> Value {
+    Value::String(sqlite::ts(at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COLUMNS: [Column; 2] = [
+        Column {
+            name: "id",
+            kind: Kind::Int,
+        },
+        Column {
+            name: "at",
+            kind: Kind::Time,
+        },
+    ];
+
+    #[test]
+    fn bulk_rows_per_dialect() {
+        assert_eq!(
+            Dialect::Postgres.rows(3, &COLUMNS),
+            "json_to_recordset($3::json) AS t(id bigint, at timestamptz)"
+        );
+        assert_eq!(
+            Dialect::Sqlite.rows(3, &COLUMNS),
+            "(SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at \
+             FROM json_each($3)) AS t"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! PostgreSQL, the fleet's shared control store: how values are bound and
+//! read, the pool, write transactions and the migration tree.
+//!
+//! Values bind as their native types (`uuid`, `timestamptz`, `date`, `jsonb`
+//! through `sqlx::types::Json`), so statements need no casts. Counters that
+//! the schema keeps as `integer` decode only as `i32` in sqlx, so
+//! [`opt_int`] reads either width.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{Column, Postgres, Row, Transaction, TypeInfo};
+use uuid::Uuid;
+
+use crate::store::db::Arg;
+use crate::store::Result;
+
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+pub(crate) async fn migrate(pool: &PgPool) -> Result<()> {
+    sqlx::migrate!("./migrations/postgres").run(pool).await?;
+    Ok(())
+}
+
+/// A write transaction; the rows it folds into are locked with
+/// [`super::Dialect::lock_row`].
+pub(crate) async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    Ok(pool.begin().await?)
+}
+
+pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Postgres, PgArguments> {
+    args.iter().fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::I64(v) => q.bind(*v),
+        Arg::OptI64(v) => q.bind(*v),
+        Arg::Text(v) => q.bind(v.as_str()),
+        Arg::OptText(v) => q.bind(v.as_deref()),
+        Arg::Bool(v) => q.bind(*v),
+        Arg::Uuid(v) => q.bind(*v),
+        Arg::Time(v) => q.bind(*v),
+        Arg::OptTime(v) => q.bind(*v),
+        Arg::Date(v) => q.bind(*v),
+        Arg::Bytes(v) => q.bind(v.as_slice()),
+        Arg::Json(v) => q.bind(Json(v)),
+        Arg::OptJson(v) => q.bind(v.as_ref().map(Json)),
+    })
+}
+
+/// An integer column, `bigint` or `integer`.
+pub(crate) fn opt_int(row: &PgRow, column: &str) -> Result<Option<i64>> {
+    if row.try_column(column)?.type_info().name() == "INT4" {
+        Ok(row.try_get::<Option<i32>, _>(column)?.map(i64::from))
+    } else {
+        Ok(row.try_get(column)?)
+    }
+}
+
+pub(crate) fn uuid(row: &PgRow, column: &str) -> Result<Uuid> {
+    Ok(row.try_get(column)?)
+}
+
+pub(crate) fn json(row: &PgRow, column: &str) -> Result<Option<Value>> {
+    let value: Option<Json<Value>> = row.try_get(column)?;
+    Ok(value.map(|json| json.0))
+}

@@ -1,0 +1,210 @@
+//! The instance registry: what to connect to, and with which credential
+//! reference.
+//!
+//! Contract: names are unique among instances that are not removed
+//! ([`Error::Conflict`] otherwise); removal is soft (`deleted_at`), so an
+//! instance's history stays and its name can be reused. Passwords are never
+//! stored: each instance has its own `credentials` row holding a
+//! [`PasswordRef`], written in the same transaction as the instance.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::db::{args, Db, Row};
+use super::{Error, Result};
+use crate::domain::{DbType, InstanceId, InstanceName};
+use crate::secret::PasswordRef;
+
+/// A registered instance, as the worker needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub name: InstanceName,
+    pub db_type: DbType,
+    pub host: String,
+    pub port: u16,
+    pub database: Option<String>,
+    pub username: String,
+    pub password: PasswordRef,
+    pub is_active: bool,
+    /// Declared in the configuration, and so reconciled from it.
+    pub managed: bool,
+}
+
+/// An instance to register.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub name: InstanceName,
+    pub db_type: DbType,
+    pub host: String,
+    pub port: u16,
+    pub database: Option<String>,
+    pub username: String,
+    pub password: PasswordRef,
+    /// Declared in the configuration (see [`Instance::managed`]).
+    pub managed: bool,
+}
+
+/// The instances of a store ([`super::Store::instances`]).
+pub struct Instances<'a> {
+    pub(super) db: &'a Db,
+}
+
+const SELECT_INSTANCE: &str = "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
+     i.is_active, i.managed, c.username, c.password_source, c.password_ref \
+     FROM instances i JOIN credentials c ON c.id = i.credential_id";
+
+impl Instances<'_> {
+    pub async fn add(&self, new: &NewInstance) -> Result<Instance> {
+        let now = Utc::now();
+        let (source, reference) = new.password.to_parts();
+        let mut tx = self.db.write().await?;
+        let credential = tx
+            .fetch_one(
+                "INSERT INTO credentials (username, password_source, password_ref, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                args![&new.username, source, reference, now],
+            )
+            .await?
+            .int("id")?;
+        let id = tx
+            .fetch_one(
+                "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
+                     managed, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                args![
+                    new.name.as_str(),
+                    new.db_type.as_str(),
+                    &new.host,
+                    u32::from(new.port),
+                    new.database.as_deref(),
+                    credential,
+                    new.managed,
+                    now
+                ],
+            )
+            .await
+            .map_err(|e| name_taken(e, &new.name))?
+            .int("id")?;
+        tx.commit().await?;
+        let id = InstanceId(id);
+        self.get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("instance {id}")))
+    }
+
+    /// Overwrite an instance's connection settings (and credential reference).
+    pub async fn update(&self, id: InstanceId, new: &NewInstance) -> Result<()> {
+        let now = Utc::now();
+        let (source, reference) = new.password.to_parts();
+        let mut tx = self.db.write().await?;
+        let updated = tx
+            .fetch_optional(
+                "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
+                     managed = $6, updated_at = $7 \
+                 WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
+                args![
+                    id,
+                    new.db_type.as_str(),
+                    &new.host,
+                    u32::from(new.port),
+                    new.database.as_deref(),
+                    new.managed,
+                    now
+                ],
+            )
+            .await?;
+        let Some(row) = updated else {
+            return Err(Error::NotFound(format!("instance {id}")));
+        };
+        tx.execute(
+            "UPDATE credentials SET username = $2, password_source = $3, password_ref = $4, \
+                 updated_at = $5 WHERE id = $1",
+            args![
+                row.int("credential_id")?,
+                &new.username,
+                source,
+                reference,
+                now
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Every instance that is not removed, ordered by name.
+    pub async fn list(&self) -> Result<Vec<Instance>> {
+        let sql = format!("{SELECT_INSTANCE} WHERE i.deleted_at IS NULL ORDER BY i.name");
+        let rows = self.db.fetch_all(&sql, args![]).await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    pub async fn get(&self, id: InstanceId) -> Result<Option<Instance>> {
+        let sql = format!("{SELECT_INSTANCE} WHERE i.id = $1 AND i.deleted_at IS NULL");
+        let row = self.db.fetch_optional(&sql, args![id]).await?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    pub async fn by_name(&self, name: &InstanceName) -> Result<Option<Instance>> {
+        let sql = format!("{SELECT_INSTANCE} WHERE i.name = $1 AND i.deleted_at IS NULL");
+        let row = self.db.fetch_optional(&sql, args![name.as_str()]).await?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    /// Returns false when no such instance exists.
+    pub async fn set_active(&self, name: &InstanceName, active: bool) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE instances SET is_active = $2, updated_at = $3 \
+                 WHERE name = $1 AND deleted_at IS NULL",
+                args![name.as_str(), active, Utc::now()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// Soft delete: the instance leaves the registry, its history stays.
+    pub async fn remove(&self, name: &InstanceName) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE instances SET is_active = FALSE, deleted_at = $2, updated_at = $2 \
+                 WHERE name = $1 AND deleted_at IS NULL",
+                args![name.as_str(), Utc::now()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+}
+
+/// A unique violation on insert: the name is taken by a live instance.
+fn name_taken(e: Error, name: &InstanceName) -> Error {
+    if e.is_unique_violation() {
+        Error::Conflict(format!("an instance named `{name}` already exists"))
+    } else {
+        e
+    }
+}
+
+fn instance_from_row(row: &Row) -> Result<Instance> {
+    let corrupt = |what: String| Error::Conflict(format!("corrupt instance row: {what}"));
+    let name: String = row.get("name")?;
+    let db_type: String = row.get("db_type")?;
+    let port = row.int("port")?;
+    let source: String = row.get("password_source")?;
+    let reference: Option<String> = row.get("password_ref")?;
+    Ok(Instance {
+        id: InstanceId(row.int("id")?),
+        name: InstanceName::parse(&name).map_err(|e| corrupt(e.to_string()))?,
+        db_type: db_type.parse().map_err(|e| corrupt(format!("{e}")))?,
+        host: row.get("host")?,
+        port: u16::try_from(port).map_err(|_| corrupt(format!("port {port}")))?,
+        database: row.get("database_name")?,
+        username: row.get("username")?,
+        password: PasswordRef::from_parts(&source, reference.as_deref())
+            .map_err(|e| corrupt(e.to_string()))?,
+        is_active: row.get("is_active")?,
+        managed: row.get("managed")?,
+    })
+}

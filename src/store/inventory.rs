@@ -1,0 +1,100 @@
+//! The inventory: which databases each instance has, since when, and which
+//! are gone.
+//!
+//! Contract: rows are never deleted. [`Inventory::apply`] writes one
+//! [`InventoryPlan`] atomically, and is safe against a concurrent run of the
+//! same instance: a name created twice is folded into one row, and
+//! `last_seen_date` never moves backwards. Each list of the plan is written
+//! with one statement, its names passed as one JSON parameter.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use super::db::{args, Db, Row};
+use super::dialect::{Column, Kind};
+use super::Result;
+use crate::domain::InstanceId;
+use crate::inventory::{InventoryPlan, InventoryRecord};
+
+/// The inventory of a store ([`super::Store::inventory`]).
+pub struct Inventory<'a> {
+    pub(super) db: &'a Db,
+}
+
+/// The bulk rows of a list of database names.
+const NAMES: [Column; 1] = [Column {
+    name: "name",
+    kind: Kind::Text,
+}];
+
+fn names<'a>(names: impl IntoIterator<Item = &'a String>) -> Value {
+    names
+        .into_iter()
+        .map(|name| json!({ "name": name }))
+        .collect()
+}
+
+impl Inventory<'_> {
+    /// Every database ever seen on `instance`, by name.
+    pub async fn records(&self, instance: InstanceId) -> Result<Vec<InventoryRecord>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT database_name, is_active, first_seen_date, last_seen_date, deleted_at \
+                 FROM instance_databases WHERE instance_id = $1 ORDER BY database_name",
+                args![instance],
+            )
+            .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Apply an inventory diff atomically.
+    pub async fn apply(
+        &self,
+        instance: InstanceId,
+        plan: &InventoryPlan,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        let rows = tx.dialect().rows(2, &NAMES);
+        // A concurrent run may have inserted the same name: fold it in.
+        // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
+        let create = format!(
+            "INSERT INTO instance_databases (instance_id, database_name, is_active, \
+                 first_seen_date, last_seen_date, created_at, updated_at) \
+             SELECT $1, t.name, TRUE, $3, $3, $4, $4 FROM {rows} WHERE true \
+             ON CONFLICT (instance_id, database_name) DO UPDATE SET is_active = TRUE, \
+                 deleted_at = NULL, updated_at = $4, last_seen_date = CASE \
+                     WHEN instance_databases.last_seen_date > excluded.last_seen_date \
+                     THEN instance_databases.last_seen_date ELSE excluded.last_seen_date END"
+        );
+        tx.execute(&create, args![instance, names(&plan.created), today, now])
+            .await?;
+        let seen = format!(
+            "UPDATE instance_databases SET is_active = TRUE, deleted_at = NULL, updated_at = $4, \
+                 last_seen_date = CASE WHEN last_seen_date > $3 THEN last_seen_date ELSE $3 END \
+             WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows})"
+        );
+        let seen_names = names(plan.refreshed.iter().chain(&plan.reactivated));
+        tx.execute(&seen, args![instance, seen_names, today, now])
+            .await?;
+        let gone = format!(
+            "UPDATE instance_databases SET is_active = FALSE, deleted_at = $3, updated_at = $3 \
+             WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows}) AND is_active"
+        );
+        tx.execute(&gone, args![instance, names(&plan.deactivated), now])
+            .await?;
+        tx.commit().await
+    }
+}
+
+fn record_from_row(row: &Row) -> Result<InventoryRecord> {
+    Ok(InventoryRecord {
+        database_name: row.get("database_name")?,
+        is_active: row.get("is_active")?,
+        first_seen_date: row.get("first_seen_date")?,
+        last_seen_date: row.get("last_seen_date")?,
+        deleted_at: row.get("deleted_at")?,
+    })
+}

@@ -1,0 +1,68 @@
+//! Instance leases: at most one running job per instance.
+//!
+//! Contract: a lease is taken, renewed and handed over in one upsert, so
+//! concurrent acquirers serialize on the row and each sees the winner's
+//! committed lease in the upsert's `WHERE`. A lease expires on its own, so a
+//! worker that dies holding one blocks its instance only until
+//! `expires_at`. Acquiring a lease on an instance that was never registered
+//! is [`Error::NotFound`].
+
+use chrono::{DateTime, Utc};
+
+use super::db::{args, Db};
+use super::{Error, Result};
+use crate::domain::{InstanceId, JobId};
+
+/// The instance leases of a store ([`super::Store::leases`]).
+pub struct Leases<'a> {
+    pub(super) db: &'a Db,
+}
+
+impl Leases<'_> {
+    /// Take the lease unless another job holds an unexpired one (one that
+    /// expires after `now`). Re-entrant for the same job, which then moves
+    /// the expiry to `until`. Returns whether `job` holds the lease.
+    pub async fn acquire(
+        &self,
+        instance: InstanceId,
+        job: JobId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // A write transaction, so SQLite takes its write lock up front.
+        let mut tx = self.db.write().await?;
+        let taken = tx
+            .fetch_optional(
+                "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
+                     expires_at = excluded.expires_at, \
+                     acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
+                                        ELSE excluded.acquired_at END \
+                 WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
+                 RETURNING job_id",
+                args![instance, job, until, now],
+            )
+            .await;
+        let taken = match taken {
+            Ok(row) => row.is_some(),
+            Err(e) if e.is_foreign_key_violation() => {
+                return Err(Error::NotFound(format!("instance {instance}")));
+            }
+            Err(e) => return Err(e),
+        };
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    /// Release only if `job` holds it; otherwise a no-op.
+    pub async fn release(&self, instance: InstanceId, job: JobId) -> Result<()> {
+        self.db
+            .execute(
+                "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2",
+                args![instance, job],
+            )
+            .await?;
+        Ok(())
+    }
+}

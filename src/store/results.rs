@@ -1,0 +1,242 @@
+//! Folding job ends into their batch, in the database: results, and the
+//! deadline sweep.
+//!
+//! Contract: idempotent, and the batch counters move only with a job row, in
+//! the same write transaction: lock the batch row, read the old job row,
+//! decide with [`fold`] (`fold.rs`), write the row, write the counters,
+//! status and `finished_at`. A result for a batch that does not exist creates
+//! it (jobs enqueued alone by other systems), and a job row naming an
+//! instance the store does not know keeps a NULL `instance_id` with the id
+//! as `target`. A job belongs to the batch it was first stored in: a result
+//! naming another batch is a [`Error::Conflict`].
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::batches::{batch_from_row, BATCH_COLUMNS};
+use super::db::{args, Row, Tx};
+use super::fold::{fold, Counters, Slot, State};
+use super::{Batch, BatchStatus, Batches, Error, FinishedJob, Result, Tally};
+use crate::domain::BatchId;
+
+impl Batches<'_> {
+    /// Fold one job's end idempotently; returns its batch as it now stands.
+    pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
+        let now = Utc::now();
+        let mut tx = self.db.write().await?;
+        // A job enqueued by another system may name a batch we never created.
+        tx.execute(
+            "INSERT INTO batches (id, kind, status, created_at, updated_at) \
+             VALUES ($1, $2, 'running', $3, $3) ON CONFLICT (id) DO NOTHING",
+            args![job.batch_id, job.kind.as_str(), now],
+        )
+        .await?;
+        let batch = lock(&mut tx, job.batch_id).await?;
+        let old = stored(&mut tx, job).await?;
+        let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &Slot::of(job)) else {
+            tx.commit().await?;
+            return Ok(batch);
+        };
+        match old {
+            None => insert_job(&mut tx, job, now).await?,
+            Some(_) => update_job(&mut tx, job, now).await?,
+        }
+        let batch = save(&mut tx, &batch, counters, now).await?;
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    /// Fail every pending job whose deadline is before `cutoff` (class
+    /// `timeout`); returns the batches touched.
+    pub async fn sweep_expired(&self, cutoff: DateTime<Utc>) -> Result<Vec<BatchId>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT DISTINCT batch_id FROM batch_jobs \
+                 WHERE status = 'pending' AND deadline < $1",
+                args![cutoff],
+            )
+            .await?;
+        let batches: Vec<BatchId> = rows
+            .iter()
+            .map(|row| row.uuid("batch_id").map(BatchId))
+            .collect::<Result<_>>()?;
+        for id in &batches {
+            self.time_out(*id, cutoff).await?;
+        }
+        Ok(batches)
+    }
+
+    /// Fail the expired pending jobs of one batch, under its lock.
+    async fn time_out(&self, id: BatchId, cutoff: DateTime<Utc>) -> Result<()> {
+        let now = Utc::now();
+        let mut tx = self.db.write().await?;
+        let batch = lock(&mut tx, id).await?;
+        let expired = tx
+            .fetch_all(
+                "UPDATE batch_jobs SET status = 'failed', error_class = 'timeout', \
+                     error_message = 'no result before the job deadline', \
+                     finished_at = $3, updated_at = $3 \
+                 WHERE batch_id = $1 AND status = 'pending' AND deadline < $2 \
+                 RETURNING warnings, tally",
+                args![id, cutoff, now],
+            )
+            .await?;
+        let mut counters = Counters::of(&batch);
+        for row in &expired {
+            let old = Slot {
+                state: State::Pending,
+                finished_at: None,
+                warned: warned(row)?,
+                tally: tally(row)?,
+            };
+            let new = Slot {
+                state: State::Failed,
+                finished_at: Some(now),
+                ..old.clone()
+            };
+            counters = fold(&counters, Some(&old), &new).unwrap_or(counters);
+        }
+        save(&mut tx, &batch, counters, now).await?;
+        tx.commit().await
+    }
+}
+
+/// Read a batch, locking it for the rest of the transaction.
+async fn lock(tx: &mut Tx, id: BatchId) -> Result<Batch> {
+    let sql = format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1{}",
+        tx.dialect().lock_row()
+    );
+    let row = tx.fetch_optional(&sql, args![id]).await?;
+    let row = row.ok_or_else(|| Error::NotFound(format!("batch {id}")))?;
+    batch_from_row(&row)
+}
+
+/// The stored row of `job`, if any. A job belongs to one batch for good.
+async fn stored(tx: &mut Tx, job: &FinishedJob) -> Result<Option<Slot>> {
+    let row = tx
+        .fetch_optional(
+            "SELECT batch_id, status, finished_at, warnings, tally FROM batch_jobs \
+             WHERE job_id = $1",
+            args![job.job_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let batch = BatchId(row.uuid("batch_id")?);
+    if batch != job.batch_id {
+        let (id, named) = (job.job_id, job.batch_id);
+        return Err(Error::Conflict(format!(
+            "job {id} belongs to batch {batch}, not {named}"
+        )));
+    }
+    let status: String = row.get("status")?;
+    Ok(Some(Slot {
+        state: State::parse(&status)?,
+        finished_at: row.get("finished_at")?,
+        warned: warned(&row)?,
+        tally: tally(&row)?,
+    }))
+}
+
+fn warned(row: &Row) -> Result<bool> {
+    Ok(matches!(row.json("warnings")?, Some(Value::Array(w)) if !w.is_empty()))
+}
+
+fn tally(row: &Row) -> Result<Tally> {
+    Tally::from_json(row.json("tally")?)
+        .map_err(|e| Error::Conflict(format!("corrupt job tally: {e}")))
+}
+
+/// PostgreSQL keeps `attempt` as `integer`.
+fn attempt(job: &FinishedJob) -> i64 {
+    i64::from(job.attempt).min(i64::from(i32::MAX))
+}
+
+/// The first row of a job the dispatcher never created (a job enqueued
+/// alone); its deadline is when it ended.
+async fn insert_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Result<()> {
+    let target = job.instance_id.map(|id| id.to_string()).unwrap_or_default();
+    let error = job.error.as_ref();
+    tx.execute(
+        "INSERT INTO batch_jobs (job_id, batch_id, instance_id, kind, target, status, \
+             error_class, error_message, output, warnings, tally, attempt, worker, deadline, \
+             started_at, finished_at, updated_at) \
+         VALUES ($1, $2, (SELECT id FROM instances WHERE id = $3), $4, \
+             coalesce((SELECT name FROM instances WHERE id = $3), $5), $6, $7, $8, $9, $10, \
+             $11, $12, $13, $15, $14, $15, $16)",
+        args![
+            job.job_id,
+            job.batch_id,
+            job.instance_id,
+            job.kind.as_str(),
+            target,
+            job.status.as_str(),
+            error.map(|e| e.class.as_str()),
+            error.map(|e| e.message.as_str()),
+            job.output.clone(),
+            Value::Array(job.warnings.clone()),
+            job.tally.to_json(),
+            attempt(job),
+            job.worker.as_str(),
+            job.started_at,
+            job.finished_at,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn update_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Result<()> {
+    let error = job.error.as_ref();
+    tx.execute(
+        "UPDATE batch_jobs SET status = $2, error_class = $3, error_message = $4, output = $5, \
+             warnings = $6, tally = $7, attempt = $8, worker = $9, started_at = $10, \
+             finished_at = $11, updated_at = $12 \
+         WHERE job_id = $1",
+        args![
+            job.job_id,
+            job.status.as_str(),
+            error.map(|e| e.class.as_str()),
+            error.map(|e| e.message.as_str()),
+            job.output.clone(),
+            Value::Array(job.warnings.clone()),
+            job.tally.to_json(),
+            attempt(job),
+            job.worker.as_str(),
+            job.started_at,
+            job.finished_at,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Write a locked batch's new counters, status and `finished_at` (kept from
+/// the first time the batch ended).
+async fn save(tx: &mut Tx, batch: &Batch, c: Counters, now: DateTime<Utc>) -> Result<Batch> {
+    let status = BatchStatus::from_counts(c.pending, c.succeeded, c.failed);
+    let finished_at = status
+        .is_terminal()
+        .then(|| batch.finished_at.unwrap_or(now));
+    let sql = format!(
+        "UPDATE batches SET status = $2, total = $3, pending = $4, succeeded = $5, failed = $6, \
+             warned = $7, summary = $8, updated_at = $9, finished_at = $10 \
+         WHERE id = $1 RETURNING {BATCH_COLUMNS}"
+    );
+    let args = args![
+        batch.id,
+        status.as_str(),
+        c.total,
+        c.pending,
+        c.succeeded,
+        c.failed,
+        c.warned,
+        c.summary.to_json(),
+        now,
+        finished_at
+    ];
+    batch_from_row(&tx.fetch_one(&sql, args).await?)
+}
