@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dbfleet::adapters::{ConnectOptions, Connection};
-use dbfleet::aggregator::TOTAL_RECORDS;
 use dbfleet::config::{self, Settings};
-use dbfleet::filters::DatabaseFilters;
 use futures_util::{stream, StreamExt};
 use secrecy::SecretString;
 
@@ -52,7 +50,7 @@ fn settings(instances: usize, concurrency: usize, data_dir: &str) -> Settings {
 
 /// The floor: the same remote queries, nothing else.
 async fn baseline(settings: &Settings) -> usize {
-    let filters = Arc::new(DatabaseFilters::load(&settings.filters.path).unwrap().0);
+    let filters = Arc::new(dbfleet::fleet::load_filters(settings).unwrap());
     let concurrency = usize::from(settings.worker.concurrency);
     let sized: Vec<usize> = stream::iter(settings.instances.clone())
         .map(|i| {
@@ -88,7 +86,14 @@ async fn baseline(settings: &Settings) -> usize {
 }
 
 async fn embedded(settings: &Settings) -> usize {
-    let outcome = dbfleet::run::run(settings, |_| {}).await.unwrap();
+    let outcome = dbfleet::fleet::embedded::run(
+        settings,
+        dbfleet::message::JobKind::CapacitySync,
+        dbfleet::fleet::dispatcher::Selection::AllActive,
+        |_| {},
+    )
+    .await
+    .unwrap();
     let batch = outcome.report.batch;
     assert_eq!(
         batch.status,
@@ -96,7 +101,7 @@ async fn embedded(settings: &Settings) -> usize {
         "{batch:?}"
     );
     assert_eq!(batch.total as usize, settings.instances.len());
-    usize::try_from(batch.summary.get(TOTAL_RECORDS)).unwrap()
+    usize::try_from(batch.summary.get("total_records")).unwrap()
 }
 
 /// Run one phase in a child under `/usr/bin/time`; (wall s, peak RSS MiB, databases).

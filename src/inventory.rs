@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::adapters::DatabaseItem;
 use crate::domain::DbType;
 use crate::filters::DatabaseFilters;
-use crate::message::InventoryCounts;
+use crate::message::capacity_sync::InventoryCounts;
 
 /// One stored `instance_databases` row.
 #[derive(Debug, Clone, PartialEq, Eq)]

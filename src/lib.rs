@@ -4,34 +4,31 @@
 //! # Layout
 //!
 //! - [`config`]: the YAML configuration, overridden from the environment.
-//! - [`domain`]: validated ids and names.
-//! - [`message`]: the versioned job and result messages, the only wire format.
-//! - [`store`]: the control store (instances, inventory, stats, batches).
-//! - [`broker`]: RabbitMQ topology, publishing with confirms, consuming.
+//! - [`domain`], [`secret`]: validated ids and names; password references.
+//! - [`message`]: the versioned job envelope, one module per kind's params
+//!   and output; the only wire format.
+//! - [`jobs`]: what each kind of job does, behind one trait.
+//! - [`store`]: the control store, one type per concept.
+//! - [`broker`]: RabbitMQ and the in-process queue; the one consume loop.
 //! - [`adapters`]: sessions on MySQL/MariaDB and PostgreSQL instances.
-//! - [`filters`]: which databases are excluded from inventory and sizing.
-//! - [`inventory`]: the inventory diff (created, refreshed, reactivated, deactivated).
-//! - [`coordinator`]: one capacity sync of one instance.
-//! - [`worker`]: consume jobs, run the coordinator, publish results.
-//! - [`dispatcher`]: start batches: one job per active instance.
-//! - [`aggregator`]: fold results into batch status; sweep lost jobs.
+//! - [`filters`], [`inventory`]: which databases count; the inventory diff.
+//! - [`fleet`]: the roles (worker, aggregator, dispatcher) and how the
+//!   programs assemble them.
+//! - [`reconcile`]: declared instances into the store.
+//! - [`lifecycle`]: signals and the named tasks of a process.
 //! - [`telemetry`]: logging set-up.
 
 pub mod adapters;
-pub mod aggregator;
 pub mod broker;
 pub mod config;
-pub mod coordinator;
-pub mod dispatcher;
-pub mod dlq;
 pub mod domain;
 pub mod filters;
 pub mod fleet;
 pub mod inventory;
+pub mod jobs;
+pub mod lifecycle;
 pub mod message;
 pub mod reconcile;
-pub mod run;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
-pub mod worker;

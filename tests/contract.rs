@@ -1,14 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Message contract v1: golden fixtures, JSON Schemas and the Rust types must
-//! agree in both directions (decode and encode). No services needed.
+//! agree in both directions (decode and encode), for the envelope and for
+//! every kind. No services needed.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use dbfleet::domain::InstanceName;
 use dbfleet::domain::{BatchId, InstanceId, JobId};
+use dbfleet::message::capacity_sync::{InventoryCounts, Output as CapacityOutput};
+use dbfleet::message::probe::{Flavor, Output as ProbeOutput, Privilege};
 use dbfleet::message::{
-    DecodeError, ErrorClass, InventoryCounts, JobCounters, JobError, JobKind, JobMessage,
-    JobResult, JobStatus, JOB_SCHEMA, RESULT_SCHEMA,
+    capacity_sync, probe, DecodeError, ErrorClass, InstanceRef, JobError, JobKind, JobMessage,
+    JobOutput, JobParams, JobResult, JobStatus, Target, Warning, JOB_SCHEMA, RESULT_SCHEMA,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -36,10 +40,28 @@ fn schema_value(name: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("parse {name}: {e}"))
 }
 
+/// Resolves `https://dbfleet.dev/schemas/…` references to the files under
+/// `schemas/`, as a producer's validator would be set up to.
+struct LocalSchemas;
+
+impl jsonschema::Retrieve for LocalSchemas {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let path = uri
+            .as_str()
+            .strip_prefix("https://dbfleet.dev/schemas/")
+            .ok_or_else(|| format!("not a dbfleet schema: {uri}"))?;
+        Ok(schema_value(path))
+    }
+}
+
 fn validator(name: &str) -> jsonschema::Validator {
     let schema = schema_value(name);
     jsonschema::draft202012::options()
         .should_validate_formats(true)
+        .with_retriever(LocalSchemas)
         .build(&schema)
         .unwrap_or_else(|e| panic!("compile {name}: {e}"))
 }
@@ -87,6 +109,22 @@ fn encoded(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).expect("encode() produces JSON")
 }
 
+fn on(id: i64) -> Target {
+    Target::Instance(InstanceRef::Id(InstanceId(id)))
+}
+
+fn capacity() -> JobParams {
+    JobParams::CapacitySync(capacity_sync::Params {})
+}
+
+/// The capacity output a result carries, or a panic naming what it carries.
+fn capacity_output(result: &JobResult) -> CapacityOutput {
+    match &result.output {
+        Some(JobOutput::CapacitySync(output)) => *output,
+        other => panic!("not a capacity output: {other:?}"),
+    }
+}
+
 /// Every error class; the exhaustive match breaks the build when a class is
 /// added, so the schema's enum and this list cannot silently drift apart.
 fn all_error_classes() -> Vec<ErrorClass> {
@@ -122,8 +160,8 @@ fn canonical_job() -> JobMessage {
         schema: JOB_SCHEMA.to_string(),
         job_id: JobId(uuid("0191f3a2-6c1e-7b42-9d3a-5e8f1c2b4a70")),
         batch_id: Some(BatchId(uuid("0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06"))),
-        kind: JobKind::CapacitySync,
-        instance_id: InstanceId(42),
+        target: on(42),
+        params: capacity(),
         deadline: at(2026, 3, 14, 2, 15, 0, 0),
         requested_by: None,
         enqueued_at: at(2026, 3, 14, 2, 0, 0, 125),
@@ -135,8 +173,8 @@ fn standalone_job() -> JobMessage {
         schema: JOB_SCHEMA.to_string(),
         job_id: JobId(uuid("0191f4b0-0d2c-7a88-b1e7-3c6d0f9a8e15")),
         batch_id: None,
-        kind: JobKind::CapacitySync,
-        instance_id: InstanceId(7),
+        target: on(7),
+        params: capacity(),
         deadline: at(2026, 3, 14, 9, 40, 0, 0),
         requested_by: Some("ops-portal:jdoe".to_string()),
         enqueued_at: at(2026, 3, 14, 9, 30, 0, 0),
@@ -148,11 +186,13 @@ fn succeeded_result() -> JobResult {
         schema: RESULT_SCHEMA.to_string(),
         job_id: JobId(uuid("0191f3a2-6c1e-7b42-9d3a-5e8f1c2b4a70")),
         batch_id: BatchId(uuid("0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06")),
-        instance_id: InstanceId(42),
+        instance_id: Some(InstanceId(42)),
+        target: "orders-db".to_string(),
         kind: JobKind::CapacitySync,
         status: JobStatus::Succeeded,
         error: None,
-        counters: JobCounters {
+        warnings: Vec::new(),
+        output: Some(JobOutput::CapacitySync(CapacityOutput {
             databases: 18,
             records: 18,
             total_size_mb: 254_813,
@@ -162,7 +202,7 @@ fn succeeded_result() -> JobResult {
                 reactivated: 1,
                 deactivated: 3,
             },
-        },
+        })),
         started_at: at(2026, 3, 14, 2, 0, 1, 250),
         finished_at: at(2026, 3, 14, 2, 0, 4, 875),
         attempt: 1,
@@ -175,14 +215,16 @@ fn failed_result() -> JobResult {
         schema: RESULT_SCHEMA.to_string(),
         job_id: JobId(uuid("0191f4b0-0d2c-7a88-b1e7-3c6d0f9a8e15")),
         batch_id: BatchId(uuid("0191f4b0-0d2c-7a88-b1e7-3c6d0f9a8e15")),
-        instance_id: InstanceId(7),
+        instance_id: Some(InstanceId(7)),
+        target: "pg-reporting-03".to_string(),
         kind: JobKind::CapacitySync,
         status: JobStatus::Failed,
         error: Some(JobError {
             class: ErrorClass::Connect,
             message: "connection refused: pg-reporting-03.db.internal:5432".to_string(),
         }),
-        counters: JobCounters::default(),
+        warnings: Vec::new(),
+        output: None,
         started_at: at(2026, 3, 14, 9, 30, 2, 0),
         finished_at: at(2026, 3, 14, 9, 30, 12, 0),
         attempt: 2,
@@ -190,12 +232,124 @@ fn failed_result() -> JobResult {
     }
 }
 
-const JOB_FIXTURES: [&str; 3] = [
+fn probe_job() -> JobMessage {
+    JobMessage {
+        schema: JOB_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e0-1a2b-7c3d-8e4f-5a6b7c8d9e01")),
+        batch_id: Some(BatchId(uuid("0191f7e0-1a00-7000-8000-00000000b0b0"))),
+        target: on(42),
+        params: JobParams::Probe(probe::Params {}),
+        deadline: at(2026, 3, 14, 2, 15, 0, 0),
+        requested_by: Some("jdoe".to_string()),
+        enqueued_at: at(2026, 3, 14, 2, 0, 0, 0),
+    }
+}
+
+fn job_by_name() -> JobMessage {
+    JobMessage {
+        schema: JOB_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e1-3c4d-7e5f-9a6b-7c8d9e0f1a22")),
+        batch_id: None,
+        target: Target::Instance(InstanceRef::Name(InstanceName::parse("orders-db").unwrap())),
+        params: capacity(),
+        deadline: at(2026, 3, 14, 9, 40, 0, 0),
+        requested_by: Some("maintenance-runner".to_string()),
+        enqueued_at: at(2026, 3, 14, 9, 30, 0, 0),
+    }
+}
+
+fn privilege(name: &str, database: Option<&str>, granted: bool, required: bool) -> Privilege {
+    let (needed_for, grant) = match database {
+        Some(db) => (
+            "size this database with pg_database_size".to_string(),
+            format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"mon\";"),
+        ),
+        None => (
+            "size every database with pg_database_size".to_string(),
+            "GRANT pg_read_all_stats TO \"mon\";".to_string(),
+        ),
+    };
+    Privilege {
+        privilege: name.to_string(),
+        database: database.map(str::to_string),
+        granted,
+        required,
+        needed_for,
+        grant,
+    }
+}
+
+fn probe_result() -> JobResult {
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e0-1a2b-7c3d-8e4f-5a6b7c8d9e01")),
+        batch_id: BatchId(uuid("0191f7e0-1a00-7000-8000-00000000b0b0")),
+        kind: JobKind::Probe,
+        instance_id: Some(InstanceId(42)),
+        target: "reports-pg".to_string(),
+        status: JobStatus::Succeeded,
+        error: None,
+        warnings: vec![Warning {
+            code: "missing_grant".to_string(),
+            message: "missing CONNECT on database `ledger`, needed to size this database \
+                      with pg_database_size: GRANT CONNECT ON DATABASE \"ledger\" TO \"mon\"; \
+                      (or, for every database at once: GRANT pg_read_all_stats TO \"mon\";)"
+                .to_string(),
+        }],
+        output: Some(JobOutput::Probe(ProbeOutput {
+            flavor: Flavor::Postgresql,
+            version: "15.19 (Debian 15.19-0+deb12u1)".to_string(),
+            uptime_seconds: Some(86_400),
+            read_only: false,
+            account: "mon".to_string(),
+            privileges: vec![
+                privilege("pg_read_all_stats", None, false, false),
+                privilege("CONNECT", Some("ledger"), false, true),
+                privilege("CONNECT", Some("shop"), true, true),
+            ],
+        })),
+        started_at: at(2026, 3, 14, 2, 0, 1, 0),
+        finished_at: at(2026, 3, 14, 2, 0, 1, 400),
+        attempt: 1,
+        worker: "dbfleet-worker-7c9d8f6b5-x2kqp".to_string(),
+    }
+}
+
+/// The canonical messages of this build and their golden fixtures: each
+/// decodes to its message and each message encodes to its fixture.
+fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
+    vec![
+        ("job.v1.json", canonical_job()),
+        ("job.v1.standalone.json", standalone_job()),
+        ("job.probe.json", probe_job()),
+        ("job.by-name.json", job_by_name()),
+    ]
+}
+
+fn canonical_results() -> Vec<(&'static str, JobResult)> {
+    vec![
+        ("result.capacity_sync.succeeded.json", succeeded_result()),
+        ("result.capacity_sync.failed.json", failed_result()),
+        ("result.probe.succeeded.json", probe_result()),
+    ]
+}
+
+const JOB_FIXTURES: [&str; 5] = [
     "job.v1.json",
     "job.v1.standalone.json",
     "job.v1.extra-fields.json",
+    "job.probe.json",
+    "job.by-name.json",
 ];
-const RESULT_FIXTURES: [&str; 2] = ["result.v1.succeeded.json", "result.v1.failed.json"];
+/// Results as the first v1 workers wrote them (`counters`), then as this
+/// build writes them (`output`).
+const RESULT_FIXTURES: [&str; 5] = [
+    "result.v1.succeeded.json",
+    "result.v1.failed.json",
+    "result.capacity_sync.succeeded.json",
+    "result.capacity_sync.failed.json",
+    "result.probe.succeeded.json",
+];
 
 // ---------------------------------------------------------------------------
 // Decode direction
@@ -217,8 +371,8 @@ fn decodes_batch_job_fixture() {
         job.effective_batch_id().to_string(),
         "0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06"
     );
-    assert_eq!(job.kind, JobKind::CapacitySync);
-    assert_eq!(job.instance_id, InstanceId(42));
+    assert_eq!(job.kind(), JobKind::CapacitySync);
+    assert_eq!(job.target, on(42));
     assert_eq!(job.deadline.to_rfc3339(), "2026-03-14T02:15:00+00:00");
     assert_eq!(
         job.enqueued_at.to_rfc3339(),
@@ -239,7 +393,7 @@ fn decodes_standalone_job_fixture() {
     assert_eq!(job.batch_id, None);
     // A standalone job is its own batch of one.
     assert_eq!(job.effective_batch_id().0, job.job_id.0);
-    assert_eq!(job.instance_id, InstanceId(7));
+    assert_eq!(job.target, on(7));
     assert_eq!(job.requested_by.as_deref(), Some("ops-portal:jdoe"));
     assert_eq!(job.deadline.to_rfc3339(), "2026-03-14T09:40:00+00:00");
     assert_eq!(job.enqueued_at.to_rfc3339(), "2026-03-14T09:30:00+00:00");
@@ -258,8 +412,8 @@ fn decodes_minor_revision_and_ignores_unknown_fields() {
         job.batch_id.map(|b| b.to_string()).as_deref(),
         Some("0191f5c7-2d11-7c05-9e8a-4b3f6a2d1c90")
     );
-    assert_eq!(job.kind, JobKind::CapacitySync);
-    assert_eq!(job.instance_id, InstanceId(1312));
+    assert_eq!(job.kind(), JobKind::CapacitySync);
+    assert_eq!(job.target, on(1312));
     assert_eq!(job.requested_by.as_deref(), Some("scheduler"));
     assert_eq!(job.deadline, at(2026, 3, 15, 2, 15, 0, 0));
     assert_eq!(job.enqueued_at, at(2026, 3, 15, 2, 0, 0, 0));
@@ -293,15 +447,16 @@ fn decodes_succeeded_result_fixture() {
         result.batch_id.to_string(),
         "0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06"
     );
-    assert_eq!(result.instance_id, InstanceId(42));
+    assert_eq!(result.instance_id, Some(InstanceId(42)));
     assert_eq!(result.kind, JobKind::CapacitySync);
     assert_eq!(result.status, JobStatus::Succeeded);
     assert_eq!(result.error, None);
-    assert_eq!(result.counters.databases, 18);
-    assert_eq!(result.counters.records, 18);
-    assert_eq!(result.counters.total_size_mb, 254_813);
+    let counters = capacity_output(&result);
+    assert_eq!(counters.databases, 18);
+    assert_eq!(counters.records, 18);
+    assert_eq!(counters.total_size_mb, 254_813);
     assert_eq!(
-        result.counters.inventory,
+        counters.inventory,
         InventoryCounts {
             created: 2,
             refreshed: 15,
@@ -319,7 +474,14 @@ fn decodes_succeeded_result_fixture() {
     );
     assert_eq!(result.attempt, 1);
     assert_eq!(result.worker, "dbfleet-worker-7c9d8f6b5-x2kqp");
-    assert_eq!(result, succeeded_result());
+    // A v1 worker wrote no `target`; everything else is today's result.
+    assert_eq!(
+        result,
+        JobResult {
+            target: String::new(),
+            ..succeeded_result()
+        }
+    );
 }
 
 #[test]
@@ -332,7 +494,7 @@ fn decodes_failed_result_fixture() {
     );
     // The result of a standalone job: its batch is keyed by the job id.
     assert_eq!(result.batch_id.0, result.job_id.0);
-    assert_eq!(result.instance_id, InstanceId(7));
+    assert_eq!(result.instance_id, Some(InstanceId(7)));
     assert_eq!(result.status, JobStatus::Failed);
     let error = result
         .error
@@ -344,12 +506,20 @@ fn decodes_failed_result_fixture() {
         error.message,
         "connection refused: pg-reporting-03.db.internal:5432"
     );
-    assert_eq!(result.counters, JobCounters::default());
+    assert_eq!(capacity_output(&result), CapacityOutput::default());
     assert_eq!(result.attempt, 2);
     assert_eq!(result.worker, "dbfleet-worker-7c9d8f6b5-m4tzr");
     assert_eq!(result.started_at, at(2026, 3, 14, 9, 30, 2, 0));
     assert_eq!(result.finished_at, at(2026, 3, 14, 9, 30, 12, 0));
-    assert_eq!(result, failed_result());
+    // A v1 worker wrote zero counters and no `target` on a failure.
+    assert_eq!(
+        result,
+        JobResult {
+            target: String::new(),
+            output: Some(JobOutput::CapacitySync(CapacityOutput::default())),
+            ..failed_result()
+        }
+    );
 }
 
 #[test]
@@ -377,7 +547,7 @@ fn result_error_and_counters_are_optional() {
     obj.remove("counters");
     let result = JobResult::decode(&serde_json::to_vec(&raw).unwrap()).unwrap();
     assert_eq!(result.error, None);
-    assert_eq!(result.counters, JobCounters::default());
+    assert_eq!(result.output, None);
     assert_valid(&result_validator(), &raw, "result without error/counters");
 }
 
@@ -387,13 +557,13 @@ fn result_error_and_counters_are_optional() {
 
 #[test]
 fn encodes_canonical_fixtures_exactly() {
-    let cases: [(&str, Vec<u8>); 4] = [
-        ("job.v1.json", canonical_job().encode()),
-        ("job.v1.standalone.json", standalone_job().encode()),
-        ("result.v1.succeeded.json", succeeded_result().encode()),
-        ("result.v1.failed.json", failed_result().encode()),
-    ];
-    for (name, bytes) in cases {
+    let jobs = canonical_jobs()
+        .into_iter()
+        .map(|(name, job)| (name, job.encode()));
+    let results = canonical_results()
+        .into_iter()
+        .map(|(name, result)| (name, result.encode()));
+    for (name, bytes) in jobs.chain(results) {
         assert_eq!(
             encoded(&bytes),
             fixture(name),
@@ -403,13 +573,82 @@ fn encodes_canonical_fixtures_exactly() {
 }
 
 #[test]
+fn decodes_canonical_fixtures_exactly() {
+    for (name, job) in canonical_jobs() {
+        assert_eq!(
+            JobMessage::decode(&fixture_bytes(name)).unwrap(),
+            job,
+            "{name}"
+        );
+    }
+    for (name, result) in canonical_results() {
+        assert_eq!(
+            JobResult::decode(&fixture_bytes(name)).unwrap(),
+            result,
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn encode_decode_round_trips() {
-    for job in [canonical_job(), standalone_job()] {
+    for (_, job) in canonical_jobs() {
         assert_eq!(JobMessage::decode(&job.encode()).unwrap(), job);
     }
-    for result in [succeeded_result(), failed_result()] {
+    for (_, result) in canonical_results() {
         assert_eq!(JobResult::decode(&result.encode()).unwrap(), result);
     }
+}
+
+/// Every kind this build knows has its schema and golden fixtures, so a new
+/// kind cannot ship without them.
+#[test]
+fn every_kind_has_a_schema_and_fixtures() {
+    for kind in JobKind::ALL {
+        let name = format!("kinds/{kind}.schema.json");
+        let schema = schema_value(&name);
+        for def in ["job", "params", "output"] {
+            assert!(
+                schema["$defs"][def].is_object(),
+                "{name} has no $defs/{def}"
+            );
+        }
+        let jobs: Vec<_> = canonical_jobs()
+            .into_iter()
+            .filter(|(_, job)| job.kind() == *kind)
+            .collect();
+        let results: Vec<_> = canonical_results()
+            .into_iter()
+            .filter(|(_, result)| result.kind == *kind && result.output.is_some())
+            .collect();
+        assert!(!jobs.is_empty(), "no job fixture of kind {kind}");
+        assert!(
+            !results.is_empty(),
+            "no succeeded result fixture of kind {kind}"
+        );
+    }
+}
+
+/// A result's output is checked against its kind's schema: a probe output
+/// is not a capacity output.
+#[test]
+fn the_output_is_validated_by_its_kind() {
+    let results = result_validator();
+    let mut swapped = fixture("result.probe.succeeded.json");
+    swapped["kind"] = json!("capacity_sync");
+    assert_invalid(
+        &results,
+        &swapped,
+        "a probe output under kind capacity_sync",
+    );
+    assert!(JobResult::decode(&serde_json::to_vec(&swapped).unwrap()).is_err());
+    let mut incomplete = fixture("result.probe.succeeded.json");
+    incomplete["output"]
+        .as_object_mut()
+        .unwrap()
+        .remove("privileges");
+    assert_invalid(&results, &incomplete, "a probe output without privileges");
+    assert!(JobResult::decode(&serde_json::to_vec(&incomplete).unwrap()).is_err());
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +672,29 @@ fn schemas_are_valid_draft_2020_12() {
             assert!(
                 spec["description"].as_str().is_some_and(|d| !d.is_empty()),
                 "{name}: property `{field}` has no description"
+            );
+        }
+    }
+    for kind in JobKind::ALL {
+        let name = format!("kinds/{kind}.schema.json");
+        let schema = schema_value(&name);
+        if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("{name} is not a valid 2020-12 schema: {e}");
+        }
+        assert_eq!(
+            schema["$id"],
+            json!(format!("https://dbfleet.dev/schemas/{name}")),
+            "{name} $id"
+        );
+        assert!(schema["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()));
+        let output = &schema["$defs"]["output"];
+        for (field, spec) in output["properties"].as_object().unwrap() {
+            assert!(
+                spec["description"].as_str().is_some_and(|d| !d.is_empty())
+                    || spec["$ref"].is_string(),
+                "{name}: output field `{field}` has no description"
             );
         }
     }
@@ -463,19 +725,25 @@ fn freshly_encoded_messages_validate() {
     let fresh_job = JobMessage::new(
         JobId::new(),
         Some(BatchId::new()),
-        InstanceId(9_000_000_001),
+        on(9_000_000_001),
+        capacity(),
         Utc::now() + TimeDelta::minutes(15),
         Some("dbfleet dispatch".to_string()),
     );
     assert_valid(&jobs, &encoded(&fresh_job.encode()), "JobMessage::new");
-    let bare_job = JobMessage::new(JobId::new(), None, InstanceId(1), Utc::now(), None);
+    for kind in JobKind::ALL {
+        let params = JobParams::default_for(*kind);
+        let job = JobMessage::new(JobId::new(), None, on(3), params, Utc::now(), None);
+        assert_valid(&jobs, &encoded(&job.encode()), kind.as_str());
+    }
+    let bare_job = JobMessage::new(JobId::new(), None, on(1), capacity(), Utc::now(), None);
     assert_valid(
         &jobs,
         &encoded(&bare_job.encode()),
         "JobMessage::new, no batch",
     );
 
-    for job in [canonical_job(), standalone_job()] {
+    for (_, job) in canonical_jobs() {
         assert_valid(&jobs, &encoded(&job.encode()), "canonical job");
     }
 
@@ -498,7 +766,7 @@ fn freshly_encoded_messages_validate() {
         assert_valid(&results, &value, class.as_str());
         assert_eq!(JobResult::decode(&result.encode()).unwrap(), result);
     }
-    for result in [succeeded_result(), failed_result()] {
+    for (_, result) in canonical_results() {
         assert_valid(&results, &encoded(&result.encode()), "canonical result");
     }
 }
@@ -515,7 +783,8 @@ fn schema_enums_match_rust() {
         result_schema["properties"]["status"]["enum"],
         json!([JobStatus::Succeeded.as_str(), JobStatus::Failed.as_str()])
     );
-    let kinds = json!([JobKind::CapacitySync.as_str()]);
+    let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kinds = json!(kinds);
     assert_eq!(result_schema["properties"]["kind"]["enum"], kinds);
     assert_eq!(
         schema_value("job.v1.schema.json")["properties"]["kind"]["enum"],
@@ -538,7 +807,10 @@ fn schema_enums_match_rust() {
     let mut bad_kind = fixture("job.v1.json");
     bad_kind["kind"] = json!("backup");
     assert_invalid(&jobs, &bad_kind, "unknown kind");
-    assert!(JobMessage::decode(&serde_json::to_vec(&bad_kind).unwrap()).is_err());
+    assert_eq!(
+        JobMessage::decode(&serde_json::to_vec(&bad_kind).unwrap()),
+        Err(DecodeError::UnknownKind("backup".to_string()))
+    );
 }
 
 /// Removing a field is refused by the schema exactly when the decoder refuses
@@ -748,10 +1020,10 @@ fn the_secret_check_catches_secrets() {
 #[test]
 fn no_message_carries_a_secret() {
     let mut messages: Vec<(String, Value)> = Vec::new();
-    for job in [canonical_job(), standalone_job()] {
+    for (_, job) in canonical_jobs() {
         messages.push(("encoded job".to_string(), encoded(&job.encode())));
     }
-    for result in [succeeded_result(), failed_result()] {
+    for (_, result) in canonical_results() {
         messages.push(("encoded result".to_string(), encoded(&result.encode())));
     }
     for class in all_error_classes() {

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use common::{within, Backend, Fleet, MariaUser, World};
 use dbfleet::broker::{Deliveries, Delivery, Disposition, Outgoing, Queue};
-use dbfleet::dispatcher::{self, Selection};
-use dbfleet::dlq;
 use dbfleet::domain::BatchId;
+use dbfleet::fleet::dispatcher::{self, Selection};
+use dbfleet::fleet::dlq;
 use dbfleet::message::{ErrorClass, JobMessage};
 use dbfleet::store::{Batch, BatchStatus, DeadLetter, JobRow};
 use futures_util::StreamExt;
@@ -78,9 +78,12 @@ async fn one_job_batch(world: &World) -> Batch {
     dispatcher::start_batch(
         &world.store,
         world.broker.as_ref(),
-        Selection::AllActive,
-        world.settings.job.deadline,
-        Some("dead-letter-test"),
+        &dispatcher::BatchRequest {
+            kind: dbfleet::message::JobKind::CapacitySync,
+            selection: Selection::AllActive,
+            deadline: world.settings.job.deadline,
+            requested_by: Some("dead-letter-test"),
+        },
     )
     .await
     .unwrap()
@@ -139,6 +142,7 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
             message_id: garbage_id.clone(),
             correlation_id: String::new(),
             kind: "garbage".into(),
+            routing_key: "job.garbage".into(),
             body: b"not json".to_vec(),
             headers: BTreeMap::new(),
         })

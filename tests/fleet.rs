@@ -14,10 +14,9 @@ use common::{
     drop_pg_database, pg_admin, pg_database, pg_expected_sizes, run_batch, sync_on, today, Backend,
     Fleet, MariaUser, World,
 };
-use dbfleet::aggregator::TOTAL_RECORDS;
-use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::{DbType, JobId};
-use dbfleet::message::{ErrorClass, JobMessage};
+use dbfleet::fleet::dispatcher::{self, Selection};
+use dbfleet::message::{ErrorClass, InstanceRef, JobKind, JobMessage, JobParams, Target};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;
 
@@ -91,7 +90,7 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
         .await
         .unwrap();
     assert_eq!(
-        b.summary.get(TOTAL_RECORDS),
+        b.summary.get("total_records"),
         (maria_rows.len() + pg_rows.len()) as i64
     );
     assert_eq!(jobs["maria"].count("records"), maria_rows.len() as i64);
@@ -327,7 +326,7 @@ async fn two_workers_share_one_queue_and_every_job_is_counted_once(backend: Back
     assert_eq!((b.total, b.succeeded, b.failed), (count, count, 0));
     assert_eq!(report.jobs.len() as i64, count, "one row per job");
     assert_eq!(
-        b.summary.get(TOTAL_RECORDS),
+        b.summary.get("total_records"),
         count,
         "one database per instance, counted once"
     );
@@ -352,9 +351,12 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
     let batch = dispatcher::start_batch(
         &world.store,
         world.broker.as_ref(),
-        Selection::AllActive,
-        Duration::from_secs(60),
-        None,
+        &dispatcher::BatchRequest {
+            kind: dbfleet::message::JobKind::CapacitySync,
+            selection: Selection::AllActive,
+            deadline: Duration::from_secs(60),
+            requested_by: None,
+        },
     )
     .await
     .unwrap();
@@ -364,7 +366,7 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
             batch.total,
             batch.succeeded,
             batch.failed,
-            batch.summary.get(TOTAL_RECORDS)
+            batch.summary.get("total_records")
         ),
         (0, 0, 0, 0)
     );
@@ -435,12 +437,19 @@ async fn a_lone_failed_job_reports_its_batch_counters_as_zero(backend: Backend) 
     let world = World::on(backend).await;
     let instance = world.add_unreachable("alone").await;
     // Enqueued by another system: no batch, so the job is its own batch.
-    let job = JobMessage::new(JobId::new(), None, instance.id, chrono::Utc::now(), None);
-    let failed = dbfleet::aggregator::dead_letter_result(&job, "poisoned", 5);
+    let job = JobMessage::new(
+        JobId::new(),
+        None,
+        Target::Instance(InstanceRef::Id(instance.id)),
+        JobParams::default_for(JobKind::CapacitySync),
+        chrono::Utc::now(),
+        None,
+    );
+    let failed = dbfleet::fleet::aggregator::dead_letter_result(&job, "poisoned", 5);
     world
         .store
         .batches()
-        .record_result(&dbfleet::aggregator::finished_job(&failed))
+        .record_result(&dbfleet::fleet::aggregator::finished_job(&failed))
         .await
         .unwrap();
     let report = dispatcher::report(&world.store, job.effective_batch_id())

@@ -23,13 +23,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::{
-    coordinator, drop_pg_databases, grant_ident, ident, mariadb_exec, mariadb_root,
-    mariadb_try_exec, pg_admin, pg_database, pg_expected_sizes, run_batch, today, Backend, Fleet,
-    MariaUser, World,
+    drop_pg_databases, grant_ident, ident, mariadb_exec, mariadb_root, mariadb_try_exec, pg_admin,
+    pg_database, pg_expected_sizes, run_batch, run_capacity_sync, today, Backend, Fleet, MariaUser,
+    World,
 };
-use dbfleet::coordinator::Clock;
 use dbfleet::domain::DbType;
 use dbfleet::filters::DatabaseFilters;
+use dbfleet::jobs::Clock;
 use dbfleet::store::{BatchStatus, Instance};
 use sqlx::Connection as _;
 
@@ -160,10 +160,9 @@ async fn batches_until_stable(
     seen
 }
 
-/// One coordinator run, as a sync for [`sync_until_stable`].
-async fn coordinator_sync(world: &World, instance: &Instance) -> Result<(), String> {
-    coordinator(world)
-        .sync(instance, Clock::system(world.settings.timezone))
+/// One capacity sync run directly, as a sync for [`sync_until_stable`].
+async fn direct_sync(world: &World, instance: &Instance) -> Result<(), String> {
+    run_capacity_sync(world, instance, Clock::system(world.settings.timezone))
         .await
         .map(|_| ())
         .map_err(|e| format!("{} sync failed: {e:?}", instance.name))
@@ -442,14 +441,14 @@ async fn names_with_leading_or_trailing_whitespace_keep_their_exact_name(backend
     let maria_seen = sync_until_stable(
         &world,
         &mysql,
-        async || coordinator_sync(&world, &mysql).await,
+        async || direct_sync(&world, &mysql).await,
         async || mariadb_expected_sizes(&maria_wanted).await,
     )
     .await;
     let pg_seen = sync_until_stable(
         &world,
         &postgres,
-        async || coordinator_sync(&world, &postgres).await,
+        async || direct_sync(&world, &postgres).await,
         async || pg_sizes(&pg_wanted).await,
     )
     .await;

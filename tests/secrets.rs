@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{mariadb_root, run_batch_to_end, Backend, Fleet, MariaUser, World, AMQP};
 use dbfleet::config::{self, Settings};
-use dbfleet::dispatcher;
 use dbfleet::domain::DbType;
 use dbfleet::fleet;
+use dbfleet::fleet::dispatcher;
 use dbfleet::message::ErrorClass;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;

@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dbfleet::config::StoreSettings;
 use dbfleet::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use dbfleet::inventory::{InventoryPlan, InventoryRecord};
-use dbfleet::message::{ErrorClass, JobCounters, JobError, JobStatus};
+use dbfleet::message::capacity_sync::Output as JobCounters;
+use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, NewInstance, NewJob,
@@ -288,6 +289,7 @@ fn result(
         batch_id: batch,
         kind: KIND.into(),
         instance_id: instance.into(),
+        target: String::new(),
         status: if ok {
             JobStatus::Succeeded
         } else {
@@ -1569,7 +1571,7 @@ async fn check_fold(store: Store) {
     let rows = store.batches().jobs(alone).await.unwrap();
     assert_eq!(
         (rows[0].instance.as_str(), rows[0].instance_id),
-        ("987654", None)
+        ("instance id 987654", None)
     );
 }
 

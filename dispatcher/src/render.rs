@@ -1,140 +1,263 @@
 //! How results look on a terminal, and as JSON for scripts.
+//!
+//! Everything is written to the `out` it is given, so a reader that goes
+//! away (`dbfleet … | head`) is an error the caller sees, not a panic.
+
+use std::io::Write;
 
 use anyhow::Result;
-use dbfleet::aggregator::{TOTAL_RECORDS, TOTAL_SIZE_MB};
-use dbfleet::dispatcher::BatchReport;
-use dbfleet::dlq::Replayed;
-use dbfleet::store::{Batch, DeadLetter, Instance};
+use dbfleet::fleet::dispatcher::BatchReport;
+use dbfleet::fleet::dlq::Replayed;
+use dbfleet::message::JobKind;
+use dbfleet::store::{Batch, DeadLetter, Instance, JobRow};
 
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+fn json<T: serde::Serialize + ?Sized>(out: &mut impl Write, value: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
     Ok(())
 }
 
-pub fn instances(instances: &[Instance], as_json: bool) -> Result<()> {
+pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) -> Result<()> {
     if as_json {
-        return json(instances);
+        return json(out, instances);
     }
-    println!(
+    let header = ("ID", "NAME", "ENGINE", "ADDRESS", "USER");
+    writeln!(
+        out,
         "{:<6} {:<24} {:<11} {:<28} {:<16} ACTIVE",
-        "ID", "NAME", "ENGINE", "ADDRESS", "USER"
-    );
+        header.0, header.1, header.2, header.3, header.4
+    )?;
     for i in instances {
         let address = format!("{}:{}", i.host, i.port);
-        println!(
-            "{:<6} {:<24} {:<11} {:<28} {:<16} {}",
-            i.id,
-            i.name,
-            i.db_type,
-            address,
-            i.username,
-            if i.is_active { "yes" } else { "no" }
-        );
+        let active = if i.is_active { "yes" } else { "no" };
+        writeln!(
+            out,
+            "{:<6} {:<24} {:<11} {:<28} {:<16} {active}",
+            i.id, i.name, i.db_type, address, i.username
+        )?;
     }
     Ok(())
 }
 
-pub fn batch(report: &BatchReport, as_json: bool) -> Result<()> {
+pub fn batch(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Result<()> {
     if as_json {
-        return json(report);
+        return json(out, report);
     }
     let b = &report.batch;
-    println!(
-        "batch {}: {} ({} jobs: {} succeeded, {} failed; {} records, {} MiB)",
+    writeln!(
+        out,
+        "batch {} ({}): {} ({} jobs: {} succeeded, {} failed{})",
         b.id,
+        b.kind,
         b.status.as_str(),
         b.total,
         b.succeeded,
         b.failed,
-        b.summary.get(TOTAL_RECORDS),
-        b.summary.get(TOTAL_SIZE_MB)
-    );
-    jobs(report);
-    Ok(())
+        summary_counters(b)
+    )?;
+    jobs(out, report)
 }
 
-/// One line per job: instance, status, databases sized, total size, error.
-fn jobs(report: &BatchReport) {
-    println!(
+/// The kind's counters, for the one-line description of a batch.
+fn summary_counters(b: &Batch) -> String {
+    b.summary
+        .0
+        .iter()
+        .map(|(name, value)| format!("; {name} {value}"))
+        .collect()
+}
+
+/// One line per job, in the columns of the batch's kind.
+fn jobs(out: &mut impl Write, report: &BatchReport) -> Result<()> {
+    match JobKind::parse(&report.batch.kind) {
+        Some(JobKind::CapacitySync) => capacity_jobs(out, &report.jobs),
+        Some(JobKind::Probe) => probe_jobs(out, &report.jobs),
+        None => generic_jobs(out, &report.jobs),
+    }
+}
+
+fn error_text(j: &JobRow) -> String {
+    j.error
+        .as_ref()
+        .map(|e| format!("{}: {}", e.class.as_str(), e.message))
+        .unwrap_or_default()
+}
+
+fn capacity_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
+    writeln!(
+        out,
         "{:<24} {:<10} {:>9} {:>16}  ERROR",
         "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)"
-    );
-    for j in &report.jobs {
-        let error = j
-            .error
-            .as_ref()
-            .map(|e| format!("{}: {}", e.class.as_str(), e.message))
-            .unwrap_or_default();
-        println!(
+    )?;
+    for j in jobs {
+        writeln!(
+            out,
             "{:<24} {:<10} {:>9} {:>16}  {}",
             j.instance,
             j.status,
             j.count("databases"),
             j.count("total_size_mb"),
-            error
-        );
+            error_text(j)
+        )?;
     }
+    Ok(())
 }
 
-pub fn batches(batches: &[Batch], as_json: bool) -> Result<()> {
-    if as_json {
-        return json(batches);
+fn generic_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<10} {:>8}  ERROR",
+        "INSTANCE", "STATUS", "WARNINGS"
+    )?;
+    for j in jobs {
+        let warnings = j.warnings.len();
+        writeln!(
+            out,
+            "{:<24} {:<10} {warnings:>8}  {}",
+            j.instance,
+            j.status,
+            error_text(j)
+        )?;
     }
-    println!(
-        "{:<36} {:<16} {:>5} {:>9} {:>6}  CREATED",
-        "ID", "STATUS", "JOBS", "SUCCEEDED", "FAILED"
-    );
+    Ok(())
+}
+
+/// A text field of a job's output, or `-`.
+fn text<'a>(j: &'a JobRow, key: &str) -> &'a str {
+    j.output.get(key).and_then(|v| v.as_str()).unwrap_or("-")
+}
+
+fn probe_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<10} {:<10} {:<28} {:<9} PRIVILEGES",
+        "INSTANCE", "STATUS", "FLAVOR", "VERSION", "READ-ONLY"
+    )?;
+    for j in jobs {
+        let read_only = match j.output.get("read_only").and_then(|v| v.as_bool()) {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        let privileges = match (&j.error, j.warnings.len()) {
+            (Some(_), _) => error_text(j),
+            (None, 0) => "ok".to_string(),
+            (None, n) => format!("{n} missing"),
+        };
+        writeln!(
+            out,
+            "{:<24} {:<10} {:<10} {:<28} {:<9} {privileges}",
+            j.instance,
+            j.status,
+            text(j, "flavor"),
+            text(j, "version"),
+            read_only
+        )?;
+    }
+    Ok(())
+}
+
+/// `dbfleet instance check`: one line per instance, then every warning
+/// (each missing grant with the statement that adds it).
+pub fn check(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(out, report);
+    }
+    probe_jobs(out, &report.jobs)?;
+    let mut first = true;
+    for j in report.jobs.iter().filter(|j| !j.warnings.is_empty()) {
+        if first {
+            writeln!(out, "\nto fix:")?;
+            first = false;
+        }
+        for w in &j.warnings {
+            let message = w
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default();
+            writeln!(out, "  {}: {message}", j.instance)?;
+        }
+    }
+    let b = &report.batch;
+    writeln!(
+        out,
+        "\n{} of {} instances reachable, {} with something to fix",
+        b.succeeded, b.total, b.warned
+    )?;
+    Ok(())
+}
+
+pub fn batches(out: &mut impl Write, batches: &[Batch], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(out, batches);
+    }
+    writeln!(
+        out,
+        "{:<36} {:<14} {:<16} {:>5} {:>9} {:>6}  CREATED",
+        "ID", "KIND", "STATUS", "JOBS", "SUCCEEDED", "FAILED"
+    )?;
     for b in batches {
-        println!(
-            "{:<36} {:<16} {:>5} {:>9} {:>6}  {}",
+        writeln!(
+            out,
+            "{:<36} {:<14} {:<16} {:>5} {:>9} {:>6}  {}",
             b.id,
+            b.kind,
             b.status.as_str(),
             b.total,
             b.succeeded,
             b.failed,
             b.created_at.format("%Y-%m-%d %H:%M:%S")
-        );
+        )?;
     }
     Ok(())
 }
 
-/// The end-of-run summary: one line per instance.
-pub fn summary(report: &BatchReport, as_json: bool) -> Result<()> {
+/// The end-of-run summary: one line per instance, then the batch.
+pub fn summary(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Result<()> {
     if as_json {
-        return json(report);
+        return json(out, report);
     }
-    jobs(report);
+    jobs(out, report)?;
     let b = &report.batch;
-    println!(
-        "\nbatch {} {}: {} of {} instances succeeded, {} failed; {} databases sized, {} MiB in all",
+    let what = match JobKind::parse(&b.kind) {
+        Some(JobKind::CapacitySync) => format!(
+            "; {} databases sized, {} MiB in all",
+            b.summary.get("total_records"),
+            b.summary.get("total_size_mb")
+        ),
+        _ => summary_counters(b),
+    };
+    writeln!(
+        out,
+        "\nbatch {} {}: {} of {} instances succeeded, {} failed{what}",
         b.id,
         b.status.as_str(),
         b.succeeded,
         b.total,
         b.failed,
-        b.summary.get(TOTAL_RECORDS),
-        b.summary.get(TOTAL_SIZE_MB)
-    );
+    )?;
     Ok(())
 }
 
 /// Dead letters: one line each, the preview on one line. JSON carries the
 /// preview, never the body.
-pub fn dead_letters(letters: &[DeadLetter], as_json: bool) -> Result<()> {
+pub fn dead_letters(out: &mut impl Write, letters: &[DeadLetter], as_json: bool) -> Result<()> {
     if as_json {
-        return json(letters);
+        return json(out, letters);
     }
-    println!(
+    writeln!(
+        out,
         "{:>6} {:<19} {:<7} {:<36} {:<32} PREVIEW",
         "ID", "DEAD AT", "KIND", "MESSAGE ID", "REASON"
-    );
+    )?;
     for d in letters {
         let replayed = if d.replayed_at.is_some() {
             " (replayed)"
         } else {
             ""
         };
-        println!(
+        writeln!(
+            out,
             "{:>6} {:<19} {:<7} {:<36} {:<32} {}{}",
             d.id,
             d.dead_at.format("%Y-%m-%d %H:%M:%S"),
@@ -143,7 +266,7 @@ pub fn dead_letters(letters: &[DeadLetter], as_json: bool) -> Result<()> {
             one_line(&d.reason, 32),
             one_line(&d.preview, 80),
             replayed
-        );
+        )?;
     }
     Ok(())
 }
@@ -162,8 +285,8 @@ fn one_line(text: &str, max: usize) -> String {
     cut
 }
 
-pub fn replayed(done: &Replayed) {
-    println!("replayed {} dead letter(s)", done.replayed.len());
+pub fn replayed(out: &mut impl Write, done: &Replayed) -> Result<()> {
+    writeln!(out, "replayed {} dead letter(s)", done.replayed.len())?;
     if !done.skipped_unknown.is_empty() {
         let ids: Vec<String> = done.skipped_unknown.iter().map(i64::to_string).collect();
         eprintln!(
@@ -174,4 +297,5 @@ pub fn replayed(done: &Replayed) {
             ids.join(", ")
         );
     }
+    Ok(())
 }

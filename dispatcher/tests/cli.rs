@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{closed_port, MariaUser, World};
+use common::{closed_port, Fleet, MariaUser, World};
 use dbfleet::domain::DbType;
 use serde_json::Value;
 
@@ -172,10 +172,11 @@ async fn batch_start_wait_json_reports_partial_success_with_exit_code_3() {
         "instance list must not show a password"
     );
 
-    // A worker runs in this process; the binary dispatches and folds.
-    let workers = world_worker(&world);
+    // A worker and the control plane run in this process; the binary
+    // dispatches and watches.
+    let fleet = Fleet::start(&world, 1);
     let out = dbfleet(&world, &["batch", "start", "--wait", "--json"]);
-    workers.cancel();
+    fleet.stop().await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let batch: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(batch["status"], "partial_success");
@@ -215,21 +216,6 @@ async fn batch_start_wait_json_reports_partial_success_with_exit_code_3() {
 
 fn maria_port_arg() -> String {
     DbType::Mysql.default_port().to_string()
-}
-
-/// One in-process worker consuming this world's jobs until cancelled.
-fn world_worker(world: &World) -> tokio_util::sync::CancellationToken {
-    let token = tokio_util::sync::CancellationToken::new();
-    let worker = std::sync::Arc::new(dbfleet::fleet::worker(
-        &world.settings,
-        world.store.clone(),
-        world.broker.clone(),
-        world.filters.clone(),
-        "cli-test-worker".into(),
-    ));
-    let stop = token.clone();
-    tokio::spawn(async move { worker.run(stop).await });
-    token
 }
 
 /// `dbfleet run` with a configuration file and a data directory of its own.
@@ -342,4 +328,53 @@ async fn run_reports_a_partial_failure_with_exit_code_3_and_keeps_history() {
 
     std::fs::remove_dir_all(dir).unwrap();
     maria.teardown().await;
+}
+
+#[test]
+fn batch_start_on_the_embedded_defaults_refuses_and_names_dbfleet_run() {
+    let data = std::env::temp_dir().join(format!("dbfleet-refuse-{}", common::tag()));
+    let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .current_dir(repo_file(""))
+        .args([
+            "--config",
+            "config/quickstart.yaml",
+            "batch",
+            "start",
+            "--wait",
+        ])
+        .env("DBFLEET__DATA_DIR", &data)
+        .env_remove("DBFLEET__STORE__URL")
+        .env_remove("DBFLEET__BROKER__URL")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("dbfleet run"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_is_not_an_error() {
+    let world = World::new().await;
+    for n in 0..3 {
+        world.add_unreachable(&format!("closed-{n}")).await;
+    }
+    // Standard output is a pipe whose reading end is already closed, as
+    // after `| head` has read what it wanted.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .args([
+            "--config",
+            &repo_file("config/dbfleet.yaml"),
+            "instance",
+            "list",
+        ])
+        .env("DBFLEET__STORE__URL", store_url(&world))
+        .env("DBFLEET__LOG__LEVEL", "warn")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    world.teardown().await;
 }

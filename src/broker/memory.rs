@@ -66,6 +66,8 @@ fn slot(queue: Queue) -> usize {
 struct Message {
     message_id: String,
     correlation_id: String,
+    /// The message type (the job's kind for jobs).
+    kind: String,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
     /// Deliveries so far.
@@ -77,6 +79,7 @@ impl Message {
         Self {
             message_id,
             correlation_id: String::new(),
+            kind: String::new(),
             headers,
             body,
             delivered: 0,
@@ -89,6 +92,7 @@ impl Message {
             body: self.body.clone(),
             message_id: Some(self.message_id.clone()),
             correlation_id: Some(self.correlation_id.clone()).filter(|c| !c.is_empty()),
+            kind: Some(self.kind.clone()).filter(|k| !k.is_empty()),
             headers: self.headers.clone(),
             attempt,
         }
@@ -293,18 +297,20 @@ impl Broker for MemoryBroker {
 
     async fn publish(&self, message: Outgoing) -> Result<()> {
         if self.is_closed() {
-            return Err(Error::Amqp("the in-process broker is closed".into()));
+            return Err(Error::Closed);
         }
         let Outgoing {
             queue,
             message_id,
             correlation_id,
+            kind,
             headers,
             body,
             ..
         } = message;
         let mut queued = Message::new(message_id, headers, body);
         queued.correlation_id = correlation_id;
+        queued.kind = kind;
         self.shared.enqueue(queue, queued, Place::Back);
         Ok(())
     }
@@ -417,6 +423,7 @@ mod tests {
             message_id: id.to_string(),
             correlation_id: "batch".to_string(),
             kind: "capacity_sync".to_string(),
+            routing_key: "job.capacity_sync".to_string(),
             body: format!("body-{id}").into_bytes(),
             headers,
         }

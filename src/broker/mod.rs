@@ -6,9 +6,9 @@
 //! chosen in one place by the consumer. Only this module imports `lapin`.
 
 mod backoff;
+pub mod consume;
 mod memory;
 mod rabbitmq;
-pub mod supervised;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -24,16 +24,33 @@ pub use memory::MemoryBroker;
 pub use rabbitmq::RabbitBroker;
 pub use topology::Topology;
 
+/// A broker failure. Each variant keeps the client library's own error
+/// (typed, for callers that look into it); its message is part of ours
+/// rather than a `source()`, because lapin's errors already repeat their own
+/// cause in their message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("broker: {0}")]
-    Amqp(String),
+    Amqp(lapin::Error),
+    #[error("broker: {what} timed out after {after:?}")]
+    Timeout {
+        what: &'static str,
+        after: std::time::Duration,
+    },
     #[error("broker refused the message (nack) on `{0}`")]
     Nacked(String),
     #[error("message to `{0}` was unroutable: no queue is bound to it")]
     Unroutable(String),
     #[error("broker connection pool: {0}")]
-    Pool(String),
+    Pool(deadpool_lapin::PoolError),
+    #[error("broker connection pool: {0}")]
+    PoolBuild(deadpool_lapin::BuildError),
+    #[error("broker: the publishing channel is not in confirm mode")]
+    NotConfirming,
+    #[error("broker: no retry tiers are configured (broker.retry_delays is empty)")]
+    NoRetryTiers,
+    #[error("the in-process broker is closed")]
+    Closed,
     #[error("unsupported broker URL scheme; expected amqp://…")]
     UnsupportedUrl,
 }
@@ -59,8 +76,11 @@ pub struct Outgoing {
     pub message_id: String,
     /// The batch id.
     pub correlation_id: String,
-    /// The message type (`capacity_sync`, `result`).
+    /// The message type: the job's kind for jobs, `result` for results.
     pub kind: String,
+    /// Routing key on the topic exchange: `job.<kind>`, `result.<kind>`, so
+    /// other systems can bind to the kinds they care about.
+    pub routing_key: String,
     pub body: Vec<u8>,
     pub headers: BTreeMap<String, String>,
 }
@@ -71,7 +91,8 @@ impl Outgoing {
             queue: Queue::Jobs,
             message_id: job.job_id.to_string(),
             correlation_id: job.effective_batch_id().to_string(),
-            kind: job.kind.as_str().to_string(),
+            kind: job.kind().as_str().to_string(),
+            routing_key: format!("job.{}", job.kind()),
             body: job.encode(),
             headers: BTreeMap::new(),
         }
@@ -83,6 +104,7 @@ impl Outgoing {
             message_id: result.job_id.to_string(),
             correlation_id: result.batch_id.to_string(),
             kind: "result".to_string(),
+            routing_key: format!("result.{}", result.kind),
             body: result.encode(),
             headers: BTreeMap::new(),
         }
@@ -136,6 +158,8 @@ pub struct DeliveryMeta {
     pub message_id: Option<String>,
     /// The batch id, for jobs and results.
     pub correlation_id: Option<String>,
+    /// The message type (the job's kind for jobs).
+    pub kind: Option<String>,
     pub headers: BTreeMap<String, String>,
     /// 1 on first delivery, counting up on each redelivery.
     pub attempt: u32,

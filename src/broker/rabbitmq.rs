@@ -44,7 +44,7 @@ struct Inner {
 }
 
 fn amqp(e: lapin::Error) -> Error {
-    Error::Amqp(e.to_string())
+    Error::Amqp(e)
 }
 
 /// Opening a connection. lapin itself waits forever, and a broker that is
@@ -56,13 +56,13 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound a broker operation, so a silent broker becomes an error that the
 /// caller's retry or reconnect logic handles, never a hang.
 async fn bounded<T>(
-    what: &str,
+    what: &'static str,
     limit: Duration,
     operation: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::time::timeout(limit, operation)
         .await
-        .unwrap_or_else(|_| Err(Error::Amqp(format!("{what} timed out after {limit:?}"))))
+        .unwrap_or_else(|_| Err(Error::Timeout { what, after: limit }))
 }
 
 fn properties() -> ConnectionProperties {
@@ -82,7 +82,7 @@ impl RabbitBroker {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .wait_timeout(Some(OPERATION_TIMEOUT))
             .build()
-            .map_err(|e| Error::Pool(e.to_string()))?;
+            .map_err(Error::PoolBuild)?;
         let broker = Self {
             inner: Arc::new(Inner {
                 url: url.clone(),
@@ -116,11 +116,7 @@ impl Inner {
         if let Some(channel) = cached.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
         }
-        let connection = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Error::Pool(e.to_string()))?;
+        let connection = self.pool.get().await.map_err(Error::Pool)?;
         let channel = connection.create_channel().await.map_err(amqp)?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -165,7 +161,7 @@ impl Inner {
             Confirmation::Ack(None) => Ok(()),
             Confirmation::Ack(Some(_)) => Err(Error::Unroutable(routing_key.to_string())),
             Confirmation::Nack(_) => Err(Error::Nacked(routing_key.to_string())),
-            Confirmation::NotRequested => Err(Error::Amqp("channel not in confirm mode".into())),
+            Confirmation::NotRequested => Err(Error::NotConfirming),
         }
     }
 }
@@ -207,7 +203,7 @@ fn retry_args(t: &Topology, delay: std::time::Duration) -> FieldTable {
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
     args.insert(
         "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(t.routing_key(Queue::Jobs).into()),
+        AMQPValue::LongString(t.retried_routing_key().into()),
     );
     args
 }
@@ -280,13 +276,12 @@ impl Broker for RabbitBroker {
 
     async fn publish(&self, message: Outgoing) -> Result<()> {
         let t = &self.inner.topology;
-        let routing_key = t.routing_key(message.queue);
         let exchange = match message.queue {
             Queue::Dead => t.dead_letter_exchange(),
             Queue::Jobs | Queue::Results => t.exchange(),
         };
         self.inner
-            .publish_to(&exchange, routing_key, &message)
+            .publish_to(&exchange, &message.routing_key, &message)
             .await
     }
 
@@ -428,6 +423,11 @@ fn meta_of(delivery: &lapin::message::Delivery) -> DeliveryMeta {
             .correlation_id()
             .as_ref()
             .map(ShortString::to_string),
+        kind: delivery
+            .properties
+            .kind()
+            .as_ref()
+            .map(ShortString::to_string),
         headers,
         attempt: previous.saturating_add(1),
     }
@@ -495,14 +495,15 @@ impl RabbitAcker {
             queue: Queue::Jobs,
             message_id: meta.message_id.clone().unwrap_or_default(),
             correlation_id: meta.correlation_id.clone().unwrap_or_default(),
-            kind: "capacity_sync".to_string(),
+            kind: meta.kind.clone().unwrap_or_default(),
+            routing_key: t.retry_queue(tier),
             body: meta.body.clone(),
             headers,
         };
         let parked = if t.retry_delays.is_empty() {
-            Err(Error::Amqp("no retry tiers configured".into()))
+            Err(Error::NoRetryTiers)
         } else {
-            self.inner.publish_to("", &t.retry_queue(tier), &copy).await
+            self.inner.publish_to("", &copy.routing_key, &copy).await
         };
         self.ack_if_copied(
             parked,
@@ -536,11 +537,12 @@ impl RabbitAcker {
             message_id: meta.message_id.clone().unwrap_or_default(),
             correlation_id: String::new(),
             kind: "dead_letter".to_string(),
+            routing_key: "dead".to_string(),
             body: meta.body.clone(),
             headers,
         };
         let dlx = self.inner.topology.dead_letter_exchange();
-        let copied = self.inner.publish_to(&dlx, "dead", &copy).await;
+        let copied = self.inner.publish_to(&dlx, &copy.routing_key, &copy).await;
         self.ack_if_copied(
             copied,
             false,

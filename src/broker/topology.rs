@@ -55,13 +55,13 @@ impl Topology {
         }
     }
 
-    /// Routing key a message for `queue` is published with.
-    pub fn routing_key(&self, queue: Queue) -> &'static str {
-        match queue {
-            Queue::Jobs => "job.capacity_sync",
-            Queue::Results => "result.capacity_sync",
-            Queue::Dead => "dead",
-        }
+    /// Routing key a job leaves a retry tier with, back to the jobs queue.
+    /// Jobs and results are published as `job.<kind>` and `result.<kind>`;
+    /// this one stays what it was when capacity sync was the only kind,
+    /// because it is an argument of the declared retry queues, and RabbitMQ
+    /// refuses to redeclare a queue with other arguments.
+    pub fn retried_routing_key(&self) -> &'static str {
+        "job.capacity_sync"
     }
 
     /// Binding pattern of each queue on the main exchange.
@@ -85,6 +85,6 @@ mod tests {
         assert_eq!(t.queue(Queue::Results), "t1.results");
         assert_eq!(t.queue(Queue::Dead), "t1.dead");
         assert_eq!(t.dead_letter_exchange(), "t1.dlx");
-        assert!(t.routing_key(Queue::Jobs).starts_with("job."));
+        assert!(t.retried_routing_key().starts_with("job."));
     }
 }

@@ -24,6 +24,9 @@ pub struct FinishedJob {
     pub batch_id: BatchId,
     pub kind: String,
     pub instance_id: Option<InstanceId>,
+    /// What the job ran on, for people: kept on a job row the store did not
+    /// create, whose instance is unknown (the instance's own name wins).
+    pub target: String,
     pub status: JobStatus,
     pub error: Option<JobError>,
     /// Opaque to the store: stored as a JSON array; a job "warned" when

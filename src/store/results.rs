@@ -24,11 +24,17 @@ impl Batches<'_> {
     pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
-        // A job enqueued by another system may name a batch we never created.
+        // A job enqueued by another system may name a batch we never created;
+        // its summary starts with the job's counters, at zero.
         tx.execute(
-            "INSERT INTO batches (id, kind, status, created_at, updated_at) \
-             VALUES ($1, $2, 'running', $3, $3) ON CONFLICT (id) DO NOTHING",
-            args![job.batch_id, job.kind.as_str(), now],
+            "INSERT INTO batches (id, kind, status, summary, created_at, updated_at) \
+             VALUES ($1, $2, 'running', $3, $4, $4) ON CONFLICT (id) DO NOTHING",
+            args![
+                job.batch_id,
+                job.kind.as_str(),
+                job.tally.zeroed().to_json(),
+                now
+            ],
         )
         .await?;
         let batch = lock(&mut tx, job.batch_id).await?;
@@ -156,7 +162,11 @@ fn attempt(job: &FinishedJob) -> i64 {
 /// The first row of a job the dispatcher never created (a job enqueued
 /// alone); its deadline is when it ended.
 async fn insert_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Result<()> {
-    let target = job.instance_id.map(|id| id.to_string()).unwrap_or_default();
+    let target = match (&job.target, job.instance_id) {
+        (target, _) if !target.is_empty() => target.clone(),
+        (_, Some(id)) => format!("instance id {id}"),
+        (_, None) => String::new(),
+    };
     let error = job.error.as_ref();
     tx.execute(
         "INSERT INTO batch_jobs (job_id, batch_id, instance_id, kind, target, status, \

@@ -36,6 +36,12 @@ impl Tally {
         }
     }
 
+    /// The same counters, each at 0: the summary of a batch that has seen
+    /// none of them yet.
+    pub fn zeroed(&self) -> Tally {
+        Tally(self.0.keys().map(|key| (key.clone(), 0)).collect())
+    }
+
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
         Self(pairs.into_iter().map(|(k, n)| (k.to_string(), n)).collect())
     }

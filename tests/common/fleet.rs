@@ -1,15 +1,15 @@
 //! The fleet run in this test process: workers and the aggregator on tokio
-//! tasks, batches run to their end, single coordinator syncs, and the
+//! tasks, batches run to their end, single capacity syncs, and the
 //! instances most tests register.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use dbfleet::coordinator::{Clock, Coordinator};
-use dbfleet::dispatcher::{self, BatchReport, Selection};
 use dbfleet::domain::DbType;
-use dbfleet::message::JobCounters;
+use dbfleet::fleet::dispatcher::{self, BatchReport, Selection};
+use dbfleet::jobs::{CapacitySync, Clock, Context, Failure, Job};
+use dbfleet::message::capacity_sync;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{Batch, Instance};
 use tokio_util::sync::CancellationToken;
@@ -66,9 +66,8 @@ impl Fleet {
             name.to_string(),
         ));
         let token = self.shutdown.clone();
-        self.tasks.push(tokio::spawn(
-            async move { worker.run(token).await.unwrap() },
-        ));
+        self.tasks
+            .push(tokio::spawn(async move { worker.run(token).await }));
     }
 
     /// Cancel everything and wait for each task to end cleanly.
@@ -99,9 +98,12 @@ pub async fn run_batch_to_end(world: &World) -> Batch {
     let batch = dispatcher::start_batch(
         &world.store,
         world.broker.as_ref(),
-        Selection::AllActive,
-        world.settings.job.deadline,
-        None,
+        &dispatcher::BatchRequest {
+            kind: dbfleet::message::JobKind::CapacitySync,
+            selection: Selection::AllActive,
+            deadline: world.settings.job.deadline,
+            requested_by: None,
+        },
     )
     .await
     .unwrap();
@@ -126,20 +128,27 @@ pub fn today(world: &World) -> NaiveDate {
         .date_naive()
 }
 
-/// A coordinator on the world's store, filters and job settings.
-pub fn coordinator(world: &World) -> Coordinator {
-    Coordinator::new(
-        world.store.clone(),
-        world.filters.clone(),
-        world.settings.job.clone(),
-    )
+/// One capacity sync of `instance` at `clock`, on the world's store,
+/// filters and job settings, as a worker runs it.
+pub async fn run_capacity_sync(
+    world: &World,
+    instance: &Instance,
+    clock: Clock,
+) -> Result<capacity_sync::Output, Failure> {
+    let ctx = Context {
+        instance,
+        store: &world.store,
+        filters: &world.filters,
+        limits: &world.settings.job,
+        clock,
+    };
+    CapacitySync::run(&ctx, &capacity_sync::Params {}).await
 }
 
-/// One coordinator sync of `instance` at noon (UTC) on `day`.
-pub async fn sync_on(world: &World, instance: &Instance, day: NaiveDate) -> JobCounters {
+/// One capacity sync of `instance` at noon (UTC) on `day`.
+pub async fn sync_on(world: &World, instance: &Instance, day: NaiveDate) -> capacity_sync::Output {
     let now = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
-    coordinator(world)
-        .sync(instance, Clock { now, today: day })
+    run_capacity_sync(world, instance, Clock { now, today: day })
         .await
         .unwrap()
 }

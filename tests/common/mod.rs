@@ -35,7 +35,7 @@ pub use self::backends::{
     pg_expected_sizes, pg_ident, MIB,
 };
 #[allow(unused_imports)]
-pub use self::fleet::{coordinator, run_batch, run_batch_to_end, sync_on, today, Fleet};
+pub use self::fleet::{run_batch, run_batch_to_end, run_capacity_sync, sync_on, today, Fleet};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,17 +100,23 @@ impl World {
 
     /// `extra` is YAML appended to the generated configuration.
     pub async fn with_yaml(backend: Backend, extra: &str) -> Self {
-        Self::build(backend, "", extra).await
+        Self::build(backend, "", "", extra).await
+    }
+
+    /// Like [`World::on`], with `broker` (YAML lines indented by two
+    /// spaces) added to the `broker:` section.
+    pub async fn with_broker_yaml(backend: Backend, broker: &str) -> Self {
+        Self::build(backend, "", broker, "").await
     }
 
     /// Like [`World::on`], with `password` in the control store's URL (the
     /// local PostgreSQL trusts any password, so the URL still works).
     pub async fn with_store_password(backend: Backend, password: &str) -> Self {
-        Self::build(backend, &format!(":{password}"), "").await
+        Self::build(backend, &format!(":{password}"), "", "").await
     }
 
     /// `store_password` is `""` or `:<password>`, after the user in the URL.
-    async fn build(backend: Backend, store_password: &str, extra: &str) -> Self {
+    async fn build(backend: Backend, store_password: &str, broker: &str, extra: &str) -> Self {
         let tag = tag();
         let store_db = format!("dbft_store_{tag}");
         let (store_url, broker_url) = match backend {
@@ -130,7 +136,7 @@ impl World {
         };
         let yaml = format!(
             "store:\n  url: {store_url}\n  max_connections: 5\n\
-             broker:\n  url: {broker_url}\n  prefix: dbft-{tag}\n\
+             broker:\n  url: {broker_url}\n  prefix: dbft-{tag}\n{broker}\
              filters:\n  path: {}/config/database_filters.yaml\n{extra}",
             repo_root().display()
         );

@@ -38,11 +38,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{NaiveDate, Utc};
 use common::{Backend, MariaUser, World, AMQP, PG_ADMIN};
-use dbfleet::aggregator::{TOTAL_RECORDS, TOTAL_SIZE_MB};
 use dbfleet::broker::Outgoing;
-use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::fleet;
+use dbfleet::fleet::dispatcher::{self, Selection};
 use dbfleet::message::{ErrorClass, JobError, JobResult, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{Batch, BatchStatus, JobRow, NewInstance};
@@ -185,7 +184,7 @@ async fn tally(world: &World, id: BatchId, created: usize) -> Result<Tally> {
     let records: i64 = rows.iter().map(|j| j.count("records")).sum();
     above(
         "batch.total_records vs job records",
-        batch.summary.get(TOTAL_RECORDS),
+        batch.summary.get("total_records"),
         records,
     );
     if batch.succeeded < ok || batch.failed < failed {
@@ -758,9 +757,12 @@ impl Fixture {
         Ok(dispatcher::start_batch(
             &world.store,
             world.broker.as_ref(),
-            Selection::AllActive,
-            world.settings.job.deadline,
-            Some("faults"),
+            &dispatcher::BatchRequest {
+                kind: dbfleet::message::JobKind::CapacitySync,
+                selection: Selection::AllActive,
+                deadline: world.settings.job.deadline,
+                requested_by: Some("faults"),
+            },
         )
         .await?)
     }
@@ -1387,7 +1389,7 @@ fn job_rows_json(rows: &[JobRow]) -> BTreeMap<String, serde_json::Value> {
 fn counters_json(b: &Batch) -> serde_json::Value {
     serde_json::json!({
         "status": b.status, "total": b.total, "succeeded": b.succeeded, "failed": b.failed,
-        "total_records": b.summary.get(TOTAL_RECORDS), "total_size_mb": b.summary.get(TOTAL_SIZE_MB),
+        "total_records": b.summary.get("total_records"), "total_size_mb": b.summary.get("total_size_mb"),
         "finished_at": b.finished_at,
     })
 }
@@ -1411,7 +1413,7 @@ fn duplicate(original: &JobResult, n: usize) -> (&'static str, JobResult) {
                 class: ErrorClass::Internal,
                 message: "a late failure of a job that succeeded".into(),
             });
-            d.counters = Default::default();
+            d.output = None;
             d.finished_at = Utc::now() + hour;
             ("newer failure", d)
         }
@@ -1421,14 +1423,16 @@ fn duplicate(original: &JobResult, n: usize) -> (&'static str, JobResult) {
                 class: ErrorClass::Connect,
                 message: "an old failure".into(),
             });
-            d.counters = Default::default();
+            d.output = None;
             d.finished_at = original.finished_at - hour;
             ("older failure", d)
         }
         _ => {
-            d.counters.records += 100;
-            d.counters.databases += 100;
-            d.counters.total_size_mb += 1000;
+            if let Some(dbfleet::message::JobOutput::CapacitySync(c)) = &mut d.output {
+                c.records += 100;
+                c.databases += 100;
+                c.total_size_mb += 1000;
+            }
             d.finished_at = original.finished_at - hour;
             ("older, other counters", d)
         }
@@ -1664,7 +1668,7 @@ const SCENARIOS: &[&str] = &[
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn interrupted() {
-    dbfleet::fleet::wait_for_signal().await
+    dbfleet::lifecycle::wait_for_signal().await
 }
 
 /// No scenario may take longer than this, whatever hangs.

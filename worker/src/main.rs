@@ -1,14 +1,15 @@
-//! `dbfleet-worker`: consume capacity jobs until SIGTERM.
+//! `dbfleet-worker`: consume jobs until SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use dbfleet::{config, fleet, telemetry, worker};
+use dbfleet::fleet::{self, worker};
+use dbfleet::{config, lifecycle, telemetry};
 
-/// Consume capacity-sync jobs from the broker, sync each instance, publish
-/// the results. Stops on SIGTERM after in-flight jobs finish.
+/// Consume jobs from the broker, run each on its instance, publish the
+/// results. Stops on SIGTERM after in-flight jobs finish.
 #[derive(Parser)]
 #[command(name = "dbfleet-worker", version)]
 struct Args {
@@ -55,7 +56,7 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
         filters,
         name,
     ));
-    let ran = worker.run(fleet::shutdown_on_signals()).await;
+    worker.run(lifecycle::shutdown_on_signals()).await;
     broker.close().await;
-    Ok(ran?)
+    Ok(())
 }

@@ -15,10 +15,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{MariaUser, World, AMQP};
-use dbfleet::aggregator::TOTAL_RECORDS;
-use dbfleet::dispatcher::{self, Selection};
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::fleet;
+use dbfleet::fleet::dispatcher::{self, Selection};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{Batch, BatchStatus, NewInstance};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
@@ -183,9 +182,12 @@ impl Setup {
         dispatcher::start_batch(
             &self.world.store,
             self.world.broker.as_ref(),
-            Selection::AllActive,
-            self.world.settings.job.deadline,
-            None,
+            &dispatcher::BatchRequest {
+                kind: dbfleet::message::JobKind::CapacitySync,
+                selection: Selection::AllActive,
+                deadline: self.world.settings.job.deadline,
+                requested_by: None,
+            },
         )
         .await
         .unwrap()
@@ -440,7 +442,7 @@ async fn a_sigkilled_worker_loses_nothing_and_counts_nothing_twice() {
         .iter()
         .all(|j| j.status == "succeeded" && j.count("records") == 1));
     assert_eq!(
-        ended.summary.get(TOTAL_RECORDS),
+        ended.summary.get("total_records"),
         JOBS as i64,
         "one database per instance"
     );

@@ -1,39 +1,36 @@
 //! The aggregator: fold results into batch status, fold the dead-letter queue
 //! into the control store, and sweep jobs that never report.
 //!
-//! Folding is idempotent (one row per job; counters move only when a job row
-//! changes), so any number of aggregators may run, and a redelivered or
-//! duplicated result changes nothing. [`finished_job`] is the one place a
-//! result message becomes what the store folds. The sweeper is what makes
-//! every batch end: a job lost with its worker fails with class `timeout`
-//! once its deadline has passed.
-//! A job that dies on the dead-letter queue does not wait for its deadline:
-//! [`run_dead_letters`] fails it at once, and keeps the message for
-//! `dbfleet dlq` to list and replay.
+//! Folding is idempotent (one row per job; a job's counters move only when
+//! its row changes state), so any number of `dbfleet serve` replicas may
+//! fold, and a redelivered or duplicated result changes nothing. The sweeper
+//! is what makes every batch end: a job lost with its worker fails with
+//! class `timeout` once its deadline has passed. A job that dies on the
+//! dead-letter queue does not wait for its deadline: [`run_dead_letters`]
+//! fails it at once, and keeps the message for `dbfleet dlq` to list and
+//! replay.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{self, Broker, Delivery, Disposition, Queue, REASON_HEADER};
-use crate::message::{ErrorClass, JobCounters, JobError, JobMessage, JobResult, JobStatus};
-use crate::store::{DeadLetter, FinishedJob, Store, Tally};
+use crate::broker::consume::{consume, Consume};
+use crate::broker::{Broker, Delivery, Disposition, Queue, REASON_HEADER};
+use crate::jobs;
+use crate::message::{ErrorClass, JobError, JobMessage, JobOutput, JobResult};
+use crate::store::{DeadLetter, FinishedJob, Store};
 
 /// Time a worker has after a job's deadline to get its own (timeout) result
 /// in before the sweeper writes one.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Broker(#[from] broker::Error),
-    #[error("the broker cancelled the results consumer")]
-    ConsumerCancelled,
-}
+/// Results folded at once. Folds of one batch serialize on its row.
+const FOLD_CONCURRENCY: usize = 4;
 
-/// Dead letters folded at once (the dead-letter consumer's prefetch).
+/// Dead letters the dead-letter consumer holds at once (its prefetch).
 pub const DEAD_LETTER_PREFETCH: u16 = 50;
 
 /// Header RabbitMQ sets on a message it dead-letters itself
@@ -58,6 +55,37 @@ pub const DEAD_LETTER_RESULT_ATTEMPTS: u32 = 5;
 /// outage does not spin the dead queue (it has no delivery limit).
 const DEAD_LETTER_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
+/// A result as the store folds it: the kind's output and what it adds to
+/// the batch's summary. Every fold goes through here. A job without output
+/// adds the kind's zero counters, so a batch a lone failure created still
+/// shows each of them.
+pub fn finished_job(result: &JobResult) -> FinishedJob {
+    let tally = match &result.output {
+        Some(output) => jobs::tally(output),
+        None => jobs::empty_summary(result.kind),
+    };
+    FinishedJob {
+        job_id: result.job_id,
+        batch_id: result.batch_id,
+        kind: result.kind.as_str().to_string(),
+        instance_id: result.instance_id,
+        target: result.target.clone(),
+        status: result.status,
+        error: result.error.clone(),
+        warnings: result
+            .warnings
+            .iter()
+            .map(|w| serde_json::json!({"code": w.code, "message": w.message}))
+            .collect(),
+        output: result.output.as_ref().map(JobOutput::to_json),
+        tally,
+        attempt: result.attempt,
+        worker: result.worker.clone(),
+        started_at: result.started_at,
+        finished_at: result.finished_at,
+    }
+}
+
 /// Fold results until `shutdown`, resubscribing whenever the consumer is
 /// lost (a broker restart, a broker-side cancel).
 pub async fn run(
@@ -65,19 +93,18 @@ pub async fn run(
     broker: Arc<dyn Broker>,
     prefetch: u16,
     shutdown: CancellationToken,
-) -> Result<(), Error> {
-    broker::supervised::consume(
-        broker.as_ref(),
-        Queue::Results,
+) {
+    let spec = Consume {
+        queue: Queue::Results,
         prefetch,
-        &shutdown,
-        |delivery| fold(&store, delivery),
-    )
-    .await;
-    Ok(())
+        concurrency: FOLD_CONCURRENCY,
+        drain_timeout: SWEEP_GRACE,
+    };
+    let handle = |delivery: Delivery, _abandon| fold(store.clone(), delivery);
+    consume(broker.as_ref(), spec, &shutdown, handle).await;
 }
 
-async fn fold(store: &Store, delivery: Delivery) {
+async fn fold(store: Store, delivery: Delivery) {
     let disposition = match JobResult::decode(&delivery.meta.body) {
         Err(e) => {
             tracing::warn!(reason = %e, "dead-lettering an unreadable result");
@@ -101,20 +128,20 @@ async fn fold(store: &Store, delivery: Delivery) {
 
 /// Fold the dead-letter queue into the store until `shutdown`: keep every
 /// message, and fail each dead-lettered job so that its batch ends.
-pub async fn run_dead_letters(
-    store: Store,
-    broker: Arc<dyn Broker>,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    // Supervised: a dropped connection or a cancelled consumer is
-    // re-subscribed with backoff, so this only returns on shutdown.
-    let handle = |delivery: Delivery| {
-        let (store, shutdown) = (store.clone(), shutdown.clone());
+pub async fn run_dead_letters(store: Store, broker: Arc<dyn Broker>, shutdown: CancellationToken) {
+    let spec = Consume {
+        queue: Queue::Dead,
+        prefetch: DEAD_LETTER_PREFETCH,
+        concurrency: 1,
+        drain_timeout: SWEEP_GRACE,
+    };
+    let handle = |delivery: Delivery, abandon: CancellationToken| {
+        let store = store.clone();
         async move {
             let disposition = fold_dead_letter(&store, &delivery).await;
             if disposition == Disposition::Retry {
                 tokio::select! {
-                    _ = shutdown.cancelled() => {}
+                    _ = abandon.cancelled() => {}
                     _ = tokio::time::sleep(DEAD_LETTER_RETRY_PAUSE) => {}
                 }
             }
@@ -123,20 +150,12 @@ pub async fn run_dead_letters(
             }
         }
     };
-    broker::supervised::consume(
-        broker.as_ref(),
-        Queue::Dead,
-        DEAD_LETTER_PREFETCH,
-        &shutdown,
-        handle,
-    )
-    .await;
-    Ok(())
+    consume(broker.as_ref(), spec, &shutdown, handle).await;
 }
 
 /// Why a message was dead-lettered: our reason header, else the broker's own
 /// reason (its latest, else its first), else a generic one.
-pub fn dead_letter_reason(headers: &std::collections::BTreeMap<String, String>) -> String {
+pub fn dead_letter_reason(headers: &BTreeMap<String, String>) -> String {
     if let Some(reason) = headers.get(REASON_HEADER) {
         return reason.clone();
     }
@@ -149,61 +168,19 @@ pub fn dead_letter_reason(headers: &std::collections::BTreeMap<String, String>) 
     }
 }
 
-/// The batch summary keys of a capacity sync: records written, and MiB sized.
-pub const TOTAL_RECORDS: &str = "total_records";
-pub const TOTAL_SIZE_MB: &str = "total_size_mb";
-
-/// What a capacity sync adds to its batch's summary.
-pub fn capacity_tally(counters: &JobCounters) -> Tally {
-    Tally::from_pairs([
-        (TOTAL_RECORDS, i64::from(counters.records)),
-        (TOTAL_SIZE_MB, counters.total_size_mb),
-    ])
-}
-
-/// A result message as the store folds it: the one place that maps a
-/// capacity-sync result to a job's output and tally. A success keeps its
-/// counters as the output and adds [`capacity_tally`] to the batch; a failure
-/// has neither.
-pub fn finished_job(result: &JobResult) -> FinishedJob {
-    let succeeded = result.status == JobStatus::Succeeded;
-    FinishedJob {
-        job_id: result.job_id,
-        batch_id: result.batch_id,
-        kind: result.kind.as_str().to_string(),
-        instance_id: Some(result.instance_id),
-        status: result.status,
-        error: result.error.clone(),
-        warnings: Vec::new(),
-        // Serializing plain integer counters cannot fail.
-        output: succeeded
-            .then(|| serde_json::to_value(result.counters).ok())
-            .flatten(),
-        tally: if succeeded {
-            capacity_tally(&result.counters)
-        } else {
-            Tally::default()
-        },
-        attempt: result.attempt,
-        worker: result.worker.clone(),
-        started_at: result.started_at,
-        finished_at: result.finished_at,
-    }
-}
-
 /// What a dead letter's body is: a job, a result, or neither.
 pub enum DeadBody {
-    Job(JobMessage),
-    Result(JobResult),
+    Job(Box<JobMessage>),
+    Result(Box<JobResult>),
     Unknown,
 }
 
 impl DeadBody {
     pub fn decode(body: &[u8]) -> Self {
         if let Ok(job) = JobMessage::decode(body) {
-            DeadBody::Job(job)
+            DeadBody::Job(Box::new(job))
         } else if let Ok(result) = JobResult::decode(body) {
-            DeadBody::Result(result)
+            DeadBody::Result(Box::new(result))
         } else {
             DeadBody::Unknown
         }
@@ -222,11 +199,8 @@ impl DeadBody {
 /// The failed result that ends a dead-lettered job. It is failed, so the
 /// store never lets it overwrite a success.
 pub fn dead_letter_result(job: &JobMessage, reason: &str, attempt: u32) -> JobResult {
-    let error = JobError {
-        class: ErrorClass::Internal,
-        message: format!("dead-lettered: {reason}"),
-    };
-    JobResult::for_job(job, Utc::now(), Err(error), attempt, DEAD_LETTER_WORKER)
+    let error = JobError::new(ErrorClass::Internal, format!("dead-lettered: {reason}"));
+    JobResult::failed(job, error, attempt, DEAD_LETTER_WORKER)
 }
 
 /// The one place that decides what happens to a dead letter. The job's
@@ -259,11 +233,11 @@ async fn fold_dead_letter(store: &Store, delivery: &Delivery) -> Disposition {
             }
         }
     }
-    match store
+    let kept = store
         .dead_letters()
         .record(message_id.as_deref(), body.kind(), &reason, &meta.body)
-        .await
-    {
+        .await;
+    match kept {
         Ok(id) => {
             tracing::info!(id, kind = body.kind(), %reason, "dead letter kept");
             Disposition::Ack
@@ -300,10 +274,9 @@ pub async fn sweep(store: Store, interval: Duration, grace: Duration, shutdown: 
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::message::JobStatus;
+    use crate::domain::{InstanceId, JobId};
+    use crate::message::{capacity_sync, InstanceRef, JobParams, JobStatus, Target};
 
     fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -336,9 +309,10 @@ mod tests {
     #[test]
     fn dead_bodies_are_classified_by_what_they_decode_as() {
         let job = JobMessage::new(
-            crate::domain::JobId::new(),
+            JobId::new(),
             None,
-            crate::domain::InstanceId(7),
+            Target::Instance(InstanceRef::Id(InstanceId(7))),
+            JobParams::CapacitySync(capacity_sync::Params {}),
             Utc::now(),
             None,
         );
@@ -358,44 +332,9 @@ mod tests {
                 message: "dead-lettered: why".into()
             })
         );
-    }
-
-    #[test]
-    fn a_result_folds_as_its_output_and_tally_only_when_it_succeeded() {
-        let job = JobMessage::new(
-            crate::domain::JobId::new(),
-            None,
-            crate::domain::InstanceId(7),
-            Utc::now(),
-            None,
-        );
-        let counters = JobCounters {
-            databases: 3,
-            records: 2,
-            total_size_mb: 40,
-            ..JobCounters::default()
-        };
-        let ok = JobResult::for_job(&job, Utc::now(), Ok(counters), 2, "w-1");
-        let folded = finished_job(&ok);
-        assert_eq!(
-            (folded.job_id, folded.batch_id, folded.instance_id),
-            (job.job_id, job.effective_batch_id(), Some(job.instance_id))
-        );
-        assert_eq!(
-            (folded.kind.as_str(), folded.status),
-            ("capacity_sync", JobStatus::Succeeded)
-        );
-        assert_eq!((folded.attempt, folded.worker.as_str()), (2, "w-1"));
-        assert_eq!(folded.output, serde_json::to_value(counters).ok());
-        assert_eq!(
-            folded.tally,
-            Tally::from_pairs([(TOTAL_RECORDS, 2), (TOTAL_SIZE_MB, 40)])
-        );
-        assert!(folded.warnings.is_empty());
-
-        let failed = finished_job(&dead_letter_result(&job, "why", 1));
-        assert_eq!(failed.status, JobStatus::Failed);
-        assert_eq!((failed.output, failed.tally), (None, Tally::default()));
-        assert_eq!(failed.error.map(|e| e.class), Some(ErrorClass::Internal));
+        let folded = finished_job(&result);
+        assert_eq!(folded.output, None);
+        assert_eq!(folded.tally, jobs::empty_summary(result.kind));
+        assert_eq!(folded.tally.get("total_records"), 0);
     }
 }

@@ -1,6 +1,6 @@
 //! Dead letters kept by the control plane: list them, and replay them.
 //!
-//! The aggregator ([`crate::aggregator::run_dead_letters`]) keeps every
+//! The aggregator ([`super::aggregator::run_dead_letters`]) keeps every
 //! message of the dead-letter queue in the store. A replay publishes the kept
 //! body again, confirmed, then stamps the dead letter as replayed:
 //!
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::aggregator::DeadBody;
+use super::aggregator::DeadBody;
 use crate::broker::{self, Broker, Outgoing, Queue};
 use crate::store::{self, DeadLetter, Store};
 
@@ -155,6 +155,7 @@ fn outgoing(letter: &DeadLetter, explicit: bool, job_deadline: Duration) -> Opti
             message_id: letter.message_id.clone().unwrap_or_default(),
             correlation_id: String::new(),
             kind: DeadLetter::KIND_UNKNOWN.to_string(),
+            routing_key: format!("job.{}", DeadLetter::KIND_UNKNOWN),
             body: letter.body.clone(),
             headers: Default::default(),
         }),
@@ -166,9 +167,17 @@ fn outgoing(letter: &DeadLetter, explicit: bool, job_deadline: Duration) -> Opti
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::aggregator::dead_letter_result;
     use crate::domain::{BatchId, InstanceId, JobId};
-    use crate::message::JobMessage;
+    use crate::fleet::aggregator::dead_letter_result;
+    use crate::message::{capacity_sync, InstanceRef, JobMessage, JobParams, Target};
+
+    fn on(id: i64) -> Target {
+        Target::Instance(InstanceRef::Id(InstanceId(id)))
+    }
+
+    fn capacity() -> JobParams {
+        JobParams::CapacitySync(capacity_sync::Params {})
+    }
 
     fn letter(kind: &str, body: Vec<u8>) -> DeadLetter {
         DeadLetter {
@@ -187,7 +196,7 @@ mod tests {
     fn a_replayed_job_is_a_fresh_attempt() {
         let stale = Utc::now() - chrono::Duration::hours(2);
         let batch = BatchId::new();
-        let mut job = JobMessage::new(JobId::new(), Some(batch), InstanceId(4), stale, None);
+        let mut job = JobMessage::new(JobId::new(), Some(batch), on(4), capacity(), stale, None);
         job.enqueued_at = stale;
         let budget = Duration::from_secs(600);
         let before = Utc::now();
@@ -204,7 +213,7 @@ mod tests {
 
     #[test]
     fn results_go_to_the_results_queue_and_unknown_bodies_only_by_id() {
-        let job = JobMessage::new(JobId::new(), None, InstanceId(4), Utc::now(), None);
+        let job = JobMessage::new(JobId::new(), None, on(4), capacity(), Utc::now(), None);
         let result = dead_letter_result(&job, "r", 1);
         let out = outgoing(&letter("result", result.encode()), false, Duration::ZERO).unwrap();
         assert_eq!(out.queue, Queue::Results);

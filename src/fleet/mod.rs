@@ -1,21 +1,34 @@
-//! Wiring: how the programs assemble the store, the broker and the
-//! long-running loops from one [`Settings`]. The binaries call these and
-//! nothing else.
+//! The fleet: the roles the programs play, and how they are assembled from
+//! one [`Settings`].
+//!
+//! - [`worker`]: consume jobs, run them, publish results (`dbfleet-worker`);
+//! - [`aggregator`]: fold results and dead letters, sweep lost jobs, and
+//!   [`serve`], which runs them together (`dbfleet serve`);
+//! - [`dispatcher`]: start a batch and follow it to its end;
+//! - [`embedded`]: the whole fleet in one process (`dbfleet run`);
+//! - [`dlq`]: list and replay dead letters.
+//!
+//! The binaries call the functions here and nothing below them.
 
-use std::path::PathBuf;
+pub mod aggregator;
+pub mod dispatcher;
+pub mod dlq;
+pub mod embedded;
+mod serve;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use tokio_util::sync::CancellationToken;
-
-use crate::aggregator;
 use crate::broker::{self, Broker, MemoryBroker, RabbitBroker, Topology};
 use crate::config::Settings;
-use crate::coordinator::Coordinator;
 use crate::filters::{DatabaseFilters, FilterError};
 use crate::store::{self, Store};
-use crate::worker::{self, Worker};
+
+pub use serve::serve;
+pub use worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,9 +39,9 @@ pub enum Error {
     #[error(transparent)]
     Filters(#[from] FilterError),
     #[error(transparent)]
-    Worker(#[from] worker::Error),
+    Dispatch(#[from] dispatcher::Error),
     #[error(transparent)]
-    Aggregator(#[from] aggregator::Error),
+    Task(#[from] crate::lifecycle::TaskError),
     #[error(
         "`{0}` needs a shared broker, but broker.url is not set (or is memory://): \
          the in-process queue only serves `dbfleet run`; set broker.url to amqp://…"
@@ -106,13 +119,26 @@ pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> 
     Ok(Arc::new(broker))
 }
 
-/// Load the filter file, logging each ignored rule.
+/// Read and parse the filter file, logging each ignored rule.
 pub fn load_filters(settings: &Settings) -> Result<DatabaseFilters, Error> {
-    let (filters, warnings) = DatabaseFilters::load(&settings.filters.path)?;
+    let path = &settings.filters.path;
+    let text = read_filter_file(path)?;
+    let (filters, warnings) = DatabaseFilters::from_yaml_str(&path.display().to_string(), &text)?;
     for warning in warnings {
-        tracing::warn!(file = %settings.filters.path.display(), "{warning}");
+        tracing::warn!(file = %path.display(), "{warning}");
     }
     Ok(filters)
+}
+
+fn read_filter_file(path: &Path) -> Result<String, FilterError> {
+    let shown = path.display().to_string();
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => FilterError::NotFound { path: shown },
+        _ => FilterError::Io {
+            path: shown,
+            source: e,
+        },
+    })
 }
 
 /// Build a worker over an open store and broker.
@@ -124,9 +150,10 @@ pub fn worker(
     name: String,
 ) -> Worker {
     Worker {
-        coordinator: Coordinator::new(store.clone(), filters, settings.job.clone()),
         store,
         broker,
+        filters,
+        job: settings.job.clone(),
         timezone: settings.timezone,
         concurrency: settings.worker.concurrency,
         name,
@@ -135,83 +162,34 @@ pub fn worker(
     }
 }
 
-/// Run the aggregator, the dead-letter folder and the deadline sweeper until
-/// `shutdown`. If either consumer ends (an error, or the broker cancelled
-/// it), everything stops and the first error is returned.
-pub async fn serve(
-    settings: &Settings,
-    store: Store,
-    broker: Arc<dyn Broker>,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    let sweeper = tokio::spawn(aggregator::sweep(
-        store.clone(),
-        settings.aggregator.sweep_interval,
-        aggregator::SWEEP_GRACE,
-        shutdown.clone(),
-    ));
-    let mut dead_letters = tokio::spawn(aggregator::run_dead_letters(
-        store.clone(),
-        broker.clone(),
-        shutdown.clone(),
-    ));
-    let folding = aggregator::run(
-        store,
-        broker,
-        settings.aggregator.prefetch,
-        shutdown.clone(),
-    );
-    tokio::pin!(folding);
-    let (folded, dead) = tokio::select! {
-        folded = &mut folding => {
-            shutdown.cancel();
-            (folded, (&mut dead_letters).await)
-        }
-        dead = &mut dead_letters => {
-            shutdown.cancel();
-            ((&mut folding).await, dead)
-        }
-    };
-    let _ = sweeper.await;
-    let dead = match dead {
-        Ok(dead) => dead,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Ok(()),
-    };
-    folded?;
-    Ok(dead?)
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-/// A token cancelled on SIGTERM or Ctrl-C.
-pub fn shutdown_on_signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested");
-        cancel.cancel();
-    });
-    token
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-#[cfg(unix)]
-pub async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    #[test]
+    fn a_missing_filter_file_is_named() {
+        let path = std::env::temp_dir().join("dbfleet-no-such-dir/filters.yaml");
+        let err = read_filter_file(&path).unwrap_err();
+        assert!(matches!(err, FilterError::NotFound { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("filter file `{}` not found", path.display())
+        );
     }
-}
 
-#[cfg(not(unix))]
-pub async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[test]
+    fn a_filter_file_is_read_whole() {
+        let dir = std::env::temp_dir().join(format!("dbfleet-filters-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.yaml");
+        let text = "database_filters:\n  mysql:\n    exclude_databases: [sys]\n";
+        std::fs::write(&path, text).unwrap();
+        let read = read_filter_file(&path);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(read.unwrap(), text);
+        let (filters, warnings) = DatabaseFilters::from_yaml_str("f.yaml", text).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(filters.engines(), vec!["mysql"]);
+    }
 }

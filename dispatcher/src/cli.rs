@@ -1,0 +1,186 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use dbfleet::config;
+use dbfleet::domain::{BatchId, DbType, InstanceName};
+use dbfleet::message::JobKind;
+
+#[derive(Parser)]
+#[command(
+    name = "dbfleet",
+    version,
+    about = "Inventory and daily capacity history of a fleet of database instances."
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, env = "DBFLEET_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create or upgrade the control store's schema.
+    Migrate,
+    /// Register, manage and check monitored instances.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Start and inspect batches.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Run the control plane (result folding, dead letters, deadline
+    /// sweeper) until SIGTERM.
+    Serve,
+    /// Run one batch over every active instance, in this process: migrate,
+    /// reconcile the declared instances, run the batch with in-process
+    /// workers, print a summary. Exit codes as `batch start --wait`.
+    Run {
+        /// What to run on each instance.
+        #[arg(long, value_parser = kind(), default_value = "capacity_sync")]
+        kind: JobKind,
+        /// Print the batch as one JSON object instead of the summary table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// List and replay dead letters: messages the broker could not deliver,
+    /// kept in the control store by `serve`.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `--kind`: any kind this build knows, by its wire name.
+fn kind() -> impl TypedValueParser<Value = JobKind> {
+    let names = JobKind::ALL.iter().map(|k| k.as_str());
+    PossibleValuesParser::new(names)
+        .try_map(|name: String| JobKind::parse(&name).ok_or("unknown kind"))
+}
+
+#[derive(Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, newest first (not yet replayed ones by default).
+    List {
+        /// Include dead letters already replayed.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead letters again: jobs (with a fresh deadline) to the jobs
+    /// queue, results to the results queue. A body that is neither is only
+    /// replayed when named by ID (to the jobs queue, as it is).
+    #[command(group(ArgGroup::new("which").required(true).args(["all", "ids"])))]
+    Replay {
+        /// Every dead letter not replayed yet.
+        #[arg(long)]
+        all: bool,
+        /// Dead letters to replay, by ID (replayed again if already replayed).
+        #[arg(value_name = "ID")]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InstanceCommand {
+    /// Register an instance.
+    Add(AddInstance),
+    /// List registered instances.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one instance.
+    Show {
+        name: InstanceName,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that dbfleet can work on instances: connect with each one's
+    /// own settings, report its server and name every missing privilege
+    /// with the statement that grants it. Exit code 0 when all is well, 3
+    /// when something is missing, 1 when no instance could be checked.
+    Check {
+        /// Only these instances (default: every active one).
+        names: Vec<InstanceName>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Include an instance in batches again.
+    Enable { name: InstanceName },
+    /// Leave an instance out of batches; its history stays.
+    Disable { name: InstanceName },
+    /// Remove an instance from the registry; its history stays.
+    Remove { name: InstanceName },
+}
+
+#[derive(Args)]
+pub struct AddInstance {
+    /// Unique name (letters, digits, `-`, `_`, `.`).
+    pub name: InstanceName,
+    /// Engine: mysql (also MariaDB) or postgresql.
+    #[arg(long)]
+    pub db_type: DbType,
+    #[arg(long)]
+    pub host: String,
+    /// Port; the engine's default when omitted.
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub username: String,
+    /// Environment variable holding the password, read by each worker.
+    #[arg(long, conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// File holding the password (e.g. a mounted secret), read by each worker.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
+    #[arg(long)]
+    pub database: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum BatchCommand {
+    /// Start a batch over every active instance, or the named ones.
+    Start {
+        /// What to run on each instance.
+        #[arg(long, value_parser = kind(), default_value = "capacity_sync")]
+        kind: JobKind,
+        /// Only these instances (repeatable).
+        #[arg(long = "instance", value_name = "NAME")]
+        instances: Vec<InstanceName>,
+        /// Wait until the batch ends (`dbfleet serve` folds its results);
+        /// the exit code tells how it ended.
+        #[arg(long)]
+        wait: bool,
+        /// Print the batch as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a batch and its jobs.
+    Show {
+        id: BatchId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent batches.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and the filter file; list every problem.
+    Check,
+}

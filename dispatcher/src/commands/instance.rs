@@ -1,0 +1,123 @@
+//! `dbfleet instance …`: the registry, and checking that dbfleet can work
+//! on each instance.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use dbfleet::config::Settings;
+use dbfleet::fleet::dispatcher::{BatchReport, Selection};
+use dbfleet::fleet::{self};
+use dbfleet::message::JobKind;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{BatchStatus, NewInstance};
+
+use super::{batch, in_process};
+use crate::cli::{AddInstance, InstanceCommand};
+use crate::render;
+
+pub async fn run(
+    command: InstanceCommand,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
+    if let InstanceCommand::Check { names, json } = &command {
+        return check(settings, names, *json, out).await;
+    }
+    let store = fleet::open_store(settings).await?;
+    let instances = store.instances();
+    match command {
+        InstanceCommand::Check { names, json } => return check(settings, &names, json, out).await,
+        InstanceCommand::Add(add) => {
+            let instance = instances.add(&new_instance(add)?).await?;
+            writeln!(
+                out,
+                "added instance `{}` (id {})",
+                instance.name, instance.id
+            )?;
+        }
+        InstanceCommand::List { json } => render::instances(out, &instances.list().await?, json)?,
+        InstanceCommand::Show { name, json } => {
+            let Some(instance) = instances.by_name(&name).await? else {
+                bail!("no instance named `{name}`");
+            };
+            render::instances(out, std::slice::from_ref(&instance), json)?;
+        }
+        InstanceCommand::Enable { name }
+        | InstanceCommand::Disable { name }
+        | InstanceCommand::Remove { name }
+            if instances.by_name(&name).await?.is_none() =>
+        {
+            bail!("no instance named `{name}`");
+        }
+        InstanceCommand::Enable { name } => {
+            instances.set_active(&name, true).await?;
+            writeln!(out, "enabled `{name}`")?;
+        }
+        InstanceCommand::Disable { name } => {
+            instances.set_active(&name, false).await?;
+            writeln!(out, "disabled `{name}`")?;
+        }
+        InstanceCommand::Remove { name } => {
+            instances.remove(&name).await?;
+            writeln!(out, "removed `{name}`; its history is kept")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A `probe` batch over the instances, run here on the embedded defaults
+/// and by the fleet otherwise, then one line per instance and every fix.
+async fn check(
+    settings: &Settings,
+    names: &[dbfleet::domain::InstanceName],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
+    let selection = if names.is_empty() {
+        Selection::AllActive
+    } else {
+        Selection::Named(names)
+    };
+    let report = if fleet::uses_memory_broker(settings) {
+        in_process(settings, JobKind::Probe, selection)
+            .await?
+            .report
+    } else {
+        batch::start_and_watch(settings, JobKind::Probe, selection).await?
+    };
+    render::check(out, &report, json)?;
+    Ok(check_exit_code(&report))
+}
+
+/// 0 when every instance is reachable and has every privilege; 3 when some
+/// failed or lack something; 1 when none could be checked.
+fn check_exit_code(report: &BatchReport) -> ExitCode {
+    let b = &report.batch;
+    match b.status {
+        BatchStatus::Success if b.warned == 0 => ExitCode::SUCCESS,
+        BatchStatus::Success | BatchStatus::PartialSuccess => ExitCode::from(3),
+        BatchStatus::Failed | BatchStatus::Running => ExitCode::FAILURE,
+    }
+}
+
+fn new_instance(add: AddInstance) -> Result<NewInstance> {
+    let password = match (add.password_env, add.password_file) {
+        (Some(var), _) => PasswordRef::env(&var)?,
+        (None, Some(path)) => PasswordRef::File(path),
+        (None, None) => PasswordRef::None,
+    };
+    if add.host.trim().is_empty() {
+        bail!("--host must not be empty");
+    }
+    Ok(NewInstance {
+        name: add.name,
+        port: add.port.unwrap_or(add.db_type.default_port()),
+        db_type: add.db_type,
+        host: add.host,
+        database: add.database,
+        username: add.username,
+        password,
+        managed: false,
+    })
+}

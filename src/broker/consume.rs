@@ -1,0 +1,159 @@
+//! The one consume loop of every long-lived consumer (the worker's jobs, the
+//! control plane's results and dead letters): supervised, concurrency
+//! limited, and drained on shutdown.
+//!
+//! - **Supervised**: when the connection drops or the broker cancels the
+//!   consumer, the loop backs off (jittered, exponential), re-declares the
+//!   topology, re-applies its prefetch and subscribes again. lapin's own
+//!   recovery does neither, so nothing relies on it.
+//! - **Concurrency**: at most `concurrency` deliveries are handled at once;
+//!   the loop takes the next delivery only when a handler slot is free, and
+//!   the broker's prefetch bounds what waits on this side.
+//! - **Shutdown**: the loop stops taking deliveries, lets handlers in flight
+//!   finish for up to `drain_timeout`, then cancels the `abandon` token each
+//!   handler got, so it hands its delivery back, and waits for them. Only
+//!   then is the consumer closed: deliveries are settled on the channel they
+//!   came from, and closing it returns any prefetched, unstarted one.
+//! - **Panics**: a handler that panics is reported and the loop goes on; its
+//!   delivery, never settled, is redelivered when the consumer's channel
+//!   closes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::task::{JoinError, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::{Backoff, Broker, Deliveries, Delivery, Queue, Result};
+
+/// How one consumer consumes.
+#[derive(Debug, Clone, Copy)]
+pub struct Consume {
+    pub queue: Queue,
+    /// Unsettled deliveries the broker hands this consumer at most.
+    pub prefetch: u16,
+    /// Deliveries handled at once.
+    pub concurrency: usize,
+    /// On shutdown, how long handlers in flight may finish.
+    pub drain_timeout: Duration,
+}
+
+/// Handle deliveries of `spec.queue` until `shutdown`, then drain.
+pub async fn consume<F, Fut>(
+    broker: &dyn Broker,
+    spec: Consume,
+    shutdown: &CancellationToken,
+    handle: F,
+) where
+    F: Fn(Delivery, CancellationToken) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let abandon = CancellationToken::new();
+    let mut running = JoinSet::new();
+    let mut backoff = Backoff::default();
+    let mut consumer: Option<Deliveries> = None;
+    while !shutdown.is_cancelled() {
+        let deliveries = match consumer.as_mut() {
+            Some(deliveries) => deliveries,
+            None => match subscribe(broker, &spec).await {
+                Ok(deliveries) => consumer.insert(deliveries),
+                Err(e) => {
+                    pause(&mut backoff, spec.queue, &e.to_string(), shutdown).await;
+                    continue;
+                }
+            },
+        };
+        if !free_slot(&mut running, spec, shutdown).await {
+            break;
+        }
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = deliveries.next() => next,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                backoff.reset();
+                running.spawn(handle(delivery, abandon.clone()));
+            }
+            Some(Err(e)) => {
+                consumer = None;
+                pause(&mut backoff, spec.queue, &e.to_string(), shutdown).await;
+            }
+            None => {
+                consumer = None;
+                let why = "the broker cancelled the consumer";
+                pause(&mut backoff, spec.queue, why, shutdown).await;
+            }
+        }
+    }
+    drain(&mut running, spec, &abandon).await;
+    drop(consumer);
+}
+
+/// Wait until fewer than `concurrency` handlers run, reaping (and reporting)
+/// finished ones. False when shutdown came first.
+async fn free_slot(running: &mut JoinSet<()>, spec: Consume, shutdown: &CancellationToken) -> bool {
+    while let Some(done) = running.try_join_next() {
+        report(spec.queue, done);
+    }
+    while running.len() >= spec.concurrency.max(1) {
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            Some(done) = running.join_next() => report(spec.queue, done),
+        }
+    }
+    true
+}
+
+async fn subscribe(broker: &dyn Broker, spec: &Consume) -> Result<Deliveries> {
+    broker.declare().await?;
+    let deliveries = broker.consume(spec.queue, spec.prefetch.max(1)).await?;
+    tracing::info!(queue = ?spec.queue, prefetch = spec.prefetch, "consuming");
+    Ok(deliveries)
+}
+
+/// Let handlers finish until the drain timeout, then make them hand back
+/// what they hold, and wait for that.
+async fn drain(running: &mut JoinSet<()>, spec: Consume, abandon: &CancellationToken) {
+    if running.is_empty() {
+        return;
+    }
+    let (queue, jobs, timeout) = (spec.queue, running.len(), spec.drain_timeout);
+    tracing::info!(?queue, jobs, ?timeout, "draining deliveries in flight");
+    let all_done = async {
+        while let Some(done) = running.join_next().await {
+            report(queue, done);
+        }
+    };
+    if tokio::time::timeout(timeout, all_done).await.is_err() {
+        tracing::warn!(
+            ?queue,
+            jobs = running.len(),
+            "drain timeout: handing the rest back"
+        );
+        abandon.cancel();
+        while let Some(done) = running.join_next().await {
+            report(queue, done);
+        }
+    }
+}
+
+fn report(queue: Queue, done: std::result::Result<(), JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            let panic = crate::lifecycle::panic_message(e.into_panic());
+            tracing::error!(?queue, %panic, "a delivery handler panicked; the delivery will be redelivered");
+        }
+    }
+}
+
+/// Wait out one backoff step, unless shutdown comes first.
+async fn pause(backoff: &mut Backoff, queue: Queue, error: &str, shutdown: &CancellationToken) {
+    let delay = backoff.next_delay();
+    tracing::warn!(?queue, error, retry_in = ?delay, "consumer lost; reconnecting");
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = shutdown.cancelled() => {}
+    }
+}

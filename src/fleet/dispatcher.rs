@@ -1,0 +1,246 @@
+//! Starting batches and following them to their end.
+//!
+//! A batch is one job of one kind per selected target. The batch and its
+//! jobs are written in one transaction first, then each job is published
+//! with a confirm. A job that cannot be published is failed on the spot
+//! (class `internal`), so the batch still ends and says why.
+//!
+//! Following a batch only reads the store: results are folded by the control
+//! plane (`dbfleet serve`, or the in-process one of `dbfleet run`), never by
+//! whoever waits, so one folder owns every batch.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+
+use crate::broker::{Backoff, Broker, Outgoing};
+use crate::domain::{BatchId, InstanceName, JobId};
+use crate::jobs;
+use crate::message::{
+    ErrorClass, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult, Target,
+};
+use crate::store::{self, Batch, Instance, JobRow, NewJob, Store};
+
+use super::aggregator::finished_job;
+
+/// Confirms awaited at once while publishing a batch.
+const PUBLISH_WINDOW: usize = 64;
+
+/// How often a batch being followed is read again.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("unknown instance(s): {0}")]
+    UnknownInstances(String),
+    #[error("disabled instance(s): {0} (enable them first)")]
+    DisabledInstances(String),
+    #[error("batch {0} not found")]
+    NotFound(BatchId),
+}
+
+/// Which instances a batch covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    AllActive,
+    Named(&'a [InstanceName]),
+}
+
+/// A batch to start.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRequest<'a> {
+    pub kind: JobKind,
+    pub selection: Selection<'a>,
+    /// Each job's budget, from dispatch.
+    pub deadline: Duration,
+    pub requested_by: Option<&'a str>,
+}
+
+/// Create a batch over the selected instances and publish its jobs.
+pub async fn start_batch(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+) -> Result<Batch, Error> {
+    let chosen = select(store, request.selection).await?;
+    let deadline =
+        Utc::now() + chrono::Duration::from_std(request.deadline).unwrap_or(chrono::Duration::MAX);
+    let jobs: Vec<NewJob> = chosen
+        .iter()
+        .map(|i| NewJob {
+            job_id: JobId::new(),
+            instance_id: Some(i.id),
+            target: i.name.to_string(),
+            deadline,
+        })
+        .collect();
+    let (batch_id, kind) = (BatchId::new(), request.kind);
+    let summary = jobs::empty_summary(kind);
+    let batch = store
+        .batches()
+        .create(
+            batch_id,
+            kind.as_str(),
+            request.requested_by,
+            &jobs,
+            &summary,
+        )
+        .await?;
+    tracing::info!(batch_id = %batch_id, %kind, jobs = jobs.len(), "batch created");
+    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| {
+        JobMessage::new(
+            job.job_id,
+            Some(batch_id),
+            Target::Instance(InstanceRef::Id(instance.id)),
+            JobParams::default_for(kind),
+            deadline,
+            request.requested_by.map(str::to_string),
+        )
+    });
+    publish_all(store, broker, messages).await?;
+    Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
+}
+
+/// The instances a selection names: every active one, or exactly the named
+/// ones, each of which must exist and be active.
+async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>, Error> {
+    let instances = store.instances().list().await?;
+    let names = match selection {
+        Selection::AllActive => return Ok(instances.into_iter().filter(|i| i.is_active).collect()),
+        Selection::Named(names) => names,
+    };
+    let wanted: BTreeSet<&str> = names.iter().map(InstanceName::as_str).collect();
+    let known: BTreeSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+    let unknown: Vec<&str> = wanted.difference(&known).copied().collect();
+    if !unknown.is_empty() {
+        return Err(Error::UnknownInstances(unknown.join(", ")));
+    }
+    let chosen: Vec<Instance> = instances
+        .into_iter()
+        .filter(|i| wanted.contains(i.name.as_str()))
+        .collect();
+    let disabled: Vec<&str> = chosen
+        .iter()
+        .filter(|i| !i.is_active)
+        .map(|i| i.name.as_str())
+        .collect();
+    if !disabled.is_empty() {
+        return Err(Error::DisabledInstances(disabled.join(", ")));
+    }
+    Ok(chosen)
+}
+
+/// Publish every job, a window of confirms at a time; fail the ones the
+/// broker would not take.
+async fn publish_all(
+    store: &Store,
+    broker: &dyn Broker,
+    messages: impl Iterator<Item = JobMessage>,
+) -> Result<(), Error> {
+    let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
+        .map(|job| async move {
+            let outcome = publish_with_retries(broker, Outgoing::job(&job)).await;
+            outcome.err().map(|e| (job, e.to_string()))
+        })
+        .buffer_unordered(PUBLISH_WINDOW)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    for (job, reason) in &unpublished {
+        tracing::error!(job_id = %job.job_id, error = %reason, "job not published; failing it");
+        let error = JobError::new(
+            ErrorClass::Internal,
+            format!("job could not be published: {reason}"),
+        );
+        let result = JobResult::failed(job, error, 0, "dispatcher");
+        store
+            .batches()
+            .record_result(&finished_job(&result))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Publish attempts per job before it is failed as unpublished: enough to
+/// ride out a broker restart or a failover (about 15 s of backoff).
+const PUBLISH_ATTEMPTS: u32 = 6;
+
+async fn publish_with_retries(
+    broker: &dyn Broker,
+    message: Outgoing,
+) -> Result<(), crate::broker::Error> {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(8));
+    let mut attempt = 1;
+    loop {
+        match broker.publish(message.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= PUBLISH_ATTEMPTS => return Err(e),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, attempt, retry_in = ?delay, "publish failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Start a batch and follow it to its end; `progress` sees the batch when
+/// it starts and each time its counters move.
+pub async fn run_to_end(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    mut progress: impl FnMut(&Batch) + Send,
+) -> Result<Batch, Error> {
+    let batch = start_batch(store, broker, request).await?;
+    progress(&batch);
+    watch(store, batch.id, WATCH_INTERVAL, progress).await
+}
+
+/// Read the batch every `poll` until it is terminal; `progress` sees it
+/// each time its counters move.
+pub async fn watch(
+    store: &Store,
+    id: BatchId,
+    poll: Duration,
+    mut progress: impl FnMut(&Batch) + Send,
+) -> Result<Batch, Error> {
+    let mut seen = None;
+    loop {
+        let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
+        let counts = (batch.succeeded, batch.failed);
+        if seen != Some(counts) {
+            seen = Some(counts);
+            progress(&batch);
+        }
+        if batch.status.is_terminal() {
+            return Ok(batch);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// [`watch`] without progress.
+pub async fn wait(store: &Store, id: BatchId, poll: Duration) -> Result<Batch, Error> {
+    watch(store, id, poll, |_| {}).await
+}
+
+/// A batch with its jobs: what `batch show --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    #[serde(flatten)]
+    pub batch: Batch,
+    pub jobs: Vec<JobRow>,
+}
+
+pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
+    let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
+    let jobs = store.batches().jobs(id).await?;
+    Ok(BatchReport { batch, jobs })
+}

@@ -1,0 +1,360 @@
+//! The worker: consume jobs, run each on its instance, publish the result.
+//!
+//! Each delivery goes decode → resolve the instance → lease → run the kind →
+//! report → settle, and its fate is decided in one place, [`disposition`].
+//! A job is acked only after its result is confirmed by the broker, so a
+//! crash at any point means a redelivery and a re-run, never a lost job; the
+//! aggregator makes the duplicate result harmless. Consuming (reconnects,
+//! concurrency, drain) is [`crate::broker::consume`]'s.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{self, Broker, Delivery, DeliveryMeta, Disposition, Outgoing, Queue};
+use crate::config::JobSettings;
+use crate::filters::DatabaseFilters;
+use crate::jobs::{self, Clock, Context, Failure, Ran};
+use crate::message::{
+    DecodeError, ErrorClass, Finished, InstanceRef, JobError, JobMessage, JobResult, JobStatus,
+    Target,
+};
+use crate::store::{self, Instance, Store};
+
+pub struct Worker {
+    pub store: Store,
+    pub broker: Arc<dyn Broker>,
+    pub filters: Arc<DatabaseFilters>,
+    pub job: JobSettings,
+    pub timezone: Tz,
+    pub concurrency: u16,
+    /// Reported in results; the pod name in Kubernetes.
+    pub name: String,
+    /// How long in-flight jobs may run after shutdown is requested.
+    pub drain_timeout: Duration,
+    /// Number of delayed-retry tiers before a deferred job is rejected.
+    pub retry_tiers: usize,
+}
+
+/// How one delivery ended, before it is settled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Not a job anyone can read.
+    Undecodable(DecodeError),
+    /// A job of a kind this build does not know, which a newer worker may:
+    /// `retries` delayed retries so far.
+    UnknownKind { kind: String, retries: usize },
+    /// The result (success or an instance failure) is on the broker.
+    Reported(JobStatus),
+    /// The result could not be published.
+    Unreported(broker::Error),
+    /// The job could not run now (the control store is unavailable):
+    /// `retries` delayed retries so far.
+    Deferred { reason: String, retries: usize },
+    /// Another job holds the instance's lease; wait for it (until the job's
+    /// own deadline, when it fails as `timeout`).
+    Busy { retries: usize },
+    /// Shutdown came before the job finished.
+    Abandoned,
+}
+
+/// The one place that decides what happens to a delivery.
+pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
+    match outcome {
+        Outcome::Undecodable(e) => Disposition::DeadLetter(e.to_string()),
+        // Give a newer worker the retry tiers' time to take it.
+        Outcome::UnknownKind { retries, .. } if *retries < retry_tiers => {
+            Disposition::Delay { tier: *retries }
+        }
+        Outcome::UnknownKind { kind, .. } => {
+            Disposition::DeadLetter(DecodeError::UnknownKind(kind.clone()).to_string())
+        }
+        Outcome::Reported(_) => Disposition::Ack,
+        // Counted by the broker's delivery limit, then dead-lettered.
+        Outcome::Unreported(_) => Disposition::Retry,
+        Outcome::Deferred { retries, .. } if *retries < retry_tiers => {
+            Disposition::Delay { tier: *retries }
+        }
+        Outcome::Deferred { .. } => Disposition::Retry,
+        Outcome::Busy { .. } if retry_tiers == 0 => Disposition::Retry,
+        Outcome::Busy { retries } => Disposition::Delay {
+            tier: (*retries).min(retry_tiers - 1),
+        },
+        Outcome::Abandoned => Disposition::HandBack,
+    }
+}
+
+impl Worker {
+    /// Consume until `shutdown`, reconnecting as needed; then drain.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let spec = broker::consume::Consume {
+            queue: Queue::Jobs,
+            prefetch: self.concurrency.max(1),
+            concurrency: usize::from(self.concurrency.max(1)),
+            drain_timeout: self.drain_timeout,
+        };
+        tracing::info!(worker = %self.name, concurrency = spec.concurrency, "worker starting");
+        let handle = |delivery: Delivery, abandon: CancellationToken| {
+            let worker = self.clone();
+            async move { worker.handle(delivery, abandon).await }
+        };
+        broker::consume::consume(self.broker.as_ref(), spec, &shutdown, handle).await;
+        tracing::info!(worker = %self.name, "worker stopped");
+    }
+
+    async fn handle(&self, delivery: Delivery, abandon: CancellationToken) {
+        let outcome = tokio::select! {
+            outcome = self.process(&delivery.meta) => outcome,
+            _ = abandon.cancelled() => Outcome::Abandoned,
+        };
+        log(&outcome);
+        if let Err(e) = delivery
+            .settle(disposition(&outcome, self.retry_tiers))
+            .await
+        {
+            tracing::warn!(error = %e, "could not settle a delivery; the broker will redeliver it");
+        }
+    }
+
+    async fn process(&self, meta: &DeliveryMeta) -> Outcome {
+        let job = match JobMessage::decode(&meta.body) {
+            Ok(job) => job,
+            Err(DecodeError::UnknownKind(kind)) => {
+                let retries = meta.retries();
+                return Outcome::UnknownKind { kind, retries };
+            }
+            Err(e) => return Outcome::Undecodable(e),
+        };
+        let started_at = Utc::now();
+        let deferred = |e: store::Error| Outcome::Deferred {
+            reason: e.to_string(),
+            retries: meta.retries(),
+        };
+        let instance = match self.instance(&job.target).await {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(unusable)) => return self.report(&job, meta, started_at, unusable).await,
+            Err(e) => return deferred(e),
+        };
+        let finished = match self.leased(&job, &instance, started_at).await {
+            Ok(Leased::Ran(finished)) => finished,
+            Ok(Leased::Busy) => {
+                return Outcome::Busy {
+                    retries: meta.retries(),
+                }
+            }
+            Err(e) => return deferred(e),
+        };
+        self.report(&job, meta, started_at, finished).await
+    }
+
+    /// The registered, active instance the job targets; a job naming any
+    /// other fails (class `config`) without running.
+    async fn instance(&self, target: &Target) -> store::Result<Result<Instance, Finished>> {
+        let Target::Instance(wanted) = target;
+        let found = match wanted {
+            InstanceRef::Id(id) => self.store.instances().get(*id).await?,
+            InstanceRef::Name(name) => self.store.instances().by_name(name).await?,
+        };
+        let unusable = |target: String, message: String| Finished {
+            instance_id: None,
+            target,
+            outcome: Err(JobError::new(ErrorClass::Config, message)),
+        };
+        Ok(match found {
+            None => Err(unusable(
+                wanted.to_string(),
+                format!("{wanted} is not registered"),
+            )),
+            Some(i) if !i.is_active => Err(Finished {
+                instance_id: Some(i.id),
+                ..unusable(
+                    i.name.to_string(),
+                    format!("instance `{}` is disabled", i.name),
+                )
+            }),
+            Some(i) => Ok(i),
+        })
+    }
+
+    /// Run the job under the instance's lease, which is released after.
+    async fn leased(
+        &self,
+        job: &JobMessage,
+        instance: &Instance,
+        now: DateTime<Utc>,
+    ) -> store::Result<Leased> {
+        let leases = self.store.leases();
+        let ended = |outcome| Finished {
+            instance_id: Some(instance.id),
+            target: instance.name.to_string(),
+            outcome,
+        };
+        if !leases
+            .acquire(instance.id, job.job_id, job.deadline, now)
+            .await?
+        {
+            if now < job.deadline {
+                return Ok(Leased::Busy);
+            }
+            let busy = "the instance was busy with another job until the deadline";
+            return Ok(Leased::Ran(ended(Err(JobError::new(
+                ErrorClass::Timeout,
+                busy,
+            )))));
+        }
+        let executed = AssertUnwindSafe(boxed(self.execute(job, instance)))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(
+                |_| Err(JobError::new(ErrorClass::Internal, "the job panicked").into()),
+            );
+        if let Err(e) = leases.release(instance.id, job.job_id).await {
+            tracing::warn!(error = %e, "lease not released; it expires at the job deadline");
+        }
+        match executed {
+            Ok(ran) => Ok(Leased::Ran(ended(Ok(ran)))),
+            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(Err(e)))),
+            Err(Failure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn execute(&self, job: &JobMessage, instance: &Instance) -> Result<Ran, Failure> {
+        let remaining = (job.deadline - Utc::now()).to_std().unwrap_or_default();
+        if remaining.is_zero() {
+            let late = "the job deadline passed before it started";
+            return Err(JobError::new(ErrorClass::Timeout, late).into());
+        }
+        let ctx = Context {
+            instance,
+            store: &self.store,
+            filters: &self.filters,
+            limits: &self.job,
+            clock: Clock::system(self.timezone),
+        };
+        tokio::time::timeout(remaining, jobs::run(&ctx, &job.params))
+            .await
+            .unwrap_or_else(|_| {
+                let late = "the job ran past its deadline";
+                Err(JobError::new(ErrorClass::Timeout, late).into())
+            })
+    }
+
+    /// Publish the job's result; the outcome says whether the broker has it.
+    async fn report(
+        &self,
+        job: &JobMessage,
+        meta: &DeliveryMeta,
+        started_at: DateTime<Utc>,
+        finished: Finished,
+    ) -> Outcome {
+        let result = JobResult::for_job(job, started_at, finished, meta.attempt, &self.name);
+        let span = tracing::info_span!("job", job_id = %job.job_id, kind = %job.kind(),
+            target = %result.target, attempt = meta.attempt);
+        span.in_scope(|| match &result.error {
+            None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
+            Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
+        });
+        match self.broker.publish(Outgoing::result(&result)).await {
+            Ok(()) => Outcome::Reported(result.status),
+            Err(e) => Outcome::Unreported(e),
+        }
+    }
+}
+
+/// What happened once the worker went for the instance's lease.
+enum Leased {
+    Ran(Finished),
+    Busy,
+}
+
+fn log(outcome: &Outcome) {
+    match outcome {
+        Outcome::Undecodable(e) => tracing::warn!(reason = %e, "dead-lettering an unreadable job"),
+        Outcome::UnknownKind { kind, retries } => {
+            tracing::warn!(%kind, retries, "a job of a kind this worker does not know; leaving it to another")
+        }
+        Outcome::Unreported(e) => {
+            tracing::warn!(error = %e, "result not confirmed; the job will be redelivered")
+        }
+        Outcome::Deferred { reason, retries } => {
+            tracing::warn!(%reason, retries, "job deferred; it will be retried later")
+        }
+        Outcome::Busy { retries } => {
+            tracing::info!(retries, "instance busy with another job; waiting")
+        }
+        Outcome::Reported(_) | Outcome::Abandoned => {}
+    }
+}
+
+type JobFuture<'a> = Pin<Box<dyn Future<Output = Result<Ran, Failure>> + Send + 'a>>;
+
+/// Boxing pins down the borrow's lifetime, which rustc otherwise fails to
+/// prove `Send` for when the future is spawned.
+fn boxed<'a>(future: impl Future<Output = Result<Ran, Failure>> + Send + 'a) -> JobFuture<'a> {
+    Box::pin(future)
+}
+
+/// A worker name from the environment: the pod or host name.
+pub fn default_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("worker-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_has_one_disposition() {
+        let check = |outcome: Outcome, want: Disposition| {
+            assert_eq!(disposition(&outcome, 3), want, "{outcome:?}")
+        };
+        check(Outcome::Reported(JobStatus::Succeeded), Disposition::Ack);
+        check(Outcome::Reported(JobStatus::Failed), Disposition::Ack);
+        check(
+            Outcome::Unreported(broker::Error::Nacked("x".into())),
+            Disposition::Retry,
+        );
+        check(
+            Outcome::Undecodable(DecodeError::MissingSchema),
+            Disposition::DeadLetter("missing or non-string `schema` field".into()),
+        );
+        let deferred = |retries| Outcome::Deferred {
+            reason: "store down".into(),
+            retries,
+        };
+        check(deferred(0), Disposition::Delay { tier: 0 });
+        check(deferred(2), Disposition::Delay { tier: 2 });
+        check(deferred(3), Disposition::Retry);
+        check(Outcome::Abandoned, Disposition::HandBack);
+        check(Outcome::Busy { retries: 0 }, Disposition::Delay { tier: 0 });
+        check(Outcome::Busy { retries: 9 }, Disposition::Delay { tier: 2 });
+        assert_eq!(
+            disposition(&Outcome::Busy { retries: 1 }, 0),
+            Disposition::Retry
+        );
+        let unknown = |retries| Outcome::UnknownKind {
+            kind: "table_sizes".into(),
+            retries,
+        };
+        check(unknown(0), Disposition::Delay { tier: 0 });
+        check(unknown(2), Disposition::Delay { tier: 2 });
+        check(
+            unknown(3),
+            Disposition::DeadLetter("unknown kind `table_sizes`".into()),
+        );
+        assert_eq!(
+            disposition(&unknown(0), 0),
+            Disposition::DeadLetter("unknown kind `table_sizes`".into())
+        );
+    }
+}

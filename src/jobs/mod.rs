@@ -1,0 +1,211 @@
+//! Job kinds: what a worker does with a job once it holds its instance.
+//!
+//! Each kind is one module with one type implementing [`Job`]: what it runs,
+//! what it outputs, and how its output folds into its batch's summary. Its
+//! wire types (`Params`, `Output`) live beside the envelope in
+//! [`crate::message`]. [`run`], [`tally`] and [`empty_summary`] are the one
+//! place that maps a kind to its implementation.
+//!
+//! A job reaches the world only through its [`Context`]: the instance it runs
+//! on (already resolved and leased by the worker), the control store, the
+//! database filters, the session limits and the clock. It never sees the
+//! broker: publishing its result, acking and retrying are the worker's.
+
+pub mod capacity;
+pub mod probe;
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::adapters::{self, ConnectOptions, Connection};
+use crate::config::JobSettings;
+use crate::filters::DatabaseFilters;
+use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
+use crate::store::{self, Instance, Store, Tally};
+
+pub use capacity::CapacitySync;
+pub use probe::Probe;
+
+/// One kind of job.
+pub trait Job {
+    type Params: Sync;
+    type Output: Send;
+
+    /// Do the work on `ctx`'s instance.
+    fn run(
+        ctx: &Context<'_>,
+        params: &Self::Params,
+    ) -> impl Future<Output = Result<Self::Output, Failure>> + Send;
+
+    /// What one job's output adds to its batch's summary.
+    fn tally(output: &Self::Output) -> Tally;
+
+    /// A batch's summary before any of its jobs reported: the counters that
+    /// [`Job::tally`] adds to, each at zero.
+    fn empty_summary() -> Tally;
+
+    /// What people should know about an output that is not a failure.
+    fn warnings(_output: &Self::Output) -> Vec<Warning> {
+        Vec::new()
+    }
+}
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The instance failed (unreachable, refused, a query failed): the job
+    /// fails, the batch records it.
+    #[error("{}: {}", .0.class.as_str(), .0.message)]
+    Instance(JobError),
+    /// dbfleet's own control store failed: transient, the job is retried.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<JobError> for Failure {
+    fn from(e: JobError) -> Self {
+        Failure::Instance(e)
+    }
+}
+
+impl From<adapters::Error> for Failure {
+    fn from(e: adapters::Error) -> Self {
+        Failure::Instance(JobError::new(e.class(), e))
+    }
+}
+
+/// The instant a job runs at, and the calendar day it files data under.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+}
+
+impl Clock {
+    /// Now, with the calendar day taken in the configured time zone.
+    pub fn system(tz: Tz) -> Self {
+        Self::at(Utc::now(), tz)
+    }
+
+    pub fn at(now: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            now,
+            today: now.with_timezone(&tz).date_naive(),
+        }
+    }
+}
+
+/// Everything a job may use.
+pub struct Context<'a> {
+    pub instance: &'a Instance,
+    pub store: &'a Store,
+    pub filters: &'a DatabaseFilters,
+    pub limits: &'a JobSettings,
+    pub clock: Clock,
+}
+
+impl Context<'_> {
+    /// Open a session on the instance, its password resolved from its
+    /// reference just now. The caller closes it.
+    pub async fn connect(&self) -> Result<Connection, Failure> {
+        let i = self.instance;
+        let password = i
+            .password
+            .resolve()
+            .map_err(|e| JobError::new(ErrorClass::Config, e))?;
+        let options = ConnectOptions {
+            host: i.host.clone(),
+            port: i.port,
+            username: i.username.clone(),
+            password,
+            database: i.database.clone(),
+            connect_timeout: self.limits.connect_timeout,
+            statement_timeout: self.limits.statement_timeout,
+            lock_timeout: self.limits.lock_timeout,
+        };
+        Ok(Connection::connect(i.db_type, &options).await?)
+    }
+}
+
+/// What a job that ran produced.
+pub type Ran = (JobOutput, Vec<Warning>);
+
+/// Run the job `params` describes.
+pub async fn run(ctx: &Context<'_>, params: &JobParams) -> Result<Ran, Failure> {
+    match params {
+        JobParams::CapacitySync(p) => {
+            execute::<CapacitySync>(ctx, p, JobOutput::CapacitySync).await
+        }
+        JobParams::Probe(p) => execute::<Probe>(ctx, p, JobOutput::Probe).await,
+    }
+}
+
+/// What `output` adds to its batch's summary.
+pub fn tally(output: &JobOutput) -> Tally {
+    match output {
+        JobOutput::CapacitySync(o) => CapacitySync::tally(o),
+        JobOutput::Probe(o) => Probe::tally(o),
+    }
+}
+
+/// The summary of a batch of `kind` before any job reported.
+pub fn empty_summary(kind: JobKind) -> Tally {
+    match kind {
+        JobKind::CapacitySync => CapacitySync::empty_summary(),
+        JobKind::Probe => Probe::empty_summary(),
+    }
+}
+
+async fn execute<J: Job>(
+    ctx: &Context<'_>,
+    params: &J::Params,
+    wrap: fn(J::Output) -> JobOutput,
+) -> Result<Ran, Failure> {
+    let output = J::run(ctx, params).await?;
+    let warnings = J::warnings(&output);
+    Ok((wrap(output), warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outputs are flattened into a job's row next to its generic fields
+    /// (`dbfleet batch show --json`); no kind may shadow one of them.
+    #[test]
+    fn no_output_field_shadows_a_job_row_field() {
+        let reserved = [
+            "job_id",
+            "instance",
+            "instance_id",
+            "kind",
+            "status",
+            "error",
+            "warnings",
+            "attempt",
+            "worker",
+            "started_at",
+            "finished_at",
+        ];
+        for output in [
+            capacity::tests::sample_output(),
+            probe::tests::sample_output(),
+        ] {
+            let json = output.to_json();
+            for key in json.as_object().into_iter().flat_map(|o| o.keys()) {
+                assert!(
+                    !reserved.contains(&key.as_str()),
+                    "{} output field `{key}`",
+                    output.kind()
+                );
+            }
+            assert_eq!(
+                tally(&output).0.keys().collect::<Vec<_>>(),
+                empty_summary(output.kind()).0.keys().collect::<Vec<_>>(),
+                "a tally adds to the counters its empty summary starts at"
+            );
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The message contract v1: the only serialized boundary between processes.
+//!
+//! Every job is an *envelope* plus a *kind*. The envelope carries what every
+//! job has: its id, its batch, its target, its deadline, who asked for it and
+//! when. The kind says what to do, and its `params` (job) and `output`
+//! (result) are typed per kind, one module each: [`capacity_sync`],
+//! [`probe`]. Adding a kind adds a module and one line to [`job_kinds!`]'s
+//! list below; the envelope, the broker and the other kinds stay as they are.
+//!
+//! On the wire a job is one JSON object:
+//!
+//! ```json
+//! {"schema": "dbfleet.job.v1", "job_id": "…", "batch_id": "…",
+//!  "kind": "probe", "instance_id": 42, "params": {…},
+//!  "deadline": "…", "requested_by": "…", "enqueued_at": "…"}
+//! ```
+//!
+//! `params` is left out when the kind has none, so a capacity-sync job is
+//! byte for byte what v1 producers have always sent, and what they send keeps
+//! working. A result carries the kind's `output` and any `warnings`; results
+//! written by v1 workers (capacity counters under `counters`) are still read.
+//!
+//! Versioning: a `schema` field whose major version must match; minor
+//! revisions and unknown fields are tolerated so producers can be upgraded
+//! before consumers. A kind this build does not know is its own error
+//! ([`DecodeError::UnknownKind`]), so a worker can hand it to a newer one.
+//! JSON Schemas live in `schemas/` (one per kind under `schemas/kinds/`),
+//! golden fixtures in `tests/fixtures/`. No field ever carries a secret:
+//! workers resolve credentials themselves from the store's references.
+//!
+//! This module does no IO.
+
+pub mod capacity_sync;
+pub mod probe;
+mod wire;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BatchId, InstanceId, InstanceName, JobId};
+
+pub use wire::DecodeError;
+
+/// `schema` value of a job message.
+pub const JOB_SCHEMA: &str = "dbfleet.job.v1";
+/// `schema` value of a result message.
+pub const RESULT_SCHEMA: &str = "dbfleet.result.v1";
+
+/// The registry of job kinds: for each, its enum variant, its wire name and
+/// the module holding its `Params` and `Output`. Generates [`JobKind`],
+/// [`JobParams`] and [`JobOutput`] and the conversions between them and JSON.
+macro_rules! job_kinds {
+    ($($variant:ident => $name:literal, $module:ident;)+) => {
+        /// What a job asks a worker to do.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum JobKind { $($variant),+ }
+
+        impl JobKind {
+            /// Every kind this build knows.
+            pub const ALL: &'static [JobKind] = &[$(JobKind::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(JobKind::$variant => $name),+ }
+            }
+
+            pub fn parse(name: &str) -> Option<Self> {
+                match name { $($name => Some(JobKind::$variant),)+ _ => None }
+            }
+        }
+
+        /// A job's kind with its parameters.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum JobParams { $($variant($module::Params)),+ }
+
+        impl JobParams {
+            pub fn kind(&self) -> JobKind {
+                match self { $(JobParams::$variant(_) => JobKind::$variant),+ }
+            }
+
+            /// A job of `kind` with its default parameters.
+            pub fn default_for(kind: JobKind) -> Self {
+                match kind { $(JobKind::$variant => JobParams::$variant(Default::default())),+ }
+            }
+
+            fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
+                match kind { $(JobKind::$variant => serde_json::from_value(value).map(JobParams::$variant)),+ }
+            }
+
+            fn to_json(&self) -> serde_json::Value {
+                match self { $(JobParams::$variant(p) => wire::to_json(p)),+ }
+            }
+        }
+
+        /// What a job of each kind produced.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum JobOutput { $($variant($module::Output)),+ }
+
+        impl JobOutput {
+            pub fn kind(&self) -> JobKind {
+                match self { $(JobOutput::$variant(_) => JobKind::$variant),+ }
+            }
+
+            fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
+                match kind { $(JobKind::$variant => serde_json::from_value(value).map(JobOutput::$variant)),+ }
+            }
+
+            /// The output as a JSON object, as it travels and is stored.
+            pub fn to_json(&self) -> serde_json::Value {
+                match self { $(JobOutput::$variant(o) => wire::to_json(o)),+ }
+            }
+        }
+    };
+}
+
+job_kinds! {
+    CapacitySync => "capacity_sync", capacity_sync;
+    Probe => "probe", probe;
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered instance, named by id or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRef {
+    Id(InstanceId),
+    Name(InstanceName),
+}
+
+impl fmt::Display for InstanceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstanceRef::Id(id) => write!(f, "instance id {id}"),
+            InstanceRef::Name(name) => write!(f, "instance `{name}`"),
+        }
+    }
+}
+
+/// What a job runs on. Every kind known today runs on one instance; kinds
+/// that run on something else (a sync definition) add a variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Instance(InstanceRef),
+}
+
+impl Target {
+    pub fn instance_id(&self) -> Option<InstanceId> {
+        match self {
+            Target::Instance(InstanceRef::Id(id)) => Some(*id),
+            Target::Instance(InstanceRef::Name(_)) => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Instance(instance) => instance.fmt(f),
+        }
+    }
+}
+
+/// One unit of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobMessage {
+    pub schema: String,
+    pub job_id: JobId,
+    /// Absent when another system enqueues a single job: it becomes its own
+    /// batch of one, keyed by the job id.
+    pub batch_id: Option<BatchId>,
+    pub target: Target,
+    pub params: JobParams,
+    /// The worker abandons the job at this instant; the aggregator's sweeper
+    /// fails it (class `timeout`) if no result arrived by then.
+    pub deadline: DateTime<Utc>,
+    pub requested_by: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+impl JobMessage {
+    /// A job of `params`' kind on the instance `instance`, enqueued now.
+    pub fn new(
+        job_id: JobId,
+        batch_id: Option<BatchId>,
+        target: Target,
+        params: JobParams,
+        deadline: DateTime<Utc>,
+        requested_by: Option<String>,
+    ) -> Self {
+        Self {
+            schema: JOB_SCHEMA.to_string(),
+            job_id,
+            batch_id,
+            target,
+            params,
+            deadline,
+            requested_by,
+            enqueued_at: Utc::now(),
+        }
+    }
+
+    pub fn kind(&self) -> JobKind {
+        self.params.kind()
+    }
+
+    /// The batch this job counts toward.
+    pub fn effective_batch_id(&self) -> BatchId {
+        self.batch_id.unwrap_or(BatchId(self.job_id.0))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        wire::decode_job(bytes)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        wire::encode_job(self)
+    }
+}
+
+/// Outcome of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Why a job failed. The class is stable and meant for dashboards and
+/// scripts; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The instance could not be reached (refused, DNS, TLS, reset).
+    Connect,
+    /// The instance refused the credentials, or they could not be resolved.
+    Auth,
+    /// A query on the instance failed.
+    Query,
+    /// The job ran past its deadline.
+    Timeout,
+    /// The engine or its version is not supported.
+    Unsupported,
+    /// The instance or job is misconfigured (unknown instance, bad filter).
+    Config,
+    /// dbfleet itself failed (control store, bug).
+    Internal,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Query => "query",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Unsupported => "unsupported",
+            ErrorClass::Config => "config",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(class: ErrorClass, message: impl fmt::Display) -> Self {
+        Self {
+            class,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Something a succeeded job wants people to know: a missing grant, a
+/// database it could not measure. Warnings never change a batch's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable, for scripts: `missing_grant`, …
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    pub schema: String,
+    pub job_id: JobId,
+    pub batch_id: BatchId,
+    pub kind: JobKind,
+    /// The instance the job ran on, when it is a registered one.
+    pub instance_id: Option<InstanceId>,
+    /// What the job ran on, for people: the instance's name, or the target
+    /// as the job named it when no registered instance matched.
+    pub target: String,
+    pub status: JobStatus,
+    pub error: Option<JobError>,
+    pub warnings: Vec<Warning>,
+    /// What the job produced; absent when it failed before producing anything.
+    pub output: Option<JobOutput>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// 1 on first delivery; higher when the broker redelivered the job.
+    pub attempt: u32,
+    /// Name of the worker that ran the job (pod name in Kubernetes).
+    pub worker: String,
+}
+
+/// How a job ended, as its runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub instance_id: Option<InstanceId>,
+    pub target: String,
+    pub outcome: Result<(JobOutput, Vec<Warning>), JobError>,
+}
+
+impl JobResult {
+    /// The result of `job`, finished now.
+    pub fn for_job(
+        job: &JobMessage,
+        started_at: DateTime<Utc>,
+        finished: Finished,
+        attempt: u32,
+        worker: &str,
+    ) -> Self {
+        let (status, output, warnings, error) = match finished.outcome {
+            Ok((output, warnings)) => (JobStatus::Succeeded, Some(output), warnings, None),
+            Err(e) => (JobStatus::Failed, None, Vec::new(), Some(e)),
+        };
+        Self {
+            schema: RESULT_SCHEMA.to_string(),
+            job_id: job.job_id,
+            batch_id: job.effective_batch_id(),
+            kind: job.kind(),
+            instance_id: finished.instance_id,
+            target: finished.target,
+            status,
+            error,
+            warnings,
+            output,
+            started_at,
+            finished_at: Utc::now(),
+            attempt,
+            worker: worker.to_string(),
+        }
+    }
+
+    /// A failed result for `job` that never reached a runner (not
+    /// published, dead-lettered): it names the target as the job did.
+    pub fn failed(job: &JobMessage, error: JobError, attempt: u32, worker: &str) -> Self {
+        let finished = Finished {
+            instance_id: job.target.instance_id(),
+            target: job.target.to_string(),
+            outcome: Err(error),
+        };
+        Self::for_job(job, Utc::now(), finished, attempt, worker)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        wire::decode_result(bytes)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        wire::encode_result(self)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests;
