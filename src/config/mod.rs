@@ -5,8 +5,14 @@
 //! and bad value is collected and reported together, each naming the file and
 //! the key, so that `dbfleet config check` shows everything to fix at once.
 
+mod instances;
 mod load;
+mod report;
 mod section;
+mod settings;
+#[cfg(test)]
+mod test_support;
+mod value;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +20,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use load::{load, load_from_str};
-pub use section::{ConfigError, ConfigErrors};
+pub use report::{ConfigError, ConfigErrors};
 
 /// Default location of the main configuration file.
 pub const DEFAULT_PATH: &str = "config/dbfleet.yaml";

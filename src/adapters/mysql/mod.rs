@@ -8,8 +8,12 @@
 //! filename encoding and must be decoded back to database names before they
 //! can be matched against the inventory.
 //!
-//! `probe.rs` describes the server and the account for a `probe` job.
+//! `probe.rs` describes the server and the account for a `probe` job;
+//! `columns.rs` reads column values whatever their declared type;
+//! `error.rs` maps driver errors to the job error class.
 
+mod columns;
+mod error;
 mod filename;
 mod probe;
 
@@ -20,30 +24,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use secrecy::ExposeSecret;
-use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
-use sqlx::{ConnectOptions as _, Connection as _, Row as _};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
 
+use self::columns::{size_at, text_at};
+use self::error::map_error;
 use super::{ConnectOptions, DatabaseItem, DatabaseSize, Error};
 
 /// Databases MySQL and MariaDB create for themselves.
 const SYSTEM_DATABASES: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
 
 const MIB: i64 = 1024 * 1024;
-
-/// Server error numbers that decide the error class.
-mod code {
-    pub const DBACCESS_DENIED: u16 = 1044;
-    pub const UNKNOWN_TABLE: u16 = 1109;
-    pub const TABLEACCESS_DENIED: u16 = 1142;
-    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
-    pub const ACCESS_DENIED: u16 = 1045;
-    pub const BAD_DB: u16 = 1049;
-    pub const CON_COUNT: u16 = 1040;
-    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
-    pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
-    pub const MARIADB_STATEMENT_TIMEOUT: u16 = 1969;
-    pub const MYSQL_QUERY_TIMEOUT: u16 = 3024;
-}
 
 /// Which server family answered, because the tablespace view was renamed
 /// between releases and the statement timeout variable differs.
@@ -306,54 +297,6 @@ async fn read_tablespaces(
         .collect())
 }
 
-/// Reads a text column whatever its declared type: MariaDB reports some
-/// `SHOW` and `information_schema` columns as binary strings, which the
-/// typed `String` decoder refuses.
-fn text_at(row: &MySqlRow, index: usize) -> Option<String> {
-    match row.try_get::<Option<String>, _>(index) {
-        Ok(value) => value,
-        Err(_) => row
-            .try_get_unchecked::<Option<Vec<u8>>, _>(index)
-            .ok()
-            .flatten()
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-    }
-}
-
-/// Reads a byte count whatever numeric type the server chose (signed,
-/// unsigned, decimal or text); `None` when it is NULL or not a number.
-fn size_at(row: &MySqlRow, index: usize) -> Option<i64> {
-    if let Ok(value) = row.try_get::<Option<i64>, _>(index) {
-        return value;
-    }
-    if let Ok(value) = row.try_get::<Option<u64>, _>(index) {
-        return value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-    }
-    if let Ok(value) = row.try_get::<Option<f64>, _>(index) {
-        return value.and_then(float_to_i64);
-    }
-    row.try_get_unchecked::<Option<Vec<u8>>, _>(index)
-        .ok()
-        .flatten()
-        .and_then(|bytes| parse_size_text(&String::from_utf8_lossy(&bytes)))
-}
-
-fn float_to_i64(value: f64) -> Option<i64> {
-    // `as` saturates at the i64 bounds, which is the clamping wanted here.
-    value.is_finite().then_some(value.trunc() as i64)
-}
-
-fn parse_size_text(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if let Ok(v) = text.parse::<i64>() {
-        return Some(v);
-    }
-    if let Ok(v) = text.parse::<u64>() {
-        return Some(i64::try_from(v).unwrap_or(i64::MAX));
-    }
-    text.parse::<f64>().ok().and_then(float_to_i64)
-}
-
 fn is_system_database(name: &str) -> bool {
     SYSTEM_DATABASES.contains(&name)
 }
@@ -388,38 +331,6 @@ fn bytes_to_mib(bytes: i64) -> i64 {
     }
     let whole = bytes / MIB + i64::from(bytes % MIB != 0);
     whole.max(1)
-}
-
-/// Maps a driver error to the job error class. The driver's messages never
-/// contain the password, and the connect options are never formatted.
-fn map_error(e: sqlx::Error) -> Error {
-    match &e {
-        sqlx::Error::Database(db) => {
-            let number = db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .map(|m| m.number());
-            match number {
-                Some(
-                    code::ACCESS_DENIED | code::DBACCESS_DENIED | code::ACCESS_DENIED_NO_PASSWORD,
-                ) => Error::Auth(e.to_string()),
-                Some(code::BAD_DB | code::CON_COUNT) => Error::Connect(e.to_string()),
-                Some(
-                    code::MARIADB_STATEMENT_TIMEOUT
-                    | code::MYSQL_QUERY_TIMEOUT
-                    | code::LOCK_WAIT_TIMEOUT,
-                ) => Error::Timeout(e.to_string()),
-                _ => Error::Query(e.to_string()),
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::Configuration(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => Error::Connect(e.to_string()),
-        _ => Error::Query(e.to_string()),
-    }
 }
 
 #[cfg(test)]
@@ -479,23 +390,6 @@ mod tests {
             &[("caf@0p/t", Some(1)), ("caf@00e9/u", Some(2))],
             &[("café", 3)],
         );
-    }
-
-    #[test]
-    fn parse_size_text_table() {
-        fn check(text: &str, expected: Option<i64>) {
-            assert_eq!(parse_size_text(text), expected, "text {text:?}");
-        }
-        check("123", Some(123));
-        check(" 42 ", Some(42));
-        check("-5", Some(-5));
-        check("1.5e3", Some(1500));
-        check("65536.0", Some(65536));
-        check("18446744073709551615", Some(i64::MAX));
-        check("", None);
-        check("abc", None);
-        check("NaN", None);
-        check("inf", None);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 use sqlx::mysql::MySqlDatabaseError;
 use sqlx::Executor as _;
 
-use super::{code, map_error, text_at, Flavor, MysqlConnection};
+use super::columns::text_at;
+use super::error::{code, map_error};
+use super::{Flavor, MysqlConnection};
 use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
 
 impl MysqlConnection {

@@ -1,0 +1,112 @@
+//! Declaring the topology: the two topic exchanges, the quorum queues bound
+//! to them, and the retry tiers whose TTL sends a parked job back.
+//!
+//! Everything is declared durable and idempotently, in one function, so a
+//! worker and the control plane can both call it at start-up.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+use super::amqp;
+use crate::broker::{Queue, Result, Topology};
+
+fn quorum_args(delivery_limit: Option<u32>, dead_letter_exchange: Option<&str>) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    if let Some(limit) = delivery_limit {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(limit));
+    }
+    if let Some(dlx) = dead_letter_exchange {
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.into()),
+        );
+        // Dead-lettering with confirms inside the broker: nothing is dropped
+        // between the jobs queue and the dead-letter queue.
+        args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+    }
+    args
+}
+
+/// Retry tier `tier`: messages wait out the delay, then dead-letter back to
+/// the jobs queue through the main exchange.
+fn retry_args(t: &Topology, delay: std::time::Duration) -> FieldTable {
+    let mut args = quorum_args(None, Some(&t.exchange()));
+    let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(t.retried_routing_key().into()),
+    );
+    args
+}
+
+pub(super) async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let (exchange, dlx) = (t.exchange(), t.dead_letter_exchange());
+    for name in [&exchange, &dlx] {
+        channel
+            .exchange_declare(name, ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(amqp)?;
+    }
+    let queue_options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    for (queue, args, source) in [
+        (
+            Queue::Jobs,
+            quorum_args(Some(t.delivery_limit), Some(&dlx)),
+            &exchange,
+        ),
+        (
+            Queue::Results,
+            quorum_args(Some(t.delivery_limit), Some(&dlx)),
+            &exchange,
+        ),
+        (Queue::Dead, quorum_args(None, None), &dlx),
+    ] {
+        let name = t.queue(queue);
+        channel
+            .queue_declare(&name, queue_options, args)
+            .await
+            .map_err(amqp)?;
+        channel
+            .queue_bind(
+                &name,
+                source,
+                t.binding(queue),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+    }
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    for (tier, delay) in t.retry_delays.iter().enumerate() {
+        channel
+            .queue_declare(&t.retry_queue(tier), options, retry_args(t, *delay))
+            .await
+            .map_err(amqp)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! RabbitMQ through lapin.
+//!
+//! Publishing goes through one cached confirm-mode channel on a pooled
+//! connection (deadpool replaces a dead connection on the next `get`), so a
+//! dropped connection heals on the next publish. Each consumer gets its own
+//! connection, as RabbitMQ advises, so publisher flow control never stalls
+//! acks; prefetch is set before `basic.consume`.
+//!
+//! Layout: this file connects, publishes and closes; `declare.rs` declares
+//! the topology; `deliveries.rs` is the consumer stream; `settle.rs` settles
+//! each delivery according to its [`Disposition`](crate::broker::Disposition).
+
+mod declare;
+mod deliveries;
+mod settle;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_lapin::{Manager, Pool};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, ConnectionProperties};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use super::{Broker, Deliveries, Error, Outgoing, Queue, Result, Topology};
+
+pub struct RabbitBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: SecretString,
+    topology: Topology,
+    pool: Pool,
+    channel: Mutex<Option<Channel>>,
+}
+
+fn amqp(e: lapin::Error) -> Error {
+    Error::Amqp(e)
+}
+
+/// Opening a connection. lapin itself waits forever, and a broker that is
+/// stopping can accept a TCP connection it will never answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Any other broker round trip: a confirm, a declare, an ack.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bound a broker operation, so a silent broker becomes an error that the
+/// caller's retry or reconnect logic handles, never a hang.
+async fn bounded<T>(
+    what: &'static str,
+    limit: Duration,
+    operation: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| Err(Error::Timeout { what, after: limit }))
+}
+
+fn properties() -> ConnectionProperties {
+    ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio)
+        .with_connection_name("dbfleet".into())
+}
+
+impl RabbitBroker {
+    /// Connect (checking the broker answers) without declaring anything.
+    pub async fn connect(url: &SecretString, topology: Topology) -> Result<Self> {
+        let manager = Manager::new(url.expose_secret(), properties());
+        let pool = Pool::builder(manager)
+            .max_size(4)
+            .runtime(deadpool_lapin::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .build()
+            .map_err(Error::PoolBuild)?;
+        let broker = Self {
+            inner: Arc::new(Inner {
+                url: url.clone(),
+                topology,
+                pool,
+                channel: Mutex::new(None),
+            }),
+        };
+        broker.inner.channel().await?;
+        Ok(broker)
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+}
+
+impl Inner {
+    /// The cached publishing channel, reopened when it is no longer usable.
+    async fn channel(&self) -> Result<Channel> {
+        bounded(
+            "opening a channel",
+            CONNECT_TIMEOUT + OPERATION_TIMEOUT,
+            self.open_channel(),
+        )
+        .await
+    }
+
+    async fn open_channel(&self) -> Result<Channel> {
+        let mut cached = self.channel.lock().await;
+        if let Some(channel) = cached.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let connection = self.pool.get().await.map_err(Error::Pool)?;
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(amqp)?;
+        *cached = Some(channel.clone());
+        Ok(channel)
+    }
+
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &Outgoing,
+    ) -> Result<()> {
+        let channel = self.channel().await?;
+        let mut headers = FieldTable::default();
+        for (key, value) in &message.headers {
+            headers.insert(
+                key.as_str().into(),
+                AMQPValue::LongString(value.as_str().into()),
+            );
+        }
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+        let props = BasicProperties::default()
+            .with_message_id(message.message_id.as_str().into())
+            .with_correlation_id(message.correlation_id.as_str().into())
+            .with_type(message.kind.as_str().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(now)
+            .with_headers(headers);
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = channel
+            .basic_publish(exchange, routing_key, options, &message.body, props)
+            .await
+            .map_err(amqp)?;
+        match confirm.await.map_err(amqp)? {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(Error::Unroutable(routing_key.to_string())),
+            Confirmation::Nack(_) => Err(Error::Nacked(routing_key.to_string())),
+            Confirmation::NotRequested => Err(Error::NotConfirming),
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for RabbitBroker {
+    async fn declare(&self) -> Result<()> {
+        let channel = self.inner.channel().await?;
+        let declare = declare::declare_topology(&channel, &self.inner.topology);
+        bounded("declaring the topology", OPERATION_TIMEOUT, declare).await
+    }
+
+    async fn publish(&self, message: Outgoing) -> Result<()> {
+        let t = &self.inner.topology;
+        let exchange = match message.queue {
+            Queue::Dead => t.dead_letter_exchange(),
+            Queue::Jobs | Queue::Results => t.exchange(),
+        };
+        self.inner
+            .publish_to(&exchange, &message.routing_key, &message)
+            .await
+    }
+
+    async fn close(&self) {
+        let close = async {
+            if let Some(channel) = self.inner.channel.lock().await.take() {
+                let _ = channel.close(200, "closing").await;
+            }
+            let idle = self.inner.pool.status().available;
+            for _ in 0..idle {
+                if let Ok(connection) = self.inner.pool.get().await {
+                    let _ = connection.close(200, "closing").await;
+                }
+            }
+            Ok(())
+        };
+        let _ = bounded("closing", OPERATION_TIMEOUT, close).await;
+        self.inner.pool.close();
+    }
+
+    async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
+        let subscribe = self.subscribe(queue, prefetch);
+        bounded(
+            "subscribing",
+            CONNECT_TIMEOUT + OPERATION_TIMEOUT,
+            subscribe,
+        )
+        .await
+    }
+}

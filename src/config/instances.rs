@@ -1,0 +1,365 @@
+//! The declared instances: the file's `instances` list, each item checked on
+//! its own and its name against the items before it.
+//!
+//! An item whose name or engine is unusable is dropped, but only after every
+//! one of its keys has been read, so all of its problems are reported
+//! together. A password is a reference (a variable or a file), never the
+//! password itself.
+
+use std::collections::hash_map::{Entry, HashMap};
+use std::path::PathBuf;
+
+use super::section::Section;
+use super::DeclaredInstance;
+use crate::domain::{DbType, InstanceName};
+use crate::secret::PasswordRef;
+
+/// The declared instances. Each item is checked on its own, and its name
+/// against the items before it; problems after a valid name mention it.
+pub(super) fn instances(root: &mut Section<'_>) -> Vec<DeclaredInstance> {
+    let mut seen = HashMap::new();
+    root.list("instances", "instance", |s, index| {
+        instance(s, index, &mut seen)
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// One declared instance; `None` (after recording why) when its name or
+/// engine is unusable. Every key is read before giving up, so all of an
+/// item's problems are reported together.
+fn instance(
+    s: &mut Section<'_>,
+    index: usize,
+    seen: &mut HashMap<InstanceName, usize>,
+) -> Option<DeclaredInstance> {
+    let name = instance_name(s);
+    if let Some(name) = &name {
+        s.set_context(format!("instance `{name}`"));
+        match seen.entry(name.clone()) {
+            Entry::Occupied(first) => {
+                let problem = format!(
+                    "duplicate name; already declared by instances[{}]",
+                    first.get()
+                );
+                s.error("name", &problem);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
+        }
+    }
+    let db_type = engine(s);
+    let host = s.required_string("host");
+    let port = s.optional_int_in("port", 1..=u16::MAX);
+    let username = s.required_string("username");
+    let password = password(s);
+    let database = s.non_empty_string("database");
+    let active = s.bool_or("active", true);
+    let db_type = db_type?;
+    Some(DeclaredInstance {
+        name: name?,
+        db_type,
+        host,
+        port: port.unwrap_or_else(|| db_type.default_port()),
+        username,
+        password,
+        database,
+        active,
+    })
+}
+
+fn instance_name(s: &mut Section<'_>) -> Option<InstanceName> {
+    let raw = s.required_string("name");
+    if raw.is_empty() {
+        return None;
+    }
+    InstanceName::parse(&raw)
+        .map_err(|e| s.error("name", &e.to_string()))
+        .ok()
+}
+
+fn engine(s: &mut Section<'_>) -> Option<DbType> {
+    let raw = s.required_string("engine");
+    if raw.is_empty() {
+        return None;
+    }
+    let parsed = raw.parse().ok();
+    if parsed.is_none() {
+        let problem =
+            format!("unknown engine `{raw}`; expected mysql, mariadb, postgresql, postgres or pg");
+        s.error("engine", &problem);
+    }
+    parsed
+}
+
+/// Where the password comes from: a variable or a file, never the file
+/// itself. A plaintext `password` is refused without repeating its value.
+fn password(s: &mut Section<'_>) -> PasswordRef {
+    if s.remove("password").is_some() {
+        s.error(
+            "password",
+            "plaintext passwords are not accepted; use `password_env` or `password_file` \
+             (neither means an empty password)",
+        );
+    }
+    let env = s.non_empty_string("password_env");
+    let file = s.non_empty_string("password_file");
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            s.error(
+                "password_file",
+                "give either `password_env` or `password_file`, not both",
+            );
+            PasswordRef::None
+        }
+        (Some(var), None) => PasswordRef::env(&var).unwrap_or_else(|e| {
+            s.error("password_env", &e.to_string());
+            PasswordRef::None
+        }),
+        (None, Some(path)) => PasswordRef::File(PathBuf::from(path)),
+        (None, None) => PasswordRef::None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::{errors, SOURCE};
+    use crate::config::{load_from_str, ConfigErrors};
+
+    #[test]
+    fn instances_parse_with_defaults() {
+        let text = "
+instances:
+  - {name: my-1, engine: mariadb, host: db1, username: root}
+  - name: pg.2
+    engine: pg
+    host: db2.example.com
+    port: 6432
+    username: postgres
+    password_env: PG_PASSWORD
+    database: app
+    active: false
+  - {name: my_3, engine: MySQL, host: 10.0.0.3, username: u, password_file: /run/secrets/my}
+  - {name: PG-4, engine: postgres, host: h, username: u, password_env: ~, active: true}
+";
+        let s = load_from_str(SOURCE, text, vec![]).unwrap();
+        let instance =
+            |name: &str, db_type, host: &str, port, username: &str, password| DeclaredInstance {
+                name: InstanceName::parse(name).unwrap(),
+                db_type,
+                host: host.to_owned(),
+                port,
+                username: username.to_owned(),
+                password,
+                database: None,
+                active: true,
+            };
+        let expected = [
+            instance(
+                "my-1",
+                DbType::Mysql,
+                "db1",
+                3306,
+                "root",
+                PasswordRef::None,
+            ),
+            DeclaredInstance {
+                database: Some("app".to_owned()),
+                active: false,
+                ..instance(
+                    "pg.2",
+                    DbType::Postgresql,
+                    "db2.example.com",
+                    6432,
+                    "postgres",
+                    PasswordRef::Env("PG_PASSWORD".to_owned()),
+                )
+            },
+            instance(
+                "my_3",
+                DbType::Mysql,
+                "10.0.0.3",
+                3306,
+                "u",
+                PasswordRef::File(PathBuf::from("/run/secrets/my")),
+            ),
+            instance(
+                "PG-4",
+                DbType::Postgresql,
+                "h",
+                5432,
+                "u",
+                PasswordRef::None,
+            ),
+        ];
+        assert_eq!(s.instances, expected);
+    }
+
+    /// One list with a problem (or several) in almost every item: all of them
+    /// come out in file order, keyed `instances[i].field`, naming the
+    /// instance once its name is valid.
+    #[test]
+    fn every_instance_problem_is_reported_at_once() {
+        let text = "
+instances:
+  - {engine: mysql, host: h, username: u}
+  - {name: db-1, host: h, username: u}
+  - {name: db-2, engine: mysql, username: u}
+  - {name: db-3, engine: oracle, host: h, port: '3306', username: u}
+  - {name: db-4, engine: pg, host: '', port: 70000}
+  - {name: db-5, engine: pg, host: h, username: u, hostname: x, usernme: y}
+  - {name: db-6, engine: pg, host: h, username: u, password_env: A, password_file: /f}
+  - {name: db-7, engine: pg, host: h, username: u, password: hunter2}
+  - {name: db-1, engine: pg, host: h, username: u}
+  - {name: 'db 9', engine: pg, host: h, username: u, port: 0}
+  - db-10
+  - {name: db-11, engine: pg, host: h, username: u, password_env: 1X, database: '', active: yes}
+  - {name: db-12, engine: pg, host: h, username: u, port: -1, pasword_env: P}
+";
+        let found = errors(text, vec![]);
+        for error in &found {
+            assert_eq!(error.source, SOURCE, "{error}");
+        }
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|e| (e.key.as_str(), e.problem.as_str()))
+            .collect();
+        let expected = [
+            ("instances[0].name", "required key is missing"),
+            (
+                "instances[1].engine",
+                "instance `db-1`: required key is missing",
+            ),
+            (
+                "instances[2].host",
+                "instance `db-2`: required key is missing",
+            ),
+            (
+                "instances[3].engine",
+                "instance `db-3`: unknown engine `oracle`; \
+                 expected mysql, mariadb, postgresql, postgres or pg",
+            ),
+            (
+                "instances[3].port",
+                "instance `db-3`: expected an integer from 1 to 65535, found a string",
+            ),
+            ("instances[4].host", "instance `db-4`: must not be empty"),
+            (
+                "instances[4].port",
+                "instance `db-4`: expected an integer from 1 to 65535, found 70000",
+            ),
+            (
+                "instances[4].username",
+                "instance `db-4`: required key is missing",
+            ),
+            ("instances[5].hostname", "instance `db-5`: unknown key"),
+            (
+                "instances[5].usernme",
+                "instance `db-5`: unknown key; did you mean `username`?",
+            ),
+            (
+                "instances[6].password_file",
+                "instance `db-6`: give either `password_env` or `password_file`, not both",
+            ),
+            (
+                "instances[7].password",
+                "instance `db-7`: plaintext passwords are not accepted; \
+                 use `password_env` or `password_file` (neither means an empty password)",
+            ),
+            (
+                "instances[8].name",
+                "instance `db-1`: duplicate name; already declared by instances[1]",
+            ),
+            (
+                "instances[9].name",
+                "invalid instance name `db 9`: \
+                 use 1 to 128 characters among letters, digits, `-`, `_` and `.`",
+            ),
+            (
+                "instances[9].port",
+                "expected an integer from 1 to 65535, found 0",
+            ),
+            (
+                "instances[10]",
+                "expected a mapping of instance settings, found a string",
+            ),
+            (
+                "instances[11].password_env",
+                "instance `db-11`: invalid password reference: \
+                 `1X` is not an environment variable name",
+            ),
+            (
+                "instances[11].database",
+                "instance `db-11`: must not be empty",
+            ),
+            (
+                "instances[11].active",
+                "instance `db-11`: expected `true` or `false`, found a string",
+            ),
+            (
+                "instances[12].port",
+                "instance `db-12`: expected an integer from 1 to 65535, found -1",
+            ),
+            (
+                "instances[12].pasword_env",
+                "instance `db-12`: unknown key; did you mean `password_env`?",
+            ),
+        ];
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn instance_errors_read_as_file_key_instance_problem() {
+        let text = "instances:\n  - {name: db-3, engine: pg, host: h, username: u, port: x}\n";
+        let shown = ConfigErrors(errors(text, vec![])).to_string();
+        assert_eq!(
+            shown,
+            "dbfleet.yaml: instances[0].port: instance `db-3`: \
+             expected an integer from 1 to 65535, found a string"
+        );
+    }
+
+    /// Whatever its type, a plaintext password is refused by key alone.
+    #[test]
+    fn plaintext_passwords_never_appear_in_errors() {
+        for value in ["hunter2", "'hunter2'", "[hunter2]", "{v: hunter2}", "~"] {
+            let text = format!(
+                "instances:\n  - {{name: db, engine: pg, host: h, username: u, password: {value}}}\n"
+            );
+            let found = errors(&text, vec![]);
+            let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, ["instances[0].password"], "{value}");
+            assert!(
+                found[0]
+                    .problem
+                    .contains("plaintext passwords are not accepted"),
+                "{}",
+                found[0]
+            );
+            let shown = format!("{} {found:?}", ConfigErrors(found.clone()));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn instances_must_be_a_list() {
+        let cases = [
+            ("instances: {name: db-1}", "a mapping"),
+            ("instances: db-1", "a string"),
+            ("instances: 3", "a number"),
+        ];
+        for (text, found_kind) in cases {
+            let found = errors(text, vec![]);
+            assert_eq!(found.len(), 1, "{text}: {found:#?}");
+            assert_eq!(found[0].key, "instances");
+            assert_eq!(
+                found[0].problem,
+                format!("expected a list of instances, found {found_kind}")
+            );
+        }
+    }
+}

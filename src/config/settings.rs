@@ -1,0 +1,312 @@
+//! Building [`Settings`] from the root section: one function per section,
+//! each reading its keys with their defaults, then checking what spans
+//! several keys (a job's timeouts must fit inside its deadline).
+//!
+//! The declared instances are built by `instances.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::instances::instances;
+use super::section::Section;
+use super::{
+    AggregatorSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat, LogSettings,
+    Settings, StoreSettings, WorkerSettings,
+};
+
+/// Build the whole [`Settings`] from the root section.
+pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
+    Settings {
+        store: root.section("store", store),
+        broker: root.section("broker", broker),
+        worker: root.section("worker", worker),
+        job: root.section("job", job),
+        aggregator: root.section("aggregator", aggregator),
+        timezone: timezone(root),
+        filters: root.section("filters", filters),
+        log: root.section("log", log),
+        data_dir: PathBuf::from(root.string_or("data_dir", "data")),
+        instances: instances(root),
+    }
+}
+
+/// The URL is optional: without it the store is SQLite under `data_dir`.
+fn store(s: &mut Section<'_>) -> StoreSettings {
+    StoreSettings {
+        url: s.url("url", store_scheme, "postgres://… or sqlite:…"),
+        max_connections: s.int_in("max_connections", 1..=1000, 10),
+    }
+}
+
+fn store_scheme(url: &str) -> bool {
+    ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|s| url.starts_with(s))
+}
+
+/// `memory://` is the in-process broker; it takes no host or options.
+fn broker_scheme(url: &str) -> bool {
+    url == "memory://" || url.starts_with("amqp://") || url.starts_with("amqps://")
+}
+
+/// The URL is optional: without it the queue is in-process.
+fn broker(s: &mut Section<'_>) -> BrokerSettings {
+    let url = s.url("url", broker_scheme, "amqp://…, amqps://… or memory://");
+    BrokerSettings {
+        url,
+        prefix: prefix(s),
+        delivery_limit: s.int_in("delivery_limit", 1..=1000, 5),
+        retry_delays: s.durations(
+            "retry_delays",
+            &DEFAULT_RETRY_DELAYS,
+            Duration::from_secs(1),
+        ),
+    }
+}
+
+/// Delays between retries of a job that hit a transient failure.
+const DEFAULT_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+];
+/// The broker name prefix: it becomes part of exchange and queue names, so it
+/// is kept to characters that every broker and every shell accepts.
+fn prefix(s: &mut Section<'_>) -> String {
+    let prefix = s.string_or("prefix", "dbfleet");
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if prefix.chars().count() > 64 || !prefix.chars().all(allowed) {
+        let problem = format!("`{prefix}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        s.error("prefix", &problem);
+    }
+    prefix
+}
+
+fn worker(s: &mut Section<'_>) -> WorkerSettings {
+    let concurrency = s.int_in("concurrency", 1..=1024, 4);
+    let name = s.string("name");
+    if name.as_deref() == Some("") {
+        s.error(
+            "name",
+            "must not be empty; remove the key to use the host name",
+        );
+    }
+    let drain_timeout = s.duration(
+        "drain_timeout",
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+    );
+    WorkerSettings {
+        concurrency,
+        name,
+        drain_timeout,
+    }
+}
+
+/// Job time budgets. The connect and statement timeouts must fit inside the
+/// deadline, else a job would always be failed by the sweeper first.
+fn job(s: &mut Section<'_>) -> JobSettings {
+    let second = Duration::from_secs(1);
+    let millisecond = Duration::from_millis(1);
+    let settings = JobSettings {
+        deadline: s.duration("deadline", Duration::from_secs(600), second),
+        connect_timeout: s.duration("connect_timeout", Duration::from_secs(20), millisecond),
+        statement_timeout: s.duration("statement_timeout", Duration::from_secs(300), millisecond),
+        lock_timeout: s.duration("lock_timeout", Duration::from_secs(10), millisecond),
+    };
+    let inner = [
+        ("connect_timeout", settings.connect_timeout),
+        ("statement_timeout", settings.statement_timeout),
+    ];
+    for (key, value) in inner {
+        // Comparing against a defaulted stand-in would only confuse.
+        let both_valid = s.is_valid(key) && s.is_valid("deadline");
+        if both_valid && value >= settings.deadline {
+            let problem = format!(
+                "must be shorter than `job.deadline` ({} is not shorter than {})",
+                humantime::format_duration(value),
+                humantime::format_duration(settings.deadline)
+            );
+            s.error(key, &problem);
+        }
+    }
+    settings
+}
+
+fn aggregator(s: &mut Section<'_>) -> AggregatorSettings {
+    AggregatorSettings {
+        prefetch: s.int_in("prefetch", 1..=2000, 100),
+        // Zero would make the sweeper spin.
+        sweep_interval: s.duration(
+            "sweep_interval",
+            Duration::from_secs(15),
+            Duration::from_secs(1),
+        ),
+    }
+}
+
+fn timezone(root: &mut Section<'_>) -> chrono_tz::Tz {
+    let name = root.string_or("timezone", "UTC");
+    name.parse().unwrap_or_else(|_| {
+        root.error("timezone", &format!("unknown time zone `{name}`"));
+        chrono_tz::Tz::UTC
+    })
+}
+
+fn filters(s: &mut Section<'_>) -> FilterSettings {
+    FilterSettings {
+        path: PathBuf::from(s.string_or("path", "config/database_filters.yaml")),
+    }
+}
+
+fn log(s: &mut Section<'_>) -> LogSettings {
+    let format = match s.string_or("format", "pretty").as_str() {
+        "pretty" => LogFormat::Pretty,
+        "json" => LogFormat::Json,
+        other => {
+            let problem = format!("expected `pretty` or `json`, found `{other}`");
+            s.error("format", &problem);
+            LogFormat::Pretty
+        }
+    };
+    let level = s.string_or("level", "info");
+    // Checked here so a typo shows up in `config check`, not at start-up.
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        s.error("level", &format!("invalid log filter: {e}"));
+    }
+    LogSettings { format, level }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::load_from_str;
+    use crate::config::test_support::{errors, exposed, secs, SOURCE};
+    use crate::config::ConfigErrors;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn full_file_gives_every_value_as_written() {
+        let text = "
+store: {url: 'postgresql://u:p@db:5432/fleet', max_connections: 33}
+broker: {url: 'amqps://b/vh', prefix: fleet-2.test_x, delivery_limit: 9}
+worker: {concurrency: 12, name: w-7}
+job: {deadline: 1h, connect_timeout: 45s, statement_timeout: 30m, lock_timeout: 2s}
+aggregator: {prefetch: 250, sweep_interval: 1m 30s}
+timezone: Asia/Shanghai
+filters: {path: /etc/dbfleet/filters.yaml}
+log: {format: json, level: 'dbfleet=debug,info'}
+data_dir: /var/lib/dbfleet
+";
+        let s = load_from_str(SOURCE, text, vec![]).unwrap();
+        assert_eq!(
+            exposed(&s.store.url),
+            Some("postgresql://u:p@db:5432/fleet")
+        );
+        assert_eq!(s.store.max_connections, 33);
+        assert_eq!(exposed(&s.broker.url), Some("amqps://b/vh"));
+        assert_eq!(s.broker.prefix, "fleet-2.test_x");
+        assert_eq!(s.broker.delivery_limit, 9);
+        assert_eq!(s.worker.concurrency, 12);
+        assert_eq!(s.worker.name.as_deref(), Some("w-7"));
+        assert_eq!(s.job.deadline, secs(3600));
+        assert_eq!(s.job.connect_timeout, secs(45));
+        assert_eq!(s.job.statement_timeout, secs(1800));
+        assert_eq!(s.job.lock_timeout, secs(2));
+        assert_eq!(s.aggregator.prefetch, 250);
+        assert_eq!(s.aggregator.sweep_interval, secs(90));
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(s.filters.path, PathBuf::from("/etc/dbfleet/filters.yaml"));
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.log.level, "dbfleet=debug,info");
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/dbfleet"));
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let texts = [
+            "",
+            "# nothing but a comment\n",
+            "worker:\njob: ~\ninstances: ~\n",
+            "store: {url: ~}\nbroker: {url: ~}\ninstances: []\ndata_dir: ~\n",
+        ];
+        for text in texts {
+            let s = load_from_str(SOURCE, text, vec![]).unwrap();
+            // No URL means the embedded store and the in-process queue.
+            assert!(s.store.url.is_none(), "{text}");
+            assert_eq!(s.store.max_connections, 10);
+            assert!(s.broker.url.is_none(), "{text}");
+            assert_eq!(s.broker.prefix, "dbfleet");
+            assert_eq!(s.broker.delivery_limit, 5);
+            assert_eq!(s.worker.concurrency, 4);
+            assert_eq!(s.worker.name, None);
+            assert_eq!(s.job.deadline, secs(600));
+            assert_eq!(s.job.connect_timeout, secs(20));
+            assert_eq!(s.job.statement_timeout, secs(300));
+            assert_eq!(s.job.lock_timeout, secs(10));
+            assert_eq!(s.aggregator.prefetch, 100);
+            assert_eq!(s.aggregator.sweep_interval, secs(15));
+            assert_eq!(s.timezone, chrono_tz::UTC);
+            assert_eq!(
+                s.filters.path,
+                PathBuf::from("config/database_filters.yaml")
+            );
+            assert_eq!(s.log.format, LogFormat::Pretty);
+            assert_eq!(s.log.level, "info");
+            assert_eq!(s.data_dir, PathBuf::from("data"));
+            assert!(s.instances.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_deadline_error_hides_the_comparison_against_its_default() {
+        // The defaulted deadline (10m) is not what the user wrote, so a 15m
+        // statement timeout must not be reported against it.
+        let found = errors("job: {deadline: soon, statement_timeout: 15m}", vec![]);
+        let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["job.deadline"]);
+    }
+
+    #[test]
+    fn url_schemes() {
+        let cases = [
+            ("store", "postgres://h/d", true),
+            ("store", "postgresql://h/d", true),
+            ("store", "sqlite:dbfleet.db", true),
+            ("store", "mysql://h/d", false),
+            ("broker", "amqp://h", true),
+            ("broker", "amqps://h", true),
+            ("broker", "memory://", true),
+            ("broker", "memory://extra", false),
+            ("broker", "http://h", false),
+        ];
+        for (section, url, accepted) in cases {
+            let env = vec![(
+                format!("DBFLEET__{}__URL", section.to_uppercase()),
+                url.to_owned(),
+            )];
+            let result = load_from_str(SOURCE, "", env);
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{section}.url = {url}: {result:?}"
+            );
+            match result {
+                Ok(s) => {
+                    let got = if section == "store" {
+                        s.store.url
+                    } else {
+                        s.broker.url
+                    };
+                    assert_eq!(got.as_ref().map(|u| u.expose_secret()), Some(url));
+                }
+                Err(ConfigErrors(found)) => {
+                    let want = format!("unsupported {section} URL scheme; expected");
+                    assert_eq!(found.len(), 1, "{found:#?}");
+                    assert!(found[0].problem.starts_with(&want), "{}", found[0]);
+                }
+            }
+        }
+    }
+}
