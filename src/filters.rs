@@ -260,9 +260,9 @@ fn string_list(context: &str, value: Value, warnings: &mut Vec<String>) -> Vec<S
 }
 
 /// Compiles a SQL `LIKE` pattern: `%` is any run of characters (even none),
-/// `_` exactly one, everything else literal; there is no escape character,
-/// as in the reference, so `tmp_%` also matches `tmpX`. Matching is
-/// anchored and case-insensitive.
+/// `_` exactly one, everything else literal. There is no escape character:
+/// filter files written for the original rules keep their meaning, so
+/// `tmp_%` also matches `tmpX`. Matching is anchored and case-insensitive.
 fn like_to_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let mut source = String::from(r"(?is)\A");
     let mut literal = [0u8; 4];

@@ -54,9 +54,10 @@ impl InventoryPlan {
 /// Diff the listed databases against the stored records.
 ///
 /// System databases of engines other than MySQL are skipped silently (and so
-/// deactivated if they were tracked); MySQL system databases are kept and left
-/// to the filter file, as the reference does, because `mysql` can hold data
-/// operators care about.
+/// deactivated if they were tracked): a PostgreSQL template or the
+/// maintenance database holds nothing of the fleet's. MySQL system databases
+/// are kept and left to the filter file, because `mysql` can hold data
+/// operators care about, and whether it counts is their call.
 pub fn plan(
     engine: DbType,
     existing: &[InventoryRecord],
@@ -72,8 +73,7 @@ pub fn plan(
     for item in listed {
         // Names are kept exactly as the server reports them: leading and
         // trailing white space is legal in identifiers on both engines, and
-        // trimming (as the reference does) would file a database under
-        // another's name.
+        // trimming would file a database under another's name.
         let name = item.name.as_str();
         if name.is_empty() || (item.is_system && engine != DbType::Mysql) {
             continue;

@@ -9,10 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
-use common::{within, Backend, Fleet, MariaUser, World};
+use common::{eventually, within, Backend, Fleet, MariaUser, World};
 use dbfleet::broker::{Deliveries, Delivery, Disposition, Outgoing, Queue};
 use dbfleet::domain::BatchId;
 use dbfleet::fleet::dispatcher::{self, Selection};
@@ -25,23 +24,6 @@ on_both_backends!(
     a_poisoned_job_fails_its_batch_and_its_replay_succeeds,
     a_job_past_its_delivery_limit_is_kept_with_the_brokers_reason,
 );
-
-/// Poll `check` until it returns something, bounded by [`within`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    within(what, async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-}
 
 /// Dead letters not replayed yet, once there are exactly `n`, newest first.
 async fn pending_dead_letters(world: &World, n: usize) -> Vec<DeadLetter> {

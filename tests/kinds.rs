@@ -11,10 +11,7 @@
 #[macro_use]
 mod common;
 
-use std::future::Future;
-use std::time::Duration;
-
-use common::{within, Backend, Fleet, MariaUser, World, AMQP};
+use common::{eventually, Backend, Fleet, MariaUser, World, AMQP};
 use dbfleet::broker::{Outgoing, Queue};
 use dbfleet::domain::BatchId;
 use dbfleet::store::{Batch, BatchStatus};
@@ -75,23 +72,6 @@ async fn publish_raw(world: &World, routing_key: &str, body: &Value) {
         .unwrap();
     assert!(confirm.is_ack(), "the broker took the job: {confirm:?}");
     conn.close(200, "bye").await.unwrap();
-}
-
-/// Poll `check` until it returns something, bounded by [`within`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    within(what, async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
 }
 
 /// The batch of one a standalone job makes, once it has ended.
