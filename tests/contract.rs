@@ -188,6 +188,7 @@ fn succeeded_result() -> JobResult {
         batch_id: BatchId(uuid("0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06")),
         instance_id: Some(InstanceId(42)),
         target: "orders-db".to_string(),
+        requested_by: None,
         kind: JobKind::CapacitySync,
         status: JobStatus::Succeeded,
         error: None,
@@ -217,6 +218,7 @@ fn failed_result() -> JobResult {
         batch_id: BatchId(uuid("0191f4b0-0d2c-7a88-b1e7-3c6d0f9a8e15")),
         instance_id: Some(InstanceId(7)),
         target: "pg-reporting-03".to_string(),
+        requested_by: Some("ops-portal:jdoe".to_string()),
         kind: JobKind::CapacitySync,
         status: JobStatus::Failed,
         error: Some(JobError {
@@ -287,6 +289,7 @@ fn probe_result() -> JobResult {
         kind: JobKind::Probe,
         instance_id: Some(InstanceId(42)),
         target: "reports-pg".to_string(),
+        requested_by: Some("jdoe".to_string()),
         status: JobStatus::Succeeded,
         error: None,
         warnings: vec![Warning {
@@ -511,11 +514,13 @@ fn decodes_failed_result_fixture() {
     assert_eq!(result.worker, "dbfleet-worker-7c9d8f6b5-m4tzr");
     assert_eq!(result.started_at, at(2026, 3, 14, 9, 30, 2, 0));
     assert_eq!(result.finished_at, at(2026, 3, 14, 9, 30, 12, 0));
-    // A v1 worker wrote zero counters and no `target` on a failure.
+    // A v1 worker wrote zero counters and no `target` or `requested_by` on
+    // a failure.
     assert_eq!(
         result,
         JobResult {
             target: String::new(),
+            requested_by: None,
             output: Some(JobOutput::CapacitySync(CapacityOutput::default())),
             ..failed_result()
         }

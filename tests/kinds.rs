@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     a_v1_capacity_job_from_another_system_runs_and_is_counted,
+    a_job_for_an_unknown_instance_fails_as_a_job_of_its_batch,
     a_probe_job_may_name_its_instance,
     a_kind_no_worker_knows_is_dead_lettered_after_the_retry_tiers,
 );
@@ -177,6 +178,41 @@ async fn a_kind_no_worker_knows_is_dead_lettered_after_the_retry_tiers(backend: 
     assert_eq!(letters[0].reason, "unknown kind `table_sizes_v9`");
     assert_eq!(letters[0].message_id.as_deref(), job["job_id"].as_str());
     assert_eq!(letters[0].body, serde_json::to_vec(&job).unwrap());
+
+    world.teardown().await;
+}
+
+async fn a_job_for_an_unknown_instance_fails_as_a_job_of_its_batch(backend: Backend) {
+    let world = World::on(backend).await;
+    world.add_postgres("pg").await;
+    let fleet = Fleet::start(&world, 1);
+
+    // No instance has id 987654321; the producer says who it is.
+    let job = aimed(fixture("job.v1.standalone.json"), 987_654_321);
+    publish_raw(&world, "job.capacity_sync", &job).await;
+    let batch = ended_batch(&world, job["job_id"].as_str().unwrap()).await;
+    // And one by a name nobody registered.
+    let mut named = aimed(fixture("job.v1.standalone.json"), 0);
+    named["job_id"] = json!(uuid::Uuid::now_v7().to_string());
+    let object = named.as_object_mut().unwrap();
+    object.remove("instance_id");
+    object.insert("instance".to_string(), json!("nobody"));
+    publish_raw(&world, "job.capacity_sync", &named).await;
+    let by_name = ended_batch(&world, named["job_id"].as_str().unwrap()).await;
+    fleet.stop().await;
+
+    for (batch, label) in [(&batch, "instance id 987654321"), (&by_name, "instance `nobody`")] {
+        assert_eq!(batch.status, BatchStatus::Failed);
+        assert_eq!((batch.total, batch.failed), (1, 1));
+        assert_eq!(batch.requested_by.as_deref(), Some("ops-portal:jdoe"));
+        let jobs = world.store.batches().jobs(batch.id).await.unwrap();
+        assert_eq!((jobs[0].instance.as_str(), jobs[0].instance_id), (label, None));
+        let error = jobs[0].error.as_ref().unwrap();
+        assert_eq!(error.class, dbfleet::message::ErrorClass::Config);
+        assert_eq!(error.message, format!("{label} is not registered"));
+    }
+    // Nothing went to the dead-letter queue: the jobs failed as jobs.
+    assert!(world.store.dead_letters().list(true, 10).await.unwrap().is_empty());
 
     world.teardown().await;
 }

@@ -16,8 +16,8 @@ use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, NewInstance, NewJob,
-    StatRow, Store, StoredStat, Tally,
+    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, Migrated, NewInstance,
+    NewJob, Schema, Start, StartingJob, StatRow, Store, StoredStat, Tally,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -154,6 +154,7 @@ contract!(
     worker_threads = 4
 );
 contract!(fold, check_fold);
+contract!(runs, check_runs);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(
@@ -162,6 +163,21 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+
+/// Who may change the schema, and what the others see.
+mod schema {
+    use super::{check_schema, run_fresh, Backend};
+
+    #[tokio::test]
+    async fn postgres() {
+        run_fresh(Backend::Postgres, check_schema).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run_fresh(Backend::Sqlite, check_schema).await;
+    }
+}
 
 /// Migration 0003 on a database written by the schema before it.
 mod migration {
@@ -290,6 +306,7 @@ fn result(
         kind: KIND.into(),
         instance_id: instance.into(),
         target: String::new(),
+        requested_by: None,
         status: if ok {
             JobStatus::Succeeded
         } else {
@@ -1808,4 +1825,201 @@ async fn check_migration(settings: StoreSettings) {
         .await
         .unwrap();
     assert_eq!(total.map(|t| t.total_size_mb), Some(5));
+}
+
+/// A worker's start of `job` on `instance` at `now`, its lease until `until`.
+fn starting<'a>(
+    job: JobId,
+    batch: BatchId,
+    instance: &'a Instance,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    summary: &'a Tally,
+) -> StartingJob<'a> {
+    StartingJob {
+        job_id: job,
+        batch_id: batch,
+        kind: KIND,
+        instance_id: instance.id,
+        target: instance.name.as_str(),
+        requested_by: Some("ops-portal"),
+        worker: "worker-7",
+        attempt: 1,
+        started_at: now,
+        lease_until: until,
+        start_by: at(1, 500),
+        summary,
+    }
+}
+
+async fn check_runs(store: Store) {
+    let (one, two) = (add(&store, "one").await, add(&store, "two").await);
+    let ids = [one.id, two.id];
+    let summary = zero();
+    let batch = BatchId::new();
+    let planned = jobs(&ids, at(1, 300));
+    store
+        .batches()
+        .create(batch, KIND, None, &planned, &summary)
+        .await
+        .unwrap();
+
+    // A start takes the lease and shows the job running, counters unmoved.
+    let start = starting(
+        planned[0].job_id,
+        batch,
+        &one,
+        at(1, 0),
+        at(1, 40),
+        &summary,
+    );
+    assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
+    let rows = store.batches().jobs(batch).await.unwrap();
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].worker.as_deref()),
+        ("running", Some("worker-7"))
+    );
+    assert_eq!(rows[0].started_at, Some(at(1, 0)));
+    assert_eq!(rows[1].status, "pending");
+    let b = store.batches().get(batch).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&b), b.pending),
+        ((BatchStatus::Running, 2, 0, 0), 2)
+    );
+
+    // Another job on the same instance waits; nothing of it is written.
+    let other = starting(
+        JobId::new(),
+        BatchId::new(),
+        &one,
+        at(1, 1),
+        at(1, 41),
+        &summary,
+    );
+    assert_eq!(store.runs().start(&other).await.unwrap(), Start::Busy);
+    assert!(store.batches().get(other.batch_id).await.unwrap().is_none());
+
+    // Past the batch deadline of the other job but within its lease, the
+    // running job is not swept; once its lease ran out, it is.
+    assert!(store
+        .batches()
+        .sweep_expired(at(1, 39))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.batches().sweep_expired(at(1, 60)).await.unwrap(),
+        [batch]
+    );
+    let rows = store.batches().jobs(batch).await.unwrap();
+    assert_eq!(rows[0].status, "failed");
+    let lost = rows[0].error.as_ref().unwrap();
+    assert_eq!(lost.class, ErrorClass::Timeout);
+    assert!(lost.message.contains("lease ran out"), "{}", lost.message);
+    // The job nobody started waits for the batch deadline.
+    assert_eq!(rows[1].status, "pending");
+    assert_eq!(
+        store.batches().sweep_expired(at(1, 301)).await.unwrap(),
+        [batch]
+    );
+    let never = store.batches().jobs(batch).await.unwrap().remove(1);
+    assert!(never.error.unwrap().message.contains("no worker started"));
+
+    // Ending releases the lease: the other job may start now.
+    store.runs().end(one.id, planned[0].job_id).await.unwrap();
+    assert_eq!(store.runs().start(&other).await.unwrap(), Start::Started);
+
+    // A job enqueued alone makes its batch of one (with who asked) and its
+    // row at its start; a second start of it changes no counter.
+    let alone = JobId::new();
+    let own_batch = BatchId(alone.0);
+    let first = starting(alone, own_batch, &two, at(1, 2), at(1, 42), &summary);
+    assert_eq!(store.runs().start(&first).await.unwrap(), Start::Started);
+    let again = StartingJob {
+        attempt: 2,
+        worker: "worker-8",
+        ..first.clone()
+    };
+    assert_eq!(store.runs().start(&again).await.unwrap(), Start::Started);
+    let b = store.batches().get(own_batch).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&b), b.pending),
+        ((BatchStatus::Running, 1, 0, 0), 1)
+    );
+    assert_eq!(b.requested_by.as_deref(), Some("ops-portal"));
+    assert_eq!((b.summary.get("total_records"), b.kind.as_str()), (0, KIND));
+    let row = store.batches().jobs(own_batch).await.unwrap().remove(0);
+    assert_eq!(
+        (row.instance.as_str(), row.attempt, row.worker.as_deref()),
+        ("two", 2, Some("worker-8"))
+    );
+    // Its result ends it; a late copy's start changes nothing.
+    let done = result(own_batch, alone, two.id, true, at(1, 3), 2);
+    store.batches().record_result(&done).await.unwrap();
+    store.runs().end(two.id, alone).await.unwrap();
+    let late = StartingJob {
+        started_at: at(1, 4),
+        ..first.clone()
+    };
+    assert_eq!(store.runs().start(&late).await.unwrap(), Start::Started);
+    let b = store.batches().get(own_batch).await.unwrap().unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Success, 1, 1, 0));
+    assert_eq!(
+        store.batches().jobs(own_batch).await.unwrap()[0].status,
+        "succeeded"
+    );
+}
+
+async fn check_schema(settings: StoreSettings) {
+    let store = Store::connect(&settings).await.unwrap();
+    // Nothing yet: every process but the schema's owner stops and says so.
+    assert_eq!(store.schema().await.unwrap(), Schema::Missing);
+    let missing = store.check_schema().await.unwrap_err();
+    assert!(matches!(missing, Error::SchemaMissing), "{missing:?}");
+    assert!(missing.to_string().contains("run `dbfleet migrate`"));
+
+    let created = store.migrate().await.unwrap();
+    assert_eq!(created.from, None);
+    let Schema::At { at: version, needs } = store.schema().await.unwrap() else {
+        panic!("not at a version after migrating")
+    };
+    assert_eq!((created.to, version), (needs, needs));
+    store.check_schema().await.unwrap();
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        Migrated {
+            from: Some(needs),
+            to: needs
+        }
+    );
+
+    // One migration behind: refused, naming both versions and the fix.
+    forget_latest_migration(&settings, needs).await;
+    let behind = store.check_schema().await.unwrap_err();
+    assert!(
+        matches!(behind, Error::SchemaBehind { at, needs: n } if at < needs && n == needs),
+        "{behind:?}"
+    );
+    assert!(
+        behind.to_string().contains("run `dbfleet migrate`"),
+        "{behind}"
+    );
+}
+
+/// Make the store look one migration behind: drop the newest migration's
+/// record (its schema change stays, which the check does not look at).
+async fn forget_latest_migration(settings: &StoreSettings, version: i64) {
+    let url = settings.url.as_ref().unwrap().expose_secret().to_string();
+    let sql = format!("DELETE FROM _sqlx_migrations WHERE version = {version}");
+    if url.starts_with("sqlite:") {
+        let pool = SqlitePool::connect_with(SqliteConnectOptions::from_str(&url).unwrap())
+            .await
+            .unwrap();
+        pool.execute(sql.as_str()).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = PgPool::connect(&url).await.unwrap();
+        pool.execute(sql.as_str()).await.unwrap();
+        pool.close().await;
+    }
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use dbfleet::fleet::dispatcher::BatchReport;
 use dbfleet::fleet::dlq::Replayed;
 use dbfleet::message::JobKind;
-use dbfleet::store::{Batch, DeadLetter, Instance, JobRow};
+use dbfleet::store::{Batch, DeadLetter, Instance, JobRow, Migrated};
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut impl Write, value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
@@ -298,4 +298,13 @@ pub fn replayed(out: &mut impl Write, done: &Replayed) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What `dbfleet migrate` did, in one line.
+pub fn migrated(m: &Migrated) -> String {
+    match m.from {
+        None => format!("created the control store's schema at version {}", m.to),
+        Some(from) if from == m.to => format!("the control store is already at version {}", m.to),
+        Some(from) => format!("migrated the control store from version {from} to {}", m.to),
+    }
 }

@@ -32,6 +32,7 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub worker: WorkerSettings,
     pub job: JobSettings,
+    pub batch: BatchSettings,
     pub aggregator: AggregatorSettings,
     /// Time zone whose calendar date is `collected_date` (IANA name).
     pub timezone: chrono_tz::Tz,
@@ -100,13 +101,22 @@ pub struct WorkerSettings {
 
 #[derive(Debug, Clone)]
 pub struct JobSettings {
-    /// Wall-clock budget of one job, from dispatch.
+    /// Wall-clock budget of one job, counted from the moment a worker
+    /// starts it: a job waiting in the queue is not late.
     pub deadline: Duration,
     pub connect_timeout: Duration,
     /// Session `statement_timeout` / `max_statement_time` on the instance.
     pub statement_timeout: Duration,
     /// Session `lock_timeout` / `lock_wait_timeout` on the instance.
     pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    /// How long a batch may take, from its start: a job no worker started by
+    /// then fails with class `timeout`. It bounds the queue's tail, so a
+    /// fleet larger than workers × job time still finishes every job.
+    pub deadline: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::instances::instances;
 use super::section::Section;
 use super::{
-    AggregatorSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat, LogSettings,
-    Settings, StoreSettings, WorkerSettings,
+    AggregatorSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat,
+    LogSettings, Settings, StoreSettings, WorkerSettings,
 };
 
 /// Build the whole [`Settings`] from the root section.
@@ -21,6 +21,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         broker: root.section("broker", broker),
         worker: root.section("worker", worker),
         job: root.section("job", job),
+        batch: root.section("batch", batch),
         aggregator: root.section("aggregator", aggregator),
         timezone: timezone(root),
         filters: root.section("filters", filters),
@@ -104,7 +105,7 @@ fn worker(s: &mut Section<'_>) -> WorkerSettings {
 }
 
 /// Job time budgets. The connect and statement timeouts must fit inside the
-/// deadline, else a job would always be failed by the sweeper first.
+/// job's deadline (counted from its start), else it could never finish.
 fn job(s: &mut Section<'_>) -> JobSettings {
     let second = Duration::from_secs(1);
     let millisecond = Duration::from_millis(1);
@@ -131,6 +132,14 @@ fn job(s: &mut Section<'_>) -> JobSettings {
         }
     }
     settings
+}
+
+/// A batch's bound: jobs not started by then fail, whatever their budget.
+fn batch(s: &mut Section<'_>) -> BatchSettings {
+    let six_hours = Duration::from_secs(6 * 3600);
+    BatchSettings {
+        deadline: s.duration("deadline", six_hours, Duration::from_secs(1)),
+    }
 }
 
 fn aggregator(s: &mut Section<'_>) -> AggregatorSettings {

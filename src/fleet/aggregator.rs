@@ -70,6 +70,7 @@ pub fn finished_job(result: &JobResult) -> FinishedJob {
         kind: result.kind.as_str().to_string(),
         instance_id: result.instance_id,
         target: result.target.clone(),
+        requested_by: result.requested_by.clone(),
         status: result.status,
         error: result.error.clone(),
         warnings: result

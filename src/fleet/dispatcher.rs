@@ -56,7 +56,8 @@ pub enum Selection<'a> {
 pub struct BatchRequest<'a> {
     pub kind: JobKind,
     pub selection: Selection<'a>,
-    /// Each job's budget, from dispatch.
+    /// How long the batch may take: a job no worker started by then fails
+    /// (`batch.deadline`). Each job's own budget counts from its start.
     pub deadline: Duration,
     pub requested_by: Option<&'a str>,
 }

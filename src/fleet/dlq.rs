@@ -5,7 +5,7 @@
 //! body again, confirmed, then stamps the dead letter as replayed:
 //!
 //! - a job goes back to the jobs queue as a fresh attempt: its deadline is
-//!   moved to now + `job.deadline` (the old one has usually passed, and the
+//!   moved to now + `batch.deadline` (the old one has usually passed, and the
 //!   worker would fail it at once) and `enqueued_at` to now. Its success
 //!   overwrites the failure the dead letter left on its batch;
 //! - a result goes back to the results queue, unchanged;
@@ -82,8 +82,9 @@ pub async fn list(
 }
 
 /// Publish the selected dead letters again, oldest first, marking each
-/// replayed once its publish is confirmed. `job_deadline` is the budget a
-/// replayed job gets from now (`job.deadline` of the settings).
+/// replayed once its publish is confirmed. `job_deadline` is the time a
+/// replayed job gets from now to be started (`batch.deadline` of the
+/// settings).
 pub async fn replay(
     store: &Store,
     broker: &dyn Broker,

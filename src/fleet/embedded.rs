@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatcher::{self, BatchReport, BatchRequest, Selection};
-use super::{load_filters, open_broker, open_store, serve, worker, Error};
+use super::{load_filters, open_broker, open_store_migrating, serve, worker, Error};
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
 use crate::message::JobKind;
@@ -34,7 +34,7 @@ pub async fn run(
     progress: impl FnMut(&Batch) + Send,
 ) -> Result<RunOutcome, Error> {
     let filters = Arc::new(load_filters(settings)?);
-    let store = open_store(settings).await?;
+    let (store, _) = open_store_migrating(settings).await?;
     let broker = open_broker(settings).await?;
     let reconciliation = reconcile::reconcile(&store, &settings.instances).await?;
     for problem in &reconciliation.problems {
@@ -56,7 +56,7 @@ pub async fn run(
     let request = BatchRequest {
         kind,
         selection,
-        deadline: settings.job.deadline,
+        deadline: settings.batch.deadline,
         requested_by: Some("dbfleet run"),
     };
     let ended = tokio::select! {

@@ -15,6 +15,7 @@ pub mod dispatcher;
 pub mod dlq;
 pub mod embedded;
 mod serve;
+mod startup;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -25,9 +26,10 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::broker::{self, Broker, MemoryBroker, RabbitBroker, Topology};
 use crate::config::Settings;
 use crate::filters::{DatabaseFilters, FilterError};
-use crate::store::{self, Store};
+use crate::store::{self, Migrated, Store};
 
 pub use serve::serve;
+pub use startup::{wait_for_broker, wait_for_store};
 pub use worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +77,30 @@ pub fn require_shared_broker(settings: &Settings, command: &str) -> Result<(), E
     Ok(())
 }
 
-/// Open the control store and bring its schema up to date. Without a
-/// `store.url`, that is the embedded SQLite file under `data_dir`.
+/// Open the control store, whose schema must serve this build (see
+/// [`Store::check_schema`]). Without a `store.url`, that is the embedded
+/// SQLite file under `data_dir`, which belongs to this machine alone: its
+/// schema is brought up to date here.
 pub async fn open_store(settings: &Settings) -> Result<Store, Error> {
+    let store = connect_store(settings).await?;
+    if settings.store.url.is_none() {
+        store.migrate().await?;
+    } else {
+        store.check_schema().await?;
+    }
+    Ok(store)
+}
+
+/// Open the control store and bring its schema up to date: what the
+/// schema's owner does (`dbfleet migrate`, and `dbfleet run` for the store
+/// it runs on).
+pub async fn open_store_migrating(settings: &Settings) -> Result<(Store, Migrated), Error> {
+    let store = connect_store(settings).await?;
+    let migrated = store.migrate().await?;
+    Ok((store, migrated))
+}
+
+async fn connect_store(settings: &Settings) -> Result<Store, Error> {
     let mut store_settings = settings.store.clone();
     if store_settings.url.is_none() {
         let path = embedded_store_path(settings);
@@ -95,9 +118,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, Error> {
         }
         store_settings.url = Some(SecretString::from(format!("sqlite:{}", path.display())));
     }
-    let store = Store::connect(&store_settings).await?;
-    store.migrate().await?;
-    Ok(store)
+    Ok(Store::connect(&store_settings).await?)
 }
 
 /// Connect to the broker and declare the topology; without a `broker.url`

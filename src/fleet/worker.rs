@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::broker::{self, Broker, Delivery, DeliveryMeta, Disposition, Outgoing, Queue};
 use crate::config::JobSettings;
@@ -26,7 +27,7 @@ use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceRef, JobError, JobMessage, JobResult, JobStatus,
     Target,
 };
-use crate::store::{self, Instance, Store};
+use crate::store::{self, Instance, Start, StartingJob, Store};
 
 pub struct Worker {
     pub store: Store,
@@ -58,8 +59,8 @@ pub enum Outcome {
     /// The job could not run now (the control store is unavailable):
     /// `retries` delayed retries so far.
     Deferred { reason: String, retries: usize },
-    /// Another job holds the instance's lease; wait for it (until the job's
-    /// own deadline, when it fails as `timeout`).
+    /// Another job holds the instance's lease; wait for it (until the
+    /// batch's deadline, when the job fails as `timeout`).
     Busy { retries: usize },
     /// Shutdown came before the job finished.
     Abandoned,
@@ -132,6 +133,11 @@ impl Worker {
             }
             Err(e) => return Outcome::Undecodable(e),
         };
+        let span = job_span(&job, meta.attempt);
+        self.process_job(&job, meta).instrument(span).await
+    }
+
+    async fn process_job(&self, job: &JobMessage, meta: &DeliveryMeta) -> Outcome {
         let started_at = Utc::now();
         let deferred = |e: store::Error| Outcome::Deferred {
             reason: e.to_string(),
@@ -139,10 +145,18 @@ impl Worker {
         };
         let instance = match self.instance(&job.target).await {
             Ok(Ok(instance)) => instance,
-            Ok(Err(unusable)) => return self.report(&job, meta, started_at, unusable).await,
+            Ok(Err(unusable)) => return self.report(job, meta, started_at, unusable).await,
             Err(e) => return deferred(e),
         };
-        let finished = match self.leased(&job, &instance, started_at).await {
+        let span = tracing::Span::current();
+        span.record("instance_id", instance.id.0);
+        span.record("instance", instance.name.as_str());
+        if started_at >= job.deadline {
+            let late = "the batch deadline passed before a worker could start the job";
+            let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
+            return self.report(job, meta, started_at, finished).await;
+        }
+        let finished = match self.leased(job, &instance, meta.attempt, started_at).await {
             Ok(Leased::Ran(finished)) => finished,
             Ok(Leased::Busy) => {
                 return Outcome::Busy {
@@ -151,7 +165,7 @@ impl Worker {
             }
             Err(e) => return deferred(e),
         };
-        self.report(&job, meta, started_at, finished).await
+        self.report(job, meta, started_at, finished).await
     }
 
     /// The registered, active instance the job targets; a job naming any
@@ -183,54 +197,61 @@ impl Worker {
         })
     }
 
-    /// Run the job under the instance's lease, which is released after.
+    /// Take the instance's lease and record the start (one transaction),
+    /// run the job within its own deadline, counted from now, then release
+    /// the lease.
     async fn leased(
         &self,
         job: &JobMessage,
         instance: &Instance,
+        attempt: u32,
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
-        let leases = self.store.leases();
-        let ended = |outcome| Finished {
-            instance_id: Some(instance.id),
-            target: instance.name.to_string(),
-            outcome,
+        let budget = self.job.deadline;
+        let lease =
+            chrono::Duration::from_std(budget + LEASE_GRACE).unwrap_or(chrono::Duration::MAX);
+        let (kind, summary) = (job.kind(), jobs::empty_summary(job.kind()));
+        let start = StartingJob {
+            job_id: job.job_id,
+            batch_id: job.effective_batch_id(),
+            kind: kind.as_str(),
+            instance_id: instance.id,
+            target: instance.name.as_str(),
+            requested_by: job.requested_by.as_deref(),
+            worker: &self.name,
+            attempt,
+            started_at: now,
+            lease_until: now
+                .checked_add_signed(lease)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            start_by: job.deadline,
+            summary: &summary,
         };
-        if !leases
-            .acquire(instance.id, job.job_id, job.deadline, now)
-            .await?
-        {
-            if now < job.deadline {
-                return Ok(Leased::Busy);
-            }
-            let busy = "the instance was busy with another job until the deadline";
-            return Ok(Leased::Ran(ended(Err(JobError::new(
-                ErrorClass::Timeout,
-                busy,
-            )))));
+        if self.store.runs().start(&start).await? == Start::Busy {
+            return Ok(Leased::Busy);
         }
-        let executed = AssertUnwindSafe(boxed(self.execute(job, instance)))
+        let executed = AssertUnwindSafe(boxed(self.execute(job, instance, budget)))
             .catch_unwind()
             .await
             .unwrap_or_else(
                 |_| Err(JobError::new(ErrorClass::Internal, "the job panicked").into()),
             );
-        if let Err(e) = leases.release(instance.id, job.job_id).await {
-            tracing::warn!(error = %e, "lease not released; it expires at the job deadline");
+        if let Err(e) = self.store.runs().end(instance.id, job.job_id).await {
+            tracing::warn!(error = %e, "lease not released; it expires on its own");
         }
         match executed {
-            Ok(ran) => Ok(Leased::Ran(ended(Ok(ran)))),
-            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(Err(e)))),
+            Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
+            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
             Err(Failure::Store(e)) => Err(e),
         }
     }
 
-    async fn execute(&self, job: &JobMessage, instance: &Instance) -> Result<Ran, Failure> {
-        let remaining = (job.deadline - Utc::now()).to_std().unwrap_or_default();
-        if remaining.is_zero() {
-            let late = "the job deadline passed before it started";
-            return Err(JobError::new(ErrorClass::Timeout, late).into());
-        }
+    async fn execute(
+        &self,
+        job: &JobMessage,
+        instance: &Instance,
+        budget: Duration,
+    ) -> Result<Ran, Failure> {
         let ctx = Context {
             instance,
             store: &self.store,
@@ -238,10 +259,13 @@ impl Worker {
             limits: &self.job,
             clock: Clock::system(self.timezone),
         };
-        tokio::time::timeout(remaining, jobs::run(&ctx, &job.params))
+        tokio::time::timeout(budget, jobs::run(&ctx, &job.params))
             .await
             .unwrap_or_else(|_| {
-                let late = "the job ran past its deadline";
+                let late = format!(
+                    "the job ran past its deadline ({} from its start)",
+                    humantime::format_duration(budget)
+                );
                 Err(JobError::new(ErrorClass::Timeout, late).into())
             })
     }
@@ -255,18 +279,46 @@ impl Worker {
         finished: Finished,
     ) -> Outcome {
         let result = JobResult::for_job(job, started_at, finished, meta.attempt, &self.name);
-        let span = tracing::info_span!("job", job_id = %job.job_id, kind = %job.kind(),
-            target = %result.target, attempt = meta.attempt);
-        span.in_scope(|| match &result.error {
+        let took = (result.finished_at - started_at).num_milliseconds();
+        tracing::Span::current().record("duration_ms", took);
+        match &result.error {
             None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
             Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
-        });
+        }
         match self.broker.publish(Outgoing::result(&result)).await {
             Ok(()) => Outcome::Reported(result.status),
             Err(e) => Outcome::Unreported(e),
         }
     }
 }
+
+/// The span every line of one job is logged in: its ids and kind at once,
+/// its instance once resolved, its duration once it ends.
+fn job_span(job: &JobMessage, attempt: u32) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        job_id = %job.job_id,
+        batch_id = %job.effective_batch_id(),
+        kind = %job.kind(),
+        attempt,
+        instance_id = tracing::field::Empty,
+        instance = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    )
+}
+
+/// How a job on `instance` ended.
+fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
+    Finished {
+        instance_id: Some(instance.id),
+        target: instance.name.to_string(),
+        outcome,
+    }
+}
+
+/// How long a started job's lease outlives its own deadline: time to report
+/// a timeout itself before the sweeper takes it for lost.
+const LEASE_GRACE: Duration = Duration::from_secs(30);
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {

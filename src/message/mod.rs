@@ -176,8 +176,9 @@ pub struct JobMessage {
     pub batch_id: Option<BatchId>,
     pub target: Target,
     pub params: JobParams,
-    /// The worker abandons the job at this instant; the aggregator's sweeper
-    /// fails it (class `timeout`) if no result arrived by then.
+    /// The instant by which a worker must start the job (its batch's
+    /// deadline); a job no worker started by then fails (class `timeout`).
+    /// A started job has its own budget, counted from its start.
     pub deadline: DateTime<Utc>,
     pub requested_by: Option<String>,
     pub enqueued_at: DateTime<Utc>,
@@ -315,6 +316,8 @@ pub struct JobResult {
     /// What the job ran on, for people: the instance's name, or the target
     /// as the job named it when no registered instance matched.
     pub target: String,
+    /// Who asked for the job (the job's `requested_by`).
+    pub requested_by: Option<String>,
     pub status: JobStatus,
     pub error: Option<JobError>,
     pub warnings: Vec<Warning>,
@@ -356,6 +359,7 @@ impl JobResult {
             kind: job.kind(),
             instance_id: finished.instance_id,
             target: finished.target,
+            requested_by: job.requested_by.clone(),
             status,
             error,
             warnings,

@@ -70,6 +70,8 @@ struct ResultWire {
     instance_id: Option<InstanceId>,
     #[serde(default)]
     target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requested_by: Option<String>,
     status: JobStatus,
     #[serde(default)]
     error: Option<JobError>,
@@ -171,6 +173,7 @@ pub(super) fn decode_result(bytes: &[u8]) -> Result<JobResult, DecodeError> {
         kind,
         instance_id: wire.instance_id,
         target: wire.target,
+        requested_by: wire.requested_by,
         status: wire.status,
         error: wire.error,
         warnings: wire.warnings,
@@ -190,6 +193,7 @@ pub(super) fn encode_result(result: &JobResult) -> Vec<u8> {
         kind: result.kind.as_str().to_string(),
         instance_id: result.instance_id,
         target: result.target.clone(),
+        requested_by: result.requested_by.clone(),
         status: result.status,
         error: result.error.clone(),
         warnings: result.warnings.clone(),

@@ -107,6 +107,7 @@ pub struct JobRow {
     pub instance: String,
     pub instance_id: Option<InstanceId>,
     pub kind: String,
+    /// `pending`, `running` (a worker started it), `succeeded` or `failed`.
     pub status: String,
     pub error: Option<JobError>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -217,7 +218,8 @@ impl Batches<'_> {
             .db
             .fetch_all(
                 "SELECT j.job_id, coalesce(i.name, j.target) AS instance, j.instance_id, j.kind, \
-                     j.status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
+                     CASE WHEN j.status = 'pending' AND j.started_at IS NOT NULL \
+                         THEN 'running' ELSE j.status END AS status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
                      j.worker, j.started_at, j.finished_at \
                  FROM batch_jobs j LEFT JOIN instances i ON i.id = j.instance_id \
                  WHERE j.batch_id = $1 ORDER BY instance, j.job_id",

@@ -110,6 +110,15 @@ impl Db {
         }
     }
 
+    /// The newest migration this build carries for this database.
+    pub(crate) fn latest_migration(&self) -> i64 {
+        let migrator = match self {
+            Db::Postgres(_) => &pg::MIGRATOR,
+            Db::Sqlite(_) => &lite::MIGRATOR,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
     /// Begin a write transaction (see [`Tx`]).
     pub(crate) async fn write(&self) -> Result<Tx> {
         Ok(match self {

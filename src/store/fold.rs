@@ -27,6 +27,8 @@ pub struct FinishedJob {
     /// What the job ran on, for people: kept on a job row the store did not
     /// create, whose instance is unknown (the instance's own name wins).
     pub target: String,
+    /// Who asked for the job, kept on a batch the store did not create.
+    pub requested_by: Option<String>,
     pub status: JobStatus,
     pub error: Option<JobError>,
     /// Opaque to the store: stored as a JSON array; a job "warned" when

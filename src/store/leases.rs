@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{args, Db};
+use super::db::{args, Db, Tx};
 use super::{Error, Result};
 use crate::domain::{InstanceId, JobId};
 
@@ -31,26 +31,7 @@ impl Leases<'_> {
     ) -> Result<bool> {
         // A write transaction, so SQLite takes its write lock up front.
         let mut tx = self.db.write().await?;
-        let taken = tx
-            .fetch_optional(
-                "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
-                     expires_at = excluded.expires_at, \
-                     acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
-                                        ELSE excluded.acquired_at END \
-                 WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
-                 RETURNING job_id",
-                args![instance, job, until, now],
-            )
-            .await;
-        let taken = match taken {
-            Ok(row) => row.is_some(),
-            Err(e) if e.is_foreign_key_violation() => {
-                return Err(Error::NotFound(format!("instance {instance}")));
-            }
-            Err(e) => return Err(e),
-        };
+        let taken = take(&mut tx, instance, job, until, now).await?;
         tx.commit().await?;
         Ok(taken)
     }
@@ -64,5 +45,35 @@ impl Leases<'_> {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// [`Leases::acquire`] inside a write transaction of the caller's.
+pub(super) async fn take(
+    tx: &mut Tx,
+    instance: InstanceId,
+    job: JobId,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let taken = tx
+        .fetch_optional(
+            "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
+                 expires_at = excluded.expires_at, \
+                 acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
+                                    ELSE excluded.acquired_at END \
+             WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
+             RETURNING job_id",
+            args![instance, job, until, now],
+        )
+        .await;
+    match taken {
+        Ok(row) => Ok(row.is_some()),
+        Err(e) if e.is_foreign_key_violation() => {
+            Err(Error::NotFound(format!("instance {instance}")))
+        }
+        Err(e) => Err(e),
     }
 }

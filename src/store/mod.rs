@@ -5,7 +5,8 @@
 //! fleet) or SQLite (embedded and tests). Each concept has its own small type
 //! and file, reached from the store: [`Store::instances`],
 //! [`Store::inventory`], [`Store::stats`], [`Store::batches`],
-//! [`Store::dead_letters`], [`Store::leases`].
+//! [`Store::dead_letters`], [`Store::leases`], [`Store::runs`]. Who may
+//! change the schema, and what the others check, is in `schema.rs`.
 //!
 //! Every statement is written once and runs on both databases: the concept
 //! files hold plain SQL and go through `db.rs`, the backend-neutral executor;
@@ -22,6 +23,8 @@ mod instances;
 mod inventory;
 mod leases;
 mod results;
+mod runs;
+mod schema;
 mod stats;
 mod tally;
 
@@ -36,6 +39,8 @@ pub use fold::FinishedJob;
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
+pub use runs::{Runs, Start, StartingJob};
+pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
 pub use tally::Tally;
 
@@ -51,6 +56,18 @@ pub enum Error {
     NotFound(String),
     #[error("unsupported store URL scheme; expected postgres://… or sqlite:…")]
     UnsupportedUrl,
+    #[error("the control store has no schema yet: run `dbfleet migrate`")]
+    SchemaMissing,
+    #[error(
+        "the control store's schema is at version {at}, and this dbfleet needs version \
+         {needs}: run `dbfleet migrate` (the schema's owner upgrades it)"
+    )]
+    SchemaBehind { at: i64, needs: i64 },
+    #[error(
+        "migration {version} of the control store failed part-way: fix what stopped it, \
+         then run `dbfleet migrate` again"
+    )]
+    SchemaDirty { version: i64 },
 }
 
 impl Error {
@@ -83,11 +100,6 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// Bring the schema up to date; safe to run from several processes.
-    pub async fn migrate(&self) -> Result<()> {
-        self.db.migrate().await
-    }
-
     pub fn instances(&self) -> Instances<'_> {
         Instances { db: &self.db }
     }
@@ -110,5 +122,9 @@ impl Store {
 
     pub fn leases(&self) -> Leases<'_> {
         Leases { db: &self.db }
+    }
+
+    pub fn runs(&self) -> Runs<'_> {
+        Runs { db: &self.db }
     }
 }

@@ -17,28 +17,35 @@ use super::batches::{batch_from_row, BATCH_COLUMNS};
 use super::db::{args, Row, Tx};
 use super::fold::{fold, Counters, Slot, State};
 use super::{Batch, BatchStatus, Batches, Error, FinishedJob, Result, Tally};
-use crate::domain::BatchId;
+use crate::domain::{BatchId, JobId};
+
+/// A pending job past what bounds it, at `$1`: its batch's deadline while
+/// no worker started it, its lease once one did (a worker that runs it
+/// renews nothing, so an expired lease means the worker died or hung).
+const EXPIRED: &str = "status = 'pending' AND CASE WHEN started_at IS NULL THEN deadline \
+     ELSE coalesce(lease_expires_at, deadline) END < $1";
+
+/// Why the sweeper failed a job.
+const NOT_STARTED: &str = "no result: no worker started the job before the batch deadline";
+const LEASE_RAN_OUT: &str =
+    "no result: its worker stopped reporting and its lease ran out (the worker died or hung)";
 
 impl Batches<'_> {
     /// Fold one job's end idempotently; returns its batch as it now stands.
     pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
-        // A job enqueued by another system may name a batch we never created;
-        // its summary starts with the job's counters, at zero.
-        tx.execute(
-            "INSERT INTO batches (id, kind, status, summary, created_at, updated_at) \
-             VALUES ($1, $2, 'running', $3, $4, $4) ON CONFLICT (id) DO NOTHING",
-            args![
-                job.batch_id,
-                job.kind.as_str(),
-                job.tally.zeroed().to_json(),
-                now
-            ],
-        )
-        .await?;
+        // A job enqueued alone by another system names a batch we never
+        // created; its summary starts with the job's counters, at zero.
+        let new_batch = NewBatch {
+            id: job.batch_id,
+            kind: &job.kind,
+            requested_by: job.requested_by.as_deref(),
+            summary: &job.tally,
+        };
+        ensure_batch(&mut tx, &new_batch, now).await?;
         let batch = lock(&mut tx, job.batch_id).await?;
-        let old = stored(&mut tx, job).await?;
+        let old = stored(&mut tx, job.job_id, job.batch_id).await?;
         let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &Slot::of(job)) else {
             tx.commit().await?;
             return Ok(batch);
@@ -52,14 +59,14 @@ impl Batches<'_> {
         Ok(batch)
     }
 
-    /// Fail every pending job whose deadline is before `cutoff` (class
-    /// `timeout`); returns the batches touched.
+    /// Fail (class `timeout`) every pending job that no worker started
+    /// before its batch's deadline, and every started one whose lease ran
+    /// out, both before `cutoff`; returns the batches touched.
     pub async fn sweep_expired(&self, cutoff: DateTime<Utc>) -> Result<Vec<BatchId>> {
         let rows = self
             .db
             .fetch_all(
-                "SELECT DISTINCT batch_id FROM batch_jobs \
-                 WHERE status = 'pending' AND deadline < $1",
+                &format!("SELECT DISTINCT batch_id FROM batch_jobs WHERE {EXPIRED}"),
                 args![cutoff],
             )
             .await?;
@@ -80,11 +87,14 @@ impl Batches<'_> {
         let batch = lock(&mut tx, id).await?;
         let expired = tx
             .fetch_all(
-                "UPDATE batch_jobs SET status = 'failed', error_class = 'timeout', \
-                     error_message = 'no result before the job deadline', \
-                     finished_at = $3, updated_at = $3 \
-                 WHERE batch_id = $1 AND status = 'pending' AND deadline < $2 \
-                 RETURNING warnings, tally",
+                &format!(
+                    "UPDATE batch_jobs SET status = 'failed', error_class = 'timeout', \
+                         error_message = CASE WHEN started_at IS NULL \
+                             THEN '{NOT_STARTED}' ELSE '{LEASE_RAN_OUT}' END, \
+                         finished_at = $3, updated_at = $3 \
+                     WHERE batch_id = $1 AND {} RETURNING warnings, tally",
+                    EXPIRED.replace("$1", "$2")
+                ),
                 args![id, cutoff, now],
             )
             .await?;
@@ -108,8 +118,39 @@ impl Batches<'_> {
     }
 }
 
+/// A batch a job names, which may not exist: a job enqueued alone by
+/// another system makes its own.
+pub(super) struct NewBatch<'a> {
+    pub id: BatchId,
+    pub kind: &'a str,
+    pub requested_by: Option<&'a str>,
+    /// Counters the batch's summary starts with, each at zero.
+    pub summary: &'a Tally,
+}
+
+/// Create the batch unless it exists.
+pub(super) async fn ensure_batch(
+    tx: &mut Tx,
+    batch: &NewBatch<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO batches (id, kind, status, requested_by, summary, created_at, updated_at) \
+         VALUES ($1, $2, 'running', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+        args![
+            batch.id,
+            batch.kind,
+            batch.requested_by,
+            batch.summary.zeroed().to_json(),
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Read a batch, locking it for the rest of the transaction.
-async fn lock(tx: &mut Tx, id: BatchId) -> Result<Batch> {
+pub(super) async fn lock(tx: &mut Tx, id: BatchId) -> Result<Batch> {
     let sql = format!(
         "SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1{}",
         tx.dialect().lock_row()
@@ -119,19 +160,18 @@ async fn lock(tx: &mut Tx, id: BatchId) -> Result<Batch> {
     batch_from_row(&row)
 }
 
-/// The stored row of `job`, if any. A job belongs to one batch for good.
-async fn stored(tx: &mut Tx, job: &FinishedJob) -> Result<Option<Slot>> {
+/// The stored row of job `id`, if any. A job belongs to one batch for good.
+pub(super) async fn stored(tx: &mut Tx, id: JobId, named: BatchId) -> Result<Option<Slot>> {
     let row = tx
         .fetch_optional(
             "SELECT batch_id, status, finished_at, warnings, tally FROM batch_jobs \
              WHERE job_id = $1",
-            args![job.job_id],
+            args![id],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
     let batch = BatchId(row.uuid("batch_id")?);
-    if batch != job.batch_id {
-        let (id, named) = (job.job_id, job.batch_id);
+    if batch != named {
         return Err(Error::Conflict(format!(
             "job {id} belongs to batch {batch}, not {named}"
         )));
@@ -226,7 +266,12 @@ async fn update_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Resul
 
 /// Write a locked batch's new counters, status and `finished_at` (kept from
 /// the first time the batch ended).
-async fn save(tx: &mut Tx, batch: &Batch, c: Counters, now: DateTime<Utc>) -> Result<Batch> {
+pub(super) async fn save(
+    tx: &mut Tx,
+    batch: &Batch,
+    c: Counters,
+    now: DateTime<Utc>,
+) -> Result<Batch> {
     let status = BatchStatus::from_counts(c.pending, c.succeeded, c.failed);
     let finished_at = status
         .is_terminal()

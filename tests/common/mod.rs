@@ -141,7 +141,9 @@ impl World {
             repo_root().display()
         );
         let settings = config::load_from_str("test.yaml", &yaml, Vec::new()).unwrap();
-        let store = dbfleet::fleet::open_store(&settings).await.unwrap();
+        let (store, _) = dbfleet::fleet::open_store_migrating(&settings)
+            .await
+            .unwrap();
         let broker = dbfleet::fleet::open_broker(&settings).await.unwrap();
         let filters = Arc::new(dbfleet::fleet::load_filters(&settings).unwrap());
         Self {

@@ -68,7 +68,7 @@ const SLOW_LINK_DELAY: Duration = Duration::from_millis(25);
 const DATABASES: &[(&str, usize)] = &[("a", 320), ("b", 64), ("c", 64)];
 
 /// The message printed when the sweeper fails a job nobody reported.
-const SWEPT: &str = "no result before the job deadline";
+const SWEPT: &str = "no result: ";
 
 // ---------------------------------------------------------------------------
 // Figures

@@ -42,8 +42,15 @@ async fn main() -> ExitCode {
 async fn run(settings: config::Settings) -> anyhow::Result<()> {
     fleet::require_shared_broker(&settings, "dbfleet-worker")?;
     let filters = Arc::new(fleet::load_filters(&settings)?);
-    let store = fleet::open_store(&settings).await?;
-    let broker = fleet::open_broker(&settings).await?;
+    // Wait for the store and the broker instead of exiting: a worker that
+    // starts first must not crash-loop.
+    let shutdown = lifecycle::shutdown_on_signals();
+    let Some(store) = fleet::wait_for_store(&settings, &shutdown).await else {
+        return Ok(());
+    };
+    let Some(broker) = fleet::wait_for_broker(&settings, &shutdown).await else {
+        return Ok(());
+    };
     let name = settings
         .worker
         .name
@@ -56,7 +63,7 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
         filters,
         name,
     ));
-    worker.run(lifecycle::shutdown_on_signals()).await;
+    worker.run(shutdown).await;
     broker.close().await;
     Ok(())
 }

@@ -23,6 +23,7 @@ use dbfleet::store::{Batch, BatchStatus, NewInstance};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, ConnectionProperties};
+use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -119,9 +120,15 @@ impl Setup {
 
     /// Start a `dbfleet-worker`; its stderr goes to a file of its own.
     fn spawn_worker(&mut self, concurrency: u16) -> usize {
+        self.spawn_worker_with(concurrency, &[])
+    }
+
+    /// [`Setup::spawn_worker`], with `overrides` of its environment.
+    fn spawn_worker_with(&mut self, concurrency: u16, overrides: &[(&str, String)]) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.logs.join(format!("w{n}.log"))).unwrap();
-        let child = Command::new(WORKER_BIN)
+        let mut command = Command::new(WORKER_BIN);
+        command
             .arg("--config")
             .arg(repo_file("config/dbfleet.yaml"))
             .env(
@@ -152,10 +159,9 @@ impl Setup {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.workers.push(child);
+            .stderr(log);
+        command.envs(overrides.iter().map(|(k, v)| (k, v)));
+        self.workers.push(command.spawn().unwrap());
         n
     }
 
@@ -291,7 +297,14 @@ struct SlowLink {
 
 impl SlowLink {
     async fn start(upstream: u16, delay: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::listen_on(0, upstream, delay).await
+    }
+
+    /// A link listening on `port` (0: any free one).
+    async fn listen_on(port: u16, upstream: u16, delay: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
@@ -518,5 +531,85 @@ async fn malformed_messages_are_dead_lettered_and_the_worker_lives_on() {
     sigterm(&s.workers[worker]);
     let status = exit_of(&mut s.workers[worker], Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", s.log(worker));
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_before_the_broker_waits_then_consumes() {
+    let mut s = Setup::new(3, false).await;
+    // The broker as the worker sees it: a port where nothing listens yet.
+    let port = common::closed_port();
+    let broker = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let n = s.spawn_worker_with(2, &[("DBFLEET__BROKER__URL", broker)]);
+    eventually(
+        "the worker to say the broker is not ready",
+        Duration::from_secs(20),
+        || async {
+            s.log(n)
+                .contains("the broker is not ready; waiting")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        s.workers[n].try_wait().unwrap().is_none(),
+        "it waits instead of exiting: {}",
+        s.log(n)
+    );
+    // The broker becomes reachable: the worker subscribes and works.
+    let _broker = SlowLink::listen_on(port, 5672, Duration::ZERO).await;
+    s.until_consumers(1).await;
+    let batch = s.start_batch().await;
+    let ended = s.wait(batch.id).await;
+    assert_eq!(
+        (ended.status, ended.succeeded),
+        (BatchStatus::Success, 3),
+        "{}",
+        s.log(n)
+    );
+    s.teardown().await;
+}
+
+/// Only `dbfleet migrate` changes the schema: a worker runs with a store
+/// role that has data rights only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_runs_with_a_data_only_store_role() {
+    let mut s = Setup::new(2, false).await;
+    let role = format!("dbft_dml_{}", s.world.tag);
+    let store_db = format!("dbft_store_{}", s.world.tag);
+    let mut admin = common::pg_admin().await;
+    let create = format!("CREATE ROLE {} LOGIN", common::pg_ident(&role));
+    sqlx::raw_sql(&create).execute(&mut admin).await.unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{store_db}");
+    let mut store = sqlx::PgConnection::connect(&url).await.unwrap();
+    let quoted = common::pg_ident(&role);
+    for sql in [
+        format!("REVOKE CREATE ON SCHEMA public FROM PUBLIC, {quoted}"),
+        format!("GRANT USAGE ON SCHEMA public TO {quoted}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}"),
+    ] {
+        sqlx::raw_sql(&sql).execute(&mut store).await.unwrap();
+    }
+    store.close().await.unwrap();
+
+    let dml = format!("postgres://{role}@127.0.0.1:5432/{store_db}");
+    let n = s.spawn_worker_with(2, &[("DBFLEET__STORE__URL", dml)]);
+    s.until_consumers(1).await;
+    let batch = s.start_batch().await;
+    let ended = s.wait(batch.id).await;
+    assert_eq!(
+        (ended.status, ended.succeeded),
+        (BatchStatus::Success, 2),
+        "{}",
+        s.log(n)
+    );
+    assert!(!s.log(n).contains("permission denied"), "{}", s.log(n));
+
+    drop(std::mem::take(&mut s.workers));
+    let drop_role = format!("DROP OWNED BY {quoted}; DROP ROLE {quoted}");
+    let mut store = sqlx::PgConnection::connect(&url).await.unwrap();
+    let _ = sqlx::raw_sql(&drop_role).execute(&mut store).await;
+    store.close().await.unwrap();
     s.teardown().await;
 }

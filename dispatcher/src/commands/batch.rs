@@ -85,7 +85,7 @@ fn request<'a>(settings: &Settings, kind: JobKind, selection: Selection<'a>) -> 
     BatchRequest {
         kind,
         selection,
-        deadline: settings.job.deadline,
+        deadline: settings.batch.deadline,
         requested_by: Some(requested_by()),
     }
 }

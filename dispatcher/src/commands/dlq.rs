@@ -30,7 +30,8 @@ pub async fn run(
             } else {
                 dlq::Selection::Ids(&ids)
             };
-            let done = dlq::replay(&store, broker.as_ref(), selection, settings.job.deadline).await;
+            let done =
+                dlq::replay(&store, broker.as_ref(), selection, settings.batch.deadline).await;
             broker.close().await;
             render::replayed(out, &done?)?;
         }

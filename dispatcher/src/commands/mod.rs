@@ -13,7 +13,7 @@ use dbfleet::config::Settings;
 use dbfleet::fleet::{self, dispatcher::Selection, embedded};
 use dbfleet::lifecycle;
 use dbfleet::message::JobKind;
-use dbfleet::store::BatchStatus;
+use dbfleet::store::{self, BatchStatus};
 
 use crate::cli::{Command, ConfigCommand};
 use crate::progress::Progress;
@@ -26,12 +26,20 @@ pub struct Usage(pub String);
 
 /// Whether `e` is a usage or configuration problem rather than a failure.
 pub fn is_usage(e: &anyhow::Error) -> bool {
+    let schema = |e: &store::Error| {
+        matches!(
+            e,
+            store::Error::SchemaMissing | store::Error::SchemaBehind { .. }
+        )
+    };
     e.chain().any(|cause| {
         cause.is::<Usage>()
-            || matches!(
-                cause.downcast_ref::<fleet::Error>(),
-                Some(fleet::Error::NeedsSharedBroker(_))
-            )
+            || cause.downcast_ref::<store::Error>().is_some_and(schema)
+            || match cause.downcast_ref::<fleet::Error>() {
+                Some(fleet::Error::NeedsSharedBroker(_)) => true,
+                Some(fleet::Error::Store(e)) => schema(e),
+                _ => false,
+            }
     })
 }
 
@@ -39,8 +47,8 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
     let mut out = std::io::stdout();
     match command {
         Command::Migrate => {
-            fleet::open_store(&settings).await?;
-            writeln!(out, "control store is up to date")?;
+            let (_, migrated) = fleet::open_store_migrating(&settings).await?;
+            writeln!(out, "{}", render::migrated(&migrated))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Instance(command) => instance::run(command, &settings, &mut out).await,
@@ -60,11 +68,17 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
     }
 }
 
+/// The control plane until SIGTERM; it waits for the store and the broker
+/// to answer first.
 async fn serve(settings: &Settings) -> Result<ExitCode> {
     fleet::require_shared_broker(settings, "dbfleet serve")?;
-    let store = fleet::open_store(settings).await?;
-    let broker = fleet::open_broker(settings).await?;
     let shutdown = lifecycle::shutdown_on_signals();
+    let Some(store) = fleet::wait_for_store(settings, &shutdown).await else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(broker) = fleet::wait_for_broker(settings, &shutdown).await else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let served = fleet::serve(settings, store, broker.clone(), shutdown).await;
     broker.close().await;
     served?;

@@ -85,6 +85,19 @@ impl Dialect {
         }
     }
 
+    /// A query of one row whose integer column `present` is 1 when the
+    /// table `$1` exists, 0 otherwise.
+    pub(crate) fn table_exists(self) -> &'static str {
+        match self {
+            Dialect::Postgres => {
+                "SELECT CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END AS present"
+            }
+            Dialect::Sqlite => {
+                "SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = $1"
+            }
+        }
+    }
+
     /// The suffix of a `SELECT` of one row that a write transaction then
     /// changes. PostgreSQL locks the row (`FOR UPDATE`); SQLite needs
     /// nothing, as its write transactions begin with `BEGIN IMMEDIATE` and

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
@@ -27,8 +28,11 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     Ok(pool)
 }
 
+/// Every migration of this build, compiled in.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
 pub(crate) async fn migrate(pool: &PgPool) -> Result<()> {
-    sqlx::migrate!("./migrations/postgres").run(pool).await?;
+    MIGRATOR.run(pool).await?;
     Ok(())
 }
 

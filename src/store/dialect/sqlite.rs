@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
+use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -62,8 +63,11 @@ fn create_parent_dir(url: &str, file: &std::path::Path) -> Result<()> {
     }
 }
 
+/// Every migration of this build, compiled in.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
-    sqlx::migrate!("./migrations/sqlite").run(pool).await?;
+    MIGRATOR.run(pool).await?;
     Ok(())
 }
 

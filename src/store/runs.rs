@@ -1,0 +1,144 @@
+//! A job's run on a worker, as the store records it: the start (the
+//! instance's lease and the start record, one transaction) and the end (the
+//! lease released).
+//!
+//! The start record is how the control plane knows a job is running, where,
+//! and until when: the sweeper fails a job nobody started only at its
+//! batch's deadline, and a started one whose worker died as soon as its
+//! lease has run out. A job enqueued alone by another system has no row yet:
+//! its start creates its batch (with who asked for it) and its row, so it is
+//! visible while it runs. A job that already ended (a redelivered copy) is
+//! left as it is: its new result decides, through the fold.
+
+use chrono::{DateTime, Utc};
+
+use super::db::{args, Db, Tx};
+use super::fold::{fold, Counters, Slot, State};
+use super::leases;
+use super::results::{ensure_batch, lock, save, stored, NewBatch};
+use super::{Result, Tally};
+use crate::domain::{BatchId, InstanceId, JobId};
+
+/// A job a worker is about to run on a registered instance.
+#[derive(Debug, Clone)]
+pub struct StartingJob<'a> {
+    pub job_id: JobId,
+    pub batch_id: BatchId,
+    pub kind: &'a str,
+    pub instance_id: InstanceId,
+    /// The instance's name.
+    pub target: &'a str,
+    pub requested_by: Option<&'a str>,
+    pub worker: &'a str,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    /// When the lease runs out: the job's own deadline plus a grace.
+    pub lease_until: DateTime<Utc>,
+    /// The batch's deadline, for a job row created here.
+    pub start_by: DateTime<Utc>,
+    /// The kind's counters, for a batch created here.
+    pub summary: &'a Tally,
+}
+
+/// Whether the worker may run the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The worker holds the lease and the start is recorded.
+    Started,
+    /// Another job holds the instance's lease; nothing was written.
+    Busy,
+}
+
+/// The runs of a store ([`super::Store::runs`]).
+pub struct Runs<'a> {
+    pub(super) db: &'a Db,
+}
+
+impl Runs<'_> {
+    /// Take the instance's lease and record the start, in one transaction.
+    pub async fn start(&self, job: &StartingJob<'_>) -> Result<Start> {
+        let mut tx = self.db.write().await?;
+        let (instance, id, now) = (job.instance_id, job.job_id, job.started_at);
+        if !leases::take(&mut tx, instance, id, job.lease_until, now).await? {
+            tx.commit().await?;
+            return Ok(Start::Busy);
+        }
+        record_start(&mut tx, job).await?;
+        tx.commit().await?;
+        Ok(Start::Started)
+    }
+
+    /// Release the instance's lease, if `job` still holds it.
+    pub async fn end(&self, instance: InstanceId, job: JobId) -> Result<()> {
+        super::Leases { db: self.db }.release(instance, job).await
+    }
+}
+
+async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+    let new_batch = NewBatch {
+        id: job.batch_id,
+        kind: job.kind,
+        requested_by: job.requested_by,
+        summary: job.summary,
+    };
+    let now = job.started_at;
+    ensure_batch(tx, &new_batch, now).await?;
+    let batch = lock(tx, job.batch_id).await?;
+    let old = stored(tx, job.job_id, job.batch_id).await?;
+    let pending = Slot {
+        state: State::Pending,
+        finished_at: None,
+        warned: false,
+        tally: Tally::default(),
+    };
+    // A row that already ended stays as it is: `fold` refuses to replace it.
+    let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &pending) else {
+        return Ok(());
+    };
+    if old.is_none() {
+        insert_started(tx, job).await?;
+        save(tx, &batch, counters, now).await?;
+    } else {
+        update_started(tx, job).await?;
+    }
+    Ok(())
+}
+
+async fn insert_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO batch_jobs (job_id, batch_id, instance_id, kind, target, status, \
+             attempt, worker, deadline, started_at, lease_expires_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $9)",
+        args![
+            job.job_id,
+            job.batch_id,
+            job.instance_id,
+            job.kind,
+            job.target,
+            job.attempt,
+            job.worker,
+            job.start_by,
+            job.started_at,
+            job.lease_until
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+    tx.execute(
+        "UPDATE batch_jobs SET attempt = $2, worker = $3, started_at = $4, \
+             lease_expires_at = $5, updated_at = $4 \
+         WHERE job_id = $1 AND status = 'pending'",
+        args![
+            job.job_id,
+            job.attempt,
+            job.worker,
+            job.started_at,
+            job.lease_until
+        ],
+    )
+    .await?;
+    Ok(())
+}
