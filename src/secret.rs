@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A reference to a password, never the password itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", content = "ref", rename_all = "lowercase")]
 pub enum PasswordRef {
     /// Connect with an empty password.

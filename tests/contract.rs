@@ -6,14 +6,16 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use dbfleet::domain::InstanceName;
 use dbfleet::domain::{BatchId, InstanceId, JobId};
+use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::message::capacity_sync::{InventoryCounts, Output as CapacityOutput};
 use dbfleet::message::probe::{Flavor, Output as ProbeOutput, Privilege};
 use dbfleet::message::{
-    capacity_sync, probe, DecodeError, ErrorClass, InstanceRef, JobError, JobKind, JobMessage,
-    JobOutput, JobParams, JobResult, JobStatus, Target, Warning, JOB_SCHEMA, RESULT_SCHEMA,
+    capacity_sync, probe, DecodeError, ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind,
+    JobMessage, JobOutput, JobParams, JobResult, JobStatus, Target, Warning, JOB_SCHEMA,
+    RESULT_SCHEMA,
 };
+use dbfleet::secret::PasswordRef;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -161,6 +163,7 @@ fn canonical_job() -> JobMessage {
         job_id: JobId(uuid("0191f3a2-6c1e-7b42-9d3a-5e8f1c2b4a70")),
         batch_id: Some(BatchId(uuid("0191f3a2-6b9d-7e10-8c45-2a7d9e3f1b06"))),
         target: on(42),
+        details: None,
         params: capacity(),
         deadline: at(2026, 3, 14, 2, 15, 0, 0),
         requested_by: None,
@@ -174,6 +177,7 @@ fn standalone_job() -> JobMessage {
         job_id: JobId(uuid("0191f4b0-0d2c-7a88-b1e7-3c6d0f9a8e15")),
         batch_id: None,
         target: on(7),
+        details: None,
         params: capacity(),
         deadline: at(2026, 3, 14, 9, 40, 0, 0),
         requested_by: Some("ops-portal:jdoe".to_string()),
@@ -240,6 +244,15 @@ fn probe_job() -> JobMessage {
         job_id: JobId(uuid("0191f7e0-1a2b-7c3d-8e4f-5a6b7c8d9e01")),
         batch_id: Some(BatchId(uuid("0191f7e0-1a00-7000-8000-00000000b0b0"))),
         target: on(42),
+        details: Some(InstanceDetails {
+            name: InstanceName::parse("reports-pg").unwrap(),
+            engine: DbType::Postgresql,
+            host: "pg-reporting-03.db.internal".to_string(),
+            port: 5432,
+            database: None,
+            username: "mon".to_string(),
+            auth: PasswordRef::Env("REPORTS_PG_PASSWORD".to_string()),
+        }),
         params: JobParams::Probe(probe::Params {}),
         deadline: at(2026, 3, 14, 2, 15, 0, 0),
         requested_by: Some("jdoe".to_string()),
@@ -253,6 +266,7 @@ fn job_by_name() -> JobMessage {
         job_id: JobId(uuid("0191f7e1-3c4d-7e5f-9a6b-7c8d9e0f1a22")),
         batch_id: None,
         target: Target::Instance(InstanceRef::Name(InstanceName::parse("orders-db").unwrap())),
+        details: None,
         params: capacity(),
         deadline: at(2026, 3, 14, 9, 40, 0, 0),
         requested_by: Some("maintenance-runner".to_string()),

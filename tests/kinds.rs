@@ -34,6 +34,19 @@ fn fixture(name: &str) -> Value {
 /// Publish `body` as another system would: raw bytes to the jobs exchange
 /// with routing key `routing_key`, persistent, confirmed.
 async fn publish_raw(world: &World, routing_key: &str, body: &Value) {
+    publish_raw_as(world, AMQP, None, routing_key, body).await
+}
+
+/// [`publish_raw`] through the broker at `amqp_url` (a broker user of its
+/// own), claiming to be `user_id` (RabbitMQ refuses a claim other than the
+/// connection's own user).
+async fn publish_raw_as(
+    world: &World,
+    amqp_url: &str,
+    user_id: Option<&str>,
+    routing_key: &str,
+    body: &Value,
+) {
     let bytes = serde_json::to_vec(body).unwrap();
     let message_id = body["job_id"].as_str().unwrap().to_string();
     if world.backend == Backend::Embedded {
@@ -48,7 +61,7 @@ async fn publish_raw(world: &World, routing_key: &str, body: &Value) {
         };
         return world.broker.publish(outgoing).await.unwrap();
     }
-    let conn = lapin::Connection::connect(AMQP, ConnectionProperties::default())
+    let conn = lapin::Connection::connect(amqp_url, ConnectionProperties::default())
         .await
         .unwrap();
     let channel = conn.create_channel().await.unwrap();
@@ -56,7 +69,11 @@ async fn publish_raw(world: &World, routing_key: &str, body: &Value) {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let properties = BasicProperties::default()
+    let mut properties = BasicProperties::default();
+    if let Some(user) = user_id {
+        properties = properties.with_user_id(user.into());
+    }
+    let properties = properties
         .with_message_id(message_id.into())
         .with_content_type("application/json".into())
         .with_delivery_mode(2);
@@ -201,18 +218,103 @@ async fn a_job_for_an_unknown_instance_fails_as_a_job_of_its_batch(backend: Back
     let by_name = ended_batch(&world, named["job_id"].as_str().unwrap()).await;
     fleet.stop().await;
 
-    for (batch, label) in [(&batch, "instance id 987654321"), (&by_name, "instance `nobody`")] {
+    for (batch, label) in [
+        (&batch, "instance id 987654321"),
+        (&by_name, "instance `nobody`"),
+    ] {
         assert_eq!(batch.status, BatchStatus::Failed);
         assert_eq!((batch.total, batch.failed), (1, 1));
         assert_eq!(batch.requested_by.as_deref(), Some("ops-portal:jdoe"));
         let jobs = world.store.batches().jobs(batch.id).await.unwrap();
-        assert_eq!((jobs[0].instance.as_str(), jobs[0].instance_id), (label, None));
+        assert_eq!(
+            (jobs[0].instance.as_str(), jobs[0].instance_id),
+            (label, None)
+        );
         let error = jobs[0].error.as_ref().unwrap();
         assert_eq!(error.class, dbfleet::message::ErrorClass::Config);
         assert_eq!(error.message, format!("{label} is not registered"));
     }
     // Nothing went to the dead-letter queue: the jobs failed as jobs.
-    assert!(world.store.dead_letters().list(true, 10).await.unwrap().is_empty());
+    assert!(world
+        .store
+        .dead_letters()
+        .list(true, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
+    world.teardown().await;
+}
+
+/// A RabbitMQ user of its own for the test, allowed everything on `/`.
+struct BrokerUser {
+    name: String,
+}
+
+impl BrokerUser {
+    fn new() -> Self {
+        let name = format!("dbft-producer-{}", common::tag());
+        for args in [
+            vec!["add_user", &name, "pw"],
+            vec!["set_permissions", "-p", "/", &name, ".*", ".*", ".*"],
+        ] {
+            let out = std::process::Command::new("rabbitmqctl")
+                .arg("-q")
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
+        }
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://{}:pw@127.0.0.1:5672/%2f", self.name)
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "delete_user", &self.name])
+            .output();
+    }
+}
+
+/// Instance settings sent with a job spare the worker a store read, but
+/// only the fleet's own jobs are trusted with them: from another broker
+/// user they are ignored, so no producer can point a worker at a host (and
+/// a password reference) of its choosing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_settings_in_a_job_are_trusted_only_from_the_fleet() {
+    let world = World::on(Backend::Fleet).await;
+    let pg = world.add_postgres("pg").await;
+    let fleet = Fleet::start(&world, 1);
+    // Settings that would send the worker elsewhere: a port where nothing listens.
+    let elsewhere = json!({"name": "pg", "engine": "postgresql", "host": "127.0.0.1",
+        "port": common::closed_port(), "username": "postgres", "auth": {"source": "none"}});
+    let job = |id: &str| {
+        let mut job = aimed(fixture("job.probe.json"), pg.id.0);
+        job["job_id"] = json!(id);
+        job.as_object_mut().unwrap().remove("batch_id");
+        job["instance_details"] = elsewhere.clone();
+        job
+    };
+
+    let stranger = BrokerUser::new();
+    let from_stranger = job(&uuid::Uuid::now_v7().to_string());
+    let claim = Some(stranger.name.as_str());
+    publish_raw_as(&world, &stranger.url(), claim, "job.probe", &from_stranger).await;
+    let ignored = ended_batch(&world, from_stranger["job_id"].as_str().unwrap()).await;
+    // As the dispatcher publishes: as the fleet's own user, `guest`.
+    let from_fleet = job(&uuid::Uuid::now_v7().to_string());
+    publish_raw_as(&world, AMQP, Some("guest"), "job.probe", &from_fleet).await;
+    let trusted = ended_batch(&world, from_fleet["job_id"].as_str().unwrap()).await;
+    fleet.stop().await;
+
+    assert_eq!(ignored.status, BatchStatus::Success, "the store's settings were used");
+    assert_eq!(trusted.status, BatchStatus::Failed, "the job's own settings were used");
+    let failed = world.store.batches().jobs(trusted.id).await.unwrap().remove(0);
+    assert_eq!(failed.error.unwrap().class, dbfleet::message::ErrorClass::Connect);
     world.teardown().await;
 }

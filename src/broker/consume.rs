@@ -9,11 +9,17 @@
 //! - **Concurrency**: at most `concurrency` deliveries are handled at once;
 //!   the loop takes the next delivery only when a handler slot is free, and
 //!   the broker's prefetch bounds what waits on this side.
+//! - **Tails**: a handler frees its slot as soon as its work is done and
+//!   hands what is left (publishing a result, waiting for its confirm, the
+//!   ack) to [`Slot::finish_later`], so the next delivery starts while the
+//!   broker confirms the last one. Prefetch must then exceed concurrency,
+//!   or the slots would wait for acks after all.
 //! - **Shutdown**: the loop stops taking deliveries, lets handlers in flight
 //!   finish for up to `drain_timeout`, then cancels the `abandon` token each
-//!   handler got, so it hands its delivery back, and waits for them. Only
-//!   then is the consumer closed: deliveries are settled on the channel they
-//!   came from, and closing it returns any prefetched, unstarted one.
+//!   handler got, so it hands its delivery back, and waits for them and for
+//!   every tail. Only then is the consumer closed: deliveries are settled on
+//!   the channel they came from, and closing it returns any prefetched,
+//!   unstarted one.
 //! - **Panics**: a handler that panics is reported and the loop goes on; its
 //!   delivery, never settled, is redelivered when the consumer's channel
 //!   closes.
@@ -21,9 +27,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{Backoff, Broker, Deliveries, Delivery, Queue, Result};
 
@@ -39,6 +48,30 @@ pub struct Consume {
     pub drain_timeout: Duration,
 }
 
+/// What a handler gets with its delivery.
+#[derive(Clone)]
+pub struct Slot {
+    /// Cancelled when the drain timeout passes: hand the delivery back.
+    pub abandon: CancellationToken,
+    queue: Queue,
+    tails: TaskTracker,
+}
+
+impl Slot {
+    /// Run `tail` after the handler returns, outside the concurrency limit
+    /// (the loop waits for it before closing the consumer). A panic in it is
+    /// reported like a handler's.
+    pub fn finish_later(&self, tail: impl Future<Output = ()> + Send + 'static) {
+        let queue = self.queue;
+        self.tails.spawn(async move {
+            if let Err(panic) = AssertUnwindSafe(tail).catch_unwind().await {
+                let panic = crate::lifecycle::panic_message(panic);
+                tracing::error!(?queue, %panic, "a delivery's tail panicked; it will be redelivered");
+            }
+        });
+    }
+}
+
 /// Handle deliveries of `spec.queue` until `shutdown`, then drain.
 pub async fn consume<F, Fut>(
     broker: &dyn Broker,
@@ -46,10 +79,15 @@ pub async fn consume<F, Fut>(
     shutdown: &CancellationToken,
     handle: F,
 ) where
-    F: Fn(Delivery, CancellationToken) -> Fut,
+    F: Fn(Delivery, Slot) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let abandon = CancellationToken::new();
+    let slot = Slot {
+        abandon: abandon.clone(),
+        queue: spec.queue,
+        tails: TaskTracker::new(),
+    };
     let mut running = JoinSet::new();
     let mut backoff = Backoff::default();
     let mut consumer: Option<Deliveries> = None;
@@ -74,7 +112,7 @@ pub async fn consume<F, Fut>(
         match next {
             Some(Ok(delivery)) => {
                 backoff.reset();
-                running.spawn(handle(delivery, abandon.clone()));
+                running.spawn(handle(delivery, slot.clone()));
             }
             Some(Err(e)) => {
                 consumer = None;
@@ -88,6 +126,8 @@ pub async fn consume<F, Fut>(
         }
     }
     drain(&mut running, spec, &abandon).await;
+    slot.tails.close();
+    slot.tails.wait().await;
     drop(consumer);
 }
 

@@ -93,6 +93,7 @@ impl Message {
             message_id: Some(self.message_id.clone()),
             correlation_id: Some(self.correlation_id.clone()).filter(|c| !c.is_empty()),
             kind: Some(self.kind.clone()).filter(|k| !k.is_empty()),
+            user_id: None,
             headers: self.headers.clone(),
             attempt,
         }

@@ -160,6 +160,9 @@ pub struct DeliveryMeta {
     pub correlation_id: Option<String>,
     /// The message type (the job's kind for jobs).
     pub kind: Option<String>,
+    /// The broker user that published the message, as the broker verified
+    /// it (RabbitMQ refuses a `user_id` other than the connection's own).
+    pub user_id: Option<String>,
     pub headers: BTreeMap<String, String>,
     /// 1 on first delivery, counting up on each redelivery.
     pub attempt: u32,
@@ -193,4 +196,12 @@ pub trait Broker: Send + Sync + 'static {
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries>;
     /// Close the publishing side cleanly before the process exits.
     async fn close(&self) {}
+
+    /// Whether a delivery was published by this fleet itself (the broker
+    /// user this process connects as), not by another system: only then
+    /// are the instance settings a job carries trusted. Everything the
+    /// in-process queue delivers was published by this process.
+    fn published_by_this_fleet(&self, _delivery: &DeliveryMeta) -> bool {
+        true
+    }
 }

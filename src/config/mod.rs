@@ -90,8 +90,12 @@ pub struct BrokerSettings {
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Jobs one worker process runs at once; also its prefetch.
+    /// Jobs one worker process runs at once.
     pub concurrency: u16,
+    /// Jobs the broker hands one worker before it has acked them; at least
+    /// `concurrency`. Above it (twice it by default), a job slot takes its
+    /// next job while the broker confirms the last one's result.
+    pub prefetch: u16,
     /// Name reported in results; defaults to the host name.
     pub name: Option<String>,
     /// On SIGTERM, how long in-flight jobs may run before they are handed

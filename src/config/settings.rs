@@ -84,7 +84,13 @@ fn prefix(s: &mut Section<'_>) -> String {
 }
 
 fn worker(s: &mut Section<'_>) -> WorkerSettings {
-    let concurrency = s.int_in("concurrency", 1..=1024, 4);
+    let concurrency: u16 = s.int_in("concurrency", 1..=1024, 4);
+    let prefetch = s.int_in("prefetch", 1..=u16::MAX, concurrency.saturating_mul(2));
+    if s.is_valid("prefetch") && s.is_valid("concurrency") && prefetch < concurrency {
+        let problem =
+            format!("must be at least `worker.concurrency` ({concurrency}), or job slots sit idle");
+        s.error("prefetch", &problem);
+    }
     let name = s.string("name");
     if name.as_deref() == Some("") {
         s.error(
@@ -99,6 +105,7 @@ fn worker(s: &mut Section<'_>) -> WorkerSettings {
     );
     WorkerSettings {
         concurrency,
+        prefetch,
         name,
         drain_timeout,
     }

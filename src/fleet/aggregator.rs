@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::consume::{consume, Consume};
+use crate::broker::consume::{consume, Consume, Slot};
 use crate::broker::{Broker, Delivery, Disposition, Queue, REASON_HEADER};
 use crate::jobs;
 use crate::message::{ErrorClass, JobError, JobMessage, JobOutput, JobResult};
@@ -101,7 +101,7 @@ pub async fn run(
         concurrency: FOLD_CONCURRENCY,
         drain_timeout: SWEEP_GRACE,
     };
-    let handle = |delivery: Delivery, _abandon| fold(store.clone(), delivery);
+    let handle = |delivery: Delivery, _slot| fold(store.clone(), delivery);
     consume(broker.as_ref(), spec, &shutdown, handle).await;
 }
 
@@ -136,13 +136,13 @@ pub async fn run_dead_letters(store: Store, broker: Arc<dyn Broker>, shutdown: C
         concurrency: 1,
         drain_timeout: SWEEP_GRACE,
     };
-    let handle = |delivery: Delivery, abandon: CancellationToken| {
+    let handle = |delivery: Delivery, slot: Slot| {
         let store = store.clone();
         async move {
             let disposition = fold_dead_letter(&store, &delivery).await;
             if disposition == Disposition::Retry {
                 tokio::select! {
-                    _ = abandon.cancelled() => {}
+                    _ = slot.abandon.cancelled() => {}
                     _ = tokio::time::sleep(DEAD_LETTER_RETRY_PAUSE) => {}
                 }
             }

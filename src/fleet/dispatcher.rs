@@ -20,7 +20,8 @@ use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
 use crate::jobs;
 use crate::message::{
-    ErrorClass, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult, Target,
+    ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult,
+    Target,
 };
 use crate::store::{self, Batch, Instance, JobRow, NewJob, Store};
 
@@ -93,8 +94,9 @@ pub async fn start_batch(
         )
         .await?;
     tracing::info!(batch_id = %batch_id, %kind, jobs = jobs.len(), "batch created");
-    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| {
-        JobMessage::new(
+    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| JobMessage {
+        details: Some(details(instance)),
+        ..JobMessage::new(
             job.job_id,
             Some(batch_id),
             Target::Instance(InstanceRef::Id(instance.id)),
@@ -105,6 +107,20 @@ pub async fn start_batch(
     });
     publish_all(store, broker, messages).await?;
     Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
+}
+
+/// What a worker needs of `instance`, sent with its job so the worker need
+/// not read the store for it.
+fn details(instance: &Instance) -> InstanceDetails {
+    InstanceDetails {
+        name: instance.name.clone(),
+        engine: instance.db_type,
+        host: instance.host.clone(),
+        port: instance.port,
+        database: instance.database.clone(),
+        username: instance.username.clone(),
+        auth: instance.password.clone(),
+    }
 }
 
 /// The instances a selection names: every active one, or exactly the named

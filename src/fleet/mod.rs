@@ -177,6 +177,7 @@ pub fn worker(
         job: settings.job.clone(),
         timezone: settings.timezone,
         concurrency: settings.worker.concurrency,
+        prefetch: settings.worker.prefetch,
         name,
         drain_timeout: settings.worker.drain_timeout,
         retry_tiers: settings.broker.retry_delays.len(),

@@ -19,13 +19,15 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::broker::consume::Slot;
 use crate::broker::{self, Broker, Delivery, DeliveryMeta, Disposition, Outgoing, Queue};
 use crate::config::JobSettings;
+use crate::domain::InstanceId;
 use crate::filters::DatabaseFilters;
 use crate::jobs::{self, Clock, Context, Failure, Ran};
 use crate::message::{
-    DecodeError, ErrorClass, Finished, InstanceRef, JobError, JobMessage, JobResult, JobStatus,
-    Target,
+    DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
+    JobResult, JobStatus, Target,
 };
 use crate::store::{self, Instance, Start, StartingJob, Store};
 
@@ -36,6 +38,9 @@ pub struct Worker {
     pub job: JobSettings,
     pub timezone: Tz,
     pub concurrency: u16,
+    /// Unsettled deliveries at most: above `concurrency`, so a slot takes
+    /// its next job while the last one's result is being confirmed.
+    pub prefetch: u16,
     /// Reported in results; the pod name in Kubernetes.
     pub name: String,
     /// How long in-flight jobs may run after shutdown is requested.
@@ -95,26 +100,39 @@ pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
 impl Worker {
     /// Consume until `shutdown`, reconnecting as needed; then drain.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let concurrency = usize::from(self.concurrency.max(1));
         let spec = broker::consume::Consume {
             queue: Queue::Jobs,
-            prefetch: self.concurrency.max(1),
-            concurrency: usize::from(self.concurrency.max(1)),
+            prefetch: self.prefetch.max(self.concurrency).max(1),
+            concurrency,
             drain_timeout: self.drain_timeout,
         };
-        tracing::info!(worker = %self.name, concurrency = spec.concurrency, "worker starting");
-        let handle = |delivery: Delivery, abandon: CancellationToken| {
-            let worker = self.clone();
-            async move { worker.handle(delivery, abandon).await }
-        };
+        tracing::info!(worker = %self.name, concurrency, prefetch = spec.prefetch, "worker starting");
+        let handle = |delivery: Delivery, slot: Slot| self.clone().handle(delivery, slot);
         broker::consume::consume(self.broker.as_ref(), spec, &shutdown, handle).await;
         tracing::info!(worker = %self.name, "worker stopped");
     }
 
-    async fn handle(&self, delivery: Delivery, abandon: CancellationToken) {
-        let outcome = tokio::select! {
-            outcome = self.process(&delivery.meta) => outcome,
-            _ = abandon.cancelled() => Outcome::Abandoned,
+    /// Run the job in its slot; publish its result, wait for the confirm
+    /// and ack outside it, so the slot takes its next job meanwhile.
+    async fn handle(self: Arc<Self>, delivery: Delivery, slot: Slot) {
+        let step = tokio::select! {
+            step = self.process(&delivery.meta) => step,
+            _ = slot.abandon.cancelled() => Step::Settle(Outcome::Abandoned),
         };
+        match step {
+            Step::Settle(outcome) => self.settle(delivery, outcome).await,
+            Step::Publish(result) => slot.finish_later(async move {
+                let outcome = match self.broker.publish(Outgoing::result(&result)).await {
+                    Ok(()) => Outcome::Reported(result.status),
+                    Err(e) => Outcome::Unreported(e),
+                };
+                self.settle(delivery, outcome).await;
+            }),
+        }
+    }
+
+    async fn settle(&self, delivery: Delivery, outcome: Outcome) {
         log(&outcome);
         if let Err(e) = delivery
             .settle(disposition(&outcome, self.retry_tiers))
@@ -124,28 +142,32 @@ impl Worker {
         }
     }
 
-    async fn process(&self, meta: &DeliveryMeta) -> Outcome {
+    async fn process(&self, meta: &DeliveryMeta) -> Step {
         let job = match JobMessage::decode(&meta.body) {
             Ok(job) => job,
             Err(DecodeError::UnknownKind(kind)) => {
                 let retries = meta.retries();
-                return Outcome::UnknownKind { kind, retries };
+                return Step::Settle(Outcome::UnknownKind { kind, retries });
             }
-            Err(e) => return Outcome::Undecodable(e),
+            Err(e) => return Step::Settle(Outcome::Undecodable(e)),
         };
         let span = job_span(&job, meta.attempt);
         self.process_job(&job, meta).instrument(span).await
     }
 
-    async fn process_job(&self, job: &JobMessage, meta: &DeliveryMeta) -> Outcome {
+    async fn process_job(&self, job: &JobMessage, meta: &DeliveryMeta) -> Step {
         let started_at = Utc::now();
-        let deferred = |e: store::Error| Outcome::Deferred {
-            reason: e.to_string(),
-            retries: meta.retries(),
+        let deferred = |e: store::Error| {
+            Step::Settle(Outcome::Deferred {
+                reason: e.to_string(),
+                retries: meta.retries(),
+            })
         };
-        let instance = match self.instance(&job.target).await {
+        let details = job.details.as_ref();
+        let cached = details.filter(|_| self.broker.published_by_this_fleet(meta));
+        let instance = match self.instance(&job.target, cached).await {
             Ok(Ok(instance)) => instance,
-            Ok(Err(unusable)) => return self.report(job, meta, started_at, unusable).await,
+            Ok(Err(unusable)) => return self.report(job, meta, started_at, unusable),
             Err(e) => return deferred(e),
         };
         let span = tracing::Span::current();
@@ -154,27 +176,33 @@ impl Worker {
         if started_at >= job.deadline {
             let late = "the batch deadline passed before a worker could start the job";
             let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
-            return self.report(job, meta, started_at, finished).await;
+            return self.report(job, meta, started_at, finished);
         }
         let finished = match self.leased(job, &instance, meta.attempt, started_at).await {
             Ok(Leased::Ran(finished)) => finished,
             Ok(Leased::Busy) => {
-                return Outcome::Busy {
-                    retries: meta.retries(),
-                }
+                let retries = meta.retries();
+                return Step::Settle(Outcome::Busy { retries });
             }
             Err(e) => return deferred(e),
         };
-        self.report(job, meta, started_at, finished).await
+        self.report(job, meta, started_at, finished)
     }
 
     /// The registered, active instance the job targets; a job naming any
-    /// other fails (class `config`) without running.
-    async fn instance(&self, target: &Target) -> store::Result<Result<Instance, Finished>> {
+    /// other fails (class `config`) without running. The instance settings
+    /// the dispatcher sent with the job spare the store a read; settings
+    /// sent by another system are not trusted, so the store decides.
+    async fn instance(
+        &self,
+        target: &Target,
+        details: Option<&InstanceDetails>,
+    ) -> store::Result<Result<Instance, Finished>> {
         let Target::Instance(wanted) = target;
-        let found = match wanted {
-            InstanceRef::Id(id) => self.store.instances().get(*id).await?,
-            InstanceRef::Name(name) => self.store.instances().by_name(name).await?,
+        let found = match (wanted, details) {
+            (InstanceRef::Id(id), Some(details)) => Some(from_details(*id, details)),
+            (InstanceRef::Id(id), None) => self.store.instances().get(*id).await?,
+            (InstanceRef::Name(name), _) => self.store.instances().by_name(name).await?,
         };
         let unusable = |target: String, message: String| Finished {
             instance_id: None,
@@ -270,14 +298,14 @@ impl Worker {
             })
     }
 
-    /// Publish the job's result; the outcome says whether the broker has it.
-    async fn report(
+    /// The job's result, to publish; its end is logged in the job's span.
+    fn report(
         &self,
         job: &JobMessage,
         meta: &DeliveryMeta,
         started_at: DateTime<Utc>,
         finished: Finished,
-    ) -> Outcome {
+    ) -> Step {
         let result = JobResult::for_job(job, started_at, finished, meta.attempt, &self.name);
         let took = (result.finished_at - started_at).num_milliseconds();
         tracing::Span::current().record("duration_ms", took);
@@ -285,10 +313,7 @@ impl Worker {
             None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
             Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
         }
-        match self.broker.publish(Outgoing::result(&result)).await {
-            Ok(()) => Outcome::Reported(result.status),
-            Err(e) => Outcome::Unreported(e),
-        }
+        Step::Publish(Box::new(result))
     }
 }
 
@@ -307,6 +332,22 @@ fn job_span(job: &JobMessage, attempt: u32) -> tracing::Span {
     )
 }
 
+/// An active instance as the dispatcher described it with the job.
+fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
+    Instance {
+        id,
+        name: d.name.clone(),
+        db_type: d.engine,
+        host: d.host.clone(),
+        port: d.port,
+        database: d.database.clone(),
+        username: d.username.clone(),
+        password: d.auth.clone(),
+        is_active: true,
+        managed: false,
+    }
+}
+
 /// How a job on `instance` ended.
 fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
     Finished {
@@ -319,6 +360,14 @@ fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
 /// How long a started job's lease outlives its own deadline: time to report
 /// a timeout itself before the sweeper takes it for lost.
 const LEASE_GRACE: Duration = Duration::from_secs(30);
+
+/// What is left of a delivery once its job is done.
+enum Step {
+    /// Settle it as the outcome says.
+    Settle(Outcome),
+    /// Publish this result, then settle by whether the broker confirmed it.
+    Publish(Box<JobResult>),
+}
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {

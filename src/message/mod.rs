@@ -39,7 +39,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BatchId, InstanceId, InstanceName, JobId};
+use crate::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
+use crate::secret::PasswordRef;
 
 pub use wire::DecodeError;
 
@@ -166,6 +167,23 @@ impl fmt::Display for Target {
     }
 }
 
+/// What a worker needs to reach an instance, carried in the job so the
+/// worker need not read the store for it: a copy of the instance's row as
+/// the dispatcher saw it, never a secret (the password stays a reference,
+/// resolved by the worker). Absent, the worker reads the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceDetails {
+    pub name: InstanceName,
+    pub engine: DbType,
+    pub host: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    pub username: String,
+    /// Where the worker finds the password.
+    pub auth: PasswordRef,
+}
+
 /// One unit of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobMessage {
@@ -175,6 +193,8 @@ pub struct JobMessage {
     /// batch of one, keyed by the job id.
     pub batch_id: Option<BatchId>,
     pub target: Target,
+    /// The target instance's settings, when the producer sent them.
+    pub details: Option<InstanceDetails>,
     pub params: JobParams,
     /// The instant by which a worker must start the job (its batch's
     /// deadline); a job no worker started by then fails (class `timeout`).
@@ -199,6 +219,7 @@ impl JobMessage {
             job_id,
             batch_id,
             target,
+            details: None,
             params,
             deadline,
             requested_by,

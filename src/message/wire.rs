@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    InstanceRef, JobError, JobKind, JobMessage, JobOutput, JobParams, JobResult, JobStatus, Target,
-    Warning,
+    InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobOutput, JobParams, JobResult,
+    JobStatus, Target, Warning,
 };
 use crate::domain::{BatchId, InstanceId, InstanceName, JobId};
 
@@ -51,6 +51,8 @@ struct JobWire {
     instance_id: Option<InstanceId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     instance: Option<InstanceName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instance_details: Option<InstanceDetails>,
     #[serde(default, skip_serializing_if = "is_empty_object")]
     params: Value,
     deadline: DateTime<Utc>,
@@ -126,6 +128,7 @@ pub(super) fn decode_job(bytes: &[u8]) -> Result<JobMessage, DecodeError> {
         job_id: wire.job_id,
         batch_id: wire.batch_id,
         target,
+        details: wire.instance_details,
         params,
         deadline: wire.deadline,
         requested_by: wire.requested_by,
@@ -145,6 +148,7 @@ pub(super) fn encode_job(job: &JobMessage) -> Vec<u8> {
         kind: job.kind().as_str().to_string(),
         instance_id,
         instance,
+        instance_details: job.details.clone(),
         params: job.params.to_json(),
         deadline: job.deadline,
         requested_by: job.requested_by.clone(),

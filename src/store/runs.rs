@@ -74,7 +74,13 @@ impl Runs<'_> {
     }
 }
 
+/// Mark the job started. The row of a job the dispatcher created is
+/// pending: one update does it, the batch's counters unmoved. Otherwise the
+/// job has no row yet (enqueued alone), or it ended already.
 async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+    if update_started(tx, job).await? > 0 {
+        return Ok(());
+    }
     let new_batch = NewBatch {
         id: job.batch_id,
         kind: job.kind,
@@ -98,8 +104,6 @@ async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
     if old.is_none() {
         insert_started(tx, job).await?;
         save(tx, &batch, counters, now).await?;
-    } else {
-        update_started(tx, job).await?;
     }
     Ok(())
 }
@@ -126,19 +130,20 @@ async fn insert_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+/// Returns the rows changed: 1 for a pending row of this batch, else 0.
+async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<u64> {
     tx.execute(
         "UPDATE batch_jobs SET attempt = $2, worker = $3, started_at = $4, \
              lease_expires_at = $5, updated_at = $4 \
-         WHERE job_id = $1 AND status = 'pending'",
+         WHERE job_id = $1 AND batch_id = $6 AND status = 'pending'",
         args![
             job.job_id,
             job.attempt,
             job.worker,
             job.started_at,
-            job.lease_until
+            job.lease_until,
+            job.batch_id
         ],
     )
-    .await?;
-    Ok(())
+    .await
 }

@@ -135,6 +135,11 @@ fn meta_of(delivery: &lapin::message::Delivery) -> DeliveryMeta {
             .kind()
             .as_ref()
             .map(ShortString::to_string),
+        user_id: delivery
+            .properties
+            .user_id()
+            .as_ref()
+            .map(ShortString::to_string),
         headers,
         attempt: previous.saturating_add(1),
     }

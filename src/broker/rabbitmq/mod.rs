@@ -15,6 +15,7 @@ mod deliveries;
 mod settle;
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use lapin::{BasicProperties, Channel, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::{Broker, Deliveries, Error, Outgoing, Queue, Result, Topology};
+use super::{Broker, Deliveries, DeliveryMeta, Error, Outgoing, Queue, Result, Topology};
 
 pub struct RabbitBroker {
     inner: Arc<Inner>,
@@ -35,6 +36,9 @@ pub struct RabbitBroker {
 
 struct Inner {
     url: SecretString,
+    /// The broker user this process connects as: every message it
+    /// publishes carries it as `user_id`, which RabbitMQ verifies.
+    user: String,
     topology: Topology,
     pool: Pool,
     channel: Mutex<Option<Channel>>,
@@ -80,9 +84,13 @@ impl RabbitBroker {
             .wait_timeout(Some(OPERATION_TIMEOUT))
             .build()
             .map_err(Error::PoolBuild)?;
+        let user = lapin::uri::AMQPUri::from_str(url.expose_secret())
+            .map(|uri| uri.authority.userinfo.username)
+            .unwrap_or_default();
         let broker = Self {
             inner: Arc::new(Inner {
                 url: url.clone(),
+                user,
                 topology,
                 pool,
                 channel: Mutex::new(None),
@@ -140,6 +148,7 @@ impl Inner {
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
         let props = BasicProperties::default()
             .with_message_id(message.message_id.as_str().into())
+            .with_user_id(self.user.as_str().into())
             .with_correlation_id(message.correlation_id.as_str().into())
             .with_type(message.kind.as_str().into())
             .with_content_type("application/json".into())
@@ -197,6 +206,10 @@ impl Broker for RabbitBroker {
         };
         let _ = bounded("closing", OPERATION_TIMEOUT, close).await;
         self.inner.pool.close();
+    }
+
+    fn published_by_this_fleet(&self, delivery: &DeliveryMeta) -> bool {
+        delivery.user_id.as_deref() == Some(self.inner.user.as_str())
     }
 
     async fn consume(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
