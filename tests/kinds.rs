@@ -312,9 +312,26 @@ async fn instance_settings_in_a_job_are_trusted_only_from_the_fleet() {
     let trusted = ended_batch(&world, from_fleet["job_id"].as_str().unwrap()).await;
     fleet.stop().await;
 
-    assert_eq!(ignored.status, BatchStatus::Success, "the store's settings were used");
-    assert_eq!(trusted.status, BatchStatus::Failed, "the job's own settings were used");
-    let failed = world.store.batches().jobs(trusted.id).await.unwrap().remove(0);
-    assert_eq!(failed.error.unwrap().class, dbfleet::message::ErrorClass::Connect);
+    assert_eq!(
+        ignored.status,
+        BatchStatus::Success,
+        "the store's settings were used"
+    );
+    assert_eq!(
+        trusted.status,
+        BatchStatus::Failed,
+        "the job's own settings were used"
+    );
+    let failed = world
+        .store
+        .batches()
+        .jobs(trusted.id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        failed.error.unwrap().class,
+        dbfleet::message::ErrorClass::Connect
+    );
     world.teardown().await;
 }

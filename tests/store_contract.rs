@@ -155,6 +155,7 @@ contract!(
 );
 contract!(fold, check_fold);
 contract!(runs, check_runs);
+contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(
@@ -2022,4 +2023,75 @@ async fn forget_latest_migration(settings: &StoreSettings, version: i64) {
         pool.execute(sql.as_str()).await.unwrap();
         pool.close().await;
     }
+}
+
+/// Folding a group of results in one transaction ends exactly where folding
+/// them one by one does, whatever the order, duplicates and batches mixed.
+async fn check_group_fold(store: Store) {
+    let ids: Vec<InstanceId> = [add(&store, "a").await.id, add(&store, "b").await.id].into();
+    let (first, second) = (BatchId::new(), BatchId::new());
+    let (one, two) = (jobs(&ids, at(1, 300)), jobs(&ids, at(1, 300)));
+    for (batch, jobs) in [(first, &one), (second, &two)] {
+        store
+            .batches()
+            .create(batch, KIND, None, jobs, &zero())
+            .await
+            .unwrap();
+    }
+    let old_ok = result(first, one[0].job_id, ids[0], true, at(1, 5), 9);
+    let new_ok = result(first, one[0].job_id, ids[0], true, at(1, 10), 4);
+    let failed = result(first, one[1].job_id, ids[1], false, at(1, 10), 0);
+    let late_ok = result(first, one[1].job_id, ids[1], true, at(1, 30), 2);
+    let other = result(second, two[0].job_id, ids[0], true, at(1, 10), 1);
+    // A job alone, whose batch the group creates.
+    let alone = JobId::new();
+    let lone = result(BatchId(alone.0), alone, ids[1], true, at(1, 11), 3);
+    let group = [
+        new_ok.clone(),
+        failed.clone(),
+        other.clone(),
+        old_ok.clone(),
+        late_ok.clone(),
+        lone.clone(),
+        new_ok.clone(),
+    ];
+    let folded_batches = store.batches().record_results(&group).await.unwrap();
+    assert_eq!(folded_batches.len(), 3, "each batch touched once");
+
+    let b = store.batches().get(first).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&b), b.summary.get("total_records")),
+        ((BatchStatus::Success, 2, 2, 0), 6)
+    );
+    let b = store.batches().get(second).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&b), b.pending),
+        ((BatchStatus::Running, 2, 1, 0), 1)
+    );
+    let b = store
+        .batches()
+        .get(BatchId(alone.0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Success, 1, 1, 0));
+
+    // The same group again, reversed: nothing moves.
+    let mut again = group.to_vec();
+    again.reverse();
+    store.batches().record_results(&again).await.unwrap();
+    let b = store.batches().get(first).await.unwrap().unwrap();
+    assert_eq!(
+        (counts(&b), b.summary.get("total_records")),
+        ((BatchStatus::Success, 2, 2, 0), 6)
+    );
+
+    // A result of a job that belongs to another batch fails the whole
+    // group, which then changes nothing.
+    let wrong = result(second, one[0].job_id, ids[0], true, at(1, 50), 7);
+    let c_ok = result(second, two[1].job_id, ids[1], true, at(1, 50), 5);
+    let refused = store.batches().record_results(&[c_ok.clone(), wrong]).await;
+    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+    let b = store.batches().get(second).await.unwrap().unwrap();
+    assert_eq!(counts(&b), (BatchStatus::Running, 2, 1, 0), "rolled back");
 }

@@ -1,5 +1,6 @@
-//! The aggregator: fold results into batch status, fold the dead-letter queue
-//! into the control store, and sweep jobs that never report.
+//! The aggregator: what a result adds to its batch ([`finished_job`], folded
+//! by `folder.rs`), the dead-letter queue folded into the control store, and
+//! the sweeper of jobs that never report.
 //!
 //! Folding is idempotent (one row per job; a job's counters move only when
 //! its row changes state), so any number of `dbfleet serve` replicas may
@@ -26,9 +27,6 @@ use crate::store::{DeadLetter, FinishedJob, Store};
 /// Time a worker has after a job's deadline to get its own (timeout) result
 /// in before the sweeper writes one.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(30);
-
-/// Results folded at once. Folds of one batch serialize on its row.
-const FOLD_CONCURRENCY: usize = 4;
 
 /// Dead letters the dead-letter consumer holds at once (its prefetch).
 pub const DEAD_LETTER_PREFETCH: u16 = 50;
@@ -84,46 +82,6 @@ pub fn finished_job(result: &JobResult) -> FinishedJob {
         worker: result.worker.clone(),
         started_at: result.started_at,
         finished_at: result.finished_at,
-    }
-}
-
-/// Fold results until `shutdown`, resubscribing whenever the consumer is
-/// lost (a broker restart, a broker-side cancel).
-pub async fn run(
-    store: Store,
-    broker: Arc<dyn Broker>,
-    prefetch: u16,
-    shutdown: CancellationToken,
-) {
-    let spec = Consume {
-        queue: Queue::Results,
-        prefetch,
-        concurrency: FOLD_CONCURRENCY,
-        drain_timeout: SWEEP_GRACE,
-    };
-    let handle = |delivery: Delivery, _slot| fold(store.clone(), delivery);
-    consume(broker.as_ref(), spec, &shutdown, handle).await;
-}
-
-async fn fold(store: Store, delivery: Delivery) {
-    let disposition = match JobResult::decode(&delivery.meta.body) {
-        Err(e) => {
-            tracing::warn!(reason = %e, "dead-lettering an unreadable result");
-            Disposition::DeadLetter(e.to_string())
-        }
-        Ok(result) => match store.batches().record_result(&finished_job(&result)).await {
-            Ok(batch) => {
-                tracing::debug!(batch_id = %batch.id, status = batch.status.as_str(), "result folded");
-                Disposition::Ack
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, job_id = %result.job_id, "result not folded; it will be redelivered");
-                Disposition::Retry
-            }
-        },
-    };
-    if let Err(e) = delivery.settle(disposition).await {
-        tracing::warn!(error = %e, "could not settle a result");
     }
 }
 

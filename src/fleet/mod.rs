@@ -14,6 +14,7 @@ pub mod aggregator;
 pub mod dispatcher;
 pub mod dlq;
 pub mod embedded;
+pub mod folder;
 mod serve;
 mod startup;
 pub mod worker;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::aggregator;
 use super::Error;
+use super::{aggregator, folder};
 use crate::broker::Broker;
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
@@ -58,6 +58,6 @@ pub(super) fn spawn(tasks: &mut Tasks, settings: &Settings, store: Store, broker
     );
     tasks.spawn_loop(
         "the results folder",
-        aggregator::run(store, broker, prefetch, token),
+        folder::run(store, broker, prefetch, token),
     );
 }

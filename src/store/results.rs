@@ -10,6 +10,8 @@
 //! as `target`. A job belongs to the batch it was first stored in: a result
 //! naming another batch is a [`Error::Conflict`].
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -33,30 +35,30 @@ const LEASE_RAN_OUT: &str =
 impl Batches<'_> {
     /// Fold one job's end idempotently; returns its batch as it now stands.
     pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
+        let mut batches = self.record_results(std::slice::from_ref(job)).await?;
+        batches
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("batch {}", job.batch_id)))
+    }
+
+    /// Fold several job ends in one transaction, each idempotently as
+    /// [`Batches::record_result`] would; returns each batch touched once,
+    /// as it now stands. Batches are locked in id order, so two folders
+    /// never wait on each other in a cycle. One bad result fails them all:
+    /// fold the rest one by one then.
+    pub async fn record_results(&self, jobs: &[FinishedJob]) -> Result<Vec<Batch>> {
         let now = Utc::now();
-        let mut tx = self.db.write().await?;
-        // A job enqueued alone by another system names a batch we never
-        // created; its summary starts with the job's counters, at zero.
-        let new_batch = NewBatch {
-            id: job.batch_id,
-            kind: &job.kind,
-            requested_by: job.requested_by.as_deref(),
-            summary: &job.tally,
-        };
-        ensure_batch(&mut tx, &new_batch, now).await?;
-        let batch = lock(&mut tx, job.batch_id).await?;
-        let old = stored(&mut tx, job.job_id, job.batch_id).await?;
-        let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &Slot::of(job)) else {
-            tx.commit().await?;
-            return Ok(batch);
-        };
-        match old {
-            None => insert_job(&mut tx, job, now).await?,
-            Some(_) => update_job(&mut tx, job, now).await?,
+        let mut by_batch: BTreeMap<BatchId, Vec<&FinishedJob>> = BTreeMap::new();
+        for job in jobs {
+            by_batch.entry(job.batch_id).or_default().push(job);
         }
-        let batch = save(&mut tx, &batch, counters, now).await?;
+        let mut tx = self.db.write().await?;
+        let mut folded = Vec::with_capacity(by_batch.len());
+        for (id, jobs) in by_batch {
+            folded.push(fold_into(&mut tx, id, &jobs, now).await?);
+        }
         tx.commit().await?;
-        Ok(batch)
+        Ok(folded)
     }
 
     /// Fail (class `timeout`) every pending job that no worker started
@@ -116,6 +118,45 @@ impl Batches<'_> {
         save(&mut tx, &batch, counters, now).await?;
         tx.commit().await
     }
+}
+
+/// Fold `jobs`, all of batch `id`, into it: its counters move with each job
+/// row that changes, and are written once.
+async fn fold_into(
+    tx: &mut Tx,
+    id: BatchId,
+    jobs: &[&FinishedJob],
+    now: DateTime<Utc>,
+) -> Result<Batch> {
+    // A job enqueued alone by another system names a batch we never
+    // created; its summary starts with the job's counters, at zero.
+    if let Some(first) = jobs.first() {
+        let new_batch = NewBatch {
+            id,
+            kind: &first.kind,
+            requested_by: first.requested_by.as_deref(),
+            summary: &first.tally,
+        };
+        ensure_batch(tx, &new_batch, now).await?;
+    }
+    let batch = lock(tx, id).await?;
+    let mut counters = Counters::of(&batch);
+    let mut changed = false;
+    for job in jobs {
+        let old = stored(tx, job.job_id, id).await?;
+        let Some(next) = fold(&counters, old.as_ref(), &Slot::of(job)) else {
+            continue;
+        };
+        match old {
+            None => insert_job(tx, job, now).await?,
+            Some(_) => update_job(tx, job, now).await?,
+        }
+        (counters, changed) = (next, true);
+    }
+    if !changed {
+        return Ok(batch);
+    }
+    save(tx, &batch, counters, now).await
 }
 
 /// A batch a job names, which may not exist: a job enqueued alone by

@@ -1,0 +1,144 @@
+//! The results folder: every result into its batch, many per transaction.
+//!
+//! Each delivery of the results queue is decoded by its own handler and
+//! handed to one folding task, which takes every result waiting (up to
+//! [`FOLD_BATCH`]) and folds them in one store transaction, then settles
+//! each. A fold is idempotent, so a result folded twice (a redelivery, a
+//! second `dbfleet serve`) changes nothing; if a group fails (one result the
+//! store refuses), its results are folded one by one, so one bad result
+//! never holds the others back. A result is acked only after its fold
+//! committed.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::aggregator::{finished_job, SWEEP_GRACE};
+use crate::broker::consume::{consume, Consume};
+use crate::broker::{Broker, Delivery, Disposition, Queue};
+use crate::message::JobResult;
+use crate::store::{Batch, FinishedJob, Store};
+
+/// Results folded in one transaction at most.
+pub const FOLD_BATCH: usize = 128;
+
+/// A result on its way to the folding task, with the delivery it came in.
+struct Folding {
+    job: FinishedJob,
+    delivery: Delivery,
+    /// Told when the delivery is settled, so its handler (and the consume
+    /// loop's drain) waits until then.
+    settled: oneshot::Sender<()>,
+}
+
+/// Fold results until `shutdown`, resubscribing whenever the consumer is
+/// lost (a broker restart, a broker-side cancel).
+pub async fn run(
+    store: Store,
+    broker: Arc<dyn Broker>,
+    prefetch: u16,
+    shutdown: CancellationToken,
+) {
+    let (to_folder, folding) = mpsc::channel(FOLD_BATCH);
+    let folder = tokio::spawn(fold_loop(store, folding));
+    let spec = Consume {
+        queue: Queue::Results,
+        prefetch,
+        // Every delivery the broker hands over waits for the next fold.
+        concurrency: usize::from(prefetch.max(1)),
+        drain_timeout: SWEEP_GRACE,
+    };
+    let handle = |delivery: Delivery, _slot| hand_over(to_folder.clone(), delivery);
+    consume(broker.as_ref(), spec, &shutdown, handle).await;
+    drop(to_folder);
+    if let Err(e) = folder.await {
+        tracing::error!(error = %e, "the folding task ended badly");
+    }
+}
+
+/// Decode one result and hand it to the folding task; wait until it is
+/// settled. An unreadable result is dead-lettered here.
+async fn hand_over(to_folder: mpsc::Sender<Folding>, delivery: Delivery) {
+    let result = match JobResult::decode(&delivery.meta.body) {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::warn!(reason = %e, "dead-lettering an unreadable result");
+            return settle(delivery, Disposition::DeadLetter(e.to_string())).await;
+        }
+    };
+    let (settled, wait) = oneshot::channel();
+    let folding = Folding {
+        job: finished_job(&result),
+        delivery,
+        settled,
+    };
+    // Only fails once the folder stopped: the delivery is dropped unsettled
+    // and the broker hands it out again.
+    if to_folder.send(folding).await.is_ok() {
+        let _ = wait.await;
+    }
+}
+
+async fn fold_loop(store: Store, mut folding: mpsc::Receiver<Folding>) {
+    let mut group = Vec::with_capacity(FOLD_BATCH);
+    while folding.recv_many(&mut group, FOLD_BATCH).await > 0 {
+        fold_group(&store, std::mem::take(&mut group)).await;
+    }
+}
+
+/// Fold a group in one transaction; if that fails, each on its own.
+async fn fold_group(store: &Store, group: Vec<Folding>) {
+    let jobs: Vec<FinishedJob> = group.iter().map(|f| f.job.clone()).collect();
+    match store.batches().record_results(&jobs).await {
+        Ok(batches) => {
+            log_folded(&batches, group.len());
+            for folding in group {
+                finish(folding, Disposition::Ack).await;
+            }
+        }
+        Err(e) if group.len() > 1 => {
+            tracing::warn!(error = %e, results = group.len(), "a group did not fold; folding one by one");
+            for folding in group {
+                let disposition = fold_one(store, &folding.job).await;
+                finish(folding, disposition).await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, job_id = %jobs[0].job_id, "result not folded; it will be redelivered");
+            for folding in group {
+                finish(folding, Disposition::Retry).await;
+            }
+        }
+    }
+}
+
+async fn fold_one(store: &Store, job: &FinishedJob) -> Disposition {
+    match store.batches().record_result(job).await {
+        Ok(batch) => {
+            log_folded(std::slice::from_ref(&batch), 1);
+            Disposition::Ack
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, job_id = %job.job_id, "result not folded; it will be redelivered");
+            Disposition::Retry
+        }
+    }
+}
+
+fn log_folded(batches: &[Batch], results: usize) {
+    for b in batches {
+        tracing::debug!(batch_id = %b.id, status = b.status.as_str(), results, "results folded");
+    }
+}
+
+async fn finish(folding: Folding, disposition: Disposition) {
+    settle(folding.delivery, disposition).await;
+    let _ = folding.settled.send(());
+}
+
+async fn settle(delivery: Delivery, disposition: Disposition) {
+    if let Err(e) = delivery.settle(disposition).await {
+        tracing::warn!(error = %e, "could not settle a result");
+    }
+}
