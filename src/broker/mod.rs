@@ -21,7 +21,7 @@ use crate::message::{JobMessage, JobResult};
 
 pub use backoff::Backoff;
 pub use memory::MemoryBroker;
-pub use rabbitmq::RabbitBroker;
+pub use rabbitmq::{validate_url, RabbitBroker};
 pub use topology::Topology;
 
 /// A broker failure. Each variant keeps the client library's own error
@@ -30,6 +30,9 @@ pub use topology::Topology;
 /// cause in their message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The broker could not be reached; `endpoint` is its redacted URL.
+    #[error("cannot connect to the broker {endpoint}: {cause}")]
+    Connect { endpoint: String, cause: String },
     #[error("broker: {0}")]
     Amqp(lapin::Error),
     #[error("broker: {what} timed out after {after:?}")]

@@ -6,10 +6,12 @@
 //! connection, as RabbitMQ advises, so publisher flow control never stalls
 //! acks; prefetch is set before `basic.consume`.
 //!
-//! Layout: this file connects, publishes and closes; `declare.rs` declares
+//! Layout: this file connects, publishes and closes; `connect.rs` checks
+//! the URL and words a failed connection; `declare.rs` declares
 //! the topology; `deliveries.rs` is the consumer stream; `settle.rs` settles
 //! each delivery according to its [`Disposition`](crate::broker::Disposition).
 
+mod connect;
 mod declare;
 mod deliveries;
 mod settle;
@@ -28,6 +30,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use super::{Broker, Deliveries, Error, Outgoing, Queue, Result, Topology};
+
+pub use connect::validate_url;
 
 pub struct RabbitBroker {
     inner: Arc<Inner>,
@@ -70,7 +74,8 @@ fn properties() -> ConnectionProperties {
 }
 
 impl RabbitBroker {
-    /// Connect (checking the broker answers) without declaring anything.
+    /// Connect (checking the broker answers) without declaring anything. A
+    /// failure is [`Error::Connect`]: the redacted URL and the root cause.
     pub async fn connect(url: &SecretString, topology: Topology) -> Result<Self> {
         let manager = Manager::new(url.expose_secret(), properties());
         let pool = Pool::builder(manager)
@@ -88,7 +93,10 @@ impl RabbitBroker {
                 channel: Mutex::new(None),
             }),
         };
-        broker.inner.channel().await?;
+        if let Err(e) = broker.inner.channel().await {
+            broker.inner.pool.close();
+            return Err(connect::connect_error(url.expose_secret(), &e));
+        }
         Ok(broker)
     }
 
