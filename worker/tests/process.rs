@@ -377,7 +377,7 @@ fn a_bad_config_exits_2_and_names_each_key() {
 }
 
 #[test]
-fn without_a_shared_broker_it_exits_1_and_says_why() {
+fn without_a_shared_broker_it_exits_2_and_says_why() {
     let dir = std::env::temp_dir().join(format!("dbfleet-proc-{}", common::tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("no-broker.yaml");
@@ -400,7 +400,8 @@ fn without_a_shared_broker_it_exits_1_and_says_why() {
     std::fs::remove_dir_all(&dir).unwrap();
     for out in [unset, memory] {
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        // A configuration problem, as for every command that needs a broker.
+        assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("needs a shared broker"), "{err}");
         assert!(err.contains("broker.url"), "{err}");
     }

@@ -28,10 +28,9 @@ pub struct Usage(pub String);
 pub fn is_usage(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.is::<Usage>()
-            || matches!(
-                cause.downcast_ref::<fleet::Error>(),
-                Some(fleet::Error::NeedsSharedBroker(_))
-            )
+            || cause
+                .downcast_ref::<fleet::Error>()
+                .is_some_and(fleet::Error::is_config)
     })
 }
 
