@@ -21,7 +21,7 @@ use crate::broker::consume::{consume, Consume};
 use crate::broker::{Broker, Delivery, Disposition, Queue, REASON_HEADER};
 use crate::jobs;
 use crate::message::{ErrorClass, JobError, JobMessage, JobOutput, JobResult};
-use crate::store::{DeadLetter, FinishedJob, Store};
+use crate::store::{DeadLetter, FinishedJob, Folded, Store};
 
 /// Time a worker has after a job's deadline to get its own (timeout) result
 /// in before the sweeper writes one.
@@ -110,9 +110,11 @@ async fn fold(store: Store, delivery: Delivery) {
             tracing::warn!(reason = %e, "dead-lettering an unreadable result");
             Disposition::DeadLetter(e.to_string())
         }
-        Ok(result) => match store.batches().record_result(&finished_job(&result)).await {
-            Ok(batch) => {
+        Ok(result) => match store.batches().fold_result(&finished_job(&result)).await {
+            Ok(folded) => {
+                let batch = &folded.after;
                 tracing::debug!(batch_id = %batch.id, status = batch.status.as_str(), "result folded");
+                log_milestone(&folded);
                 Disposition::Ack
             }
             Err(e) => {
@@ -123,6 +125,30 @@ async fn fold(store: Store, delivery: Delivery) {
     };
     if let Err(e) = delivery.settle(disposition).await {
         tracing::warn!(error = %e, "could not settle a result");
+    }
+}
+
+/// A batch's milestones, at info: the fold that brought its first result
+/// (it is under way: its workers are up), and the fold that ended it, with
+/// how it ended. Only the fold that changed the batch logs, so a duplicate
+/// result or a second `serve` replica adds no line.
+fn log_milestone(folded: &Folded) {
+    let b = &folded.after;
+    if folded.ended() {
+        let took = b
+            .finished_at
+            .and_then(|end| (end - b.created_at).to_std().ok())
+            .unwrap_or_default();
+        let duration = humantime::format_duration(Duration::from_millis(
+            u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        ));
+        tracing::info!(
+            batch_id = %b.id, kind = %b.kind, status = b.status.as_str(), total = b.total,
+            succeeded = b.succeeded, failed = b.failed, warned = b.warned, %duration,
+            "batch {} ({}) ended {}", b.id, b.kind, b.status.as_str()
+        );
+    } else if folded.first_result() {
+        tracing::info!(batch_id = %b.id, kind = %b.kind, "batch {} ({}) in progress", b.id, b.kind);
     }
 }
 
@@ -217,9 +243,11 @@ async fn fold_dead_letter(store: &Store, delivery: &Delivery) -> Disposition {
     };
     if let DeadBody::Job(job) = &body {
         let result = dead_letter_result(job, &reason, meta.attempt);
-        match store.batches().record_result(&finished_job(&result)).await {
-            Ok(batch) => {
-                tracing::warn!(job_id = %job.job_id, batch_id = %batch.id, %reason, "dead-lettered job failed");
+        match store.batches().fold_result(&finished_job(&result)).await {
+            Ok(folded) => {
+                let batch_id = folded.after.id;
+                tracing::warn!(job_id = %job.job_id, %batch_id, %reason, "dead-lettered job failed");
+                log_milestone(&folded);
             }
             Err(e) if meta.attempt < DEAD_LETTER_RESULT_ATTEMPTS => {
                 tracing::warn!(error = %e, job_id = %job.job_id, "dead-lettered job not failed; retrying");

@@ -38,6 +38,7 @@ pub use fold::FinishedJob;
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
+pub use results::Folded;
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
 pub use tally::Tally;
 

@@ -19,9 +19,36 @@ use super::fold::{fold, Counters, Slot, State};
 use super::{Batch, BatchStatus, Batches, Error, FinishedJob, Result, Tally};
 use crate::domain::BatchId;
 
+/// A batch just before and just after one job's end was folded into it.
+/// Equal when the fold changed nothing (a duplicate, an older result).
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub before: Batch,
+    pub after: Batch,
+}
+
+impl Folded {
+    /// Whether this fold brought the batch its first finished job.
+    pub fn first_result(&self) -> bool {
+        let done = |b: &Batch| b.succeeded + b.failed;
+        done(&self.before) == 0 && done(&self.after) > 0
+    }
+
+    /// Whether this fold ended the batch.
+    pub fn ended(&self) -> bool {
+        !self.before.status.is_terminal() && self.after.status.is_terminal()
+    }
+}
+
 impl Batches<'_> {
     /// Fold one job's end idempotently; returns its batch as it now stands.
     pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
+        Ok(self.fold_result(job).await?.after)
+    }
+
+    /// [`Batches::record_result`], returning the batch before the fold
+    /// too (read under the same lock: no extra query).
+    pub async fn fold_result(&self, job: &FinishedJob) -> Result<Folded> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
         // A job enqueued by another system may name a batch we never created;
@@ -37,19 +64,20 @@ impl Batches<'_> {
             ],
         )
         .await?;
-        let batch = lock(&mut tx, job.batch_id).await?;
+        let before = lock(&mut tx, job.batch_id).await?;
         let old = stored(&mut tx, job).await?;
-        let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &Slot::of(job)) else {
+        let Some(counters) = fold(&Counters::of(&before), old.as_ref(), &Slot::of(job)) else {
             tx.commit().await?;
-            return Ok(batch);
+            let after = before.clone();
+            return Ok(Folded { before, after });
         };
         match old {
             None => insert_job(&mut tx, job, now).await?,
             Some(_) => update_job(&mut tx, job, now).await?,
         }
-        let batch = save(&mut tx, &batch, counters, now).await?;
+        let after = save(&mut tx, &before, counters, now).await?;
         tx.commit().await?;
-        Ok(batch)
+        Ok(Folded { before, after })
     }
 
     /// Fail every pending job whose deadline is before `cutoff` (class
