@@ -119,6 +119,11 @@ impl Setup {
 
     /// Start a `dbfleet-worker`; its stderr goes to a file of its own.
     fn spawn_worker(&mut self, concurrency: u16) -> usize {
+        self.spawn_worker_logging(concurrency, "warn")
+    }
+
+    /// [`Setup::spawn_worker`], logging at `level`.
+    fn spawn_worker_logging(&mut self, concurrency: u16, level: &str) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.logs.join(format!("w{n}.log"))).unwrap();
         let child = Command::new(WORKER_BIN)
@@ -144,7 +149,7 @@ impl Setup {
             .env("DBFLEET__WORKER__CONCURRENCY", concurrency.to_string())
             .env("DBFLEET__WORKER__NAME", format!("proc-w{n}"))
             .env("DBFLEET__WORKER__DRAIN_TIMEOUT", "20s")
-            .env("DBFLEET__LOG__LEVEL", "warn")
+            .env("DBFLEET__LOG__LEVEL", level)
             .env(
                 format!("DBFT_PROC_PW_{}", self.world.tag),
                 &self.maria.password,
@@ -519,5 +524,35 @@ async fn malformed_messages_are_dead_lettered_and_the_worker_lives_on() {
     sigterm(&s.workers[worker]);
     let status = exit_of(&mut s.workers[worker], Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", s.log(worker));
+    s.teardown().await;
+}
+
+/// A worker stopped by SIGTERM after a batch logs nothing above info, with
+/// lapin's own lines switched on: every connection is closed, and lapin's
+/// IO threads have stopped, before the runtime goes. Its log is a file, so
+/// plain text; and no database notice reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_logs_nothing_above_info() {
+    let mut s = Setup::new(3, false).await;
+    let worker = s.spawn_worker_logging(2, "info,lapin=info");
+    s.until_consumers(1).await;
+    let batch = s.start_batch().await;
+    let ended = s.wait(batch.id).await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    sigterm(&s.workers[worker]);
+    let status = exit_of(&mut s.workers[worker], Duration::from_secs(30)).await;
+    let log = s.log(worker);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("worker stopped"), "{log}");
+    let loud: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN ") || l.contains("being shutdown"))
+        .collect();
+    assert!(loud.is_empty(), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+    assert!(!log.contains("sqlx::postgres::notice"), "{log}");
     s.teardown().await;
 }

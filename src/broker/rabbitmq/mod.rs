@@ -25,7 +25,7 @@ use deadpool_lapin::{Manager, Pool};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -64,6 +64,28 @@ async fn bounded<T>(
     tokio::time::timeout(limit, operation)
         .await
         .unwrap_or_else(|_| Err(Error::Timeout { what, after: limit }))
+}
+
+/// Close `connection`, then wait until lapin's IO thread for it has
+/// stopped: that thread uses this runtime's reactor, and one still running
+/// when the runtime stops logs "A Tokio 1.x context was found, but it is
+/// being shutdown" as errors. Best effort: a connection already lost is
+/// only logged at debug.
+async fn shut(connection: Connection, why: &'static str) {
+    let closing = async { connection.close(200, why).await.map_err(amqp) };
+    if let Err(e) = bounded("closing a connection", OPERATION_TIMEOUT, closing).await {
+        tracing::debug!(error = %e, "connection already gone");
+        return;
+    }
+    // The close is acknowledged, so the IO thread ends in a moment:
+    // `run` joins it (blocking, hence its own thread).
+    let stopped = tokio::task::spawn_blocking(move || connection.run());
+    if tokio::time::timeout(CONNECT_TIMEOUT, stopped)
+        .await
+        .is_err()
+    {
+        tracing::debug!("a closed connection's IO thread is still running");
+    }
 }
 
 fn properties() -> ConnectionProperties {
@@ -191,19 +213,23 @@ impl Broker for RabbitBroker {
     }
 
     async fn close(&self) {
-        let close = async {
+        let close_channel = async {
             if let Some(channel) = self.inner.channel.lock().await.take() {
                 let _ = channel.close(200, "closing").await;
             }
-            let idle = self.inner.pool.status().available;
-            for _ in 0..idle {
-                if let Ok(connection) = self.inner.pool.get().await {
-                    let _ = connection.close(200, "closing").await;
-                }
-            }
             Ok(())
         };
-        let _ = bounded("closing", OPERATION_TIMEOUT, close).await;
+        let _ = bounded("closing", OPERATION_TIMEOUT, close_channel).await;
+        let idle = self.inner.pool.status().available;
+        for _ in 0..idle {
+            let taken = bounded("closing", OPERATION_TIMEOUT, async {
+                self.inner.pool.get().await.map_err(Error::Pool)
+            })
+            .await;
+            if let Ok(connection) = taken {
+                shut(deadpool_lapin::Object::take(connection), "closing").await;
+            }
+        }
         self.inner.pool.close();
     }
 
