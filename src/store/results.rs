@@ -278,3 +278,43 @@ async fn save(tx: &mut Tx, batch: &Batch, c: Counters, now: DateTime<Utc>) -> Re
     ];
     batch_from_row(&tx.fetch_one(&sql, args).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pending: i64, succeeded: i64, failed: i64) -> Batch {
+        Batch {
+            id: BatchId::new(),
+            kind: "probe".into(),
+            status: BatchStatus::from_counts(pending, succeeded, failed),
+            total: pending + succeeded + failed,
+            pending,
+            succeeded,
+            failed,
+            warned: 0,
+            summary: Tally::default(),
+            requested_by: None,
+            created_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn milestones_are_told_by_the_fold_that_made_them() {
+        let check = |before: Batch, after: Batch, first: bool, ended: bool| {
+            let folded = Folded { before, after };
+            let found = (folded.first_result(), folded.ended());
+            assert_eq!(found, (first, ended), "{folded:?}");
+        };
+        check(batch(3, 0, 0), batch(2, 1, 0), true, false);
+        check(batch(2, 1, 0), batch(1, 1, 1), false, false);
+        check(batch(1, 1, 1), batch(0, 2, 1), false, true);
+        check(batch(1, 0, 0), batch(0, 0, 1), true, true);
+        // A duplicate changes nothing, so it tells nothing.
+        check(batch(2, 1, 0), batch(2, 1, 0), false, false);
+        check(batch(0, 2, 1), batch(0, 2, 1), false, false);
+        // A success replacing a failure moves no milestone.
+        check(batch(0, 0, 1), batch(0, 1, 0), false, false);
+    }
+}
