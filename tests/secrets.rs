@@ -375,9 +375,9 @@ async fn failing_to_open_the_store_or_the_broker_echoes_no_password() {
 
     let settings = |store_url: &str, broker_url: &str| {
         let yaml = format!(
-            "store:\n  url: '{store_url}'\nbroker:\n  url: '{broker_url}'\n  prefix: dbft-{}\n\
+            "store:\n  url: '{store_url}'\nbroker:\n  url: '{broker_url}'\n  prefix: {}\n\
              filters:\n  path: {}/config/database_filters.yaml\n",
-            common::tag(),
+            common::broker_prefix(&common::tag()),
             common::repo_root().display()
         );
         config::load_from_str("secrets.yaml", &yaml, Vec::new()).unwrap()
