@@ -1,5 +1,6 @@
 //! Logging set-up shared by both programs: pretty or JSON lines on stderr,
-//! filtered by `log.level` (or `RUST_LOG` when set).
+//! filtered by `log.level` (or `RUST_LOG` when set to a filter that passes
+//! the same check).
 //!
 //! - `log.level` is checked when the configuration loads
 //!   ([`check_filter`]): a `tracing` filter reads an unknown word such as
@@ -35,7 +36,7 @@ const LEVELS: &str = "trace, debug, info, warn, error, off";
 pub fn init(settings: &LogSettings) {
     let directives = std::env::var("RUST_LOG")
         .ok()
-        .filter(|env| EnvFilter::try_new(env).is_ok())
+        .filter(|env| check_filter(env).is_ok())
         .unwrap_or_else(|| settings.level.clone());
     let filter = filter(&directives);
     let _ = match settings.format {
