@@ -216,6 +216,40 @@ fn config_check_rejects_each_bad_value_and_never_shows_a_password() {
     }
 }
 
+#[test]
+fn config_check_names_the_file_and_key_of_every_bad_value_at_once() {
+    let scratch = Scratch::new();
+    let file = scratch.path().join("dbfleet.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "store:\n  url: 'postgres://::::'\nbroker:\n  url: 'amqp://guest:{PASSWORD}@mq:0x/%2f'\n\
+             log:\n  level: loud\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "check"])
+        .env_remove("DBFLEET__STORE__URL")
+        .env_remove("DBFLEET__BROKER__URL")
+        .env_remove("DBFLEET__LOG__LEVEL")
+        .output()
+        .unwrap();
+    let at = file.display();
+    assert_usage(
+        &out,
+        &[
+            &format!("{at}: store.url: invalid store URL: empty host\n"),
+            &format!("{at}: broker.url: invalid broker URL: invalid port number\n"),
+            &format!("{at}: log.level: invalid log filter: `loud`: neither a level"),
+        ],
+    );
+    assert_eq!(stderr(&out).lines().count(), 3, "{}", stderr(&out));
+    assert!(!stderr(&out).contains(PASSWORD), "{}", stderr(&out));
+}
+
 /// `dbfleet instance list` on `store_url`: its output and how long it took.
 fn list_instances(store_url: &str) -> (Output, Duration) {
     let started = Instant::now();
