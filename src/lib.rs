@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: the YAML configuration, overridden from the environment.
 //! - [`domain`], [`secret`]: validated ids and names; password references.
+//! - [`endpoint`]: a server's URL as errors may show it, and why a
+//!   connection failed.
 //! - [`message`]: the versioned job envelope, one module per kind's params
 //!   and output; the only wire format.
 //! - [`jobs`]: what each kind of job does, behind one trait.
@@ -22,6 +24,7 @@ pub mod adapters;
 pub mod broker;
 pub mod config;
 pub mod domain;
+pub mod endpoint;
 pub mod filters;
 pub mod fleet;
 pub mod inventory;

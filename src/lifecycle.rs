@@ -13,14 +13,15 @@ use std::future::Future;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// A loop that ended early, or badly.
+/// A loop that ended early, or badly. The loop's error is part of the
+/// message rather than a `source()`: it is logged with `%`, which shows
+/// the message alone.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("{name} failed: {source}")]
+    #[error("{name} failed: {error}")]
     Failed {
         name: &'static str,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{name} panicked: {message}")]
     Panicked { name: &'static str, message: String },
@@ -122,7 +123,7 @@ impl Tasks {
                 Ok(())
             }
             Ok((_, (name, Ok(())))) => Err(TaskError::Stopped { name }),
-            Ok((_, (name, Err(source)))) => Err(TaskError::Failed { name, source }),
+            Ok((_, (name, Err(error)))) => Err(TaskError::Failed { name, error }),
             Err(e) => {
                 let name = self.name_of(e.id());
                 if e.is_panic() {

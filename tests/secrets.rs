@@ -355,8 +355,9 @@ fn a_planted_secret_is_found_in_the_captured_logs() {
 }
 
 /// Opening the control store or the broker fails (down, unknown database,
-/// bad option, refused login) without echoing the password of its URL, in
-/// the error or in any log line.
+/// unknown role, refused login) without echoing the password of its URL, in
+/// the error or in any log line; a bad option is refused when the
+/// configuration loads, without echoing it either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_to_open_the_store_or_the_broker_echoes_no_password() {
     capture_logs();
@@ -365,24 +366,32 @@ async fn failing_to_open_the_store_or_the_broker_echoes_no_password() {
     let missing_db = format!("dbft_missing_{}", common::tag());
     let pg = |rest: &str| format!("postgres://postgres:{password}@127.0.0.1:{rest}");
     let amqp = |port: u16| format!("amqp://guest:{password}@127.0.0.1:{port}/%2f");
+    let nobody = format!(
+        "postgres://dbft_nobody_{}:{password}@127.0.0.1:5432/x",
+        common::tag()
+    );
     let stores = [
         pg(&format!("{closed}/x")),
         pg(&format!("5432/{missing_db}")),
-        pg("5432/x?sslmode=bogus"),
+        nobody,
     ];
     // RabbitMQ refuses the wrong password (ACCESS_REFUSED), or nothing listens.
     let brokers = [amqp(5672), amqp(closed)];
 
     let settings = |store_url: &str, broker_url: &str| {
         let yaml = format!(
-            "store:\n  url: '{store_url}'\nbroker:\n  url: '{broker_url}'\n  prefix: dbft-{}\n\
+            "store:\n  url: '{store_url}'\nbroker:\n  url: '{broker_url}'\n  prefix: {}\n\
              filters:\n  path: {}/config/database_filters.yaml\n",
-            common::tag(),
+            common::broker_prefix(&common::tag()),
             common::repo_root().display()
         );
         config::load_from_str("secrets.yaml", &yaml, Vec::new()).unwrap()
     };
     let mut errors = Vec::new();
+    let bad_option = format!("store:\n  url: '{}'\n", pg("5432/x?sslmode=bogus"));
+    let refused = config::load_from_str("secrets.yaml", &bad_option, Vec::new()).unwrap_err();
+    let refused = format!("{refused} / {refused:?}");
+    assert!(refused.contains("store.url"), "{refused}");
     for url in &stores {
         let e = fleet::open_store(&settings(url, "memory://"))
             .await
@@ -403,7 +412,7 @@ async fn failing_to_open_the_store_or_the_broker_echoes_no_password() {
         errors[1].contains(&missing_db) && errors[3].contains("ACCESS_REFUSED"),
         "the failures are the intended ones: {errors:#?}"
     );
-    let mut scanned: Vec<(&str, &str)> = vec![("logs", &logs)];
+    let mut scanned: Vec<(&str, &str)> = vec![("logs", &logs), ("config error", &refused)];
     scanned.extend(errors.iter().map(|t| ("open error", t.as_str())));
     assert_no_leak(&scanned, &[&password]);
 }

@@ -7,6 +7,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::message::JobKind;
+use dbfleet::secret::PasswordRef;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +63,32 @@ fn kind() -> impl TypedValueParser<Value = JobKind> {
         .try_map(|name: String| JobKind::parse(&name).ok_or("unknown kind"))
 }
 
+/// `--limit`: how many rows a listing shows, 1 to 10 000.
+fn limit() -> clap::builder::RangedI64ValueParser<i64> {
+    clap::value_parser!(i64).range(1..=10_000)
+}
+
+/// A value that must say something (`--host`, `--username`): clap turns
+/// the error into `invalid value '' for '--host <HOST>'`, exit code 2.
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    Ok(value.to_string())
+}
+
+/// `--password-env`: the name of an environment variable, checked here so
+/// a typo is a usage error rather than a worker that cannot connect.
+fn env_var_name(value: &str) -> Result<String, String> {
+    PasswordRef::env(value)
+        .map(|_| value.to_string())
+        .map_err(|_| {
+            "not an environment variable name (letters, digits and `_`, not starting \
+             with a digit)"
+                .to_string()
+        })
+}
+
 #[derive(Subcommand)]
 pub enum DlqCommand {
     /// List dead letters, newest first (not yet replayed ones by default).
@@ -69,7 +96,7 @@ pub enum DlqCommand {
         /// Include dead letters already replayed.
         #[arg(long)]
         all: bool,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = limit())]
         limit: i64,
         #[arg(long)]
         json: bool,
@@ -128,15 +155,15 @@ pub struct AddInstance {
     /// Engine: mysql (also MariaDB) or postgresql.
     #[arg(long)]
     pub db_type: DbType,
-    #[arg(long)]
+    #[arg(long, value_parser = non_empty)]
     pub host: String,
     /// Port; the engine's default when omitted.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    #[arg(long)]
+    #[arg(long, value_parser = non_empty)]
     pub username: String,
     /// Environment variable holding the password, read by each worker.
-    #[arg(long, conflicts_with = "password_file")]
+    #[arg(long, conflicts_with = "password_file", value_parser = env_var_name)]
     pub password_env: Option<String>,
     /// File holding the password (e.g. a mounted secret), read by each worker.
     #[arg(long)]
@@ -172,7 +199,7 @@ pub enum BatchCommand {
     },
     /// List recent batches.
     List {
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = limit())]
         limit: i64,
         #[arg(long)]
         json: bool,

@@ -17,9 +17,10 @@
 //! - **Shutdown**: the loop stops taking deliveries, lets handlers in flight
 //!   finish for up to `drain_timeout`, then cancels the `abandon` token each
 //!   handler got, so it hands its delivery back, and waits for them and for
-//!   every tail. Only then is the consumer closed: deliveries are settled on
-//!   the channel they came from, and closing it returns any prefetched,
-//!   unstarted one.
+//!   every tail. Only then is the consumer closed, and the loop waits for
+//!   that too: deliveries are settled on the channel they came from, closing
+//!   it returns any prefetched, unstarted one, and a connection left to
+//!   close after the runtime stops would end in lapin's errors.
 //! - **Panics**: a handler that panics is reported and the loop goes on; its
 //!   delivery, never settled, is redelivered when the consumer's channel
 //!   closes.
@@ -128,7 +129,9 @@ pub async fn consume<F, Fut>(
     drain(&mut running, spec, &abandon).await;
     slot.tails.close();
     slot.tails.wait().await;
-    drop(consumer);
+    if let Some(consumer) = consumer {
+        consumer.close().await;
+    }
 }
 
 /// Wait until fewer than `concurrency` handlers run, reaping (and reporting)
@@ -156,6 +159,10 @@ async fn subscribe(broker: &dyn Broker, spec: &Consume) -> Result<Deliveries> {
 /// Let handlers finish until the drain timeout, then make them hand back
 /// what they hold, and wait for that.
 async fn drain(running: &mut JoinSet<()>, spec: Consume, abandon: &CancellationToken) {
+    // Handlers that already finished are not in flight.
+    while let Some(done) = running.try_join_next() {
+        report(spec.queue, done);
+    }
     if running.is_empty() {
         return;
     }

@@ -330,7 +330,7 @@ impl Broker for MemoryBroker {
             let delivery = consumer.next().await?;
             Some((Ok(delivery), consumer))
         });
-        Ok(Box::pin(stream.fuse()))
+        Ok(Deliveries::new(stream.fuse()))
     }
 }
 

@@ -12,6 +12,7 @@ mod rabbitmq;
 pub mod topology;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::pin::Pin;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use crate::message::{JobMessage, JobResult};
 
 pub use backoff::Backoff;
 pub use memory::MemoryBroker;
-pub use rabbitmq::RabbitBroker;
+pub use rabbitmq::{validate_url, RabbitBroker};
 pub use topology::Topology;
 
 /// A broker failure. Each variant keeps the client library's own error
@@ -30,6 +31,9 @@ pub use topology::Topology;
 /// cause in their message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The broker could not be reached; `endpoint` is its redacted URL.
+    #[error("cannot connect to the broker {endpoint}: {cause}")]
+    Connect { endpoint: String, cause: String },
     #[error("broker: {0}")]
     Amqp(lapin::Error),
     #[error("broker: {what} timed out after {after:?}")]
@@ -183,7 +187,59 @@ impl Delivery {
     }
 }
 
-pub type Deliveries = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
+/// A consumer's stream of deliveries; it ends when the broker cancels the
+/// consumer. What the consumer holds open (RabbitMQ: its own connection) is
+/// closed by [`Deliveries::close`], which a consumer awaits before it
+/// returns: a connection still open when the runtime stops makes lapin log
+/// errors about the runtime shutting down. Dropping the stream closes it in
+/// the background instead (on a reconnect, say).
+pub struct Deliveries {
+    stream: Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>,
+    close: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl Deliveries {
+    pub fn new(stream: impl Stream<Item = Result<Delivery>> + Send + 'static) -> Self {
+        Self {
+            stream: Box::pin(stream),
+            close: None,
+        }
+    }
+
+    /// Run `close` when the stream is closed or dropped.
+    pub fn closed_by(mut self, close: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.close = Some(Box::pin(close));
+        self
+    }
+
+    /// Close what the consumer holds open, and wait until it is closed.
+    pub async fn close(mut self) {
+        if let Some(close) = self.close.take() {
+            close.await;
+        }
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        if let Some(close) = self.close.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(close);
+            }
+        }
+    }
+}
+
+impl Stream for Deliveries {
+    type Item = Result<Delivery>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
 
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {

@@ -47,7 +47,10 @@ pub fn load(
         Err(e) => Err(ConfigErrors(vec![ConfigError {
             source,
             key: String::new(),
-            problem: format!("cannot read configuration file: {e}"),
+            // Both programs take the file as `--config` or `$DBFLEET_CONFIG`.
+            problem: format!(
+                "cannot read configuration file: {e} (name the file with --config or DBFLEET_CONFIG)"
+            ),
         }])),
     }
 }

@@ -34,7 +34,12 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
 /// The URL is optional: without it the store is SQLite under `data_dir`.
 fn store(s: &mut Section<'_>) -> StoreSettings {
     StoreSettings {
-        url: s.url("url", store_scheme, "postgres://… or sqlite:…"),
+        url: s.url(
+            "url",
+            store_scheme,
+            "postgres://… or sqlite:…",
+            crate::store::validate_url,
+        ),
         max_connections: s.int_in("max_connections", 1..=1000, 10),
     }
 }
@@ -52,7 +57,12 @@ fn broker_scheme(url: &str) -> bool {
 
 /// The URL is optional: without it the queue is in-process.
 fn broker(s: &mut Section<'_>) -> BrokerSettings {
-    let url = s.url("url", broker_scheme, "amqp://…, amqps://… or memory://");
+    let url = s.url(
+        "url",
+        broker_scheme,
+        "amqp://…, amqps://… or memory://",
+        crate::broker::validate_url,
+    );
     BrokerSettings {
         url,
         prefix: prefix(s),
@@ -186,9 +196,10 @@ fn log(s: &mut Section<'_>) -> LogSettings {
         }
     };
     let level = s.string_or("level", "info");
-    // Checked here so a typo shows up in `config check`, not at start-up.
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
-        s.error("level", &format!("invalid log filter: {e}"));
+    // Checked here so a typo shows up in `config check`, not at start-up
+    // as a filter that silently logs nothing.
+    if let Err(problem) = crate::telemetry::check_filter(&level) {
+        s.error("level", &format!("invalid log filter: {problem}"));
     }
     LogSettings { format, level }
 }

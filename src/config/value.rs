@@ -55,14 +55,16 @@ impl Section<'_> {
             .unwrap_or_else(|| default.to_owned())
     }
 
-    /// An optional URL that `accepts` (a scheme check); absent means the
-    /// embedded default. Its value is never put in an error, since it may
-    /// hold a password.
+    /// An optional URL that `accepts` (a scheme check) and `parses` (the
+    /// check of the module that will read it, whose problem never quotes
+    /// it); absent means the embedded default. Its value is never put in an
+    /// error, since it may hold a password.
     pub(super) fn url(
         &mut self,
         key: &'static str,
         accepts: fn(&str) -> bool,
         expected: &str,
+        parses: fn(&str) -> Result<(), String>,
     ) -> Option<SecretString> {
         let url = self.string(key)?;
         if url.is_empty() {
@@ -77,6 +79,9 @@ impl Section<'_> {
                 "unsupported {} URL scheme; expected {expected}",
                 self.prefix
             );
+            self.error(key, &problem);
+        } else if let Err(problem) = parses(&url) {
+            let problem = format!("invalid {} URL: {problem}", self.prefix);
             self.error(key, &problem);
         }
         Some(SecretString::from(url))
@@ -337,6 +342,27 @@ mod tests {
                 "invalid log filter",
             ),
             (
+                "log: {level: loud}",
+                "log.level",
+                "invalid log filter: `loud`: neither a level (trace, debug, info, warn, error, off) \
+                 nor `target=level`",
+            ),
+            (
+                "store: {url: 'postgres://::::'}",
+                "store.url",
+                "invalid store URL: empty host",
+            ),
+            (
+                "store: {url: 'postgres://u:p@db/x?sslmode=sometimes'}",
+                "store.url",
+                "invalid store URL: ",
+            ),
+            (
+                "broker: {url: 'amqp://guest:p@mq:70000/%2f'}",
+                "broker.url",
+                "invalid broker URL: invalid port number",
+            ),
+            (
                 "lgo: {level: info}",
                 "lgo",
                 "unknown key; did you mean `log`?",
@@ -363,6 +389,18 @@ store: {url: 'mysql://admin:hunter2@db/x', max_connections: 0}
 broker: {url: 'http://guest:s3cret@mq', delivery_limit: many}
 ";
         let env = vars(&[("DBFLEET__BROKER__URL", "ftp://guest:s3cret@mq")]);
+        // Nor when the scheme is right and the rest does not parse.
+        let unparsable = "
+store: {url: 'postgres://admin:hunter2@db:port/x?sslmode=bogus'}
+broker: {url: 'amqp:guest:s3cret@mq'}
+";
+        let found = errors(unparsable, vec![]);
+        let shown = format!("{} {found:?}", ConfigErrors(found.clone()));
+        assert_eq!(found.len(), 2, "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
         let file_only = errors(text, vec![]);
         let with_env = errors(text, env);
         for found in [file_only, with_env] {

@@ -176,9 +176,11 @@ async fn fold_dead_letter(store: &Store, delivery: &Delivery) -> Disposition {
     };
     if let DeadBody::Job(job) = &body {
         let result = dead_letter_result(job, &reason, meta.attempt);
-        match store.batches().record_result(&finished_job(&result)).await {
-            Ok(batch) => {
-                tracing::warn!(job_id = %job.job_id, batch_id = %batch.id, %reason, "dead-lettered job failed");
+        match store.batches().fold_result(&finished_job(&result)).await {
+            Ok(folded) => {
+                let batch_id = folded.after.id;
+                tracing::warn!(job_id = %job.job_id, %batch_id, %reason, "dead-lettered job failed");
+                super::folder::log_milestone(&folded);
             }
             Err(e) if meta.attempt < DEAD_LETTER_RESULT_ATTEMPTS => {
                 tracing::warn!(error = %e, job_id = %job.job_id, "dead-lettered job not failed; retrying");

@@ -27,19 +27,19 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("no dead letter with id(s) {}", ids(.0))]
     NotFound(Vec<i64>),
-    #[error("dead letter {id} could not be published ({replayed} replayed before it): {source}")]
+    #[error("dead letter {id} could not be published ({replayed} replayed before it): {cause}")]
     Publish {
         id: i64,
         replayed: usize,
-        source: broker::Error,
+        cause: broker::Error,
     },
     #[error(
-        "dead letter {id} was published but not marked replayed ({replayed} replayed before it): {source}"
+        "dead letter {id} was published but not marked replayed ({replayed} replayed before it): {cause}"
     )]
     Mark {
         id: i64,
         replayed: usize,
-        source: store::Error,
+        cause: store::Error,
     },
 }
 
@@ -117,19 +117,19 @@ pub async fn replay(
         broker
             .publish(message)
             .await
-            .map_err(|source| Error::Publish {
+            .map_err(|cause| Error::Publish {
                 id: letter.id,
                 replayed: done.replayed.len(),
-                source,
+                cause,
             })?;
         store
             .dead_letters()
             .mark_replayed(&[letter.id], Utc::now())
             .await
-            .map_err(|source| Error::Mark {
+            .map_err(|cause| Error::Mark {
                 id: letter.id,
                 replayed: done.replayed.len(),
-                source,
+                cause,
             })?;
         tracing::info!(id = letter.id, kind = %letter.kind, "dead letter replayed");
         done.replayed.push(letter.id);

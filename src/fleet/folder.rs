@@ -10,6 +10,7 @@
 //! committed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use super::aggregator::{finished_job, SWEEP_GRACE};
 use crate::broker::consume::{consume, Consume};
 use crate::broker::{Broker, Delivery, Disposition, Queue};
 use crate::message::JobResult;
-use crate::store::{Batch, FinishedJob, Store};
+use crate::store::{FinishedJob, Folded, Store};
 
 /// Results folded in one transaction at most.
 pub const FOLD_BATCH: usize = 128;
@@ -114,9 +115,9 @@ async fn fold_group(store: &Store, group: Vec<Folding>) {
 }
 
 async fn fold_one(store: &Store, job: &FinishedJob) -> Disposition {
-    match store.batches().record_result(job).await {
-        Ok(batch) => {
-            log_folded(std::slice::from_ref(&batch), 1);
+    match store.batches().fold_result(job).await {
+        Ok(folded) => {
+            log_folded(std::slice::from_ref(&folded), 1);
             Disposition::Ack
         }
         Err(e) => {
@@ -126,9 +127,36 @@ async fn fold_one(store: &Store, job: &FinishedJob) -> Disposition {
     }
 }
 
-fn log_folded(batches: &[Batch], results: usize) {
-    for b in batches {
+fn log_folded(batches: &[Folded], results: usize) {
+    for folded in batches {
+        let b = &folded.after;
         tracing::debug!(batch_id = %b.id, status = b.status.as_str(), results, "results folded");
+        log_milestone(folded);
+    }
+}
+
+/// A batch's milestones, at info: the fold that brought its first result
+/// (it is under way: its workers are up), and the fold that ended it, with
+/// how it ended. Only the fold that changed the batch logs, so a duplicate
+/// result or a second `serve` replica adds no line.
+pub(super) fn log_milestone(folded: &Folded) {
+    let b = &folded.after;
+    if folded.first_result() {
+        tracing::info!(batch_id = %b.id, kind = %b.kind, "batch {} ({}) in progress", b.id, b.kind);
+    }
+    if folded.ended() {
+        let took = b
+            .finished_at
+            .and_then(|end| (end - b.created_at).to_std().ok())
+            .unwrap_or_default();
+        let duration = humantime::format_duration(Duration::from_millis(
+            u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        ));
+        tracing::info!(
+            batch_id = %b.id, kind = %b.kind, status = b.status.as_str(), total = b.total,
+            succeeded = b.succeeded, failed = b.failed, warned = b.warned, %duration,
+            "batch {} ({}) ended {}", b.id, b.kind, b.status.as_str()
+        );
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Error {
     Broker(#[from] broker::Error),
     #[error(transparent)]
     Filters(#[from] FilterError),
+    /// The filter file exists but cannot be read. Its own variant, because
+    /// `FilterError::Io` repeats its source in its message.
+    #[error("cannot read filter file `{path}`: {cause}")]
+    UnreadableFilters { path: String, cause: std::io::Error },
     #[error(transparent)]
     Dispatch(#[from] dispatcher::Error),
     #[error(transparent)]
@@ -50,6 +54,24 @@ pub enum Error {
          the in-process queue only serves `dbfleet run`; set broker.url to amqp://…"
     )]
     NeedsSharedBroker(String),
+}
+
+impl Error {
+    /// Whether this is a problem with the configuration (exit code 2)
+    /// rather than a failure: a filter file that is missing, unreadable or
+    /// invalid, a command that needs a shared broker on the in-process
+    /// queue, or a store whose schema this build cannot use until `dbfleet
+    /// migrate` runs. An unreachable store or broker is a failure: it may be
+    /// down.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::Filters(_)
+                | Error::UnreadableFilters { .. }
+                | Error::NeedsSharedBroker(_)
+                | Error::Store(store::Error::SchemaMissing | store::Error::SchemaBehind { .. })
+        )
+    }
 }
 
 /// `broker.url` value that selects the in-process queue explicitly.
@@ -144,7 +166,13 @@ pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> 
 /// Read and parse the filter file, logging each ignored rule.
 pub fn load_filters(settings: &Settings) -> Result<DatabaseFilters, Error> {
     let path = &settings.filters.path;
-    let text = read_filter_file(path)?;
+    let text = read_filter_file(path).map_err(|e| match e {
+        FilterError::Io { path, source } => Error::UnreadableFilters {
+            path,
+            cause: source,
+        },
+        other => Error::Filters(other),
+    })?;
     let (filters, warnings) = DatabaseFilters::from_yaml_str(&path.display().to_string(), &text)?;
     for warning in warnings {
         tracing::warn!(file = %path.display(), "{warning}");

@@ -14,9 +14,11 @@ use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{Decode, Row as _, Transaction, Type};
 use uuid::Uuid;
 
+use super::connect;
 use super::dialect::{postgres as pg, sqlite as lite, Dialect};
 use super::{Error, Result};
 use crate::domain::{BatchId, InstanceId, JobId};
+use crate::endpoint;
 
 /// One bind parameter, encoded per backend by the dialect.
 #[derive(Debug, Clone)]
@@ -86,14 +88,19 @@ pub(crate) enum Db {
 impl Db {
     /// `postgres://` and `postgresql://` URLs open PostgreSQL, `sqlite:` ones
     /// SQLite; anything else is [`Error::UnsupportedUrl`].
+    /// A failure names the store by its redacted URL ([`Error::Connect`]).
     pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Db::Postgres(pg::connect(url, max_connections).await?))
+        let opened = if connect::is_postgres(url) {
+            pg::connect(url, max_connections).await.map(Db::Postgres)
         } else if url.starts_with("sqlite:") {
-            Ok(Db::Sqlite(lite::connect(url, max_connections).await?))
+            lite::connect(url, max_connections).await.map(Db::Sqlite)
         } else {
-            Err(Error::UnsupportedUrl)
-        }
+            return Err(Error::UnsupportedUrl);
+        };
+        opened.map_err(|cause| Error::Connect {
+            endpoint: endpoint::redact(url),
+            cause,
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {

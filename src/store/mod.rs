@@ -15,6 +15,7 @@
 //! store; the rest of the program never sees SQL.
 
 mod batches;
+mod connect;
 mod db;
 mod dead_letters;
 mod dialect;
@@ -34,22 +35,33 @@ use crate::config::StoreSettings;
 use db::Db;
 
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob};
+pub use connect::validate_url;
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use fold::FinishedJob;
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
+pub use results::Folded;
 pub use runs::{Runs, Start, StartingJob};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
 pub use tally::Tally;
 
+/// A control-store failure. The sqlx error is kept (typed, for callers that
+/// look into it) but is not a `source()`: sqlx's messages already repeat
+/// their own cause, so ours says it once, in `connect.rs`'s words.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("control store: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("control store migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store could not be opened; `endpoint` is its redacted URL.
+    #[error("cannot open the control store {endpoint}: {}", connect::cause(.cause))]
+    Connect {
+        endpoint: String,
+        cause: sqlx::Error,
+    },
+    #[error("control store: {}", connect::cause(.0))]
+    Database(sqlx::Error),
+    #[error("control store migration: {}", connect::migrate_cause(.0))]
+    Migrate(sqlx::migrate::MigrateError),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -32,21 +32,48 @@ const NOT_STARTED: &str = "no result: no worker started the job before the batch
 const LEASE_RAN_OUT: &str =
     "no result: its worker stopped reporting and its lease ran out (the worker died or hung)";
 
+/// A batch just before and just after one job's end was folded into it.
+/// Equal when the fold changed nothing (a duplicate, an older result).
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub before: Batch,
+    pub after: Batch,
+}
+
+impl Folded {
+    /// Whether this fold brought the batch its first finished job.
+    pub fn first_result(&self) -> bool {
+        let done = |b: &Batch| b.succeeded + b.failed;
+        done(&self.before) == 0 && done(&self.after) > 0
+    }
+
+    /// Whether this fold ended the batch.
+    pub fn ended(&self) -> bool {
+        !self.before.status.is_terminal() && self.after.status.is_terminal()
+    }
+}
+
 impl Batches<'_> {
     /// Fold one job's end idempotently; returns its batch as it now stands.
     pub async fn record_result(&self, job: &FinishedJob) -> Result<Batch> {
-        let mut batches = self.record_results(std::slice::from_ref(job)).await?;
-        batches
+        Ok(self.fold_result(job).await?.after)
+    }
+
+    /// [`Batches::record_result`], returning the batch before the fold
+    /// too (read under the same lock: no extra query).
+    pub async fn fold_result(&self, job: &FinishedJob) -> Result<Folded> {
+        let mut folded = self.record_results(std::slice::from_ref(job)).await?;
+        folded
             .pop()
             .ok_or_else(|| Error::NotFound(format!("batch {}", job.batch_id)))
     }
 
     /// Fold several job ends in one transaction, each idempotently as
     /// [`Batches::record_result`] would; returns each batch touched once,
-    /// as it now stands. Batches are locked in id order, so two folders
+    /// before and after. Batches are locked in id order, so two folders
     /// never wait on each other in a cycle. One bad result fails them all:
     /// fold the rest one by one then.
-    pub async fn record_results(&self, jobs: &[FinishedJob]) -> Result<Vec<Batch>> {
+    pub async fn record_results(&self, jobs: &[FinishedJob]) -> Result<Vec<Folded>> {
         let now = Utc::now();
         let mut by_batch: BTreeMap<BatchId, Vec<&FinishedJob>> = BTreeMap::new();
         for job in jobs {
@@ -127,7 +154,7 @@ async fn fold_into(
     id: BatchId,
     jobs: &[&FinishedJob],
     now: DateTime<Utc>,
-) -> Result<Batch> {
+) -> Result<Folded> {
     // A job enqueued alone by another system names a batch we never
     // created; its summary starts with the job's counters, at zero.
     if let Some(first) = jobs.first() {
@@ -139,8 +166,8 @@ async fn fold_into(
         };
         ensure_batch(tx, &new_batch, now).await?;
     }
-    let batch = lock(tx, id).await?;
-    let mut counters = Counters::of(&batch);
+    let before = lock(tx, id).await?;
+    let mut counters = Counters::of(&before);
     let mut changed = false;
     for job in jobs {
         let old = stored(tx, job.job_id, id).await?;
@@ -153,10 +180,11 @@ async fn fold_into(
         }
         (counters, changed) = (next, true);
     }
-    if !changed {
-        return Ok(batch);
-    }
-    save(tx, &batch, counters, now).await
+    let after = match changed {
+        true => save(tx, &before, counters, now).await?,
+        false => before.clone(),
+    };
+    Ok(Folded { before, after })
 }
 
 /// A batch a job names, which may not exist: a job enqueued alone by
@@ -335,4 +363,44 @@ pub(super) async fn save(
         finished_at
     ];
     batch_from_row(&tx.fetch_one(&sql, args).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(pending: i64, succeeded: i64, failed: i64) -> Batch {
+        Batch {
+            id: BatchId::new(),
+            kind: "probe".into(),
+            status: BatchStatus::from_counts(pending, succeeded, failed),
+            total: pending + succeeded + failed,
+            pending,
+            succeeded,
+            failed,
+            warned: 0,
+            summary: Tally::default(),
+            requested_by: None,
+            created_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn milestones_are_told_by_the_fold_that_made_them() {
+        let check = |before: Batch, after: Batch, first: bool, ended: bool| {
+            let folded = Folded { before, after };
+            let found = (folded.first_result(), folded.ended());
+            assert_eq!(found, (first, ended), "{folded:?}");
+        };
+        check(batch(3, 0, 0), batch(2, 1, 0), true, false);
+        check(batch(2, 1, 0), batch(1, 1, 1), false, false);
+        check(batch(1, 1, 1), batch(0, 2, 1), false, true);
+        check(batch(1, 0, 0), batch(0, 0, 1), true, true);
+        // A duplicate changes nothing, so it tells nothing.
+        check(batch(2, 1, 0), batch(2, 1, 0), false, false);
+        check(batch(0, 2, 1), batch(0, 2, 1), false, false);
+        // A success replacing a failure moves no milestone.
+        check(batch(0, 0, 1), batch(0, 1, 0), false, false);
+    }
 }

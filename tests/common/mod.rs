@@ -70,6 +70,18 @@ pub fn tag() -> String {
     format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
+/// The broker prefix of a world: `dbft-<unix seconds>-<tag>`. The time lets
+/// `.ci/services` tell a killed run's leftover queues (hours old) from those
+/// of a run going on now: retry and dead-letter queues never have consumers,
+/// so "no consumer" alone would delete a live run's queues.
+pub fn broker_prefix(tag: &str) -> String {
+    let made = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("dbft-{made}-{tag}")
+}
+
 /// Which pair of backends a world runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -136,8 +148,9 @@ impl World {
         };
         let yaml = format!(
             "store:\n  url: {store_url}\n  max_connections: 5\n\
-             broker:\n  url: {broker_url}\n  prefix: dbft-{tag}\n{broker}\
+             broker:\n  url: {broker_url}\n  prefix: {}\n{broker}\
              filters:\n  path: {}/config/database_filters.yaml\n{extra}",
+            broker_prefix(&tag),
             repo_root().display()
         );
         let settings = config::load_from_str("test.yaml", &yaml, Vec::new()).unwrap();

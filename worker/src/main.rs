@@ -1,4 +1,8 @@
 //! `dbfleet-worker`: consume jobs until SIGTERM.
+//!
+//! Exit codes: 0 stopped on a signal; 1 a failure (the store or the broker
+//! cannot be reached); 2 bad configuration (the file, the filter file, no
+//! shared broker).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,13 +33,30 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log);
+    let format = settings.log.format;
     match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit_for(&e, format),
+    }
+}
+
+/// Report why the worker stops, once: as a log line when logs are JSON (a
+/// log shipper reads stderr), else as plain `error: …`. A configuration
+/// problem exits 2, any other failure 1.
+fn exit_for(e: &anyhow::Error, format: config::LogFormat) -> ExitCode {
+    match format {
+        config::LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "stopping"),
+        config::LogFormat::Pretty => eprintln!("error: {e:#}"),
+    }
+    let config = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<fleet::Error>()
+            .is_some_and(fleet::Error::is_config)
+    });
+    if config {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -123,6 +123,11 @@ impl Setup {
         self.spawn_worker_with(concurrency, &[])
     }
 
+    /// [`Setup::spawn_worker`], logging at `level`.
+    fn spawn_worker_logging(&mut self, concurrency: u16, level: &str) -> usize {
+        self.spawn_worker_with(concurrency, &[("DBFLEET__LOG__LEVEL", level.to_string())])
+    }
+
     /// [`Setup::spawn_worker`], with `overrides` of its environment.
     fn spawn_worker_with(&mut self, concurrency: u16, overrides: &[(&str, String)]) -> usize {
         let n = self.workers.len();
@@ -390,7 +395,7 @@ fn a_bad_config_exits_2_and_names_each_key() {
 }
 
 #[test]
-fn without_a_shared_broker_it_exits_1_and_says_why() {
+fn without_a_shared_broker_it_exits_2_and_says_why() {
     let dir = std::env::temp_dir().join(format!("dbfleet-proc-{}", common::tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("no-broker.yaml");
@@ -413,7 +418,8 @@ fn without_a_shared_broker_it_exits_1_and_says_why() {
     std::fs::remove_dir_all(&dir).unwrap();
     for out in [unset, memory] {
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        // A configuration problem, as for every command that needs a broker.
+        assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("needs a shared broker"), "{err}");
         assert!(err.contains("broker.url"), "{err}");
     }
@@ -611,5 +617,35 @@ async fn a_worker_runs_with_a_data_only_store_role() {
     let mut store = sqlx::PgConnection::connect(&url).await.unwrap();
     let _ = sqlx::raw_sql(&drop_role).execute(&mut store).await;
     store.close().await.unwrap();
+    s.teardown().await;
+}
+
+/// A worker stopped by SIGTERM after a batch logs nothing above info, with
+/// lapin's own lines switched on: every connection is closed, and lapin's
+/// IO threads have stopped, before the runtime goes. Its log is a file, so
+/// plain text; and no database notice reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_logs_nothing_above_info() {
+    let mut s = Setup::new(3, false).await;
+    let worker = s.spawn_worker_logging(2, "info,lapin=info");
+    s.until_consumers(1).await;
+    let batch = s.start_batch().await;
+    let ended = s.wait(batch.id).await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    sigterm(&s.workers[worker]);
+    let status = exit_of(&mut s.workers[worker], Duration::from_secs(30)).await;
+    let log = s.log(worker);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("worker stopped"), "{log}");
+    let loud: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN ") || l.contains("being shutdown"))
+        .collect();
+    assert!(loud.is_empty(), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+    assert!(!log.contains("sqlx::postgres::notice"), "{log}");
     s.teardown().await;
 }

@@ -34,7 +34,7 @@ pub async fn run(
         }
         BatchCommand::List { limit, json } => {
             let store = fleet::open_store(settings).await?;
-            let batches = store.batches().list(limit.clamp(1, 10_000)).await?;
+            let batches = store.batches().list(limit).await?;
             render::batches(out, &batches, json)?;
             Ok(ExitCode::SUCCESS)
         }

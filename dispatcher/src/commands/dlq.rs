@@ -18,7 +18,7 @@ pub async fn run(
     match command {
         DlqCommand::List { all, limit, json } => {
             let store = fleet::open_store(settings).await?;
-            let letters = dlq::list(&store, all, limit.clamp(1, 10_000)).await?;
+            let letters = dlq::list(&store, all, limit).await?;
             render::dead_letters(out, &letters, json)?;
         }
         DlqCommand::Replay { all, ids } => {

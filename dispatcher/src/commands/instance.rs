@@ -107,9 +107,6 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         (None, Some(path)) => PasswordRef::File(path),
         (None, None) => PasswordRef::None,
     };
-    if add.host.trim().is_empty() {
-        bail!("--host must not be empty");
-    }
     Ok(NewInstance {
         name: add.name,
         port: add.port.unwrap_or(add.db_type.default_port()),

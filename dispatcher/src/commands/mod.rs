@@ -13,7 +13,7 @@ use dbfleet::config::Settings;
 use dbfleet::fleet::{self, dispatcher::Selection, embedded};
 use dbfleet::lifecycle;
 use dbfleet::message::JobKind;
-use dbfleet::store::{self, BatchStatus};
+use dbfleet::store::BatchStatus;
 
 use crate::cli::{Command, ConfigCommand};
 use crate::progress::Progress;
@@ -26,20 +26,11 @@ pub struct Usage(pub String);
 
 /// Whether `e` is a usage or configuration problem rather than a failure.
 pub fn is_usage(e: &anyhow::Error) -> bool {
-    let schema = |e: &store::Error| {
-        matches!(
-            e,
-            store::Error::SchemaMissing | store::Error::SchemaBehind { .. }
-        )
-    };
     e.chain().any(|cause| {
         cause.is::<Usage>()
-            || cause.downcast_ref::<store::Error>().is_some_and(schema)
-            || match cause.downcast_ref::<fleet::Error>() {
-                Some(fleet::Error::NeedsSharedBroker(_)) => true,
-                Some(fleet::Error::Store(e)) => schema(e),
-                _ => false,
-            }
+            || cause
+                .downcast_ref::<fleet::Error>()
+                .is_some_and(fleet::Error::is_config)
     })
 }
 

@@ -2,8 +2,9 @@
 //! each turned from a lapin delivery into a [`DeliveryMeta`] plus the acker
 //! that settles it.
 //!
-//! The stream owns its connection and closes it when dropped, so a cancelled
-//! consumer leaves nothing open on the broker.
+//! The stream owns its connection: [`Deliveries::close`] closes it (the
+//! consume loop awaits that before it returns), and dropping the stream
+//! closes it in the background, so a consumer leaves nothing open.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use lapin::Connection;
 use secrecy::ExposeSecret;
 
 use super::settle::RabbitAcker;
-use super::{amqp, properties, Inner, RabbitBroker};
+use super::{amqp, properties, shut, Inner, RabbitBroker};
 use crate::broker::{Deliveries, Delivery, DeliveryMeta, Queue, Result};
 
 impl RabbitBroker {
@@ -25,12 +26,34 @@ impl RabbitBroker {
         let connection = Connection::connect(self.inner.url.expose_secret(), properties())
             .await
             .map_err(amqp)?;
+        match self.start_consumer(&connection, queue, prefetch).await {
+            Ok(consumer) => {
+                let deliveries = RabbitDeliveries {
+                    consumer,
+                    inner: self.inner.clone(),
+                };
+                Ok(Deliveries::new(deliveries).closed_by(close(connection)))
+            }
+            Err(e) => {
+                close(connection).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A channel with `prefetch` on `connection`, consuming `queue`.
+    async fn start_consumer(
+        &self,
+        connection: &Connection,
+        queue: Queue,
+        prefetch: u16,
+    ) -> Result<lapin::Consumer> {
         let channel = connection.create_channel().await.map_err(amqp)?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(amqp)?;
-        let consumer = channel
+        channel
             .basic_consume(
                 &self.inner.topology.queue(queue),
                 "",
@@ -38,32 +61,20 @@ impl RabbitBroker {
                 FieldTable::default(),
             )
             .await
-            .map_err(amqp)?;
-        Ok(Box::pin(RabbitDeliveries {
-            consumer,
-            connection: Some(connection),
-            inner: self.inner.clone(),
-        }))
+            .map_err(amqp)
     }
 }
 
-/// A consumer's stream; owns its connection and closes it when dropped.
+/// Close a consumer's connection, which returns its unsettled deliveries to
+/// the queue.
+async fn close(connection: Connection) {
+    shut(connection, "consumer closed").await;
+}
+
+/// A consumer's stream of lapin deliveries, each with its acker.
 struct RabbitDeliveries {
     consumer: lapin::Consumer,
-    connection: Option<Connection>,
     inner: Arc<Inner>,
-}
-
-impl Drop for RabbitDeliveries {
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    let _ = connection.close(200, "consumer closed").await;
-                });
-            }
-        }
-    }
 }
 
 impl Stream for RabbitDeliveries {

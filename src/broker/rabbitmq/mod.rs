@@ -6,10 +6,12 @@
 //! connection, as RabbitMQ advises, so publisher flow control never stalls
 //! acks; prefetch is set before `basic.consume`.
 //!
-//! Layout: this file connects, publishes and closes; `declare.rs` declares
+//! Layout: this file connects, publishes and closes; `connect.rs` checks
+//! the URL and words a failed connection; `declare.rs` declares
 //! the topology; `deliveries.rs` is the consumer stream; `settle.rs` settles
 //! each delivery according to its [`Disposition`](crate::broker::Disposition).
 
+mod connect;
 mod declare;
 mod deliveries;
 mod settle;
@@ -24,11 +26,13 @@ use deadpool_lapin::{Manager, Pool};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use super::{Broker, Deliveries, DeliveryMeta, Error, Outgoing, Queue, Result, Topology};
+
+pub use connect::validate_url;
 
 pub struct RabbitBroker {
     inner: Arc<Inner>,
@@ -66,6 +70,28 @@ async fn bounded<T>(
         .unwrap_or_else(|_| Err(Error::Timeout { what, after: limit }))
 }
 
+/// Close `connection`, then wait until lapin's IO thread for it has
+/// stopped: that thread uses this runtime's reactor, and one still running
+/// when the runtime stops logs "A Tokio 1.x context was found, but it is
+/// being shutdown" as errors. Best effort: a connection already lost is
+/// only logged at debug.
+async fn shut(connection: Connection, why: &'static str) {
+    let closing = async { connection.close(200, why).await.map_err(amqp) };
+    if let Err(e) = bounded("closing a connection", OPERATION_TIMEOUT, closing).await {
+        tracing::debug!(error = %e, "connection already gone");
+        return;
+    }
+    // The close is acknowledged, so the IO thread ends in a moment:
+    // `run` joins it (blocking, hence its own thread).
+    let stopped = tokio::task::spawn_blocking(move || connection.run());
+    if tokio::time::timeout(CONNECT_TIMEOUT, stopped)
+        .await
+        .is_err()
+    {
+        tracing::debug!("a closed connection's IO thread is still running");
+    }
+}
+
 fn properties() -> ConnectionProperties {
     ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -74,7 +100,8 @@ fn properties() -> ConnectionProperties {
 }
 
 impl RabbitBroker {
-    /// Connect (checking the broker answers) without declaring anything.
+    /// Connect (checking the broker answers) without declaring anything. A
+    /// failure is [`Error::Connect`]: the redacted URL and the root cause.
     pub async fn connect(url: &SecretString, topology: Topology) -> Result<Self> {
         let manager = Manager::new(url.expose_secret(), properties());
         let pool = Pool::builder(manager)
@@ -96,7 +123,10 @@ impl RabbitBroker {
                 channel: Mutex::new(None),
             }),
         };
-        broker.inner.channel().await?;
+        if let Err(e) = broker.inner.channel().await {
+            broker.inner.pool.close();
+            return Err(connect::connect_error(url.expose_secret(), &e));
+        }
         Ok(broker)
     }
 
@@ -192,19 +222,23 @@ impl Broker for RabbitBroker {
     }
 
     async fn close(&self) {
-        let close = async {
+        let close_channel = async {
             if let Some(channel) = self.inner.channel.lock().await.take() {
                 let _ = channel.close(200, "closing").await;
             }
-            let idle = self.inner.pool.status().available;
-            for _ in 0..idle {
-                if let Ok(connection) = self.inner.pool.get().await {
-                    let _ = connection.close(200, "closing").await;
-                }
-            }
             Ok(())
         };
-        let _ = bounded("closing", OPERATION_TIMEOUT, close).await;
+        let _ = bounded("closing", OPERATION_TIMEOUT, close_channel).await;
+        let idle = self.inner.pool.status().available;
+        for _ in 0..idle {
+            let taken = bounded("closing", OPERATION_TIMEOUT, async {
+                self.inner.pool.get().await.map_err(Error::Pool)
+            })
+            .await;
+            if let Ok(connection) = taken {
+                shut(deadpool_lapin::Object::take(connection), "closing").await;
+            }
+        }
         self.inner.pool.close();
     }
 

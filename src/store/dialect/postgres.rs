@@ -6,26 +6,32 @@
 //! the schema keeps as `integer` decode only as `i32` in sqlx, so
 //! [`opt_int`] reads either width.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{Column, Postgres, Row, Transaction, TypeInfo};
+use sqlx::{Column, ConnectOptions, Connection, Postgres, Row, Transaction, TypeInfo};
 use uuid::Uuid;
 
+use crate::store::connect;
 use crate::store::db::Arg;
 use crate::store::Result;
 
-pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
-    let pool = PgPoolOptions::new()
+/// Open the pool once a first connection, made here within a short bound,
+/// has worked: the pool itself would retry a refused connection until its
+/// acquire timeout and then report only that it timed out.
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    let probe = connect::first(options.connect()).await?;
+    let _ = probe.close().await;
+    Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
-        .await?;
-    Ok(pool)
+        .connect_lazy_with(options))
 }
 
 /// Every migration of this build, compiled in.

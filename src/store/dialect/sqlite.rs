@@ -33,7 +33,7 @@ use crate::store::{Error, Result};
 
 /// Open (and create if missing) the database file named by a `sqlite:` URL,
 /// creating its directory too.
-pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool> {
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -50,14 +50,14 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
 }
 
 /// `sqlite:data/x.sqlite` needs `data/`; in-memory databases need nothing.
-fn create_parent_dir(url: &str, file: &std::path::Path) -> Result<()> {
+fn create_parent_dir(url: &str, file: &std::path::Path) -> Result<(), sqlx::Error> {
     let name = file.to_string_lossy();
     if url.contains("mode=memory") || name == ":memory:" || name.starts_with("file:") {
         return Ok(());
     }
     match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Database(sqlx::Error::Io(e)))
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)
         }
         _ => Ok(()),
     }
