@@ -201,18 +201,30 @@ async fn a_job_for_an_unknown_instance_fails_as_a_job_of_its_batch(backend: Back
     let by_name = ended_batch(&world, named["job_id"].as_str().unwrap()).await;
     fleet.stop().await;
 
-    for (batch, label) in [(&batch, "instance id 987654321"), (&by_name, "instance `nobody`")] {
+    for (batch, label) in [
+        (&batch, "instance id 987654321"),
+        (&by_name, "instance `nobody`"),
+    ] {
         assert_eq!(batch.status, BatchStatus::Failed);
         assert_eq!((batch.total, batch.failed), (1, 1));
         assert_eq!(batch.requested_by.as_deref(), Some("ops-portal:jdoe"));
         let jobs = world.store.batches().jobs(batch.id).await.unwrap();
-        assert_eq!((jobs[0].instance.as_str(), jobs[0].instance_id), (label, None));
+        assert_eq!(
+            (jobs[0].instance.as_str(), jobs[0].instance_id),
+            (label, None)
+        );
         let error = jobs[0].error.as_ref().unwrap();
         assert_eq!(error.class, dbfleet::message::ErrorClass::Config);
         assert_eq!(error.message, format!("{label} is not registered"));
     }
     // Nothing went to the dead-letter queue: the jobs failed as jobs.
-    assert!(world.store.dead_letters().list(true, 10).await.unwrap().is_empty());
+    assert!(world
+        .store
+        .dead_letters()
+        .list(true, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     world.teardown().await;
 }
