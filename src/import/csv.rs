@@ -54,21 +54,7 @@ pub(super) fn read(source: &str, bytes: &[u8]) -> Result<Vec<Row>, Problems> {
         }
     };
     let columns = file.columns(&header).map_err(Problems)?;
-    let (mut items, mut lines, mut problems) = (Vec::new(), Vec::new(), Vec::new());
-    for record in records {
-        match record.map_err(|e| file.unreadable(&e)) {
-            Err(problem) => problems.push(problem),
-            Ok(record) if record.len() != columns.len() => {
-                let (found, header) = (record.len(), columns.len());
-                let problem = format!("has {found} fields; the header has {header}");
-                problems.push(file.at(&record, problem));
-            }
-            Ok(record) => {
-                lines.push(file.line(record.position()).unwrap_or(0));
-                items.push(item(&columns, &record));
-            }
-        }
-    }
+    let (items, lines, mut problems) = file.items(&columns, records);
     match rows_or_problems(config::check_instances(source, items), &lines) {
         Ok(rows) if problems.is_empty() => Ok(rows),
         Ok(_) => Err(Problems(problems)),
@@ -114,6 +100,31 @@ impl File<'_> {
         } else {
             Err(problems)
         }
+    }
+
+    /// Each record as an item for the walk, with its line; records that
+    /// cannot be one are problems.
+    fn items(
+        &self,
+        columns: &[&'static str],
+        records: impl Iterator<Item = ::csv::Result<StringRecord>>,
+    ) -> (Vec<Value>, Vec<usize>, Vec<Problem>) {
+        let (mut items, mut lines, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+        for record in records {
+            match record.map_err(|e| self.unreadable(&e)) {
+                Err(problem) => problems.push(problem),
+                Ok(record) if record.len() != columns.len() => {
+                    let (found, header) = (record.len(), columns.len());
+                    let problem = format!("has {found} fields; the header has {header}");
+                    problems.push(self.at(&record, problem));
+                }
+                Ok(record) => {
+                    lines.push(self.line(record.position()).unwrap_or(0));
+                    items.push(item(columns, &record));
+                }
+            }
+        }
+        (items, lines, problems)
     }
 
     /// The physical line (from 1) where the record at `at` starts. The

@@ -66,6 +66,7 @@ impl Instances<'_> {
         let live = live_by_name(&mut tx, rows).await?;
         let plan = Plan::new(rows, &live)?;
         if !plan.refused.is_empty() {
+            // Dropped without a commit, the transaction rolls back.
             return Ok(Imported::Refused(plan.refused));
         }
         if !plan.create.is_empty() {
