@@ -17,6 +17,8 @@
 //! - [`fleet`]: the roles (worker, aggregator, dispatcher) and how the
 //!   programs assemble them.
 //! - [`reconcile`]: declared instances into the store.
+//! - [`import`]: a file of instances (YAML or CSV) read and checked, to
+//!   register at once.
 //! - [`lifecycle`]: signals and the named tasks of a process.
 //! - [`telemetry`]: logging set-up.
 
@@ -27,6 +29,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod filters;
 pub mod fleet;
+pub mod import;
 pub mod inventory;
 pub mod jobs;
 pub mod lifecycle;

@@ -16,8 +16,9 @@ use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, FinishedJob, Instance, JobRow, Migrated, NewInstance,
-    NewJob, Schema, Start, StartingJob, StatRow, Store, StoredStat, Tally,
+    Batch, BatchStatus, DeadLetter, Error, FinishedJob, ImportReport, ImportRow, Imported,
+    Instance, JobRow, Migrated, NewInstance, NewJob, Schema, Start, StartingJob, StatRow, Store,
+    StoredStat, Tally,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -143,6 +144,7 @@ macro_rules! contract {
 }
 
 contract!(instances, check_instances);
+contract!(import, check_import);
 contract!(inventory, check_inventory);
 contract!(stats, check_stats);
 contract!(batches, check_batches);
@@ -526,6 +528,147 @@ async fn check_instances(store: Store) {
     assert_ne!(again.id, beta.id);
     assert_eq!((again.password, again.is_active), (env, true));
     assert_eq!(store.instances().list().await.unwrap().len(), 3);
+}
+
+/// What each instance looks like, to compare a registry before and after.
+async fn registry(store: &Store) -> Vec<String> {
+    let listed = store.instances().list().await.unwrap();
+    listed
+        .iter()
+        .map(|i| {
+            let password = format!("{:?}", i.password);
+            let flags = (i.is_active, i.managed);
+            format!(
+                "{} {} {}:{} {} {password} {flags:?}",
+                i.id, i.name, i.host, i.port, i.username
+            )
+        })
+        .collect()
+}
+
+fn row(n: &str, password: PasswordRef, active: bool) -> ImportRow {
+    ImportRow {
+        instance: spec(n, password, false),
+        active,
+    }
+}
+
+fn names(list: &[&str]) -> Vec<InstanceName> {
+    list.iter().map(|n| name(n)).collect()
+}
+
+async fn imported(store: &Store, rows: &[ImportRow]) -> ImportReport {
+    match store.instances().import(rows).await.unwrap() {
+        Imported::Written(report) => report,
+        Imported::Refused(refused) => panic!("refused {refused:?}"),
+    }
+}
+
+async fn check_import(store: Store) {
+    let env = || PasswordRef::Env("SHARED_PW".into());
+    store
+        .instances()
+        .add(&spec("owned", PasswordRef::None, true))
+        .await
+        .unwrap();
+    store
+        .instances()
+        .add(&spec("kept", env(), false))
+        .await
+        .unwrap();
+    let moved = add(&store, "moved").await;
+    let removed = add(&store, "removed").await;
+    store.instances().remove(&name("removed")).await.unwrap();
+
+    // A name the configuration manages refuses the whole import.
+    let mut rows = vec![
+        row("new-a", env(), true),
+        row("new-b", PasswordRef::None, false),
+        row("kept", env(), true),
+        row("new-c", env(), true),
+        row("owned", PasswordRef::None, true),
+    ];
+    let before = registry(&store).await;
+    let outcome = store.instances().import(&rows).await.unwrap();
+    assert_eq!(outcome, Imported::Refused(names(&["owned"])));
+    assert_eq!(registry(&store).await, before, "nothing was written");
+
+    rows.pop();
+    let file = PasswordRef::File("/run/secrets/moved".into());
+    let mut moved_row = row("moved", file.clone(), true);
+    moved_row.instance.host = "elsewhere".into();
+    rows.push(moved_row);
+    rows.push(row("removed", PasswordRef::None, true));
+    let report = imported(&store, &rows).await;
+    assert_eq!(
+        report.created,
+        names(&["new-a", "new-b", "new-c", "removed"])
+    );
+    assert_eq!(report.updated, names(&["moved"]));
+    assert_eq!(report.unchanged, names(&["kept"]));
+
+    let get = |n: &'static str| {
+        let store = store.clone();
+        async move { store.instances().by_name(&name(n)).await.unwrap().unwrap() }
+    };
+    let new_a = get("new-a").await;
+    assert_eq!(
+        (new_a.host.as_str(), new_a.port),
+        ("new-a.db.internal", 5432)
+    );
+    assert_eq!(
+        (new_a.password, new_a.is_active, new_a.managed),
+        (env(), true, false)
+    );
+    assert!(!get("new-b").await.is_active, "created as the row says");
+    let now_moved = get("moved").await;
+    assert_eq!(
+        (now_moved.id, now_moved.host.as_str()),
+        (moved.id, "elsewhere")
+    );
+    assert_eq!(now_moved.password, file);
+    assert_ne!(get("removed").await.id, removed.id, "a removed name is new");
+
+    // Same rows again: nothing changes. A disabled instance stays disabled.
+    store
+        .instances()
+        .set_active(&name("kept"), false)
+        .await
+        .unwrap();
+    let before = registry(&store).await;
+    let report = imported(&store, &rows).await;
+    assert_eq!(report.unchanged.len(), rows.len());
+    assert!(report.created.is_empty() && report.updated.is_empty());
+    assert_eq!(registry(&store).await, before);
+
+    // Each instance has a credentials row of its own, even when two rows'
+    // credentials are the same: changing one leaves the other.
+    let renamed = PasswordRef::Env("A_ONLY".into());
+    let report = imported(&store, &[row("new-a", renamed.clone(), true)]).await;
+    assert_eq!(report.updated, names(&["new-a"]));
+    assert_eq!(get("new-a").await.password, renamed);
+    assert_eq!(get("new-c").await.password, env());
+    assert_eq!(get("kept").await.password, env());
+
+    let twice = [row("x", env(), true), row("x", env(), true)];
+    match store.instances().import(&twice).await {
+        Err(Error::Conflict(msg)) => assert_eq!(msg, "`x` is given twice"),
+        other => panic!("{other:?}"),
+    }
+
+    // Many rows at once, in the same bounded number of statements.
+    let many: Vec<ImportRow> = (0..2000)
+        .map(|n| row(&format!("bulk-{n:04}"), env(), n % 2 == 0))
+        .collect();
+    assert_eq!(imported(&store, &many).await.created.len(), 2000);
+    let listed = store.instances().list().await.unwrap();
+    let bulk: Vec<_> = listed
+        .iter()
+        .filter(|i| i.name.as_str().starts_with("bulk-"))
+        .collect();
+    assert_eq!(bulk.len(), 2000);
+    assert_eq!(bulk.iter().filter(|i| i.is_active).count(), 1000);
+    assert!(bulk.iter().all(|i| i.password == env() && !i.managed));
 }
 
 async fn check_inventory(store: Store) {

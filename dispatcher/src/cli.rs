@@ -6,6 +6,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
 use dbfleet::domain::{BatchId, DbType, InstanceName};
+use dbfleet::import::Format;
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 
@@ -119,6 +120,9 @@ pub enum DlqCommand {
 pub enum InstanceCommand {
     /// Register an instance.
     Add(AddInstance),
+    /// Register (or update) every instance of a YAML or CSV file, in one
+    /// transaction: nothing is written if any row is bad (exit code 2).
+    Import(ImportInstances),
     /// List registered instances.
     List {
         #[arg(long)]
@@ -171,6 +175,27 @@ pub struct AddInstance {
     /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
     #[arg(long)]
     pub database: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ImportInstances {
+    /// YAML with an `instances:` list shaped like the configuration's, or
+    /// CSV whose header names the same keys as columns (name, engine,
+    /// host, port, username, password_env, password_file, database,
+    /// active); an empty cell is an absent key.
+    pub file: PathBuf,
+    /// The file's format; by default CSV for a `.csv` file, else YAML.
+    #[arg(long, value_parser = format())]
+    pub format: Option<Format>,
+    /// Print the names created, updated and unchanged as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--format`: csv or yaml.
+fn format() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(Format::NAMES)
+        .try_map(|name: String| Format::parse(&name).ok_or("unknown format"))
 }
 
 #[derive(Subcommand)]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use dbfleet::fleet::dispatcher::BatchReport;
 use dbfleet::fleet::dlq::Replayed;
 use dbfleet::message::JobKind;
-use dbfleet::store::{Batch, DeadLetter, Instance, JobRow, Migrated};
+use dbfleet::store::{Batch, DeadLetter, ImportReport, Instance, JobRow, Migrated};
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut impl Write, value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
@@ -36,6 +36,21 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
             i.id, i.name, i.db_type, address, i.username
         )?;
     }
+    Ok(())
+}
+
+/// What an import wrote: the counts, or the names of each list as JSON.
+pub fn imported(out: &mut impl Write, report: &ImportReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(out, report);
+    }
+    writeln!(
+        out,
+        "created {}, updated {}, unchanged {}",
+        report.created.len(),
+        report.updated.len(),
+        report.unchanged.len()
+    )?;
     Ok(())
 }
 

@@ -90,7 +90,7 @@ pub fn load_from_str(
 }
 
 /// Parse the YAML text, turning a syntax error into a message with its place.
-fn parse(text: &str) -> Result<Value, String> {
+pub(super) fn parse(text: &str) -> Result<Value, String> {
     serde_yaml::from_str(text).map_err(|e| {
         let message = e.to_string();
         match e.location() {

@@ -5,6 +5,7 @@
 //! and bad value is collected and reported together, each naming the file and
 //! the key, so that `dbfleet config check` shows everything to fix at once.
 
+mod instance_file;
 mod instances;
 mod load;
 mod report;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use instance_file::{check_instances, parse_instances};
 pub use load::{load, load_from_str};
 pub use report::{ConfigError, ConfigErrors};
 

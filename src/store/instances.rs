@@ -50,7 +50,8 @@ pub struct Instances<'a> {
     pub(super) db: &'a Db,
 }
 
-const SELECT_INSTANCE: &str = "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
+pub(super) const SELECT_INSTANCE: &str =
+    "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
      i.is_active, i.managed, c.username, c.password_source, c.password_ref \
      FROM instances i JOIN credentials c ON c.id = i.credential_id";
 
@@ -187,7 +188,7 @@ fn name_taken(e: Error, name: &InstanceName) -> Error {
     }
 }
 
-fn instance_from_row(row: &Row) -> Result<Instance> {
+pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
     let corrupt = |what: String| Error::Conflict(format!("corrupt instance row: {what}"));
     let name: String = row.get("name")?;
     let db_type: String = row.get("db_type")?;

@@ -12,7 +12,7 @@ use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance};
 
-use super::{batch, in_process};
+use super::{batch, import, in_process};
 use crate::cli::{AddInstance, InstanceCommand};
 use crate::render;
 
@@ -24,10 +24,14 @@ pub async fn run(
     if let InstanceCommand::Check { names, json } = &command {
         return check(settings, names, *json, out).await;
     }
+    if let InstanceCommand::Import(args) = &command {
+        return import::run(args, settings, out).await;
+    }
     let store = fleet::open_store(settings).await?;
     let instances = store.instances();
     match command {
         InstanceCommand::Check { names, json } => return check(settings, &names, json, out).await,
+        InstanceCommand::Import(args) => return import::run(&args, settings, out).await,
         InstanceCommand::Add(add) => {
             let instance = instances.add(&new_instance(add)?).await?;
             writeln!(

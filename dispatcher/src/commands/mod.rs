@@ -2,6 +2,7 @@
 
 mod batch;
 mod dlq;
+mod import;
 mod instance;
 
 use std::io::Write;

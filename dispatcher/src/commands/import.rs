@@ -1,0 +1,94 @@
+//! `dbfleet instance import FILE`: register a fleet from one file, in one
+//! transaction.
+//!
+//! The file is read and checked whole before the store is opened, so a bad
+//! file costs no connection and changes nothing: every problem is printed on
+//! its line and the exit code is 2. What only the store can tell (a name the
+//! configuration manages) is reported the same way, also before anything is
+//! written. Passwords are never resolved here: rows carry references.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use dbfleet::config::Settings;
+use dbfleet::domain::InstanceName;
+use dbfleet::fleet;
+use dbfleet::import::{self, Format, Problem, Problems, Row};
+use dbfleet::store::{ImportRow, Imported, NewInstance};
+
+use crate::cli::ImportInstances;
+use crate::render;
+
+pub async fn run(
+    args: &ImportInstances,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
+    let format = args.format.unwrap_or_else(|| Format::of_path(&args.file));
+    let rows = match import::read(&args.file, format) {
+        Ok(rows) => rows,
+        Err(problems) => return Ok(refuse(&args.file, &problems)),
+    };
+    let store = fleet::open_store(settings).await?;
+    let to_import: Vec<ImportRow> = rows.iter().map(import_row).collect();
+    match store.instances().import(&to_import).await? {
+        Imported::Written(report) => {
+            render::imported(out, &report, args.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Imported::Refused(names) => {
+            let problems = managed(&args.file, &rows, &names);
+            Ok(refuse(&args.file, &problems))
+        }
+    }
+}
+
+/// An imported instance is an ordinary one, as `instance add` registers
+/// it: not managed by the configuration.
+fn import_row(row: &Row) -> ImportRow {
+    let declared = &row.instance;
+    ImportRow {
+        instance: NewInstance {
+            name: declared.name.clone(),
+            db_type: declared.db_type,
+            host: declared.host.clone(),
+            port: declared.port,
+            database: declared.database.clone(),
+            username: declared.username.clone(),
+            password: declared.password.clone(),
+            managed: false,
+        },
+        active: declared.active,
+    }
+}
+
+/// The rows whose names the configuration manages, each on its line.
+fn managed(file: &Path, rows: &[Row], names: &[InstanceName]) -> Problems {
+    let source = file.display().to_string();
+    let problems = rows
+        .iter()
+        .filter(|row| names.contains(&row.instance.name))
+        .map(|row| {
+            let problem = format!(
+                "instance `{}` is declared in the configuration, which manages it: \
+                 change it there, or give this row another name",
+                row.instance.name
+            );
+            Problem::in_row(&source, row, "name", problem)
+        })
+        .collect();
+    Problems(problems)
+}
+
+/// Print every problem, then that nothing was imported: exit code 2.
+fn refuse(file: &Path, problems: &Problems) -> ExitCode {
+    let count = match problems.0.len() {
+        1 => "1 problem".to_owned(),
+        n => format!("{n} problems"),
+    };
+    eprintln!("{problems}");
+    eprintln!("nothing imported: {count} in {}", file.display());
+    ExitCode::from(2)
+}
