@@ -125,7 +125,7 @@ mod tests {
 
     fn filters() -> DatabaseFilters {
         let yaml = "database_filters:\n  mysql:\n    exclude_databases: [mysql]\n    exclude_patterns: ['tmp_%']\n";
-        DatabaseFilters::from_yaml_str("test", yaml).unwrap().0
+        DatabaseFilters::from_yaml_str("test", yaml).unwrap()
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn is_usage(e: &anyhow::Error) -> bool {
         cause.is::<Usage>()
             || matches!(
                 cause.downcast_ref::<fleet::Error>(),
-                Some(fleet::Error::NeedsSharedBroker(_))
+                Some(fleet::Error::NeedsSharedBroker(_) | fleet::Error::Filters(_))
             )
     })
 }
