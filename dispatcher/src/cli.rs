@@ -123,7 +123,7 @@ pub enum InstanceCommand {
 
 #[derive(Args)]
 pub struct AddInstance {
-    /// Unique name (letters, digits, `-`, `_`, `.`).
+    /// Unique name: letters and digits of any script, `-`, `_`, `.`.
     pub name: InstanceName,
     /// Engine: mysql (also MariaDB) or postgresql.
     #[arg(long)]
