@@ -132,6 +132,7 @@ fn all_error_classes() -> Vec<ErrorClass> {
         ErrorClass::Connect,
         ErrorClass::Auth,
         ErrorClass::Query,
+        ErrorClass::Permission,
         ErrorClass::Timeout,
         ErrorClass::Unsupported,
         ErrorClass::Config,
@@ -142,6 +143,7 @@ fn all_error_classes() -> Vec<ErrorClass> {
             ErrorClass::Connect
             | ErrorClass::Auth
             | ErrorClass::Query
+            | ErrorClass::Permission
             | ErrorClass::Timeout
             | ErrorClass::Unsupported
             | ErrorClass::Config

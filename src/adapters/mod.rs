@@ -109,6 +109,10 @@ pub enum Error {
     Auth(String),
     #[error("query failed: {0}")]
     Query(String),
+    /// The account lacks a privilege; the text names the grant that adds
+    /// it whenever the adapter can tell which.
+    #[error("permission denied: {0}")]
+    Permission(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("unsupported: {0}")]
@@ -121,6 +125,7 @@ impl Error {
             Error::Connect(_) => ErrorClass::Connect,
             Error::Auth(_) => ErrorClass::Auth,
             Error::Query(_) => ErrorClass::Query,
+            Error::Permission(_) => ErrorClass::Permission,
             Error::Timeout(_) => ErrorClass::Timeout,
             Error::Unsupported(_) => ErrorClass::Unsupported,
         }

@@ -251,6 +251,9 @@ pub enum ErrorClass {
     Auth,
     /// A query on the instance failed.
     Query,
+    /// The account lacks a privilege dbfleet needs; the message names the
+    /// statement that grants it (`GRANT PROCESS ON *.* TO 'mon'@'%';`).
+    Permission,
     /// The job ran past its deadline.
     Timeout,
     /// The engine or its version is not supported.
@@ -267,6 +270,7 @@ impl ErrorClass {
             ErrorClass::Connect => "connect",
             ErrorClass::Auth => "auth",
             ErrorClass::Query => "query",
+            ErrorClass::Permission => "permission",
             ErrorClass::Timeout => "timeout",
             ErrorClass::Unsupported => "unsupported",
             ErrorClass::Config => "config",
