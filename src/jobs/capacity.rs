@@ -109,6 +109,7 @@ fn stat_rows(active: &[String], sizes: Vec<DatabaseSize>) -> Vec<StatRow> {
             size_mb: s.size_mb,
             data_size_mb: s.data_size_mb,
             log_size_mb: s.log_size_mb,
+            method: None,
             collected_at: s.collected_at,
         })
         .collect()

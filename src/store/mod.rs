@@ -36,7 +36,7 @@ pub use fold::FinishedJob;
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
-pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
+pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
 pub use tally::Tally;
 
 #[derive(Debug, thiserror::Error)]
