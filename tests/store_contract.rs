@@ -303,7 +303,7 @@ fn result(
             message: "connection refused".into(),
         }),
         warnings: Vec::new(),
-        output: ok.then(|| serde_json::to_value(counters).unwrap()),
+        output: ok.then(|| serde_json::to_value(&counters).unwrap()),
         tally: if ok {
             Tally::from_pairs([
                 ("total_records", i64::from(records)),
