@@ -113,10 +113,16 @@ pub enum InstanceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Include an instance in batches again.
+    /// Include an instance in batches again. On an instance declared in
+    /// the configuration this is an override: `dbfleet run` keeps it
+    /// whatever `active:` says, until `instance reset`.
     Enable { name: InstanceName },
-    /// Leave an instance out of batches; its history stays.
+    /// Leave an instance out of batches; its history stays. On a declared
+    /// instance this is an override, as for `enable`.
     Disable { name: InstanceName },
+    /// Clear the override of `enable`/`disable` on a declared instance:
+    /// the configuration's `active:` applies again, now.
+    Reset { name: InstanceName },
     /// Remove an instance from the registry; its history stays.
     Remove { name: InstanceName },
 }

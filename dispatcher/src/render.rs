@@ -29,7 +29,12 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
     )?;
     for i in instances {
         let address = format!("{}:{}", i.host, i.port);
-        let active = if i.is_active { "yes" } else { "no" };
+        let active = match (i.is_active, i.active_override.is_some()) {
+            (true, false) => "yes",
+            (false, false) => "no",
+            (true, true) => "yes (override)",
+            (false, true) => "no (override)",
+        };
         writeln!(
             out,
             "{:<6} {:<24} {:<11} {:<28} {:<16} {active}",
