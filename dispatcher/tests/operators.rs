@@ -154,6 +154,39 @@ fn an_instance_name_may_be_written_in_any_script() {
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
 }
 
+/// Two records of the local MariaDB (two spellings of its address) and one
+/// of the local PostgreSQL, as `root` and `postgres`.
+fn twice_the_same_server() -> String {
+    "  - { name: maria-a, engine: mariadb, host: 127.0.0.1, username: root }\n\
+     \x20 - { name: maria-b, engine: mariadb, host: localhost, username: root }\n\
+     \x20 - { name: pg, engine: postgresql, host: 127.0.0.1, username: postgres }\n"
+        .to_string()
+}
+
+#[test]
+fn instances_sharing_a_server_are_flagged_by_check_and_run() {
+    let world = Embedded::new(&twice_the_same_server());
+    let out = world.dbfleet(&["run", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    let shared = &report["shared_servers"];
+    assert_eq!(shared.as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(
+        shared[0]["instances"],
+        serde_json::json!(["maria-a", "maria-b"])
+    );
+
+    let summary = world.dbfleet(&["run"]);
+    let said = text(&summary.stdout);
+    assert!(said.contains("maria-a, maria-b"), "{said}");
+
+    let check = world.dbfleet(&["instance", "check"]);
+    assert_eq!(check.status.code(), Some(3), "{}", text(&check.stderr));
+    let said = text(&check.stdout);
+    assert!(said.contains("maria-a, maria-b"), "{said}");
+    assert!(!said.contains("pg,"), "{said}");
+}
+
 #[test]
 fn a_malformed_filter_file_stops_config_check_with_exit_code_2() {
     let world = Embedded::new("  []\n");

@@ -144,11 +144,14 @@ async fn check(
 }
 
 /// 0 when every instance is reachable and has every privilege; 3 when some
-/// failed or lack something; 1 when none could be checked.
+/// failed or lack something, or two of them are one server; 1 when none
+/// could be checked.
 fn check_exit_code(report: &BatchReport) -> ExitCode {
     let b = &report.batch;
     match b.status {
-        BatchStatus::Success if b.warned == 0 => ExitCode::SUCCESS,
+        BatchStatus::Success if b.warned == 0 && report.shared_servers.is_empty() => {
+            ExitCode::SUCCESS
+        }
         BatchStatus::Success | BatchStatus::PartialSuccess => ExitCode::from(3),
         BatchStatus::Failed | BatchStatus::Running => ExitCode::FAILURE,
     }
