@@ -83,43 +83,12 @@ impl DatabaseFilters {
     /// Parses filter YAML; `source_name` only labels errors.
     pub fn from_yaml_str(source_name: &str, text: &str) -> Result<Self, FilterError> {
         let root: Value = serde_yaml::from_str(text).map_err(|e| syntax_error(source_name, &e))?;
-        let shape = |message: String| FilterError::Shape {
-            source_name: source_name.to_string(),
-            message,
-        };
         let mut problems = Vec::new();
-        let per_engine = match root {
-            // An empty file (or one holding only comments) excludes nothing.
-            Value::Null => return Ok(Self::empty()),
-            Value::Mapping(mut root) => {
-                let Some(per_engine) = root.remove(ROOT_KEY) else {
-                    return Err(shape(format!("the root mapping has no `{ROOT_KEY}` key")));
-                };
-                for (key, _) in root {
-                    problems.push(format!(
-                        "unknown top-level key {} (the only key is `{ROOT_KEY}`)",
-                        describe(&key)
-                    ));
-                }
-                per_engine
-            }
-            other => {
-                return Err(shape(format!(
-                    "the root must be a mapping with a `{ROOT_KEY}` key, found {}",
-                    kind(&other)
-                )))
-            }
-        };
-        let per_engine = match per_engine {
-            Value::Null => serde_yaml::Mapping::new(),
-            Value::Mapping(m) => m,
-            other => {
-                return Err(shape(format!(
-                    "`{ROOT_KEY}` must map engine names to rules, found {}",
-                    kind(&other)
-                )))
-            }
-        };
+        let per_engine =
+            rules_section(root, &mut problems).map_err(|message| FilterError::Shape {
+                source_name: source_name.to_string(),
+                message,
+            })?;
         let engines = parse_engines(per_engine, &mut problems);
         if problems.is_empty() {
             Ok(Self { engines })
@@ -179,6 +148,42 @@ impl DatabaseFilters {
 }
 
 const EXCLUDE_DATABASE_REASON: &str = "exclude_database";
+
+/// The `database_filters` mapping of the file (empty for an empty file or
+/// key); a file without it is an error (`Err` is its message), other
+/// top-level keys are problems.
+fn rules_section(root: Value, problems: &mut Vec<String>) -> Result<serde_yaml::Mapping, String> {
+    let per_engine = match root {
+        // An empty file (or one holding only comments) excludes nothing.
+        Value::Null => return Ok(serde_yaml::Mapping::new()),
+        Value::Mapping(mut root) => {
+            let Some(per_engine) = root.remove(ROOT_KEY) else {
+                return Err(format!("the root mapping has no `{ROOT_KEY}` key"));
+            };
+            for (key, _) in root {
+                problems.push(format!(
+                    "unknown top-level key {} (the only key is `{ROOT_KEY}`)",
+                    describe(&key)
+                ));
+            }
+            per_engine
+        }
+        other => {
+            return Err(format!(
+                "the root must be a mapping with a `{ROOT_KEY}` key, found {}",
+                kind(&other)
+            ))
+        }
+    };
+    match per_engine {
+        Value::Null => Ok(serde_yaml::Mapping::new()),
+        Value::Mapping(m) => Ok(m),
+        other => Err(format!(
+            "`{ROOT_KEY}` must map engine names to rules, found {}",
+            kind(&other)
+        )),
+    }
+}
 
 /// The rules of each engine; engine keys are trimmed and lower-cased, and
 /// two keys that fold to one name are a problem (which rules were meant?).

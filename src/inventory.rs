@@ -109,16 +109,26 @@ pub fn plan(
             None => plan.created.push(name.to_string()),
         }
     }
-    let named: BTreeSet<&str> = listed.iter().map(|i| i.name.as_str()).collect();
-    let (unseen, deactivated): (Vec<String>, Vec<String>) = existing
-        .iter()
-        .filter(|r| r.is_active && !seen.contains(&r.database_name))
-        .map(|r| r.database_name.clone())
-        .partition(|name| !listing.complete && !named.contains(name.as_str()));
-    plan.deactivated = deactivated;
-    plan.unseen = unseen;
+    (plan.unseen, plan.deactivated) = missing(existing, listing, &seen);
     plan.active = seen.into_iter().collect();
     plan
+}
+
+/// The tracked active databases that are not kept this run, split into
+/// those kept anyway because the account cannot see them (`unseen`: not
+/// listed, by a listing that is not the whole catalogue) and those to
+/// deactivate.
+fn missing(
+    existing: &[InventoryRecord],
+    listing: &Listing,
+    kept: &BTreeSet<String>,
+) -> (Vec<String>, Vec<String>) {
+    let named: BTreeSet<&str> = listing.databases.iter().map(|i| i.name.as_str()).collect();
+    existing
+        .iter()
+        .filter(|r| r.is_active && !kept.contains(&r.database_name))
+        .map(|r| r.database_name.clone())
+        .partition(|name| !listing.complete && !named.contains(name.as_str()))
 }
 
 #[cfg(test)]

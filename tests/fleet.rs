@@ -151,7 +151,13 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
     let var = format!("DBFT_PW_{}", world.tag);
     std::env::set_var(&var, "mon-pw");
     let instance = world
-        .add_instance("maria", DbType::Mysql, server.port, "mon", PasswordRef::Env(var))
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            server.port,
+            "mon",
+            PasswordRef::Env(var),
+        )
         .await;
     let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
 
@@ -235,7 +241,7 @@ async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend)
         .map(|r| r.database_name)
         .collect();
     // information_schema is a MySQL system database: kept by the inventory
-    // rule, then excluded by the shipped filter, like `tmp_%`.
+    // rule, then excluded by the shipped filter, like `tmp\_%`.
     assert_eq!(names, vec![kept]);
     assert_eq!(counters.records, 1);
 

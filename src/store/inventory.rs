@@ -18,7 +18,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row};
+use super::db::{args, Db, Row, Tx};
 use super::dialect::{Column, Kind};
 use super::Result;
 use crate::domain::InstanceId;
@@ -93,20 +93,31 @@ impl Inventory<'_> {
         );
         tx.execute(&gone, args![instance, names(&plan.deactivated), now])
             .await?;
-        for table in ["database_size_stats", "unmeasured_databases"] {
-            let superseded = format!(
-                "UPDATE {table} SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
-                 WHERE instance_id = $1 AND collected_date = $3 AND NOT is_deleted \
-                   AND database_name IN (SELECT t.name FROM {rows})"
-            );
-            tx.execute(
-                &superseded,
-                args![instance, names(&plan.deactivated), today, now],
-            )
-            .await?;
-        }
+        supersede_day(&mut tx, instance, &plan.deactivated, today, now).await?;
         tx.commit().await
     }
+}
+
+/// Mark the day's size and gap of each of `gone` as no longer counting for
+/// `today` (see the module docs).
+async fn supersede_day(
+    tx: &mut Tx,
+    instance: InstanceId,
+    gone: &[String],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows = tx.dialect().rows(2, &NAMES);
+    for table in ["database_size_stats", "unmeasured_databases"] {
+        let superseded = format!(
+            "UPDATE {table} SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
+             WHERE instance_id = $1 AND collected_date = $3 AND NOT is_deleted \
+               AND database_name IN (SELECT t.name FROM {rows})"
+        );
+        tx.execute(&superseded, args![instance, names(gone), today, now])
+            .await?;
+    }
+    Ok(())
 }
 
 fn record_from_row(row: &Row) -> Result<InventoryRecord> {

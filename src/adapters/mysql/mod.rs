@@ -100,13 +100,7 @@ impl MysqlConnection {
         }
 
         let mut conn = match tokio::time::timeout(o.connect_timeout, options.connect()).await {
-            Ok(result) => result.map_err(|e| match map_error(e) {
-                Error::Permission(refused) => Error::Permission(format!(
-                    "{refused} (the instance's `database` setting: dbfleet needs no database \
-                     on MySQL or MariaDB; leave it unset)"
-                )),
-                other => other,
-            })?,
+            Ok(result) => result.map_err(connect_error)?,
             Err(_) => {
                 return Err(Error::Timeout(format!(
                     "connecting to {}:{} took longer than {:?}",
@@ -150,6 +144,18 @@ impl MysqlConnection {
 
     pub async fn close(self) {
         let _ = self.conn.close().await;
+    }
+}
+
+/// A failed connect. Refused the instance's database (1044), the fix is to
+/// name none: dbfleet needs no database on these servers.
+fn connect_error(e: sqlx::Error) -> Error {
+    match map_error(e) {
+        Error::Permission(refused) => Error::Permission(format!(
+            "{refused} (the instance's `database` setting: dbfleet needs no database on MySQL \
+             or MariaDB; leave it unset)"
+        )),
+        other => other,
     }
 }
 
