@@ -6,7 +6,9 @@
 //! tablespace (`ibdata1`, from `innodb_file_per_table=OFF`), whose space no
 //! per-schema file shows. Each is sized from its `DATA_LENGTH +
 //! INDEX_LENGTH`. This deliberately improves on the reference's
-//! InnoDB-only rule, which stores a 16 MB MyISAM schema as 0 MiB.
+//! InnoDB-only rule (`whalefall-capacity-spec.md` §1.6.1: "excludes the
+//! shared system tablespace … and all non-InnoDB engines"), which stores a
+//! 16 MB MyISAM schema as 0 MiB.
 //!
 //! The hot path stays bounded. Reading `DATA_LENGTH` opens a table (slow on
 //! MariaDB, and it waits on metadata locks), so it is read only for the
