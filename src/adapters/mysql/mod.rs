@@ -100,7 +100,7 @@ impl MysqlConnection {
         }
 
         let mut conn = match tokio::time::timeout(o.connect_timeout, options.connect()).await {
-            Ok(result) => result.map_err(connect_error)?,
+            Ok(result) => result.map_err(|e| connect_error(e, o.database.as_deref()))?,
             Err(_) => {
                 return Err(Error::Timeout(format!(
                     "connecting to {}:{} took longer than {:?}",
@@ -148,15 +148,45 @@ impl MysqlConnection {
 }
 
 /// A failed connect. Refused the instance's database (1044), the fix is to
-/// name none: dbfleet needs no database on these servers.
-fn connect_error(e: sqlx::Error) -> Error {
-    match map_error(e) {
-        Error::Permission(refused) => Error::Permission(format!(
-            "{refused} (the instance's `database` setting: dbfleet needs no database on MySQL \
-             or MariaDB; leave it unset)"
-        )),
-        other => other,
+/// name none (dbfleet needs no database on these servers) or to grant the
+/// account something on it.
+fn connect_error(e: sqlx::Error, database: Option<&str>) -> Error {
+    match (map_error(e), database) {
+        (Error::Permission(refused), Some(database)) => {
+            let grant = refused_account(&refused)
+                .map(|account| {
+                    format!(
+                        ", or {} on it",
+                        grant_on_database("SHOW VIEW", database, account)
+                    )
+                })
+                .unwrap_or_default();
+            Error::Permission(format!(
+                "{refused} (the instance's `database` setting: dbfleet needs no database on \
+                 MySQL or MariaDB; leave it unset{grant})"
+            ))
+        }
+        (other, _) => other,
     }
+}
+
+/// The account as the server's "Access denied for user 'mon'@'%' to
+/// database …" writes it: `'mon'@'%'`.
+fn refused_account(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("for user ")?;
+    let (account, _) = rest.split_once(" to database")?;
+    Some(account)
+}
+
+/// `GRANT <privilege> ON `<database>`.* TO <account>;`, the database
+/// backtick-quoted and its `_` and `%` escaped (they are wildcards there).
+fn grant_on_database(privilege: &str, database: &str, account: &str) -> String {
+    let escaped = database
+        .replace('\\', "\\\\")
+        .replace('_', "\\_")
+        .replace('%', "\\%")
+        .replace('`', "``");
+    format!("GRANT {privilege} ON `{escaped}`.* TO {account};")
 }
 
 /// Makes the session harmless and bounded, and finds out which server
@@ -282,6 +312,22 @@ mod tests {
         assert_eq!(mysql_statement_millis(Duration::from_secs(30)), 30_000);
         assert_eq!(mysql_statement_millis(Duration::from_micros(10)), 1);
         assert_eq!(mysql_statement_millis(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn a_refused_database_names_a_grant() {
+        let refused = "error returned from database: 1044 (42000): Access denied for user \
+                       'mon'@'%' to database 'shop_1'";
+        assert_eq!(refused_account(refused), Some("'mon'@'%'"));
+        assert_eq!(refused_account("Access denied"), None);
+        assert_eq!(
+            grant_on_database("SHOW VIEW", "shop_1", "'mon'@'%'"),
+            r"GRANT SHOW VIEW ON `shop\_1`.* TO 'mon'@'%';"
+        );
+        assert_eq!(
+            grant_on_database("SHOW VIEW", r"a%b`c\d", "'m'@'h'"),
+            r"GRANT SHOW VIEW ON `a\%b``c\\d`.* TO 'm'@'h';"
+        );
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! Every message carries what a DBA acts on: the database, the reason, and
 //! the statement that grants what is missing when that is the cause.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use crate::adapters::{Listing, Unmeasured, UnmeasuredReason};
 use crate::message::capacity_sync::{Output, UnmeasuredDatabase, MAX_NAMED};
 use crate::message::{ErrorClass, JobError, Warning};
 
-/// Most distinct details an error message quotes.
+/// Most database names an error message quotes per reason.
 const MAX_QUOTED: usize = 5;
 
 /// Count the databases not measured, and name the first [`MAX_NAMED`].
@@ -94,25 +94,52 @@ pub(super) fn nothing_measured(unmeasured: &[Unmeasured], listing: &Listing) -> 
     JobError::new(class, summary(unmeasured))
 }
 
-/// "none of the N databases could be measured: <detail>; …", each distinct
-/// detail once (without PROCESS, every database says the same).
+/// "none of the N databases could be measured: " and, per reason and fix,
+/// the databases and what to do: their detail when they all share it
+/// (without PROCESS, every database says the same), else their grant.
 fn summary(unmeasured: &[Unmeasured]) -> String {
-    let mut seen = BTreeSet::new();
-    let distinct: Vec<&str> = unmeasured
-        .iter()
-        .map(|u| u.detail.as_str())
-        .filter(|d| seen.insert(*d))
+    let mut groups: BTreeMap<(UnmeasuredReason, Option<&str>), Vec<&Unmeasured>> = BTreeMap::new();
+    for u in unmeasured {
+        groups
+            .entry((u.reason, u.grant.as_deref()))
+            .or_default()
+            .push(u);
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|((reason, grant), members)| {
+            let names = quoted_names(&members);
+            let reason = reason.as_str();
+            let first = members[0].detail.as_str();
+            let shared = members.iter().all(|m| m.detail == first);
+            match grant {
+                _ if shared => format!("{names} ({reason}): {first}"),
+                Some(grant) => format!("{names} ({reason}): {grant}"),
+                None => format!("{names} ({reason})"),
+            }
+        })
         .collect();
-    let quoted = distinct[..distinct.len().min(MAX_QUOTED)].join("; ");
-    let more = distinct.len().saturating_sub(MAX_QUOTED);
-    let more = if more > 0 {
-        format!("; and {more} more")
-    } else {
-        String::new()
-    };
     let n = unmeasured.len();
     let databases = if n == 1 { "database" } else { "databases" };
-    format!("none of the {n} {databases} could be measured: {quoted}{more}")
+    format!(
+        "none of the {n} {databases} could be measured: {}",
+        parts.join(" | ")
+    )
+}
+
+/// "`a`, `b`, `c`" (at most [`MAX_QUOTED`] names, then "and N more").
+fn quoted_names(members: &[&Unmeasured]) -> String {
+    let shown: Vec<String> = members
+        .iter()
+        .take(MAX_QUOTED)
+        .map(|u| format!("`{}`", u.name))
+        .collect();
+    let more = members.len().saturating_sub(MAX_QUOTED);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +155,17 @@ mod tests {
         }
     }
 
+    fn granted(name: &str, grant: &str) -> Unmeasured {
+        Unmeasured {
+            grant: Some(grant.to_string()),
+            ..gap(
+                name,
+                UnmeasuredReason::Permission,
+                &format!("{name}: {grant}"),
+            )
+        }
+    }
+
     fn listing(complete: bool) -> Listing {
         Listing {
             databases: Vec::new(),
@@ -138,16 +176,44 @@ mod tests {
 
     #[test]
     fn missing_grants_fail_as_permission_and_name_them_once() {
-        let process = "the account lacks PROCESS: GRANT PROCESS ON *.* TO 'm'@'%';";
-        let gaps = [
-            gap("a", UnmeasuredReason::Permission, process),
-            gap("b", UnmeasuredReason::Permission, process),
-        ];
+        let process = "GRANT PROCESS ON *.* TO 'm'@'%';";
+        let gaps: Vec<Unmeasured> = ["a", "b", "c", "d", "e", "f", "g"]
+            .iter()
+            .map(|n| granted(n, process))
+            .collect();
+        let lacks = format!("1227: lacks PROCESS: {process}");
+        let same: Vec<Unmeasured> = gaps
+            .iter()
+            .map(|g| Unmeasured {
+                detail: lacks.clone(),
+                ..g.clone()
+            })
+            .collect();
+        let e = nothing_measured(&same[..2], &listing(true));
+        assert_eq!(
+            e.message,
+            format!("none of the 2 databases could be measured: `a`, `b` (permission): {lacks}")
+        );
         let e = nothing_measured(&gaps, &listing(true));
         assert_eq!(e.class, ErrorClass::Permission);
         assert_eq!(
             e.message,
-            format!("none of the 2 databases could be measured: {process}")
+            format!(
+                "none of the 7 databases could be measured: \
+                 `a`, `b`, `c`, `d`, `e` and 2 more (permission): {process}"
+            )
+        );
+        let one = nothing_measured(&gaps[..1], &listing(true));
+        assert_eq!(
+            one.message,
+            format!("none of the 1 database could be measured: `a` (permission): a: {process}")
+        );
+        let two_grants = [granted("a", "GRANT X;"), granted("b", "GRANT Y;")];
+        let e = nothing_measured(&two_grants, &listing(true));
+        assert_eq!(
+            e.message,
+            "none of the 2 databases could be measured: \
+             `a` (permission): a: GRANT X; | `b` (permission): b: GRANT Y;"
         );
         let mixed = [
             gap("a", UnmeasuredReason::Permission, "p"),
