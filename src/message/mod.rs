@@ -302,7 +302,8 @@ impl JobError {
 /// database it could not measure. Warnings never change a batch's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Stable, for scripts: `missing_grant`, …
+    /// Stable, for scripts: `missing_grant` (probe), `not_measured` and
+    /// `partial_inventory` (capacity sync), …
     pub code: String,
     /// For people.
     pub message: String,
