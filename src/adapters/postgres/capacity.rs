@@ -30,7 +30,11 @@ const UNDEFINED_DATABASE: &str = "3D000";
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Sized {
     allows_connections: bool,
-    may_size: bool,
+    /// `CONNECT`; `None` when the database vanished since the catalogue
+    /// snapshot (`has_database_privilege` answers NULL for it).
+    may_connect: Option<bool>,
+    /// The privileges of `pg_read_all_stats`: every database may be sized.
+    reads_all: bool,
     size_mb: Option<i64>,
 }
 
@@ -38,8 +42,8 @@ struct Sized {
 /// it may. `pg_has_role(…, 'USAGE')` is how `pg_database_size` itself
 /// checks `pg_read_all_stats` (and is true for superusers).
 const SIZE_SQL: &str = "SELECT d.datname::text, d.datallowconn, \
-         has_database_privilege(d.oid, 'CONNECT') \
-             OR pg_has_role('pg_read_all_stats', 'USAGE') AS may_size, \
+         has_database_privilege(d.oid, 'CONNECT'), \
+         pg_has_role('pg_read_all_stats', 'USAGE'), \
          CASE WHEN has_database_privilege(d.oid, 'CONNECT') \
                    OR pg_has_role('pg_read_all_stats', 'USAGE') \
               THEN pg_database_size(d.oid) / 1024 / 1024 END AS size_mb \
@@ -107,8 +111,9 @@ fn sized_from_row(row: &sqlx::postgres::PgRow) -> Result<(String, Sized), sqlx::
         row.try_get(0)?,
         Sized {
             allows_connections: row.try_get(1)?,
-            may_size: row.try_get::<Option<bool>, _>(2)?.unwrap_or(false),
-            size_mb: row.try_get(3)?,
+            may_connect: row.try_get(2)?,
+            reads_all: row.try_get(3)?,
+            size_mb: row.try_get(4)?,
         },
     ))
 }
@@ -146,26 +151,22 @@ fn compose(
         let Some(sized) = found.get(name) else {
             continue; // absent from the catalogue: dropped, reported below
         };
-        match sized {
-            Sized {
-                size_mb: Some(size_mb),
-                ..
-            } => capacity.sizes.push(DatabaseSize {
+        match (sized.size_mb, sized.may_connect) {
+            (Some(size_mb), _) => capacity.sizes.push(DatabaseSize {
                 name: name.clone(),
-                size_mb: *size_mb,
-                data_size_mb: Some(*size_mb),
+                size_mb,
+                data_size_mb: Some(size_mb),
                 log_size_mb: None,
                 method: SizeMethod::DatabaseSize,
                 collected_at,
             }),
-            Sized {
-                may_size: false,
-                allows_connections,
-                ..
-            } => capacity
-                .unmeasured
-                .push(denied(name, role, *allows_connections)),
-            Sized { .. } => capacity.unmeasured.push(dropped(name)),
+            (None, Some(false)) if !sized.reads_all => {
+                capacity
+                    .unmeasured
+                    .push(denied(name, role, sized.allows_connections))
+            }
+            // Vanished since the snapshot, or no files left to measure.
+            (None, _) => capacity.unmeasured.push(dropped(name)),
         }
     }
     let seen: BTreeSet<&str> = found.keys().map(String::as_str).collect();
@@ -213,22 +214,32 @@ mod tests {
     fn sized(allows: bool, may: bool, size: Option<i64>) -> Sized {
         Sized {
             allows_connections: allows,
-            may_size: may,
+            may_connect: Some(may),
+            reads_all: false,
             size_mb: size,
         }
     }
 
     #[test]
     fn each_target_gets_a_size_or_a_reason() {
-        let targets: Vec<String> = ["open", "locked", "closed", "gone", "vanished", "open"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let targets: Vec<String> = [
+            "open", "locked", "closed", "gone", "vanished", "racing", "open",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let found: BTreeMap<String, Sized> = [
             ("open", sized(true, true, Some(12))),
             ("locked", sized(true, false, None)),
             ("closed", sized(false, true, Some(3))),
             ("vanished", sized(true, true, None)),
+            (
+                "racing",
+                Sized {
+                    may_connect: None,
+                    ..sized(true, false, None)
+                },
+            ),
         ]
         .into_iter()
         .map(|(n, s)| (n.to_string(), s))
@@ -251,6 +262,7 @@ mod tests {
             [
                 ("locked", UnmeasuredReason::Permission),
                 ("vanished", UnmeasuredReason::Dropped),
+                ("racing", UnmeasuredReason::Dropped),
                 ("gone", UnmeasuredReason::Dropped),
             ]
         );
