@@ -17,6 +17,7 @@ use common::{
     drop_pg_databases, ident, mariadb_exec, mariadb_root, pg_admin, pg_database, pg_expected_sizes,
     pg_ident, run_batch, run_capacity_sync, sync_on, tag, Backend, Fleet, World,
 };
+use dbfleet::adapters::{Capacity, ConnectOptions, Connection, UnmeasuredReason};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::jobs::{CapacitySync, Clock, Context, Failure, Job, Probe};
 use dbfleet::message::{capacity_sync, probe, Warning};
@@ -724,4 +725,85 @@ async fn mariadb_a_database_named_in_the_instance_but_refused_names_the_grant(ba
     after.unwrap();
     let rows = rows.unwrap();
     assert!(rows.iter().any(|r| r.database_name == home), "{rows:?}");
+}
+
+// ------------------------------------------- dropped while being measured
+
+/// Sizing as `user` (no password) of `targets`, on a session of its own.
+async fn size_as(db_type: DbType, user: &str, password: &str, targets: &[String]) -> Capacity {
+    let options = ConnectOptions {
+        host: "127.0.0.1".into(),
+        port: db_type.default_port(),
+        username: user.into(),
+        password: password.to_string().into(),
+        database: None,
+        connect_timeout: std::time::Duration::from_secs(10),
+        statement_timeout: std::time::Duration::from_secs(30),
+        lock_timeout: std::time::Duration::from_secs(5),
+    };
+    let mut conn = Connection::connect(db_type, &options).await.unwrap();
+    let capacity = conn.fetch_capacity(targets).await;
+    conn.close().await;
+    capacity.unwrap()
+}
+
+fn reason_of(capacity: &Capacity, name: &str) -> Option<UnmeasuredReason> {
+    let found = capacity.unmeasured.iter().find(|u| u.name == name);
+    found.map(|u| u.reason)
+}
+
+/// A database listed, then dropped before it is sized (a target that no
+/// longer exists): reported dropped, and the others are still sized.
+#[tokio::test]
+async fn postgres_a_database_dropped_while_measured_hides_no_other() {
+    let mut pg = PgMonitor::new().await;
+    let open = pg.database("open", 100).await;
+    let gone = pg.database("gone", 10).await;
+    drop_pg_databases(std::slice::from_ref(&gone)).await;
+    let capacity = size_as(
+        DbType::Postgresql,
+        &pg.role,
+        "",
+        &[open.clone(), gone.clone()],
+    )
+    .await;
+    let expected = expected_pg(&open).await;
+    pg.teardown().await;
+
+    let sizes: Vec<_> = capacity
+        .sizes
+        .iter()
+        .map(|s| (s.name.as_str(), s.size_mb))
+        .collect();
+    assert_eq!(sizes, [(open.as_str(), expected)]);
+    assert_eq!(reason_of(&capacity, &gone), Some(UnmeasuredReason::Dropped));
+}
+
+#[tokio::test]
+async fn mariadb_a_database_dropped_while_measured_hides_no_other() {
+    let mut account = MariaAccount::new(&["PROCESS", "SHOW DATABASES", "SHOW VIEW"]).await;
+    let kept = account.schema("kept").await;
+    account.fill(&kept, "m", "MyISAM", 1024).await;
+    let gone = account.schema("gone").await;
+    account
+        .root(&[format!("DROP DATABASE {}", ident(&gone))])
+        .await;
+    let (user, password) = (account.user.clone(), account.password.clone());
+    let capacity = size_as(
+        DbType::Mysql,
+        &user,
+        &password,
+        &[kept.clone(), gone.clone()],
+    )
+    .await;
+    let expected = expected_mariadb_mib(&kept).await;
+    account.teardown().await;
+
+    let sizes: Vec<_> = capacity
+        .sizes
+        .iter()
+        .map(|s| (s.name.as_str(), s.size_mb))
+        .collect();
+    assert_eq!(sizes, [(kept.as_str(), expected)]);
+    assert_eq!(reason_of(&capacity, &gone), Some(UnmeasuredReason::Dropped));
 }
