@@ -34,7 +34,7 @@ use super::{Context, Failure, Job};
 use crate::adapters::{Capacity, Connection, DatabaseSize, Listing, Unmeasured, UnmeasuredReason};
 use crate::inventory::{self, InventoryPlan};
 use crate::message::capacity_sync::{Output, Params};
-use crate::message::Warning;
+use crate::message::{ErrorClass, JobError, Warning};
 use crate::store::{StatRow, Tally, UnmeasuredRow};
 
 /// The `capacity_sync` kind.
@@ -150,6 +150,13 @@ async fn persist(
 ) -> Result<(), Failure> {
     let (instance, clock) = (ctx.instance, ctx.clock);
     let rows = stat_rows(&plan.active, capacity.sizes);
+    if rows.is_empty() {
+        let message = format!(
+            "no valid database size collected for {} active databases",
+            plan.active.len()
+        );
+        return Err(JobError::new(ErrorClass::Query, message).into());
+    }
     let gaps = gap_rows(&capacity.unmeasured, clock.now);
     let stats = ctx.store.stats();
     let written = stats
