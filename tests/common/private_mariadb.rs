@@ -27,19 +27,31 @@ impl PrivateMariaDb {
     pub async fn start(options: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("dbft-mariadb-{}", tag()));
         let data = dir.join("data");
-        std::fs::create_dir_all(&dir).unwrap();
-        let small = ["--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M"];
+        // Temporary files of its own: two servers bootstrapping at once in
+        // the shared temporary directory trip over each other's.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let small = [
+            "--innodb-log-file-size=8M".to_string(),
+            "--innodb-buffer-pool-size=32M".to_string(),
+            format!("--tmpdir={}", tmp.display()),
+        ];
         let installed = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--user=root", "--auth-root-authentication-method=normal"])
             .arg("--skip-test-db")
-            .args(small)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .args(&small)
+            .output()
             .expect("mariadb-install-db");
-        assert!(installed.success(), "mariadb-install-db failed");
+        if !installed.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!(
+                "mariadb-install-db failed: {}\n{}",
+                String::from_utf8_lossy(&installed.stdout),
+                String::from_utf8_lossy(&installed.stderr)
+            );
+        }
         let port = closed_port();
         let child = Command::new("mariadbd")
             .arg("--no-defaults")
@@ -49,7 +61,7 @@ impl PrivateMariaDb {
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg(format!("--log-error={}", dir.join("error.log").display()))
             .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
-            .args(small)
+            .args(&small)
             .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
