@@ -70,13 +70,14 @@ async fn baseline(settings: &Settings) -> usize {
                 let mut conn = Connection::connect(i.db_type, &options).await.unwrap();
                 let listed = conn.fetch_inventory().await.unwrap();
                 let names = listed
+                    .databases
                     .iter()
                     .filter(|d| !d.is_system || i.db_type == dbfleet::domain::DbType::Mysql)
                     .map(|d| d.name.as_str());
                 let (targets, _) = filters.partition(i.db_type.as_str(), names);
                 let sizes = conn.fetch_capacity(&targets).await.unwrap();
                 conn.close().await;
-                sizes.len()
+                sizes.sizes.len()
             }
         })
         .buffer_unordered(concurrency)

@@ -129,25 +129,33 @@ impl FromStr for DbType {
 
 /// A name for an instance: what operators type on the command line.
 ///
-/// Kept to a conservative alphabet so it is safe in log lines, URLs and
-/// shell scripts.
+/// Letters and digits of any script (`订单库`, `база-1`), plus `-`, `_` and
+/// `.`: operators name servers in their own language. Nothing else, so a
+/// name is one shell word and one token in a log line or a URL path: no
+/// white space, no control or format characters (which could hide in a
+/// name that looks like another), no quotes, slashes or other punctuation.
+/// At most 128 characters, as the store's column.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct InstanceName(String);
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "invalid instance name `{0}`: use 1 to 128 characters among letters, digits, `-`, `_` and `.`"
+    "invalid instance name `{0}`: use 1 to 128 characters among letters and digits (of any \
+     script), `-`, `_` and `.`; no spaces or other punctuation"
 )]
 pub struct InvalidInstanceName(pub String);
+
+/// Longest name, in characters (the store's `VARCHAR(128)`).
+const MAX_NAME_CHARS: usize = 128;
 
 impl InstanceName {
     pub fn parse(raw: &str) -> Result<Self, InvalidInstanceName> {
         let ok = !raw.is_empty()
-            && raw.len() <= 128
+            && raw.chars().count() <= MAX_NAME_CHARS
             && raw
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if ok {
             Ok(Self(raw.to_string()))
         } else {
@@ -174,6 +182,7 @@ impl FromStr for InstanceName {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -193,9 +202,37 @@ mod tests {
 
     #[test]
     fn instance_names_are_checked() {
-        assert!(InstanceName::parse("prod-db_01.eu").is_ok());
-        for bad in ["", "a b", "x;drop", "é", &"a".repeat(129)] {
-            assert!(InstanceName::parse(bad).is_err(), "{bad}");
+        let longest = "库".repeat(128);
+        for good in [
+            "prod-db_01.eu",
+            "订单库",
+            "订单库-主.01",
+            "база_данных",
+            "café",
+            "é",
+            "٣٤",
+            longest.as_str(),
+        ] {
+            assert!(InstanceName::parse(good).is_ok(), "{good}");
+        }
+        let too_long = "a".repeat(129);
+        for bad in [
+            "",
+            "a b",
+            "订单 库",
+            "a\u{3000}b",
+            "x;drop",
+            "a/b",
+            "a'b",
+            "a\tb",
+            "a\u{200b}b",
+            "a\u{202e}b",
+            "e\u{301}",
+            "«a»",
+            too_long.as_str(),
+        ] {
+            let err = InstanceName::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("any script"), "{err}");
         }
     }
 }

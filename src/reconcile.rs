@@ -5,6 +5,12 @@
 //! history stays — when they leave the file. Instances registered through
 //! the CLI or the API are never touched; a declared name that collides with
 //! one is reported, not overwritten.
+//!
+//! An operator's runtime switch wins over the file (ruling 6): `dbfleet
+//! instance enable|disable` of a declared instance is stored as an
+//! override, and reconciliation keeps it — whatever `active:` says — until
+//! `dbfleet instance reset` clears it. An instance that leaves the file is
+//! deactivated all the same; its override waits for it to come back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +23,8 @@ pub struct Reconciliation {
     pub created: Vec<String>,
     pub updated: Vec<String>,
     pub deactivated: Vec<String>,
+    /// Declared instances whose `active:` an operator's override outweighs.
+    pub overridden: Vec<String>,
     /// One line per problem, each naming its instance.
     pub problems: Vec<String>,
 }
@@ -53,41 +61,14 @@ pub async fn reconcile(
         existing.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut done = Reconciliation::default();
     for wanted in declared {
-        let new = to_new(wanted);
         let name = wanted.name.as_str().to_string();
         match by_name.get(name.as_str()) {
             Some(stored) if !stored.managed => done.problems.push(format!(
                 "instance `{name}`: already registered outside the configuration \
                  (CLI or API); remove it there or rename it in the configuration"
             )),
-            Some(stored) => {
-                let mut changed = differs(stored, &new);
-                if changed {
-                    store.instances().update(stored.id, &new).await?;
-                }
-                if stored.is_active != wanted.active {
-                    store
-                        .instances()
-                        .set_active(&wanted.name, wanted.active)
-                        .await?;
-                    changed = true;
-                }
-                if changed {
-                    done.updated.push(name);
-                }
-            }
-            None => match store.instances().add(&new).await {
-                Ok(_) => {
-                    if !wanted.active {
-                        store.instances().set_active(&wanted.name, false).await?;
-                    }
-                    done.created.push(name);
-                }
-                Err(store::Error::Conflict(reason)) => {
-                    done.problems.push(format!("instance `{name}`: {reason}"));
-                }
-                Err(e) => return Err(e),
-            },
+            Some(stored) => update(store, stored, wanted, &mut done).await?,
+            None => create(store, wanted, &mut done).await?,
         }
     }
     let declared_names: BTreeSet<&str> = declared.iter().map(|d| d.name.as_str()).collect();
@@ -99,4 +80,60 @@ pub async fn reconcile(
         done.deactivated.push(gone.name.to_string());
     }
     Ok(done)
+}
+
+/// Bring a stored declared instance in line with its declaration, keeping
+/// an operator's override of `active`.
+async fn update(
+    store: &Store,
+    stored: &Instance,
+    wanted: &DeclaredInstance,
+    done: &mut Reconciliation,
+) -> Result<(), store::Error> {
+    let name = wanted.name.to_string();
+    let new = to_new(wanted);
+    let mut changed = differs(stored, &new);
+    if changed {
+        store.instances().update(stored.id, &new).await?;
+    }
+    let active = stored.active_override.unwrap_or(wanted.active);
+    if active != wanted.active {
+        tracing::info!(
+            instance = %name,
+            active,
+            "kept as the operator set it; `dbfleet instance reset` hands it back to the \
+             configuration"
+        );
+        done.overridden.push(name.clone());
+    }
+    if stored.is_active != active {
+        store.instances().set_active(&wanted.name, active).await?;
+        changed = true;
+    }
+    if changed {
+        done.updated.push(name);
+    }
+    Ok(())
+}
+
+/// Register a declared instance the store does not have yet.
+async fn create(
+    store: &Store,
+    wanted: &DeclaredInstance,
+    done: &mut Reconciliation,
+) -> Result<(), store::Error> {
+    let name = wanted.name.to_string();
+    match store.instances().add(&to_new(wanted)).await {
+        Ok(_) => {
+            if !wanted.active {
+                store.instances().set_active(&wanted.name, false).await?;
+            }
+            done.created.push(name);
+        }
+        Err(store::Error::Conflict(reason)) => {
+            done.problems.push(format!("instance `{name}`: {reason}"));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }

@@ -22,7 +22,7 @@ use common::{
 };
 use dbfleet::adapters::mysql::MysqlConnection;
 use dbfleet::adapters::postgres::PostgresConnection;
-use dbfleet::adapters::{ConnectOptions, DatabaseSize, Error};
+use dbfleet::adapters::{Capacity, ConnectOptions, DatabaseSize, Error, UnmeasuredReason};
 use secrecy::SecretString;
 use sqlx::Connection as _;
 
@@ -49,6 +49,15 @@ fn options(port: u16, username: &str, password: &str, database: Option<&str>) ->
 
 fn sizes_by_name(sizes: &[DatabaseSize]) -> BTreeMap<String, i64> {
     sizes.iter().map(|s| (s.name.clone(), s.size_mb)).collect()
+}
+
+/// The targets not measured, with why.
+fn reasons(capacity: &Capacity) -> BTreeMap<String, UnmeasuredReason> {
+    capacity
+        .unmeasured
+        .iter()
+        .map(|u| (u.name.clone(), u.reason))
+        .collect()
 }
 
 // ---------------------------------------------------------------- MariaDB
@@ -134,6 +143,16 @@ async fn mariadb_inventory_and_capacity_as_limited_user() {
         &format!("GRANT PROCESS ON *.* TO {}@'%'", literal(&user)),
     )
     .await;
+    // The MyISAM table's files, as root reads them: an empty table still
+    // has its index file's header.
+    let myisam_bytes: i64 = sqlx::query_scalar(
+        "SELECT CAST(SUM(DATA_LENGTH + INDEX_LENGTH) AS SIGNED) FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = ?",
+    )
+    .bind(&myisam)
+    .fetch_one(&mut root)
+    .await
+    .unwrap();
 
     let targets = vec![
         big.clone(),
@@ -144,7 +163,7 @@ async fn mariadb_inventory_and_capacity_as_limited_user() {
     let measured = async {
         let mut conn =
             MysqlConnection::connect(&options(MARIADB_PORT, &user, &password, None)).await?;
-        let inventory = conn.fetch_inventory().await?;
+        let inventory = conn.fetch_inventory().await?.databases;
         let mut attempts = Vec::new();
         // Files may still be growing from background work right after the
         // inserts; a measurement counts only when the independent figures
@@ -196,16 +215,31 @@ async fn mariadb_inventory_and_capacity_as_limited_user() {
     assert_eq!(expected.get(&hostile), Some(&1), "{expected:?}");
     assert!(!expected.contains_key(&myisam), "{expected:?}");
 
-    let got = sizes_by_name(sizes);
+    let got = sizes_by_name(&sizes.sizes);
     let mut want = expected.clone();
-    want.insert(myisam.clone(), 0);
+    // Tables outside InnoDB count (they used to weigh 0): the MyISAM
+    // table's files, rounded up.
+    assert!(
+        myisam_bytes > 0,
+        "an empty MyISAM table has an index header"
+    );
+    want.insert(myisam.clone(), common::ceil_mib(myisam_bytes));
     assert_eq!(got, want);
     assert!(!got.contains_key(&format!("{p}_nope")));
-    for s in sizes {
+    assert_eq!(
+        reasons(sizes),
+        BTreeMap::from([(format!("{p}_nope"), UnmeasuredReason::Dropped)])
+    );
+    for s in &sizes.sizes {
         assert_eq!(s.data_size_mb, Some(s.size_mb), "{s:?}");
         assert_eq!(s.log_size_mb, None, "{s:?}");
-        assert_eq!(s.collected_at, sizes[0].collected_at);
+        assert_eq!(s.collected_at, sizes.sizes[0].collected_at);
     }
+    let method = |db: &str| {
+        let s = sizes.sizes.iter().find(|s| s.name == db).unwrap();
+        s.method.as_str()
+    };
+    assert_eq!((method(&big), method(&myisam)), ("tablespace", "tables"));
 }
 
 #[tokio::test]
@@ -309,7 +343,7 @@ async fn postgres_inventory_and_capacity() {
     let measured = async {
         let mut conn =
             PostgresConnection::connect(&options(POSTGRES_PORT, "postgres", "", None)).await?;
-        let inventory = conn.fetch_inventory().await?;
+        let inventory = conn.fetch_inventory().await?.databases;
         let mut attempts = Vec::new();
         for _ in 0..5 {
             let before = pg_expected_sizes(&mut root, [&big, &small]).await;
@@ -346,25 +380,29 @@ async fn postgres_inventory_and_capacity() {
     assert_eq!(listed.get(big.as_str()), Some(&false), "{listed:?}");
     assert_eq!(listed.get(small.as_str()), Some(&false), "{listed:?}");
     assert_eq!(listed.get("postgres"), Some(&true), "{listed:?}");
-    assert_eq!(
-        listed.get("template0"),
-        None,
-        "datallowconn is false: {listed:?}"
-    );
+    // Closed to connections, it is listed all the same (and flagged, as a
+    // template).
+    assert_eq!(listed.get("template0"), Some(&true), "{listed:?}");
     if let Some(is_system) = listed.get("template1") {
         assert!(is_system, "template1 is a template");
     }
 
     let (expected, sizes) = attempts.last().unwrap();
     assert!(expected[&big] > expected[&small], "{expected:?}");
-    assert_eq!(sizes_by_name(sizes), *expected);
-    for s in sizes {
+    assert_eq!(sizes_by_name(&sizes.sizes), *expected);
+    for s in &sizes.sizes {
         assert_eq!(s.data_size_mb, Some(s.size_mb), "{s:?}");
         assert_eq!(s.log_size_mb, None, "{s:?}");
+        assert_eq!(s.method.as_str(), "pg_database_size");
     }
+    let nope = BTreeMap::from([(format!("{p}_nope"), UnmeasuredReason::Dropped)]);
+    assert_eq!(reasons(sizes), nope);
 
-    let err = unknown_only.expect_err("no size for an unknown database");
-    assert!(matches!(err, Error::Query(_)), "{err:?}");
+    // No size for an unknown database: it is reported as gone, not as a
+    // failure of the instance.
+    let unknown_only = unknown_only.expect("an unknown database is not an error");
+    assert!(unknown_only.sizes.is_empty());
+    assert_eq!(reasons(&unknown_only), nope);
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ fn capacity() -> JobParams {
 /// The capacity output a result carries, or a panic naming what it carries.
 fn capacity_output(result: &JobResult) -> CapacityOutput {
     match &result.output {
-        Some(JobOutput::CapacitySync(output)) => *output,
+        Some(JobOutput::CapacitySync(output)) => output.clone(),
         other => panic!("not a capacity output: {other:?}"),
     }
 }
@@ -134,6 +134,7 @@ fn all_error_classes() -> Vec<ErrorClass> {
         ErrorClass::Connect,
         ErrorClass::Auth,
         ErrorClass::Query,
+        ErrorClass::Permission,
         ErrorClass::Timeout,
         ErrorClass::Unsupported,
         ErrorClass::Config,
@@ -144,6 +145,7 @@ fn all_error_classes() -> Vec<ErrorClass> {
             ErrorClass::Connect
             | ErrorClass::Auth
             | ErrorClass::Query
+            | ErrorClass::Permission
             | ErrorClass::Timeout
             | ErrorClass::Unsupported
             | ErrorClass::Config
@@ -206,7 +208,13 @@ fn succeeded_result() -> JobResult {
                 refreshed: 15,
                 reactivated: 1,
                 deactivated: 3,
+                unseen: 0,
+                partial: false,
             },
+            unmeasured: 0,
+            unmeasured_databases: Vec::new(),
+            inventory_grant: None,
+            server_identity: None,
         })),
         started_at: at(2026, 3, 14, 2, 0, 1, 250),
         finished_at: at(2026, 3, 14, 2, 0, 4, 875),
@@ -319,6 +327,9 @@ fn probe_result() -> JobResult {
             uptime_seconds: Some(86_400),
             read_only: false,
             account: "mon".to_string(),
+            server_identity: Some(
+                "system_identifier:7713698516551915648/1773453600000000@5432".into(),
+            ),
             privileges: vec![
                 privilege("pg_read_all_stats", None, false, false),
                 privilege("CONNECT", Some("ledger"), false, true),
@@ -478,7 +489,9 @@ fn decodes_succeeded_result_fixture() {
             created: 2,
             refreshed: 15,
             reactivated: 1,
-            deactivated: 3
+            deactivated: 3,
+            unseen: 0,
+            partial: false,
         }
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use common::{
     drop_pg_database, pg_admin, pg_database, pg_expected_sizes, run_batch, sync_on, today, Backend,
-    Fleet, MariaUser, World,
+    Fleet, MariaUser, PrivateMariaDb, World,
 };
 use dbfleet::domain::{DbType, JobId};
 use dbfleet::fleet::dispatcher::{self, Selection};
@@ -134,24 +134,37 @@ async fn a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_co
     world.teardown().await;
 }
 
+/// On a MariaDB server of the test's own, as an account that sees every
+/// database (only then is a database missing from the list dropped), where
+/// the only databases are the test's.
 async fn inventory_history_records_created_deactivated_and_reactivated_with_dates(
     backend: Backend,
 ) {
     let world = World::on(backend).await;
-    let maria = MariaUser::new().await;
-    let (keep, flaky) = (
-        format!("{}_keep", maria.prefix),
-        format!("{}_flaky", maria.prefix),
-    );
-    maria.create_database(&keep, 64).await;
-    maria.create_database(&flaky, 64).await;
-    let instance = world.add_mariadb("maria", &maria).await;
+    let server = PrivateMariaDb::start(&[]).await;
+    server
+        .account("mon", "mon-pw", "PROCESS, SHOW DATABASES, SHOW VIEW")
+        .await;
+    let (keep, flaky) = ("app_keep".to_string(), "app_flaky".to_string());
+    server.create_database(&keep, 64).await;
+    server.create_database(&flaky, 64).await;
+    let var = format!("DBFT_PW_{}", world.tag);
+    std::env::set_var(&var, "mon-pw");
+    let instance = world
+        .add_instance(
+            "maria",
+            DbType::Mysql,
+            server.port,
+            "mon",
+            PasswordRef::Env(var),
+        )
+        .await;
     let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
 
     let first = sync_on(&world, &instance, day(1)).await;
     assert_eq!((first.inventory.created, first.inventory.refreshed), (2, 0));
 
-    maria.drop_database(&flaky).await;
+    server.exec(&[format!("DROP DATABASE {flaky}")]).await;
     let second = sync_on(&world, &instance, day(2)).await;
     assert_eq!(
         (second.inventory.refreshed, second.inventory.deactivated),
@@ -176,7 +189,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
         "a deactivated database leaves the day's total"
     );
 
-    maria.create_database(&flaky, 64).await;
+    server.create_database(&flaky, 64).await;
     let third = sync_on(&world, &instance, day(3)).await;
     assert_eq!(
         (
@@ -200,7 +213,7 @@ async fn inventory_history_records_created_deactivated_and_reactivated_with_date
     );
     assert_eq!(back.len(), 2, "rows are never hard-deleted nor duplicated");
 
-    maria.teardown().await;
+    drop(server);
     world.teardown().await;
 }
 
@@ -228,7 +241,7 @@ async fn filters_and_system_database_rules_shape_the_inventory(backend: Backend)
         .map(|r| r.database_name)
         .collect();
     // information_schema is a MySQL system database: kept by the inventory
-    // rule, then excluded by the shipped filter, like `tmp_%`.
+    // rule, then excluded by the shipped filter, like `tmp\_%`.
     assert_eq!(names, vec![kept]);
     assert_eq!(counters.records, 1);
 

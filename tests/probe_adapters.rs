@@ -135,7 +135,7 @@ async fn mariadb_account_without_privileges() {
     assert!(!info.read_only, "{info:?}");
     assert_eq!(info.account, format!("{user}@%"));
 
-    assert_eq!(checks.len(), 2, "{checks:#?}");
+    assert_eq!(checks.len(), 3, "{checks:#?}");
     let process = check(&checks, "PROCESS", None);
     assert!(!process.granted);
     assert_eq!(
@@ -150,6 +150,16 @@ async fn mariadb_account_without_privileges() {
         format!("GRANT SHOW DATABASES ON *.* TO '{user}'@'%';")
     );
     assert!(!show.needed_for.is_empty());
+    let view = check(&checks, "SHOW VIEW", None);
+    assert!(!view.granted);
+    assert_eq!(
+        view.grant,
+        format!("GRANT SHOW VIEW ON *.* TO '{user}'@'%';")
+    );
+    assert!(
+        view.needed_for.contains("information_schema.TABLES"),
+        "{view:?}"
+    );
 }
 
 /// Granted directly; through a default role that inherits them from
@@ -167,13 +177,13 @@ async fn mariadb_privileges_direct_and_through_roles() {
             create_user(&via_role, &pw_via_role),
             create_user(&not_enabled, &pw_not_enabled),
             format!(
-                "GRANT PROCESS, SHOW DATABASES ON *.* TO {}@'%'",
+                "GRANT PROCESS, SHOW DATABASES, SHOW VIEW ON *.* TO {}@'%'",
                 literal(&direct)
             ),
             format!("CREATE ROLE {}", literal(&inner)),
             format!("CREATE ROLE {}", literal(&outer)),
             format!(
-                "GRANT PROCESS, SHOW DATABASES ON *.* TO {}",
+                "GRANT PROCESS, SHOW DATABASES, SHOW VIEW ON *.* TO {}",
                 literal(&inner)
             ),
             format!("GRANT {} TO {}", literal(&inner), literal(&outer)),
@@ -200,6 +210,7 @@ async fn mariadb_privileges_direct_and_through_roles() {
         vec![
             ("PROCESS".to_string(), None, granted),
             ("SHOW DATABASES".to_string(), None, granted),
+            ("SHOW VIEW".to_string(), None, granted),
         ]
     };
     assert_eq!(granted(&direct_checks), all(true), "direct");
@@ -236,7 +247,7 @@ async fn mariadb_grants_are_pasteable_for_a_hostile_user_name() {
     );
     assert!(before.iter().all(|c| !c.granted), "{before:#?}");
     assert!(after.iter().all(|c| c.granted), "{after:#?}");
-    assert_eq!(after.len(), 2);
+    assert_eq!(after.len(), 3);
 }
 
 // ------------------------------------------------------------- PostgreSQL

@@ -18,7 +18,7 @@ use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, FinishedJob, ImportReport, ImportRow, Imported,
     Instance, JobRow, Migrated, NewInstance, NewJob, Schema, Start, StartingJob, StatRow, Store,
-    StoredStat, Tally,
+    StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -147,6 +147,8 @@ contract!(instances, check_instances);
 contract!(import, check_import);
 contract!(inventory, check_inventory);
 contract!(stats, check_stats);
+contract!(partial_days, check_partial_days);
+contract!(overrides, check_overrides);
 contract!(batches, check_batches);
 contract!(sweep, check_sweep);
 contract!(
@@ -275,6 +277,7 @@ fn stat(n: &str, size: i64) -> StatRow {
         size_mb: size,
         data_size_mb: Some(size - 1),
         log_size_mb: Some(1),
+        method: None,
         collected_at: at(1, 0),
     }
 }
@@ -320,7 +323,7 @@ fn result(
             message: "connection refused".into(),
         }),
         warnings: Vec::new(),
-        output: ok.then(|| serde_json::to_value(counters).unwrap()),
+        output: ok.then(|| serde_json::to_value(&counters).unwrap()),
         tally: if ok {
             Tally::from_pairs([
                 ("total_records", i64::from(records)),
@@ -802,6 +805,7 @@ async fn check_stats(store: Store) {
         database_name: n.into(),
         size_mb: size,
         data_size_mb: data,
+        method: None,
         collected_date: day(d),
     };
     assert_eq!(
@@ -2237,4 +2241,199 @@ async fn check_group_fold(store: Store) {
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
     let b = store.batches().get(second).await.unwrap().unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 2, 1, 0), "rolled back");
+}
+
+// ------------------------------------------------ partial days, overrides
+
+fn measured(n: &str, size: i64, method: &str) -> StatRow {
+    StatRow {
+        method: Some(method.to_string()),
+        ..stat(n, size)
+    }
+}
+
+fn gap(n: &str, reason: &str) -> UnmeasuredRow {
+    UnmeasuredRow {
+        database_name: n.into(),
+        reason: reason.into(),
+        detail: format!("{n}: {reason}"),
+        collected_at: at(1, 0),
+    }
+}
+
+async fn day_sizes(store: &Store, inst: InstanceId, d: u32) -> Vec<(String, i64)> {
+    let rows = store.stats().databases(inst, day(d)).await.unwrap();
+    rows.into_iter()
+        .map(|r| (r.database_name, r.size_mb))
+        .collect()
+}
+
+async fn day_gaps(store: &Store, inst: InstanceId, d: u32) -> Vec<(String, String)> {
+    let rows = store.stats().unmeasured(inst, day(d)).await.unwrap();
+    rows.into_iter()
+        .map(|r| (r.database_name, r.reason))
+        .collect()
+}
+
+/// (total, count, partial, unmeasured) of the day, recomputed.
+async fn day_total(store: &Store, inst: InstanceId, d: u32) -> (i64, i32, bool, i32) {
+    let t = store
+        .stats()
+        .refresh_instance_total(inst, day(d), at(d, 30))
+        .await
+        .unwrap()
+        .unwrap();
+    let read = store.stats().instance_total(inst, day(d)).await.unwrap();
+    assert_eq!(read.as_ref(), Some(&t));
+    (
+        t.total_size_mb,
+        t.database_count,
+        t.partial,
+        t.unmeasured_count,
+    )
+}
+
+fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+}
+
+fn reasons(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+        .collect()
+}
+
+async fn check_partial_days(store: Store) {
+    let inst = add(&store, "partial").await.id;
+    let other = add(&store, "whole").await.id;
+    let stats = store.stats();
+    let written = stats
+        .save_day(
+            inst,
+            day(1),
+            &[measured("a", 10, "tablespace"), measured("b", 20, "tables")],
+            &[gap("c", "permission")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    let rows = stats.databases(inst, day(1)).await.unwrap();
+    let methods: Vec<_> = rows.iter().map(|r| r.method.as_deref()).collect();
+    assert_eq!(methods, [Some("tablespace"), Some("tables")]);
+    assert_eq!(
+        stats.unmeasured(inst, day(1)).await.unwrap(),
+        [StoredUnmeasured {
+            database_name: "c".into(),
+            reason: "permission".into(),
+            detail: "c: permission".into(),
+            collected_date: day(1),
+        }]
+    );
+    assert_eq!(day_total(&store, inst, 1).await, (30, 2, true, 1));
+
+    // Measured later that day: the gap is filled, the day whole again.
+    stats
+        .save_day(inst, day(1), &[measured("c", 5, "tablespace+tables")], &[])
+        .await
+        .unwrap();
+    assert!(day_gaps(&store, inst, 1).await.is_empty());
+    assert_eq!(day_total(&store, inst, 1).await, (35, 3, false, 0));
+
+    // A later run that cannot measure `a` keeps the morning's size.
+    stats
+        .save_day(
+            inst,
+            day(1),
+            &[],
+            &[gap("a", "permission"), gap("d", "dropped")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        day_gaps(&store, inst, 1).await,
+        reasons(&[("d", "dropped")])
+    );
+    assert_eq!(day_total(&store, inst, 1).await, (35, 3, true, 1));
+
+    // Dropped later that day: its size and its gap leave the day, and the
+    // rows still add up to the total.
+    let inventory = store.inventory();
+    let all = plan(&["a", "b", "c", "d"], &[], &[], &[]);
+    inventory.apply(inst, &all, day(1), at(1, 1)).await.unwrap();
+    let drop_bd = plan(&[], &["a", "c"], &[], &["b", "d"]);
+    inventory
+        .apply(inst, &drop_bd, day(1), at(1, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        day_sizes(&store, inst, 1).await,
+        pairs(&[("a", 10), ("c", 5)])
+    );
+    assert!(day_gaps(&store, inst, 1).await.is_empty());
+    assert_eq!(day_total(&store, inst, 1).await, (15, 2, false, 0));
+
+    // Back and measured the same day: it counts again.
+    stats
+        .save_day(inst, day(1), &[measured("b", 21, "tables")], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        day_sizes(&store, inst, 1).await,
+        pairs(&[("a", 10), ("b", 21), ("c", 5)])
+    );
+    assert_eq!(day_total(&store, inst, 1).await, (36, 3, false, 0));
+
+    // Other days and instances are untouched; nothing to write is nothing.
+    assert_eq!(stats.save_day(inst, day(2), &[], &[]).await.unwrap(), 0);
+    assert!(day_sizes(&store, inst, 2).await.is_empty());
+    assert!(day_gaps(&store, other, 1).await.is_empty());
+    assert_eq!(stats.instance_total(other, day(1)).await.unwrap(), None);
+}
+
+async fn check_overrides(store: Store) {
+    let instances = store.instances();
+    let declared = instances
+        .add(&spec("declared", PasswordRef::None, true))
+        .await
+        .unwrap();
+    assert_eq!(declared.active_override, None);
+    add(&store, "cli").await;
+    let get = |n: &'static str| {
+        let instances = store.instances();
+        async move {
+            let i = instances.by_name(&name(n)).await.unwrap().unwrap();
+            (i.is_active, i.active_override)
+        }
+    };
+
+    assert!(instances
+        .override_active(&name("declared"), false)
+        .await
+        .unwrap());
+    assert_eq!(get("declared").await, (false, Some(false)));
+    assert!(instances
+        .override_active(&name("declared"), true)
+        .await
+        .unwrap());
+    assert_eq!(get("declared").await, (true, Some(true)));
+    // Not declared: the operator's switch is the state itself.
+    assert!(instances
+        .override_active(&name("cli"), false)
+        .await
+        .unwrap());
+    assert_eq!(get("cli").await, (false, None));
+
+    // Reconciliation's own writes leave the override alone.
+    let mut changed = spec("declared", PasswordRef::None, true);
+    changed.port = 6543;
+    instances.update(declared.id, &changed).await.unwrap();
+    assert_eq!(get("declared").await, (true, Some(true)));
+
+    assert!(instances.clear_override(&name("declared")).await.unwrap());
+    assert_eq!(get("declared").await, (true, None));
+    assert!(!instances
+        .override_active(&name("nobody"), true)
+        .await
+        .unwrap());
+    assert!(!instances.clear_override(&name("nobody")).await.unwrap());
 }

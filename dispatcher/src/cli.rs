@@ -144,17 +144,23 @@ pub enum InstanceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Include an instance in batches again.
+    /// Include an instance in batches again. On an instance declared in
+    /// the configuration this is an override: `dbfleet run` keeps it
+    /// whatever `active:` says, until `instance reset`.
     Enable { name: InstanceName },
-    /// Leave an instance out of batches; its history stays.
+    /// Leave an instance out of batches; its history stays. On a declared
+    /// instance this is an override, as for `enable`.
     Disable { name: InstanceName },
+    /// Clear the override of `enable`/`disable` on a declared instance:
+    /// the configuration's `active:` applies again, now.
+    Reset { name: InstanceName },
     /// Remove an instance from the registry; its history stays.
     Remove { name: InstanceName },
 }
 
 #[derive(Args)]
 pub struct AddInstance {
-    /// Unique name (letters, digits, `-`, `_`, `.`).
+    /// Unique name: letters and digits of any script, `-`, `_`, `.`.
     pub name: InstanceName,
     /// Engine: mysql (also MariaDB) or postgresql.
     #[arg(long)]

@@ -29,7 +29,12 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
     )?;
     for i in instances {
         let address = format!("{}:{}", i.host, i.port);
-        let active = if i.is_active { "yes" } else { "no" };
+        let active = match (i.is_active, i.active_override.is_some()) {
+            (true, false) => "yes",
+            (false, false) => "no",
+            (true, true) => "yes (override)",
+            (false, true) => "no (override)",
+        };
         writeln!(
             out,
             "{:<6} {:<24} {:<11} {:<28} {:<16} {active}",
@@ -70,7 +75,22 @@ pub fn batch(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Resul
         b.failed,
         summary_counters(b)
     )?;
-    jobs(out, report)
+    jobs(out, report)?;
+    shared_servers(out, report)
+}
+
+/// Instances that are one server, each group on a line.
+fn shared_servers(out: &mut impl Write, report: &BatchReport) -> Result<()> {
+    for shared in &report.shared_servers {
+        writeln!(
+            out,
+            "\nsame server: {} are one server ({}): its databases are counted once per \
+             instance in the totals; keep one record of it",
+            shared.instances.join(", "),
+            shared.server_identity
+        )?;
+    }
+    Ok(())
 }
 
 /// The kind's counters, for the one-line description of a batch.
@@ -101,19 +121,39 @@ fn error_text(j: &JobRow) -> String {
 fn capacity_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
     writeln!(
         out,
-        "{:<24} {:<10} {:>9} {:>16}  ERROR",
-        "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)"
+        "{:<24} {:<10} {:>9} {:>16} {:>12}  ERROR",
+        "INSTANCE", "STATUS", "DATABASES", "TOTAL SIZE (MiB)", "NOT MEASURED"
     )?;
     for j in jobs {
         writeln!(
             out,
-            "{:<24} {:<10} {:>9} {:>16}  {}",
+            "{:<24} {:<10} {:>9} {:>16} {:>12}  {}",
             j.instance,
             j.status,
             j.count("databases"),
             j.count("total_size_mb"),
+            j.count("unmeasured"),
             error_text(j)
         )?;
+    }
+    job_warnings(out, jobs, "warnings")
+}
+
+/// Every warning of `jobs`, under `title`, one line each with its instance.
+fn job_warnings(out: &mut impl Write, jobs: &[JobRow], title: &str) -> Result<()> {
+    let mut first = true;
+    for j in jobs.iter().filter(|j| !j.warnings.is_empty()) {
+        if first {
+            writeln!(out, "\n{title}:")?;
+            first = false;
+        }
+        for w in &j.warnings {
+            let message = w
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default();
+            writeln!(out, "  {}: {message}", j.instance)?;
+        }
     }
     Ok(())
 }
@@ -179,24 +219,17 @@ pub fn check(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Resul
         return json(out, report);
     }
     probe_jobs(out, &report.jobs)?;
-    let mut first = true;
-    for j in report.jobs.iter().filter(|j| !j.warnings.is_empty()) {
-        if first {
-            writeln!(out, "\nto fix:")?;
-            first = false;
-        }
-        for w in &j.warnings {
-            let message = w
-                .get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or_default();
-            writeln!(out, "  {}: {message}", j.instance)?;
-        }
-    }
+    job_warnings(out, &report.jobs, "to fix")?;
+    shared_servers(out, report)?;
     let b = &report.batch;
+    let shared = match report.shared_servers.len() {
+        0 => String::new(),
+        1 => ", 1 server recorded more than once".to_string(),
+        n => format!(", {n} servers recorded more than once"),
+    };
     writeln!(
         out,
-        "\n{} of {} instances reachable, {} with something to fix",
+        "\n{} of {} instances reachable, {} with something to fix{shared}",
         b.succeeded, b.total, b.warned
     )?;
     Ok(())
@@ -235,13 +268,10 @@ pub fn summary(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Res
     jobs(out, report)?;
     let b = &report.batch;
     let what = match JobKind::parse(&b.kind) {
-        Some(JobKind::CapacitySync) => format!(
-            "; {} databases sized, {} MiB in all",
-            b.summary.get("total_records"),
-            b.summary.get("total_size_mb")
-        ),
+        Some(JobKind::CapacitySync) => capacity_summary(b),
         _ => summary_counters(b),
     };
+    shared_servers(out, report)?;
     writeln!(
         out,
         "\nbatch {} {}: {} of {} instances succeeded, {} failed{what}",
@@ -252,6 +282,22 @@ pub fn summary(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Res
         b.failed,
     )?;
     Ok(())
+}
+
+/// "; N databases sized, M MiB in all", and how many could not be measured.
+fn capacity_summary(b: &Batch) -> String {
+    let mut text = format!(
+        "; {} databases sized, {} MiB in all",
+        b.summary.get("total_records"),
+        b.summary.get("total_size_mb")
+    );
+    let unmeasured = b.summary.get("unmeasured_databases");
+    if unmeasured > 0 {
+        text.push_str(&format!(
+            "; {unmeasured} not measured (their days are partial; see the warnings)"
+        ));
+    }
+    text
 }
 
 /// Dead letters: one line each, the preview on one line. JSON carries the

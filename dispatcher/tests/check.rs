@@ -147,7 +147,9 @@ fn warnings(job: &Value) -> Vec<String> {
 
 async fn check_names_each_missing_grant_and_the_unreachable_instance(backend: Backend) {
     let world = World::on(backend).await;
-    let no_process = MariaAccount::new(&["SHOW DATABASES"]).await;
+    // Everything but PROCESS (SHOW VIEW is needed since tables outside
+    // InnoDB are sized).
+    let no_process = MariaAccount::new(&["SHOW DATABASES", "SHOW VIEW"]).await;
     no_process.register(&world, "maria-no-process").await;
     let locked = PgLocked::new().await;
     let role = locked.role.clone();
@@ -205,7 +207,7 @@ async fn check_names_each_missing_grant_and_the_unreachable_instance(backend: Ba
 
 async fn check_of_fully_privileged_accounts_is_clean_and_exits_0(backend: Backend) {
     let world = World::on(backend).await;
-    let full = MariaAccount::new(&["PROCESS", "SHOW DATABASES"]).await;
+    let full = MariaAccount::new(&["PROCESS", "SHOW DATABASES", "SHOW VIEW"]).await;
     full.register(&world, "maria-full").await;
     world.add_postgres("pg-superuser").await;
     let fleet = start(&world);

@@ -7,6 +7,12 @@
 //! Besides inventory and sizes, a session can describe itself for a `probe`
 //! job ([`Connection::server_info`], [`Connection::privileges`]), so that an
 //! operator can vet a monitoring account before its first nightly run.
+//!
+//! Least privilege is the normal case, so what an account may not do is
+//! reported, never guessed around: a listing says whether it is the whole
+//! catalogue ([`Listing::complete`]), a database that cannot be sized is
+//! [`Unmeasured`] with its reason while the others are sized, and a missing
+//! privilege comes with the statement that grants it.
 
 pub mod mysql;
 pub mod postgres;
@@ -41,6 +47,42 @@ pub struct DatabaseItem {
     pub is_system: bool,
 }
 
+/// What an instance lists, and whether that is all it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub databases: Vec<DatabaseItem>,
+    /// The account sees the whole catalogue. When false, a database missing
+    /// from `databases` may exist all the same: the account cannot see it.
+    pub complete: bool,
+    /// When incomplete, the statement that would make it complete.
+    pub grant: Option<String>,
+}
+
+/// How a size was measured; stored with each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeMethod {
+    /// MySQL/MariaDB: InnoDB tablespace files only.
+    Tablespace,
+    /// MySQL/MariaDB: data and index length of tables outside the
+    /// tablespace files only (other engines, the system tablespace).
+    Tables,
+    /// MySQL/MariaDB: both.
+    TablespaceAndTables,
+    /// PostgreSQL: `pg_database_size`.
+    DatabaseSize,
+}
+
+impl SizeMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SizeMethod::Tablespace => "tablespace",
+            SizeMethod::Tables => "tables",
+            SizeMethod::TablespaceAndTables => "tablespace+tables",
+            SizeMethod::DatabaseSize => "pg_database_size",
+        }
+    }
+}
+
 /// The size of one database, in whole MiB with the engine's rounding rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseSize {
@@ -48,7 +90,53 @@ pub struct DatabaseSize {
     pub size_mb: i64,
     pub data_size_mb: Option<i64>,
     pub log_size_mb: Option<i64>,
+    pub method: SizeMethod,
     pub collected_at: DateTime<Utc>,
+}
+
+/// Why a database has no size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnmeasuredReason {
+    /// The account lacks a privilege to size it.
+    Permission,
+    /// It no longer exists (dropped while the job ran).
+    Dropped,
+    /// The account cannot see it, so it could not be looked at; it stays
+    /// in the inventory (the account cannot see the whole catalogue).
+    NotVisible,
+    /// Sizing it failed for another reason (a timeout on that database).
+    Error,
+}
+
+impl UnmeasuredReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnmeasuredReason::Permission => "permission",
+            UnmeasuredReason::Dropped => "dropped",
+            UnmeasuredReason::NotVisible => "not_visible",
+            UnmeasuredReason::Error => "error",
+        }
+    }
+}
+
+/// A database that could not be measured, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmeasured {
+    pub name: String,
+    pub reason: UnmeasuredReason,
+    /// For people: what happened to this database.
+    pub detail: String,
+    /// The statement that would let dbfleet measure it, when that is a
+    /// grant.
+    pub grant: Option<String>,
+}
+
+/// What sizing the targets found: a size for each database that could be
+/// measured, a reason for each that could not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub sizes: Vec<DatabaseSize>,
+    pub unmeasured: Vec<Unmeasured>,
 }
 
 /// Which server answered.
@@ -79,6 +167,10 @@ pub struct ServerInfo {
     /// The account as the server sees it: MySQL `CURRENT_USER()` (`mon@%`),
     /// PostgreSQL `current_user`.
     pub account: String,
+    /// Equal for two sessions on the same server, whatever address reached
+    /// it (see each engine's `server_identity`); `None` when the server
+    /// does not tell.
+    pub identity: Option<String>,
 }
 
 /// One privilege dbfleet needs, and whether the account holds it.
@@ -109,6 +201,10 @@ pub enum Error {
     Auth(String),
     #[error("query failed: {0}")]
     Query(String),
+    /// The account lacks a privilege; the text names the grant that adds
+    /// it whenever the adapter can tell which.
+    #[error("permission denied: {0}")]
+    Permission(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("unsupported: {0}")]
@@ -121,6 +217,7 @@ impl Error {
             Error::Connect(_) => ErrorClass::Connect,
             Error::Auth(_) => ErrorClass::Auth,
             Error::Query(_) => ErrorClass::Query,
+            Error::Permission(_) => ErrorClass::Permission,
             Error::Timeout(_) => ErrorClass::Timeout,
             Error::Unsupported(_) => ErrorClass::Unsupported,
         }
@@ -145,23 +242,35 @@ impl Connection {
         }
     }
 
-    /// Every database of the instance with its system flag.
-    pub async fn fetch_inventory(&mut self) -> Result<Vec<DatabaseItem>, Error> {
+    /// Every database of the instance the account can see, with its system
+    /// flag, and whether that is every database there is.
+    pub async fn fetch_inventory(&mut self) -> Result<Listing, Error> {
         match self {
             Connection::Mysql(c) => c.fetch_inventory().await,
             Connection::Postgres(c) => c.fetch_inventory().await,
         }
     }
 
-    /// Sizes of the `targets` databases (exact, case-sensitive names). An empty
-    /// target list returns an empty list without querying.
-    pub async fn fetch_capacity(&mut self, targets: &[String]) -> Result<Vec<DatabaseSize>, Error> {
+    /// Sizes of the `targets` databases (exact, case-sensitive names): a
+    /// database that cannot be measured is reported as such, and never
+    /// keeps the others from being sized. An error is left for what stops
+    /// the whole instance (the session lost). An empty target list returns
+    /// nothing without querying.
+    pub async fn fetch_capacity(&mut self, targets: &[String]) -> Result<Capacity, Error> {
         if targets.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Capacity::default());
         }
         match self {
             Connection::Mysql(c) => c.fetch_capacity(targets).await,
             Connection::Postgres(c) => c.fetch_capacity(targets).await,
+        }
+    }
+
+    /// What tells this server from every other (see [`ServerInfo::identity`]).
+    pub async fn server_identity(&mut self) -> Result<Option<String>, Error> {
+        match self {
+            Connection::Mysql(c) => c.server_identity().await,
+            Connection::Postgres(c) => c.server_identity().await,
         }
     }
 

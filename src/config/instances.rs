@@ -277,7 +277,8 @@ instances:
             (
                 "instances[9].name",
                 "invalid instance name `db 9`: \
-                 use 1 to 128 characters among letters, digits, `-`, `_` and `.`",
+                 use 1 to 128 characters among letters and digits (of any script), `-`, `_` \
+                 and `.`; no spaces or other punctuation",
             ),
             (
                 "instances[9].port",

@@ -9,7 +9,7 @@
 //! plane (`dbfleet serve`, or the in-process one of `dbfleet run`), never by
 //! whoever waits, so one folder owns every batch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -254,10 +254,99 @@ pub struct BatchReport {
     #[serde(flatten)]
     pub batch: Batch,
     pub jobs: Vec<JobRow>,
+    /// Instances of the batch that are one server under several records
+    /// (each job reports its server's identity): its databases count once
+    /// per record in the batch's totals. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_servers: Vec<SharedServer>,
+}
+
+/// One server that several instances of a batch point at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedServer {
+    /// As the jobs reported it (`server_uuid:…@3306`).
+    pub server_identity: String,
+    /// The instances, by name, sorted.
+    pub instances: Vec<String>,
 }
 
 pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
     let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
     let jobs = store.batches().jobs(id).await?;
-    Ok(BatchReport { batch, jobs })
+    let shared_servers = shared_servers(&jobs);
+    Ok(BatchReport {
+        batch,
+        jobs,
+        shared_servers,
+    })
+}
+
+/// The servers more than one instance of `jobs` reported, with their
+/// instances. Two records of one server (two addresses of one host, a DNS
+/// alias) would otherwise count its databases twice, without a word.
+pub fn shared_servers(jobs: &[JobRow]) -> Vec<SharedServer> {
+    let mut by_server: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for job in jobs {
+        if let Some(identity) = job.output.get("server_identity").and_then(|v| v.as_str()) {
+            by_server
+                .entry(identity)
+                .or_default()
+                .insert(job.instance.as_str());
+        }
+    }
+    by_server
+        .into_iter()
+        .filter(|(_, instances)| instances.len() > 1)
+        .map(|(identity, instances)| SharedServer {
+            server_identity: identity.to_string(),
+            instances: instances.into_iter().map(str::to_string).collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job(instance: &str, identity: Option<&str>) -> JobRow {
+        let mut output = serde_json::Map::new();
+        if let Some(identity) = identity {
+            output.insert("server_identity".into(), identity.into());
+        }
+        JobRow {
+            job_id: JobId::new(),
+            instance: instance.to_string(),
+            instance_id: None,
+            kind: "probe".to_string(),
+            status: "succeeded".to_string(),
+            error: None,
+            warnings: Vec::new(),
+            output,
+            attempt: 1,
+            worker: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn instances_reporting_one_server_are_grouped() {
+        let jobs = [
+            job("b", Some("uid:x@3306")),
+            job("pg", Some("system_identifier:1/2@5432")),
+            job("a", Some("uid:x@3306")),
+            job("other-port", Some("uid:x@3307")),
+            job("down", None),
+            job("a", Some("uid:x@3306")),
+        ];
+        assert_eq!(
+            shared_servers(&jobs),
+            [SharedServer {
+                server_identity: "uid:x@3306".to_string(),
+                instances: vec!["a".to_string(), "b".to_string()],
+            }]
+        );
+        assert!(shared_servers(&jobs[..2]).is_empty());
+    }
 }

@@ -163,7 +163,8 @@ pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> 
     Ok(Arc::new(broker))
 }
 
-/// Read and parse the filter file, logging each ignored rule.
+/// Read and parse the filter file; a malformed rule is an error (ruling
+/// 13), reported with every other problem of the file.
 pub fn load_filters(settings: &Settings) -> Result<DatabaseFilters, Error> {
     let path = &settings.filters.path;
     let text = read_filter_file(path).map_err(|e| match e {
@@ -173,11 +174,10 @@ pub fn load_filters(settings: &Settings) -> Result<DatabaseFilters, Error> {
         },
         other => Error::Filters(other),
     })?;
-    let (filters, warnings) = DatabaseFilters::from_yaml_str(&path.display().to_string(), &text)?;
-    for warning in warnings {
-        tracing::warn!(file = %path.display(), "{warning}");
-    }
-    Ok(filters)
+    Ok(DatabaseFilters::from_yaml_str(
+        &path.display().to_string(),
+        &text,
+    )?)
 }
 
 fn read_filter_file(path: &Path) -> Result<String, FilterError> {
@@ -239,8 +239,7 @@ mod tests {
         let read = read_filter_file(&path);
         std::fs::remove_dir_all(&dir).ok();
         assert_eq!(read.unwrap(), text);
-        let (filters, warnings) = DatabaseFilters::from_yaml_str("f.yaml", text).unwrap();
-        assert!(warnings.is_empty());
+        let filters = DatabaseFilters::from_yaml_str("f.yaml", text).unwrap();
         assert_eq!(filters.engines(), vec!["mysql"]);
     }
 }

@@ -345,6 +345,7 @@ fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
         password: d.auth.clone(),
         is_active: true,
         managed: false,
+        active_override: None,
     }
 }
 

@@ -1,24 +1,41 @@
 //! `capacity_sync`: one instance's inventory and database sizes, filed as
 //! the day's history. connect → inventory → sizes → persist → disconnect.
 //!
+//! One database never hides another. A database that cannot be measured
+//! (no privilege, dropped while the job runs, tables the account cannot
+//! see) is recorded as not measured for the day, with its reason, and every
+//! other database is sized and stored. The job then succeeds with a warning
+//! per such database and says how many there were; the day is partial
+//! (ruling 12) and its total counts what was measured. The job fails only
+//! when nothing could be measured: class `permission` when grants are what
+//! is missing (the message names them), `query` otherwise.
+//!
+//! Visibility is not existence: when the account cannot see the whole
+//! catalogue, nothing is deactivated, databases it cannot see are kept and
+//! recorded as not measured (`not_visible`), and the inventory is reported
+//! partial.
+//!
 //! Failure rules:
 //! - the inventory diff is applied in one transaction before any size is
 //!   read, so it is kept even when sizing fails later: what the server
 //!   listed is true whatever happens next;
-//! - writing `database_size_stats` is a hard failure (the job fails);
+//! - writing the day's sizes and gaps is a hard failure (the job fails);
 //! - recomputing `instance_size_stats` is a soft failure (logged, the job
 //!   still succeeds), because the daily rows it derives from are safe and
 //!   the next run recomputes it;
-//! - no active database is a success with zero records; nothing is sized.
+//! - no database to measure, with the whole catalogue seen, is a success
+//!   with zero records; nothing is sized.
+
+mod report;
 
 use std::collections::BTreeSet;
 
 use super::{Context, Failure, Job};
-use crate::adapters::{Connection, DatabaseSize};
-use crate::inventory;
+use crate::adapters::{Capacity, Connection, DatabaseSize, Listing, Unmeasured, UnmeasuredReason};
+use crate::inventory::{self, InventoryPlan};
 use crate::message::capacity_sync::{Output, Params};
-use crate::message::{ErrorClass, JobError};
-use crate::store::{StatRow, Tally};
+use crate::message::{ErrorClass, JobError, Warning};
+use crate::store::{StatRow, Tally, UnmeasuredRow};
 
 /// The `capacity_sync` kind.
 pub struct CapacitySync;
@@ -39,57 +56,131 @@ impl Job for CapacitySync {
         Tally::from_pairs([
             ("total_records", i64::from(output.records)),
             ("total_size_mb", output.total_size_mb),
+            ("unmeasured_databases", i64::from(output.unmeasured)),
         ])
     }
 
     fn empty_summary() -> Tally {
         Self::tally(&Output::default())
     }
+
+    fn warnings(output: &Output) -> Vec<Warning> {
+        report::warnings(output)
+    }
 }
 
 async fn collect(ctx: &Context<'_>, connection: &mut Connection) -> Result<Output, Failure> {
+    let listing = connection.fetch_inventory().await?;
+    let plan = take_inventory(ctx, &listing).await?;
+    let mut output = Output {
+        inventory: plan.counts(),
+        inventory_grant: listing.grant.clone().filter(|_| !plan.complete),
+        server_identity: identity(connection).await,
+        ..Output::default()
+    };
+    let mut capacity = connection.fetch_capacity(&plan.active).await?;
+    capacity.unmeasured.extend(not_visible(&plan, &listing));
+    if capacity.sizes.is_empty() {
+        if capacity.unmeasured.is_empty() && plan.complete {
+            tracing::info!("no active database; inventory only");
+            return Ok(output);
+        }
+        return Err(report::nothing_measured(&capacity.unmeasured, &listing).into());
+    }
+    persist(ctx, &plan, capacity, &mut output).await?;
+    Ok(output)
+}
+
+/// Diff the listing against the stored inventory and apply it.
+async fn take_inventory(ctx: &Context<'_>, listing: &Listing) -> Result<InventoryPlan, Failure> {
     let (instance, clock) = (ctx.instance, ctx.clock);
-    let listed = connection.fetch_inventory().await?;
     let existing = ctx.store.inventory().records(instance.id).await?;
-    let plan = inventory::plan(instance.db_type, &existing, &listed, ctx.filters);
+    let plan = inventory::plan(instance.db_type, &existing, listing, ctx.filters);
     for (name, reason) in &plan.filtered {
         tracing::debug!(database = %name, %reason, "database excluded by filter");
+    }
+    if !plan.complete {
+        tracing::warn!(
+            unseen = plan.unseen.len(),
+            "the account cannot see every database; nothing is deactivated"
+        );
     }
     ctx.store
         .inventory()
         .apply(instance.id, &plan, clock.today, clock.now)
         .await?;
-    let mut output = Output {
-        inventory: plan.counts(),
-        ..Output::default()
-    };
-    if plan.active.is_empty() {
-        tracing::info!("no active database; inventory only");
-        return Ok(output);
-    }
-    let sizes = connection.fetch_capacity(&plan.active).await?;
-    let rows = stat_rows(&plan.active, sizes);
+    Ok(plan)
+}
+
+/// The server's identity, for flagging instances that share one; a failure
+/// to read it is not the job's.
+async fn identity(connection: &mut Connection) -> Option<String> {
+    connection.server_identity().await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "server identity not read");
+        None
+    })
+}
+
+/// The tracked databases the account could not see: not measured.
+fn not_visible(plan: &InventoryPlan, listing: &Listing) -> Vec<Unmeasured> {
+    plan.unseen
+        .iter()
+        .map(|name| Unmeasured {
+            name: name.clone(),
+            reason: UnmeasuredReason::NotVisible,
+            detail: format!(
+                "database `{name}` is in the inventory but the account cannot see it{}",
+                listing
+                    .grant
+                    .as_ref()
+                    .map(|g| format!(": {g}"))
+                    .unwrap_or_default()
+            ),
+            grant: listing.grant.clone(),
+        })
+        .collect()
+}
+
+/// Store the day's sizes and gaps, then recompute its total.
+async fn persist(
+    ctx: &Context<'_>,
+    plan: &InventoryPlan,
+    capacity: Capacity,
+    output: &mut Output,
+) -> Result<(), Failure> {
+    let (instance, clock) = (ctx.instance, ctx.clock);
+    let rows = stat_rows(&plan.active, capacity.sizes);
     if rows.is_empty() {
         let message = format!(
-            "no database size collected for {} active databases",
+            "no valid database size collected for {} active databases",
             plan.active.len()
         );
         return Err(JobError::new(ErrorClass::Query, message).into());
     }
+    let gaps = gap_rows(&capacity.unmeasured, clock.now);
     let stats = ctx.store.stats();
     let written = stats
-        .upsert_databases(instance.id, clock.today, &rows)
+        .save_day(instance.id, clock.today, &rows, &gaps)
         .await?;
-    output.databases = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    output.databases = count(rows.len());
     output.records = u32::try_from(written).unwrap_or(u32::MAX);
     output.total_size_mb = rows.iter().map(|r| r.size_mb).sum();
-    if let Err(e) = stats
+    report::record_unmeasured(output, &capacity.unmeasured);
+    match stats
         .refresh_instance_total(instance.id, clock.today, clock.now)
         .await
     {
-        tracing::warn!(error = %e, "instance total not saved; database stats are kept");
+        Ok(Some(total)) if total.partial => {
+            tracing::info!(unmeasured = total.unmeasured_count, "the day is partial");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "instance total not saved; database stats are kept"),
     }
-    Ok(output)
+    Ok(())
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Keep the rows of active databases that are well-formed; log the others.
@@ -109,7 +200,20 @@ fn stat_rows(active: &[String], sizes: Vec<DatabaseSize>) -> Vec<StatRow> {
             size_mb: s.size_mb,
             data_size_mb: s.data_size_mb,
             log_size_mb: s.log_size_mb,
+            method: Some(s.method.as_str().to_string()),
             collected_at: s.collected_at,
+        })
+        .collect()
+}
+
+fn gap_rows(unmeasured: &[Unmeasured], at: chrono::DateTime<chrono::Utc>) -> Vec<UnmeasuredRow> {
+    unmeasured
+        .iter()
+        .map(|u| UnmeasuredRow {
+            database_name: u.name.clone(),
+            reason: u.reason.as_str().to_string(),
+            detail: u.detail.clone(),
+            collected_at: at,
         })
         .collect()
 }
@@ -120,6 +224,7 @@ pub(super) mod tests {
     use chrono::{DateTime, NaiveDate, Utc};
 
     use super::*;
+    use crate::adapters::SizeMethod;
     use crate::jobs::Clock;
     use crate::message::capacity_sync::InventoryCounts;
     use crate::message::JobOutput;
@@ -132,9 +237,10 @@ pub(super) mod tests {
             inventory: InventoryCounts {
                 created: 1,
                 refreshed: 1,
-                reactivated: 0,
-                deactivated: 0,
+                ..InventoryCounts::default()
             },
+            unmeasured: 1,
+            ..Output::default()
         })
     }
 
@@ -144,6 +250,7 @@ pub(super) mod tests {
             size_mb: mb,
             data_size_mb: Some(mb),
             log_size_mb: None,
+            method: SizeMethod::Tables,
             collected_at: Utc::now(),
         }
     }
@@ -157,20 +264,24 @@ pub(super) mod tests {
         );
         let names: Vec<_> = rows
             .iter()
-            .map(|r| (r.database_name.as_str(), r.size_mb))
+            .map(|r| (r.database_name.as_str(), r.size_mb, r.method.as_deref()))
             .collect();
-        assert_eq!(names, [("a", 3)]);
+        assert_eq!(names, [("a", 3, Some("tables"))]);
     }
 
     #[test]
-    fn the_tally_is_records_and_size() {
+    fn the_tally_is_records_size_and_unmeasured() {
         let JobOutput::CapacitySync(output) = sample_output() else {
             unreachable!()
         };
         let tally = CapacitySync::tally(&output);
         assert_eq!(
-            (tally.get("total_records"), tally.get("total_size_mb")),
-            (2, 30)
+            (
+                tally.get("total_records"),
+                tally.get("total_size_mb"),
+                tally.get("unmeasured_databases")
+            ),
+            (2, 30, 1)
         );
         let empty = CapacitySync::empty_summary();
         assert_eq!(

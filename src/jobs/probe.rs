@@ -60,8 +60,8 @@ impl Job for Probe {
 
 async fn examine(ctx: &Context<'_>, connection: &mut Connection) -> Result<Output, Failure> {
     let server = connection.server_info().await?;
-    let listed = connection.fetch_inventory().await?;
-    let targets = inventory::plan(ctx.instance.db_type, &[], &listed, ctx.filters).active;
+    let listing = connection.fetch_inventory().await?;
+    let targets = inventory::plan(ctx.instance.db_type, &[], &listing, ctx.filters).active;
     let checks = connection.privileges(&targets).await?;
     Ok(Output {
         flavor: flavor(server.flavor),
@@ -69,6 +69,7 @@ async fn examine(ctx: &Context<'_>, connection: &mut Connection) -> Result<Outpu
         uptime_seconds: server.uptime_seconds,
         read_only: server.read_only,
         account: server.account,
+        server_identity: server.identity,
         privileges: checks.into_iter().map(privilege).collect(),
     })
 }
@@ -135,6 +136,7 @@ pub(super) mod tests {
             uptime_seconds: Some(10),
             read_only: false,
             account: "mon".to_string(),
+            server_identity: None,
             privileges,
         }
     }

@@ -273,6 +273,9 @@ pub enum ErrorClass {
     Auth,
     /// A query on the instance failed.
     Query,
+    /// The account lacks a privilege dbfleet needs; the message names the
+    /// statement that grants it (`GRANT PROCESS ON *.* TO 'mon'@'%';`).
+    Permission,
     /// The job ran past its deadline.
     Timeout,
     /// The engine or its version is not supported.
@@ -289,6 +292,7 @@ impl ErrorClass {
             ErrorClass::Connect => "connect",
             ErrorClass::Auth => "auth",
             ErrorClass::Query => "query",
+            ErrorClass::Permission => "permission",
             ErrorClass::Timeout => "timeout",
             ErrorClass::Unsupported => "unsupported",
             ErrorClass::Config => "config",
@@ -320,7 +324,8 @@ impl JobError {
 /// database it could not measure. Warnings never change a batch's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Stable, for scripts: `missing_grant`, …
+    /// Stable, for scripts: `missing_grant` (probe), `not_measured` and
+    /// `partial_inventory` (capacity sync), …
     pub code: String,
     /// For people.
     pub message: String,

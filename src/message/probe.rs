@@ -63,6 +63,12 @@ pub struct Output {
     pub read_only: bool,
     /// The account as the server sees it.
     pub account: String,
+    /// Equal for two instances that are the same server, whatever address
+    /// reaches it: MySQL `@@server_uuid`, MariaDB `@@server_uid`,
+    /// PostgreSQL's `system_identifier` with the postmaster's start time,
+    /// each with the port. Absent when the server does not tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_identity: Option<String>,
     pub privileges: Vec<Privilege>,
 }
 

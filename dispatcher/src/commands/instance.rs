@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use dbfleet::config::Settings;
+use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{BatchReport, Selection};
 use dbfleet::fleet::{self};
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
-use dbfleet::store::{BatchStatus, NewInstance};
+use dbfleet::store::{BatchStatus, NewInstance, Store};
 
 use super::{batch, import, in_process};
 use crate::cli::{AddInstance, InstanceCommand};
@@ -49,19 +50,15 @@ pub async fn run(
         }
         InstanceCommand::Enable { name }
         | InstanceCommand::Disable { name }
+        | InstanceCommand::Reset { name }
         | InstanceCommand::Remove { name }
             if instances.by_name(&name).await?.is_none() =>
         {
             bail!("no instance named `{name}`");
         }
-        InstanceCommand::Enable { name } => {
-            instances.set_active(&name, true).await?;
-            writeln!(out, "enabled `{name}`")?;
-        }
-        InstanceCommand::Disable { name } => {
-            instances.set_active(&name, false).await?;
-            writeln!(out, "disabled `{name}`")?;
-        }
+        InstanceCommand::Enable { name } => switch(&store, &name, true, out).await?,
+        InstanceCommand::Disable { name } => switch(&store, &name, false, out).await?,
+        InstanceCommand::Reset { name } => reset(&store, settings, &name, out).await?,
         InstanceCommand::Remove { name } => {
             instances.remove(&name).await?;
             writeln!(out, "removed `{name}`; its history is kept")?;
@@ -70,11 +67,67 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `enable` or `disable`: on a declared instance, an override that
+/// reconciliation keeps (ruling 6).
+async fn switch(
+    store: &Store,
+    name: &InstanceName,
+    active: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    store.instances().override_active(name, active).await?;
+    let done = if active { "enabled" } else { "disabled" };
+    let managed = store
+        .instances()
+        .by_name(name)
+        .await?
+        .is_some_and(|i| i.managed);
+    if managed {
+        writeln!(
+            out,
+            "{done} `{name}`: an override of the configuration, kept by `dbfleet run` \
+             until `dbfleet instance reset {name}`"
+        )?;
+    } else {
+        writeln!(out, "{done} `{name}`")?;
+    }
+    Ok(())
+}
+
+/// `reset`: forget the override; the configuration's `active:` applies now
+/// (an instance no longer declared stays inactive, as `dbfleet run` leaves
+/// it).
+async fn reset(
+    store: &Store,
+    settings: &Settings,
+    name: &InstanceName,
+    out: &mut impl Write,
+) -> Result<()> {
+    let managed = store
+        .instances()
+        .by_name(name)
+        .await?
+        .is_some_and(|i| i.managed);
+    if !managed {
+        bail!("`{name}` is not declared in the configuration: enable or disable it instead");
+    }
+    store.instances().clear_override(name).await?;
+    let declared = settings.instances.iter().find(|d| &d.name == name);
+    let active = declared.is_some_and(|d| d.active);
+    store.instances().set_active(name, active).await?;
+    let state = if active { "active" } else { "inactive" };
+    writeln!(
+        out,
+        "reset `{name}`: the configuration decides again ({state})"
+    )?;
+    Ok(())
+}
+
 /// A `probe` batch over the instances, run here on the embedded defaults
 /// and by the fleet otherwise, then one line per instance and every fix.
 async fn check(
     settings: &Settings,
-    names: &[dbfleet::domain::InstanceName],
+    names: &[InstanceName],
     json: bool,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
@@ -95,11 +148,14 @@ async fn check(
 }
 
 /// 0 when every instance is reachable and has every privilege; 3 when some
-/// failed or lack something; 1 when none could be checked.
+/// failed or lack something, or two of them are one server; 1 when none
+/// could be checked.
 fn check_exit_code(report: &BatchReport) -> ExitCode {
     let b = &report.batch;
     match b.status {
-        BatchStatus::Success if b.warned == 0 => ExitCode::SUCCESS,
+        BatchStatus::Success if b.warned == 0 && report.shared_servers.is_empty() => {
+            ExitCode::SUCCESS
+        }
         BatchStatus::Success | BatchStatus::PartialSuccess => ExitCode::from(3),
         BatchStatus::Failed | BatchStatus::Running => ExitCode::FAILURE,
     }

@@ -1,6 +1,7 @@
 //! Server errors: the error numbers dbfleet acts on, and [`map_error`],
 //! which turns a driver error into an adapter [`Error`] whose variant is the
-//! failed job's error class (authentication, connection, timeout or query).
+//! failed job's error class (authentication, permission, connection,
+//! timeout or query).
 //!
 //! Kept in one place so the session code and `probe.rs` classify a server
 //! error the same way.
@@ -20,6 +21,7 @@ pub(super) mod code {
     pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     pub const MARIADB_STATEMENT_TIMEOUT: u16 = 1969;
     pub const MYSQL_QUERY_TIMEOUT: u16 = 3024;
+    pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 }
 
 /// Maps a driver error to the job error class. The driver's messages never
@@ -31,9 +33,15 @@ pub(super) fn map_error(e: sqlx::Error) -> Error {
                 .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
                 .map(|m| m.number());
             match number {
+                Some(code::ACCESS_DENIED | code::ACCESS_DENIED_NO_PASSWORD) => {
+                    Error::Auth(e.to_string())
+                }
+                // Logged in, but refused a database, a table or a global
+                // privilege: what to grant depends on what was asked, so
+                // callers that know add the statement.
                 Some(
-                    code::ACCESS_DENIED | code::DBACCESS_DENIED | code::ACCESS_DENIED_NO_PASSWORD,
-                ) => Error::Auth(e.to_string()),
+                    code::DBACCESS_DENIED | code::TABLEACCESS_DENIED | code::SPECIFIC_ACCESS_DENIED,
+                ) => Error::Permission(e.to_string()),
                 Some(code::BAD_DB | code::CON_COUNT) => Error::Connect(e.to_string()),
                 Some(
                     code::MARIADB_STATEMENT_TIMEOUT

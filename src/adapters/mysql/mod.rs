@@ -1,40 +1,37 @@
 //! MySQL and MariaDB sessions: inventory from `SHOW DATABASES`, sizes from
-//! the InnoDB tablespace views.
+//! the InnoDB tablespace views plus the tables they do not cover.
 //!
-//! Sizes come from tablespace files rather than `information_schema.TABLES`
-//! because summing `DATA_LENGTH` opens every table (slow, and it blocks on
-//! metadata locks), while the tablespace views read what the storage engine
-//! already knows. Tablespace names are on-disk names, so they carry MySQL's
-//! filename encoding and must be decoded back to database names before they
-//! can be matched against the inventory.
-//!
-//! `probe.rs` describes the server and the account for a `probe` job;
-//! `columns.rs` reads column values whatever their declared type;
-//! `error.rs` maps driver errors to the job error class.
+//! The inventory is whole only when the account sees every database
+//! (`account.rs`); the listing says so, and the capacity job deactivates
+//! nothing otherwise. Sizes are in `capacity.rs` (tablespace files) and
+//! `tables.rs` (what `information_schema.TABLES` adds: other engines and the
+//! system tablespace). `probe.rs` describes the server and the account for a
+//! `probe` job; `columns.rs` reads column values whatever their declared
+//! type; `error.rs` maps driver errors to the job error class.
 
+mod account;
+mod capacity;
 mod columns;
 mod error;
 mod filename;
 mod probe;
+mod tables;
 
 pub(crate) use filename::decode_filename;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::Utc;
 use secrecy::ExposeSecret;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
 
-use self::columns::{size_at, text_at};
+use self::account::Account;
+use self::columns::text_at;
 use self::error::map_error;
-use super::{ConnectOptions, DatabaseItem, DatabaseSize, Error};
+use super::{ConnectOptions, DatabaseItem, Error, Listing};
 
 /// Databases MySQL and MariaDB create for themselves.
 const SYSTEM_DATABASES: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
-
-const MIB: i64 = 1024 * 1024;
 
 /// Which server family answered, because the tablespace view was renamed
 /// between releases and the statement timeout variable differs.
@@ -81,6 +78,8 @@ impl Flavor {
 pub struct MysqlConnection {
     conn: sqlx::MySqlConnection,
     flavor: Flavor,
+    /// Read on first use (`account.rs`).
+    account: Option<Account>,
 }
 
 impl MysqlConnection {
@@ -101,7 +100,7 @@ impl MysqlConnection {
         }
 
         let mut conn = match tokio::time::timeout(o.connect_timeout, options.connect()).await {
-            Ok(result) => result.map_err(map_error)?,
+            Ok(result) => result.map_err(|e| connect_error(e, o.database.as_deref()))?,
             Err(_) => {
                 return Err(Error::Timeout(format!(
                     "connecting to {}:{} took longer than {:?}",
@@ -111,7 +110,11 @@ impl MysqlConnection {
         };
 
         match setup_session(&mut conn, o).await {
-            Ok(flavor) => Ok(Self { conn, flavor }),
+            Ok(flavor) => Ok(Self {
+                conn,
+                flavor,
+                account: None,
+            }),
             Err(e) => {
                 let _ = conn.close().await;
                 Err(e)
@@ -119,91 +122,71 @@ impl MysqlConnection {
         }
     }
 
-    pub async fn fetch_inventory(&mut self) -> Result<Vec<DatabaseItem>, Error> {
+    /// The databases `SHOW DATABASES` lists, and whether that is all of
+    /// them: without a privilege on every database it lists only those the
+    /// account was granted something on.
+    pub async fn fetch_inventory(&mut self) -> Result<Listing, Error> {
         let names = show_databases(&mut self.conn).await?;
-        Ok(names
-            .into_iter()
-            .map(|name| DatabaseItem {
-                is_system: is_system_database(&name),
-                name,
-            })
-            .collect())
-    }
-
-    pub async fn fetch_capacity(&mut self, targets: &[String]) -> Result<Vec<DatabaseSize>, Error> {
-        let collected_at = Utc::now();
-        let mut bytes_by_db = BTreeMap::new();
-        let mut last_error = None;
-        for view in self.flavor.tablespace_views() {
-            match read_tablespaces(&mut self.conn, view).await {
-                Ok(rows) => {
-                    bytes_by_db = aggregate_tablespaces(rows);
-                    if !bytes_by_db.is_empty() {
-                        break;
-                    }
-                    tracing::debug!(view, "tablespace view returned no rows");
-                }
-                Err(e) => {
-                    tracing::warn!(view, error = %e, "cannot read tablespace view");
-                    last_error = Some(e);
-                }
-            }
-        }
-        if bytes_by_db.is_empty() {
-            return match last_error {
-                Some(e) => Err(e),
-                None => Ok(Vec::new()),
-            };
-        }
-
-        // A database whose tables are all outside InnoDB (MyISAM, or no
-        // tables at all) has no tablespace; it still exists and weighs
-        // nothing as far as InnoDB files go, so it is reported as 0 MiB
-        // rather than silently missing.
-        match show_databases(&mut self.conn).await {
-            Ok(names) => {
-                for name in names {
-                    bytes_by_db.entry(name).or_insert(0);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list databases for zero-size placeholders");
-            }
-        }
-
-        let mut seen = BTreeSet::new();
-        let mut sizes = Vec::new();
-        let mut missing = Vec::new();
-        for target in targets {
-            if !seen.insert(target.as_str()) {
-                continue;
-            }
-            match bytes_by_db.get(target) {
-                Some(&bytes) => {
-                    let size_mb = bytes_to_mib(bytes);
-                    sizes.push(DatabaseSize {
-                        name: target.clone(),
-                        size_mb,
-                        data_size_mb: Some(size_mb),
-                        log_size_mb: None,
-                        collected_at,
-                    });
-                }
-                None => missing.push(target.as_str()),
-            }
-        }
-        if !missing.is_empty() {
-            tracing::warn!(
-                ?missing,
-                "requested databases were not reported by the server"
-            );
-        }
-        Ok(sizes)
+        let account = self.account().await?;
+        let complete = account.sees_every_database();
+        Ok(Listing {
+            databases: names
+                .into_iter()
+                .map(|name| DatabaseItem {
+                    is_system: is_system_database(&name),
+                    name,
+                })
+                .collect(),
+            complete,
+            grant: (!complete).then(|| account.grant("SHOW DATABASES")),
+        })
     }
 
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// A failed connect. Refused the instance's database (1044), the fix is to
+/// name none (dbfleet needs no database on these servers) or to grant the
+/// account something on it.
+fn connect_error(e: sqlx::Error, database: Option<&str>) -> Error {
+    match (map_error(e), database) {
+        (Error::Permission(refused), Some(database)) => {
+            let grant = refused_account(&refused)
+                .map(|account| {
+                    format!(
+                        ", or {} on it",
+                        grant_on_database("SHOW VIEW", database, account)
+                    )
+                })
+                .unwrap_or_default();
+            Error::Permission(format!(
+                "{refused} (the instance's `database` setting: dbfleet needs no database on \
+                 MySQL or MariaDB; leave it unset{grant})"
+            ))
+        }
+        (other, _) => other,
+    }
+}
+
+/// The account as the server's "Access denied for user 'mon'@'%' to
+/// database …" writes it: `'mon'@'%'`.
+fn refused_account(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("for user ")?;
+    let (account, _) = rest.split_once(" to database")?;
+    Some(account)
+}
+
+/// `GRANT <privilege> ON `<database>`.* TO <account>;`, the database
+/// backtick-quoted and its `_` and `%` escaped (they are wildcards there).
+fn grant_on_database(privilege: &str, database: &str, account: &str) -> String {
+    let escaped = database
+        .replace('\\', "\\\\")
+        .replace('_', "\\_")
+        .replace('%', "\\%")
+        .replace('`', "``");
+    format!("GRANT {privilege} ON `{escaped}`.* TO {account};")
 }
 
 /// Makes the session harmless and bounded, and finds out which server
@@ -269,7 +252,7 @@ fn mysql_statement_millis(timeout: Duration) -> u128 {
     }
 }
 
-async fn show_databases(conn: &mut sqlx::MySqlConnection) -> Result<Vec<String>, Error> {
+pub(super) async fn show_databases(conn: &mut sqlx::MySqlConnection) -> Result<Vec<String>, Error> {
     let rows = sqlx::query("SHOW DATABASES")
         .fetch_all(&mut *conn)
         .await
@@ -282,115 +265,14 @@ async fn show_databases(conn: &mut sqlx::MySqlConnection) -> Result<Vec<String>,
         .collect())
 }
 
-async fn read_tablespaces(
-    conn: &mut sqlx::MySqlConnection,
-    view: &'static str,
-) -> Result<Vec<(String, Option<i64>)>, Error> {
-    let sql = format!("SELECT NAME, FILE_SIZE FROM information_schema.{view}");
-    let rows = sqlx::query(&sql)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_error)?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Some((text_at(row, 0)?, size_at(row, 1))))
-        .collect())
-}
-
 fn is_system_database(name: &str) -> bool {
     SYSTEM_DATABASES.contains(&name)
-}
-
-/// Sums tablespace file sizes per database. The database is the part of the
-/// tablespace name before the first `/` (`db/table`, `db/table#P#p0`); names
-/// without a `/` (system, undo, general tablespaces) stand for themselves
-/// and never match a user database. Rows without a usable size are skipped.
-fn aggregate_tablespaces(
-    rows: impl IntoIterator<Item = (String, Option<i64>)>,
-) -> BTreeMap<String, i64> {
-    let mut bytes_by_db = BTreeMap::new();
-    for (name, size) in rows {
-        let Some(size) = size else { continue };
-        // On-disk names escape white space (`@0020`), so raw white space
-        // here is noise, not part of a name.
-        let schema = name.split('/').next().unwrap_or_default().trim();
-        if schema.is_empty() {
-            continue;
-        }
-        let total: &mut i64 = bytes_by_db.entry(decode_filename(schema)).or_insert(0);
-        *total = total.saturating_add(size.max(0));
-    }
-    bytes_by_db
-}
-
-/// Whole MiB, rounded up so that a database holding anything at all never
-/// shows as empty.
-fn bytes_to_mib(bytes: i64) -> i64 {
-    if bytes <= 0 {
-        return 0;
-    }
-    let whole = bytes / MIB + i64::from(bytes % MIB != 0);
-    whole.max(1)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_to_mib_table() {
-        fn check(bytes: i64, expected: i64) {
-            assert_eq!(bytes_to_mib(bytes), expected, "bytes {bytes}");
-        }
-        check(i64::MIN, 0);
-        check(-1, 0);
-        check(0, 0);
-        check(1, 1);
-        check(MIB - 1, 1);
-        check(MIB, 1);
-        check(MIB + 1, 2);
-        check(2 * MIB, 2);
-        check(98_304, 1);
-        check(10 * MIB + 5, 11);
-        check(i64::MAX, i64::MAX / MIB + 1);
-    }
-
-    #[test]
-    fn aggregate_tablespaces_table() {
-        fn check(rows: &[(&str, Option<i64>)], expected: &[(&str, i64)]) {
-            let rows = rows.iter().map(|(n, s)| (n.to_string(), *s));
-            let got = aggregate_tablespaces(rows);
-            let expected: BTreeMap<String, i64> =
-                expected.iter().map(|(n, s)| (n.to_string(), *s)).collect();
-            assert_eq!(got, expected);
-        }
-        check(&[], &[]);
-        check(
-            &[("shop/orders", Some(100)), ("shop/items", Some(50))],
-            &[("shop", 150)],
-        );
-        check(&[("innodb_system", Some(12))], &[("innodb_system", 12)]);
-        check(
-            &[("test@002d01/t", Some(10)), ("test@002d01/u#P#p0", Some(5))],
-            &[("test-01", 15)],
-        );
-        check(&[("a/b/c", Some(7))], &[("a", 7)]);
-        // NULL or unusable sizes drop the row, not the database.
-        check(&[("a/x", None), ("a/y", Some(3))], &[("a", 3)]);
-        check(&[("a/x", None)], &[]);
-        check(&[("a/x", Some(-100)), ("a/y", Some(3))], &[("a", 3)]);
-        check(&[("/x", Some(3)), ("  /y", Some(4))], &[]);
-        check(
-            &[("a/x", Some(i64::MAX)), ("a/y", Some(1))],
-            &[("a", i64::MAX)],
-        );
-        // Two encodings of one name add up under the decoded name.
-        check(
-            &[("caf@0p/t", Some(1)), ("caf@00e9/u", Some(2))],
-            &[("café", 3)],
-        );
-    }
 
     #[test]
     fn flavor_table() {
@@ -430,6 +312,22 @@ mod tests {
         assert_eq!(mysql_statement_millis(Duration::from_secs(30)), 30_000);
         assert_eq!(mysql_statement_millis(Duration::from_micros(10)), 1);
         assert_eq!(mysql_statement_millis(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn a_refused_database_names_a_grant() {
+        let refused = "error returned from database: 1044 (42000): Access denied for user \
+                       'mon'@'%' to database 'shop_1'";
+        assert_eq!(refused_account(refused), Some("'mon'@'%'"));
+        assert_eq!(refused_account("Access denied"), None);
+        assert_eq!(
+            grant_on_database("SHOW VIEW", "shop_1", "'mon'@'%'"),
+            r"GRANT SHOW VIEW ON `shop\_1`.* TO 'mon'@'%';"
+        );
+        assert_eq!(
+            grant_on_database("SHOW VIEW", r"a%b`c\d", "'m'@'h'"),
+            r"GRANT SHOW VIEW ON `a\%b``c\\d`.* TO 'm'@'h';"
+        );
     }
 
     #[test]

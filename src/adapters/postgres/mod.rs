@@ -5,19 +5,21 @@
 //! are in force before the first statement runs and no `SET` can be
 //! forgotten on a reconnect.
 //!
-//! `probe.rs` describes the server and the account for a `probe` job.
+//! `pg_database` lists every database to every role, so the inventory is
+//! always the whole catalogue; what a role may not do is size some of them
+//! (see `capacity.rs`). `probe.rs` describes the server and the account for
+//! a `probe` job, and holds the grant statements both report.
 
+mod capacity;
 mod probe;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::Utc;
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 
-use super::{ConnectOptions, DatabaseItem, DatabaseSize, Error};
+use super::{ConnectOptions, DatabaseItem, Error, Listing};
 
 /// Database used when the instance names none: it exists on every cluster
 /// and anyone allowed to log in can normally connect to it.
@@ -49,7 +51,9 @@ impl PostgresConnection {
         }
 
         match tokio::time::timeout(o.connect_timeout, options.connect()).await {
-            Ok(result) => result.map(|conn| Self { conn }).map_err(map_error),
+            Ok(result) => result
+                .map(|conn| Self { conn })
+                .map_err(|e| connect_error(e, o)),
             Err(_) => Err(Error::Timeout(format!(
                 "connecting to {}:{} took longer than {:?}",
                 o.host, o.port, o.connect_timeout
@@ -57,77 +61,30 @@ impl PostgresConnection {
         }
     }
 
-    pub async fn fetch_inventory(&mut self) -> Result<Vec<DatabaseItem>, Error> {
-        // Databases that refuse connections (template0, or ones an operator
-        // closed) cannot be sized or used, so they are not inventory.
-        let rows = sqlx::query(
-            "SELECT datname::text, datistemplate FROM pg_database WHERE datallowconn ORDER BY datname",
-        )
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(map_error)?;
-        let mut items = Vec::with_capacity(rows.len());
+    /// Every database, templates and databases closed to connections
+    /// included: `pg_database_size` needs no connection to a database, so a
+    /// closed one is still sized where the role may, and it exists all the
+    /// same. Templates and the maintenance database are flagged system.
+    pub async fn fetch_inventory(&mut self) -> Result<Listing, Error> {
+        let rows =
+            sqlx::query("SELECT datname::text, datistemplate FROM pg_database ORDER BY datname")
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(map_error)?;
+        let mut databases = Vec::with_capacity(rows.len());
         for row in rows {
             let name: String = row.try_get(0).map_err(map_error)?;
             let is_template: bool = row.try_get(1).map_err(map_error)?;
-            items.push(DatabaseItem {
+            databases.push(DatabaseItem {
                 is_system: is_template || name == DEFAULT_DATABASE,
                 name,
             });
         }
-        Ok(items)
-    }
-
-    pub async fn fetch_capacity(&mut self, targets: &[String]) -> Result<Vec<DatabaseSize>, Error> {
-        let collected_at = Utc::now();
-        // Only the targets are sized: `pg_database_size` fails on a database
-        // the role may not CONNECT to, and one such database must not sink
-        // the whole instance. Sizing by oid, not by name, yields NULL for a
-        // database dropped while we run instead of failing the query.
-        let rows = sqlx::query(
-            "SELECT datname::text, pg_database_size(oid) / 1024 / 1024 \
-             FROM pg_database \
-             WHERE NOT datistemplate AND datallowconn AND datname::text = ANY($1::text[])",
-        )
-        .bind(targets.to_vec())
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(map_error)?;
-        if rows.is_empty() && !targets.is_empty() {
-            return Err(Error::Query(
-                "PostgreSQL returned no database sizes".to_string(),
-            ));
-        }
-
-        let mut sizes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let name: String = row.try_get(0).map_err(map_error)?;
-            let Some(size_mb) = row.try_get::<Option<i64>, _>(1).map_err(map_error)? else {
-                tracing::debug!(database = %name, "database dropped while being sized");
-                continue;
-            };
-            sizes.push(DatabaseSize {
-                name,
-                size_mb,
-                data_size_mb: Some(size_mb),
-                log_size_mb: None,
-                collected_at,
-            });
-        }
-
-        let returned: BTreeSet<&str> = sizes.iter().map(|s| s.name.as_str()).collect();
-        let missing: BTreeSet<&str> = targets
-            .iter()
-            .map(String::as_str)
-            .filter(|t| !returned.contains(t))
-            .collect();
-        if !missing.is_empty() {
-            tracing::warn!(
-                ?missing,
-                "requested databases were not reported by the server"
-            );
-        }
-        Ok(sizes)
+        Ok(Listing {
+            databases,
+            complete: true,
+            grant: None,
+        })
     }
 
     pub async fn close(self) {
@@ -146,11 +103,35 @@ fn millis(timeout: Duration) -> String {
     }
 }
 
+/// SQLSTATE `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+/// A failed connect; refused a database it may not `CONNECT` to (the
+/// instance's `database` setting), the error names the grant.
+fn connect_error(e: sqlx::Error, o: &ConnectOptions) -> Error {
+    if sqlstate(&e).as_deref() != Some(INSUFFICIENT_PRIVILEGE) {
+        return map_error(e);
+    }
+    let database = o.database.as_deref().unwrap_or(DEFAULT_DATABASE);
+    Error::Permission(format!(
+        "{e}: {} (or connect to another database: the instance's `database` setting)",
+        probe::connect_grant(database, &o.username)
+    ))
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .map(|code| code.into_owned())
+}
+
 /// What a SQLSTATE means for the job's error class.
 fn class_of_sqlstate(code: &str) -> fn(String) -> Error {
     match code {
         // invalid_password, invalid_authorization_specification
         "28P01" | "28000" => Error::Auth,
+        // insufficient_privilege: the role lacks a grant
+        INSUFFICIENT_PRIVILEGE => Error::Permission,
         // query_canceled (statement_timeout), lock_not_available (lock_timeout)
         "57014" | "55P03" => Error::Timeout,
         // invalid_catalog_name: the configured database does not exist, a
@@ -204,7 +185,7 @@ mod tests {
         check("57P03", "connect");
         check("08006", "connect");
         check("42P01", "query");
-        check("42501", "query");
+        check("42501", "permission");
         check("XX000", "query");
     }
 

@@ -5,14 +5,27 @@
 //! on any database once the role has the privileges of `pg_read_all_stats`
 //! (which `pg_monitor` includes; a superuser has everything). So the checks
 //! are one `pg_read_all_stats` check, and one `CONNECT` check per target.
+//! The grant statements are built here, for the probe and for a capacity
+//! sync's unmeasured databases alike.
 
 use sqlx::Row as _;
 
-use super::{map_error, PostgresConnection};
+use super::{map_error, sqlstate, PostgresConnection, INSUFFICIENT_PRIVILEGE};
 use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
 
-/// SQLSTATE `insufficient_privilege`.
-const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// The statement that lets `role` connect to, and so size, `database`.
+pub(super) fn connect_grant(database: &str, role: &str) -> String {
+    format!(
+        "GRANT CONNECT ON DATABASE {} TO {};",
+        quote_ident(database),
+        quote_ident(role)
+    )
+}
+
+/// The statement that lets `role` size every database.
+pub(super) fn read_all_stats_grant(role: &str) -> String {
+    format!("GRANT pg_read_all_stats TO {};", quote_ident(role))
+}
 
 impl PostgresConnection {
     /// The server's version string, read-only state and uptime, and the role
@@ -30,7 +43,36 @@ impl PostgresConnection {
             account: row.try_get(1).map_err(map_error)?,
             read_only: row.try_get(2).map_err(map_error)?,
             uptime_seconds: self.uptime().await?,
+            identity: self.server_identity().await?,
         })
+    }
+
+    /// What tells this server from every other: the cluster's
+    /// `system_identifier` (`pg_control_system()`), the postmaster's start
+    /// time and the port it listens on. A streaming replica shares its
+    /// primary's identifier, and the start time tells the two apart. `None`
+    /// when an administrator revoked those functions.
+    pub async fn server_identity(&mut self) -> Result<Option<String>, Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT system_identifier::text FROM pg_control_system()), \
+                    (EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000000)::bigint::text, \
+                    current_setting('port')",
+        )
+        .fetch_one(&mut self.conn)
+        .await;
+        match row {
+            Ok(row) => {
+                let id: Option<String> = row.try_get(0).map_err(map_error)?;
+                let started: Option<String> = row.try_get(1).map_err(map_error)?;
+                let port: String = row.try_get(2).map_err(map_error)?;
+                Ok(id.map(|id| {
+                    let started = started.unwrap_or_default();
+                    format!("system_identifier:{id}/{started}@{port}")
+                }))
+            }
+            Err(e) if sqlstate(&e).as_deref() == Some(INSUFFICIENT_PRIVILEGE) => Ok(None),
+            Err(e) => Err(map_error(e)),
+        }
     }
 
     /// Seconds since the postmaster started. `pg_postmaster_start_time` is
@@ -52,9 +94,9 @@ impl PostgresConnection {
     /// The `pg_read_all_stats` check first, then one `CONNECT` check per
     /// target, by name. A `CONNECT` check counts as granted when the role may
     /// connect *or* has the privileges of `pg_read_all_stats`, because either
-    /// lets `pg_database_size` size the database. Targets that no longer
-    /// exist, templates and databases that refuse connections are left out:
-    /// a capacity sync does not size them either, whatever the grants.
+    /// lets `pg_database_size` size the database (one closed to connections
+    /// too). Targets that no longer exist and templates are left out: a
+    /// capacity sync does not size them either, whatever the grants.
     pub async fn privileges(&mut self, targets: &[String]) -> Result<Vec<PrivilegeCheck>, Error> {
         let (role, read_all_stats) = self.read_all_stats().await?;
         let mut checks = vec![PrivilegeCheck {
@@ -63,18 +105,14 @@ impl PostgresConnection {
             granted: read_all_stats,
             needed_for: "size every database with pg_database_size, whatever its CONNECT grants"
                 .to_string(),
-            grant: format!("GRANT pg_read_all_stats TO {};", quote_ident(&role)),
+            grant: read_all_stats_grant(&role),
         }];
         for (database, may_connect) in self.connect_privileges(targets).await? {
             checks.push(PrivilegeCheck {
                 privilege: "CONNECT".to_string(),
                 granted: may_connect || read_all_stats,
                 needed_for: "size this database with pg_database_size".to_string(),
-                grant: format!(
-                    "GRANT CONNECT ON DATABASE {} TO {};",
-                    quote_ident(&database),
-                    quote_ident(&role)
-                ),
+                grant: connect_grant(&database, &role),
                 database: Some(database),
             });
         }
@@ -111,7 +149,7 @@ impl PostgresConnection {
         sqlx::query_as(
             "SELECT datname::text, has_database_privilege(current_user, oid, 'CONNECT') \
              FROM pg_database \
-             WHERE NOT datistemplate AND datallowconn AND datname::text = ANY($1::text[]) \
+             WHERE NOT datistemplate AND datname::text = ANY($1::text[]) \
              ORDER BY datname",
         )
         .bind(targets.to_vec())
@@ -119,12 +157,6 @@ impl PostgresConnection {
         .await
         .map_err(map_error)
     }
-}
-
-fn sqlstate(e: &sqlx::Error) -> Option<String> {
-    e.as_database_error()
-        .and_then(|db| db.code())
-        .map(|code| code.into_owned())
 }
 
 /// A PostgreSQL identifier, always quoted so case and any character survive:
