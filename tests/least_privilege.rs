@@ -71,13 +71,9 @@ fn warnings_of(output: &capacity_sync::Output) -> Vec<Warning> {
 
 /// A probe of `instance`, as a worker runs it.
 async fn run_probe(world: &World, instance: &Instance) -> Result<probe::Output, Failure> {
-    let ctx = Context {
-        instance,
-        store: &world.store,
-        filters: &world.filters,
-        limits: &world.settings.job,
-        clock: Clock::system(world.settings.timezone),
-    };
+    let (settings, filters) = (&world.settings, &world.filters);
+    let clock = Clock::system(settings.timezone);
+    let ctx = Context::new(instance, &world.store, filters, &settings.job, clock);
     Probe::run(&ctx, &probe::Params {}).await
 }
 

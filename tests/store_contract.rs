@@ -16,7 +16,7 @@ use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, FinishedJob, ImportReport, ImportRow, Imported,
+    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, ImportReport, ImportRow, Imported,
     Instance, JobRow, Migrated, NewInstance, NewJob, Schema, Start, StartingJob, StatRow, Store,
     StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
@@ -159,6 +159,7 @@ contract!(
 );
 contract!(fold, check_fold);
 contract!(runs, check_runs);
+contract!(filing, check_filing);
 contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
@@ -2074,7 +2075,8 @@ async fn check_runs(store: Store) {
     assert!(never.error.unwrap().message.contains("no worker started"));
 
     // Ending releases the lease: the other job may start now.
-    store.runs().end(one.id, planned[0].job_id).await.unwrap();
+    let nothing = Filing::new(day(1), at(1, 2));
+    store.runs().end(one.id, planned[0].job_id, &nothing).await.unwrap();
     assert_eq!(store.runs().start(&other).await.unwrap(), Start::Started);
 
     // A job enqueued alone makes its batch of one (with who asked) and its
@@ -2104,7 +2106,7 @@ async fn check_runs(store: Store) {
     // Its result ends it; a late copy's start changes nothing.
     let done = result(own_batch, alone, two.id, true, at(1, 3), 2);
     store.batches().record_result(&done).await.unwrap();
-    store.runs().end(two.id, alone).await.unwrap();
+    store.runs().end(two.id, alone, &nothing).await.unwrap();
     let late = StartingJob {
         started_at: at(1, 4),
         ..first.clone()
@@ -2116,6 +2118,47 @@ async fn check_runs(store: Store) {
         store.batches().jobs(own_batch).await.unwrap()[0].status,
         "succeeded"
     );
+}
+
+/// What a job filed is written with the lease's release, all at once: the
+/// inventory, the day's sizes and gaps, and the total they add up to.
+async fn check_filing(store: Store) {
+    let one = add(&store, "one").await;
+    let (job, batch, summary) = (JobId::new(), BatchId::new(), zero());
+    let start = starting(job, batch, &one, at(1, 0), at(1, 30), &summary);
+    assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
+
+    let filing = Filing {
+        inventory: Some(plan(&["a", "b", "c"], &[], &[], &[])),
+        measured: vec![stat("a", 10), stat("b", 20)],
+        unmeasured: vec![gap("c", "no_privilege")],
+        ..Filing::new(day(1), at(1, 5))
+    };
+    store.runs().end(one.id, job, &filing).await.unwrap();
+
+    let records = store.inventory().records(one.id).await.unwrap();
+    let names: Vec<&str> = records.iter().map(|r| r.database_name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let sizes = store.stats().databases(one.id, day(1)).await.unwrap();
+    assert_eq!(sizes.iter().map(|s| s.size_mb).sum::<i64>(), 30);
+    let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
+    let total = total.expect("the day's total is filed with its rows");
+    assert_eq!((total.total_size_mb, total.partial), (30, true));
+    // The lease went with it: another job takes the instance at once.
+    let next = starting(JobId::new(), batch, &one, at(1, 6), at(1, 36), &summary);
+    assert_eq!(store.runs().start(&next).await.unwrap(), Start::Started);
+
+    // A job run by hand files the same way, with no lease to release; a
+    // size measured later fills the day's gap.
+    let later = Filing {
+        measured: vec![stat("c", 5)],
+        ..Filing::new(day(1), at(1, 50))
+    };
+    store.runs().file(one.id, &later).await.unwrap();
+    let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
+    let total = total.unwrap();
+    assert_eq!((total.total_size_mb, total.partial), (35, false));
+    assert!(store.stats().unmeasured(one.id, day(1)).await.unwrap().is_empty());
 }
 
 async fn check_schema(settings: StoreSettings) {

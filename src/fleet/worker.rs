@@ -29,7 +29,7 @@ use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
     JobResult, JobStatus, Target,
 };
-use crate::store::{self, Instance, Start, StartingJob, Store};
+use crate::store::{self, Instance, Start, StartingJob, Store, Tally};
 
 pub struct Worker {
     pub store: Store,
@@ -226,8 +226,8 @@ impl Worker {
     }
 
     /// Take the instance's lease and record the start (one transaction),
-    /// run the job within its own deadline, counted from now, then release
-    /// the lease.
+    /// run the job within its own deadline, counted from now, then file
+    /// what it staged and release the lease (one transaction).
     async fn leased(
         &self,
         job: &JobMessage,
@@ -235,14 +235,45 @@ impl Worker {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
-        let budget = self.job.deadline;
-        let lease =
-            chrono::Duration::from_std(budget + LEASE_GRACE).unwrap_or(chrono::Duration::MAX);
-        let (kind, summary) = (job.kind(), jobs::empty_summary(job.kind()));
-        let start = StartingJob {
+        let summary = jobs::empty_summary(job.kind());
+        let start = self.starting(job, instance, attempt, now, &summary);
+        if self.store.runs().start(&start).await? == Start::Busy {
+            return Ok(Leased::Busy);
+        }
+        let clock = Clock::system(self.timezone);
+        let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
+        let executed = self.execute(&ctx, job).await;
+        let filing = ctx.into_filing();
+        if let Err(e) = self.store.runs().end(instance.id, job.job_id, &filing).await {
+            if !filing.is_empty() {
+                // Nothing the job found is stored: it runs again.
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "lease not released; it expires on its own");
+        }
+        match executed {
+            Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
+            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
+            Err(Failure::Store(e)) => Err(e),
+        }
+    }
+
+    /// The start of `job` on `instance`: its lease lasts the job's own
+    /// deadline plus a grace.
+    fn starting<'a>(
+        &'a self,
+        job: &'a JobMessage,
+        instance: &'a Instance,
+        attempt: u32,
+        now: DateTime<Utc>,
+        summary: &'a Tally,
+    ) -> StartingJob<'a> {
+        let lease = chrono::Duration::from_std(self.job.deadline + LEASE_GRACE)
+            .unwrap_or(chrono::Duration::MAX);
+        StartingJob {
             job_id: job.job_id,
             batch_id: job.effective_batch_id(),
-            kind: kind.as_str(),
+            kind: job.kind().as_str(),
             instance_id: instance.id,
             target: instance.name.as_str(),
             requested_by: job.requested_by.as_deref(),
@@ -253,49 +284,28 @@ impl Worker {
                 .checked_add_signed(lease)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
             start_by: job.deadline,
-            summary: &summary,
-        };
-        if self.store.runs().start(&start).await? == Start::Busy {
-            return Ok(Leased::Busy);
-        }
-        let executed = AssertUnwindSafe(boxed(self.execute(job, instance, budget)))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(
-                |_| Err(JobError::new(ErrorClass::Internal, "the job panicked").into()),
-            );
-        if let Err(e) = self.store.runs().end(instance.id, job.job_id).await {
-            tracing::warn!(error = %e, "lease not released; it expires on its own");
-        }
-        match executed {
-            Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
-            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
-            Err(Failure::Store(e)) => Err(e),
+            summary,
         }
     }
 
-    async fn execute(
-        &self,
-        job: &JobMessage,
-        instance: &Instance,
-        budget: Duration,
-    ) -> Result<Ran, Failure> {
-        let ctx = Context {
-            instance,
-            store: &self.store,
-            filters: &self.filters,
-            limits: &self.job,
-            clock: Clock::system(self.timezone),
+    /// Run the job within its own deadline; a panic is the job's failure.
+    async fn execute(&self, ctx: &Context<'_>, job: &JobMessage) -> Result<Ran, Failure> {
+        let budget = self.job.deadline;
+        let timed = async {
+            tokio::time::timeout(budget, jobs::run(ctx, &job.params))
+                .await
+                .unwrap_or_else(|_| {
+                    let late = format!(
+                        "the job ran past its deadline ({} from its start)",
+                        humantime::format_duration(budget)
+                    );
+                    Err(JobError::new(ErrorClass::Timeout, late).into())
+                })
         };
-        tokio::time::timeout(budget, jobs::run(&ctx, &job.params))
+        AssertUnwindSafe(boxed(timed))
+            .catch_unwind()
             .await
-            .unwrap_or_else(|_| {
-                let late = format!(
-                    "the job ran past its deadline ({} from its start)",
-                    humantime::format_duration(budget)
-                );
-                Err(JobError::new(ErrorClass::Timeout, late).into())
-            })
+            .unwrap_or_else(|_| Err(JobError::new(ErrorClass::Internal, "the job panicked").into()))
     }
 
     /// The job's result, to publish; its end is logged in the job's span.

@@ -1,5 +1,6 @@
 //! `capacity_sync`: one instance's inventory and database sizes, filed as
-//! the day's history. connect → inventory → sizes → persist → disconnect.
+//! the day's history. connect → inventory → sizes → disconnect; the worker
+//! files what the job staged.
 //!
 //! One database never hides another. A database that cannot be measured
 //! (no privilege, dropped while the job runs, tables the account cannot
@@ -15,16 +16,13 @@
 //! recorded as not measured (`not_visible`), and the inventory is reported
 //! partial.
 //!
-//! Failure rules:
-//! - the inventory diff is applied in one transaction before any size is
-//!   read, so it is kept even when sizing fails later: what the server
-//!   listed is true whatever happens next;
-//! - writing the day's sizes and gaps is a hard failure (the job fails);
-//! - recomputing `instance_size_stats` is a soft failure (logged, the job
-//!   still succeeds), because the daily rows it derives from are safe and
-//!   the next run recomputes it;
-//! - no database to measure, with the whole catalogue seen, is a success
-//!   with zero records; nothing is sized.
+//! The job writes nothing itself: it stages the inventory diff as soon as
+//! it has one, and the day's sizes and gaps once measured, and the worker
+//! files them as the job ends, in one commit with the lease's release
+//! (`store::Filing` holds the failure rules: the inventory is filed even
+//! when sizing fails later; a total that cannot be recomputed is logged,
+//! not fatal). No database to measure, with the whole catalogue seen, is a
+//! success with zero records; nothing is sized.
 
 mod report;
 
@@ -87,13 +85,13 @@ async fn collect(ctx: &Context<'_>, connection: &mut Connection) -> Result<Outpu
         }
         return Err(report::nothing_measured(&capacity.unmeasured, &listing).into());
     }
-    persist(ctx, &plan, capacity, &mut output).await?;
+    stage_day(ctx, &plan, capacity, &mut output)?;
     Ok(output)
 }
 
 /// Diff the listing against the stored inventory and apply it.
 async fn take_inventory(ctx: &Context<'_>, listing: &Listing) -> Result<InventoryPlan, Failure> {
-    let (instance, clock) = (ctx.instance, ctx.clock);
+    let instance = ctx.instance;
     let existing = ctx.store.inventory().records(instance.id).await?;
     let plan = inventory::plan(instance.db_type, &existing, listing, ctx.filters);
     for (name, reason) in &plan.filtered {
@@ -105,10 +103,7 @@ async fn take_inventory(ctx: &Context<'_>, listing: &Listing) -> Result<Inventor
             "the account cannot see every database; nothing is deactivated"
         );
     }
-    ctx.store
-        .inventory()
-        .apply(instance.id, &plan, clock.today, clock.now)
-        .await?;
+    ctx.stage(|f| f.inventory = Some(plan.clone()));
     Ok(plan)
 }
 
@@ -141,14 +136,13 @@ fn not_visible(plan: &InventoryPlan, listing: &Listing) -> Vec<Unmeasured> {
         .collect()
 }
 
-/// Store the day's sizes and gaps, then recompute its total.
-async fn persist(
+/// Stage the day's sizes and gaps, and count them in the output.
+fn stage_day(
     ctx: &Context<'_>,
     plan: &InventoryPlan,
     capacity: Capacity,
     output: &mut Output,
 ) -> Result<(), Failure> {
-    let (instance, clock) = (ctx.instance, ctx.clock);
     let rows = stat_rows(&plan.active, capacity.sizes);
     if rows.is_empty() {
         let message = format!(
@@ -157,25 +151,18 @@ async fn persist(
         );
         return Err(JobError::new(ErrorClass::Query, message).into());
     }
-    let gaps = gap_rows(&capacity.unmeasured, clock.now);
-    let stats = ctx.store.stats();
-    let written = stats
-        .save_day(instance.id, clock.today, &rows, &gaps)
-        .await?;
     output.databases = count(rows.len());
-    output.records = u32::try_from(written).unwrap_or(u32::MAX);
+    output.records = count(rows.len());
     output.total_size_mb = rows.iter().map(|r| r.size_mb).sum();
     report::record_unmeasured(output, &capacity.unmeasured);
-    match stats
-        .refresh_instance_total(instance.id, clock.today, clock.now)
-        .await
-    {
-        Ok(Some(total)) if total.partial => {
-            tracing::info!(unmeasured = total.unmeasured_count, "the day is partial");
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "instance total not saved; database stats are kept"),
+    if !capacity.unmeasured.is_empty() {
+        tracing::info!(unmeasured = capacity.unmeasured.len(), "the day is partial");
     }
+    let gaps = gap_rows(&capacity.unmeasured, ctx.clock.now);
+    ctx.stage(|f| {
+        f.measured = rows;
+        f.unmeasured = gaps;
+    });
     Ok(())
 }
 

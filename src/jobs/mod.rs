@@ -15,6 +15,7 @@ pub mod capacity;
 pub mod probe;
 
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -23,7 +24,7 @@ use crate::adapters::{self, ConnectOptions, Connection};
 use crate::config::JobSettings;
 use crate::filters::DatabaseFilters;
 use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
-use crate::store::{self, Instance, Store, Tally};
+use crate::store::{self, Filing, Instance, Store, Tally};
 
 pub use capacity::CapacitySync;
 pub use probe::Probe;
@@ -97,16 +98,55 @@ impl Clock {
     }
 }
 
-/// Everything a job may use.
+/// Everything a job may use, and the writes it stages.
 pub struct Context<'a> {
     pub instance: &'a Instance,
     pub store: &'a Store,
     pub filters: &'a DatabaseFilters,
     pub limits: &'a JobSettings,
     pub clock: Clock,
+    /// Written when the job ends, with the lease released, in one commit.
+    filing: Mutex<Filing>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub fn new(
+        instance: &'a Instance,
+        store: &'a Store,
+        filters: &'a DatabaseFilters,
+        limits: &'a JobSettings,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            instance,
+            store,
+            filters,
+            limits,
+            clock,
+            filing: Mutex::new(Filing::new(clock.today, clock.now)),
+        }
+    }
+
+    /// Stage writes for the end of the job. What is staged is filed even
+    /// when the job fails later, so stage only what stays true.
+    pub fn stage(&self, write: impl FnOnce(&mut Filing)) {
+        write(&mut self.filing.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// What the job staged, for the worker to file as the job ends.
+    pub fn into_filing(self) -> Filing {
+        self.filing
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// File what the job staged, for a job run outside a worker (no lease
+    /// to release).
+    pub async fn file(self) -> store::Result<()> {
+        let (store, instance) = (self.store, self.instance.id);
+        store.runs().file(instance, &self.into_filing()).await
+    }
+
     /// Open a session on the instance, its password resolved from its
     /// reference just now. The caller closes it.
     pub async fn connect(&self) -> Result<Connection, Failure> {

@@ -65,7 +65,22 @@ impl Inventory<'_> {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.db.write().await?;
-        let rows = tx.dialect().rows(2, &NAMES);
+        apply(&mut tx, instance, plan, today, now).await?;
+        tx.commit().await
+    }
+}
+
+/// [`Inventory::apply`] inside a write transaction of the caller's. A list
+/// of the plan that is empty costs no statement.
+pub(super) async fn apply(
+    tx: &mut Tx,
+    instance: InstanceId,
+    plan: &InventoryPlan,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows = tx.dialect().rows(2, &NAMES);
+    if !plan.created.is_empty() {
         // A concurrent run may have inserted the same name: fold it in.
         // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
         let create = format!(
@@ -79,23 +94,39 @@ impl Inventory<'_> {
         );
         tx.execute(&create, args![instance, names(&plan.created), today, now])
             .await?;
+    }
+    if !(plan.refreshed.is_empty() && plan.reactivated.is_empty()) {
         let seen = format!(
-            "UPDATE instance_databases SET is_active = TRUE, deleted_at = NULL, updated_at = $4, \
+            "UPDATE instance_databases SET is_active = TRUE, deleted_at = NULL, \
+                 updated_at = $4, \
                  last_seen_date = CASE WHEN last_seen_date > $3 THEN last_seen_date ELSE $3 END \
              WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows})"
         );
         let seen_names = names(plan.refreshed.iter().chain(&plan.reactivated));
         tx.execute(&seen, args![instance, seen_names, today, now])
             .await?;
-        let gone = format!(
-            "UPDATE instance_databases SET is_active = FALSE, deleted_at = $3, updated_at = $3 \
-             WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows}) AND is_active"
-        );
-        tx.execute(&gone, args![instance, names(&plan.deactivated), now])
-            .await?;
-        supersede_day(&mut tx, instance, &plan.deactivated, today, now).await?;
-        tx.commit().await
     }
+    if !plan.deactivated.is_empty() {
+        deactivate(tx, instance, &plan.deactivated, today, now).await?;
+    }
+    Ok(())
+}
+
+/// Mark `gone` inactive, and its figures of `today` no longer counting.
+async fn deactivate(
+    tx: &mut Tx,
+    instance: InstanceId,
+    gone: &[String],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows = tx.dialect().rows(2, &NAMES);
+    let sql = format!(
+        "UPDATE instance_databases SET is_active = FALSE, deleted_at = $3, updated_at = $3 \
+         WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows}) AND is_active"
+    );
+    tx.execute(&sql, args![instance, names(gone), now]).await?;
+    supersede_day(tx, instance, gone, today, now).await
 }
 
 /// Mark the day's size and gap of each of `gone` as no longer counting for

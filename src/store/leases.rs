@@ -38,14 +38,17 @@ impl Leases<'_> {
 
     /// Release only if `job` holds it; otherwise a no-op.
     pub async fn release(&self, instance: InstanceId, job: JobId) -> Result<()> {
-        self.db
-            .execute(
-                "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2",
-                args![instance, job],
-            )
-            .await?;
+        self.db.execute(RELEASE, args![instance, job]).await?;
         Ok(())
     }
+}
+
+const RELEASE: &str = "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2";
+
+/// [`Leases::release`] inside a write transaction of the caller's.
+pub(super) async fn release(tx: &mut Tx, instance: InstanceId, job: JobId) -> Result<()> {
+    tx.execute(RELEASE, args![instance, job]).await?;
+    Ok(())
 }
 
 /// [`Leases::acquire`] inside a write transaction of the caller's.

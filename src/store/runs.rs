@@ -1,6 +1,6 @@
 //! A job's run on a worker, as the store records it: the start (the
-//! instance's lease and the start record, one transaction) and the end (the
-//! lease released).
+//! instance's lease and the start record, one transaction) and the end
+//! (what the job filed and the lease released, one transaction).
 //!
 //! The start record is how the control plane knows a job is running, where,
 //! and until when: the sweeper fails a job nobody started only at its
@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use super::db::{args, Db, Tx};
+use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
 use super::leases;
 use super::results::{ensure_batch, lock, save, stored, NewBatch};
@@ -68,9 +69,28 @@ impl Runs<'_> {
         Ok(Start::Started)
     }
 
-    /// Release the instance's lease, if `job` still holds it.
-    pub async fn end(&self, instance: InstanceId, job: JobId) -> Result<()> {
-        super::Leases { db: self.db }.release(instance, job).await
+    /// Write what the job filed and release the instance's lease (if `job`
+    /// still holds it), in one transaction; a job that filed nothing only
+    /// releases the lease.
+    pub async fn end(&self, instance: InstanceId, job: JobId, filing: &Filing) -> Result<()> {
+        let leases = super::Leases { db: self.db };
+        if filing.is_empty() {
+            return leases.release(instance, job).await;
+        }
+        let mut tx = self.db.write().await?;
+        filing::write(&mut tx, instance, filing).await?;
+        leases::release(&mut tx, instance, job).await?;
+        tx.commit().await
+    }
+
+    /// Write what a job filed, for a job run outside a worker (no lease).
+    pub async fn file(&self, instance: InstanceId, filing: &Filing) -> Result<()> {
+        if filing.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.write().await?;
+        filing::write(&mut tx, instance, filing).await?;
+        tx.commit().await
     }
 }
 

@@ -163,8 +163,7 @@ impl Stats<'_> {
             return Ok(0);
         }
         let mut tx = self.db.write().await?;
-        let written = upsert_measured(&mut tx, instance, date, measured).await?;
-        upsert_unmeasured(&mut tx, instance, date, unmeasured).await?;
+        let written = save_day(&mut tx, instance, date, measured, unmeasured).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -178,34 +177,10 @@ impl Stats<'_> {
         date: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<Option<InstanceTotal>> {
-        // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
-        let row = self
-            .db
-            .fetch_optional(
-                "WITH today AS ( \
-                     SELECT size_mb FROM database_size_stats \
-                     WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted), \
-                 gaps AS ( \
-                     SELECT count(*) AS n FROM unmeasured_databases \
-                     WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted) \
-                 INSERT INTO instance_size_stats (instance_id, total_size_mb, database_count, \
-                     partial, unmeasured_count, collected_date, collected_at, created_at, \
-                     updated_at) \
-                 SELECT $1, sum(size_mb), count(*), (SELECT n FROM gaps) > 0, \
-                     (SELECT n FROM gaps), $2, $3, $4, $4 FROM today WHERE true \
-                 HAVING count(*) > 0 \
-                 ON CONFLICT (instance_id, collected_date) WHERE is_deleted = FALSE DO UPDATE SET \
-                     total_size_mb = excluded.total_size_mb, \
-                     database_count = excluded.database_count, \
-                     partial = excluded.partial, \
-                     unmeasured_count = excluded.unmeasured_count, \
-                     collected_at = excluded.collected_at, updated_at = $4 \
-                 RETURNING total_size_mb, database_count, partial, unmeasured_count, \
-                     collected_date",
-                args![instance, date, now, Utc::now()],
-            )
-            .await?;
-        row.as_ref().map(total_from_row).transpose()
+        let mut tx = self.db.write().await?;
+        let total = refresh_total(&mut tx, instance, date, now).await?;
+        tx.commit().await?;
+        Ok(total)
     }
 
     /// The rows of one instance and day, by database name.
@@ -262,6 +237,54 @@ impl Stats<'_> {
         row.as_ref().map(total_from_row).transpose()
     }
 }
+
+/// [`Stats::save_day`] inside a write transaction of the caller's.
+pub(super) async fn save_day(
+    tx: &mut Tx,
+    instance: InstanceId,
+    date: NaiveDate,
+    measured: &[StatRow],
+    unmeasured: &[UnmeasuredRow],
+) -> Result<u64> {
+    let written = upsert_measured(tx, instance, date, measured).await?;
+    upsert_unmeasured(tx, instance, date, unmeasured).await?;
+    Ok(written)
+}
+
+/// [`Stats::refresh_instance_total`] inside a write transaction of the
+/// caller's.
+pub(super) async fn refresh_total(
+    tx: &mut Tx,
+    instance: InstanceId,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<InstanceTotal>> {
+    let row = tx
+        .fetch_optional(REFRESH_TOTAL, args![instance, date, now, Utc::now()])
+        .await?;
+    row.as_ref().map(total_from_row).transpose()
+}
+
+/// The day's total from its rows that count, and whether it is partial.
+/// `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
+const REFRESH_TOTAL: &str = "WITH today AS ( \
+        SELECT size_mb FROM database_size_stats \
+        WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted), \
+    gaps AS ( \
+        SELECT count(*) AS n FROM unmeasured_databases \
+        WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted) \
+    INSERT INTO instance_size_stats (instance_id, total_size_mb, database_count, \
+        partial, unmeasured_count, collected_date, collected_at, created_at, updated_at) \
+    SELECT $1, sum(size_mb), count(*), (SELECT n FROM gaps) > 0, \
+        (SELECT n FROM gaps), $2, $3, $4, $4 FROM today WHERE true \
+    HAVING count(*) > 0 \
+    ON CONFLICT (instance_id, collected_date) WHERE is_deleted = FALSE DO UPDATE SET \
+        total_size_mb = excluded.total_size_mb, \
+        database_count = excluded.database_count, \
+        partial = excluded.partial, \
+        unmeasured_count = excluded.unmeasured_count, \
+        collected_at = excluded.collected_at, updated_at = $4 \
+    RETURNING total_size_mb, database_count, partial, unmeasured_count, collected_date";
 
 /// Upsert the measured rows of a day, un-deleting a row measured again
 /// and clearing the gap each one fills.

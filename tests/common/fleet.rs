@@ -135,14 +135,12 @@ pub async fn run_capacity_sync(
     instance: &Instance,
     clock: Clock,
 ) -> Result<capacity_sync::Output, Failure> {
-    let ctx = Context {
-        instance,
-        store: &world.store,
-        filters: &world.filters,
-        limits: &world.settings.job,
-        clock,
-    };
-    CapacitySync::run(&ctx, &capacity_sync::Params {}).await
+    let (settings, filters) = (&world.settings, &world.filters);
+    let ctx = Context::new(instance, &world.store, filters, &settings.job, clock);
+    let outcome = CapacitySync::run(&ctx, &capacity_sync::Params {}).await;
+    // Filed whatever the outcome, as a worker does when the job ends.
+    ctx.file().await.unwrap();
+    outcome
 }
 
 /// One capacity sync of `instance` at noon (UTC) on `day`.
