@@ -32,6 +32,7 @@ pub mod fleet;
 pub mod import;
 pub mod inventory;
 pub mod jobs;
+pub mod labels;
 pub mod lifecycle;
 pub mod message;
 pub mod reconcile;

@@ -29,7 +29,10 @@ pub struct Reconciliation {
     pub problems: Vec<String>,
 }
 
-fn to_new(declared: &DeclaredInstance) -> NewInstance {
+/// The instance to register for `declared`: `managed` when the
+/// configuration declares it, not when a file is imported (`instance
+/// import` registers ordinary instances, as `instance add` does).
+pub fn new_instance(declared: &DeclaredInstance, managed: bool) -> NewInstance {
     NewInstance {
         name: declared.name.clone(),
         db_type: declared.db_type,
@@ -38,17 +41,17 @@ fn to_new(declared: &DeclaredInstance) -> NewInstance {
         database: declared.database.clone(),
         username: declared.username.clone(),
         password: declared.password.clone(),
-        managed: true,
+        managed,
+        labels: declared.labels.clone(),
     }
 }
 
+fn to_new(declared: &DeclaredInstance) -> NewInstance {
+    new_instance(declared, true)
+}
+
 fn differs(stored: &Instance, wanted: &NewInstance) -> bool {
-    stored.db_type != wanted.db_type
-        || stored.host != wanted.host
-        || stored.port != wanted.port
-        || stored.database != wanted.database
-        || stored.username != wanted.username
-        || stored.password != wanted.password
+    !stored.has_settings(wanted)
 }
 
 /// Make the store's managed instances match `declared`.

@@ -396,6 +396,7 @@ fn declared(name: &str, port: u16, active: bool) -> dbfleet::config::DeclaredIns
         password: PasswordRef::Env("SOME_VAR".to_string()),
         database: None,
         active,
+        labels: Default::default(),
     }
 }
 

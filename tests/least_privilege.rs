@@ -246,6 +246,7 @@ async fn postgres_a_database_named_in_the_instance_but_locked_names_the_grant(ba
         username: pg.role.clone(),
         password: PasswordRef::None,
         managed: false,
+        labels: Default::default(),
     };
     let instance = world.store.instances().add(&new).await.unwrap();
 
@@ -689,6 +690,7 @@ async fn mariadb_a_database_named_in_the_instance_but_refused_names_the_grant(ba
         username: account.user.clone(),
         password: PasswordRef::Env(var),
         managed: false,
+        labels: Default::default(),
     };
     let instance = world.store.instances().add(&new).await.unwrap();
 

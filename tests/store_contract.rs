@@ -12,13 +12,14 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dbfleet::config::StoreSettings;
 use dbfleet::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use dbfleet::inventory::{InventoryPlan, InventoryRecord};
+use dbfleet::labels::Labels;
 use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, ImportReport, ImportRow, Imported,
-    Instance, JobRow, Migrated, NewInstance, NewJob, Schema, Start, StartingJob, StatRow, Store,
-    StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
+    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, ImportOptions, ImportReport,
+    ImportRow, Imported, Instance, JobRow, Migrated, NewInstance, NewJob, Origin, Schema, Start,
+    StartingJob, StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -216,6 +217,7 @@ fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
         username: format!("{n}_reader"),
         password,
         managed,
+        labels: Labels::default(),
     }
 }
 
@@ -562,7 +564,12 @@ fn names(list: &[&str]) -> Vec<InstanceName> {
 }
 
 async fn imported(store: &Store, rows: &[ImportRow]) -> ImportReport {
-    match store.instances().import(rows).await.unwrap() {
+    match store
+        .instances()
+        .import(rows, &ImportOptions::default())
+        .await
+        .unwrap()
+    {
         Imported::Written(report) => report,
         Imported::Refused(refused) => panic!("refused {refused:?}"),
     }
@@ -593,7 +600,11 @@ async fn check_import(store: Store) {
         row("owned", PasswordRef::None, true),
     ];
     let before = registry(&store).await;
-    let outcome = store.instances().import(&rows).await.unwrap();
+    let outcome = store
+        .instances()
+        .import(&rows, &ImportOptions::default())
+        .await
+        .unwrap();
     assert_eq!(outcome, Imported::Refused(names(&["owned"])));
     assert_eq!(registry(&store).await, before, "nothing was written");
 
@@ -655,7 +666,11 @@ async fn check_import(store: Store) {
     assert_eq!(get("kept").await.password, env());
 
     let twice = [row("x", env(), true), row("x", env(), true)];
-    match store.instances().import(&twice).await {
+    match store
+        .instances()
+        .import(&twice, &ImportOptions::default())
+        .await
+    {
         Err(Error::Conflict(msg)) => assert_eq!(msg, "`x` is given twice"),
         other => panic!("{other:?}"),
     }
@@ -942,7 +957,7 @@ async fn check_batches(store: Store) {
     let (ig, ia, ib) = (ids[0], ids[1], ids[2]);
     let created = store
         .batches()
-        .create(batch, KIND, Some("ops"), &new_jobs, &zero())
+        .create(batch, KIND, &Origin::by("ops"), &new_jobs, &zero())
         .await
         .unwrap();
     assert_eq!(counts(&created), (BatchStatus::Running, 3, 0, 0));
@@ -1077,7 +1092,7 @@ async fn check_batches(store: Store) {
     let fj = jobs(&ids[..2], far);
     store
         .batches()
-        .create(failing, KIND, None, &fj, &zero())
+        .create(failing, KIND, &Origin::default(), &fj, &zero())
         .await
         .unwrap();
     for j in &fj {
@@ -1108,7 +1123,7 @@ async fn check_batches(store: Store) {
     let empty = BatchId::new();
     let e = store
         .batches()
-        .create(empty, KIND, Some("cron"), &[], &zero())
+        .create(empty, KIND, &Origin::by("cron"), &[], &zero())
         .await
         .unwrap();
     assert_eq!(counts(&e), (BatchStatus::Success, 0, 0, 0));
@@ -1164,7 +1179,7 @@ async fn check_sweep(store: Store) {
     let aj = jobs(&ids, past);
     store
         .batches()
-        .create(a, KIND, None, &aj, &zero())
+        .create(a, KIND, &Origin::default(), &aj, &zero())
         .await
         .unwrap();
     store
@@ -1178,21 +1193,27 @@ async fn check_sweep(store: Store) {
     bj[1].deadline = later;
     store
         .batches()
-        .create(b, KIND, None, &bj, &zero())
+        .create(b, KIND, &Origin::default(), &bj, &zero())
         .await
         .unwrap();
     // Batch c: nothing expired.
     let c = BatchId::new();
     store
         .batches()
-        .create(c, KIND, None, &jobs(&ids, later), &zero())
+        .create(c, KIND, &Origin::default(), &jobs(&ids, later), &zero())
         .await
         .unwrap();
     // Exactly at the cutoff is not past it.
     let d = BatchId::new();
     store
         .batches()
-        .create(d, KIND, None, &jobs(&ids[..1], cutoff), &zero())
+        .create(
+            d,
+            KIND,
+            &Origin::default(),
+            &jobs(&ids[..1], cutoff),
+            &zero(),
+        )
         .await
         .unwrap();
 
@@ -1279,7 +1300,7 @@ async fn check_concurrency(store: Store) {
     let new_jobs = jobs(&vec![inst; 50], Utc::now() + Duration::hours(1));
     store
         .batches()
-        .create(batch, KIND, Some("load"), &new_jobs, &zero())
+        .create(batch, KIND, &Origin::by("load"), &new_jobs, &zero())
         .await
         .unwrap();
     let results: Vec<FinishedJob> = new_jobs
@@ -1642,7 +1663,7 @@ async fn check_fold(store: Store) {
     let (ja, jb, jc) = (new_jobs[0].job_id, new_jobs[1].job_id, new_jobs[2].job_id);
     let created = store
         .batches()
-        .create(batch, KIND, None, &new_jobs, &zero())
+        .create(batch, KIND, &Origin::default(), &new_jobs, &zero())
         .await
         .unwrap();
     assert_eq!(folded(&created), (3, 0, 0, 0, 0));
@@ -1950,7 +1971,7 @@ async fn check_migration(settings: StoreSettings) {
         .create(
             fresh,
             KIND,
-            None,
+            &Origin::default(),
             &jobs(&[InstanceId(1)], at(2, 0)),
             &zero(),
         )
@@ -2009,7 +2030,7 @@ async fn check_runs(store: Store) {
     let planned = jobs(&ids, at(1, 300));
     store
         .batches()
-        .create(batch, KIND, None, &planned, &summary)
+        .create(batch, KIND, &Origin::default(), &planned, &summary)
         .await
         .unwrap();
 
@@ -2076,7 +2097,11 @@ async fn check_runs(store: Store) {
 
     // Ending releases the lease: the other job may start now.
     let nothing = Filing::new(day(1), at(1, 2));
-    store.runs().end(one.id, planned[0].job_id, &nothing).await.unwrap();
+    store
+        .runs()
+        .end(one.id, planned[0].job_id, &nothing)
+        .await
+        .unwrap();
     assert_eq!(store.runs().start(&other).await.unwrap(), Start::Started);
 
     // A job enqueued alone makes its batch of one (with who asked) and its
@@ -2158,7 +2183,12 @@ async fn check_filing(store: Store) {
     let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
     let total = total.unwrap();
     assert_eq!((total.total_size_mb, total.partial), (35, false));
-    assert!(store.stats().unmeasured(one.id, day(1)).await.unwrap().is_empty());
+    assert!(store
+        .stats()
+        .unmeasured(one.id, day(1))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn check_schema(settings: StoreSettings) {
@@ -2224,7 +2254,7 @@ async fn check_group_fold(store: Store) {
     for (batch, jobs) in [(first, &one), (second, &two)] {
         store
             .batches()
-            .create(batch, KIND, None, jobs, &zero())
+            .create(batch, KIND, &Origin::default(), jobs, &zero())
             .await
             .unwrap();
     }

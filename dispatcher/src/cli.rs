@@ -7,6 +7,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::import::Format;
+use dbfleet::labels::{Labels, Selector};
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 
@@ -44,6 +45,10 @@ pub enum Command {
         /// What to run on each instance.
         #[arg(long, value_parser = kind(), default_value = "capacity_sync")]
         kind: JobKind,
+        /// Only the active instances whose labels match, e.g.
+        /// `env=prod,team in (payments,ledger),!deprecated`.
+        #[arg(long, short = 'l', value_parser = selector)]
+        selector: Option<Selector>,
         /// Print the batch as one JSON object instead of the summary table.
         #[arg(long)]
         json: bool,
@@ -62,6 +67,34 @@ fn kind() -> impl TypedValueParser<Value = JobKind> {
     let names = JobKind::ALL.iter().map(|k| k.as_str());
     PossibleValuesParser::new(names)
         .try_map(|name: String| JobKind::parse(&name).ok_or("unknown kind"))
+}
+
+/// `--selector`: a label selector, its error naming the column.
+fn selector(value: &str) -> Result<Selector, String> {
+    Selector::parse(value).map_err(|e| e.to_string())
+}
+
+/// `--label KEY=VALUE`: one label, checked as the configuration checks it.
+fn label(value: &str) -> Result<Labels, String> {
+    Labels::parse_pairs([value]).map_err(|problems| problems.join("; "))
+}
+
+/// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key
+/// never ends with `-`, so the two cannot be confused).
+fn label_change(value: &str) -> Result<LabelChange, String> {
+    if let Some(key) = value.strip_suffix('-').filter(|_| !value.contains('=')) {
+        return Labels::new([(key, "")])
+            .map(|_| LabelChange::Remove(key.to_string()))
+            .map_err(|problems| problems.join("; "));
+    }
+    label(value).map(LabelChange::Set)
+}
+
+/// One change of `dbfleet instance label`.
+#[derive(Debug, Clone)]
+pub enum LabelChange {
+    Set(Labels),
+    Remove(String),
 }
 
 /// `--limit`: how many rows a listing shows, 1 to 10 000.
@@ -125,8 +158,19 @@ pub enum InstanceCommand {
     Import(ImportInstances),
     /// List registered instances.
     List {
+        /// Only instances whose labels match (e.g. `env=prod,!deprecated`).
+        #[arg(long, short = 'l', value_parser = selector)]
+        selector: Option<Selector>,
         #[arg(long)]
         json: bool,
+    },
+    /// Set (`KEY=VALUE`) or remove (`KEY-`) labels of an instance
+    /// registered outside the configuration (declared instances take their
+    /// labels from it).
+    Label {
+        name: InstanceName,
+        #[arg(required = true, value_name = "KEY=VALUE|KEY-", value_parser = label_change)]
+        changes: Vec<LabelChange>,
     },
     /// Show one instance.
     Show {
@@ -141,6 +185,9 @@ pub enum InstanceCommand {
     Check {
         /// Only these instances (default: every active one).
         names: Vec<InstanceName>,
+        /// Only the active instances whose labels match.
+        #[arg(long, short = 'l', value_parser = selector, conflicts_with = "names")]
+        selector: Option<Selector>,
         #[arg(long)]
         json: bool,
     },
@@ -181,6 +228,9 @@ pub struct AddInstance {
     /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
     #[arg(long)]
     pub database: Option<String>,
+    /// A label (repeatable): `--label env=prod --label team=payments`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
+    pub labels: Vec<Labels>,
 }
 
 #[derive(Args)]
@@ -188,8 +238,18 @@ pub struct ImportInstances {
     /// YAML with an `instances:` list shaped like the configuration's, or
     /// CSV whose header names the same keys as columns (name, engine,
     /// host, port, username, password_env, password_file, database,
-    /// active); an empty cell is an absent key.
+    /// active, labels as `key=value;key=value`); an empty cell is an absent
+    /// key.
     pub file: PathBuf,
+    /// Also disable (never remove) every active instance registered outside
+    /// the configuration that the file does not name; the instances record
+    /// who did it.
+    #[arg(long)]
+    pub prune: bool,
+    /// Report what the import would create, update and disable; write
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// The file's format; by default CSV for a `.csv` file, else YAML.
     #[arg(long, value_parser = format())]
     pub format: Option<Format>,
@@ -214,6 +274,10 @@ pub enum BatchCommand {
         /// Only these instances (repeatable).
         #[arg(long = "instance", value_name = "NAME")]
         instances: Vec<InstanceName>,
+        /// Only the active instances whose labels match, e.g.
+        /// `env=prod,team in (payments,ledger),!deprecated`.
+        #[arg(long, short = 'l', value_parser = selector, conflicts_with = "instances")]
+        selector: Option<Selector>,
         /// Wait until the batch ends (`dbfleet serve` folds its results);
         /// the exit code tells how it ended.
         #[arg(long)]

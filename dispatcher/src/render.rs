@@ -24,8 +24,8 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
     let header = ("ID", "NAME", "ENGINE", "ADDRESS", "USER");
     writeln!(
         out,
-        "{:<6} {:<24} {:<11} {:<28} {:<16} ACTIVE",
-        header.0, header.1, header.2, header.3, header.4
+        "{:<6} {:<24} {:<11} {:<28} {:<16} {:<15} LABELS",
+        header.0, header.1, header.2, header.3, header.4, "ACTIVE"
     )?;
     for i in instances {
         let address = format!("{}:{}", i.host, i.port);
@@ -37,8 +37,8 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
         };
         writeln!(
             out,
-            "{:<6} {:<24} {:<11} {:<28} {:<16} {active}",
-            i.id, i.name, i.db_type, address, i.username
+            "{:<6} {:<24} {:<11} {:<28} {:<16} {active:<15} {}",
+            i.id, i.name, i.db_type, address, i.username, i.labels
         )?;
     }
     Ok(())
@@ -49,13 +49,22 @@ pub fn imported(out: &mut impl Write, report: &ImportReport, as_json: bool) -> R
     if as_json {
         return json(out, report);
     }
-    writeln!(
+    let (created, updated) = (report.created.len(), report.updated.len());
+    let unchanged = report.unchanged.len();
+    let would = if report.dry_run {
+        "dry run, nothing written: would have "
+    } else {
+        ""
+    };
+    write!(
         out,
-        "created {}, updated {}, unchanged {}",
-        report.created.len(),
-        report.updated.len(),
-        report.unchanged.len()
+        "{would}created {created}, updated {updated}, unchanged {unchanged}"
     )?;
+    if report.disabled.is_empty() {
+        return Ok(writeln!(out)?);
+    }
+    let names: Vec<&str> = report.disabled.iter().map(|n| n.as_str()).collect();
+    writeln!(out, ", disabled {} ({})", names.len(), names.join(", "))?;
     Ok(())
 }
 
@@ -75,6 +84,9 @@ pub fn batch(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Resul
         b.failed,
         summary_counters(b)
     )?;
+    if let Some(selector) = &b.selector {
+        writeln!(out, "selector: {selector}")?;
+    }
     jobs(out, report)?;
     shared_servers(out, report)
 }

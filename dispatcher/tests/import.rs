@@ -8,16 +8,17 @@
 #[path = "../../tests/common/mod.rs"]
 #[macro_use]
 mod common;
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use common::{Backend, World};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::NewInstance;
-use secrecy::ExposeSecret;
 use serde_json::Value;
+use support::{dbfleet, stderr, stdout, Files};
 
 on_both_backends!(
     a_yaml_file_imports_then_updates_one_row_then_changes_nothing,
@@ -28,31 +29,10 @@ on_both_backends!(
     passwords_are_never_printed,
 );
 
-/// `dbfleet` on this world's control store, from the repository root.
-fn dbfleet(world: &World, args: &[&str]) -> Output {
-    let store = world.settings.store.url.as_ref().unwrap().expose_secret();
-    Command::new(env!("CARGO_BIN_EXE_dbfleet"))
-        .current_dir(common::repo_root())
-        .args(["--config", "config/dbfleet.yaml"])
-        .args(args)
-        .env("DBFLEET__STORE__URL", store)
-        .env("DBFLEET__LOG__LEVEL", "warn")
-        .output()
-        .unwrap()
-}
-
 fn import(world: &World, file: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["instance", "import", file.to_str().unwrap()];
     args.extend(extra);
     dbfleet(world, &args)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 /// The one report line of a good import.
@@ -71,34 +51,6 @@ fn listed(world: &World) -> Value {
 fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
     let list = list.as_array().unwrap();
     list.iter().find(|i| i["name"] == name).unwrap()
-}
-
-/// A directory of the test's own for the files it imports.
-struct Files(PathBuf);
-
-impl Files {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("dbfleet-import-{}", common::tag()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `path` as it appears at the start of each problem.
-    fn at(path: &Path, line: usize) -> String {
-        format!("{}:{line}: ", path.display())
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const YAML: &str = "\
@@ -318,6 +270,7 @@ async fn a_name_the_configuration_manages_is_refused(backend: Backend) {
         username: "u".into(),
         password: PasswordRef::None,
         managed: true,
+        labels: Default::default(),
     };
     world.store.instances().add(&declared).await.unwrap();
     let before = listed(&world);

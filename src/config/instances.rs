@@ -9,9 +9,12 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::PathBuf;
 
-use super::section::Section;
+use serde_yaml::Value;
+
+use super::section::{kind, Section};
 use super::DeclaredInstance;
 use crate::domain::{DbType, InstanceName};
+use crate::labels::Labels;
 use crate::secret::PasswordRef;
 
 /// The declared instances. Each item is checked on its own, and its name
@@ -57,6 +60,7 @@ fn instance(
     let password = password(s);
     let database = s.non_empty_string("database");
     let active = s.bool_or("active", true);
+    let labels = labels(s);
     let db_type = db_type?;
     Some(DeclaredInstance {
         name: name?,
@@ -67,6 +71,7 @@ fn instance(
         password,
         database,
         active,
+        labels,
     })
 }
 
@@ -92,6 +97,53 @@ fn engine(s: &mut Section<'_>) -> Option<DbType> {
         s.error("engine", &problem);
     }
     parsed
+}
+
+/// `labels:`, a mapping of keys to values. A number or boolean value is
+/// its text (YAML reads `tier: 1` as a number); anything else is refused.
+fn labels(s: &mut Section<'_>) -> Labels {
+    let map = match s.take("labels") {
+        None => return Labels::default(),
+        Some(Value::Mapping(map)) => map,
+        Some(other) => {
+            let problem = format!(
+                "expected a mapping of label keys to values, found {}",
+                kind(&other)
+            );
+            s.error("labels", &problem);
+            return Labels::default();
+        }
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in map {
+        let text = |v: &Value| match v {
+            Value::String(t) => Some(t.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Null => Some(String::new()),
+            _ => None,
+        };
+        match (text(&key), text(&value)) {
+            (Some(key), Some(value)) => pairs.push((key, value)),
+            (Some(key), None) => {
+                let problem = format!(
+                    "label `{key}`: expected a text value, found {}",
+                    kind(&value)
+                );
+                s.error("labels", &problem);
+            }
+            (None, _) => s.error(
+                "labels",
+                &format!("expected text keys, found {}", kind(&key)),
+            ),
+        }
+    }
+    Labels::new(pairs).unwrap_or_else(|problems| {
+        for problem in problems {
+            s.error("labels", &problem);
+        }
+        Labels::default()
+    })
 }
 
 /// Where the password comes from: a variable or a file, never the file
@@ -157,6 +209,7 @@ instances:
                 password,
                 database: None,
                 active: true,
+                labels: Labels::default(),
             };
         let expected = [
             instance(
@@ -344,6 +397,39 @@ instances:
             let shown = format!("{} {found:?}", ConfigErrors(found.clone()));
             assert!(!shown.contains("hunter2"), "{shown}");
         }
+    }
+
+    #[test]
+    fn labels_are_text_and_every_bad_one_is_named() {
+        let text = "instances:
+  - {name: a, engine: pg, host: h, username: u, labels: {env: prod, tier: 1, canary: true}}
+  - {name: b, engine: pg, host: h, username: u, labels: {Env_: x, ok: [1], -k: v}}
+  - {name: c, engine: pg, host: h, username: u, labels: env=prod}
+";
+        let found = errors(text, vec![]);
+        let found: Vec<String> = found
+            .iter()
+            .map(|e| format!("{}: {}", e.key, e.problem))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "instances[1].labels: instance `b`: label `ok`: expected a text value, found a list",
+                "instances[1].labels: instance `b`: label key `Env_`: \
+                 must start and end with a letter or digit",
+                "instances[1].labels: instance `b`: label key `-k`: \
+                 must start and end with a letter or digit",
+                "instances[2].labels: instance `c`: \
+                 expected a mapping of label keys to values, found a string",
+            ]
+        );
+        let good = "instances:\n  - {name: a, engine: pg, host: h, username: u, \
+                    labels: {env: prod, tier: 1, canary: true}}\n";
+        let s = load_from_str(SOURCE, good, vec![]).unwrap();
+        assert_eq!(
+            s.instances[0].labels.to_string(),
+            "canary=true,env=prod,tier=1"
+        );
     }
 
     #[test]

@@ -378,6 +378,7 @@ instances:
             password: PasswordRef::None,
             database: None,
             active: true,
+            labels: crate::labels::Labels::default(),
         };
         assert_eq!(
             s.instances,

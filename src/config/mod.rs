@@ -61,6 +61,8 @@ pub struct DeclaredInstance {
     pub database: Option<String>,
     /// Default: `true`.
     pub active: bool,
+    /// Default: none.
+    pub labels: crate::labels::Labels,
 }
 
 #[derive(Debug, Clone)]

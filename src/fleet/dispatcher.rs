@@ -19,11 +19,12 @@ use serde::Serialize;
 use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
 use crate::jobs;
+use crate::labels::Selector;
 use crate::message::{
     ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult,
     Target,
 };
-use crate::store::{self, Batch, Instance, JobRow, NewJob, Store};
+use crate::store::{self, Batch, Instance, JobRow, NewJob, Origin, Store};
 
 use super::aggregator::finished_job;
 
@@ -50,6 +51,19 @@ pub enum Error {
 pub enum Selection<'a> {
     AllActive,
     Named(&'a [InstanceName]),
+    /// Every active instance whose labels match; the batch records the
+    /// selector.
+    Matching(&'a Selector),
+}
+
+impl Selection<'_> {
+    /// The selector to record with the batch, if this is one.
+    fn selector(&self) -> Option<String> {
+        match self {
+            Selection::Matching(selector) => Some(selector.to_string()),
+            Selection::AllActive | Selection::Named(_) => None,
+        }
+    }
 }
 
 /// A batch to start.
@@ -88,7 +102,10 @@ pub async fn start_batch(
         .create(
             batch_id,
             kind.as_str(),
-            request.requested_by,
+            &Origin {
+                requested_by: request.requested_by.map(str::to_string),
+                selector: request.selection.selector(),
+            },
             &jobs,
             &summary,
         )
@@ -129,6 +146,12 @@ async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>
     let instances = store.instances().list().await?;
     let names = match selection {
         Selection::AllActive => return Ok(instances.into_iter().filter(|i| i.is_active).collect()),
+        Selection::Matching(selector) => {
+            let chosen = instances
+                .into_iter()
+                .filter(|i| i.is_active && selector.matches(&i.labels));
+            return Ok(chosen.collect());
+        }
         Selection::Named(names) => names,
     };
     let wanted: BTreeSet<&str> = names.iter().map(InstanceName::as_str).collect();

@@ -25,6 +25,7 @@ use crate::config::JobSettings;
 use crate::domain::InstanceId;
 use crate::filters::DatabaseFilters;
 use crate::jobs::{self, Clock, Context, Failure, Ran};
+use crate::labels::Labels;
 use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
     JobResult, JobStatus, Target,
@@ -244,7 +245,12 @@ impl Worker {
         let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
         let executed = self.execute(&ctx, job).await;
         let filing = ctx.into_filing();
-        if let Err(e) = self.store.runs().end(instance.id, job.job_id, &filing).await {
+        if let Err(e) = self
+            .store
+            .runs()
+            .end(instance.id, job.job_id, &filing)
+            .await
+        {
             if !filing.is_empty() {
                 // Nothing the job found is stored: it runs again.
                 return Err(e);
@@ -356,6 +362,8 @@ fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
         is_active: true,
         managed: false,
         active_override: None,
+        labels: Labels::default(),
+        disabled_by: None,
     }
 }
 

@@ -6,7 +6,9 @@
 //! configuration's walk, so the checks and messages are the same. `port` and
 //! `active` cells are read as YAML scalars, so `5432` is a number and `false`
 //! a boolean, as in a YAML file; every other cell stays the text as written
-//! (a name such as `007` is not a number). Cells are trimmed. The header is
+//! (a name such as `007` is not a number). A `labels` cell is
+//! `key=value;key=value`, the mapping a YAML item's `labels:` would be.
+//! Cells are trimmed. The header is
 //! checked first and on its own: a missing or unknown column would
 //! otherwise be one problem per row.
 
@@ -17,7 +19,7 @@ use super::{rows_or_problems, Problem, Problems, Row};
 use crate::config;
 
 /// Every column, in the order the README shows them.
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 10] = [
     "name",
     "engine",
     "host",
@@ -27,6 +29,7 @@ const COLUMNS: [&str; 9] = [
     "password_file",
     "database",
     "active",
+    "labels",
 ];
 
 /// Columns every instance needs: a header without one is refused at once.
@@ -191,6 +194,8 @@ fn item(columns: &[&'static str], record: &StringRecord) -> Value {
         }
         let value = if TYPED.contains(column) {
             scalar(cell)
+        } else if *column == "labels" {
+            labels(cell)
         } else {
             Value::from(cell)
         };
@@ -205,6 +210,20 @@ fn scalar(cell: &str) -> Value {
         Ok(typed @ (Value::Number(_) | Value::Bool(_))) => typed,
         _ => Value::from(cell),
     }
+}
+
+/// A `labels` cell as a mapping; a cell that is not `key=value` pairs
+/// stays text, which the walk refuses as it refuses a YAML string.
+fn labels(cell: &str) -> Value {
+    let pairs: Option<Mapping> = cell
+        .split(';')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            Some((Value::from(key.trim()), Value::from(value.trim())))
+        })
+        .collect();
+    pairs.map_or_else(|| Value::from(cell), Value::Mapping)
 }
 
 #[cfg(test)]

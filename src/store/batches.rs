@@ -85,8 +85,30 @@ pub struct Batch {
     #[serde(flatten)]
     pub summary: Tally,
     pub requested_by: Option<String>,
+    /// The label selector that chose the batch's instances, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Who started a batch and how its targets were chosen, recorded with it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub requested_by: Option<String>,
+    /// The label selector, normalised (`Selector`'s display).
+    pub selector: Option<String>,
+}
+
+impl Origin {
+    /// A batch requested by `who`, over instances chosen otherwise than by
+    /// a selector.
+    pub fn by(who: &str) -> Self {
+        Self {
+            requested_by: Some(who.to_string()),
+            selector: None,
+        }
+    }
 }
 
 /// A job to create with its batch.
@@ -135,7 +157,7 @@ pub struct Batches<'a> {
 }
 
 pub(super) const BATCH_COLUMNS: &str = "id, kind, status, total, pending, succeeded, failed, \
-     warned, summary, requested_by, created_at, finished_at";
+     warned, summary, requested_by, selector, created_at, finished_at";
 
 const JOB_ROWS: [Column; 4] = [
     Column {
@@ -176,7 +198,7 @@ impl Batches<'_> {
         &self,
         id: BatchId,
         kind: &str,
-        requested_by: Option<&str>,
+        origin: &Origin,
         jobs: &[NewJob],
         summary: &Tally,
     ) -> Result<Batch> {
@@ -186,15 +208,17 @@ impl Batches<'_> {
         let finished_at = status.is_terminal().then_some(now);
         let mut tx = self.db.write().await?;
         let sql = format!(
-            "INSERT INTO batches (id, kind, status, requested_by, total, pending, succeeded, \
-                 failed, warned, summary, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $5, 0, 0, 0, $6, $7, $7, $8) RETURNING {BATCH_COLUMNS}"
+            "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
+                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
+             RETURNING {BATCH_COLUMNS}"
         );
         let args = args![
             id,
             kind,
             status.as_str(),
-            requested_by,
+            origin.requested_by.as_deref(),
+            origin.selector.as_deref(),
             total,
             summary.to_json(),
             now,
@@ -272,6 +296,7 @@ pub(super) fn batch_from_row(row: &Row) -> Result<Batch> {
         summary: Tally::from_json(row.json("summary")?)
             .map_err(|e| Error::Conflict(format!("corrupt batch summary: {e}")))?,
         requested_by: row.get("requested_by")?,
+        selector: row.get("selector")?,
         created_at: row.get("created_at")?,
         finished_at: row.get("finished_at")?,
     })

@@ -11,6 +11,11 @@
 //! (`RETURNING`), and any of them with a row's contents serves that row:
 //! identical credentials are interchangeable.
 //!
+//! With [`ImportOptions::prune_by`], the live instances the file does not
+//! name are disabled (never removed) in the same transaction, and the
+//! disabling is signed; [`ImportOptions::dry_run`] runs every statement and
+//! rolls back, so what it reports is exactly what the import would do.
+//!
 //! Who owns an instance never changes here: a name whose live instance is
 //! managed differently from its row (a configuration's instance, for the
 //! CLI's unmanaged rows) refuses the whole import, and nothing is written.
@@ -43,6 +48,22 @@ pub struct ImportReport {
     /// Connection settings or password reference changed.
     pub updated: Vec<InstanceName>,
     pub unchanged: Vec<InstanceName>,
+    /// Disabled because the file does not name them (`--prune`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disabled: Vec<InstanceName>,
+    /// Nothing was written: this is what the import would do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// How an import treats what its file does not say.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Disable every active instance registered outside the configuration
+    /// that the file does not name, recording this as who did it.
+    pub prune_by: Option<String>,
+    /// Report what the import would do, and write nothing.
+    pub dry_run: bool,
 }
 
 /// The outcome of [`Instances::import`].
@@ -57,10 +78,11 @@ pub enum Imported {
 
 impl Instances<'_> {
     /// Create the rows not registered, update those whose settings differ
-    /// (engine, host, port, database, username, password reference), leave
-    /// the rest; a removed name is created anew. Names must be unique among
-    /// the rows ([`Error::Conflict`] otherwise).
-    pub async fn import(&self, rows: &[ImportRow]) -> Result<Imported> {
+    /// (engine, host, port, database, username, password reference,
+    /// labels), leave the rest; a removed name is created anew; prune as
+    /// `options` say. Names must be unique among the rows
+    /// ([`Error::Conflict`] otherwise).
+    pub async fn import(&self, rows: &[ImportRow], options: &ImportOptions) -> Result<Imported> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
         let live = live_by_name(&mut tx, rows).await?;
@@ -76,8 +98,16 @@ impl Instances<'_> {
         if !plan.update.is_empty() {
             update(&mut tx, &plan.update, now).await?;
         }
+        let mut report = plan.report();
+        if let Some(by) = &options.prune_by {
+            report.disabled = prune(&mut tx, rows, by, now).await?;
+        }
+        if options.dry_run {
+            report.dry_run = true;
+            return Ok(Imported::Written(report));
+        }
         tx.commit().await?;
-        Ok(Imported::Written(plan.report()))
+        Ok(Imported::Written(report))
     }
 }
 
@@ -110,7 +140,7 @@ impl<'r> Plan<'r> {
                 Some(stored) if stored.managed != new.managed => {
                     plan.refused.push(new.name.clone());
                 }
-                Some(stored) if same_settings(stored, new) => plan.unchanged.push(new),
+                Some(stored) if stored.has_settings(new) => plan.unchanged.push(new),
                 Some(stored) => plan.update.push((stored, new)),
                 None => plan.create.push(row),
             }
@@ -127,19 +157,9 @@ impl<'r> Plan<'r> {
                 .collect(),
             updated: self.update.iter().map(|(_, r)| r.name.clone()).collect(),
             unchanged: self.unchanged.iter().map(|r| r.name.clone()).collect(),
+            ..ImportReport::default()
         }
     }
-}
-
-/// The settings an import compares, as the configuration's reconciliation
-/// does; the active state and the owner are not among them.
-fn same_settings(stored: &Instance, new: &NewInstance) -> bool {
-    stored.db_type == new.db_type
-        && stored.host == new.host
-        && stored.port == new.port
-        && stored.database == new.database
-        && stored.username == new.username
-        && stored.password == new.password
 }
 
 const fn column(name: &'static str, kind: Kind) -> Column {
@@ -165,6 +185,37 @@ async fn live_by_name(tx: &mut Tx, rows: &[ImportRow]) -> Result<HashMap<String,
         .iter()
         .map(|row| instance_from_row(row).map(|i| (i.name.as_str().to_owned(), i)))
         .collect()
+}
+
+/// Disable the active, unmanaged instances the rows do not name; their
+/// names, sorted.
+async fn prune(
+    tx: &mut Tx,
+    rows: &[ImportRow],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<InstanceName>> {
+    let names: Value = rows
+        .iter()
+        .map(|r| json!({ "name": r.instance.name.as_str() }))
+        .collect();
+    let sql = format!(
+        "UPDATE instances SET is_active = FALSE, disabled_by = $2, disabled_at = $3, \
+             updated_at = $3 \
+         WHERE deleted_at IS NULL AND is_active AND NOT managed \
+             AND name NOT IN (SELECT t.name FROM {}) \
+         RETURNING name",
+        tx.dialect().rows(1, &NAMES)
+    );
+    let mut pruned = Vec::new();
+    for row in tx.fetch_all(&sql, args![names, by, now]).await? {
+        let name: String = row.get("name")?;
+        let name = InstanceName::parse(&name)
+            .map_err(|e| Error::Conflict(format!("corrupt instance row: {e}")))?;
+        pruned.push(name);
+    }
+    pruned.sort();
+    Ok(pruned)
 }
 
 /// A credentials row's contents: what makes two of them interchangeable.
@@ -214,7 +265,7 @@ async fn insert_credentials(
     Ok(ids)
 }
 
-const NEW_INSTANCES: [Column; 8] = [
+const NEW_INSTANCES: [Column; 9] = [
     column("name", Kind::Text),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -223,6 +274,7 @@ const NEW_INSTANCES: [Column; 8] = [
     column("credential_id", Kind::Int),
     column("is_active", Kind::Int),
     column("managed", Kind::Int),
+    column("labels", Kind::Text),
 ];
 
 /// The new instances, each on one of the new credentials of its contents.
@@ -246,14 +298,14 @@ async fn insert_instances(
             "name": new.name.as_str(), "db_type": new.db_type.as_str(), "host": new.host,
             "port": new.port, "database_name": new.database, "credential_id": credential_id,
             "is_active": i64::from(*active),
-            "managed": i64::from(new.managed),
+            "managed": i64::from(new.managed), "labels": new.labels.to_json(),
         }));
     }
     let sql = format!(
         "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-             is_active, managed, created_at, updated_at) \
+             is_active, managed, labels, created_at, updated_at) \
          SELECT t.name, t.db_type, t.host, t.port, t.database_name, t.credential_id, \
-             t.is_active = 1, t.managed = 1, $2, $2 FROM {}",
+             t.is_active = 1, t.managed = 1, t.labels, $2, $2 FROM {}",
         tx.dialect().rows(1, &NEW_INSTANCES)
     );
     tx.execute(&sql, args![Value::Array(rows), now])
@@ -262,7 +314,7 @@ async fn insert_instances(
     Ok(())
 }
 
-const CHANGED: [Column; 8] = [
+const CHANGED: [Column; 9] = [
     column("id", Kind::Int),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -271,6 +323,7 @@ const CHANGED: [Column; 8] = [
     column("username", Kind::Text),
     column("password_source", Kind::Text),
     column("password_ref", Kind::Text),
+    column("labels", Kind::Text),
 ];
 
 /// The changed instances and their credentials, one statement each.
@@ -287,13 +340,14 @@ async fn update(
                 "id": stored.id.0, "db_type": new.db_type.as_str(), "host": new.host,
                 "port": new.port, "database_name": new.database, "username": username,
                 "password_source": source, "password_ref": reference,
+                "labels": new.labels.to_json(),
             })
         })
         .collect();
     let from = tx.dialect().rows(1, &CHANGED);
     let instances = format!(
         "UPDATE instances SET db_type = t.db_type, host = t.host, port = t.port, \
-             database_name = t.database_name, updated_at = $2 \
+             database_name = t.database_name, labels = t.labels, updated_at = $2 \
          FROM {from} WHERE instances.id = t.id"
     );
     tx.execute(&instances, args![rows.clone(), now]).await?;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::db::{args, Db, Row};
 use super::{Error, Result};
 use crate::domain::{DbType, InstanceId, InstanceName};
+use crate::labels::Labels;
 use crate::secret::PasswordRef;
 
 /// A registered instance, as the worker needs it.
@@ -36,6 +37,25 @@ pub struct Instance {
     /// instance, which reconciliation keeps; `None`: the configuration
     /// decides. Always `None` for instances that are not declared.
     pub active_override: Option<bool>,
+    pub labels: Labels,
+    /// Who disabled the instance, when it was not `instance disable` (an
+    /// import with `--prune`); `None` otherwise.
+    pub disabled_by: Option<String>,
+}
+
+impl Instance {
+    /// Does the instance already have `new`'s settings (the ones an import
+    /// or a reconciliation writes)? Its name, owner and state are not
+    /// among them.
+    pub fn has_settings(&self, new: &NewInstance) -> bool {
+        self.db_type == new.db_type
+            && self.host == new.host
+            && self.port == new.port
+            && self.database == new.database
+            && self.username == new.username
+            && self.password == new.password
+            && self.labels == new.labels
+    }
 }
 
 /// An instance to register.
@@ -50,6 +70,7 @@ pub struct NewInstance {
     pub password: PasswordRef,
     /// Declared in the configuration (see [`Instance::managed`]).
     pub managed: bool,
+    pub labels: Labels,
 }
 
 /// The instances of a store ([`super::Store::instances`]).
@@ -59,7 +80,7 @@ pub struct Instances<'a> {
 
 pub(super) const SELECT_INSTANCE: &str =
     "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
-     i.is_active, i.managed, i.active_override, c.username, c.password_source, c.password_ref \
+     i.is_active, i.managed, i.active_override, i.labels, i.disabled_by, c.username, c.password_source, c.password_ref \
      FROM instances i JOIN credentials c ON c.id = i.credential_id";
 
 impl Instances<'_> {
@@ -78,8 +99,8 @@ impl Instances<'_> {
         let id = tx
             .fetch_one(
                 "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-                     managed, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                     managed, labels, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
                 args![
                     new.name.as_str(),
                     new.db_type.as_str(),
@@ -88,6 +109,7 @@ impl Instances<'_> {
                     new.database.as_deref(),
                     credential,
                     new.managed,
+                    new.labels.to_json(),
                     now
                 ],
             )
@@ -109,7 +131,7 @@ impl Instances<'_> {
         let updated = tx
             .fetch_optional(
                 "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
-                     managed = $6, updated_at = $7 \
+                     managed = $6, labels = $7, updated_at = $8 \
                  WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
                 args![
                     id,
@@ -118,6 +140,7 @@ impl Instances<'_> {
                     u32::from(new.port),
                     new.database.as_deref(),
                     new.managed,
+                    new.labels.to_json(),
                     now
                 ],
             )
@@ -180,7 +203,8 @@ impl Instances<'_> {
             .db
             .execute(
                 "UPDATE instances SET is_active = $2, \
-                     active_override = CASE WHEN managed THEN $2 ELSE NULL END, updated_at = $3 \
+                     active_override = CASE WHEN managed THEN $2 ELSE NULL END, \
+                     disabled_by = NULL, disabled_at = NULL, updated_at = $3 \
                  WHERE name = $1 AND deleted_at IS NULL",
                 args![name.as_str(), active, Utc::now()],
             )
@@ -198,6 +222,20 @@ impl Instances<'_> {
                 "UPDATE instances SET active_override = NULL, updated_at = $2 \
                  WHERE name = $1 AND deleted_at IS NULL",
                 args![name.as_str(), Utc::now()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// Replace an instance's labels. Returns false when no such instance
+    /// exists.
+    pub async fn set_labels(&self, name: &InstanceName, labels: &Labels) -> Result<bool> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE instances SET labels = $2, updated_at = $3 \
+                 WHERE name = $1 AND deleted_at IS NULL",
+                args![name.as_str(), labels.to_json(), Utc::now()],
             )
             .await?;
         Ok(changed > 0)
@@ -246,5 +284,8 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
         is_active: row.get("is_active")?,
         managed: row.get("managed")?,
         active_override: row.get("active_override")?,
+        labels: Labels::from_json(&row.get::<String>("labels")?)
+            .map_err(|e| corrupt(format!("labels: {e}")))?,
+        disabled_by: row.get("disabled_by")?,
     })
 }

@@ -36,12 +36,12 @@ use secrecy::ExposeSecret;
 use crate::config::StoreSettings;
 use db::Db;
 
-pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob};
+pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
 pub use connect::validate_url;
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use filing::Filing;
 pub use fold::FinishedJob;
-pub use import::{ImportReport, ImportRow, Imported};
+pub use import::{ImportOptions, ImportReport, ImportRow, Imported};
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;

@@ -381,6 +381,7 @@ mod tests {
             warned: 0,
             summary: Tally::default(),
             requested_by: None,
+            selector: None,
             created_at: Utc::now(),
             finished_at: None,
         }

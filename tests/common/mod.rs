@@ -190,6 +190,7 @@ impl World {
             username: user.to_string(),
             password,
             managed: false,
+            labels: dbfleet::labels::Labels::default(),
         };
         self.store.instances().add(&new).await.unwrap()
     }

@@ -691,6 +691,7 @@ impl Fixture {
                 username: maria.user.clone(),
                 password: PasswordRef::Env(var.clone()),
                 managed: false,
+                labels: Default::default(),
             };
             self.w().store.instances().add(&new).await?;
         }

@@ -91,6 +91,7 @@ impl Setup {
                 username: maria.user.clone(),
                 password: PasswordRef::Env(format!("DBFT_PROC_PW_{}", world.tag)),
                 managed: false,
+                labels: Default::default(),
             };
             world.store.instances().add(&new).await.unwrap();
         }

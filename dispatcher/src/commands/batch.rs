@@ -8,6 +8,7 @@ use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use dbfleet::fleet::{self};
+use dbfleet::labels::Selector;
 use dbfleet::message::JobKind;
 
 use super::{exit_code, Usage};
@@ -24,9 +25,13 @@ pub async fn run(
         BatchCommand::Start {
             kind,
             instances,
+            selector,
             wait,
             json,
-        } => start(settings, kind, &instances, wait, json, out).await,
+        } => {
+            let selection = selection(&instances, selector.as_ref());
+            start(settings, kind, selection, wait, json, out).await
+        }
         BatchCommand::Show { id, json } => {
             let store = fleet::open_store(settings).await?;
             render::batch(out, &dispatcher::report(&store, id).await?, json)?;
@@ -44,7 +49,7 @@ pub async fn run(
 async fn start(
     settings: &Settings,
     kind: JobKind,
-    instances: &[InstanceName],
+    selection: Selection<'_>,
     wait: bool,
     json: bool,
     out: &mut impl Write,
@@ -58,7 +63,6 @@ async fn start(
         )
         .into());
     }
-    let selection = selection(instances);
     if wait {
         let report = start_and_watch(settings, kind, selection).await?;
         render::batch(out, &report, json)?;
@@ -73,11 +77,15 @@ async fn start(
     Ok(ExitCode::SUCCESS)
 }
 
-fn selection(instances: &[InstanceName]) -> Selection<'_> {
-    if instances.is_empty() {
-        Selection::AllActive
-    } else {
-        Selection::Named(instances)
+/// Named instances, a selector's, or every active one.
+pub fn selection<'a>(
+    instances: &'a [InstanceName],
+    selector: Option<&'a Selector>,
+) -> Selection<'a> {
+    match selector {
+        Some(selector) => Selection::Matching(selector),
+        None if instances.is_empty() => Selection::AllActive,
+        None => Selection::Named(instances),
     }
 }
 
@@ -86,20 +94,8 @@ fn request<'a>(settings: &Settings, kind: JobKind, selection: Selection<'a>) -> 
         kind,
         selection,
         deadline: settings.batch.deadline,
-        requested_by: Some(requested_by()),
+        requested_by: Some(super::operator()),
     }
-}
-
-/// Who asked: the operating-system user, or `dbfleet` when there is none
-/// (a CronJob has no `$USER`).
-fn requested_by() -> &'static str {
-    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    USER.get_or_init(|| {
-        std::env::var("USER")
-            .ok()
-            .filter(|user| !user.trim().is_empty())
-            .unwrap_or_else(|| "dbfleet".to_string())
-    })
 }
 
 /// Start a batch on the fleet and follow it until it ends. Results are

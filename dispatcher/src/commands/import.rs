@@ -16,7 +16,8 @@ use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
 use dbfleet::fleet;
 use dbfleet::import::{self, Format, Problem, Problems, Row};
-use dbfleet::store::{ImportRow, Imported, NewInstance};
+use dbfleet::reconcile;
+use dbfleet::store::{ImportOptions, ImportRow, Imported};
 
 use crate::cli::ImportInstances;
 use crate::render;
@@ -33,7 +34,13 @@ pub async fn run(
     };
     let store = fleet::open_store(settings).await?;
     let to_import: Vec<ImportRow> = rows.iter().map(import_row).collect();
-    match store.instances().import(&to_import).await? {
+    let options = ImportOptions {
+        prune_by: args
+            .prune
+            .then(|| format!("instance import --prune by {}", super::operator())),
+        dry_run: args.dry_run,
+    };
+    match store.instances().import(&to_import, &options).await? {
         Imported::Written(report) => {
             render::imported(out, &report, args.json)?;
             Ok(ExitCode::SUCCESS)
@@ -48,19 +55,9 @@ pub async fn run(
 /// An imported instance is an ordinary one, as `instance add` registers
 /// it: not managed by the configuration.
 fn import_row(row: &Row) -> ImportRow {
-    let declared = &row.instance;
     ImportRow {
-        instance: NewInstance {
-            name: declared.name.clone(),
-            db_type: declared.db_type,
-            host: declared.host.clone(),
-            port: declared.port,
-            database: declared.database.clone(),
-            username: declared.username.clone(),
-            password: declared.password.clone(),
-            managed: false,
-        },
-        active: declared.active,
+        instance: reconcile::new_instance(&row.instance, false),
+        active: row.instance.active,
     }
 }
 

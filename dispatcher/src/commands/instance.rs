@@ -9,12 +9,13 @@ use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{BatchReport, Selection};
 use dbfleet::fleet::{self};
+use dbfleet::labels::Labels;
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance, Store};
 
-use super::{batch, import, in_process};
-use crate::cli::{AddInstance, InstanceCommand};
+use super::{batch, import, in_process, Usage};
+use crate::cli::{AddInstance, InstanceCommand, LabelChange};
 use crate::render;
 
 pub async fn run(
@@ -22,8 +23,14 @@ pub async fn run(
     settings: &Settings,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
-    if let InstanceCommand::Check { names, json } = &command {
-        return check(settings, names, *json, out).await;
+    if let InstanceCommand::Check {
+        names,
+        selector,
+        json,
+    } = &command
+    {
+        let selection = batch::selection(names, selector.as_ref());
+        return check(settings, selection, *json, out).await;
     }
     if let InstanceCommand::Import(args) = &command {
         return import::run(args, settings, out).await;
@@ -31,8 +38,7 @@ pub async fn run(
     let store = fleet::open_store(settings).await?;
     let instances = store.instances();
     match command {
-        InstanceCommand::Check { names, json } => return check(settings, &names, json, out).await,
-        InstanceCommand::Import(args) => return import::run(&args, settings, out).await,
+        InstanceCommand::Check { .. } | InstanceCommand::Import(_) => unreachable!("handled above"),
         InstanceCommand::Add(add) => {
             let instance = instances.add(&new_instance(add)?).await?;
             writeln!(
@@ -41,7 +47,14 @@ pub async fn run(
                 instance.name, instance.id
             )?;
         }
-        InstanceCommand::List { json } => render::instances(out, &instances.list().await?, json)?,
+        InstanceCommand::List { selector, json } => {
+            let mut listed = instances.list().await?;
+            if let Some(selector) = &selector {
+                listed.retain(|i| selector.matches(&i.labels));
+            }
+            render::instances(out, &listed, json)?;
+        }
+        InstanceCommand::Label { name, changes } => label(&store, &name, &changes, out).await?,
         InstanceCommand::Show { name, json } => {
             let Some(instance) = instances.by_name(&name).await? else {
                 bail!("no instance named `{name}`");
@@ -127,15 +140,10 @@ async fn reset(
 /// and by the fleet otherwise, then one line per instance and every fix.
 async fn check(
     settings: &Settings,
-    names: &[InstanceName],
+    selection: Selection<'_>,
     json: bool,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
-    let selection = if names.is_empty() {
-        Selection::AllActive
-    } else {
-        Selection::Named(names)
-    };
     let report = if fleet::uses_memory_broker(settings) {
         in_process(settings, JobKind::Probe, selection)
             .await?
@@ -176,5 +184,47 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         username: add.username,
         password,
         managed: false,
+        labels: merge(add.labels.iter()),
     })
+}
+
+/// One set of labels from several; a later key wins.
+fn merge<'a>(labels: impl Iterator<Item = &'a Labels>) -> Labels {
+    let pairs: Vec<(&str, &str)> = labels.flat_map(Labels::iter).collect();
+    Labels::new(pairs).unwrap_or_default()
+}
+
+/// `instance label NAME KEY=VALUE… KEY-…`: on an instance the
+/// configuration does not declare (a declared one takes its labels from
+/// the configuration, which reconciliation would restore).
+async fn label(
+    store: &Store,
+    name: &InstanceName,
+    changes: &[LabelChange],
+    out: &mut impl Write,
+) -> Result<()> {
+    let Some(instance) = store.instances().by_name(name).await? else {
+        bail!("no instance named `{name}`");
+    };
+    if instance.managed {
+        return Err(Usage(format!(
+            "`{name}` is declared in the configuration: change its `labels:` there"
+        ))
+        .into());
+    }
+    let mut pairs: Vec<(String, String)> = instance
+        .labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for change in changes {
+        match change {
+            LabelChange::Set(set) => pairs.extend(set.iter().map(|(k, v)| (k.into(), v.into()))),
+            LabelChange::Remove(key) => pairs.retain(|(k, _)| k != key),
+        }
+    }
+    let labels = Labels::new(pairs).unwrap_or_default();
+    store.instances().set_labels(name, &labels).await?;
+    writeln!(out, "labelled `{name}`: {labels}")?;
+    Ok(())
 }

@@ -46,8 +46,13 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         Command::Instance(command) => instance::run(command, &settings, &mut out).await,
         Command::Batch(command) => batch::run(command, &settings, &mut out).await,
         Command::Serve => serve(&settings).await,
-        Command::Run { kind, json } => {
-            let outcome = in_process(&settings, kind, Selection::AllActive).await?;
+        Command::Run {
+            kind,
+            selector,
+            json,
+        } => {
+            let selection = batch::selection(&[], selector.as_ref());
+            let outcome = in_process(&settings, kind, selection).await?;
             render::summary(&mut out, &outcome.report, json)?;
             Ok(exit_code(outcome.report.batch.status))
         }
@@ -101,4 +106,17 @@ pub fn exit_code(status: BatchStatus) -> ExitCode {
         BatchStatus::PartialSuccess => ExitCode::from(3),
         BatchStatus::Failed | BatchStatus::Running => ExitCode::FAILURE,
     }
+}
+
+/// Who is acting, for the records that say so (a batch's `requested_by`,
+/// an import's pruning): the operating-system user, or `dbfleet` when there
+/// is none (a CronJob has no `$USER`).
+pub(crate) fn operator() -> &'static str {
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        std::env::var("USER")
+            .ok()
+            .filter(|user| !user.trim().is_empty())
+            .unwrap_or_else(|| "dbfleet".to_string())
+    })
 }
