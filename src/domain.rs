@@ -151,12 +151,7 @@ const MAX_NAME_CHARS: usize = 128;
 
 impl InstanceName {
     pub fn parse(raw: &str) -> Result<Self, InvalidInstanceName> {
-        let ok = !raw.is_empty()
-            && raw.chars().count() <= MAX_NAME_CHARS
-            && raw
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if ok {
+        if is_name(raw) {
             Ok(Self(raw.to_string()))
         } else {
             Err(InvalidInstanceName(raw.to_string()))
@@ -176,6 +171,55 @@ impl fmt::Display for InstanceName {
 
 impl FromStr for InstanceName {
     type Err = InvalidInstanceName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The rule of every name operators type (see [`InstanceName`]).
+fn is_name(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.chars().count() <= MAX_NAME_CHARS
+        && raw
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The name of a credential that instances share (`credentials:` in the
+/// configuration): the rules of an [`InstanceName`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialName(String);
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "invalid credential name `{0}`: use 1 to 128 characters among letters and digits (of any \
+     script), `-`, `_` and `.`"
+)]
+pub struct InvalidCredentialName(pub String);
+
+impl CredentialName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidCredentialName> {
+        if is_name(raw) {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(InvalidCredentialName(raw.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CredentialName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for CredentialName {
+    type Err = InvalidCredentialName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }

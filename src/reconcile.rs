@@ -11,11 +11,15 @@
 //! override, and reconciliation keeps it — whatever `active:` says — until
 //! `dbfleet instance reset` clears it. An instance that leaves the file is
 //! deactivated all the same; its override waits for it to come back.
+//!
+//! Named credentials declared in the configuration are reconciled the same
+//! way ([`reconcile_fleet`]): written first, so the instances that name
+//! them find them, and removed last, once no instance uses them any more.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::DeclaredInstance;
-use crate::store::{self, Instance, NewInstance, Store};
+use crate::config::{DeclaredCredential, DeclaredInstance};
+use crate::store::{self, Instance, NewCredential, NewInstance, Store};
 
 /// What a reconciliation did, and what it could not do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +45,7 @@ pub fn new_instance(declared: &DeclaredInstance, managed: bool) -> NewInstance {
         database: declared.database.clone(),
         username: declared.username.clone(),
         password: declared.password.clone(),
+        credential: declared.credential.clone(),
         managed,
         labels: declared.labels.clone(),
     }
@@ -52,6 +57,72 @@ fn to_new(declared: &DeclaredInstance) -> NewInstance {
 
 fn differs(stored: &Instance, wanted: &NewInstance) -> bool {
     !stored.has_settings(wanted)
+}
+
+/// Make the store's managed credentials and instances match the
+/// configuration's.
+pub async fn reconcile_fleet(
+    store: &Store,
+    instances: &[DeclaredInstance],
+    credentials: &[DeclaredCredential],
+) -> Result<Reconciliation, store::Error> {
+    let mut problems = put_credentials(store, credentials).await?;
+    let mut done = reconcile(store, instances).await?;
+    problems.append(&mut done.problems);
+    problems.append(&mut remove_credentials(store, credentials).await?);
+    done.problems = problems;
+    Ok(done)
+}
+
+/// Create or update each declared credential; a name registered by the
+/// CLI is reported, not overwritten.
+async fn put_credentials(
+    store: &Store,
+    declared: &[DeclaredCredential],
+) -> Result<Vec<String>, store::Error> {
+    let mut problems = Vec::new();
+    for wanted in declared {
+        let stored = store.credentials().by_name(&wanted.name).await?;
+        if stored.is_some_and(|c| !c.managed) {
+            problems.push(format!(
+                "credential `{}`: already registered outside the configuration (`dbfleet \
+                 credential add`); remove it there or rename it in the configuration",
+                wanted.name
+            ));
+            continue;
+        }
+        let new = NewCredential {
+            name: wanted.name.clone(),
+            username: wanted.username.clone(),
+            password: wanted.password.clone(),
+            managed: true,
+        };
+        store.credentials().put(&new, true).await?;
+    }
+    Ok(problems)
+}
+
+/// Remove the managed credentials no longer declared, unless an instance
+/// still uses one (kept, and reported).
+async fn remove_credentials(
+    store: &Store,
+    declared: &[DeclaredCredential],
+) -> Result<Vec<String>, store::Error> {
+    let mut problems = Vec::new();
+    let existing = store.credentials().list().await?;
+    let gone = existing
+        .iter()
+        .filter(|c| c.managed && !declared.iter().any(|d| d.name == c.name));
+    for credential in gone {
+        match store.credentials().remove(&credential.name).await {
+            Ok(_) => {}
+            Err(store::Error::Conflict(reason)) => {
+                problems.push(format!("no longer declared, but kept: {reason}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(problems)
 }
 
 /// Make the store's managed instances match `declared`.
@@ -97,7 +168,14 @@ async fn update(
     let new = to_new(wanted);
     let mut changed = differs(stored, &new);
     if changed {
-        store.instances().update(stored.id, &new).await?;
+        match store.instances().update(stored.id, &new).await {
+            Ok(()) => {}
+            Err(store::Error::NotFound(reason)) => {
+                done.problems.push(format!("instance `{name}`: {reason}"));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
     }
     let active = stored.active_override.unwrap_or(wanted.active);
     if active != wanted.active {
@@ -133,7 +211,7 @@ async fn create(
             }
             done.created.push(name);
         }
-        Err(store::Error::Conflict(reason)) => {
+        Err(store::Error::Conflict(reason) | store::Error::NotFound(reason)) => {
             done.problems.push(format!("instance `{name}`: {reason}"));
         }
         Err(e) => return Err(e),

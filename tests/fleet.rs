@@ -22,6 +22,7 @@ use dbfleet::store::BatchStatus;
 
 on_both_backends!(
     declared_instances_are_reconciled_and_cli_instances_left_alone,
+    declared_credentials_are_written_first_and_removed_last,
     a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters,
     inventory_history_records_created_deactivated_and_reactivated_with_dates,
     filters_and_system_database_rules_shape_the_inventory,
@@ -397,7 +398,89 @@ fn declared(name: &str, port: u16, active: bool) -> dbfleet::config::DeclaredIns
         database: None,
         active,
         labels: Default::default(),
+        credential: None,
     }
+}
+
+async fn declared_credentials_are_written_first_and_removed_last(backend: Backend) {
+    use dbfleet::config::DeclaredCredential;
+    use dbfleet::domain::CredentialName;
+    use dbfleet::reconcile::reconcile_fleet;
+    let world = World::on(backend).await;
+    let monitor = CredentialName::parse("monitor").unwrap();
+    let credential = |reference: &str| DeclaredCredential {
+        name: monitor.clone(),
+        username: "dbfleet".to_string(),
+        password: PasswordRef::Env(reference.to_string()),
+    };
+    let using = dbfleet::config::DeclaredInstance {
+        credential: Some(monitor.clone()),
+        username: String::new(),
+        password: PasswordRef::None,
+        ..declared("a", 5432, true)
+    };
+    let done = reconcile_fleet(
+        &world.store,
+        std::slice::from_ref(&using),
+        &[credential("MON_PW")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (done.created, done.problems),
+        (vec!["a".to_string()], vec![])
+    );
+    let a = world.store.instances().list().await.unwrap().remove(0);
+    assert_eq!(
+        (a.username.as_str(), a.credential.as_ref()),
+        ("dbfleet", Some(&monitor))
+    );
+
+    // A new reference reaches the instance without touching it.
+    reconcile_fleet(
+        &world.store,
+        std::slice::from_ref(&using),
+        &[credential("MON_PW_2")],
+    )
+    .await
+    .unwrap();
+    let a = world.store.instances().list().await.unwrap().remove(0);
+    assert_eq!(a.password, PasswordRef::Env("MON_PW_2".to_string()));
+
+    // Dropped from the file while an instance uses it: kept, and said so.
+    let done = reconcile_fleet(&world.store, &[using], &[]).await.unwrap();
+    assert_eq!(done.problems.len(), 1, "{:?}", done.problems);
+    assert!(
+        done.problems[0].contains("is used by a"),
+        "{:?}",
+        done.problems
+    );
+    assert!(world
+        .store
+        .credentials()
+        .by_name(&monitor)
+        .await
+        .unwrap()
+        .is_some());
+
+    // The instance moves to its own login in the same file: removed.
+    let done = reconcile_fleet(&world.store, &[declared("a", 5432, true)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.updated, done.problems),
+        (vec!["a".to_string()], vec![])
+    );
+    assert!(world
+        .store
+        .credentials()
+        .by_name(&monitor)
+        .await
+        .unwrap()
+        .is_none());
+    let a = world.store.instances().list().await.unwrap().remove(0);
+    assert_eq!((a.username.as_str(), a.credential), ("postgres", None));
+    world.teardown().await;
 }
 
 async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend: Backend) {

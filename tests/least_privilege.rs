@@ -247,6 +247,7 @@ async fn postgres_a_database_named_in_the_instance_but_locked_names_the_grant(ba
         password: PasswordRef::None,
         managed: false,
         labels: Default::default(),
+        credential: None,
     };
     let instance = world.store.instances().add(&new).await.unwrap();
 
@@ -691,6 +692,7 @@ async fn mariadb_a_database_named_in_the_instance_but_refused_names_the_grant(ba
         password: PasswordRef::Env(var),
         managed: false,
         labels: Default::default(),
+        credential: None,
     };
     let instance = world.store.instances().add(&new).await.unwrap();
 

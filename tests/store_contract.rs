@@ -218,6 +218,7 @@ fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
         password,
         managed,
         labels: Labels::default(),
+        credential: None,
     }
 }
 
@@ -571,7 +572,7 @@ async fn imported(store: &Store, rows: &[ImportRow]) -> ImportReport {
         .unwrap()
     {
         Imported::Written(report) => report,
-        Imported::Refused(refused) => panic!("refused {refused:?}"),
+        other => panic!("not written: {other:?}"),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
-use dbfleet::domain::{BatchId, DbType, InstanceName};
+use dbfleet::domain::{BatchId, CredentialName, DbType, InstanceName};
 use dbfleet::import::Format;
 use dbfleet::labels::{Labels, Selector};
 use dbfleet::message::JobKind;
@@ -35,6 +35,10 @@ pub enum Command {
     /// Start and inspect batches.
     #[command(subcommand)]
     Batch(BatchCommand),
+    /// Named credentials that instances share: a username and where its
+    /// password is, never the password.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
     /// Run the control plane (result folding, dead letters, deadline
     /// sweeper) until SIGTERM.
     Serve,
@@ -217,6 +221,29 @@ pub struct AddInstance {
     /// Port; the engine's default when omitted.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    #[arg(long, value_parser = non_empty, required_unless_present = "credential")]
+    pub username: Option<String>,
+    /// Environment variable holding the password, read by each worker.
+    #[arg(long, conflicts_with = "password_file", value_parser = env_var_name)]
+    pub password_env: Option<String>,
+    /// File holding the password (e.g. a mounted secret), read by each worker.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Log in with this named credential (`dbfleet credential add`)
+    /// instead of a username and password of the instance's own.
+    #[arg(long, conflicts_with_all = ["username", "password_env", "password_file"])]
+    pub credential: Option<CredentialName>,
+    /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// A label (repeatable): `--label env=prod --label team=payments`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
+    pub labels: Vec<Labels>,
+}
+
+/// A named credential's username and where its password is.
+#[derive(Args)]
+pub struct Login {
     #[arg(long, value_parser = non_empty)]
     pub username: String,
     /// Environment variable holding the password, read by each worker.
@@ -225,12 +252,6 @@ pub struct AddInstance {
     /// File holding the password (e.g. a mounted secret), read by each worker.
     #[arg(long)]
     pub password_file: Option<PathBuf>,
-    /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
-    #[arg(long)]
-    pub database: Option<String>,
-    /// A label (repeatable): `--label env=prod --label team=payments`.
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
-    pub labels: Vec<Labels>,
 }
 
 #[derive(Args)]
@@ -262,6 +283,32 @@ pub struct ImportInstances {
 fn format() -> impl TypedValueParser<Value = Format> {
     PossibleValuesParser::new(Format::NAMES)
         .try_map(|name: String| Format::parse(&name).ok_or("unknown format"))
+}
+
+#[derive(Subcommand)]
+pub enum CredentialCommand {
+    /// Register a named credential; `--replace` overwrites one of that name
+    /// (every instance that uses it logs in with the new one).
+    Add {
+        name: CredentialName,
+        #[command(flatten)]
+        login: Login,
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List named credentials and how many instances use each.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one named credential.
+    Show {
+        name: CredentialName,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a named credential no instance uses.
+    Remove { name: CredentialName },
 }
 
 #[derive(Subcommand)]

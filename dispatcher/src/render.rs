@@ -9,7 +9,8 @@ use anyhow::Result;
 use dbfleet::fleet::dispatcher::BatchReport;
 use dbfleet::fleet::dlq::Replayed;
 use dbfleet::message::JobKind;
-use dbfleet::store::{Batch, DeadLetter, ImportReport, Instance, JobRow, Migrated};
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{Batch, Credential, DeadLetter, ImportReport, Instance, JobRow, Migrated};
 
 fn json<T: serde::Serialize + ?Sized>(out: &mut impl Write, value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
@@ -39,6 +40,32 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
             out,
             "{:<6} {:<24} {:<11} {:<28} {:<16} {active:<15} {}",
             i.id, i.name, i.db_type, address, i.username, i.labels
+        )?;
+    }
+    Ok(())
+}
+
+/// Named credentials: never a password, only where it is.
+pub fn credentials(out: &mut impl Write, credentials: &[Credential], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(out, credentials);
+    }
+    writeln!(
+        out,
+        "{:<24} {:<20} {:<9} {:<9} PASSWORD",
+        "NAME", "USER", "INSTANCES", "MANAGED"
+    )?;
+    for c in credentials {
+        let managed = if c.managed { "yes" } else { "no" };
+        let password = match &c.password {
+            PasswordRef::None => "(empty)".to_string(),
+            PasswordRef::Env(var) => format!("env {var}"),
+            PasswordRef::File(path) => format!("file {}", path.display()),
+        };
+        let (name, user, used) = (&c.name, &c.username, c.instances);
+        writeln!(
+            out,
+            "{name:<24} {user:<20} {used:<9} {managed:<9} {password}"
         )?;
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! `instance add`, `instance label`), selectors that pick exactly the
 //! labelled instances for a listing and for a batch (which records its
 //! selector), and `instance import --prune` that disables exactly what the
-//! file no longer names, after a dry run that changed nothing. On the fleet
+//! file no longer names, after a dry run that changed nothing; instances
+//! sharing a named credential, following the secret behind its reference.
+//! On the fleet
 //! (RabbitMQ, a PostgreSQL store, a worker and the control plane in this
 //! process) and on the embedded defaults.
 
@@ -21,6 +23,7 @@ on_both_backends!(
     a_selector_picks_exactly_the_labelled_instances_for_a_listing_and_a_batch,
     labels_come_from_every_door_and_bad_ones_are_refused_whole,
     prune_dry_run_changes_nothing_and_prune_disables_exactly_the_missing,
+    instances_sharing_a_credential_follow_its_secret,
 );
 
 /// Five instances of the local PostgreSQL (its `postgres` role, trusted on
@@ -252,4 +255,193 @@ async fn prune_dry_run_changes_nothing_and_prune_disables_exactly_the_missing(ba
     let again = dbfleet(&world, &["instance", "import", path, "--prune"]);
     assert_eq!(stdout(&again).trim(), "created 0, updated 0, unchanged 3");
     world.teardown().await;
+}
+
+/// A MariaDB account of the test's own that may see one schema of its own
+/// (no `SHOW DATABASES`, so a capacity sync reads only that one), and the file its password is in.
+struct SharedAccount {
+    user: String,
+    schema: String,
+    file: std::path::PathBuf,
+}
+
+impl SharedAccount {
+    async fn new(files: &Files) -> Self {
+        let tag = common::tag();
+        let (user, schema) = (format!("dbff_{tag}"), format!("dbff_{tag}"));
+        let mut root = common::mariadb_root().await;
+        common::mariadb_exec(&mut root, &format!("CREATE DATABASE `{schema}`")).await;
+        common::mariadb_exec(&mut root, &format!("CREATE TABLE `{schema}`.t (id INT)")).await;
+        for host in ["%", "localhost"] {
+            let create = format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'first-{tag}'");
+            common::mariadb_exec(&mut root, &create).await;
+            let grant = format!("GRANT SELECT ON `{schema}`.* TO '{user}'@'{host}'");
+            common::mariadb_exec(&mut root, &grant).await;
+            let grant = format!("GRANT PROCESS ON *.* TO '{user}'@'{host}'");
+            common::mariadb_exec(&mut root, &grant).await;
+        }
+        let file = files.write(&format!("pw-{tag}"), &format!("first-{tag}\n"));
+        Self { user, schema, file }
+    }
+
+    /// Change the password on the server only.
+    async fn rotate_on_server(&self, password: &str) {
+        let mut root = common::mariadb_root().await;
+        for host in ["%", "localhost"] {
+            let sql = format!(
+                "ALTER USER '{}'@'{host}' IDENTIFIED BY '{password}'",
+                self.user
+            );
+            common::mariadb_exec(&mut root, &sql).await;
+        }
+    }
+
+    async fn drop(self) {
+        let mut root = common::mariadb_root().await;
+        for host in ["%", "localhost"] {
+            let sql = format!("DROP USER IF EXISTS '{}'@'{host}'", self.user);
+            let _ = common::mariadb_try_exec(&mut root, &sql).await;
+        }
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.schema);
+        let _ = common::mariadb_try_exec(&mut root, &sql).await;
+    }
+}
+
+/// A capacity sync of every active instance, through the fleet or in the
+/// binary; the batch's JSON whatever its status.
+async fn capacity_batch(world: &World) -> Value {
+    let args: &[&str] = match world.backend {
+        Backend::Fleet => &["batch", "start", "--wait", "--json"],
+        Backend::Embedded => &["run", "--json"],
+    };
+    let fleet = (world.backend == Backend::Fleet).then(|| Fleet::start(world, 1));
+    let out = dbfleet(world, args);
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)))
+}
+
+fn job_outcomes(batch: &Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = batch["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let class = j["error"]["class"].as_str().unwrap_or("-");
+            (
+                j["instance"].as_str().unwrap().to_string(),
+                format!("{} {class}", j["status"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+async fn instances_sharing_a_credential_follow_its_secret(backend: Backend) {
+    let world = World::on(backend).await;
+    let files = Files::new();
+    let account = SharedAccount::new(&files).await;
+    let file = account.file.to_str().unwrap();
+    let add = [
+        "credential",
+        "add",
+        "monitor",
+        "--username",
+        &account.user,
+        "--password-file",
+        file,
+    ];
+    let out = dbfleet(&world, &add);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let one = [
+        "instance",
+        "add",
+        "maria-a",
+        "--db-type",
+        "mysql",
+        "--host",
+        "127.0.0.1",
+        "--credential",
+        "monitor",
+    ];
+    let out = dbfleet(&world, &one);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml =
+        "instances:\n  - {name: maria-b, engine: mariadb, host: localhost, credential: monitor}\n";
+    let out = dbfleet(
+        &world,
+        &[
+            "instance",
+            "import",
+            files.write("b.yaml", yaml).to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let both = |outcome: &str| {
+        vec![
+            ("maria-a".to_string(), outcome.to_string()),
+            ("maria-b".to_string(), outcome.to_string()),
+        ]
+    };
+    let first = capacity_batch(&world).await;
+    assert_eq!(job_outcomes(&first), both("succeeded -"), "{first:#}");
+    assert!(
+        first["jobs"][0]["databases"].as_i64().unwrap() >= 1,
+        "{first:#}"
+    );
+
+    // The server's password changes before the secret does: both fail to
+    // log in; then the file is rotated and both log in again, with no
+    // instance or credential touched in the registry.
+    let listed_before = json(&dbfleet(&world, &["instance", "list", "--json"]));
+    account.rotate_on_server("second-pw").await;
+    assert_eq!(
+        job_outcomes(&capacity_batch(&world).await),
+        both("failed auth")
+    );
+    std::fs::write(&account.file, "second-pw\n").unwrap();
+    assert_eq!(
+        job_outcomes(&capacity_batch(&world).await),
+        both("succeeded -")
+    );
+    let listed_after = json(&dbfleet(&world, &["instance", "list", "--json"]));
+    assert_eq!(listed_after, listed_before);
+    assert_eq!(listed_after[0]["credential"], "monitor");
+
+    let credentials = json(&dbfleet(&world, &["credential", "list", "--json"]));
+    assert_eq!(credentials[0]["instances"], 2, "{credentials:#}");
+    let listed = stdout(&dbfleet(&world, &["credential", "list"]));
+    assert!(listed.contains(&format!("file {file}")), "{listed}");
+    assert!(!listed.contains("second-pw"), "{listed}");
+    let refused = dbfleet(&world, &["credential", "remove", "monitor"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("is used by maria-a, maria-b"),
+        "{}",
+        stderr(&refused)
+    );
+    let unknown = dbfleet(
+        &world,
+        &[
+            "instance",
+            "add",
+            "x",
+            "--db-type",
+            "pg",
+            "--host",
+            "h",
+            "--credential",
+            "nobody",
+        ],
+    );
+    assert!(
+        stderr(&unknown).contains("no credential named `nobody`"),
+        "{}",
+        stderr(&unknown)
+    );
+    world.teardown().await;
+    account.drop().await;
 }

@@ -271,6 +271,7 @@ async fn a_name_the_configuration_manages_is_refused(backend: Backend) {
         password: PasswordRef::None,
         managed: true,
         labels: Default::default(),
+        credential: None,
     };
     world.store.instances().add(&declared).await.unwrap();
     let before = listed(&world);

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 use super::section::{kind, Section};
-use super::DeclaredInstance;
-use crate::domain::{DbType, InstanceName};
+use super::{DeclaredCredential, DeclaredInstance};
+use crate::domain::{CredentialName, DbType, InstanceName};
 use crate::labels::Labels;
 use crate::secret::PasswordRef;
 
@@ -56,8 +56,7 @@ fn instance(
     let db_type = engine(s);
     let host = s.required_string("host");
     let port = s.optional_int_in("port", 1..=u16::MAX);
-    let username = s.required_string("username");
-    let password = password(s);
+    let (username, password, credential) = login(s);
     let database = s.non_empty_string("database");
     let active = s.bool_or("active", true);
     let labels = labels(s);
@@ -69,10 +68,63 @@ fn instance(
         port: port.unwrap_or_else(|| db_type.default_port()),
         username,
         password,
+        credential,
         database,
         active,
         labels,
     })
+}
+
+/// The declared named credentials, each checked on its own and its name
+/// against the ones before it.
+pub(super) fn credentials(root: &mut Section<'_>) -> Vec<DeclaredCredential> {
+    let mut seen = HashMap::new();
+    root.list("credentials", "credential", |s, index| {
+        let name = s.required_string("name");
+        let name = (!name.is_empty())
+            .then(|| CredentialName::parse(&name).map_err(|e| s.error("name", &e.to_string())))
+            .and_then(Result::ok);
+        if let Some(name) = &name {
+            s.set_context(format!("credential `{name}`"));
+            if let Some(first) = seen.insert(name.clone(), index) {
+                let problem = format!("duplicate name; already declared by credentials[{first}]");
+                s.error("name", &problem);
+            }
+        }
+        let username = s.required_string("username");
+        let password = password(s);
+        Some(DeclaredCredential {
+            name: name?,
+            username,
+            password,
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Who the instance logs in as: a named `credential`, or a `username` and
+/// a password reference of its own, never both.
+fn login(s: &mut Section<'_>) -> (String, PasswordRef, Option<CredentialName>) {
+    let credential = s.non_empty_string("credential").and_then(|raw| {
+        CredentialName::parse(&raw)
+            .map_err(|e| s.error("credential", &e.to_string()))
+            .ok()
+    });
+    // Given, even if invalid: its error is reported, not `username`'s absence.
+    let named = credential.is_some() || !s.is_valid("credential");
+    if !named {
+        return (s.required_string("username"), password(s), None);
+    }
+    let username = s.string("username");
+    let own_password = password(s) != PasswordRef::None;
+    if username.is_some() || own_password {
+        let problem = "give either `credential` or `username` with `password_env` or \
+                       `password_file`, not both";
+        s.error("credential", problem);
+    }
+    (String::new(), PasswordRef::None, credential)
 }
 
 fn instance_name(s: &mut Section<'_>) -> Option<InstanceName> {
@@ -207,6 +259,7 @@ instances:
                 port,
                 username: username.to_owned(),
                 password,
+                credential: None,
                 database: None,
                 active: true,
                 labels: Labels::default(),
@@ -430,6 +483,58 @@ instances:
             s.instances[0].labels.to_string(),
             "canary=true,env=prod,tier=1"
         );
+    }
+
+    #[test]
+    fn an_instance_logs_in_with_a_named_credential_or_its_own_never_both() {
+        let text = "credentials:
+  - {name: monitor, username: dbfleet, password_file: /run/secrets/monitor}
+  - {name: monitor, username: x}
+  - {name: 'bad name', username: x, password: hunter2}
+instances:
+  - {name: a, engine: pg, host: h, credential: monitor}
+  - {name: b, engine: pg, host: h, credential: monitor, username: u}
+  - {name: c, engine: pg, host: h, credential: monitor, password_env: PW}
+  - {name: d, engine: pg, host: h, credential: 'no good'}
+  - {name: e, engine: pg, host: h}
+";
+        let found = errors(text, vec![]);
+        let found: Vec<String> = found
+            .iter()
+            .map(|e| format!("{}: {}", e.key, e.problem))
+            .collect();
+        let either = "give either `credential` or `username` with `password_env` or \
+                      `password_file`, not both";
+        assert_eq!(
+            found,
+            [
+                "credentials[1].name: credential `monitor`: duplicate name; \
+                 already declared by credentials[0]"
+                    .to_string(),
+                "credentials[2].name: invalid credential name `bad name`: use 1 to 128 \
+                 characters among letters and digits (of any script), `-`, `_` and `.`"
+                    .to_string(),
+                "credentials[2].password: plaintext passwords are not accepted; use \
+                 `password_env` or `password_file` (neither means an empty password)"
+                    .to_string(),
+                format!("instances[1].credential: instance `b`: {either}"),
+                format!("instances[2].credential: instance `c`: {either}"),
+                "instances[3].credential: instance `d`: invalid credential name `no good`: \
+                 use 1 to 128 characters among letters and digits (of any script), `-`, `_` \
+                 and `.`"
+                    .to_string(),
+                "instances[4].username: instance `e`: required key is missing".to_string(),
+            ]
+        );
+        let good = "credentials:\n  - {name: monitor, username: dbfleet, password_env: MON_PW}\n\
+                    instances:\n  - {name: a, engine: pg, host: h, credential: monitor}\n";
+        let s = load_from_str(SOURCE, good, vec![]).unwrap();
+        assert_eq!(s.credentials[0].password, PasswordRef::Env("MON_PW".into()));
+        assert_eq!(
+            s.instances[0].credential.as_ref().map(|c| c.as_str()),
+            Some("monitor")
+        );
+        assert!(s.instances[0].username.is_empty());
     }
 
     #[test]

@@ -45,6 +45,17 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Instances declared in the file, in file order; names are unique.
     pub instances: Vec<DeclaredInstance>,
+    /// Named credentials declared in the file; names are unique.
+    pub credentials: Vec<DeclaredCredential>,
+}
+
+/// A named credential declared in the configuration (`credentials:`),
+/// which instances reference by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredCredential {
+    pub name: crate::domain::CredentialName,
+    pub username: String,
+    pub password: crate::secret::PasswordRef,
 }
 
 /// An instance declared in the configuration, reconciled into the store on start.
@@ -55,9 +66,13 @@ pub struct DeclaredInstance {
     pub host: String,
     /// Default: `db_type.default_port()`.
     pub port: u16,
+    /// Empty when the instance names a `credential`.
     pub username: String,
     /// From `password_env` or `password_file`; neither gives `None`.
     pub password: crate::secret::PasswordRef,
+    /// A named credential to log in with instead of `username` and a
+    /// password reference of its own.
+    pub credential: Option<crate::domain::CredentialName>,
     pub database: Option<String>,
     /// Default: `true`.
     pub active: bool,

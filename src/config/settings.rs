@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::instances::instances;
+use super::instances::{credentials, instances};
 use super::section::Section;
 use super::{
     AggregatorSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat,
@@ -27,6 +27,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         filters: root.section("filters", filters),
         log: root.section("log", log),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
+        credentials: credentials(root),
         instances: instances(root),
     }
 }

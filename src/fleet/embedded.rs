@@ -37,7 +37,8 @@ pub async fn run(
     let (store, _) = open_store_migrating(settings).await?;
     let broker = open_broker(settings).await?;
     // Its problems are the caller's to report, once, with the outcome.
-    let reconciliation = reconcile::reconcile(&store, &settings.instances).await?;
+    let reconciliation =
+        reconcile::reconcile_fleet(&store, &settings.instances, &settings.credentials).await?;
     let mut tasks = Tasks::new(CancellationToken::new());
     let name = settings.worker.name.clone();
     let name = name.unwrap_or_else(|| "dbfleet-run".to_string());

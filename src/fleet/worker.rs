@@ -359,6 +359,7 @@ fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
         database: d.database.clone(),
         username: d.username.clone(),
         password: d.auth.clone(),
+        credential: None,
         is_active: true,
         managed: false,
         active_override: None,

@@ -19,7 +19,7 @@ use super::{rows_or_problems, Problem, Problems, Row};
 use crate::config;
 
 /// Every column, in the order the README shows them.
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "name",
     "engine",
     "host",
@@ -27,13 +27,15 @@ const COLUMNS: [&str; 10] = [
     "username",
     "password_env",
     "password_file",
+    "credential",
     "database",
     "active",
     "labels",
 ];
 
 /// Columns every instance needs: a header without one is refused at once.
-const REQUIRED: [&str; 4] = ["name", "engine", "host", "username"];
+/// (`username` is needed unless a row names a `credential`; each row says.)
+const REQUIRED: [&str; 3] = ["name", "engine", "host"];
 
 /// Columns whose cells are YAML scalars rather than text.
 const TYPED: [&str; 2] = ["port", "active"];
@@ -290,12 +292,12 @@ mod tests {
         assert_eq!(
             problems("name,engine,hostname,name,password\nx,y,z,w,hunter2\n"),
             "f.csv:1: unknown column `hostname`; the columns are \
-             name,engine,host,port,username,password_env,password_file,database,active\n\
+             name,engine,host,port,username,password_env,password_file,credential,database,active,\
+             labels\n\
              f.csv:1: column `name` appears twice\n\
              f.csv:1: column `password`: plaintext passwords are not accepted; \
              use `password_env` or `password_file` (neither means an empty password)\n\
-             f.csv:1: missing column `host`, which every instance needs\n\
-             f.csv:1: missing column `username`, which every instance needs"
+             f.csv:1: missing column `host`, which every instance needs"
         );
         assert!(problems("\n\n").starts_with("f.csv: no header line"));
     }

@@ -1,9 +1,10 @@
 //! Registering many instances at once ([`Instances::import`], behind
-//! `dbfleet instance import`): one transaction, and at most five
+//! `dbfleet instance import`): one transaction, and at most seven
 //! statements whatever the number of rows.
 //!
 //! The rows travel as JSON parameters ([`super::dialect::Dialect::rows`]):
-//! one statement reads the live instances of those names, then at most four
+//! one statement checks the named credentials the rows reference (when
+//! any), one reads the live instances of those names, then at most four
 //! write the difference (new credentials, new instances, changed instances,
 //! changed credentials). Each new instance needs a credentials row of its
 //! own, and no SQL both databases run says which id an `INSERT … SELECT`
@@ -30,7 +31,7 @@ use super::db::{args, Tx};
 use super::dialect::{Column, Kind};
 use super::instances::{instance_from_row, SELECT_INSTANCE};
 use super::{Error, Instance, Instances, NewInstance, Result};
-use crate::domain::InstanceName;
+use crate::domain::{CredentialName, InstanceName};
 
 /// One instance to import, and whether it is active if the import creates
 /// it. An instance that exists keeps its active state: `dbfleet instance
@@ -74,6 +75,8 @@ pub enum Imported {
     /// Nothing was written: these names are live instances managed
     /// differently from their rows.
     Refused(Vec<InstanceName>),
+    /// Nothing was written: rows name these credentials, which do not exist.
+    UnknownCredentials(Vec<CredentialName>),
 }
 
 impl Instances<'_> {
@@ -85,6 +88,10 @@ impl Instances<'_> {
     pub async fn import(&self, rows: &[ImportRow], options: &ImportOptions) -> Result<Imported> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
+        let unknown = unknown_credentials(&mut tx, rows).await?;
+        if !unknown.is_empty() {
+            return Ok(Imported::UnknownCredentials(unknown));
+        }
         let live = live_by_name(&mut tx, rows).await?;
         let plan = Plan::new(rows, &live)?;
         if !plan.refused.is_empty() {
@@ -178,7 +185,7 @@ async fn live_by_name(tx: &mut Tx, rows: &[ImportRow]) -> Result<HashMap<String,
         "{SELECT_INSTANCE} WHERE i.deleted_at IS NULL \
              AND i.name IN (SELECT t.name FROM {}){}",
         tx.dialect().rows(1, &NAMES),
-        tx.dialect().lock_row()
+        tx.dialect().lock_rows_of("i")
     );
     let found = tx.fetch_all(&sql, args![names]).await?;
     found
@@ -216,6 +223,39 @@ async fn prune(
     }
     pruned.sort();
     Ok(pruned)
+}
+
+/// The named credentials the rows reference that do not exist, sorted.
+async fn unknown_credentials(tx: &mut Tx, rows: &[ImportRow]) -> Result<Vec<CredentialName>> {
+    let named: HashSet<&CredentialName> = rows
+        .iter()
+        .filter_map(|r| r.instance.credential.as_ref())
+        .collect();
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Value = named
+        .iter()
+        .map(|n| json!({ "name": n.as_str() }))
+        .collect();
+    let sql = format!(
+        "SELECT t.name FROM {} WHERE t.name NOT IN \
+             (SELECT name FROM credentials WHERE name IS NOT NULL)",
+        tx.dialect().rows(1, &NAMES)
+    );
+    let missing: HashSet<String> = tx
+        .fetch_all(&sql, args![names])
+        .await?
+        .iter()
+        .map(|row| row.get::<String>("name"))
+        .collect::<Result<_>>()?;
+    let mut unknown: Vec<CredentialName> = named
+        .into_iter()
+        .filter(|n| missing.contains(n.as_str()))
+        .cloned()
+        .collect();
+    unknown.sort();
+    Ok(unknown)
 }
 
 /// A credentials row's contents: what makes two of them interchangeable.
@@ -265,7 +305,7 @@ async fn insert_credentials(
     Ok(ids)
 }
 
-const NEW_INSTANCES: [Column; 9] = [
+const NEW_INSTANCES: [Column; 10] = [
     column("name", Kind::Text),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -275,6 +315,7 @@ const NEW_INSTANCES: [Column; 9] = [
     column("is_active", Kind::Int),
     column("managed", Kind::Int),
     column("labels", Kind::Text),
+    column("credential_name", Kind::Text),
 ];
 
 /// The new instances, each on one of the new credentials of its contents.
@@ -299,13 +340,14 @@ async fn insert_instances(
             "port": new.port, "database_name": new.database, "credential_id": credential_id,
             "is_active": i64::from(*active),
             "managed": i64::from(new.managed), "labels": new.labels.to_json(),
+            "credential_name": new.credential.as_ref().map(CredentialName::as_str),
         }));
     }
     let sql = format!(
         "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-             is_active, managed, labels, created_at, updated_at) \
+             is_active, managed, labels, credential_name, created_at, updated_at) \
          SELECT t.name, t.db_type, t.host, t.port, t.database_name, t.credential_id, \
-             t.is_active = 1, t.managed = 1, t.labels, $2, $2 FROM {}",
+             t.is_active = 1, t.managed = 1, t.labels, t.credential_name, $2, $2 FROM {}",
         tx.dialect().rows(1, &NEW_INSTANCES)
     );
     tx.execute(&sql, args![Value::Array(rows), now])
@@ -314,7 +356,7 @@ async fn insert_instances(
     Ok(())
 }
 
-const CHANGED: [Column; 9] = [
+const CHANGED: [Column; 10] = [
     column("id", Kind::Int),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -324,6 +366,7 @@ const CHANGED: [Column; 9] = [
     column("password_source", Kind::Text),
     column("password_ref", Kind::Text),
     column("labels", Kind::Text),
+    column("credential_name", Kind::Text),
 ];
 
 /// The changed instances and their credentials, one statement each.
@@ -341,13 +384,15 @@ async fn update(
                 "port": new.port, "database_name": new.database, "username": username,
                 "password_source": source, "password_ref": reference,
                 "labels": new.labels.to_json(),
+                "credential_name": new.credential.as_ref().map(CredentialName::as_str),
             })
         })
         .collect();
     let from = tx.dialect().rows(1, &CHANGED);
     let instances = format!(
         "UPDATE instances SET db_type = t.db_type, host = t.host, port = t.port, \
-             database_name = t.database_name, labels = t.labels, updated_at = $2 \
+             database_name = t.database_name, labels = t.labels, \
+             credential_name = t.credential_name, updated_at = $2 \
          FROM {from} WHERE instances.id = t.id"
     );
     tx.execute(&instances, args![rows.clone(), now]).await?;

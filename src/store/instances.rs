@@ -8,14 +8,16 @@
 //! (`active_override`, ruling 6), which reconciliation honours until
 //! [`Instances::clear_override`]. Passwords are never
 //! stored: each instance has its own `credentials` row holding a
-//! [`PasswordRef`], written in the same transaction as the instance.
+//! [`PasswordRef`], written in the same transaction as the instance, and
+//! may instead log in with a named credential (`credentials.rs`), whose
+//! username and reference it then reads (its own row is kept, unused).
 
 use chrono::Utc;
 use serde::Serialize;
 
 use super::db::{args, Db, Row};
 use super::{Error, Result};
-use crate::domain::{DbType, InstanceId, InstanceName};
+use crate::domain::{CredentialName, DbType, InstanceId, InstanceName};
 use crate::labels::Labels;
 use crate::secret::PasswordRef;
 
@@ -28,8 +30,12 @@ pub struct Instance {
     pub host: String,
     pub port: u16,
     pub database: Option<String>,
+    /// The login: the named credential's when [`Instance::credential`] is
+    /// set, the instance's own otherwise.
     pub username: String,
     pub password: PasswordRef,
+    /// The named credential the instance logs in with, if any.
+    pub credential: Option<CredentialName>,
     pub is_active: bool,
     /// Declared in the configuration, and so reconciled from it.
     pub managed: bool,
@@ -52,9 +58,15 @@ impl Instance {
             && self.host == new.host
             && self.port == new.port
             && self.database == new.database
-            && self.username == new.username
-            && self.password == new.password
             && self.labels == new.labels
+            && match &new.credential {
+                Some(name) => self.credential.as_ref() == Some(name),
+                None => {
+                    self.credential.is_none()
+                        && self.username == new.username
+                        && self.password == new.password
+                }
+            }
     }
 }
 
@@ -66,8 +78,11 @@ pub struct NewInstance {
     pub host: String,
     pub port: u16,
     pub database: Option<String>,
+    /// The instance's own login; unused (empty) with a named credential.
     pub username: String,
     pub password: PasswordRef,
+    /// Log in with this named credential instead (it must exist).
+    pub credential: Option<CredentialName>,
     /// Declared in the configuration (see [`Instance::managed`]).
     pub managed: bool,
     pub labels: Labels,
@@ -78,10 +93,14 @@ pub struct Instances<'a> {
     pub(super) db: &'a Db,
 }
 
+/// An instance with its login: the named credential's row when it names
+/// one, its own otherwise.
 pub(super) const SELECT_INSTANCE: &str =
-    "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
-     i.is_active, i.managed, i.active_override, i.labels, i.disabled_by, c.username, c.password_source, c.password_ref \
-     FROM instances i JOIN credentials c ON c.id = i.credential_id";
+    "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, i.is_active, i.managed, \
+     i.active_override, i.labels, i.disabled_by, i.credential_name, \
+     c.username, c.password_source, c.password_ref \
+     FROM instances i LEFT JOIN credentials n ON n.name = i.credential_name \
+     JOIN credentials c ON c.id = COALESCE(n.id, i.credential_id)";
 
 impl Instances<'_> {
     pub async fn add(&self, new: &NewInstance) -> Result<Instance> {
@@ -99,8 +118,8 @@ impl Instances<'_> {
         let id = tx
             .fetch_one(
                 "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-                     managed, labels, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                     managed, labels, credential_name, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
                 args![
                     new.name.as_str(),
                     new.db_type.as_str(),
@@ -110,11 +129,12 @@ impl Instances<'_> {
                     credential,
                     new.managed,
                     new.labels.to_json(),
+                    new.credential.as_ref().map(CredentialName::as_str),
                     now
                 ],
             )
             .await
-            .map_err(|e| name_taken(e, &new.name))?
+            .map_err(|e| name_taken(e, new))?
             .int("id")?;
         tx.commit().await?;
         let id = InstanceId(id);
@@ -131,7 +151,7 @@ impl Instances<'_> {
         let updated = tx
             .fetch_optional(
                 "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
-                     managed = $6, labels = $7, updated_at = $8 \
+                     managed = $6, labels = $7, credential_name = $8, updated_at = $9 \
                  WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
                 args![
                     id,
@@ -141,10 +161,12 @@ impl Instances<'_> {
                     new.database.as_deref(),
                     new.managed,
                     new.labels.to_json(),
+                    new.credential.as_ref().map(CredentialName::as_str),
                     now
                 ],
             )
-            .await?;
+            .await
+            .map_err(|e| unknown_credential(e, new))?;
         let Some(row) = updated else {
             return Err(Error::NotFound(format!("instance {id}")));
         };
@@ -256,11 +278,22 @@ impl Instances<'_> {
 }
 
 /// A unique violation on insert: the name is taken by a live instance.
-fn name_taken(e: Error, name: &InstanceName) -> Error {
+fn name_taken(e: Error, new: &NewInstance) -> Error {
     if e.is_unique_violation() {
-        Error::Conflict(format!("an instance named `{name}` already exists"))
+        Error::Conflict(format!("an instance named `{}` already exists", new.name))
     } else {
-        e
+        unknown_credential(e, new)
+    }
+}
+
+/// A foreign-key violation: the named credential does not exist.
+fn unknown_credential(e: Error, new: &NewInstance) -> Error {
+    match &new.credential {
+        Some(name) if e.is_foreign_key_violation() => Error::NotFound(format!(
+            "no credential named `{name}`; add it with `dbfleet credential add` or under \
+             `credentials:` in the configuration"
+        )),
+        _ => e,
     }
 }
 
@@ -281,6 +314,10 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
         username: row.get("username")?,
         password: PasswordRef::from_parts(&source, reference.as_deref())
             .map_err(|e| corrupt(e.to_string()))?,
+        credential: row
+            .get::<Option<String>>("credential_name")?
+            .map(|n| CredentialName::parse(&n).map_err(|e| corrupt(e.to_string())))
+            .transpose()?,
         is_active: row.get("is_active")?,
         managed: row.get("managed")?,
         active_override: row.get("active_override")?,

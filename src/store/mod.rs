@@ -16,6 +16,7 @@
 
 mod batches;
 mod connect;
+mod credentials;
 mod db;
 mod dead_letters;
 mod dialect;
@@ -38,6 +39,7 @@ use db::Db;
 
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
 pub use connect::validate_url;
+pub use credentials::{Credential, Credentials, NewCredential, Put};
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use filing::Filing;
 pub use fold::FinishedJob;
@@ -118,6 +120,10 @@ impl Store {
 
     pub fn instances(&self) -> Instances<'_> {
         Instances { db: &self.db }
+    }
+
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials { db: &self.db }
     }
 
     pub fn inventory(&self) -> Inventory<'_> {

@@ -191,6 +191,7 @@ impl World {
             password,
             managed: false,
             labels: dbfleet::labels::Labels::default(),
+            credential: None,
         };
         self.store.instances().add(&new).await.unwrap()
     }

@@ -692,6 +692,7 @@ impl Fixture {
                 password: PasswordRef::Env(var.clone()),
                 managed: false,
                 labels: Default::default(),
+                credential: None,
             };
             self.w().store.instances().add(&new).await?;
         }

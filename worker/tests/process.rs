@@ -92,6 +92,7 @@ impl Setup {
                 password: PasswordRef::Env(format!("DBFT_PROC_PW_{}", world.tag)),
                 managed: false,
                 labels: Default::default(),
+                credential: None,
             };
             world.store.instances().add(&new).await.unwrap();
         }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use dbfleet::config::Settings;
-use dbfleet::domain::InstanceName;
+use dbfleet::domain::{CredentialName, InstanceName};
 use dbfleet::fleet;
 use dbfleet::import::{self, Format, Problem, Problems, Row};
 use dbfleet::reconcile;
@@ -49,7 +49,31 @@ pub async fn run(
             let problems = managed(&args.file, &rows, &names);
             Ok(refuse(&args.file, &problems))
         }
+        Imported::UnknownCredentials(names) => {
+            let problems = unknown_credentials(&args.file, &rows, &names);
+            Ok(refuse(&args.file, &problems))
+        }
     }
+}
+
+/// The rows that name a credential the store does not have, each on its
+/// line.
+fn unknown_credentials(file: &Path, rows: &[Row], names: &[CredentialName]) -> Problems {
+    let source = file.display().to_string();
+    let problems = rows
+        .iter()
+        .filter_map(|row| Some((row, row.instance.credential.as_ref()?)))
+        .filter(|(_, name)| names.contains(name))
+        .map(|(row, name)| {
+            let problem = format!(
+                "instance `{}`: no credential named `{name}`; add it with `dbfleet credential \
+                 add` first",
+                row.instance.name
+            );
+            Problem::in_row(&source, row, "credential", problem)
+        })
+        .collect();
+    Problems(problems)
 }
 
 /// An imported instance is an ordinary one, as `instance add` registers

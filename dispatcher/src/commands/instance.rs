@@ -170,8 +170,8 @@ fn check_exit_code(report: &BatchReport) -> ExitCode {
 }
 
 fn new_instance(add: AddInstance) -> Result<NewInstance> {
-    let password = match (add.password_env, add.password_file) {
-        (Some(var), _) => PasswordRef::env(&var)?,
+    let password = match (&add.password_env, add.password_file) {
+        (Some(var), _) => PasswordRef::env(var)?,
         (None, Some(path)) => PasswordRef::File(path),
         (None, None) => PasswordRef::None,
     };
@@ -181,8 +181,9 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         db_type: add.db_type,
         host: add.host,
         database: add.database,
-        username: add.username,
+        username: add.username.unwrap_or_default(),
         password,
+        credential: add.credential,
         managed: false,
         labels: merge(add.labels.iter()),
     })

@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 
 mod batch;
+mod credential;
 mod dlq;
 mod import;
 mod instance;
@@ -45,6 +46,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         }
         Command::Instance(command) => instance::run(command, &settings, &mut out).await,
         Command::Batch(command) => batch::run(command, &settings, &mut out).await,
+        Command::Credential(command) => credential::run(command, &settings, &mut out).await,
         Command::Serve => serve(&settings).await,
         Command::Run {
             kind,

@@ -108,6 +108,15 @@ impl Dialect {
             Dialect::Sqlite => "",
         }
     }
+
+    /// [`Dialect::lock_row`] for a join: lock the rows of `alias` only
+    /// (PostgreSQL cannot lock the nullable side of an outer join).
+    pub(crate) fn lock_rows_of(self, alias: &str) -> String {
+        match self {
+            Dialect::Postgres => format!(" FOR UPDATE OF {alias}"),
+            Dialect::Sqlite => String::new(),
+        }
+    }
 }
 
 /// A timestamp inside the JSON rows of [`Dialect::rows`]: SQLite's stored
