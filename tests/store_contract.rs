@@ -17,9 +17,9 @@ use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, ImportOptions, ImportReport,
-    ImportRow, Imported, Instance, JobRow, Migrated, NewInstance, NewJob, Origin, Schema, Start,
-    StartingJob, StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
+    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, ImportOptions,
+    ImportReport, ImportRow, Imported, Instance, JobRow, Migrated, NewInstance, NewJob, Origin,
+    Schema, Start, StartingJob, StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -164,6 +164,7 @@ contract!(filing, check_filing);
 contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
+contract!(host_cap, check_host_cap);
 contract!(
     lease_race,
     check_lease_race,
@@ -2020,7 +2021,70 @@ fn starting<'a>(
         lease_until: until,
         start_by: at(1, 500),
         summary,
+        host: None,
     }
+}
+
+/// A cap of jobs per host counts the unexpired leases of other instances
+/// on that host, and nothing else.
+async fn check_host_cap(store: Store) {
+    let (one, two, three) = (
+        add(&store, "one").await,
+        add(&store, "two").await,
+        add(&store, "three").await,
+    );
+    let summary = zero();
+    let slot = |key| Some(HostSlot { key, limit: 2 });
+    let start = |instance, key, now: i64, until: i64| StartingJob {
+        host: slot(key),
+        ..starting(
+            JobId::new(),
+            BatchId::new(),
+            instance,
+            at(1, now),
+            at(1, until),
+            &summary,
+        )
+    };
+    let (a, b) = (start(&one, "db1", 0, 10), start(&two, "db1", 0, 60));
+    assert_eq!(store.runs().start(&a).await.unwrap(), Start::Started);
+    assert_eq!(store.runs().start(&b).await.unwrap(), Start::Started);
+    // The host runs its two jobs: a third instance on it waits; on another
+    // host it starts; nothing of the waiting job is written.
+    let c = start(&three, "db1", 1, 61);
+    assert_eq!(store.runs().start(&c).await.unwrap(), Start::HostFull);
+    assert!(store.batches().get(c.batch_id).await.unwrap().is_none());
+    let elsewhere = start(&three, "db2", 1, 61);
+    assert_eq!(
+        store.runs().start(&elsewhere).await.unwrap(),
+        Start::Started
+    );
+    store
+        .runs()
+        .end(three.id, elsewhere.job_id, &Filing::new(day(1), at(1, 2)))
+        .await
+        .unwrap();
+    // A released lease frees its slot; so does one that ran out.
+    store
+        .runs()
+        .end(one.id, a.job_id, &Filing::new(day(1), at(1, 2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .runs()
+            .start(&start(&three, "db1", 3, 63))
+            .await
+            .unwrap(),
+        Start::Started
+    );
+    let d = start(&one, "db1", 4, 64);
+    assert_eq!(store.runs().start(&d).await.unwrap(), Start::HostFull);
+    let after_b_expired = start(&one, "db1", 61, 90);
+    assert_eq!(
+        store.runs().start(&after_b_expired).await.unwrap(),
+        Start::Started
+    );
 }
 
 async fn check_runs(store: Store) {

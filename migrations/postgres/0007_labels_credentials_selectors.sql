@@ -15,6 +15,9 @@
 -- * `instances.credential_name`: the named credential the instance logs in
 --   with; NULL: its own (`credential_id`), as before. The own row is kept
 --   either way, so switching back and forth never loses a reference.
+-- * `instance_leases.host_key`: the host a running job works on, when the
+--   fleet caps concurrent jobs per host (`job.max_per_host`): a job starts
+--   only while fewer unexpired leases than the cap hold that key.
 -- * `batches.selector`: the label selector the batch was started with,
 --   normalised; NULL for a batch over every active instance or named ones.
 
@@ -30,6 +33,10 @@ CREATE UNIQUE INDEX ux_credentials_name ON credentials (name);
 
 ALTER TABLE instances
     ADD COLUMN credential_name TEXT REFERENCES credentials (name);
+
+ALTER TABLE instance_leases
+    ADD COLUMN host_key TEXT;
+CREATE INDEX ix_instance_leases_host_key ON instance_leases (host_key);
 
 ALTER TABLE batches
     ADD COLUMN selector TEXT;

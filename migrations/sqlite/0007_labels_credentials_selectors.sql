@@ -12,4 +12,7 @@ ALTER TABLE credentials ADD COLUMN managed INTEGER NOT NULL DEFAULT 0 CHECK (man
 CREATE UNIQUE INDEX ux_credentials_name ON credentials (name);
 ALTER TABLE instances ADD COLUMN credential_name TEXT REFERENCES credentials (name);
 
+ALTER TABLE instance_leases ADD COLUMN host_key TEXT;
+CREATE INDEX ix_instance_leases_host_key ON instance_leases (host_key);
+
 ALTER TABLE batches ADD COLUMN selector TEXT;

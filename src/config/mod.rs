@@ -132,6 +132,10 @@ pub struct JobSettings {
     pub statement_timeout: Duration,
     /// Session `lock_timeout` / `lock_wait_timeout` on the instance.
     pub lock_timeout: Duration,
+    /// Jobs that may run at once on one host, across the whole fleet (so
+    /// a batch never opens 50 sessions on a server that hosts 50 instance
+    /// records); 0: no cap. Every worker of a fleet must use the same.
+    pub max_per_host: u32,
 }
 
 #[derive(Debug, Clone)]

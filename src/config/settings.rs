@@ -132,6 +132,7 @@ fn job(s: &mut Section<'_>) -> JobSettings {
         connect_timeout: s.duration("connect_timeout", Duration::from_secs(20), millisecond),
         statement_timeout: s.duration("statement_timeout", Duration::from_secs(300), millisecond),
         lock_timeout: s.duration("lock_timeout", Duration::from_secs(10), millisecond),
+        max_per_host: s.int_in("max_per_host", 0..=10_000, 0),
     };
     let inner = [
         ("connect_timeout", settings.connect_timeout),

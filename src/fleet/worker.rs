@@ -30,7 +30,7 @@ use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
     JobResult, JobStatus, Target,
 };
-use crate::store::{self, Instance, Start, StartingJob, Store, Tally};
+use crate::store::{self, HostSlot, Instance, Start, StartingJob, Store, Tally};
 
 pub struct Worker {
     pub store: Store,
@@ -236,9 +236,7 @@ impl Worker {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
-        let summary = jobs::empty_summary(job.kind());
-        let start = self.starting(job, instance, attempt, now, &summary);
-        if self.store.runs().start(&start).await? == Start::Busy {
+        if !self.started(job, instance, attempt, now).await? {
             return Ok(Leased::Busy);
         }
         let clock = Clock::system(self.timezone);
@@ -261,6 +259,37 @@ impl Worker {
             Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
             Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
             Err(Failure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Take the lease and record the start. A host at its cap is waited for
+    /// here a little ([`HOST_WAIT`]), since its slots free up within a job's
+    /// time, before the job goes back to the broker's retry tiers.
+    async fn started(
+        &self,
+        job: &JobMessage,
+        instance: &Instance,
+        attempt: u32,
+        mut now: DateTime<Utc>,
+    ) -> store::Result<bool> {
+        let summary = jobs::empty_summary(job.kind());
+        let waiting = std::time::Instant::now();
+        loop {
+            let start = self.starting(job, instance, attempt, now, &summary);
+            match self.store.runs().start(&start).await? {
+                Start::Started => return Ok(true),
+                Start::Busy => return Ok(false),
+                Start::HostFull if waiting.elapsed() < HOST_WAIT => {
+                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 50..250);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    now = Utc::now();
+                }
+                Start::HostFull => {
+                    let (host, cap) = (&instance.host, self.job.max_per_host);
+                    tracing::info!(host, cap, "the host runs its cap of jobs; waiting");
+                    return Ok(false);
+                }
+            }
         }
     }
 
@@ -291,6 +320,10 @@ impl Worker {
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
             start_by: job.deadline,
             summary,
+            host: (self.job.max_per_host > 0).then_some(HostSlot {
+                key: &instance.host,
+                limit: self.job.max_per_host,
+            }),
         }
     }
 
@@ -376,6 +409,10 @@ fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
         outcome,
     }
 }
+
+/// How long a job waits in its slot for a host at its cap, before it goes
+/// back to the broker.
+const HOST_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a started job's lease outlives its own deadline: time to report
 /// a timeout itself before the sweeper takes it for lost.

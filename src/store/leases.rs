@@ -6,6 +6,12 @@
 //! worker that dies holding one blocks its instance only until
 //! `expires_at`. Acquiring a lease on an instance that was never registered
 //! is [`Error::NotFound`].
+//!
+//! A lease may carry a host key: when the fleet caps concurrent jobs per
+//! host, [`host_has_room`] counts the unexpired leases of that key before
+//! one more is taken, under a lock of the key (PostgreSQL: a transaction
+//! advisory lock; SQLite: its one write lock), so two workers never both
+//! take the last slot.
 
 use chrono::{DateTime, Utc};
 
@@ -31,7 +37,7 @@ impl Leases<'_> {
     ) -> Result<bool> {
         // A write transaction, so SQLite takes its write lock up front.
         let mut tx = self.db.write().await?;
-        let taken = take(&mut tx, instance, job, until, now).await?;
+        let taken = take(&mut tx, instance, job, (until, now), None).await?;
         tx.commit().await?;
         Ok(taken)
     }
@@ -51,25 +57,51 @@ pub(super) async fn release(tx: &mut Tx, instance: InstanceId, job: JobId) -> Re
     Ok(())
 }
 
-/// [`Leases::acquire`] inside a write transaction of the caller's.
+/// Whether fewer than `limit` unexpired leases of other instances hold
+/// `host_key`; the key stays locked until the transaction ends.
+pub(super) async fn host_has_room(
+    tx: &mut Tx,
+    instance: InstanceId,
+    host_key: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if let Some(lock) = tx.dialect().lock_key() {
+        tx.execute(lock, args![format!("dbfleet.host:{host_key}")])
+            .await?;
+    }
+    let held = tx
+        .fetch_one(
+            "SELECT count(*) AS held FROM instance_leases \
+             WHERE host_key = $1 AND expires_at >= $2 AND instance_id <> $3",
+            args![host_key, now, instance],
+        )
+        .await?
+        .int("held")?;
+    Ok(held < i64::from(limit))
+}
+
+/// [`Leases::acquire`] inside a write transaction of the caller's, the
+/// lease keyed to `host_key` when there is one.
 pub(super) async fn take(
     tx: &mut Tx,
     instance: InstanceId,
     job: JobId,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
+    (until, now): (DateTime<Utc>, DateTime<Utc>),
+    host_key: Option<&str>,
 ) -> Result<bool> {
     let taken = tx
         .fetch_optional(
-            "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at) \
-             VALUES ($1, $2, $3, $4) \
+            "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at, \
+                 host_key) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
-                 expires_at = excluded.expires_at, \
+                 expires_at = excluded.expires_at, host_key = excluded.host_key, \
                  acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
                                     ELSE excluded.acquired_at END \
              WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
              RETURNING job_id",
-            args![instance, job, until, now],
+            args![instance, job, until, now, host_key],
         )
         .await;
     match taken {

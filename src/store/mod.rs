@@ -48,7 +48,7 @@ pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
 pub use results::Folded;
-pub use runs::{Runs, Start, StartingJob};
+pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
 pub use tally::Tally;

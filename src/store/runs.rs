@@ -39,6 +39,17 @@ pub struct StartingJob<'a> {
     pub start_by: DateTime<Utc>,
     /// The kind's counters, for a batch created here.
     pub summary: &'a Tally,
+    /// The fleet's cap of concurrent jobs on the instance's host, if any.
+    pub host: Option<HostSlot<'a>>,
+}
+
+/// A cap of concurrent jobs per host (`job.max_per_host`), across every
+/// worker of the fleet.
+#[derive(Debug, Clone, Copy)]
+pub struct HostSlot<'a> {
+    /// The host, as the instances name it.
+    pub key: &'a str,
+    pub limit: u32,
 }
 
 /// Whether the worker may run the job.
@@ -48,6 +59,8 @@ pub enum Start {
     Started,
     /// Another job holds the instance's lease; nothing was written.
     Busy,
+    /// The host already runs its cap of jobs; nothing was written.
+    HostFull,
 }
 
 /// The runs of a store ([`super::Store::runs`]).
@@ -56,11 +69,19 @@ pub struct Runs<'a> {
 }
 
 impl Runs<'_> {
-    /// Take the instance's lease and record the start, in one transaction.
+    /// Take the instance's lease (if its host has room) and record the
+    /// start, in one transaction.
     pub async fn start(&self, job: &StartingJob<'_>) -> Result<Start> {
         let mut tx = self.db.write().await?;
         let (instance, id, now) = (job.instance_id, job.job_id, job.started_at);
-        if !leases::take(&mut tx, instance, id, job.lease_until, now).await? {
+        if let Some(slot) = job.host {
+            if !leases::host_has_room(&mut tx, instance, slot.key, slot.limit, now).await? {
+                tx.commit().await?;
+                return Ok(Start::HostFull);
+            }
+        }
+        let host_key = job.host.map(|slot| slot.key);
+        if !leases::take(&mut tx, instance, id, (job.lease_until, now), host_key).await? {
             tx.commit().await?;
             return Ok(Start::Busy);
         }

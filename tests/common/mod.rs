@@ -28,6 +28,7 @@ macro_rules! on_both_backends {
 pub mod backends;
 pub mod fleet;
 pub mod private_mariadb;
+pub mod slow_link;
 
 #[allow(unused_imports)]
 pub use self::backends::{
@@ -39,6 +40,8 @@ pub use self::backends::{
 pub use self::fleet::{run_batch, run_batch_to_end, run_capacity_sync, sync_on, today, Fleet};
 #[allow(unused_imports)]
 pub use self::private_mariadb::PrivateMariaDb;
+#[allow(unused_imports)]
+pub use self::slow_link::SlowLink;
 
 use std::sync::Arc;
 use std::time::Duration;

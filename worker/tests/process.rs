@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{MariaUser, World, AMQP};
+use common::{MariaUser, SlowLink, World, AMQP};
 use dbfleet::domain::{BatchId, DbType, InstanceName};
 use dbfleet::fleet;
 use dbfleet::fleet::dispatcher::{self, Selection};
@@ -24,7 +24,6 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, ConnectionProperties};
 use sqlx::Connection as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const WORKER_BIN: &str = env!("CARGO_BIN_EXE_dbfleet-worker");
@@ -293,63 +292,6 @@ async fn queue_counts(queue: &str) -> (u32, u32) {
         .unwrap();
     let _ = conn.close(200, "bye").await;
     (q.message_count(), q.consumer_count())
-}
-
-/// A TCP proxy on loopback that delays every chunk by `delay`, each way, so
-/// jobs take long enough to be caught in flight.
-struct SlowLink {
-    port: u16,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SlowLink {
-    async fn start(upstream: u16, delay: Duration) -> Self {
-        Self::listen_on(0, upstream, delay).await
-    }
-
-    /// A link listening on `port` (0: any free one).
-    async fn listen_on(port: u16, upstream: u16, delay: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let Ok(outbound) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    else {
-                        return;
-                    };
-                    let (ri, wi) = inbound.into_split();
-                    let (ro, wo) = outbound.into_split();
-                    tokio::join!(pipe(ri, wo, delay), pipe(ro, wi, delay));
-                });
-            }
-        });
-        SlowLink { port, task }
-    }
-}
-
-impl Drop for SlowLink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
-) {
-    let mut buf = vec![0u8; 32 * 1024];
-    while let Ok(n @ 1..) = from.read(&mut buf).await {
-        tokio::time::sleep(delay).await;
-        if to.write_all(&buf[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

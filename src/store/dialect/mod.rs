@@ -109,6 +109,16 @@ impl Dialect {
         }
     }
 
+    /// A statement that locks a text key (`$1`) until the transaction
+    /// ends, where one is needed: PostgreSQL's advisory lock on its hash;
+    /// SQLite's write transactions already exclude each other.
+    pub(crate) fn lock_key(self) -> Option<&'static str> {
+        match self {
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
+            Dialect::Sqlite => None,
+        }
+    }
+
     /// [`Dialect::lock_row`] for a join: lock the rows of `alias` only
     /// (PostgreSQL cannot lock the nullable side of an outer join).
     pub(crate) fn lock_rows_of(self, alias: &str) -> String {
