@@ -35,6 +35,7 @@ pub mod jobs;
 pub mod labels;
 pub mod lifecycle;
 pub mod message;
+pub mod metrics;
 pub mod reconcile;
 pub mod secret;
 pub mod store;

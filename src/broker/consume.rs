@@ -83,6 +83,8 @@ pub async fn consume<F, Fut>(
     F: Fn(Delivery, Slot) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let health = crate::metrics::health();
+    health.consumer_started();
     let abandon = CancellationToken::new();
     let slot = Slot {
         abandon: abandon.clone(),
@@ -96,7 +98,10 @@ pub async fn consume<F, Fut>(
         let deliveries = match consumer.as_mut() {
             Some(deliveries) => deliveries,
             None => match subscribe(broker, &spec).await {
-                Ok(deliveries) => consumer.insert(deliveries),
+                Ok(deliveries) => {
+                    health.subscribed();
+                    consumer.insert(deliveries)
+                }
                 Err(e) => {
                     pause(&mut backoff, spec.queue, &e.to_string(), shutdown).await;
                     continue;
@@ -117,15 +122,18 @@ pub async fn consume<F, Fut>(
             }
             Some(Err(e)) => {
                 consumer = None;
+                health.unsubscribed();
                 pause(&mut backoff, spec.queue, &e.to_string(), shutdown).await;
             }
             None => {
                 consumer = None;
+                health.unsubscribed();
                 let why = "the broker cancelled the consumer";
                 pause(&mut backoff, spec.queue, why, shutdown).await;
             }
         }
     }
+    health.draining();
     drain(&mut running, spec, &abandon).await;
     slot.tails.close();
     slot.tails.wait().await;
@@ -199,6 +207,8 @@ fn report(queue: Queue, done: std::result::Result<(), JoinError>) {
 async fn pause(backoff: &mut Backoff, queue: Queue, error: &str, shutdown: &CancellationToken) {
     let delay = backoff.next_delay();
     tracing::warn!(?queue, error, retry_in = ?delay, "consumer lost; reconnecting");
+    let metrics = crate::metrics::metrics();
+    crate::metrics::Metrics::count(&metrics.reconnects, queue);
     tokio::select! {
         _ = tokio::time::sleep(delay) => {}
         _ = shutdown.cancelled() => {}

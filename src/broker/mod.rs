@@ -179,11 +179,19 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(meta: DeliveryMeta, acker: Box<dyn Acker>) -> Self {
+        if meta.attempt > 1 {
+            crate::metrics::metrics().redelivered.inc();
+        }
         Self { meta, acker }
     }
 
     pub async fn settle(self, disposition: Disposition) -> Result<()> {
-        self.acker.settle(disposition, &self.meta).await
+        let dead = matches!(disposition, Disposition::DeadLetter(_));
+        self.acker.settle(disposition, &self.meta).await?;
+        if dead {
+            crate::metrics::metrics().dead_letters.inc();
+        }
+        Ok(())
     }
 }
 

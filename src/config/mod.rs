@@ -40,6 +40,7 @@ pub struct Settings {
     pub timezone: chrono_tz::Tz,
     pub filters: FilterSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,
@@ -164,6 +165,13 @@ pub struct FilterSettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TelemetrySettings {
+    /// Where `serve` and each worker answer `/metrics`, `/healthz` and
+    /// `/readyz`; `None`: nowhere (one-shot commands never do).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]

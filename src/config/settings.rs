@@ -11,7 +11,7 @@ use super::instances::{credentials, instances};
 use super::section::Section;
 use super::{
     AggregatorSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat,
-    LogSettings, Settings, StoreSettings, WorkerSettings,
+    LogSettings, Settings, StoreSettings, TelemetrySettings, WorkerSettings,
 };
 
 /// Build the whole [`Settings`] from the root section.
@@ -26,6 +26,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         timezone: timezone(root),
         filters: root.section("filters", filters),
         log: root.section("log", log),
+        telemetry: root.section("telemetry", telemetry),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root),
@@ -185,6 +186,18 @@ fn filters(s: &mut Section<'_>) -> FilterSettings {
     FilterSettings {
         path: PathBuf::from(s.string_or("path", "config/database_filters.yaml")),
     }
+}
+
+fn telemetry(s: &mut Section<'_>) -> TelemetrySettings {
+    let metrics_addr = s.non_empty_string("metrics_addr").and_then(|raw| {
+        raw.parse()
+            .map_err(|_| {
+                let problem = format!("expected an address such as `0.0.0.0:9464`, found `{raw}`");
+                s.error("metrics_addr", &problem);
+            })
+            .ok()
+    });
+    TelemetrySettings { metrics_addr }
 }
 
 fn log(s: &mut Section<'_>) -> LogSettings {

@@ -128,6 +128,10 @@ async fn fold_one(store: &Store, job: &FinishedJob) -> Disposition {
 }
 
 fn log_folded(batches: &[Folded], results: usize) {
+    let metrics = crate::metrics::metrics();
+    metrics
+        .results_folded
+        .inc_by(u64::try_from(results).unwrap_or(0));
     for folded in batches {
         let b = &folded.after;
         tracing::debug!(batch_id = %b.id, status = b.status.as_str(), results, "results folded");
@@ -145,6 +149,12 @@ pub(super) fn log_milestone(folded: &Folded) {
         tracing::info!(batch_id = %b.id, kind = %b.kind, "batch {} ({}) in progress", b.id, b.kind);
     }
     if folded.ended() {
+        let status = b.status.as_str().to_string();
+        let label = crate::metrics::StatusLabel { status };
+        crate::metrics::metrics()
+            .batches
+            .get_or_create(&label)
+            .inc();
         let took = b
             .finished_at
             .and_then(|end| (end - b.created_at).to_std().ok())

@@ -179,8 +179,16 @@ impl Worker {
             let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
             return self.report(job, meta, started_at, finished);
         }
-        let finished = match self.leased(job, &instance, meta.attempt, started_at).await {
-            Ok(Leased::Ran(finished)) => finished,
+        let metrics = crate::metrics::metrics();
+        metrics.jobs_in_flight.inc();
+        let leased = self.leased(job, &instance, meta.attempt, started_at).await;
+        metrics.jobs_in_flight.dec();
+        let finished = match leased {
+            Ok(Leased::Ran(finished)) => {
+                let took = (Utc::now() - started_at).to_std().unwrap_or_default();
+                metrics.job_ran(job.kind().as_str(), instance.db_type.as_str(), took);
+                finished
+            }
             Ok(Leased::Busy) => {
                 let retries = meta.retries();
                 return Step::Settle(Outcome::Busy { retries });
@@ -358,6 +366,8 @@ impl Worker {
         let result = JobResult::for_job(job, started_at, finished, meta.attempt, &self.name);
         let took = (result.finished_at - started_at).num_milliseconds();
         tracing::Span::current().record("duration_ms", took);
+        let class = result.error.as_ref().map(|e| e.class.as_str());
+        crate::metrics::metrics().job_ended(job.kind().as_str(), class);
         match &result.error {
             None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
             Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),

@@ -122,6 +122,14 @@ impl Store {
         Instances { db: &self.db }
     }
 
+    /// Whether the store answers (a readiness probe's check).
+    pub async fn ping(&self) -> Result<()> {
+        self.db
+            .fetch_one("SELECT 1 AS one", db::args![])
+            .await
+            .map(|_| ())
+    }
+
     pub fn credentials(&self) -> Credentials<'_> {
         Credentials { db: &self.db }
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::Parser;
 use dbfleet::fleet::{self, worker};
 use dbfleet::{config, lifecycle, telemetry};
@@ -72,6 +73,10 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
     let Some(broker) = fleet::wait_for_broker(&settings, &shutdown).await else {
         return Ok(());
     };
+    if let Some(addr) = settings.telemetry.metrics_addr {
+        let endpoint = dbfleet::metrics::serve(addr, store.clone(), shutdown.clone()).await;
+        endpoint.with_context(|| format!("cannot serve metrics on {addr}"))?;
+    }
     let name = settings
         .worker
         .name

@@ -596,3 +596,45 @@ async fn a_clean_stop_logs_nothing_above_info() {
     assert!(!log.contains("sqlx::postgres::notice"), "{log}");
     s.teardown().await;
 }
+
+/// A running worker's `/healthz`, `/readyz` and `/metrics`, read with a real
+/// HTTP client: ready once it consumes, its jobs counted by kind, outcome
+/// and engine, and no id of a job, batch or instance among the series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_its_health_readiness_and_metrics() {
+    let mut s = Setup::new(6, false).await;
+    let addr = format!("127.0.0.1:{}", common::closed_port());
+    s.spawn_worker_with(2, &[("DBFLEET__TELEMETRY__METRICS_ADDR", addr.clone())]);
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = http.get(format!("http://{addr}{path}")).send();
+        async move {
+            let response = request.await.ok()?;
+            Some((response.status().as_u16(), response.text().await.ok()?))
+        }
+    };
+    eventually("the worker ready", Duration::from_secs(30), || async {
+        get("/readyz").await.filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert_eq!(get("/healthz").await, Some((200, "ok\n".to_string())));
+
+    let batch = s.start_batch().await;
+    let ended = s.wait(batch.id).await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    let (status, text) = get("/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    for series in [
+        r#"dbfleet_jobs_total{kind="capacity_sync",outcome="succeeded",class="none"} 6"#,
+        r#"dbfleet_job_duration_seconds_count{kind="capacity_sync",engine="mysql"} 6"#,
+        "dbfleet_jobs_in_flight 0",
+        "dbfleet_dead_letters_total 0",
+        "dbfleet_publish_confirm_seconds_count 6",
+    ] {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
+    for id in [batch.id.to_string(), "p-000".to_string()] {
+        assert!(!text.contains(&id), "{id} in the metrics:\n{text}");
+    }
+    s.teardown().await;
+}

@@ -78,6 +78,10 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
     let Some(broker) = fleet::wait_for_broker(settings, &shutdown).await else {
         return Ok(ExitCode::SUCCESS);
     };
+    if let Some(addr) = settings.telemetry.metrics_addr {
+        let endpoint = dbfleet::metrics::serve(addr, store.clone(), shutdown.clone()).await;
+        anyhow::Context::with_context(endpoint, || format!("cannot serve metrics on {addr}"))?;
+    }
     let served = fleet::serve(settings, store, broker.clone(), shutdown).await;
     broker.close().await;
     served?;

@@ -216,9 +216,13 @@ impl Broker for RabbitBroker {
             Queue::Dead => t.dead_letter_exchange(),
             Queue::Jobs | Queue::Results => t.exchange(),
         };
+        let started = std::time::Instant::now();
         self.inner
             .publish_to(&exchange, &message.routing_key, &message)
-            .await
+            .await?;
+        let took = started.elapsed().as_secs_f64();
+        crate::metrics::metrics().publish_confirm.observe(took);
+        Ok(())
     }
 
     async fn close(&self) {

@@ -1,0 +1,184 @@
+//! What a long-running process tells its operators: Prometheus metrics at
+//! `/metrics`, and `/healthz` and `/readyz` for its orchestrator, on
+//! `telemetry.metrics_addr` (`server.rs`).
+//!
+//! The metrics are process-wide ([`metrics`]), as counters are: every part
+//! of the process adds to the same families without threading a handle
+//! through each call. Labels are bounded sets (kinds, engines, outcomes,
+//! error classes, queues, batch statuses), never ids of jobs, batches or
+//! instances, so a fleet of 100,000 instances exports the same number of
+//! series as a fleet of ten. Names follow Prometheus conventions
+//! (`dbfleet_…_total`, `_seconds`).
+
+mod health;
+mod server;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+pub use health::{health, Health};
+pub use server::serve;
+
+/// A job's end: its kind, `succeeded` or `failed`, and the error class
+/// (`none` on success).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: String,
+    pub outcome: String,
+    pub class: String,
+}
+
+/// A job's time on an engine.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindEngine {
+    pub kind: String,
+    pub engine: String,
+}
+
+/// One queue of the fleet (`Jobs`, `Results`, `Dead`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    pub queue: String,
+}
+
+/// A batch's final status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    pub jobs: Family<JobLabels, Counter>,
+    pub job_duration: Family<KindEngine, Histogram>,
+    pub jobs_in_flight: Gauge,
+    pub redelivered: Counter,
+    pub dead_letters: Counter,
+    pub reconnects: Family<QueueLabel, Counter>,
+    pub publish_confirm: Histogram,
+    pub results_folded: Counter,
+    pub batches: Family<StatusLabel, Counter>,
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let seconds = || Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        let mut m = Self {
+            registry: Registry::default(),
+            jobs: Family::default(),
+            job_duration: Family::new_with_constructor(seconds),
+            jobs_in_flight: Gauge::default(),
+            redelivered: Counter::default(),
+            dead_letters: Counter::default(),
+            reconnects: Family::default(),
+            publish_confirm: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            results_folded: Counter::default(),
+            batches: Family::default(),
+        };
+        m.register();
+        m
+    }
+
+    fn register(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "dbfleet_jobs",
+            "Jobs ended by this worker, by kind, outcome and error class",
+            self.jobs.clone(),
+        );
+        r.register(
+            "dbfleet_job_duration_seconds",
+            "Time a job ran, from its start to its result, by kind and engine",
+            self.job_duration.clone(),
+        );
+        r.register(
+            "dbfleet_jobs_in_flight",
+            "Jobs running in this worker now",
+            self.jobs_in_flight.clone(),
+        );
+        r.register(
+            "dbfleet_deliveries_redelivered",
+            "Deliveries the broker handed this process again",
+            self.redelivered.clone(),
+        );
+        r.register(
+            "dbfleet_dead_letters",
+            "Messages this process dead-lettered",
+            self.dead_letters.clone(),
+        );
+        r.register(
+            "dbfleet_broker_reconnects",
+            "Times a consumer of this process could not consume and waited to subscribe again",
+            self.reconnects.clone(),
+        );
+        r.register(
+            "dbfleet_publish_confirm_seconds",
+            "Time from publishing a message to the broker's confirm",
+            self.publish_confirm.clone(),
+        );
+        r.register(
+            "dbfleet_results_folded",
+            "Results the control plane folded into their batches",
+            self.results_folded.clone(),
+        );
+        r.register(
+            "dbfleet_batches_ended",
+            "Batches that ended, by status",
+            self.batches.clone(),
+        );
+    }
+
+    /// A job's result is decided: `class` is its error's, if it failed.
+    pub fn job_ended(&self, kind: &str, class: Option<&str>) {
+        let labels = JobLabels {
+            kind: kind.to_string(),
+            outcome: if class.is_some() {
+                "failed"
+            } else {
+                "succeeded"
+            }
+            .to_string(),
+            class: class.unwrap_or("none").to_string(),
+        };
+        self.jobs.get_or_create(&labels).inc();
+    }
+
+    /// A job ran on an instance of `engine` for `took`.
+    pub fn job_ran(&self, kind: &str, engine: &str, took: Duration) {
+        let labels = KindEngine {
+            kind: kind.to_string(),
+            engine: engine.to_string(),
+        };
+        self.job_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Add one to `family`'s counter of `queue` (its name in lower case).
+    pub fn count(family: &Family<QueueLabel, Counter>, queue: impl std::fmt::Debug) {
+        let queue = format!("{queue:?}").to_lowercase();
+        family.get_or_create(&QueueLabel { queue }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
