@@ -38,6 +38,7 @@ fn to_new(declared: &DeclaredInstance) -> NewInstance {
         database: declared.database.clone(),
         username: declared.username.clone(),
         password: declared.password.clone(),
+        tls: declared.tls.clone(),
         managed: true,
     }
 }
@@ -49,6 +50,7 @@ fn differs(stored: &Instance, wanted: &NewInstance) -> bool {
         || stored.database != wanted.database
         || stored.username != wanted.username
         || stored.password != wanted.password
+        || stored.tls != wanted.tls
 }
 
 /// Make the store's managed instances match `declared`.

@@ -253,6 +253,12 @@ fn probe_job() -> JobMessage {
         batch_id: Some(BatchId(uuid("0191f7e0-1a00-7000-8000-00000000b0b0"))),
         target: on(42),
         details: Some(InstanceDetails {
+            tls: Some(dbfleet::tls::TlsSettings {
+                mode: dbfleet::tls::TlsMode::VerifyFull,
+                ca_file: Some("/etc/dbfleet/tls/reports-ca.pem".into()),
+                cert_file: None,
+                key_file: None,
+            }),
             name: InstanceName::parse("reports-pg").unwrap(),
             engine: DbType::Postgresql,
             host: "pg-reporting-03.db.internal".to_string(),

@@ -119,7 +119,7 @@ pub enum DlqCommand {
 #[derive(Subcommand)]
 pub enum InstanceCommand {
     /// Register an instance.
-    Add(AddInstance),
+    Add(Box<AddInstance>),
     /// Register (or update) every instance of a YAML or CSV file, in one
     /// transaction: nothing is written if any row is bad (exit code 2).
     Import(ImportInstances),
@@ -181,6 +181,20 @@ pub struct AddInstance {
     /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
     #[arg(long)]
     pub database: Option<String>,
+    /// TLS mode in the engine's words: PostgreSQL disable, prefer, require,
+    /// verify-ca, verify-full; MySQL/MariaDB disabled, preferred, required,
+    /// verify_ca, verify_identity (default: `instance_defaults.tls_mode`).
+    #[arg(long)]
+    pub tls_mode: Option<String>,
+    /// PEM file of the CA that signs the server's certificate, on the workers.
+    #[arg(long)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate, on the workers (with `--tls-key-file`).
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate, on the workers.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -188,7 +202,8 @@ pub struct ImportInstances {
     /// YAML with an `instances:` list shaped like the configuration's, or
     /// CSV whose header names the same keys as columns (name, engine,
     /// host, port, username, password_env, password_file, database,
-    /// active); an empty cell is an absent key.
+    /// active, tls_mode, tls_ca_file, tls_cert_file, tls_key_file); an
+    /// empty cell is an absent key.
     pub file: PathBuf,
     /// The file's format; by default CSV for a `.csv` file, else YAML.
     #[arg(long, value_parser = format())]

@@ -24,6 +24,7 @@ use secrecy::SecretString;
 
 use crate::domain::DbType;
 use crate::message::ErrorClass;
+use crate::tls::TlsSettings;
 
 /// Everything needed to open a session on one instance.
 #[derive(Debug, Clone)]
@@ -38,6 +39,26 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
+    /// TLS mode and certificate files; read by the driver as it connects.
+    pub tls: TlsSettings,
+}
+
+impl ConnectOptions {
+    /// A failed connect, reworded when TLS refused the server's
+    /// certificate: the host and the reason first (unknown CA, expired,
+    /// name mismatch), the driver's own words after. Class `connect`.
+    fn certificate_refused(&self, engine: DbType, e: Error) -> Error {
+        let text = e.detail();
+        match crate::tls::certificate_problem(text) {
+            Some(problem) => Error::Connect(format!(
+                "TLS certificate of {}:{} not verified (tls_mode `{}`): {problem}; {text}",
+                self.host,
+                self.port,
+                self.tls.mode.name(engine),
+            )),
+            None => e,
+        }
+    }
 }
 
 /// One database as listed by the instance.
@@ -212,6 +233,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message without the class's opening words.
+    fn detail(&self) -> &str {
+        match self {
+            Error::Connect(t)
+            | Error::Auth(t)
+            | Error::Query(t)
+            | Error::Permission(t)
+            | Error::Timeout(t)
+            | Error::Unsupported(t) => t,
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Connect(_) => ErrorClass::Connect,
@@ -240,6 +273,7 @@ impl Connection {
                 .await
                 .map(Connection::Postgres),
         }
+        .map_err(|e| options.certificate_refused(db_type, e))
     }
 
     /// Every database of the instance the account can see, with its system

@@ -10,16 +10,18 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::path::PathBuf;
 
 use super::section::Section;
+use super::tls::instance_tls;
 use super::DeclaredInstance;
 use crate::domain::{DbType, InstanceName};
 use crate::secret::PasswordRef;
+use crate::tls::TlsMode;
 
 /// The declared instances. Each item is checked on its own, and its name
 /// against the items before it; problems after a valid name mention it.
-pub(super) fn instances(root: &mut Section<'_>) -> Vec<DeclaredInstance> {
+pub(super) fn instances(root: &mut Section<'_>, tls_mode: TlsMode) -> Vec<DeclaredInstance> {
     let mut seen = HashMap::new();
     root.list("instances", "instance", |s, index| {
-        instance(s, index, &mut seen)
+        instance(s, index, &mut seen, tls_mode)
     })
     .into_iter()
     .flatten()
@@ -33,6 +35,7 @@ fn instance(
     s: &mut Section<'_>,
     index: usize,
     seen: &mut HashMap<InstanceName, usize>,
+    tls_mode: TlsMode,
 ) -> Option<DeclaredInstance> {
     let name = instance_name(s);
     if let Some(name) = &name {
@@ -57,6 +60,7 @@ fn instance(
     let password = password(s);
     let database = s.non_empty_string("database");
     let active = s.bool_or("active", true);
+    let tls = instance_tls(s, db_type, tls_mode);
     let db_type = db_type?;
     Some(DeclaredInstance {
         name: name?,
@@ -67,6 +71,7 @@ fn instance(
         password,
         database,
         active,
+        tls,
     })
 }
 
@@ -157,6 +162,7 @@ instances:
                 password,
                 database: None,
                 active: true,
+                tls: crate::tls::TlsSettings::default(),
             };
         let expected = [
             instance(

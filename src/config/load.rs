@@ -378,6 +378,7 @@ instances:
             password: PasswordRef::None,
             database: None,
             active: true,
+            tls: crate::tls::TlsSettings::default(),
         };
         assert_eq!(
             s.instances,

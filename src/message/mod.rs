@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use crate::secret::PasswordRef;
+use crate::tls::TlsSettings;
 
 pub use wire::DecodeError;
 
@@ -182,6 +183,10 @@ pub struct InstanceDetails {
     pub username: String,
     /// Where the worker finds the password.
     pub auth: PasswordRef,
+    /// TLS mode (canonical names) and certificate file paths; absent in
+    /// jobs from before TLS settings existed, which connect as `prefer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
 }
 
 /// One unit of work.

@@ -10,6 +10,8 @@
 //! stored: each instance has its own `credentials` row holding a
 //! [`PasswordRef`], written in the same transaction as the instance.
 
+use std::path::PathBuf;
+
 use chrono::Utc;
 use serde::Serialize;
 
@@ -17,6 +19,7 @@ use super::db::{args, Db, Row};
 use super::{Error, Result};
 use crate::domain::{DbType, InstanceId, InstanceName};
 use crate::secret::PasswordRef;
+use crate::tls::{TlsMode, TlsSettings};
 
 /// A registered instance, as the worker needs it.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +32,8 @@ pub struct Instance {
     pub database: Option<String>,
     pub username: String,
     pub password: PasswordRef,
+    /// TLS mode and certificate file references.
+    pub tls: TlsSettings,
     pub is_active: bool,
     /// Declared in the configuration, and so reconciled from it.
     pub managed: bool,
@@ -48,6 +53,7 @@ pub struct NewInstance {
     pub database: Option<String>,
     pub username: String,
     pub password: PasswordRef,
+    pub tls: TlsSettings,
     /// Declared in the configuration (see [`Instance::managed`]).
     pub managed: bool,
 }
@@ -59,7 +65,8 @@ pub struct Instances<'a> {
 
 pub(super) const SELECT_INSTANCE: &str =
     "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, \
-     i.is_active, i.managed, i.active_override, c.username, c.password_source, c.password_ref \
+     i.is_active, i.managed, i.active_override, i.tls_mode, i.tls_ca_file, i.tls_cert_file, \
+     i.tls_key_file, c.username, c.password_source, c.password_ref \
      FROM instances i JOIN credentials c ON c.id = i.credential_id";
 
 impl Instances<'_> {
@@ -78,8 +85,9 @@ impl Instances<'_> {
         let id = tx
             .fetch_one(
                 "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-                     managed, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                     managed, created_at, updated_at, tls_mode, tls_ca_file, tls_cert_file, \
+                     tls_key_file) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) RETURNING id",
                 args![
                     new.name.as_str(),
                     new.db_type.as_str(),
@@ -88,7 +96,11 @@ impl Instances<'_> {
                     new.database.as_deref(),
                     credential,
                     new.managed,
-                    now
+                    now,
+                    new.tls.mode.as_str(),
+                    path_text(&new.tls.ca_file),
+                    path_text(&new.tls.cert_file),
+                    path_text(&new.tls.key_file)
                 ],
             )
             .await
@@ -109,7 +121,8 @@ impl Instances<'_> {
         let updated = tx
             .fetch_optional(
                 "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
-                     managed = $6, updated_at = $7 \
+                     managed = $6, updated_at = $7, tls_mode = $8, tls_ca_file = $9, \
+                     tls_cert_file = $10, tls_key_file = $11 \
                  WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
                 args![
                     id,
@@ -118,7 +131,11 @@ impl Instances<'_> {
                     u32::from(new.port),
                     new.database.as_deref(),
                     new.managed,
-                    now
+                    now,
+                    new.tls.mode.as_str(),
+                    path_text(&new.tls.ca_file),
+                    path_text(&new.tls.cert_file),
+                    path_text(&new.tls.key_file)
                 ],
             )
             .await?;
@@ -226,6 +243,26 @@ fn name_taken(e: Error, name: &InstanceName) -> Error {
     }
 }
 
+/// A file reference as the store keeps it.
+pub(super) fn path_text(path: &Option<PathBuf>) -> Option<String> {
+    path.as_ref().map(|p| p.display().to_string())
+}
+
+/// The TLS columns of an instance row.
+fn tls_from_row(row: &Row) -> Result<TlsSettings> {
+    let mode: String = row.get("tls_mode")?;
+    let file = |column: &str| -> Result<Option<PathBuf>> {
+        Ok(row.get::<Option<String>>(column)?.map(PathBuf::from))
+    };
+    Ok(TlsSettings {
+        mode: TlsMode::parse(DbType::Postgresql, &mode)
+            .map_err(|e| Error::Conflict(format!("corrupt instance row: {e}")))?,
+        ca_file: file("tls_ca_file")?,
+        cert_file: file("tls_cert_file")?,
+        key_file: file("tls_key_file")?,
+    })
+}
+
 pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
     let corrupt = |what: String| Error::Conflict(format!("corrupt instance row: {what}"));
     let name: String = row.get("name")?;
@@ -243,6 +280,7 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
         username: row.get("username")?,
         password: PasswordRef::from_parts(&source, reference.as_deref())
             .map_err(|e| corrupt(e.to_string()))?,
+        tls: tls_from_row(row)?,
         is_active: row.get("is_active")?,
         managed: row.get("managed")?,
         active_override: row.get("active_override")?,

@@ -182,6 +182,7 @@ impl World {
         password: PasswordRef,
     ) -> Instance {
         let new = NewInstance {
+            tls: Default::default(),
             name: InstanceName::parse(name).unwrap(),
             db_type,
             host: "127.0.0.1".to_string(),

@@ -12,8 +12,9 @@ use dbfleet::fleet::{self};
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance, Store};
+use dbfleet::tls::{TlsMode, TlsSettings};
 
-use super::{batch, import, in_process};
+use super::{batch, import, in_process, Usage};
 use crate::cli::{AddInstance, InstanceCommand};
 use crate::render;
 
@@ -34,7 +35,8 @@ pub async fn run(
         InstanceCommand::Check { names, json } => return check(settings, &names, json, out).await,
         InstanceCommand::Import(args) => return import::run(&args, settings, out).await,
         InstanceCommand::Add(add) => {
-            let instance = instances.add(&new_instance(add)?).await?;
+            let new = new_instance(*add, settings.instance_tls_mode)?;
+            let instance = instances.add(&new).await?;
             writeln!(
                 out,
                 "added instance `{}` (id {})",
@@ -161,12 +163,28 @@ fn check_exit_code(report: &BatchReport) -> ExitCode {
     }
 }
 
-fn new_instance(add: AddInstance) -> Result<NewInstance> {
+fn new_instance(add: AddInstance, default_tls: TlsMode) -> Result<NewInstance> {
     let password = match (add.password_env, add.password_file) {
         (Some(var), _) => PasswordRef::env(&var)?,
         (None, Some(path)) => PasswordRef::File(path),
         (None, None) => PasswordRef::None,
     };
+    let mode = match add.tls_mode.as_deref() {
+        Some(raw) => {
+            TlsMode::parse(add.db_type, raw).map_err(|e| Usage(format!("--tls-mode: {e}")))?
+        }
+        None => default_tls,
+    };
+    let tls = TlsSettings {
+        mode,
+        ca_file: add.tls_ca_file,
+        cert_file: add.tls_cert_file,
+        key_file: add.tls_key_file,
+    };
+    if let Some((key, problem)) = tls.problems().first() {
+        let flag = format!("--{}", key.replace('_', "-"));
+        return Err(Usage(format!("{flag}: {problem}")).into());
+    }
     Ok(NewInstance {
         name: add.name,
         port: add.port.unwrap_or(add.db_type.default_port()),
@@ -175,6 +193,7 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         database: add.database,
         username: add.username,
         password,
+        tls,
         managed: false,
     })
 }
