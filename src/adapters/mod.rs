@@ -44,6 +44,27 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
+    /// Each certificate file the driver will read, opened (never read)
+    /// first: the driver's own error would not say which file is missing.
+    fn check_tls_files(&self) -> Result<(), Error> {
+        let files = [
+            ("tls_ca_file", &self.tls.ca_file),
+            ("tls_cert_file", &self.tls.cert_file),
+            ("tls_key_file", &self.tls.key_file),
+        ];
+        for (key, path) in files {
+            let Some(path) = path else { continue };
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(Error::Connect(format!(
+                    "{key} `{}`: {}",
+                    path.display(),
+                    crate::endpoint::io_cause(&e)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A failed connect, reworded when TLS refused the server's
     /// certificate: the host and the reason first (unknown CA, expired,
     /// name mismatch), the driver's own words after. Class `connect`.
@@ -194,6 +215,15 @@ pub struct ServerInfo {
     pub identity: Option<String>,
 }
 
+/// The TLS of an encrypted session, as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `TLSv1.3`.
+    pub version: String,
+    /// `TLS_AES_256_GCM_SHA384`.
+    pub cipher: String,
+}
+
 /// One privilege dbfleet needs, and whether the account holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivilegeCheck {
@@ -265,6 +295,7 @@ pub enum Connection {
 
 impl Connection {
     pub async fn connect(db_type: DbType, options: &ConnectOptions) -> Result<Self, Error> {
+        options.check_tls_files()?;
         match db_type {
             DbType::Mysql => mysql::MysqlConnection::connect(options)
                 .await
@@ -314,6 +345,15 @@ impl Connection {
         match self {
             Connection::Mysql(c) => c.server_info().await,
             Connection::Postgres(c) => c.server_info().await,
+        }
+    }
+
+    /// The session's TLS version and cipher, as the server saw the
+    /// handshake; `None` when the session is in clear.
+    pub async fn tls_session(&mut self) -> Result<Option<TlsSession>, Error> {
+        match self {
+            Connection::Mysql(c) => c.tls_session().await,
+            Connection::Postgres(c) => c.tls_session().await,
         }
     }
 

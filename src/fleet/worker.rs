@@ -179,7 +179,7 @@ impl Worker {
             return self.report(job, meta, started_at, finished);
         }
         let finished = match self.leased(job, &instance, meta.attempt, started_at).await {
-            Ok(Leased::Ran(finished)) => finished,
+            Ok(Leased::Ran(finished)) => *finished,
             Ok(Leased::Busy) => {
                 let retries = meta.retries();
                 return Step::Settle(Outcome::Busy { retries });
@@ -257,8 +257,8 @@ impl Worker {
             tracing::warn!(error = %e, "lease not released; it expires on its own");
         }
         match executed {
-            Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
-            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
+            Ok(ran) => Ok(Leased::Ran(Box::new(ended(instance, Ok(ran))))),
+            Err(Failure::Instance(e)) => Ok(Leased::Ran(Box::new(ended(instance, Err(e))))),
             Err(Failure::Store(e)) => Err(e),
         }
     }
@@ -388,7 +388,7 @@ enum Step {
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {
-    Ran(Finished),
+    Ran(Box<Finished>),
     Busy,
 }
 

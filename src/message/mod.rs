@@ -329,7 +329,7 @@ impl JobError {
 /// database it could not measure. Warnings never change a batch's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Stable, for scripts: `missing_grant` (probe), `not_measured` and
+    /// Stable, for scripts: `missing_grant` and `tls_in_clear` (probe), `not_measured` and
     /// `partial_inventory` (capacity sync), …
     pub code: String,
     /// For people.

@@ -1,0 +1,147 @@
+//! TLS to PostgreSQL, for real: the local server (127.0.0.1:5432) serves
+//! Debian's snake-oil certificate, self-signed for the machine's name
+//! (`localhost` here), never for `127.0.0.1`. So `verify-ca` with that
+//! certificate as the CA succeeds, `verify-full` to `127.0.0.1` fails on
+//! the name and to `localhost` succeeds, and a CA of the test's own
+//! (`common::pki`) signs nothing the server shows. The control store is
+//! reached over TLS too (`sslmode` in `store.url`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::pki::Pki;
+use common::{pg_admin, World};
+use dbfleet::adapters::{ConnectOptions, Connection, TlsSession};
+use dbfleet::domain::DbType;
+use dbfleet::tls::{TlsMode, TlsSettings};
+use secrecy::SecretString;
+
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+fn options(host: &str, tls: TlsSettings) -> ConnectOptions {
+    ConnectOptions {
+        host: host.to_string(),
+        port: 5432,
+        username: "postgres".to_string(),
+        password: SecretString::from(String::new()),
+        database: None,
+        connect_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(30),
+        lock_timeout: Duration::from_secs(5),
+        tls,
+    }
+}
+
+fn with_ca(mode: TlsMode, ca: PathBuf) -> TlsSettings {
+    TlsSettings {
+        ca_file: Some(ca),
+        ..TlsSettings::mode(mode)
+    }
+}
+
+/// Connect, read the session's TLS, close.
+async fn session(host: &str, tls: TlsSettings) -> Result<Option<TlsSession>, String> {
+    let mut conn = Connection::connect(DbType::Postgresql, &options(host, tls))
+        .await
+        .map_err(|e| format!("{}|{e}", e.class().as_str()))?;
+    let session = conn.tls_session().await.map_err(|e| e.to_string());
+    conn.close().await;
+    session
+}
+
+/// The error of a refused connection, as `class|message`.
+async fn refused(host: &str, tls: TlsSettings) -> String {
+    match session(host, tls).await {
+        Ok(s) => panic!("connected ({s:?})"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn require_encrypts_without_checking_and_disable_does_not() {
+    let tls = session("127.0.0.1", TlsSettings::mode(TlsMode::Require))
+        .await
+        .unwrap()
+        .expect("an encrypted session");
+    assert_eq!(tls.version, "TLSv1.3");
+    assert!(!tls.cipher.is_empty());
+    let prefer = session("127.0.0.1", TlsSettings::mode(TlsMode::Prefer)).await;
+    assert!(prefer.unwrap().is_some(), "prefer takes the TLS offered");
+    let clear = session("127.0.0.1", TlsSettings::mode(TlsMode::Disable)).await;
+    assert_eq!(clear.unwrap(), None);
+}
+
+#[tokio::test]
+async fn verify_ca_trusts_the_given_ca_only() {
+    let snakeoil = with_ca(TlsMode::VerifyCa, SNAKEOIL.into());
+    let tls = session("127.0.0.1", snakeoil).await.unwrap();
+    assert!(tls.is_some());
+
+    let pki = Pki::new();
+    let error = refused("127.0.0.1", with_ca(TlsMode::VerifyCa, pki.ca_file())).await;
+    assert!(error.starts_with("connect|"), "{error}");
+    assert!(error.contains("127.0.0.1:5432"), "{error}");
+    assert!(error.contains("unknown CA"), "{error}");
+    assert!(error.contains("`verify-ca`"), "{error}");
+}
+
+#[tokio::test]
+async fn verify_full_checks_the_name_dialled() {
+    let error = refused("127.0.0.1", with_ca(TlsMode::VerifyFull, SNAKEOIL.into())).await;
+    assert!(error.starts_with("connect|"), "{error}");
+    assert!(error.contains("127.0.0.1:5432"), "{error}");
+    assert!(error.contains("name mismatch"), "{error}");
+    let by_name = session("localhost", with_ca(TlsMode::VerifyFull, SNAKEOIL.into())).await;
+    assert!(
+        by_name.unwrap().is_some(),
+        "the certificate names localhost"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_ca_file_is_named_and_its_mode_is_a_connect_error() {
+    let missing = PathBuf::from("/nonexistent/dbfleet-ca.pem");
+    let error = refused("127.0.0.1", with_ca(TlsMode::VerifyCa, missing)).await;
+    assert!(error.starts_with("connect|"), "{error}");
+    assert!(error.contains("/nonexistent/dbfleet-ca.pem"), "{error}");
+}
+
+/// Every connection of the control store's pool is encrypted when its URL
+/// says `sslmode=require`; `verify-full` to an address the certificate does
+/// not name fails, naming the store and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_store_honours_sslmode() {
+    let world = World::fleet_with("?sslmode=require", None, "").await;
+    world.add_postgres("pg").await;
+    let mut admin = pg_admin().await;
+    let encrypted: Vec<bool> = sqlx::query_scalar(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = $1",
+    )
+    .bind(world.store_db())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        !encrypted.is_empty() && encrypted.iter().all(|e| *e),
+        "{encrypted:?}"
+    );
+
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/{}?sslmode=verify-full&sslrootcert={SNAKEOIL}",
+        world.store_db()
+    );
+    let mut settings = world.settings.clone();
+    settings.store.url = Some(SecretString::from(url));
+    let error = match dbfleet::fleet::open_store(&settings).await {
+        Ok(_) => panic!("verify-full to 127.0.0.1 connected"),
+        Err(e) => format!("{:#}", anyhow::Error::from(e)),
+    };
+    assert!(error.contains("127.0.0.1:5432"), "{error}");
+    assert!(error.contains("name mismatch"), "{error}");
+    world.teardown().await;
+}
