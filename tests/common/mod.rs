@@ -29,6 +29,7 @@ pub mod backends;
 pub mod fleet;
 pub mod pki;
 pub mod private_mariadb;
+pub mod tls_proxy;
 
 #[allow(unused_imports)]
 pub use self::backends::{
