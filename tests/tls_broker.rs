@@ -22,7 +22,7 @@ fn ca_yaml(ca: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_runs_through_a_verified_tls_endpoint() {
     let pki = Pki::new();
-    let proxy = TlsProxy::start(&pki, false).await;
+    let proxy = TlsProxy::start(&pki, "server", false).await;
     let world = World::fleet_with("", Some(&proxy.url()), &ca_yaml(&pki.ca_file())).await;
     world.add_postgres("pg-1").await;
     world.add_postgres("pg-2").await;
@@ -37,34 +37,45 @@ async fn a_batch_runs_through_a_verified_tls_endpoint() {
     assert!(proxy.handshakes() >= 3, "{}", proxy.handshakes());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_certificate_from_another_ca_is_refused_by_name() {
-    let pki = Pki::new();
-    let proxy = TlsProxy::start(&pki, false).await;
+/// The error of connecting to an endpoint serving `leaf`, trusting `ca`.
+async fn refused(pki: &Pki, leaf: &str, ca: std::path::PathBuf) -> String {
+    let proxy = TlsProxy::start(pki, leaf, false).await;
     let world = World::new().await;
     let mut settings = world.settings.clone();
     settings.broker.url = Some(proxy.url().into());
     settings.broker.tls = BrokerTls {
-        ca_file: Some(pki.other_ca_file()),
+        ca_file: Some(ca),
         ..BrokerTls::default()
     };
     let error = match dbfleet::fleet::open_broker(&settings).await {
-        Ok(_) => panic!("connected through an endpoint no trusted CA signed"),
+        Ok(_) => panic!("connected to an endpoint serving `{leaf}`"),
         Err(e) => format!("{:#}", anyhow::Error::from(e)),
     };
     world.teardown().await;
-    assert!(
-        error.contains(&format!("127.0.0.1:{}", proxy.port)),
-        "{error}"
-    );
-    assert!(error.contains("unknown CA"), "{error}");
+    let endpoint = format!("127.0.0.1:{}", proxy.port);
+    assert!(error.contains(&endpoint), "{error}");
     assert!(!error.contains("guest:guest"), "{error}");
+    error
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_another_ca_is_refused_by_name() {
+    let pki = Pki::new();
+    let error = refused(&pki, "server", pki.other_ca_file()).await;
+    assert!(error.contains("unknown CA"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_is_refused_by_name() {
+    let pki = Pki::new();
+    let error = refused(&pki, "expired", pki.ca_file()).await;
+    assert!(error.contains("has expired"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_asks_for_a_client_certificate_gets_one() {
     let pki = Pki::new();
-    let proxy = TlsProxy::start(&pki, true).await;
+    let proxy = TlsProxy::start(&pki, "server", true).await;
     let world = World::new().await;
     let mut settings = world.settings.clone();
     settings.broker.url = Some(proxy.url().into());

@@ -1,8 +1,8 @@
 //! Certificates of one test's own, made with the `openssl` command in a
 //! fresh temporary directory that is deleted on drop: a CA, a server
-//! certificate it signs for `127.0.0.1` and `localhost`, a client
-//! certificate it signs, and a second CA that signs nothing here (the
-//! "wrong CA" of a refused handshake).
+//! certificate it signs for `127.0.0.1` and `localhost`, the same expired
+//! since yesterday, a client certificate it signs, and a second CA that
+//! signs nothing here (the "wrong CA" of a refused handshake).
 //!
 //! Keys are P-256: quick to make, and both rustls and the servers' OpenSSL
 //! take them.
@@ -23,12 +23,16 @@ impl Pki {
         let pki = Self { dir };
         pki.ca("ca", "dbfleet test CA");
         pki.ca("other-ca", "dbfleet unrelated CA");
+        let server = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+        pki.leaf("server", "localhost", server, "2");
+        // Valid from now until a day ago: expired whatever the clock says.
+        pki.leaf("expired", "localhost", server, "-1");
         pki.leaf(
-            "server",
-            "localhost",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            "client",
+            "dbfleet-client",
+            "extendedKeyUsage=clientAuth\n",
+            "2",
         );
-        pki.leaf("client", "dbfleet-client", "extendedKeyUsage=clientAuth\n");
         pki
     }
 
@@ -74,8 +78,9 @@ impl Pki {
         );
     }
 
-    /// `name.pem` and `name.key`, signed by `ca`, with `extensions`.
-    fn leaf(&self, name: &str, common_name: &str, extensions: &str) {
+    /// `name.pem` and `name.key`, signed by `ca`, with `extensions`, valid
+    /// for `days`.
+    fn leaf(&self, name: &str, common_name: &str, extensions: &str, days: &str) {
         let ext = self.path(&format!("{name}.ext"));
         std::fs::write(&ext, format!("basicConstraints=CA:FALSE\n{extensions}")).unwrap();
         openssl(
@@ -99,7 +104,7 @@ impl Pki {
         );
         openssl(
             &self.dir,
-            &["x509", "-req", "-days", "2", "-CAcreateserial"],
+            &["x509", "-req", "-days", days, "-CAcreateserial"],
             &[
                 "-in",
                 &format!("{name}.csr"),

@@ -1,5 +1,5 @@
 //! A TLS endpoint in front of the local RabbitMQ: it accepts TLS on a free
-//! loopback port with the server certificate of a test's [`Pki`] (asking
+//! loopback port with a server certificate of a test's [`Pki`] (asking
 //! for a client certificate signed by its CA, when told to) and pipes the
 //! plain bytes to 127.0.0.1:5672. So `amqps://` is tested end to end
 //! against the real broker, whose own listener has no TLS. Stopped on drop.
@@ -23,9 +23,11 @@ pub struct TlsProxy {
 }
 
 impl TlsProxy {
-    /// Listening once this returns.
-    pub async fn start(pki: &Pki, client_auth: bool) -> Self {
-        let acceptor = TlsAcceptor::from(Arc::new(server_config(pki, client_auth)));
+    /// Listening once this returns, with the certificate `leaf` of `pki`
+    /// (`server`, `expired`).
+    pub async fn start(pki: &Pki, leaf: &str, client_auth: bool) -> Self {
+        let config = server_config(pki, leaf, client_auth);
+        let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let handshakes = Arc::new(AtomicUsize::new(0));
@@ -69,13 +71,13 @@ impl Drop for TlsProxy {
     }
 }
 
-fn server_config(pki: &Pki, client_auth: bool) -> ServerConfig {
+fn server_config(pki: &Pki, leaf: &str, client_auth: bool) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = CertificateDer::pem_file_iter(pki.path("server.pem"))
+    let chain = CertificateDer::pem_file_iter(pki.path(&format!("{leaf}.pem")))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_file(pki.path("server.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.path(&format!("{leaf}.key"))).unwrap();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap();
