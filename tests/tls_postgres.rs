@@ -145,3 +145,22 @@ async fn the_control_store_honours_sslmode() {
     assert!(error.contains("name mismatch"), "{error}");
     world.teardown().await;
 }
+
+/// A client key file that holds no key refuses the connection, naming the
+/// file, never quoting it.
+#[tokio::test]
+async fn a_client_key_that_is_not_a_key_is_named_not_quoted() {
+    let pki = Pki::new();
+    let bad = pki.path("bad.key");
+    let armored = "-----BEGIN PRIVATE KEY-----\nN0t-a-k3y-at-all\n-----END PRIVATE KEY-----\n";
+    std::fs::write(&bad, armored).unwrap();
+    let tls = TlsSettings {
+        cert_file: Some(pki.path("client.pem")),
+        key_file: Some(bad.clone()),
+        ..TlsSettings::mode(TlsMode::Require)
+    };
+    let error = refused("127.0.0.1", tls).await;
+    assert!(error.starts_with("connect|"), "{error}");
+    assert!(error.contains(&bad.display().to_string()), "{error}");
+    assert!(!error.contains("N0t-a-k3y"), "{error}");
+}

@@ -67,17 +67,30 @@ impl ConnectOptions {
 
     /// A failed connect, reworded when TLS refused the server's
     /// certificate: the host and the reason first (unknown CA, expired,
-    /// name mismatch), the driver's own words after. Class `connect`.
-    fn certificate_refused(&self, engine: DbType, e: Error) -> Error {
+    /// name mismatch), the driver's own words after; or when the driver
+    /// could not use the client certificate files, naming them (never
+    /// quoting them). Class `connect`.
+    fn tls_refused(&self, engine: DbType, e: Error) -> Error {
         let text = e.detail();
-        match crate::tls::certificate_problem(text) {
-            Some(problem) => Error::Connect(format!(
+        if let Some(problem) = crate::tls::certificate_problem(text) {
+            return Error::Connect(format!(
                 "TLS certificate of {}:{} not verified (tls_mode `{}`): {problem}; {text}",
                 self.host,
                 self.port,
                 self.tls.mode.name(engine),
-            )),
-            None => e,
+            ));
+        }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            // The driver's words for files it could not parse name neither.
+            (Some(cert), Some(key)) if text.starts_with("error with configuration") => {
+                Error::Connect(format!(
+                    "{text} (tls_cert_file `{}` and tls_key_file `{}` must be a PEM certificate \
+                     and its PEM private key)",
+                    cert.display(),
+                    key.display()
+                ))
+            }
+            _ => e,
         }
     }
 }
@@ -304,7 +317,7 @@ impl Connection {
                 .await
                 .map(Connection::Postgres),
         }
-        .map_err(|e| options.certificate_refused(db_type, e))
+        .map_err(|e| options.tls_refused(db_type, e))
     }
 
     /// Every database of the instance the account can see, with its system

@@ -74,7 +74,7 @@ pub(super) fn broker_tls(s: &mut Section<'_>) -> BrokerTls {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use crate::config::load_from_str;
-    use crate::config::test_support::{errors, SOURCE};
+    use crate::config::test_support::{errors, vars, SOURCE};
     use crate::tls::TlsMode;
 
     #[test]
@@ -99,6 +99,22 @@ instances:
         );
         let plain = load_from_str(SOURCE, "instances: []\n", vec![]).unwrap();
         assert_eq!(plain.instance_tls_mode, TlsMode::Prefer);
+    }
+
+    #[test]
+    fn the_fleet_default_and_the_broker_files_come_from_the_environment_too() {
+        let text = "instances:\n  - {name: a, engine: mysql, host: h, username: u}\n";
+        let env = vars(&[
+            ("DBFLEET__INSTANCE_DEFAULTS__TLS_MODE", "required"),
+            ("DBFLEET__BROKER__TLS__CA_FILE", "/etc/dbfleet/tls/ca.pem"),
+        ]);
+        let s = load_from_str(SOURCE, text, env).unwrap();
+        assert_eq!(s.instance_tls_mode, TlsMode::Require);
+        assert_eq!(s.instances[0].tls.mode, TlsMode::Require);
+        assert_eq!(
+            s.broker.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/dbfleet/tls/ca.pem"))
+        );
     }
 
     #[test]
