@@ -164,3 +164,67 @@ async fn a_client_key_that_is_not_a_key_is_named_not_quoted() {
     assert!(error.contains(&bad.display().to_string()), "{error}");
     assert!(!error.contains("N0t-a-k3y"), "{error}");
 }
+
+/// Through the fleet (RabbitMQ, a worker, the control plane): the TLS
+/// settings travel with each job, a refused certificate fails its job with
+/// class `connect`, and the verified one reports what was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_jobs_carry_the_tls_settings_and_fail_on_a_refused_certificate() {
+    use common::Fleet;
+    use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
+    use dbfleet::message::JobKind;
+    use dbfleet::secret::PasswordRef;
+
+    let world = World::new().await;
+    let add = |name: &'static str, tls: TlsSettings| {
+        let world = &world;
+        async move {
+            world
+                .add_instance_tls(
+                    name,
+                    DbType::Postgresql,
+                    5432,
+                    "postgres",
+                    PasswordRef::None,
+                    tls,
+                )
+                .await
+        }
+    };
+    add("pg-ca", with_ca(TlsMode::VerifyCa, SNAKEOIL.into())).await;
+    add("pg-full", with_ca(TlsMode::VerifyFull, SNAKEOIL.into())).await;
+    let fleet = Fleet::start(&world, 1);
+    let request = BatchRequest {
+        kind: JobKind::Probe,
+        selection: Selection::AllActive,
+        deadline: world.settings.job.deadline,
+        requested_by: None,
+    };
+    let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
+        .await
+        .unwrap();
+    let waited = dispatcher::wait(&world.store, batch.id, Duration::from_millis(100));
+    let ended = tokio::time::timeout(Duration::from_secs(120), waited)
+        .await
+        .expect("the probe batch ends")
+        .unwrap();
+    fleet.stop().await;
+    let jobs = world.store.batches().jobs(ended.id).await.unwrap();
+    world.teardown().await;
+
+    let job = |name: &str| jobs.iter().find(|j| j.instance == name).unwrap();
+    let ca = job("pg-ca");
+    assert_eq!(ca.status, "succeeded", "{ca:?}");
+    assert_eq!(
+        ca.output["security"]["certificate_verified"], true,
+        "{ca:?}"
+    );
+    assert_eq!(ca.output["security"]["host_verified"], false, "{ca:?}");
+    assert_eq!(ca.output["security"]["tls_version"], "TLSv1.3", "{ca:?}");
+    let full = job("pg-full");
+    assert_eq!(full.status, "failed", "{full:?}");
+    let error = full.error.as_ref().unwrap();
+    assert_eq!(error.class.as_str(), "connect", "{error:?}");
+    assert!(error.message.contains("127.0.0.1:5432"), "{error:?}");
+    assert!(error.message.contains("name mismatch"), "{error:?}");
+}
