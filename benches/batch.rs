@@ -58,6 +58,7 @@ async fn baseline(settings: &Settings) -> usize {
             let job = settings.job.clone();
             async move {
                 let options = ConnectOptions {
+                    tls: Default::default(),
                     host: i.host.clone(),
                     port: i.port,
                     username: i.username.clone(),

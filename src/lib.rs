@@ -21,6 +21,8 @@
 //!   register at once.
 //! - [`lifecycle`]: signals and the named tasks of a process.
 //! - [`telemetry`]: logging set-up.
+//! - [`tls`]: an instance's TLS mode in each engine's words, and its
+//!   certificate file references.
 
 pub mod adapters;
 pub mod broker;
@@ -40,3 +42,4 @@ pub mod reconcile;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

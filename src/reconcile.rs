@@ -46,6 +46,7 @@ pub fn new_instance(declared: &DeclaredInstance, managed: bool) -> NewInstance {
         username: declared.username.clone(),
         password: declared.password.clone(),
         credential: declared.credential.clone(),
+        tls: declared.tls.clone(),
         managed,
         labels: declared.labels.clone(),
     }

@@ -36,6 +36,7 @@ fn prefix() -> String {
 
 fn options(port: u16, username: &str, password: &str, database: Option<&str>) -> ConnectOptions {
     ConnectOptions {
+        tls: Default::default(),
         host: "127.0.0.1".to_string(),
         port,
         username: username.to_string(),

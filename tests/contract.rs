@@ -253,6 +253,12 @@ fn probe_job() -> JobMessage {
         batch_id: Some(BatchId(uuid("0191f7e0-1a00-7000-8000-00000000b0b0"))),
         target: on(42),
         details: Some(InstanceDetails {
+            tls: Some(dbfleet::tls::TlsSettings {
+                mode: dbfleet::tls::TlsMode::VerifyFull,
+                ca_file: Some("/etc/dbfleet/tls/reports-ca.pem".into()),
+                cert_file: None,
+                key_file: None,
+            }),
             name: InstanceName::parse("reports-pg").unwrap(),
             engine: DbType::Postgresql,
             host: "pg-reporting-03.db.internal".to_string(),
@@ -335,6 +341,14 @@ fn probe_result() -> JobResult {
                 privilege("CONNECT", Some("ledger"), false, true),
                 privilege("CONNECT", Some("shop"), true, true),
             ],
+            security: Some(probe::Security {
+                tls_mode: "verify-full".to_string(),
+                encrypted: true,
+                tls_version: Some("TLSv1.3".to_string()),
+                cipher: Some("TLS_AES_256_GCM_SHA384".to_string()),
+                certificate_verified: true,
+                host_verified: true,
+            }),
         })),
         started_at: at(2026, 3, 14, 2, 0, 1, 0),
         finished_at: at(2026, 3, 14, 2, 0, 1, 400),

@@ -389,6 +389,7 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
 
 fn declared(name: &str, port: u16, active: bool) -> dbfleet::config::DeclaredInstance {
     dbfleet::config::DeclaredInstance {
+        tls: Default::default(),
         name: dbfleet::domain::InstanceName::parse(name).unwrap(),
         db_type: DbType::Postgresql,
         host: "127.0.0.1".to_string(),

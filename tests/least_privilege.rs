@@ -238,6 +238,7 @@ async fn postgres_a_database_named_in_the_instance_but_locked_names_the_grant(ba
     )])
     .await;
     let new = NewInstance {
+        tls: Default::default(),
         name: InstanceName::parse("pg-home").unwrap(),
         db_type: DbType::Postgresql,
         host: "127.0.0.1".into(),
@@ -683,6 +684,7 @@ async fn mariadb_a_database_named_in_the_instance_but_refused_names_the_grant(ba
     let var = format!("DBFLP_PW_{}", account.user);
     std::env::set_var(&var, &account.password);
     let new = NewInstance {
+        tls: Default::default(),
         name: InstanceName::parse("maria-home").unwrap(),
         db_type: DbType::Mysql,
         host: "127.0.0.1".into(),
@@ -732,6 +734,7 @@ async fn mariadb_a_database_named_in_the_instance_but_refused_names_the_grant(ba
 /// Sizing as `user` (no password) of `targets`, on a session of its own.
 async fn size_as(db_type: DbType, user: &str, password: &str, targets: &[String]) -> Capacity {
     let options = ConnectOptions {
+        tls: Default::default(),
         host: "127.0.0.1".into(),
         port: db_type.default_port(),
         username: user.into(),

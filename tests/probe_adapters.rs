@@ -28,6 +28,7 @@ fn options(db_type: DbType, username: &str, password: &str) -> ConnectOptions {
         DbType::Postgresql => 5432,
     };
     ConnectOptions {
+        tls: Default::default(),
         host: "127.0.0.1".to_string(),
         port,
         username: username.to_string(),

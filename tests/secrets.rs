@@ -3,6 +3,10 @@
 //! on the broker, the JSON batch report, the instances as listed, and the
 //! `Debug` text of the settings and of every error are scanned for them.
 //!
+//! Private keys never leak either: a PostgreSQL instance over TLS with a
+//! client certificate and its real key, and one whose key file holds a
+//! distinctive non-key (its connection fails, and the error is scanned).
+//!
 //! The passwords: the MariaDB account's real one (through `PasswordRef::Env`),
 //! a wrong one (through `PasswordRef::File`, so an authentication error is
 //! produced and scanned), and on the fleet backends the control store URL's
@@ -20,6 +24,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{mariadb_root, run_batch_to_end, Backend, Fleet, MariaUser, World, AMQP};
@@ -30,6 +35,7 @@ use dbfleet::fleet::dispatcher;
 use dbfleet::message::ErrorClass;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;
+use dbfleet::tls::{TlsMode, TlsSettings};
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use sqlx::{Connection as _, Executor as _};
@@ -260,6 +266,15 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
         )
         .await;
 
+    let pki = common::pki::Pki::new();
+    let key_secret = key_material(&pki.path("client.key"));
+    let bad_key = secret("K3y");
+    let bad_key_file = dir.join("bad.key");
+    let armored = format!("-----BEGIN PRIVATE KEY-----\n{bad_key}\n-----END PRIVATE KEY-----\n");
+    std::fs::write(&bad_key_file, armored).unwrap();
+    add_client_cert(&world, "pg-client-cert", &pki, pki.path("client.key")).await;
+    add_client_cert(&world, "pg-bad-key", &pki, bad_key_file).await;
+
     let fleet = Fleet::start(&world, 1);
     let ended = run_batch_to_end(&world).await;
     fleet.stop().await;
@@ -301,6 +316,8 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
         .collect();
     assert_eq!(jobs["maria"].status, "succeeded", "{report:?}");
     assert_eq!(jobs["maria-wrong"].status, "failed", "{report:?}");
+    assert_eq!(jobs["pg-client-cert"].status, "succeeded", "{report:?}");
+    assert_eq!(jobs["pg-bad-key"].status, "failed", "{report:?}");
     let auth = jobs["maria-wrong"].error.as_ref().unwrap();
     assert_eq!(auth.class, ErrorClass::Auth, "{auth:?}");
     assert!(!auth.message.is_empty());
@@ -338,7 +355,30 @@ async fn no_password_reaches_logs_messages_reports_or_errors(backend: Backend) {
     ];
     texts.extend(errors_debug.iter().map(|e| ("error Debug", e.as_str())));
     texts.extend(messages.iter().map(|m| ("broker message", m.as_str())));
-    assert_no_leak(&texts, &[&right, &wrong, &store_password]);
+    let secrets = [&right, &wrong, &store_password, &key_secret, &bad_key];
+    assert_no_leak(&texts, &secrets.map(String::as_str));
+}
+
+/// A distinctive part of a PEM private key: its first line of base64.
+fn key_material(path: &std::path::Path) -> String {
+    let pem = std::fs::read_to_string(path).unwrap();
+    let line = pem.lines().find(|l| !l.starts_with("-----")).unwrap();
+    assert!(line.len() >= 40, "{line}");
+    line.to_string()
+}
+
+/// The local PostgreSQL, over TLS, with a client certificate and `key`:
+/// the driver reads the key file, so its contents are in the process.
+async fn add_client_cert(world: &World, name: &str, pki: &common::pki::Pki, key: PathBuf) {
+    let tls = TlsSettings {
+        cert_file: Some(pki.path("client.pem")),
+        key_file: Some(key),
+        ..TlsSettings::mode(TlsMode::Require)
+    };
+    let none = PasswordRef::None;
+    world
+        .add_instance_tls(name, DbType::Postgresql, 5432, "postgres", none, tls)
+        .await;
 }
 
 /// The scan itself can fail: a secret written to the log is found.

@@ -146,6 +146,7 @@ macro_rules! contract {
 
 contract!(instances, check_instances);
 contract!(import, check_import);
+contract!(tls, check_tls);
 contract!(inventory, check_inventory);
 contract!(stats, check_stats);
 contract!(partial_days, check_partial_days);
@@ -210,6 +211,7 @@ fn name(s: &str) -> InstanceName {
 
 fn spec(n: &str, password: PasswordRef, managed: bool) -> NewInstance {
     NewInstance {
+        tls: Default::default(),
         name: name(n),
         db_type: DbType::Postgresql,
         host: format!("{n}.db.internal"),
@@ -575,6 +577,47 @@ async fn imported(store: &Store, rows: &[ImportRow]) -> ImportReport {
         Imported::Written(report) => report,
         other => panic!("not written: {other:?}"),
     }
+}
+
+/// TLS settings are file references kept as given, through add, update
+/// and import; an instance without them reads `prefer`.
+async fn check_tls(store: Store) {
+    use dbfleet::tls::{TlsMode, TlsSettings};
+    let full = TlsSettings {
+        mode: TlsMode::VerifyFull,
+        ca_file: Some("/etc/dbfleet/ca.pem".into()),
+        cert_file: Some("/etc/dbfleet/client.pem".into()),
+        key_file: Some("/etc/dbfleet/client.key".into()),
+    };
+    let plain = add(&store, "plain").await;
+    assert_eq!(plain.tls, TlsSettings::mode(TlsMode::Prefer));
+    let mut new = spec("secure", PasswordRef::None, false);
+    new.tls = full.clone();
+    let secure = store.instances().add(&new).await.unwrap();
+    assert_eq!(secure.tls, full);
+
+    new.tls = TlsSettings::mode(TlsMode::Disable);
+    store.instances().update(secure.id, &new).await.unwrap();
+    let got = store.instances().get(secure.id).await.unwrap().unwrap();
+    assert_eq!(got.tls, TlsSettings::mode(TlsMode::Disable));
+
+    let mut changed = row("secure", PasswordRef::None, true);
+    changed.instance.tls = full.clone();
+    let mut created = row("fresh", PasswordRef::None, true);
+    created.instance.tls = TlsSettings {
+        mode: TlsMode::VerifyCa,
+        ca_file: Some("/etc/dbfleet/ca.pem".into()),
+        ..TlsSettings::default()
+    };
+    let same = row("plain", PasswordRef::None, true);
+    let report = imported(&store, &[changed, created.clone(), same]).await;
+    assert_eq!(report.updated, names(&["secure"]));
+    assert_eq!(report.created, names(&["fresh"]));
+    assert_eq!(report.unchanged, names(&["plain"]));
+    let secure = store.instances().by_name(&name("secure")).await.unwrap();
+    assert_eq!(secure.unwrap().tls, full);
+    let fresh = store.instances().by_name(&name("fresh")).await.unwrap();
+    assert_eq!(fresh.unwrap().tls, created.instance.tls);
 }
 
 async fn check_import(store: Store) {

@@ -156,7 +156,7 @@ pub enum DlqCommand {
 #[derive(Subcommand)]
 pub enum InstanceCommand {
     /// Register an instance.
-    Add(AddInstance),
+    Add(Box<AddInstance>),
     /// Register (or update) every instance of a YAML or CSV file, in one
     /// transaction: nothing is written if any row is bad (exit code 2).
     Import(ImportInstances),
@@ -236,6 +236,20 @@ pub struct AddInstance {
     /// Database to connect to (default: none for MySQL, `postgres` for PostgreSQL).
     #[arg(long)]
     pub database: Option<String>,
+    /// TLS mode in the engine's words: PostgreSQL disable, prefer, require,
+    /// verify-ca, verify-full; MySQL/MariaDB disabled, preferred, required,
+    /// verify_ca, verify_identity (default: `instance_defaults.tls_mode`).
+    #[arg(long)]
+    pub tls_mode: Option<String>,
+    /// PEM file of the CA that signs the server's certificate, on the workers.
+    #[arg(long)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate, on the workers (with `--tls-key-file`).
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate, on the workers.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// A label (repeatable): `--label env=prod --label team=payments`.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
     pub labels: Vec<Labels>,
@@ -259,8 +273,9 @@ pub struct ImportInstances {
     /// YAML with an `instances:` list shaped like the configuration's, or
     /// CSV whose header names the same keys as columns (name, engine,
     /// host, port, username, password_env, password_file, database,
-    /// active, labels as `key=value;key=value`); an empty cell is an absent
-    /// key.
+    /// active, labels as `key=value;key=value`, credential, tls_mode,
+    /// tls_ca_file, tls_cert_file, tls_key_file); an empty cell is an
+    /// absent key.
     pub file: PathBuf,
     /// Also disable (never remove) every active instance registered outside
     /// the configuration that the file does not name; the instances record

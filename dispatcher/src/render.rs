@@ -22,11 +22,11 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
     if as_json {
         return json(out, instances);
     }
-    let header = ("ID", "NAME", "ENGINE", "ADDRESS", "USER");
+    let header = ("ID", "NAME", "ENGINE", "ADDRESS", "USER", "TLS");
     writeln!(
         out,
-        "{:<6} {:<24} {:<11} {:<28} {:<16} {:<15} LABELS",
-        header.0, header.1, header.2, header.3, header.4, "ACTIVE"
+        "{:<6} {:<24} {:<11} {:<28} {:<16} {:<16} {:<15} LABELS",
+        header.0, header.1, header.2, header.3, header.4, header.5, "ACTIVE"
     )?;
     for i in instances {
         let address = format!("{}:{}", i.host, i.port);
@@ -38,8 +38,14 @@ pub fn instances(out: &mut impl Write, instances: &[Instance], as_json: bool) ->
         };
         writeln!(
             out,
-            "{:<6} {:<24} {:<11} {:<28} {:<16} {active:<15} {}",
-            i.id, i.name, i.db_type, address, i.username, i.labels
+            "{:<6} {:<24} {:<11} {:<28} {:<16} {:<16} {active:<15} {}",
+            i.id,
+            i.name,
+            i.db_type,
+            address,
+            i.username,
+            i.tls.mode.name(i.db_type),
+            i.labels
         )?;
     }
     Ok(())
@@ -224,8 +230,8 @@ fn text<'a>(j: &'a JobRow, key: &str) -> &'a str {
 fn probe_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
     writeln!(
         out,
-        "{:<24} {:<10} {:<10} {:<28} {:<9} PRIVILEGES",
-        "INSTANCE", "STATUS", "FLAVOR", "VERSION", "READ-ONLY"
+        "{:<24} {:<10} {:<10} {:<28} {:<9} {:<16} PRIVILEGES",
+        "INSTANCE", "STATUS", "FLAVOR", "VERSION", "READ-ONLY", "TLS"
     )?;
     for j in jobs {
         let read_only = match j.output.get("read_only").and_then(|v| v.as_bool()) {
@@ -233,22 +239,41 @@ fn probe_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
             Some(false) => "no",
             None => "-",
         };
-        let privileges = match (&j.error, j.warnings.len()) {
+        let missing = j.warnings.iter().filter(|w| w["code"] == "missing_grant");
+        let privileges = match (&j.error, missing.count()) {
             (Some(_), _) => error_text(j),
             (None, 0) => "ok".to_string(),
             (None, n) => format!("{n} missing"),
         };
         writeln!(
             out,
-            "{:<24} {:<10} {:<10} {:<28} {:<9} {privileges}",
+            "{:<24} {:<10} {:<10} {:<28} {:<9} {:<16} {privileges}",
             j.instance,
             j.status,
             text(j, "flavor"),
             text(j, "version"),
-            read_only
+            read_only,
+            tls(j)
         )?;
     }
     Ok(())
+}
+
+/// A probe's connection in one word: `TLSv1.3+verified` (the certificate
+/// was checked), `TLSv1.3`, `clear`; `-` when unknown.
+fn tls(j: &JobRow) -> String {
+    let Some(security) = j.output.get("security") else {
+        return "-".to_string();
+    };
+    if security["encrypted"] != true {
+        return "clear".to_string();
+    }
+    let version = security["tls_version"].as_str().unwrap_or("TLS");
+    if security["certificate_verified"] == true {
+        format!("{version}+verified")
+    } else {
+        version.to_string()
+    }
 }
 
 /// `dbfleet instance check`: one line per instance, then every warning

@@ -18,6 +18,7 @@ use std::process::{Command, Output};
 use common::{closed_port, pg_admin, pg_ident, Backend, Fleet, World};
 use dbfleet::domain::DbType;
 use dbfleet::secret::PasswordRef;
+use dbfleet::tls::{TlsMode, TlsSettings};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::{Connection, Executor, MySqlConnection};
@@ -67,12 +68,14 @@ impl MariaAccount {
         Self { user, password }
     }
 
-    async fn register(&self, world: &World, name: &str) {
+    /// Registered with `mode`: the local server offers no TLS.
+    async fn register(&self, world: &World, name: &str, mode: TlsMode) {
         let var = format!("DBFC_PW_{}", self.user);
         std::env::set_var(&var, &self.password);
         let env = PasswordRef::Env(var);
+        let tls = TlsSettings::mode(mode);
         world
-            .add_instance(name, DbType::Mysql, 3306, &self.user, env)
+            .add_instance_tls(name, DbType::Mysql, 3306, &self.user, env, tls)
             .await;
     }
 
@@ -150,7 +153,9 @@ async fn check_names_each_missing_grant_and_the_unreachable_instance(backend: Ba
     // Everything but PROCESS (SHOW VIEW is needed since tables outside
     // InnoDB are sized).
     let no_process = MariaAccount::new(&["SHOW DATABASES", "SHOW VIEW"]).await;
-    no_process.register(&world, "maria-no-process").await;
+    no_process
+        .register(&world, "maria-no-process", TlsMode::Prefer)
+        .await;
     let locked = PgLocked::new().await;
     let role = locked.role.clone();
     world
@@ -177,11 +182,18 @@ async fn check_names_each_missing_grant_and_the_unreachable_instance(backend: Ba
     assert_eq!(maria["flavor"], "mariadb");
     let grant = format!("GRANT PROCESS ON *.* TO '{}'@", no_process.user);
     let found = warnings(maria);
-    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains(&grant), "{found:?}");
+    // The local MariaDB offers no TLS: `preferred` fell back to clear.
+    assert!(found[1].contains("connected in clear"), "{found:?}");
+    assert_eq!(maria["security"]["encrypted"], false);
+    assert_eq!(maria["security"]["tls_mode"], "preferred");
 
     let pg = &jobs["pg-mon"];
     assert_eq!(pg["status"], "succeeded");
+    // The local PostgreSQL offers TLS, which `prefer` takes.
+    assert_eq!(pg["security"]["encrypted"], true, "{pg}");
+    assert_eq!(pg["security"]["certificate_verified"], false, "{pg}");
     assert_eq!(pg["account"], role.as_str());
     let grant = format!(
         "GRANT CONNECT ON DATABASE {} TO {}",
@@ -208,7 +220,7 @@ async fn check_names_each_missing_grant_and_the_unreachable_instance(backend: Ba
 async fn check_of_fully_privileged_accounts_is_clean_and_exits_0(backend: Backend) {
     let world = World::on(backend).await;
     let full = MariaAccount::new(&["PROCESS", "SHOW DATABASES", "SHOW VIEW"]).await;
-    full.register(&world, "maria-full").await;
+    full.register(&world, "maria-full", TlsMode::Disable).await;
     world.add_postgres("pg-superuser").await;
     let fleet = start(&world);
 
@@ -230,6 +242,12 @@ async fn check_of_fully_privileged_accounts_is_clean_and_exits_0(backend: Backen
         assert_eq!(fields[1], "succeeded", "{line}");
         assert_eq!(fields.last(), Some(&"ok"), "{line}");
     }
+    let tls_of = |name: &str| {
+        let line = stdout.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().rev().nth(1).unwrap().to_string()
+    };
+    assert_eq!(tls_of("maria-full"), "clear", "{stdout}");
+    assert!(tls_of("pg-superuser").starts_with("TLSv1."), "{stdout}");
     assert!(
         stdout.contains("2 of 2 instances reachable, 0 with something to fix"),
         "{stdout}"

@@ -378,3 +378,82 @@ async fn a_reader_that_goes_away_is_not_an_error() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     world.teardown().await;
 }
+
+/// `instance add` takes a TLS mode in the engine's own words (a word of the
+/// other engine is a usage error naming the allowed ones), certificate
+/// files as paths, and the fleet's default when no mode is given; `import`
+/// takes the same columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_take_tls_settings_in_their_engine_s_words() {
+    let world = World::new().await;
+    let add = |name: &str, engine: &str, extra: &[&str]| {
+        let mut args = vec!["instance", "add", name, "--db-type", engine];
+        args.extend(["--host", "db.example", "--username", "mon"]);
+        args.extend(extra);
+        dbfleet(&world, &args)
+    };
+    let wrong = add("maria", "mariadb", &["--tls-mode", "verify-full"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains(
+            "--tls-mode: unknown TLS mode `verify-full` for mysql; expected one of disabled, \
+             preferred, required, verify_ca, verify_identity"
+        ),
+        "{}",
+        stderr(&wrong)
+    );
+    let half = add("maria", "mariadb", &["--tls-cert-file", "/c.pem"]);
+    assert_eq!(half.status.code(), Some(2), "{}", stderr(&half));
+
+    let files = [
+        "--tls-mode",
+        "verify_identity",
+        "--tls-ca-file",
+        "/etc/dbfleet/ca.pem",
+        "--tls-cert-file",
+        "/etc/dbfleet/client.pem",
+        "--tls-key-file",
+        "/etc/dbfleet/client.key",
+    ];
+    let out = add("maria", "mariadb", &files);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = add("pg", "postgresql", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let dir = std::env::temp_dir().join(format!("dbfleet-cli-tls-{}", world.tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("fleet.csv");
+    std::fs::write(
+        &csv,
+        "name,engine,host,username,tls_mode,tls_ca_file\n\
+         pg-csv,postgresql,h,mon,verify-full,/etc/dbfleet/provider-ca.pem\n",
+    )
+    .unwrap();
+    let out = dbfleet(&world, &["instance", "import", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(
+        &csv,
+        "name,engine,host,username,tls_mode\nm,mysql,h,u,require\n",
+    )
+    .unwrap();
+    let bad = dbfleet(&world, &["instance", "import", csv.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("tls_mode"), "{}", stderr(&bad));
+
+    let listed = stdout(&dbfleet(&world, &["instance", "list"]));
+    let shown = dbfleet(&world, &["instance", "show", "maria", "--json"]);
+    world.teardown().await;
+
+    let mode_of = |name: &str| {
+        let line = listed.lines().find(|l| l.contains(name)).unwrap();
+        line.split_whitespace().nth(5).unwrap().to_string()
+    };
+    assert_eq!(mode_of(" maria "), "verify_identity", "{listed}");
+    assert_eq!(mode_of(" pg "), "prefer", "{listed}");
+    assert_eq!(mode_of(" pg-csv "), "verify-full", "{listed}");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let tls = &shown[0]["tls"];
+    assert_eq!(tls["mode"], "verify-full", "{shown}");
+    assert_eq!(tls["key_file"], "/etc/dbfleet/client.key", "{shown}");
+}

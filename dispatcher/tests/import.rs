@@ -262,6 +262,7 @@ async fn a_name_the_configuration_manages_is_refused(backend: Backend) {
     let world = World::on(backend).await;
     let files = Files::new();
     let declared = NewInstance {
+        tls: Default::default(),
         name: InstanceName::parse("declared").unwrap(),
         db_type: DbType::Postgresql,
         host: "h".into(),

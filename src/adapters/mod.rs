@@ -24,6 +24,7 @@ use secrecy::SecretString;
 
 use crate::domain::DbType;
 use crate::message::ErrorClass;
+use crate::tls::TlsSettings;
 
 /// Everything needed to open a session on one instance.
 #[derive(Debug, Clone)]
@@ -38,6 +39,60 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
+    /// TLS mode and certificate files; read by the driver as it connects.
+    pub tls: TlsSettings,
+}
+
+impl ConnectOptions {
+    /// Each certificate file the driver will read, opened (never read)
+    /// first: the driver's own error would not say which file is missing.
+    fn check_tls_files(&self) -> Result<(), Error> {
+        let files = [
+            ("tls_ca_file", &self.tls.ca_file),
+            ("tls_cert_file", &self.tls.cert_file),
+            ("tls_key_file", &self.tls.key_file),
+        ];
+        for (key, path) in files {
+            let Some(path) = path else { continue };
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(Error::Connect(format!(
+                    "{key} `{}`: {}",
+                    path.display(),
+                    crate::endpoint::io_cause(&e)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed connect, reworded when TLS refused the server's
+    /// certificate: the host and the reason first (unknown CA, expired,
+    /// name mismatch), the driver's own words after; or when the driver
+    /// could not use the client certificate files, naming them (never
+    /// quoting them). Class `connect`.
+    fn tls_refused(&self, engine: DbType, e: Error) -> Error {
+        let text = e.detail();
+        if let Some(problem) = crate::tls::certificate_problem(text) {
+            return Error::Connect(format!(
+                "TLS certificate of {}:{} not verified (tls_mode `{}`): {problem}; {text}",
+                self.host,
+                self.port,
+                self.tls.mode.name(engine),
+            ));
+        }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            // The driver's words for files it could not parse name neither.
+            (Some(cert), Some(key)) if text.starts_with("error with configuration") => {
+                Error::Connect(format!(
+                    "{text} (tls_cert_file `{}` and tls_key_file `{}` must be a PEM certificate \
+                     and its PEM private key)",
+                    cert.display(),
+                    key.display()
+                ))
+            }
+            _ => e,
+        }
+    }
 }
 
 /// One database as listed by the instance.
@@ -173,6 +228,15 @@ pub struct ServerInfo {
     pub identity: Option<String>,
 }
 
+/// The TLS of an encrypted session, as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `TLSv1.3`.
+    pub version: String,
+    /// `TLS_AES_256_GCM_SHA384`.
+    pub cipher: String,
+}
+
 /// One privilege dbfleet needs, and whether the account holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivilegeCheck {
@@ -212,6 +276,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message without the class's opening words.
+    fn detail(&self) -> &str {
+        match self {
+            Error::Connect(t)
+            | Error::Auth(t)
+            | Error::Query(t)
+            | Error::Permission(t)
+            | Error::Timeout(t)
+            | Error::Unsupported(t) => t,
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Connect(_) => ErrorClass::Connect,
@@ -232,6 +308,7 @@ pub enum Connection {
 
 impl Connection {
     pub async fn connect(db_type: DbType, options: &ConnectOptions) -> Result<Self, Error> {
+        options.check_tls_files()?;
         match db_type {
             DbType::Mysql => mysql::MysqlConnection::connect(options)
                 .await
@@ -240,6 +317,7 @@ impl Connection {
                 .await
                 .map(Connection::Postgres),
         }
+        .map_err(|e| options.tls_refused(db_type, e))
     }
 
     /// Every database of the instance the account can see, with its system
@@ -280,6 +358,15 @@ impl Connection {
         match self {
             Connection::Mysql(c) => c.server_info().await,
             Connection::Postgres(c) => c.server_info().await,
+        }
+    }
+
+    /// The session's TLS version and cipher, as the server saw the
+    /// handshake; `None` when the session is in clear.
+    pub async fn tls_session(&mut self) -> Result<Option<TlsSession>, Error> {
+        match self {
+            Connection::Mysql(c) => c.tls_session().await,
+            Connection::Postgres(c) => c.tls_session().await,
         }
     }
 

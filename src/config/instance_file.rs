@@ -14,10 +14,16 @@ use super::load::parse;
 use super::report::{ConfigError, ConfigErrors, Report};
 use super::section::{kind, Section};
 use super::DeclaredInstance;
+use crate::tls::TlsMode;
 
 /// The instances of a YAML file whose one key is `instances`, a list shaped
 /// like the configuration's; `source` names the file in problems.
-pub fn parse_instances(source: &str, text: &str) -> Result<Vec<DeclaredInstance>, ConfigErrors> {
+/// An item without `tls_mode` gets `tls_mode` (the fleet's default).
+pub fn parse_instances(
+    source: &str,
+    text: &str,
+    tls_mode: TlsMode,
+) -> Result<Vec<DeclaredInstance>, ConfigErrors> {
     let whole_file = |problem: String| {
         ConfigErrors(vec![ConfigError {
             source: source.to_owned(),
@@ -39,7 +45,7 @@ pub fn parse_instances(source: &str, text: &str) -> Result<Vec<DeclaredInstance>
         }
         Err(problem) => return Err(whole_file(problem)),
     };
-    walk(source, root)
+    walk(source, root, tls_mode)
 }
 
 /// The checks of [`parse_instances`] on items read some other way, each a
@@ -48,17 +54,23 @@ pub fn parse_instances(source: &str, text: &str) -> Result<Vec<DeclaredInstance>
 pub fn check_instances(
     source: &str,
     items: Vec<Value>,
+    tls_mode: TlsMode,
 ) -> Result<Vec<DeclaredInstance>, ConfigErrors> {
     let mut root = Mapping::new();
     root.insert(Value::from("instances"), Value::Sequence(items));
-    walk(source, root)
+    walk(source, root, tls_mode)
 }
 
 /// The configuration's walk over a root holding `instances` (and whatever
 /// else, reported as unknown keys).
-fn walk(source: &str, root: Mapping) -> Result<Vec<DeclaredInstance>, ConfigErrors> {
+fn walk(
+    source: &str,
+    root: Mapping,
+    tls_mode: TlsMode,
+) -> Result<Vec<DeclaredInstance>, ConfigErrors> {
     let mut report = Report::new(source);
-    let declared = Section::new(String::new(), root, &mut report).finish_with(instances);
+    let declared =
+        Section::new(String::new(), root, &mut report).finish_with(|s| instances(s, tls_mode));
     if report.errors.is_empty() {
         Ok(declared)
     } else {
@@ -85,7 +97,10 @@ mod tests {
     #[test]
     fn a_file_reads_as_the_configuration_reads_its_list() {
         let from_config = load_from_str("c.yaml", LIST, vec![]).unwrap().instances;
-        assert_eq!(parse_instances("f.yaml", LIST).unwrap(), from_config);
+        assert_eq!(
+            parse_instances("f.yaml", LIST, TlsMode::Prefer).unwrap(),
+            from_config
+        );
     }
 
     #[test]
@@ -93,7 +108,7 @@ mod tests {
         let text = format!(
             "{LIST}  - {{name: a, engine: pg, host: h, username: u, prot: 1}}\nstore: {{}}\n"
         );
-        let found: Vec<String> = parse_instances("f.yaml", &text)
+        let found: Vec<String> = parse_instances("f.yaml", &text, TlsMode::Prefer)
             .unwrap_err()
             .0
             .iter()
@@ -122,7 +137,9 @@ mod tests {
             ("instances: [\n", "invalid YAML at line 2, column 1: "),
         ];
         for (text, problem) in cases {
-            let found = parse_instances("f.yaml", text).unwrap_err().0;
+            let found = parse_instances("f.yaml", text, TlsMode::Prefer)
+                .unwrap_err()
+                .0;
             assert_eq!(found.len(), 1, "{text}: {found:?}");
             assert!(found[0].key.is_empty(), "{text}");
             assert!(
@@ -148,9 +165,11 @@ mod tests {
             map.insert(Value::from("port"), port);
             Value::Mapping(map)
         };
-        let good = check_instances("f.csv", vec![item(Value::from(6432))]).unwrap();
+        let good =
+            check_instances("f.csv", vec![item(Value::from(6432))], TlsMode::Prefer).unwrap();
         assert_eq!(good[0].port, 6432);
-        let bad = check_instances("f.csv", vec![item(Value::from("x"))]).unwrap_err();
+        let bad =
+            check_instances("f.csv", vec![item(Value::from("x"))], TlsMode::Prefer).unwrap_err();
         assert_eq!(
             bad.to_string(),
             "f.csv: instances[0].port: instance `x`: \

@@ -12,17 +12,19 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 use super::section::{kind, Section};
+use super::tls::instance_tls;
 use super::{DeclaredCredential, DeclaredInstance};
 use crate::domain::{CredentialName, DbType, InstanceName};
 use crate::labels::Labels;
 use crate::secret::PasswordRef;
+use crate::tls::TlsMode;
 
 /// The declared instances. Each item is checked on its own, and its name
 /// against the items before it; problems after a valid name mention it.
-pub(super) fn instances(root: &mut Section<'_>) -> Vec<DeclaredInstance> {
+pub(super) fn instances(root: &mut Section<'_>, tls_mode: TlsMode) -> Vec<DeclaredInstance> {
     let mut seen = HashMap::new();
     root.list("instances", "instance", |s, index| {
-        instance(s, index, &mut seen)
+        instance(s, index, &mut seen, tls_mode)
     })
     .into_iter()
     .flatten()
@@ -36,6 +38,7 @@ fn instance(
     s: &mut Section<'_>,
     index: usize,
     seen: &mut HashMap<InstanceName, usize>,
+    tls_mode: TlsMode,
 ) -> Option<DeclaredInstance> {
     let name = instance_name(s);
     if let Some(name) = &name {
@@ -60,6 +63,7 @@ fn instance(
     let database = s.non_empty_string("database");
     let active = s.bool_or("active", true);
     let labels = labels(s);
+    let tls = instance_tls(s, db_type, tls_mode);
     let db_type = db_type?;
     Some(DeclaredInstance {
         name: name?,
@@ -72,6 +76,7 @@ fn instance(
         database,
         active,
         labels,
+        tls,
     })
 }
 
@@ -263,6 +268,7 @@ instances:
                 database: None,
                 active: true,
                 labels: Labels::default(),
+                tls: crate::tls::TlsSettings::default(),
             };
         let expected = [
             instance(

@@ -380,6 +380,7 @@ instances:
             active: true,
             labels: crate::labels::Labels::default(),
             credential: None,
+            tls: crate::tls::TlsSettings::default(),
         };
         assert_eq!(
             s.instances,

@@ -13,6 +13,7 @@ mod section;
 mod settings;
 #[cfg(test)]
 mod test_support;
+mod tls;
 mod value;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Instances declared in the file, in file order; names are unique.
     pub instances: Vec<DeclaredInstance>,
+    /// `instance_defaults.tls_mode`: the TLS mode of an instance that
+    /// names none (declared, added or imported). Default: `prefer`.
+    pub instance_tls_mode: crate::tls::TlsMode,
     /// Named credentials declared in the file; names are unique.
     pub credentials: Vec<DeclaredCredential>,
 }
@@ -79,6 +83,9 @@ pub struct DeclaredInstance {
     pub active: bool,
     /// Default: none.
     pub labels: crate::labels::Labels,
+    /// `tls_mode` (default: `instance_defaults.tls_mode`) and the
+    /// certificate files `tls_ca_file`, `tls_cert_file`, `tls_key_file`.
+    pub tls: crate::tls::TlsSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +113,19 @@ pub struct BrokerSettings {
     /// its `n`-th retry. Past the last tier, it is rejected and counts toward
     /// `delivery_limit`.
     pub retry_delays: Vec<Duration>,
+    /// Certificates for an `amqps://` URL.
+    pub tls: BrokerTls,
+}
+
+/// `broker.tls`: files for an `amqps://` broker, paths only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerTls {
+    /// PEM file of CA certificates trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a broker that verifies its peers.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::instances::{credentials, instances};
 use super::section::Section;
+use super::tls::{broker_tls, default_tls_mode};
 use super::{
     AggregatorSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat,
     LogSettings, Settings, StoreSettings, TelemetrySettings, WorkerSettings,
@@ -16,6 +17,7 @@ use super::{
 
 /// Build the whole [`Settings`] from the root section.
 pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
+    let instance_tls_mode = root.section("instance_defaults", default_tls_mode);
     Settings {
         store: root.section("store", store),
         broker: root.section("broker", broker),
@@ -29,7 +31,8 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         telemetry: root.section("telemetry", telemetry),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
-        instances: instances(root),
+        instances: instances(root, instance_tls_mode),
+        instance_tls_mode,
     }
 }
 
@@ -74,6 +77,7 @@ fn broker(s: &mut Section<'_>) -> BrokerSettings {
             &DEFAULT_RETRY_DELAYS,
             Duration::from_secs(1),
         ),
+        tls: s.section("tls", broker_tls),
     }
 }
 

@@ -137,6 +137,7 @@ fn details(instance: &Instance) -> InstanceDetails {
         database: instance.database.clone(),
         username: instance.username.clone(),
         auth: instance.password.clone(),
+        tls: Some(instance.tls.clone()),
     }
 }
 

@@ -158,7 +158,7 @@ pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> 
             return Ok(Arc::new(MemoryBroker::new(topology)));
         }
     };
-    let broker = RabbitBroker::connect(url, topology).await?;
+    let broker = RabbitBroker::connect(url, &settings.broker.tls, topology).await?;
     broker.declare().await?;
     Ok(Arc::new(broker))
 }

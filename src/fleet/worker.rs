@@ -187,7 +187,7 @@ impl Worker {
             Ok(Leased::Ran(finished)) => {
                 let took = (Utc::now() - started_at).to_std().unwrap_or_default();
                 metrics.job_ran(job.kind().as_str(), instance.db_type.as_str(), took);
-                finished
+                *finished
             }
             Ok(Leased::Busy) => {
                 let retries = meta.retries();
@@ -264,8 +264,8 @@ impl Worker {
             tracing::warn!(error = %e, "lease not released; it expires on its own");
         }
         match executed {
-            Ok(ran) => Ok(Leased::Ran(ended(instance, Ok(ran)))),
-            Err(Failure::Instance(e)) => Ok(Leased::Ran(ended(instance, Err(e)))),
+            Ok(ran) => Ok(Leased::Ran(Box::new(ended(instance, Ok(ran))))),
+            Err(Failure::Instance(e)) => Ok(Leased::Ran(Box::new(ended(instance, Err(e))))),
             Err(Failure::Store(e)) => Err(e),
         }
     }
@@ -403,6 +403,7 @@ fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
         username: d.username.clone(),
         password: d.auth.clone(),
         credential: None,
+        tls: d.tls.clone().unwrap_or_default(),
         is_active: true,
         managed: false,
         active_override: None,
@@ -438,7 +439,7 @@ enum Step {
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {
-    Ran(Finished),
+    Ran(Box<Finished>),
     Busy,
 }
 

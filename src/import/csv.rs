@@ -17,9 +17,10 @@ use serde_yaml::{Mapping, Value};
 
 use super::{rows_or_problems, Problem, Problems, Row};
 use crate::config;
+use crate::tls::TlsMode;
 
 /// Every column, in the order the README shows them.
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 15] = [
     "name",
     "engine",
     "host",
@@ -31,6 +32,10 @@ const COLUMNS: [&str; 11] = [
     "database",
     "active",
     "labels",
+    "tls_mode",
+    "tls_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
 ];
 
 /// Columns every instance needs: a header without one is refused at once.
@@ -40,7 +45,7 @@ const REQUIRED: [&str; 3] = ["name", "engine", "host"];
 /// Columns whose cells are YAML scalars rather than text.
 const TYPED: [&str; 2] = ["port", "active"];
 
-pub(super) fn read(source: &str, bytes: &[u8]) -> Result<Vec<Row>, Problems> {
+pub(super) fn read(source: &str, bytes: &[u8], tls_mode: TlsMode) -> Result<Vec<Row>, Problems> {
     // Spreadsheets often start their CSV with a byte-order mark.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let file = File { source, bytes };
@@ -60,7 +65,7 @@ pub(super) fn read(source: &str, bytes: &[u8]) -> Result<Vec<Row>, Problems> {
     };
     let columns = file.columns(&header).map_err(Problems)?;
     let (items, lines, mut problems) = file.items(&columns, records);
-    match rows_or_problems(config::check_instances(source, items), &lines) {
+    match rows_or_problems(config::check_instances(source, items, tls_mode), &lines) {
         Ok(rows) if problems.is_empty() => Ok(rows),
         Ok(_) => Err(Problems(problems)),
         Err(found) => {
@@ -238,7 +243,9 @@ mod tests {
     use crate::secret::PasswordRef;
 
     fn problems(text: &str) -> String {
-        read("f.csv", text.as_bytes()).unwrap_err().to_string()
+        read("f.csv", text.as_bytes(), TlsMode::Prefer)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -248,7 +255,7 @@ mod tests {
                     007, mariadb ,h1,,u,PW,,,\n\
                     \n\
                     b,pg,\"h,2\",6432,u,,/run/pw,app,false\n";
-        let rows = read("f.csv", text.as_bytes()).unwrap();
+        let rows = read("f.csv", text.as_bytes(), TlsMode::Prefer).unwrap();
         let a = &rows[0].instance;
         assert_eq!(
             (a.name.as_str(), a.db_type, a.port),
@@ -293,7 +300,7 @@ mod tests {
             problems("name,engine,hostname,name,password\nx,y,z,w,hunter2\n"),
             "f.csv:1: unknown column `hostname`; the columns are \
              name,engine,host,port,username,password_env,password_file,credential,database,active,\
-             labels\n\
+             labels,tls_mode,tls_ca_file,tls_cert_file,tls_key_file\n\
              f.csv:1: column `name` appears twice\n\
              f.csv:1: column `password`: plaintext passwords are not accepted; \
              use `password_env` or `password_file` (neither means an empty password)\n\
@@ -305,7 +312,9 @@ mod tests {
     #[test]
     fn a_cell_that_is_not_text_is_reported_without_its_bytes() {
         let bytes = b"name,engine,host,username\na,pg,h,u\n\nb,pg,\xff\xfe,u\n";
-        let found = read("f.csv", bytes).unwrap_err().to_string();
+        let found = read("f.csv", bytes, TlsMode::Prefer)
+            .unwrap_err()
+            .to_string();
         assert_eq!(found, "f.csv:4: a cell is not UTF-8 text");
     }
 }

@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::config::{ConfigError, ConfigErrors, DeclaredInstance};
+use crate::tls::TlsMode;
 
 /// How a file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,8 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Read and check the file at `path`: its rows, or every problem in it.
-pub fn read(path: &Path, format: Format) -> Result<Vec<Row>, Problems> {
+/// An instance without `tls_mode` gets `tls_mode` (the fleet's default).
+pub fn read(path: &Path, format: Format, tls_mode: TlsMode) -> Result<Vec<Row>, Problems> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         Problems(vec![Problem::whole_file(
@@ -139,8 +141,8 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<Row>, Problems> {
         )])
     })?;
     match format {
-        Format::Yaml => yaml::read(&source, &bytes),
-        Format::Csv => csv::read(&source, &bytes),
+        Format::Yaml => yaml::read(&source, &bytes, tls_mode),
+        Format::Csv => csv::read(&source, &bytes, tls_mode),
     }
 }
 

@@ -11,15 +11,16 @@
 
 use super::{rows_or_problems, Problem, Problems, Row};
 use crate::config;
+use crate::tls::TlsMode;
 
-pub(super) fn read(source: &str, bytes: &[u8]) -> Result<Vec<Row>, Problems> {
+pub(super) fn read(source: &str, bytes: &[u8], tls_mode: TlsMode) -> Result<Vec<Row>, Problems> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Problems(vec![Problem::whole_file(
             source,
             format!("not UTF-8 text: {e}"),
         )])
     })?;
-    let checked = config::parse_instances(source, text);
+    let checked = config::parse_instances(source, text, tls_mode);
     let items = match &checked {
         Ok(declared) => Some(declared.len()),
         Err(_) => list_len(text),
@@ -112,14 +113,18 @@ mod tests {
     #[test]
     fn problems_land_on_the_line_of_their_entry() {
         let text = "instances:\n  - {name: a, engine: pg, host: h, username: u}\n\n  - name: b\n    engine: pg\n    host: h\n    username: u\n    port: x\n  - {name: a, engine: pg, host: h, username: u}\n";
-        let found = read("f.yaml", text.as_bytes()).unwrap_err().to_string();
+        let found = read("f.yaml", text.as_bytes(), TlsMode::Prefer)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             found,
             "f.yaml:4: port: instance `b`: expected an integer from 1 to 65535, found a string\n\
              f.yaml:9: name: instance `a`: duplicate name; already declared by line 2"
         );
         let flow = "instances: [{name: a, engine: pg, host: h, username: u, port: x}]\n";
-        let found = read("f.yaml", flow.as_bytes()).unwrap_err().to_string();
+        let found = read("f.yaml", flow.as_bytes(), TlsMode::Prefer)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             found,
             "f.yaml: instances[0].port: instance `a`: expected an integer from 1 to 65535, found a string"
@@ -129,7 +134,7 @@ mod tests {
     #[test]
     fn good_rows_know_their_lines() {
         let text = "instances:\n  - {name: a, engine: pg, host: h, username: u}\n  - {name: b, engine: pg, host: h, username: u}\n";
-        let rows = read("f.yaml", text.as_bytes()).unwrap();
+        let rows = read("f.yaml", text.as_bytes(), TlsMode::Prefer).unwrap();
         let placed: Vec<_> = rows.iter().map(|r| (r.index, r.line)).collect();
         assert_eq!(placed, [(0, Some(2)), (1, Some(3))]);
     }

@@ -164,6 +164,7 @@ impl<'a> Context<'a> {
             connect_timeout: self.limits.connect_timeout,
             statement_timeout: self.limits.statement_timeout,
             lock_timeout: self.limits.lock_timeout,
+            tls: i.tls.clone(),
         };
         Ok(Connection::connect(i.db_type, &options).await?)
     }

@@ -11,11 +11,13 @@
 //! `dbfleet instance check` lists every problem of the fleet at once.
 
 use super::{Context, Failure, Job};
-use crate::adapters::{self, Connection, ServerFlavor};
+use crate::adapters::{self, Connection, ServerFlavor, TlsSession};
+use crate::domain::DbType;
 use crate::inventory;
-use crate::message::probe::{Flavor, Output, Params, Privilege};
+use crate::message::probe::{Flavor, Output, Params, Privilege, Security};
 use crate::message::Warning;
 use crate::store::Tally;
+use crate::tls::TlsMode;
 
 /// PostgreSQL's predefined role that may size every database, in place of
 /// `CONNECT` on each one.
@@ -51,15 +53,18 @@ impl Job for Probe {
             .iter()
             .find(|p| !p.required && !p.granted)
             .map(|p| p.grant.as_str());
-        output
+        let mut warnings: Vec<Warning> = output
             .missing()
             .map(|p| missing_grant(p, alternative))
-            .collect()
+            .collect();
+        warnings.extend(in_clear(output));
+        warnings
     }
 }
 
 async fn examine(ctx: &Context<'_>, connection: &mut Connection) -> Result<Output, Failure> {
     let server = connection.server_info().await?;
+    let session = connection.tls_session().await?;
     let listing = connection.fetch_inventory().await?;
     let targets = inventory::plan(ctx.instance.db_type, &[], &listing, ctx.filters).active;
     let checks = connection.privileges(&targets).await?;
@@ -71,6 +76,47 @@ async fn examine(ctx: &Context<'_>, connection: &mut Connection) -> Result<Outpu
         account: server.account,
         server_identity: server.identity,
         privileges: checks.into_iter().map(privilege).collect(),
+        security: Some(security(
+            ctx.instance.db_type,
+            ctx.instance.tls.mode,
+            session,
+        )),
+    })
+}
+
+/// What the session's TLS amounts to. Verification follows from the mode:
+/// a handshake under `verify-ca` or `verify-full` only succeeds with a
+/// certificate that passed those checks.
+fn security(engine: DbType, mode: TlsMode, session: Option<TlsSession>) -> Security {
+    let encrypted = session.is_some();
+    let (tls_version, cipher) = match session {
+        Some(s) => (Some(s.version), Some(s.cipher).filter(|c| !c.is_empty())),
+        None => (None, None),
+    };
+    Security {
+        tls_mode: mode.name(engine).to_string(),
+        encrypted,
+        tls_version,
+        cipher,
+        certificate_verified: encrypted && mode.verifies_certificate(),
+        host_verified: encrypted && mode == TlsMode::VerifyFull,
+    }
+}
+
+/// A connection in clear that the operator did not ask for: under
+/// `prefer`, the server offered no TLS. `disable` is the operator's own
+/// choice, shown in the output but not warned about.
+fn in_clear(output: &Output) -> Option<Warning> {
+    let security = output.security.as_ref()?;
+    let chosen = matches!(security.tls_mode.as_str(), "disable" | "disabled");
+    (!security.encrypted && !chosen).then(|| Warning {
+        code: "tls_in_clear".to_string(),
+        message: format!(
+            "connected in clear (tls_mode `{}`): the server offered no TLS, so the password \
+             and the data crossed the network unencrypted; enable TLS on the server and \
+             require it here",
+            security.tls_mode
+        ),
     })
 }
 
@@ -138,6 +184,7 @@ pub(super) mod tests {
             account: "mon".to_string(),
             server_identity: None,
             privileges,
+            security: None,
         }
     }
 
@@ -175,5 +222,36 @@ pub(super) mod tests {
             check("SHOW DATABASES", None, false),
         ]);
         assert_eq!(Probe::warnings(&mysql).len(), 2);
+    }
+
+    #[test]
+    fn security_follows_the_session_and_the_mode() {
+        let tls = || {
+            Some(TlsSession {
+                version: "TLSv1.3".into(),
+                cipher: "TLS_AES_256_GCM_SHA384".into(),
+            })
+        };
+        let full = security(DbType::Mysql, TlsMode::VerifyFull, tls());
+        assert_eq!(full.tls_mode, "verify_identity");
+        assert!(full.encrypted && full.certificate_verified && full.host_verified);
+        let ca = security(DbType::Postgresql, TlsMode::VerifyCa, tls());
+        assert!(ca.certificate_verified && !ca.host_verified);
+        let required = security(DbType::Postgresql, TlsMode::Require, tls());
+        assert!(required.encrypted && !required.certificate_verified);
+        assert_eq!(required.tls_version.as_deref(), Some("TLSv1.3"));
+    }
+
+    #[test]
+    fn clear_is_a_warning_unless_the_operator_chose_it() {
+        let mut out = output(vec![]);
+        out.security = Some(security(DbType::Mysql, TlsMode::Prefer, None));
+        let warnings = Probe::warnings(&out);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].code, "tls_in_clear");
+        assert!(warnings[0].message.contains("`preferred`"), "{warnings:?}");
+        assert_eq!(Probe::tally(&out).get("missing_grants"), 0);
+        out.security = Some(security(DbType::Mysql, TlsMode::Disable, None));
+        assert!(Probe::warnings(&out).is_empty());
     }
 }

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{BatchId, DbType, InstanceId, InstanceName, JobId};
 use crate::secret::PasswordRef;
+use crate::tls::TlsSettings;
 
 pub use wire::DecodeError;
 
@@ -182,6 +183,10 @@ pub struct InstanceDetails {
     pub username: String,
     /// Where the worker finds the password.
     pub auth: PasswordRef,
+    /// TLS mode (canonical names) and certificate file paths; absent in
+    /// jobs from before TLS settings existed, which connect as `prefer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
 }
 
 /// One unit of work.
@@ -324,7 +329,7 @@ impl JobError {
 /// database it could not measure. Warnings never change a batch's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Stable, for scripts: `missing_grant` (probe), `not_measured` and
+    /// Stable, for scripts: `missing_grant` and `tls_in_clear` (probe), `not_measured` and
     /// `partial_inventory` (capacity sync), …
     pub code: String,
     /// For people.

@@ -50,6 +50,29 @@ pub struct Privilege {
     pub grant: String,
 }
 
+/// How the probe's own connection was protected: what every job on this
+/// instance gets, since they all connect with the same settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    /// The instance's TLS mode, in its engine's words (`verify-full`,
+    /// `verify_identity`).
+    pub tls_mode: String,
+    /// The session is encrypted.
+    pub encrypted: bool,
+    /// `TLSv1.3`, as the server reports it; absent in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// `TLS_AES_256_GCM_SHA384`; absent in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    /// The server's certificate chains to a trusted CA: the mode checks it
+    /// (`verify-ca`/`verify_ca` and above) and the handshake succeeded.
+    pub certificate_verified: bool,
+    /// The certificate also names the host dialled (`verify-full`,
+    /// `verify_identity`).
+    pub host_verified: bool,
+}
+
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
@@ -70,6 +93,9 @@ pub struct Output {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_identity: Option<String>,
     pub privileges: Vec<Privilege>,
+    /// The connection's TLS; absent in results of workers that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
 }
 
 impl Output {

@@ -59,6 +59,14 @@ pub(crate) async fn first<C>(
 /// said (`password authentication failed for user "x"`), or what the
 /// socket said (`connection refused`), or what was wrong with the URL.
 pub(crate) fn cause(e: &sqlx::Error) -> String {
+    let phrase = phrase(e);
+    match crate::tls::certificate_problem(&phrase) {
+        Some(problem) => format!("TLS certificate not verified: {problem} ({phrase})"),
+        None => phrase,
+    }
+}
+
+fn phrase(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
         sqlx::Error::Io(io) => endpoint::io_cause(io),

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 
 use super::db::{args, Tx};
 use super::dialect::{Column, Kind};
-use super::instances::{instance_from_row, SELECT_INSTANCE};
+use super::instances::{instance_from_row, path_text, SELECT_INSTANCE};
 use super::{Error, Instance, Instances, NewInstance, Result};
 use crate::domain::{CredentialName, InstanceName};
 
@@ -305,7 +305,7 @@ async fn insert_credentials(
     Ok(ids)
 }
 
-const NEW_INSTANCES: [Column; 10] = [
+const NEW_INSTANCES: [Column; 14] = [
     column("name", Kind::Text),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -316,6 +316,10 @@ const NEW_INSTANCES: [Column; 10] = [
     column("managed", Kind::Int),
     column("labels", Kind::Text),
     column("credential_name", Kind::Text),
+    column("tls_mode", Kind::Text),
+    column("tls_ca_file", Kind::Text),
+    column("tls_cert_file", Kind::Text),
+    column("tls_key_file", Kind::Text),
 ];
 
 /// The new instances, each on one of the new credentials of its contents.
@@ -342,12 +346,15 @@ async fn insert_instances(
             "managed": i64::from(new.managed), "labels": new.labels.to_json(),
             "credential_name": new.credential.as_ref().map(CredentialName::as_str),
         }));
+        add_tls(rows.last_mut(), new);
     }
     let sql = format!(
         "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-             is_active, managed, labels, credential_name, created_at, updated_at) \
+             is_active, managed, labels, credential_name, created_at, updated_at, tls_mode, \
+             tls_ca_file, tls_cert_file, tls_key_file) \
          SELECT t.name, t.db_type, t.host, t.port, t.database_name, t.credential_id, \
-             t.is_active = 1, t.managed = 1, t.labels, t.credential_name, $2, $2 FROM {}",
+             t.is_active = 1, t.managed = 1, t.labels, t.credential_name, $2, $2, t.tls_mode, \
+             t.tls_ca_file, t.tls_cert_file, t.tls_key_file FROM {}",
         tx.dialect().rows(1, &NEW_INSTANCES)
     );
     tx.execute(&sql, args![Value::Array(rows), now])
@@ -356,7 +363,7 @@ async fn insert_instances(
     Ok(())
 }
 
-const CHANGED: [Column; 10] = [
+const CHANGED: [Column; 14] = [
     column("id", Kind::Int),
     column("db_type", Kind::Text),
     column("host", Kind::Text),
@@ -367,6 +374,10 @@ const CHANGED: [Column; 10] = [
     column("password_ref", Kind::Text),
     column("labels", Kind::Text),
     column("credential_name", Kind::Text),
+    column("tls_mode", Kind::Text),
+    column("tls_ca_file", Kind::Text),
+    column("tls_cert_file", Kind::Text),
+    column("tls_key_file", Kind::Text),
 ];
 
 /// The changed instances and their credentials, one statement each.
@@ -379,20 +390,24 @@ async fn update(
         .iter()
         .map(|(stored, new)| {
             let (username, source, reference) = credential(new);
-            json!({
+            let mut row = json!({
                 "id": stored.id.0, "db_type": new.db_type.as_str(), "host": new.host,
                 "port": new.port, "database_name": new.database, "username": username,
                 "password_source": source, "password_ref": reference,
                 "labels": new.labels.to_json(),
                 "credential_name": new.credential.as_ref().map(CredentialName::as_str),
-            })
+            });
+            add_tls(Some(&mut row), new);
+            row
         })
         .collect();
     let from = tx.dialect().rows(1, &CHANGED);
     let instances = format!(
         "UPDATE instances SET db_type = t.db_type, host = t.host, port = t.port, \
              database_name = t.database_name, labels = t.labels, \
-             credential_name = t.credential_name, updated_at = $2 \
+             credential_name = t.credential_name, tls_mode = t.tls_mode, \
+             tls_ca_file = t.tls_ca_file, tls_cert_file = t.tls_cert_file, \
+             tls_key_file = t.tls_key_file, updated_at = $2 \
          FROM {from} WHERE instances.id = t.id"
     );
     tx.execute(&instances, args![rows.clone(), now]).await?;
@@ -403,6 +418,17 @@ async fn update(
     );
     tx.execute(&credentials, args![rows, now]).await?;
     Ok(())
+}
+
+/// The TLS columns of a row to write.
+fn add_tls(row: Option<&mut Value>, new: &NewInstance) {
+    if let Some(Value::Object(row)) = row {
+        let tls = &new.tls;
+        row.insert("tls_mode".into(), json!(tls.mode.as_str()));
+        row.insert("tls_ca_file".into(), json!(path_text(&tls.ca_file)));
+        row.insert("tls_cert_file".into(), json!(path_text(&tls.cert_file)));
+        row.insert("tls_key_file".into(), json!(path_text(&tls.key_file)));
+    }
 }
 
 /// A unique violation on insert: another process registered one of the

@@ -12,6 +12,8 @@
 //! may instead log in with a named credential (`credentials.rs`), whose
 //! username and reference it then reads (its own row is kept, unused).
 
+use std::path::PathBuf;
+
 use chrono::Utc;
 use serde::Serialize;
 
@@ -20,6 +22,7 @@ use super::{Error, Result};
 use crate::domain::{CredentialName, DbType, InstanceId, InstanceName};
 use crate::labels::Labels;
 use crate::secret::PasswordRef;
+use crate::tls::{TlsMode, TlsSettings};
 
 /// A registered instance, as the worker needs it.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +39,8 @@ pub struct Instance {
     pub password: PasswordRef,
     /// The named credential the instance logs in with, if any.
     pub credential: Option<CredentialName>,
+    /// TLS mode and certificate file references.
+    pub tls: TlsSettings,
     pub is_active: bool,
     /// Declared in the configuration, and so reconciled from it.
     pub managed: bool,
@@ -59,6 +64,7 @@ impl Instance {
             && self.port == new.port
             && self.database == new.database
             && self.labels == new.labels
+            && self.tls == new.tls
             && match &new.credential {
                 Some(name) => self.credential.as_ref() == Some(name),
                 None => {
@@ -83,6 +89,7 @@ pub struct NewInstance {
     pub password: PasswordRef,
     /// Log in with this named credential instead (it must exist).
     pub credential: Option<CredentialName>,
+    pub tls: TlsSettings,
     /// Declared in the configuration (see [`Instance::managed`]).
     pub managed: bool,
     pub labels: Labels,
@@ -97,8 +104,8 @@ pub struct Instances<'a> {
 /// one, its own otherwise.
 pub(super) const SELECT_INSTANCE: &str =
     "SELECT i.id, i.name, i.db_type, i.host, i.port, i.database_name, i.is_active, i.managed, \
-     i.active_override, i.labels, i.disabled_by, i.credential_name, \
-     c.username, c.password_source, c.password_ref \
+     i.active_override, i.labels, i.disabled_by, i.credential_name, i.tls_mode, i.tls_ca_file, \
+     i.tls_cert_file, i.tls_key_file, c.username, c.password_source, c.password_ref \
      FROM instances i LEFT JOIN credentials n ON n.name = i.credential_name \
      JOIN credentials c ON c.id = COALESCE(n.id, i.credential_id)";
 
@@ -118,8 +125,10 @@ impl Instances<'_> {
         let id = tx
             .fetch_one(
                 "INSERT INTO instances (name, db_type, host, port, database_name, credential_id, \
-                     managed, labels, credential_name, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                     managed, labels, credential_name, created_at, updated_at, tls_mode, \
+                     tls_ca_file, tls_cert_file, tls_key_file) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) \
+                 RETURNING id",
                 args![
                     new.name.as_str(),
                     new.db_type.as_str(),
@@ -130,7 +139,11 @@ impl Instances<'_> {
                     new.managed,
                     new.labels.to_json(),
                     new.credential.as_ref().map(CredentialName::as_str),
-                    now
+                    now,
+                    new.tls.mode.as_str(),
+                    path_text(&new.tls.ca_file),
+                    path_text(&new.tls.cert_file),
+                    path_text(&new.tls.key_file)
                 ],
             )
             .await
@@ -151,7 +164,8 @@ impl Instances<'_> {
         let updated = tx
             .fetch_optional(
                 "UPDATE instances SET db_type = $2, host = $3, port = $4, database_name = $5, \
-                     managed = $6, labels = $7, credential_name = $8, updated_at = $9 \
+                     managed = $6, labels = $7, credential_name = $8, updated_at = $9, \
+                     tls_mode = $10, tls_ca_file = $11, tls_cert_file = $12, tls_key_file = $13 \
                  WHERE id = $1 AND deleted_at IS NULL RETURNING credential_id",
                 args![
                     id,
@@ -162,7 +176,11 @@ impl Instances<'_> {
                     new.managed,
                     new.labels.to_json(),
                     new.credential.as_ref().map(CredentialName::as_str),
-                    now
+                    now,
+                    new.tls.mode.as_str(),
+                    path_text(&new.tls.ca_file),
+                    path_text(&new.tls.cert_file),
+                    path_text(&new.tls.key_file)
                 ],
             )
             .await
@@ -297,6 +315,26 @@ fn unknown_credential(e: Error, new: &NewInstance) -> Error {
     }
 }
 
+/// A file reference as the store keeps it.
+pub(super) fn path_text(path: &Option<PathBuf>) -> Option<String> {
+    path.as_ref().map(|p| p.display().to_string())
+}
+
+/// The TLS columns of an instance row.
+fn tls_from_row(row: &Row) -> Result<TlsSettings> {
+    let mode: String = row.get("tls_mode")?;
+    let file = |column: &str| -> Result<Option<PathBuf>> {
+        Ok(row.get::<Option<String>>(column)?.map(PathBuf::from))
+    };
+    Ok(TlsSettings {
+        mode: TlsMode::parse(DbType::Postgresql, &mode)
+            .map_err(|e| Error::Conflict(format!("corrupt instance row: {e}")))?,
+        ca_file: file("tls_ca_file")?,
+        cert_file: file("tls_cert_file")?,
+        key_file: file("tls_key_file")?,
+    })
+}
+
 pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
     let corrupt = |what: String| Error::Conflict(format!("corrupt instance row: {what}"));
     let name: String = row.get("name")?;
@@ -318,6 +356,7 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance> {
             .get::<Option<String>>("credential_name")?
             .map(|n| CredentialName::parse(&n).map_err(|e| corrupt(e.to_string())))
             .transpose()?,
+        tls: tls_from_row(row)?,
         is_active: row.get("is_active")?,
         managed: row.get("managed")?,
         active_override: row.get("active_override")?,

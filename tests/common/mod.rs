@@ -27,8 +27,10 @@ macro_rules! on_both_backends {
 
 pub mod backends;
 pub mod fleet;
+pub mod pki;
 pub mod private_mariadb;
 pub mod slow_link;
+pub mod tls_proxy;
 
 #[allow(unused_imports)]
 pub use self::backends::{
@@ -97,6 +99,21 @@ pub enum Backend {
     Embedded,
 }
 
+/// What a world changes from the defaults.
+#[derive(Default)]
+struct Custom<'a> {
+    /// `""` or `:<password>`, after the user in the store's URL.
+    store_password: &'a str,
+    /// Appended to the store's URL (fleet only).
+    store_query: &'a str,
+    /// The broker's URL (fleet only); RabbitMQ on loopback by default.
+    broker_url: Option<&'a str>,
+    /// YAML lines added to the `broker:` section.
+    broker: &'a str,
+    /// YAML appended to the configuration.
+    extra: &'a str,
+}
+
 pub struct World {
     pub tag: String,
     pub backend: Backend,
@@ -118,23 +135,61 @@ impl World {
 
     /// `extra` is YAML appended to the generated configuration.
     pub async fn with_yaml(backend: Backend, extra: &str) -> Self {
-        Self::build(backend, "", "", extra).await
+        Self::build(
+            backend,
+            Custom {
+                extra,
+                ..Custom::default()
+            },
+        )
+        .await
     }
 
     /// Like [`World::on`], with `broker` (YAML lines indented by two
     /// spaces) added to the `broker:` section.
     pub async fn with_broker_yaml(backend: Backend, broker: &str) -> Self {
-        Self::build(backend, "", broker, "").await
+        Self::build(
+            backend,
+            Custom {
+                broker,
+                ..Custom::default()
+            },
+        )
+        .await
+    }
+
+    /// A fleet world whose control-store URL ends with `query`
+    /// (`?sslmode=require`), and whose broker is `broker_url` with the
+    /// `broker` YAML lines (indented by two spaces) added.
+    pub async fn fleet_with(store_query: &str, broker_url: Option<&str>, broker: &str) -> Self {
+        let custom = Custom {
+            store_query,
+            broker_url,
+            broker,
+            ..Custom::default()
+        };
+        Self::build(Backend::Fleet, custom).await
     }
 
     /// Like [`World::on`], with `password` in the control store's URL (the
     /// local PostgreSQL trusts any password, so the URL still works).
     pub async fn with_store_password(backend: Backend, password: &str) -> Self {
-        Self::build(backend, &format!(":{password}"), "", "").await
+        let store_password = format!(":{password}");
+        let custom = Custom {
+            store_password: &store_password,
+            ..Custom::default()
+        };
+        Self::build(backend, custom).await
     }
 
-    /// `store_password` is `""` or `:<password>`, after the user in the URL.
-    async fn build(backend: Backend, store_password: &str, broker: &str, extra: &str) -> Self {
+    async fn build(backend: Backend, custom: Custom<'_>) -> Self {
+        let Custom {
+            store_password,
+            store_query,
+            broker_url: fleet_broker,
+            broker,
+            extra,
+        } = custom;
         let tag = tag();
         let store_db = format!("dbft_store_{tag}");
         let (store_url, broker_url) = match backend {
@@ -143,8 +198,10 @@ impl World {
                 let sql = format!("CREATE DATABASE \"{store_db}\"");
                 admin.execute(sql.as_str()).await.unwrap();
                 let _ = admin.close().await;
-                let url = format!("postgres://postgres{store_password}@127.0.0.1:5432/{store_db}");
-                (url, AMQP.to_string())
+                let url = format!(
+                    "postgres://postgres{store_password}@127.0.0.1:5432/{store_db}{store_query}"
+                );
+                (url, fleet_broker.unwrap_or(AMQP).to_string())
             }
             Backend::Embedded => {
                 let dir = std::env::temp_dir().join(&store_db);
@@ -176,6 +233,11 @@ impl World {
         }
     }
 
+    /// The name of the world's control-store database.
+    pub fn store_db(&self) -> &str {
+        &self.store_db
+    }
+
     pub async fn add_instance(
         &self,
         name: &str,
@@ -184,7 +246,22 @@ impl World {
         user: &str,
         password: PasswordRef,
     ) -> Instance {
+        self.add_instance_tls(name, db_type, port, user, password, Default::default())
+            .await
+    }
+
+    /// [`World::add_instance`] with these TLS settings.
+    pub async fn add_instance_tls(
+        &self,
+        name: &str,
+        db_type: DbType,
+        port: u16,
+        user: &str,
+        password: PasswordRef,
+        tls: dbfleet::tls::TlsSettings,
+    ) -> Instance {
         let new = NewInstance {
+            tls,
             name: InstanceName::parse(name).unwrap(),
             db_type,
             host: "127.0.0.1".to_string(),

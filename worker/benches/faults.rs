@@ -683,6 +683,7 @@ impl Fixture {
         let var = self.password_var();
         for i in 0..n {
             let new = NewInstance {
+                tls: Default::default(),
                 name: InstanceName::parse(&format!("{prefix}-{i:04}")).expect("name"),
                 db_type: DbType::Mysql,
                 host: "127.0.0.1".to_string(),

@@ -82,6 +82,7 @@ impl Setup {
         let port = link.as_ref().map_or(3306, |l| l.port);
         for i in 0..instances {
             let new = NewInstance {
+                tls: Default::default(),
                 name: InstanceName::parse(&format!("p-{i:03}")).unwrap(),
                 db_type: DbType::Mysql,
                 host: "127.0.0.1".to_string(),

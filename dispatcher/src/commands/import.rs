@@ -28,7 +28,7 @@ pub async fn run(
     out: &mut impl Write,
 ) -> Result<ExitCode> {
     let format = args.format.unwrap_or_else(|| Format::of_path(&args.file));
-    let rows = match import::read(&args.file, format) {
+    let rows = match import::read(&args.file, format, settings.instance_tls_mode) {
         Ok(rows) => rows,
         Err(problems) => return Ok(refuse(&args.file, &problems)),
     };

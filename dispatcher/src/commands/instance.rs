@@ -13,6 +13,7 @@ use dbfleet::labels::Labels;
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance, Store};
+use dbfleet::tls::{TlsMode, TlsSettings};
 
 use super::{batch, import, in_process, Usage};
 use crate::cli::{AddInstance, InstanceCommand, LabelChange};
@@ -40,7 +41,8 @@ pub async fn run(
     match command {
         InstanceCommand::Check { .. } | InstanceCommand::Import(_) => unreachable!("handled above"),
         InstanceCommand::Add(add) => {
-            let instance = instances.add(&new_instance(add)?).await?;
+            let new = new_instance(*add, settings.instance_tls_mode)?;
+            let instance = instances.add(&new).await?;
             writeln!(
                 out,
                 "added instance `{}` (id {})",
@@ -169,12 +171,28 @@ fn check_exit_code(report: &BatchReport) -> ExitCode {
     }
 }
 
-fn new_instance(add: AddInstance) -> Result<NewInstance> {
+fn new_instance(add: AddInstance, default_tls: TlsMode) -> Result<NewInstance> {
     let password = match (&add.password_env, add.password_file) {
         (Some(var), _) => PasswordRef::env(var)?,
         (None, Some(path)) => PasswordRef::File(path),
         (None, None) => PasswordRef::None,
     };
+    let mode = match add.tls_mode.as_deref() {
+        Some(raw) => {
+            TlsMode::parse(add.db_type, raw).map_err(|e| Usage(format!("--tls-mode: {e}")))?
+        }
+        None => default_tls,
+    };
+    let tls = TlsSettings {
+        mode,
+        ca_file: add.tls_ca_file,
+        cert_file: add.tls_cert_file,
+        key_file: add.tls_key_file,
+    };
+    if let Some((key, problem)) = tls.problems().first() {
+        let flag = format!("--{}", key.replace('_', "-"));
+        return Err(Usage(format!("{flag}: {problem}")).into());
+    }
     Ok(NewInstance {
         name: add.name,
         port: add.port.unwrap_or(add.db_type.default_port()),
@@ -184,6 +202,7 @@ fn new_instance(add: AddInstance) -> Result<NewInstance> {
         username: add.username.unwrap_or_default(),
         password,
         credential: add.credential,
+        tls,
         managed: false,
         labels: merge(add.labels.iter()),
     })

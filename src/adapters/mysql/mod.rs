@@ -22,13 +22,14 @@ pub(crate) use filename::decode_filename;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::mysql::MySqlConnectOptions;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions as _, Connection as _};
 
 use self::account::Account;
 use self::columns::text_at;
 use self::error::map_error;
 use super::{ConnectOptions, DatabaseItem, Error, Listing};
+use crate::tls::{TlsMode, TlsSettings};
 
 /// Databases MySQL and MariaDB create for themselves.
 const SYSTEM_DATABASES: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
@@ -98,6 +99,7 @@ impl MysqlConnection {
         if let Some(database) = o.database.as_deref() {
             options = options.database(database);
         }
+        options = with_tls(options, &o.tls);
 
         let mut conn = match tokio::time::timeout(o.connect_timeout, options.connect()).await {
             Ok(result) => result.map_err(|e| connect_error(e, o.database.as_deref()))?,
@@ -150,6 +152,25 @@ impl MysqlConnection {
 /// A failed connect. Refused the instance's database (1044), the fix is to
 /// name none (dbfleet needs no database on these servers) or to grant the
 /// account something on it.
+/// The instance's TLS settings in the client's `--ssl-mode` terms; the
+/// files are read by the driver as it connects, never here.
+fn with_tls(options: MySqlConnectOptions, tls: &TlsSettings) -> MySqlConnectOptions {
+    let mut options = options.ssl_mode(match tls.mode {
+        TlsMode::Disable => MySqlSslMode::Disabled,
+        TlsMode::Prefer => MySqlSslMode::Preferred,
+        TlsMode::Require => MySqlSslMode::Required,
+        TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+        TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+    });
+    if let Some(ca) = &tls.ca_file {
+        options = options.ssl_ca(ca);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        options = options.ssl_client_cert(cert).ssl_client_key(key);
+    }
+    options
+}
+
 fn connect_error(e: sqlx::Error, database: Option<&str>) -> Error {
     match (map_error(e), database) {
         (Error::Permission(refused), Some(database)) => {

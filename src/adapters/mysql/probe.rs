@@ -15,7 +15,7 @@ use sqlx::Executor as _;
 use super::columns::text_at;
 use super::error::{code, map_error};
 use super::{Flavor, MysqlConnection};
-use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
+use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo, TlsSession};
 
 impl MysqlConnection {
     /// The server's version, read-only state, uptime and identity, and the
@@ -36,6 +36,26 @@ impl MysqlConnection {
             uptime_seconds: self.uptime().await?,
             identity: self.server_identity().await?,
         })
+    }
+
+    /// The session status `Ssl_version` and `Ssl_cipher`, empty in clear;
+    /// every account may read its own session's status.
+    pub async fn tls_session(&mut self) -> Result<Option<TlsSession>, Error> {
+        let rows = self
+            .conn
+            .fetch_all("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+            .await
+            .map_err(map_error)?;
+        let value = |name: &str| {
+            rows.iter()
+                .find(|row| text_at(row, 0).as_deref() == Some(name))
+                .and_then(|row| text_at(row, 1))
+                .filter(|v| !v.is_empty())
+        };
+        Ok(value("Ssl_version").map(|version| TlsSession {
+            version,
+            cipher: value("Ssl_cipher").unwrap_or_default(),
+        }))
     }
 
     /// What tells this server from every other, whatever address reached

@@ -16,10 +16,11 @@ mod probe;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions as _, Connection as _, Row as _};
 
 use super::{ConnectOptions, DatabaseItem, Error, Listing};
+use crate::tls::{TlsMode, TlsSettings};
 
 /// Database used when the instance names none: it exists on every cluster
 /// and anyone allowed to log in can normally connect to it.
@@ -49,6 +50,7 @@ impl PostgresConnection {
         if !password.is_empty() {
             options = options.password(password);
         }
+        options = with_tls(options, &o.tls);
 
         match tokio::time::timeout(o.connect_timeout, options.connect()).await {
             Ok(result) => result
@@ -90,6 +92,25 @@ impl PostgresConnection {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// The instance's TLS settings in libpq's terms; the files are read by the
+/// driver as it connects, never here.
+fn with_tls(options: PgConnectOptions, tls: &TlsSettings) -> PgConnectOptions {
+    let mut options = options.ssl_mode(match tls.mode {
+        TlsMode::Disable => PgSslMode::Disable,
+        TlsMode::Prefer => PgSslMode::Prefer,
+        TlsMode::Require => PgSslMode::Require,
+        TlsMode::VerifyCa => PgSslMode::VerifyCa,
+        TlsMode::VerifyFull => PgSslMode::VerifyFull,
+    });
+    if let Some(ca) = &tls.ca_file {
+        options = options.ssl_root_cert(ca);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        options = options.ssl_client_cert(cert).ssl_client_key(key);
+    }
+    options
 }
 
 /// A startup option value in milliseconds; a non-zero timeout below one

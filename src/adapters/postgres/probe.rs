@@ -11,7 +11,7 @@
 use sqlx::Row as _;
 
 use super::{map_error, sqlstate, PostgresConnection, INSUFFICIENT_PRIVILEGE};
-use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo};
+use crate::adapters::{Error, PrivilegeCheck, ServerFlavor, ServerInfo, TlsSession};
 
 /// The statement that lets `role` connect to, and so size, `database`.
 pub(super) fn connect_grant(database: &str, role: &str) -> String {
@@ -45,6 +45,30 @@ impl PostgresConnection {
             uptime_seconds: self.uptime().await?,
             identity: self.server_identity().await?,
         })
+    }
+
+    /// This backend's row of `pg_stat_ssl`, readable by every role.
+    pub async fn tls_session(&mut self) -> Result<Option<TlsSession>, Error> {
+        let row = sqlx::query(
+            "SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(map_error)?;
+        let Some(row) = row else { return Ok(None) };
+        if !row.try_get::<bool, _>(0).map_err(map_error)? {
+            return Ok(None);
+        }
+        Ok(Some(TlsSession {
+            version: row
+                .try_get::<Option<String>, _>(1)
+                .map_err(map_error)?
+                .unwrap_or_default(),
+            cipher: row
+                .try_get::<Option<String>, _>(2)
+                .map_err(map_error)?
+                .unwrap_or_default(),
+        }))
     }
 
     /// What tells this server from every other: the cluster's

@@ -45,6 +45,14 @@ fn cause(e: &Error) -> String {
 /// What the socket or the server said: `connection refused`, or RabbitMQ's
 /// own reply (`ACCESS_REFUSED - Login was refused …`).
 fn lapin_cause(e: &lapin::Error) -> String {
+    let phrase = lapin_phrase(e);
+    match crate::tls::certificate_problem(&phrase) {
+        Some(problem) => format!("TLS certificate not verified: {problem} ({phrase})"),
+        None => phrase,
+    }
+}
+
+fn lapin_phrase(e: &lapin::Error) -> String {
     match e {
         lapin::Error::IOError(io) => endpoint::io_cause(io),
         lapin::Error::ProtocolError(amqp) => amqp.get_message().to_string(),

@@ -15,15 +15,14 @@ use futures_util::Stream;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Connection;
-use secrecy::ExposeSecret;
 
 use super::settle::RabbitAcker;
-use super::{amqp, properties, shut, Inner, RabbitBroker};
+use super::{amqp, properties, shut, tls, Inner, RabbitBroker};
 use crate::broker::{Deliveries, Delivery, DeliveryMeta, Queue, Result};
 
 impl RabbitBroker {
     pub(super) async fn subscribe(&self, queue: Queue, prefetch: u16) -> Result<Deliveries> {
-        let connection = Connection::connect(self.inner.url.expose_secret(), properties())
+        let connection = tls::open(&self.inner.url, &self.inner.tls, properties())
             .await
             .map_err(amqp)?;
         match self.start_consumer(&connection, queue, prefetch).await {

@@ -15,6 +15,7 @@ mod connect;
 mod declare;
 mod deliveries;
 mod settle;
+mod tls;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -22,7 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_lapin::{Manager, Pool};
+use deadpool::managed::Pool;
+
+use self::tls::Opener;
+use crate::config::BrokerTls;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
@@ -40,11 +44,13 @@ pub struct RabbitBroker {
 
 struct Inner {
     url: SecretString,
+    /// Certificates for `amqps://`.
+    tls: BrokerTls,
     /// The broker user this process connects as: every message it
     /// publishes carries it as `user_id`, which RabbitMQ verifies.
     user: String,
     topology: Topology,
-    pool: Pool,
+    pool: Pool<Opener>,
     channel: Mutex<Option<Channel>>,
 }
 
@@ -102,11 +108,15 @@ fn properties() -> ConnectionProperties {
 impl RabbitBroker {
     /// Connect (checking the broker answers) without declaring anything. A
     /// failure is [`Error::Connect`]: the redacted URL and the root cause.
-    pub async fn connect(url: &SecretString, topology: Topology) -> Result<Self> {
-        let manager = Manager::new(url.expose_secret(), properties());
-        let pool = Pool::builder(manager)
+    pub async fn connect(url: &SecretString, tls: &BrokerTls, topology: Topology) -> Result<Self> {
+        let opener = Opener {
+            url: url.clone(),
+            tls: tls.clone(),
+            properties: properties(),
+        };
+        let pool = Pool::builder(opener)
             .max_size(4)
-            .runtime(deadpool_lapin::Runtime::Tokio1)
+            .runtime(deadpool::Runtime::Tokio1)
             .create_timeout(Some(CONNECT_TIMEOUT))
             .wait_timeout(Some(OPERATION_TIMEOUT))
             .build()
@@ -117,6 +127,7 @@ impl RabbitBroker {
         let broker = Self {
             inner: Arc::new(Inner {
                 url: url.clone(),
+                tls: tls.clone(),
                 user,
                 topology,
                 pool,
@@ -240,7 +251,7 @@ impl Broker for RabbitBroker {
             })
             .await;
             if let Ok(connection) = taken {
-                shut(deadpool_lapin::Object::take(connection), "closing").await;
+                shut(deadpool::managed::Object::take(connection), "closing").await;
             }
         }
         self.inner.pool.close();
