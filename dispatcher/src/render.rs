@@ -120,6 +120,12 @@ pub fn batch(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Resul
     if let Some(selector) = &b.selector {
         writeln!(out, "selector: {selector}")?;
     }
+    for (zone, jobs) in &report.waiting_by_zone {
+        writeln!(
+            out,
+            "waiting in zone `{zone}`: {jobs} job(s), for a worker started with worker.zone: {zone}"
+        )?;
+    }
     jobs(out, report)?;
     shared_servers(out, report)
 }

@@ -91,12 +91,17 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub fn job(job: &JobMessage) -> Self {
+        Self::job_in_zone(job, None)
+    }
+
+    /// A job for an instance in network zone `zone` (`None`: the default).
+    pub fn job_in_zone(job: &JobMessage, zone: Option<&str>) -> Self {
         Self {
             queue: Queue::Jobs,
             message_id: job.job_id.to_string(),
             correlation_id: job.effective_batch_id().to_string(),
             kind: job.kind().as_str().to_string(),
-            routing_key: format!("job.{}", job.kind()),
+            routing_key: Topology::job_routing_key(zone, job.kind().as_str()),
             body: job.encode(),
             headers: BTreeMap::new(),
         }
@@ -253,6 +258,12 @@ impl Stream for Deliveries {
 pub trait Broker: Send + Sync + 'static {
     /// Declare exchanges and queues; idempotent.
     async fn declare(&self) -> Result<()>;
+    /// Declare the jobs queue of network zone `zone`, so its jobs wait
+    /// there even before a worker of the zone consumes. The in-process
+    /// queue has one jobs queue for every zone: its workers are all here.
+    async fn declare_zone(&self, _zone: &str) -> Result<()> {
+        Ok(())
+    }
     /// Publish and wait for the broker's confirm. A nack or a return is an error.
     async fn publish(&self, message: Outgoing) -> Result<()>;
     /// Start consuming `queue` with at most `prefetch` unsettled deliveries.

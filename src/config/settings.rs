@@ -119,11 +119,18 @@ fn worker(s: &mut Section<'_>) -> WorkerSettings {
         Duration::from_secs(30),
         Duration::from_millis(1),
     );
+    let zone = s.non_empty_string("zone").and_then(|zone| {
+        crate::labels::Labels::new([(crate::labels::ZONE, zone.as_str())])
+            .map_err(|problems| s.error("zone", &problems.join("; ")))
+            .ok()
+            .map(|_| zone)
+    });
     WorkerSettings {
         concurrency,
         prefetch,
         name,
         drain_timeout,
+        zone,
     }
 }
 

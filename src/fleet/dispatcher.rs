@@ -9,12 +9,11 @@
 //! plane (`dbfleet serve`, or the in-process one of `dbfleet run`), never by
 //! whoever waits, so one folder owns every batch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::{stream, StreamExt};
-use serde::Serialize;
 
 use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
@@ -24,9 +23,10 @@ use crate::message::{
     ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult,
     Target,
 };
-use crate::store::{self, Batch, Instance, JobRow, NewJob, Origin, Store};
+use crate::store::{self, Batch, Instance, NewJob, Origin, Store};
 
 use super::aggregator::finished_job;
+pub use super::report::{report, shared_servers, BatchReport, SharedServer};
 
 /// Confirms awaited at once while publishing a batch.
 const PUBLISH_WINDOW: usize = 64;
@@ -44,6 +44,11 @@ pub enum Error {
     DisabledInstances(String),
     #[error("batch {0} not found")]
     NotFound(BatchId),
+    #[error("cannot declare the jobs queue of zone `{zone}`: {cause}")]
+    Zone {
+        zone: String,
+        cause: crate::broker::Error,
+    },
 }
 
 /// Which instances a batch covers.
@@ -84,6 +89,14 @@ pub async fn start_batch(
     request: &BatchRequest<'_>,
 ) -> Result<Batch, Error> {
     let chosen = select(store, request.selection).await?;
+    let zones: BTreeSet<&str> = chosen.iter().filter_map(|i| i.labels.zone()).collect();
+    for zone in zones {
+        let failed = |cause| Error::Zone {
+            zone: zone.to_string(),
+            cause,
+        };
+        broker.declare_zone(zone).await.map_err(failed)?;
+    }
     let deadline =
         Utc::now() + chrono::Duration::from_std(request.deadline).unwrap_or(chrono::Duration::MAX);
     let jobs: Vec<NewJob> = chosen
@@ -111,16 +124,19 @@ pub async fn start_batch(
         )
         .await?;
     tracing::info!(batch_id = %batch_id, %kind, jobs = jobs.len(), "batch created");
-    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| JobMessage {
-        details: Some(details(instance)),
-        ..JobMessage::new(
-            job.job_id,
-            Some(batch_id),
-            Target::Instance(InstanceRef::Id(instance.id)),
-            JobParams::default_for(kind),
-            deadline,
-            request.requested_by.map(str::to_string),
-        )
+    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| {
+        let message = JobMessage {
+            details: Some(details(instance)),
+            ..JobMessage::new(
+                job.job_id,
+                Some(batch_id),
+                Target::Instance(InstanceRef::Id(instance.id)),
+                JobParams::default_for(kind),
+                deadline,
+                request.requested_by.map(str::to_string),
+            )
+        };
+        (message, instance.labels.zone())
     });
     publish_all(store, broker, messages).await?;
     Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
@@ -181,11 +197,11 @@ async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>
 async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
-    messages: impl Iterator<Item = JobMessage>,
+    messages: impl Iterator<Item = (JobMessage, Option<&str>)>,
 ) -> Result<(), Error> {
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
-        .map(|job| async move {
-            let outcome = publish_with_retries(broker, Outgoing::job(&job)).await;
+        .map(|(job, zone)| async move {
+            let outcome = publish_with_retries(broker, Outgoing::job_in_zone(&job, zone)).await;
             outcome.err().map(|e| (job, e.to_string()))
         })
         .buffer_unordered(PUBLISH_WINDOW)
@@ -270,107 +286,4 @@ pub async fn watch(
 /// [`watch`] without progress.
 pub async fn wait(store: &Store, id: BatchId, poll: Duration) -> Result<Batch, Error> {
     watch(store, id, poll, |_| {}).await
-}
-
-/// A batch with its jobs: what `batch show --json` prints.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchReport {
-    #[serde(flatten)]
-    pub batch: Batch,
-    pub jobs: Vec<JobRow>,
-    /// Instances of the batch that are one server under several records
-    /// (each job reports its server's identity): its databases count once
-    /// per record in the batch's totals. Absent when there are none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub shared_servers: Vec<SharedServer>,
-}
-
-/// One server that several instances of a batch point at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SharedServer {
-    /// As the jobs reported it (`server_uuid:…@3306`).
-    pub server_identity: String,
-    /// The instances, by name, sorted.
-    pub instances: Vec<String>,
-}
-
-pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
-    let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
-    let jobs = store.batches().jobs(id).await?;
-    let shared_servers = shared_servers(&jobs);
-    Ok(BatchReport {
-        batch,
-        jobs,
-        shared_servers,
-    })
-}
-
-/// The servers more than one instance of `jobs` reported, with their
-/// instances. Two records of one server (two addresses of one host, a DNS
-/// alias) would otherwise count its databases twice, without a word.
-pub fn shared_servers(jobs: &[JobRow]) -> Vec<SharedServer> {
-    let mut by_server: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for job in jobs {
-        if let Some(identity) = job.output.get("server_identity").and_then(|v| v.as_str()) {
-            by_server
-                .entry(identity)
-                .or_default()
-                .insert(job.instance.as_str());
-        }
-    }
-    by_server
-        .into_iter()
-        .filter(|(_, instances)| instances.len() > 1)
-        .map(|(identity, instances)| SharedServer {
-            server_identity: identity.to_string(),
-            instances: instances.into_iter().map(str::to_string).collect(),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn job(instance: &str, identity: Option<&str>) -> JobRow {
-        let mut output = serde_json::Map::new();
-        if let Some(identity) = identity {
-            output.insert("server_identity".into(), identity.into());
-        }
-        JobRow {
-            job_id: JobId::new(),
-            instance: instance.to_string(),
-            instance_id: None,
-            kind: "probe".to_string(),
-            status: "succeeded".to_string(),
-            error: None,
-            warnings: Vec::new(),
-            output,
-            attempt: 1,
-            worker: None,
-            started_at: None,
-            finished_at: None,
-        }
-    }
-
-    #[test]
-    fn instances_reporting_one_server_are_grouped() {
-        let jobs = [
-            job("b", Some("uid:x@3306")),
-            job("pg", Some("system_identifier:1/2@5432")),
-            job("a", Some("uid:x@3306")),
-            job("other-port", Some("uid:x@3307")),
-            job("down", None),
-            job("a", Some("uid:x@3306")),
-        ];
-        assert_eq!(
-            shared_servers(&jobs),
-            [SharedServer {
-                server_identity: "uid:x@3306".to_string(),
-                instances: vec!["a".to_string(), "b".to_string()],
-            }]
-        );
-        assert!(shared_servers(&jobs[..2]).is_empty());
-    }
 }

@@ -15,6 +15,7 @@ pub mod dispatcher;
 pub mod dlq;
 pub mod embedded;
 pub mod folder;
+mod report;
 mod serve;
 mod startup;
 pub mod worker;
@@ -148,7 +149,8 @@ async fn connect_store(settings: &Settings) -> Result<Store, Error> {
 /// (or with `memory://`), the in-process queue.
 pub async fn open_broker(settings: &Settings) -> Result<Arc<dyn Broker>, Error> {
     let topology = Topology::new(&settings.broker.prefix, settings.broker.delivery_limit)
-        .with_retry_delays(settings.broker.retry_delays.clone());
+        .with_retry_delays(settings.broker.retry_delays.clone())
+        .in_zone(settings.worker.zone.as_deref());
     let url = match settings.broker.url.as_ref() {
         Some(url) if url.expose_secret() != MEMORY_URL => url,
         _ => {

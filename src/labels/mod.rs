@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 pub use selector::{Selector, SelectorError};
 
+/// The reserved label that places an instance in a network zone: its jobs
+/// go only to workers started with the same `worker.zone`.
+pub const ZONE: &str = "zone";
+
 /// The labels of one instance, ordered by key so listings and the store
 /// read the same every time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +76,11 @@ impl Labels {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
+    }
+
+    /// The instance's network zone ([`ZONE`]); `None`: the default zone.
+    pub fn zone(&self) -> Option<&str> {
+        self.get(ZONE).filter(|zone| !zone.is_empty())
     }
 
     pub fn is_empty(&self) -> bool {

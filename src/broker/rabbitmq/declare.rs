@@ -53,6 +53,8 @@ fn retry_args(t: &Topology, delay: std::time::Duration) -> FieldTable {
     args
 }
 
+/// The exchanges, the results and dead-letter queues, the default zone's
+/// jobs queue and tiers, and this topology's zone's if it has one.
 pub(super) async fn declare_topology(channel: &Channel, t: &Topology) -> Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -65,39 +67,21 @@ pub(super) async fn declare_topology(channel: &Channel, t: &Topology) -> Result<
             .await
             .map_err(amqp)?;
     }
-    let queue_options = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    for (queue, args, source) in [
-        (
-            Queue::Jobs,
-            quorum_args(Some(t.delivery_limit), Some(&dlx)),
-            &exchange,
-        ),
-        (
-            Queue::Results,
-            quorum_args(Some(t.delivery_limit), Some(&dlx)),
-            &exchange,
-        ),
-        (Queue::Dead, quorum_args(None, None), &dlx),
-    ] {
-        let name = t.queue(queue);
-        channel
-            .queue_declare(&name, queue_options, args)
-            .await
-            .map_err(amqp)?;
-        channel
-            .queue_bind(
-                &name,
-                source,
-                t.binding(queue),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(amqp)?;
+    let results = quorum_args(Some(t.delivery_limit), Some(&dlx));
+    declare_queue(channel, t, Queue::Results, results, &exchange).await?;
+    declare_queue(channel, t, Queue::Dead, quorum_args(None, None), &dlx).await?;
+    declare_jobs(channel, &t.in_zone(None)).await?;
+    if t.zone.is_some() {
+        declare_jobs(channel, t).await?;
     }
+    Ok(())
+}
+
+/// The jobs queue of `t`'s zone, bound to the main exchange, and its retry
+/// tiers.
+pub(super) async fn declare_jobs(channel: &Channel, t: &Topology) -> Result<()> {
+    let args = quorum_args(Some(t.delivery_limit), Some(&t.dead_letter_exchange()));
+    declare_queue(channel, t, Queue::Jobs, args, &t.exchange()).await?;
     let options = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -108,5 +92,34 @@ pub(super) async fn declare_topology(channel: &Channel, t: &Topology) -> Result<
             .await
             .map_err(amqp)?;
     }
+    Ok(())
+}
+
+async fn declare_queue(
+    channel: &Channel,
+    t: &Topology,
+    queue: Queue,
+    args: FieldTable,
+    source: &str,
+) -> Result<()> {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let name = t.queue(queue);
+    channel
+        .queue_declare(&name, options, args)
+        .await
+        .map_err(amqp)?;
+    channel
+        .queue_bind(
+            &name,
+            source,
+            &t.binding(queue),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(amqp)?;
     Ok(())
 }

@@ -221,6 +221,13 @@ impl Broker for RabbitBroker {
         bounded("declaring the topology", OPERATION_TIMEOUT, declare).await
     }
 
+    async fn declare_zone(&self, zone: &str) -> Result<()> {
+        let channel = self.inner.channel().await?;
+        let zoned = self.inner.topology.in_zone(Some(zone));
+        let declare = declare::declare_jobs(&channel, &zoned);
+        bounded("declaring a zone's queue", OPERATION_TIMEOUT, declare).await
+    }
+
     async fn publish(&self, message: Outgoing) -> Result<()> {
         let t = &self.inner.topology;
         let exchange = match message.queue {

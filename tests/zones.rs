@@ -1,0 +1,165 @@
+//! Network zones on the real RabbitMQ: with workers in zones `a` and `b`
+//! and one in the default zone, every job runs on the worker of its
+//! instance's zone; a zone without a worker keeps its job queued, and the
+//! batch report says where it waits, until a worker of that zone starts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Fleet, World};
+use dbfleet::broker::Topology;
+use dbfleet::config::Settings;
+use dbfleet::domain::{DbType, InstanceName};
+use dbfleet::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
+use dbfleet::labels::Labels;
+use dbfleet::message::JobKind;
+use dbfleet::secret::PasswordRef;
+use dbfleet::store::{BatchStatus, NewInstance};
+use tokio_util::sync::CancellationToken;
+
+/// A worker of `zone` (`None`: the default zone), with a broker of its own,
+/// until `stop`.
+async fn zone_worker(
+    world: &World,
+    zone: Option<&str>,
+    name: &str,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let mut settings: Settings = world.settings.clone();
+    settings.worker.zone = zone.map(str::to_string);
+    let broker = dbfleet::fleet::open_broker(&settings).await.unwrap();
+    let worker = Arc::new(dbfleet::fleet::worker(
+        &settings,
+        world.store.clone(),
+        broker,
+        world.filters.clone(),
+        name.to_string(),
+    ));
+    let stop = stop.clone();
+    tokio::spawn(async move { worker.run(stop).await })
+}
+
+async fn add(world: &World, name: &str, zone: Option<&str>) {
+    let labels = Labels::new(zone.map(|z| ("zone", z))).unwrap();
+    let new = NewInstance {
+        name: InstanceName::parse(name).unwrap(),
+        db_type: DbType::Postgresql,
+        host: "127.0.0.1".to_string(),
+        port: 5432,
+        database: None,
+        username: "postgres".to_string(),
+        password: PasswordRef::None,
+        credential: None,
+        tls: Default::default(),
+        managed: false,
+        labels,
+    };
+    world.store.instances().add(&new).await.unwrap();
+}
+
+/// The report once `done` jobs have ended.
+async fn after(world: &World, id: dbfleet::domain::BatchId, done: i64) -> BatchReport {
+    for _ in 0..300 {
+        let report = dispatcher::report(&world.store, id).await.unwrap();
+        if report.batch.succeeded + report.batch.failed >= done {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{done} jobs did not end within 30s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_runs_in_its_zone_and_a_zone_without_workers_waits_visibly() {
+    let world = World::new().await;
+    for (name, zone) in [
+        ("a-1", Some("a")),
+        ("a-2", Some("a")),
+        ("b-1", Some("b")),
+        ("b-2", Some("b")),
+        ("plain", None),
+        ("c-1", Some("c")),
+    ] {
+        add(&world, name, zone).await;
+    }
+    let mut control = Fleet::new();
+    control.serve(&world);
+    let stop = CancellationToken::new();
+    let workers = vec![
+        zone_worker(&world, Some("a"), "worker-a", &stop).await,
+        zone_worker(&world, Some("b"), "worker-b", &stop).await,
+        zone_worker(&world, None, "worker-default", &stop).await,
+    ];
+    let request = BatchRequest {
+        kind: JobKind::Probe,
+        selection: Selection::AllActive,
+        deadline: Duration::from_secs(120),
+        requested_by: None,
+    };
+    let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
+        .await
+        .unwrap();
+
+    let report = after(&world, batch.id, 5).await;
+    let ran_on: BTreeMap<&str, Option<&str>> = report
+        .jobs
+        .iter()
+        .map(|j| (j.instance.as_str(), j.worker.as_deref()))
+        .collect();
+    let expected = BTreeMap::from([
+        ("a-1", Some("worker-a")),
+        ("a-2", Some("worker-a")),
+        ("b-1", Some("worker-b")),
+        ("b-2", Some("worker-b")),
+        ("plain", Some("worker-default")),
+        ("c-1", None),
+    ]);
+    assert_eq!(ran_on, expected, "{report:#?}");
+    // Three idle workers, and the zone-c job still waits, where it says.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = dispatcher::report(&world.store, batch.id).await.unwrap();
+    assert_eq!(report.batch.status, BatchStatus::Running);
+    assert_eq!(
+        report.waiting_by_zone,
+        BTreeMap::from([("c".to_string(), 1)])
+    );
+
+    let late = zone_worker(&world, Some("c"), "worker-c", &stop).await;
+    let report = after(&world, batch.id, 6).await;
+    assert_eq!(report.batch.status, BatchStatus::Success, "{report:#?}");
+    assert!(report.waiting_by_zone.is_empty());
+    let c = report.jobs.iter().find(|j| j.instance == "c-1").unwrap();
+    assert_eq!(c.worker.as_deref(), Some("worker-c"));
+
+    stop.cancel();
+    for worker in workers.into_iter().chain([late]) {
+        worker.await.unwrap();
+    }
+    control.stop().await;
+    delete_zone_queues(&world, &["a", "b", "c"]).await;
+    world.teardown().await;
+}
+
+async fn delete_zone_queues(world: &World, zones: &[&str]) {
+    let conn = lapin::Connection::connect(common::AMQP, Default::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let b = &world.settings.broker;
+    for zone in zones {
+        let t = Topology::new(&b.prefix, b.delivery_limit)
+            .with_retry_delays(b.retry_delays.clone())
+            .in_zone(Some(zone));
+        let tiers = (0..b.retry_delays.len()).map(|tier| t.retry_queue(tier));
+        for queue in tiers.chain([t.queue(dbfleet::broker::Queue::Jobs)]) {
+            let _ = ch.queue_delete(&queue, Default::default()).await;
+        }
+    }
+    let _ = conn.close(200, "bye").await;
+}
