@@ -65,6 +65,7 @@ async fn one_job_batch(world: &World) -> Batch {
             selection: Selection::AllActive,
             deadline: world.settings.job.deadline,
             requested_by: Some("dead-letter-test"),
+            interactive: false,
         },
     )
     .await

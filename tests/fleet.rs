@@ -370,6 +370,7 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
             selection: Selection::AllActive,
             deadline: Duration::from_secs(60),
             requested_by: None,
+            interactive: false,
         },
     )
     .await

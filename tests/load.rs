@@ -1,4 +1,6 @@
-//! Load protection, measured on the server itself: fifty instance records
+//! Load protection and the interactive lane.
+//!
+//! A cap per host, measured on the server itself: fifty instance records
 //! of one MariaDB host, synced by two workers of eight slots each, never
 //! hold more sessions on it at once than `job.max_per_host` — and without
 //! the cap, the same batch does (so the measurement can see a breach).
@@ -17,12 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{run_batch, Backend, Fleet, MariaUser, SlowLink, World};
-use dbfleet::domain::DbType;
+use dbfleet::domain::{DbType, InstanceName};
+use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
+use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::BatchStatus;
 use sqlx::Row;
 
-on_both_backends!(fifty_records_of_one_host_never_run_more_than_the_cap_at_once);
+on_both_backends!(
+    fifty_records_of_one_host_never_run_more_than_the_cap_at_once,
+    an_interactive_job_answers_in_seconds_while_hundreds_of_batch_jobs_wait,
+);
 
 const RECORDS: i64 = 50;
 const CAP: i64 = 3;
@@ -101,4 +108,75 @@ async fn fifty_records_of_one_host_never_run_more_than_the_cap_at_once(backend: 
 
     drop(link);
     maria.teardown().await;
+}
+
+/// A batch of several hundred slow jobs is under way on a worker of two
+/// slots; a probe of one instance in the interactive lane ends within
+/// seconds while most of the batch still waits (behind it, it would wait
+/// minutes).
+async fn an_interactive_job_answers_in_seconds_while_hundreds_of_batch_jobs_wait(backend: Backend) {
+    let world = World::with_yaml(backend, "worker:\n  concurrency: 2\n").await;
+    let maria = MariaUser::new().await;
+    maria
+        .create_database(&format!("{}_lane", maria.prefix), 16)
+        .await;
+    let link = SlowLink::start(3306, Duration::from_millis(20)).await;
+    let var = format!("DBFT_LANE_PW_{}", world.tag);
+    std::env::set_var(&var, &maria.password);
+    for n in 0..300 {
+        let password = PasswordRef::Env(var.clone());
+        let name = format!("night-{n:03}");
+        world
+            .add_instance(&name, DbType::Mysql, link.port, &maria.user, password)
+            .await;
+    }
+    let fleet = Fleet::start(&world, 1);
+    let nightly = start(&world, Selection::AllActive, false).await;
+    world.add_postgres("urgent").await;
+    let urgent = [InstanceName::parse("urgent").unwrap()];
+
+    let asked = std::time::Instant::now();
+    let check = start(&world, Selection::Named(&urgent), true).await;
+    let answered = dispatcher::wait(&world.store, check, Duration::from_millis(50));
+    let answered = common::within("the interactive job", answered)
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    let backlog = world.store.batches().get(nightly).await.unwrap().unwrap();
+    fleet.stop().await;
+
+    assert_eq!(answered.status, BatchStatus::Success, "{answered:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the interactive job took {took:?}"
+    );
+    assert!(
+        backlog.pending > 200,
+        "the batch was nearly done: {backlog:?}"
+    );
+    world.teardown().await;
+    drop(link);
+    maria.teardown().await;
+}
+
+async fn start(
+    world: &World,
+    selection: Selection<'_>,
+    interactive: bool,
+) -> dbfleet::domain::BatchId {
+    let request = BatchRequest {
+        kind: if interactive {
+            JobKind::Probe
+        } else {
+            JobKind::CapacitySync
+        },
+        selection,
+        deadline: Duration::from_secs(600),
+        requested_by: None,
+        interactive,
+    };
+    dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
+        .await
+        .unwrap()
+        .id
 }

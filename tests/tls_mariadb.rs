@@ -151,6 +151,7 @@ async fn probe_reports_the_connection(server: &PrivateMariaDb, pki: &Pki) {
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,
+        interactive: false,
     };
     let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
         .await

@@ -199,6 +199,7 @@ async fn probe_jobs_carry_the_tls_settings_and_fail_on_a_refused_certificate() {
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,
+        interactive: false,
     };
     let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
         .await

@@ -101,6 +101,7 @@ async fn each_job_runs_in_its_zone_and_a_zone_without_workers_waits_visibly() {
         selection: Selection::AllActive,
         deadline: Duration::from_secs(120),
         requested_by: None,
+        interactive: false,
     };
     let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
         .await

@@ -340,6 +340,11 @@ pub enum BatchCommand {
         /// `env=prod,team in (payments,ledger),!deprecated`.
         #[arg(long, short = 'l', value_parser = selector, conflicts_with = "instances")]
         selector: Option<Selector>,
+        /// Publish to the interactive lane, which workers serve in slots of
+        /// their own (`worker.interactive_slots`): for a few jobs someone
+        /// waits for while a large batch runs.
+        #[arg(long)]
+        interactive: bool,
         /// Wait until the batch ends (`dbfleet serve` folds its results);
         /// the exit code tells how it ended.
         #[arg(long)]

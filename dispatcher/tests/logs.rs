@@ -100,6 +100,7 @@ async fn serve_logs_each_batch_and_stops_on_sigterm_with_nothing_above_info() {
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,
+        interactive: false,
     };
     let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
         .await

@@ -51,13 +51,14 @@ use super::{
     Topology, REASON_HEADER, RETRIES_HEADER,
 };
 
-const QUEUES: usize = 3;
+const QUEUES: usize = 4;
 
 fn slot(queue: Queue) -> usize {
     match queue {
         Queue::Jobs => 0,
         Queue::Results => 1,
         Queue::Dead => 2,
+        Queue::Interactive => 3,
     }
 }
 
@@ -241,7 +242,7 @@ impl MemoryBroker {
             shared: Arc::new(Shared {
                 topology,
                 state: Mutex::new(State::default()),
-                arrived: [Notify::new(), Notify::new(), Notify::new()],
+                arrived: [Notify::new(), Notify::new(), Notify::new(), Notify::new()],
                 closed: CancellationToken::new(),
             }),
         }

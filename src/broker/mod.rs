@@ -68,6 +68,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
     Jobs,
+    /// The interactive lane: jobs someone waits for (`instance check`, a
+    /// job enqueued on its own), served by slots of their own so a nightly
+    /// backlog never delays them.
+    Interactive,
     Results,
     Dead,
 }
@@ -96,12 +100,27 @@ impl Outgoing {
 
     /// A job for an instance in network zone `zone` (`None`: the default).
     pub fn job_in_zone(job: &JobMessage, zone: Option<&str>) -> Self {
+        Self::job_in_lane(job, zone, false)
+    }
+
+    /// A job in zone `zone`, in the interactive lane or the batch one.
+    pub fn job_in_lane(job: &JobMessage, zone: Option<&str>, interactive: bool) -> Self {
+        let kind = job.kind().as_str();
+        let key = Topology::job_routing_key(zone, kind);
         Self {
-            queue: Queue::Jobs,
+            queue: if interactive {
+                Queue::Interactive
+            } else {
+                Queue::Jobs
+            },
             message_id: job.job_id.to_string(),
             correlation_id: job.effective_batch_id().to_string(),
-            kind: job.kind().as_str().to_string(),
-            routing_key: Topology::job_routing_key(zone, job.kind().as_str()),
+            kind: kind.to_string(),
+            routing_key: if interactive {
+                Topology::interactive_key(zone, kind)
+            } else {
+                key
+            },
             body: job.encode(),
             headers: BTreeMap::new(),
         }

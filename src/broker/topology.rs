@@ -55,6 +55,15 @@ impl Topology {
         }
     }
 
+    /// Routing key of an interactive job of `kind` for an instance in
+    /// `zone`: neither lane's binding matches the other's keys.
+    pub fn interactive_key(zone: Option<&str>, kind: &str) -> String {
+        match zone {
+            Some(zone) => format!("zone.{zone}.interactive.job.{kind}"),
+            None => format!("interactive.job.{kind}"),
+        }
+    }
+
     /// Routing key of a job of `kind` for an instance in `zone`.
     pub fn job_routing_key(zone: Option<&str>, kind: &str) -> String {
         match zone {
@@ -86,6 +95,7 @@ impl Topology {
     pub fn queue(&self, queue: Queue) -> String {
         match queue {
             Queue::Jobs => format!("{}.jobs", self.jobs_prefix()),
+            Queue::Interactive => format!("{}.interactive", self.jobs_prefix()),
             Queue::Results => format!("{}.results", self.prefix),
             Queue::Dead => format!("{}.dead", self.prefix),
         }
@@ -105,6 +115,8 @@ impl Topology {
         match (queue, &self.zone) {
             (Queue::Jobs, Some(zone)) => format!("zone.{zone}.job.#"),
             (Queue::Jobs, None) => "job.#".to_string(),
+            (Queue::Interactive, Some(zone)) => format!("zone.{zone}.interactive.#"),
+            (Queue::Interactive, None) => "interactive.#".to_string(),
             (Queue::Results, _) => "result.#".to_string(),
             (Queue::Dead, _) => "#".to_string(),
         }
@@ -140,5 +152,22 @@ mod tests {
         assert_eq!(key, "zone.eu-1.job.probe");
         // The default zone's binding never takes a zone's job.
         assert!(!key.starts_with("job."));
+    }
+
+    #[test]
+    fn the_interactive_lane_has_its_own_queue_and_keys_per_zone() {
+        let t = Topology::new("t1", 5);
+        assert_eq!(t.queue(Queue::Interactive), "t1.interactive");
+        assert_eq!(t.binding(Queue::Interactive), "interactive.#");
+        assert_eq!(
+            Topology::interactive_key(None, "probe"),
+            "interactive.job.probe"
+        );
+        let z = t.in_zone(Some("b"));
+        assert_eq!(z.queue(Queue::Interactive), "t1.zone.b.interactive");
+        assert_eq!(z.binding(Queue::Interactive), "zone.b.interactive.#");
+        // A zone's batch binding `zone.b.job.#` never takes its interactive jobs.
+        let key = Topology::interactive_key(Some("b"), "probe");
+        assert!(!key.starts_with("zone.b.job."), "{key}");
     }
 }

@@ -141,6 +141,9 @@ pub struct WorkerSettings {
     /// On SIGTERM, how long in-flight jobs may run before they are handed
     /// back to the broker.
     pub drain_timeout: Duration,
+    /// Jobs of the interactive lane (`instance check`, single jobs) run at
+    /// once, in slots of their own besides `concurrency`.
+    pub interactive_slots: u16,
     /// The network zone whose jobs this worker takes (instances labelled
     /// `zone: <it>`); `None`: the default zone, instances without one.
     pub zone: Option<String>,

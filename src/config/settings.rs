@@ -131,6 +131,7 @@ fn worker(s: &mut Section<'_>) -> WorkerSettings {
         name,
         drain_timeout,
         zone,
+        interactive_slots: s.int_in("interactive_slots", 1..=64, 1),
     }
 }
 

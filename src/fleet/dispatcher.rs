@@ -80,6 +80,9 @@ pub struct BatchRequest<'a> {
     /// (`batch.deadline`). Each job's own budget counts from its start.
     pub deadline: Duration,
     pub requested_by: Option<&'a str>,
+    /// Publish to the interactive lane: someone waits for this batch
+    /// (`instance check`, a job enqueued on its own).
+    pub interactive: bool,
 }
 
 /// Create a batch over the selected instances and publish its jobs.
@@ -138,7 +141,8 @@ pub async fn start_batch(
         };
         (message, instance.labels.zone())
     });
-    publish_all(store, broker, messages).await?;
+    let lane = request.interactive;
+    publish_all(store, broker, messages, lane).await?;
     Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
 }
 
@@ -198,10 +202,12 @@ async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
     messages: impl Iterator<Item = (JobMessage, Option<&str>)>,
+    interactive: bool,
 ) -> Result<(), Error> {
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
         .map(|(job, zone)| async move {
-            let outcome = publish_with_retries(broker, Outgoing::job_in_zone(&job, zone)).await;
+            let outgoing = Outgoing::job_in_lane(&job, zone, interactive);
+            let outcome = publish_with_retries(broker, outgoing).await;
             outcome.err().map(|e| (job, e.to_string()))
         })
         .buffer_unordered(PUBLISH_WINDOW)

@@ -57,6 +57,7 @@ pub async fn run(
         selection,
         deadline: settings.batch.deadline,
         requested_by: Some("dbfleet run"),
+        interactive: false,
     };
     let ended = tokio::select! {
         ended = dispatcher::run_to_end(&store, broker.as_ref(), &request, progress) => ended.map_err(Error::from),

@@ -212,6 +212,7 @@ pub fn worker(
         name,
         drain_timeout: settings.worker.drain_timeout,
         retry_tiers: settings.broker.retry_delays.len(),
+        interactive_slots: settings.worker.interactive_slots,
     }
 }
 

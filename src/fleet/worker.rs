@@ -48,6 +48,8 @@ pub struct Worker {
     pub drain_timeout: Duration,
     /// Number of delayed-retry tiers before a deferred job is rejected.
     pub retry_tiers: usize,
+    /// Slots of the interactive lane, besides `concurrency`.
+    pub interactive_slots: u16,
 }
 
 /// How one delivery ended, before it is settled.
@@ -99,18 +101,32 @@ pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
 }
 
 impl Worker {
-    /// Consume until `shutdown`, reconnecting as needed; then drain.
+    /// Consume both lanes until `shutdown`, reconnecting as needed; then
+    /// drain. The interactive lane has slots of its own, so a job someone
+    /// waits for starts at once however long the batch lane's queue is.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let concurrency = usize::from(self.concurrency.max(1));
-        let spec = broker::consume::Consume {
+        let batches = broker::consume::Consume {
             queue: Queue::Jobs,
             prefetch: self.prefetch.max(self.concurrency).max(1),
             concurrency,
             drain_timeout: self.drain_timeout,
         };
-        tracing::info!(worker = %self.name, concurrency, prefetch = spec.prefetch, "worker starting");
+        let slots = self.interactive_slots.max(1);
+        let interactive = broker::consume::Consume {
+            queue: Queue::Interactive,
+            prefetch: slots.saturating_mul(2),
+            concurrency: usize::from(slots),
+            drain_timeout: self.drain_timeout,
+        };
+        let prefetch = batches.prefetch;
+        tracing::info!(worker = %self.name, concurrency, prefetch, slots, "worker starting");
         let handle = |delivery: Delivery, slot: Slot| self.clone().handle(delivery, slot);
-        broker::consume::consume(self.broker.as_ref(), spec, &shutdown, handle).await;
+        let broker = self.broker.as_ref();
+        tokio::join!(
+            broker::consume::consume(broker, batches, &shutdown, handle),
+            broker::consume::consume(broker, interactive, &shutdown, handle),
+        );
         tracing::info!(worker = %self.name, "worker stopped");
     }
 

@@ -103,6 +103,7 @@ pub async fn run_batch_to_end(world: &World) -> Batch {
             selection: Selection::AllActive,
             deadline: world.settings.job.deadline,
             requested_by: None,
+            interactive: false,
         },
     )
     .await

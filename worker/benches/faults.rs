@@ -765,6 +765,7 @@ impl Fixture {
                 selection: Selection::AllActive,
                 deadline: world.settings.job.deadline,
                 requested_by: Some("faults"),
+                interactive: false,
             },
         )
         .await?)

@@ -200,6 +200,7 @@ impl Setup {
                 selection: Selection::AllActive,
                 deadline: self.world.settings.job.deadline,
                 requested_by: None,
+                interactive: false,
             },
         )
         .await

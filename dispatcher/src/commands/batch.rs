@@ -26,11 +26,12 @@ pub async fn run(
             kind,
             instances,
             selector,
+            interactive,
             wait,
             json,
         } => {
             let selection = selection(&instances, selector.as_ref());
-            start(settings, kind, selection, wait, json, out).await
+            start(settings, kind, selection, interactive, wait, json, out).await
         }
         BatchCommand::Show { id, json } => {
             let store = fleet::open_store(settings).await?;
@@ -50,6 +51,7 @@ async fn start(
     settings: &Settings,
     kind: JobKind,
     selection: Selection<'_>,
+    interactive: bool,
     wait: bool,
     json: bool,
     out: &mut impl Write,
@@ -64,13 +66,13 @@ async fn start(
         .into());
     }
     if wait {
-        let report = start_and_watch(settings, kind, selection).await?;
+        let report = start_and_watch(settings, kind, selection, interactive).await?;
         render::batch(out, &report, json)?;
         return Ok(exit_code(report.batch.status));
     }
     let store = fleet::open_store(settings).await?;
     let broker = fleet::open_broker(settings).await?;
-    let request = request(settings, kind, selection);
+    let request = request(settings, kind, selection, interactive);
     let started = dispatcher::start_batch(&store, broker.as_ref(), &request).await;
     broker.close().await;
     render::batch(out, &dispatcher::report(&store, started?.id).await?, json)?;
@@ -89,12 +91,18 @@ pub fn selection<'a>(
     }
 }
 
-fn request<'a>(settings: &Settings, kind: JobKind, selection: Selection<'a>) -> BatchRequest<'a> {
+fn request<'a>(
+    settings: &Settings,
+    kind: JobKind,
+    selection: Selection<'a>,
+    interactive: bool,
+) -> BatchRequest<'a> {
     BatchRequest {
         kind,
         selection,
         deadline: settings.batch.deadline,
         requested_by: Some(super::operator()),
+        interactive,
     }
 }
 
@@ -104,10 +112,11 @@ pub async fn start_and_watch(
     settings: &Settings,
     kind: JobKind,
     selection: Selection<'_>,
+    interactive: bool,
 ) -> Result<BatchReport> {
     let store = fleet::open_store(settings).await?;
     let broker = fleet::open_broker(settings).await?;
-    let request = request(settings, kind, selection);
+    let request = request(settings, kind, selection, interactive);
     let mut progress = Progress::start();
     let ended =
         dispatcher::run_to_end(&store, broker.as_ref(), &request, |b| progress.update(b)).await;

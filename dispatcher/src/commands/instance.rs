@@ -151,7 +151,8 @@ async fn check(
             .await?
             .report
     } else {
-        batch::start_and_watch(settings, JobKind::Probe, selection).await?
+        // Someone waits for the answer: the interactive lane.
+        batch::start_and_watch(settings, JobKind::Probe, selection, true).await?
     };
     render::check(out, &report, json)?;
     Ok(check_exit_code(&report))

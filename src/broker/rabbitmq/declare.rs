@@ -77,11 +77,14 @@ pub(super) async fn declare_topology(channel: &Channel, t: &Topology) -> Result<
     Ok(())
 }
 
-/// The jobs queue of `t`'s zone, bound to the main exchange, and its retry
-/// tiers.
+/// The jobs queue and the interactive one of `t`'s zone, bound to the main
+/// exchange, and its retry tiers (a delayed job comes back to the jobs
+/// queue, whichever lane it came from).
 pub(super) async fn declare_jobs(channel: &Channel, t: &Topology) -> Result<()> {
-    let args = quorum_args(Some(t.delivery_limit), Some(&t.dead_letter_exchange()));
-    declare_queue(channel, t, Queue::Jobs, args, &t.exchange()).await?;
+    for lane in [Queue::Jobs, Queue::Interactive] {
+        let args = quorum_args(Some(t.delivery_limit), Some(&t.dead_letter_exchange()));
+        declare_queue(channel, t, lane, args, &t.exchange()).await?;
+    }
     let options = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()

@@ -232,7 +232,7 @@ impl Broker for RabbitBroker {
         let t = &self.inner.topology;
         let exchange = match message.queue {
             Queue::Dead => t.dead_letter_exchange(),
-            Queue::Jobs | Queue::Results => t.exchange(),
+            Queue::Jobs | Queue::Interactive | Queue::Results => t.exchange(),
         };
         let started = std::time::Instant::now();
         self.inner
