@@ -2076,7 +2076,11 @@ async fn check_runs(store: Store) {
 
     // Ending releases the lease: the other job may start now.
     let nothing = Filing::new(day(1), at(1, 2));
-    store.runs().end(one.id, planned[0].job_id, &nothing).await.unwrap();
+    store
+        .runs()
+        .end(one.id, planned[0].job_id, &nothing)
+        .await
+        .unwrap();
     assert_eq!(store.runs().start(&other).await.unwrap(), Start::Started);
 
     // A job enqueued alone makes its batch of one (with who asked) and its
@@ -2158,7 +2162,12 @@ async fn check_filing(store: Store) {
     let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
     let total = total.unwrap();
     assert_eq!((total.total_size_mb, total.partial), (35, false));
-    assert!(store.stats().unmeasured(one.id, day(1)).await.unwrap().is_empty());
+    assert!(store
+        .stats()
+        .unmeasured(one.id, day(1))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn check_schema(settings: StoreSettings) {

@@ -244,7 +244,12 @@ impl Worker {
         let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
         let executed = self.execute(&ctx, job).await;
         let filing = ctx.into_filing();
-        if let Err(e) = self.store.runs().end(instance.id, job.job_id, &filing).await {
+        if let Err(e) = self
+            .store
+            .runs()
+            .end(instance.id, job.job_id, &filing)
+            .await
+        {
             if !filing.is_empty() {
                 // Nothing the job found is stored: it runs again.
                 return Err(e);

@@ -68,7 +68,10 @@ pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) ->
     }
     tx.execute("SAVEPOINT instance_total", args![]).await?;
     match stats::refresh_total(tx, instance, today, now).await {
-        Ok(_) => tx.execute("RELEASE SAVEPOINT instance_total", args![]).await?,
+        Ok(_) => {
+            tx.execute("RELEASE SAVEPOINT instance_total", args![])
+                .await?
+        }
         Err(e) => {
             tracing::warn!(error = %e, "instance total not saved; database stats are kept");
             tx.execute("ROLLBACK TO SAVEPOINT instance_total", args![])
