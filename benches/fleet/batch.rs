@@ -63,7 +63,7 @@ pub async fn fleet(instances: usize, workers: usize, concurrency: usize) -> Flee
     let finished = batch.finished_at.unwrap();
     FleetRun {
         secs: (finished - started).to_std().unwrap().as_secs_f64(),
-        commits_per_job: commits as f64 / instances as f64,
+        commits_per_job: commits as f64 / instances.max(1) as f64,
         worker_rss,
         records: batch.summary.get("total_records"),
     }

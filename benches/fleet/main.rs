@@ -8,7 +8,7 @@
 //! `--rss-instances` (batch size of the memory section, the smallest size),
 //! `--only batch,dispatch,fold,memory` (the sections, all by default),
 //! `--log-statements` (every statement on the run's own store databases goes
-//! to the PostgreSQL server log: for a small profiling run).
+//! to the PostgreSQL server log with its duration: for a small profiling run).
 //!
 //! Sections, each run interleaving them so baselines and figures share the
 //! machine's weather:

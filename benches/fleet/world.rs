@@ -36,10 +36,8 @@ impl World {
         let db = format!("dbft_bench_{tag}");
         admin(&format!("CREATE DATABASE \"{db}\"")).await;
         if args::flag("--log-statements") {
-            admin(&format!(
-                "ALTER DATABASE \"{db}\" SET log_statement = 'all'"
-            ))
-            .await;
+            let sql = format!("ALTER DATABASE \"{db}\" SET log_min_duration_statement = 0");
+            admin(&sql).await;
         }
         let yaml = format!(
             "store:\n  url: {}\n  max_connections: 5\n\
@@ -52,7 +50,9 @@ impl World {
         let (store, _) = dbfleet::fleet::open_store_migrating(&settings)
             .await
             .unwrap();
-        import_instances(&store, &tag, instances).await;
+        if instances > 0 {
+            import_instances(&store, &tag, instances).await;
+        }
         drop(store);
         let broker = dbfleet::fleet::open_broker(&settings).await.unwrap();
         Self {
