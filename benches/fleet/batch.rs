@@ -119,6 +119,8 @@ pub fn measure(rt: &Runtime, n: usize, concurrency: usize, series: &mut Series) 
     series.push("fleet2", n, two.secs);
     series.push("commits1", n, one.commits_per_job);
     series.push("commits2", n, two.commits_per_job);
+    series.push("sized_bare", n, bare.databases as f64);
+    series.push("sized_fleet1", n, one.records as f64);
 }
 
 /// The batch section's rows at size `n`.
