@@ -6,8 +6,7 @@
 //! select the instances, write the batch and its jobs in one transaction,
 //! publish every job with a confirm), and its publishing alone (the same
 //! messages through `Broker::publish`, the window the dispatcher uses).
-//! The jobs queue is purged between the three, so each publishes into an
-//! empty queue.
+//! Each of the three publishes into a fresh world's empty jobs queue.
 
 use std::time::Instant;
 
@@ -16,7 +15,7 @@ use dbfleet::domain::{BatchId, JobId};
 use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
 use dbfleet::message::{InstanceDetails, InstanceRef, JobKind, JobMessage, JobParams, Target};
 use futures_util::{stream, StreamExt};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 
@@ -27,30 +26,43 @@ use crate::world::World;
 /// The dispatcher's confirm window (`PUBLISH_WINDOW` in `fleet/dispatcher.rs`).
 pub const WINDOW: usize = 64;
 
-/// Seconds for each: (start_batch, Broker::publish alone, raw lapin).
+/// Seconds for each: (start_batch, Broker::publish alone, raw lapin), each
+/// in a world of its own, so none publishes into a queue another used.
 pub async fn dispatch(instances: usize) -> (f64, f64, f64) {
-    let world = World::create(instances).await;
-    let store = world.store().await;
-    let messages = jobs(&store).await;
-    let raw = raw_lapin(&world, &messages).await;
-    purge(&world).await;
-    let started = Instant::now();
-    let request = BatchRequest {
-        kind: JobKind::CapacitySync,
-        selection: Selection::AllActive,
-        deadline: world.settings.batch.deadline,
-        requested_by: Some("bench"),
+    let raw = {
+        let world = World::create(instances).await;
+        let messages = jobs(&world.store().await).await;
+        let secs = raw_lapin(&world, &messages).await;
+        world.teardown().await;
+        secs
     };
-    dispatcher::start_batch(&store, world.broker.as_ref(), &request)
-        .await
-        .unwrap();
-    let whole = started.elapsed().as_secs_f64();
-    purge(&world).await;
-    let started = Instant::now();
-    publish(world.broker.as_ref(), &messages).await;
-    let publishing = started.elapsed().as_secs_f64();
-    drop(store);
-    world.teardown().await;
+    let whole = {
+        let world = World::create(instances).await;
+        let store = world.store().await;
+        let request = BatchRequest {
+            kind: JobKind::CapacitySync,
+            selection: Selection::AllActive,
+            deadline: world.settings.batch.deadline,
+            requested_by: Some("bench"),
+        };
+        let started = Instant::now();
+        dispatcher::start_batch(&store, world.broker.as_ref(), &request)
+            .await
+            .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        drop(store);
+        world.teardown().await;
+        secs
+    };
+    let publishing = {
+        let world = World::create(instances).await;
+        let messages = jobs(&world.store().await).await;
+        let started = Instant::now();
+        publish(world.broker.as_ref(), &messages).await;
+        let secs = started.elapsed().as_secs_f64();
+        world.teardown().await;
+        secs
+    };
     (whole, publishing, raw)
 }
 
@@ -146,19 +158,6 @@ fn properties(m: &Outgoing) -> BasicProperties {
         .with_delivery_mode(2)
         .with_timestamp(chrono::Utc::now().timestamp() as u64)
         .with_headers(headers)
-}
-
-async fn purge(world: &World) {
-    let queue = format!("{}.jobs", world.settings.broker.prefix);
-    let conn = lapin::Connection::connect(AMQP, Default::default())
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .queue_purge(&queue, QueuePurgeOptions::default())
-        .await
-        .unwrap();
-    let _ = conn.close(200, "bye").await;
 }
 
 /// One run of the dispatch section at size `n`: rates in jobs per second.
