@@ -128,6 +128,7 @@ pub fn rows(series: &Series, n: usize, concurrency: usize) -> Vec<Row> {
     let bare = series.get("bare", n);
     let fleet_target = if n <= 100 { "≤ 1.20×" } else { "≤ 1.10×" };
     let half = (concurrency / 2).max(1);
+    let fleet1_sized = series.get("sized_fleet1", n);
     let wall = |name: &'static str, figure: String, target: &str| {
         Row::new(&figure, n, "s", series.get(name, n))
             .baseline("bare loop", series.get(name, n), bare)
@@ -155,6 +156,14 @@ pub fn rows(series: &Series, n: usize, concurrency: usize) -> Vec<Row> {
             "batch wall: `dbfleet run` (embedded)".into(),
             if n == 1000 { "≤ 1.15×" } else { "" },
         ),
+        Row::new(
+            "work check: databases sized, fleet × 1",
+            n,
+            "dbs",
+            fleet1_sized,
+        )
+        .baseline("bare loop", fleet1_sized, series.get("sized_bare", n))
+        .target("1.00×"),
         Row::new(
             "store commits per job: fleet, 1 worker",
             n,
