@@ -111,18 +111,25 @@ pub async fn start_batch(
         )
         .await?;
     tracing::info!(batch_id = %batch_id, %kind, jobs = jobs.len(), "batch created");
-    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| JobMessage {
-        details: Some(details(instance)),
-        ..JobMessage::new(
-            job.job_id,
-            Some(batch_id),
-            Target::Instance(InstanceRef::Id(instance.id)),
-            JobParams::default_for(kind),
-            deadline,
-            request.requested_by.map(str::to_string),
-        )
-    });
-    publish_all(store, broker, messages).await?;
+    // Collected first: a lazy iterator here would hold a closure over
+    // borrowed rows across the publish awaits, which keeps this future from
+    // being `Send` for every lifetime (as an HTTP handler's must be).
+    let messages: Vec<JobMessage> = chosen
+        .iter()
+        .zip(&jobs)
+        .map(|(instance, job)| JobMessage {
+            details: Some(details(instance)),
+            ..JobMessage::new(
+                job.job_id,
+                Some(batch_id),
+                Target::Instance(InstanceRef::Id(instance.id)),
+                JobParams::default_for(kind),
+                deadline,
+                request.requested_by.map(str::to_string),
+            )
+        })
+        .collect();
+    publish_all(store, broker, messages.into_iter()).await?;
     Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
 }
 

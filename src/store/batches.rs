@@ -261,6 +261,24 @@ impl Batches<'_> {
         let rows = self.db.fetch_all(&sql, args![limit]).await?;
         rows.iter().map(batch_from_row).collect()
     }
+
+    /// Up to `limit` batches, newest first, from just after the batch
+    /// `after` (the last one of the previous page) when given. Keyed on
+    /// (`created_at`, `id`), so batches started meanwhile never shift a
+    /// page; a cursor batch that does not exist gives an empty page.
+    pub async fn page(&self, limit: i64, after: Option<BatchId>) -> Result<Vec<Batch>> {
+        let Some(after) = after else {
+            return self.list(limit).await;
+        };
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches b WHERE EXISTS ( \
+                 SELECT 1 FROM batches c WHERE c.id = $1 AND (b.created_at < c.created_at \
+                     OR (b.created_at = c.created_at AND b.id < c.id))) \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let rows = self.db.fetch_all(&sql, args![after, limit]).await?;
+        rows.iter().map(batch_from_row).collect()
+    }
 }
 
 /// The pending jobs of a new batch, in one statement.

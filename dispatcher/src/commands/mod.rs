@@ -82,6 +82,10 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
         let endpoint = dbfleet::metrics::serve(addr, store.clone(), shutdown.clone()).await;
         anyhow::Context::with_context(endpoint, || format!("cannot serve metrics on {addr}"))?;
     }
+    if settings.api.enabled {
+        let api = dbfleet::api::serve(settings, store.clone(), broker.clone(), shutdown.clone());
+        api.await.map_err(|e| Usage(e.to_string()))?;
+    }
     let served = fleet::serve(settings, store, broker.clone(), shutdown).await;
     broker.close().await;
     served?;
