@@ -17,9 +17,10 @@ use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, ImportOptions,
-    ImportReport, ImportRow, Imported, Instance, JobRow, Migrated, NewInstance, NewJob, Origin,
-    Schema, Start, StartingJob, StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
+    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
+    ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
+    NewInstance, NewJob, Origin, Schema, Start, StartingJob, StatRow, Store, StoredStat,
+    StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -166,6 +167,13 @@ contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(host_cap, check_host_cap);
+contract!(batch_pages, check_batch_pages);
+contract!(
+    idempotency_keys,
+    check_idempotency_keys,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 contract!(
     lease_race,
     check_lease_race,
@@ -2617,4 +2625,100 @@ async fn check_overrides(store: Store) {
         .await
         .unwrap());
     assert!(!instances.clear_override(&name("nobody")).await.unwrap());
+}
+
+/// Keyset pages: newest first, every batch once, a new batch never
+/// shifting a page already read.
+async fn check_batch_pages(store: Store) {
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let id = BatchId::new();
+        store
+            .batches()
+            .create(id, KIND, &Origin::by("ops"), &[], &zero())
+            .await
+            .unwrap();
+        made.push(id);
+    }
+    made.reverse();
+    let first = store.batches().page(2, None).await.unwrap();
+    let ids = |page: &[Batch]| page.iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(ids(&first), made[..2]);
+    let later = BatchId::new();
+    store
+        .batches()
+        .create(later, KIND, &Origin::by("ops"), &[], &zero())
+        .await
+        .unwrap();
+    let second = store.batches().page(2, Some(made[1])).await.unwrap();
+    assert_eq!(ids(&second), made[2..4]);
+    let last = store.batches().page(2, Some(made[3])).await.unwrap();
+    assert_eq!(ids(&last), made[4..]);
+    assert!(store
+        .batches()
+        .page(2, Some(made[4]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .batches()
+        .page(2, Some(BatchId::new()))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// One batch per key, however many requests race with it; the key of
+/// another request creates nothing.
+async fn check_idempotency_keys(store: Store) {
+    let id = add(&store, "alpha").await.id;
+    let far = Utc::now() + Duration::hours(1);
+    let attempts = (0..6).map(|_| {
+        let store = store.clone();
+        let new_jobs = jobs(&[id], far);
+        tokio::spawn(async move {
+            let key = IdempotencyKey {
+                key: "k-1",
+                request: "probe 1",
+            };
+            let origin = Origin::by("api");
+            let batches = store.batches();
+            batches
+                .create_keyed(&key, BatchId::new(), KIND, &origin, &new_jobs, &zero())
+                .await
+        })
+    });
+    let mut created = Vec::new();
+    let mut existing = Vec::new();
+    for attempt in futures_util::future::join_all(attempts).await {
+        match attempt.unwrap().unwrap() {
+            Keyed::Created(batch) => created.push(batch.id),
+            Keyed::Existing(batch) => existing.push(batch.id),
+            Keyed::Reused => panic!("the same request is not a reuse"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(existing.iter().all(|b| *b == created[0]), "{existing:?}");
+    assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+    let other = IdempotencyKey {
+        key: "k-1",
+        request: "capacity_sync 1",
+    };
+    let (origin, again) = (Origin::default(), jobs(&[id], far));
+    let reused = store
+        .batches()
+        .create_keyed(&other, BatchId::new(), KIND, &origin, &again, &zero())
+        .await
+        .unwrap();
+    assert!(matches!(reused, Keyed::Reused));
+    assert!(matches!(
+        store.batches().keyed(&other).await.unwrap(),
+        Some(Keyed::Reused)
+    ));
+    let fresh = IdempotencyKey {
+        key: "k-2",
+        request: "probe 1",
+    };
+    assert!(store.batches().keyed(&fresh).await.unwrap().is_none());
+    assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
 }

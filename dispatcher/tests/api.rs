@@ -413,3 +413,71 @@ async fn batches_start_run_page_and_retry_their_failures() {
     api.stop();
     world.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_enqueued_once_per_idempotency_key() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (_, up) = api.post("/instances", pg_instance("up", json!({}))).await;
+    api.post("/instances", pg_instance("off", json!({}))).await;
+    api.call(
+        Method::PATCH,
+        "/instances/off",
+        Some(json!({"active": false})),
+    )
+    .await;
+
+    let send = |key: &'static str, body: Value| {
+        let request = api
+            .request(Method::POST, "/jobs")
+            .header("Idempotency-Key", key);
+        async move { answer(request.json(&body).send().await.unwrap()).await }
+    };
+    let body = json!({"kind": "probe", "instance": "up"});
+    let racing = (0..8).map(|_| send("key-1", body.clone()));
+    let answers = futures_util::future::join_all(racing).await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{answers:#?}");
+    let job_ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert!(status.is_success(), "{status} {body:#}");
+            body["job"]["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(job_ids.len(), 1, "one job for every copy of the request");
+    let (_, batches) = api.get("/batches").await;
+    assert_eq!(batches["items"].as_array().unwrap().len(), 1, "{batches:#}");
+
+    let by_id = json!({"kind": "probe", "instance": up["id"]});
+    let (status, replay) = send("key-1", by_id.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the same request by id: {replay:#}");
+    assert_eq!(replay["batch"]["total"], 1);
+    let other = json!({"kind": "capacity_sync", "instance": "up"});
+    let (status, reused) = send("key-1", other).await;
+    assert_eq!(
+        (status, code(&reused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
+    let (status, fresh) = send("key-2", by_id).await;
+    assert_eq!(status, StatusCode::CREATED, "{fresh:#}");
+    assert_ne!(fresh["job"]["job_id"], replay["job"]["job_id"]);
+
+    let (status, off) = send("key-3", json!({"kind": "probe", "instance": "off"})).await;
+    assert_eq!((status, code(&off)), (StatusCode::CONFLICT, "conflict"));
+    let (status, none) = send("key-4", json!({"kind": "probe", "instance": 999_999})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{none:#}");
+    let (status, _) = send("bad key", json!({"kind": "probe", "instance": "up"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let id = fresh["batch"]["id"].as_str().unwrap();
+    assert_eq!(finished(&api, id).await["status"], "success");
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}

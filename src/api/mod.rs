@@ -3,7 +3,7 @@
 //!
 //! Layout: `auth.rs` the bearer token, `error.rs` the one error shape and
 //! the extractors that produce it, then one file per resource
-//! (`instances.rs`, `batches.rs`). Handlers are thin: they parse the
+//! (`instances.rs`, `batches.rs`, `jobs.rs`). Handlers are thin: they parse the
 //! request into the library's validated types and call the store or
 //! `fleet::dispatcher`, as the CLI does; nothing here folds results or
 //! touches SQL.
@@ -12,6 +12,7 @@ mod auth;
 mod batches;
 mod error;
 mod instances;
+mod jobs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +100,7 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/batches", get(batches::list).post(batches::start))
         .route("/batches/{id}", get(batches::show))
         .route("/batches/{id}/retry-failed", post(batches::retry_failed))
+        .route("/jobs", post(jobs::enqueue))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()

@@ -202,30 +202,8 @@ impl Batches<'_> {
         jobs: &[NewJob],
         summary: &Tally,
     ) -> Result<Batch> {
-        let now = Utc::now();
-        let total = i64::try_from(jobs.len()).unwrap_or(i64::MAX);
-        let status = BatchStatus::from_counts(total, 0, 0);
-        let finished_at = status.is_terminal().then_some(now);
         let mut tx = self.db.write().await?;
-        let sql = format!(
-            "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
-                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
-             RETURNING {BATCH_COLUMNS}"
-        );
-        let args = args![
-            id,
-            kind,
-            status.as_str(),
-            origin.requested_by.as_deref(),
-            origin.selector.as_deref(),
-            total,
-            summary.to_json(),
-            now,
-            finished_at
-        ];
-        let batch = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
-        insert_jobs(&mut tx, &batch, jobs, now).await?;
+        let batch = create(&mut tx, id, kind, origin, jobs, summary).await?;
         tx.commit().await?;
         Ok(batch)
     }
@@ -279,6 +257,41 @@ impl Batches<'_> {
         let rows = self.db.fetch_all(&sql, args![after, limit]).await?;
         rows.iter().map(batch_from_row).collect()
     }
+}
+
+/// [`Batches::create`] inside a write transaction of the caller's.
+pub(super) async fn create(
+    tx: &mut Tx,
+    id: BatchId,
+    kind: &str,
+    origin: &Origin,
+    jobs: &[NewJob],
+    summary: &Tally,
+) -> Result<Batch> {
+    let now = Utc::now();
+    let total = i64::try_from(jobs.len()).unwrap_or(i64::MAX);
+    let status = BatchStatus::from_counts(total, 0, 0);
+    let finished_at = status.is_terminal().then_some(now);
+    let sql = format!(
+        "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
+                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
+             RETURNING {BATCH_COLUMNS}"
+    );
+    let args = args![
+        id,
+        kind,
+        status.as_str(),
+        origin.requested_by.as_deref(),
+        origin.selector.as_deref(),
+        total,
+        summary.to_json(),
+        now,
+        finished_at
+    ];
+    let batch = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
+    insert_jobs(tx, &batch, jobs, now).await?;
+    Ok(batch)
 }
 
 /// The pending jobs of a new batch, in one statement.
