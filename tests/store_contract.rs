@@ -168,6 +168,7 @@ contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(host_cap, check_host_cap);
 contract!(batch_pages, check_batch_pages);
+contract!(capacity_reads, check_capacity_reads);
 contract!(
     idempotency_keys,
     check_idempotency_keys,
@@ -2721,4 +2722,123 @@ async fn check_idempotency_keys(store: Store) {
     };
     assert!(store.batches().keyed(&fresh).await.unwrap().is_none());
     assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+}
+
+/// Seed a day of `instance`: the inventory plan, the sizes, the total.
+async fn seed_day(
+    store: &Store,
+    instance: InstanceId,
+    d: u32,
+    plan: InventoryPlan,
+    sizes: &[(&str, i64)],
+) {
+    store
+        .inventory()
+        .apply(instance, &plan, day(d), at(d, 0))
+        .await
+        .unwrap();
+    let rows: Vec<StatRow> = sizes.iter().map(|(n, size)| stat(n, *size)).collect();
+    store
+        .stats()
+        .upsert_databases(instance, day(d), &rows)
+        .await
+        .unwrap();
+    store
+        .stats()
+        .refresh_instance_total(instance, day(d), at(d, 0))
+        .await
+        .unwrap();
+}
+
+/// Histories over a range, the latest size of each live database
+/// (largest first, in pages that meet exactly), and the fleet's days.
+async fn check_capacity_reads(store: Store) {
+    let a = add(&store, "alpha").await.id;
+    let b = add(&store, "beta").await.id;
+    seed_day(
+        &store,
+        a,
+        1,
+        plan(&["x", "y", "z"], &[], &[], &[]),
+        &[("x", 100), ("y", 50), ("z", 100)],
+    )
+    .await;
+    seed_day(
+        &store,
+        a,
+        2,
+        plan(&[], &["x", "y"], &[], &["z"]),
+        &[("x", 120), ("y", 50)],
+    )
+    .await;
+    seed_day(&store, b, 1, plan(&["w"], &[], &[], &[]), &[("w", 120)]).await;
+
+    let capacity = store.capacity();
+    let totals = capacity.instance_sizes(a, day(1), day(2)).await.unwrap();
+    let totals: Vec<(NaiveDate, i64)> = totals
+        .iter()
+        .map(|t| (t.collected_date, t.total_size_mb))
+        .collect();
+    assert_eq!(totals, [(day(1), 250), (day(2), 170)]);
+    assert_eq!(
+        capacity
+            .instance_sizes(a, day(2), day(2))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let x = capacity
+        .database_sizes(a, "x", day(1), day(9))
+        .await
+        .unwrap();
+    assert_eq!(x.iter().map(|s| s.size_mb).collect::<Vec<_>>(), [100, 120]);
+    assert!(capacity
+        .database_sizes(a, "nope", day(1), day(9))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all = capacity.latest_sizes(10, None).await.unwrap();
+    let seen = |rows: &[dbfleet::store::LatestSize]| {
+        rows.iter()
+            .map(|r| (r.instance.clone(), r.database_name.clone(), r.size_mb))
+            .collect::<Vec<_>>()
+    };
+    let want = [("alpha", "x", 120), ("beta", "w", 120), ("alpha", "y", 50)];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(i, d, s)| (i.to_string(), d.to_string(), *s))
+        .collect();
+    assert_eq!(seen(&all), want, "z is gone, x counts its latest day");
+    let mut paged = Vec::new();
+    let mut after: Option<dbfleet::store::SizeCursor> = None;
+    loop {
+        let page = capacity.latest_sizes(1, after.as_ref()).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.into());
+        paged.extend(seen(&page));
+    }
+    assert_eq!(paged, want);
+
+    let days = capacity.summary(day(1), day(2)).await.unwrap();
+    let days: Vec<_> = days
+        .iter()
+        .map(|d| {
+            (
+                d.collected_date,
+                d.engine.as_str(),
+                d.instances,
+                d.databases,
+                d.total_size_mb,
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (day(1), "postgresql", 2, 4, 370),
+            (day(2), "postgresql", 1, 2, 170)
+        ]
+    );
 }

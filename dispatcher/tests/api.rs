@@ -481,3 +481,193 @@ async fn a_job_is_enqueued_once_per_idempotency_key() {
     api.stop();
     world.teardown().await;
 }
+
+/// A day of sizes for `instance`, filed as a capacity sync would.
+async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, i64)]) {
+    use dbfleet::domain::InstanceId;
+    use dbfleet::inventory::InventoryPlan;
+    use dbfleet::store::StatRow;
+    let (id, date) = (InstanceId(instance), date.parse().unwrap());
+    let now = chrono::Utc::now();
+    let names: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
+    let known = world.store.inventory().records(id).await.unwrap();
+    let (refreshed, created) = names
+        .iter()
+        .cloned()
+        .partition(|n| known.iter().any(|r| &r.database_name == n));
+    let plan = InventoryPlan {
+        created,
+        refreshed,
+        ..InventoryPlan::default()
+    };
+    world
+        .store
+        .inventory()
+        .apply(id, &plan, date, now)
+        .await
+        .unwrap();
+    let rows: Vec<StatRow> = sizes
+        .iter()
+        .map(|(n, size)| StatRow {
+            database_name: n.to_string(),
+            size_mb: *size,
+            data_size_mb: None,
+            log_size_mb: None,
+            method: Some("pg_database_size".into()),
+            collected_at: now,
+        })
+        .collect();
+    world
+        .store
+        .stats()
+        .upsert_databases(id, date, &rows)
+        .await
+        .unwrap();
+    world
+        .store
+        .stats()
+        .refresh_instance_total(id, date, now)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (_, a) = api.post("/instances", pg_instance("a", json!({}))).await;
+    let (_, b) = api.post("/instances", pg_instance("b", json!({}))).await;
+    let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    file_day(
+        &world,
+        a,
+        "2026-03-01",
+        &[("orders", 300), ("users", 20), ("logs", 90)],
+    )
+    .await;
+    file_day(
+        &world,
+        a,
+        "2026-03-02",
+        &[("orders", 310), ("users", 25), ("logs", 95)],
+    )
+    .await;
+    file_day(&world, b, "2026-03-02", &[("pay.v2", 200), ("tiny", 1)]).await;
+
+    let (status, inventory) = api.get("/instances/a/databases").await;
+    assert_eq!(status, StatusCode::OK, "{inventory:#}");
+    let first = &inventory["items"][0];
+    assert_eq!(
+        (&first["name"], &first["active"]),
+        (&json!("logs"), &json!(true))
+    );
+    assert_eq!(
+        (&first["first_seen"], &first["last_seen"]),
+        (&json!("2026-03-01"), &json!("2026-03-02"))
+    );
+
+    let (status, sizes) = api
+        .get("/instances/a/sizes?from=2026-03-01&to=2026-03-31")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sizes:#}");
+    let totals: Vec<i64> = sizes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["total_size_mb"].as_i64().unwrap())
+        .collect();
+    assert_eq!(totals, [410, 430]);
+    let (_, orders) = api
+        .get("/instances/a/databases/orders/sizes?from=2026-03-02&to=2026-03-02")
+        .await;
+    assert_eq!(orders["items"][0]["size_mb"], 310, "{orders:#}");
+    let (status, _) = api
+        .get("/instances/a/sizes?from=2026-03-05&to=2026-03-01")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, bad) = api.get("/instances/a/sizes?from=yesterday").await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("from"))
+    );
+    assert_eq!(
+        api.get("/instances/ghost/sizes").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = api
+            .get(&format!("/capacity/databases?sort=size&limit=2{cursor}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page:#}");
+        pages += 1;
+        for row in page["items"].as_array().unwrap() {
+            seen.push(format!(
+                "{}/{}={}",
+                row["instance"].as_str().unwrap(),
+                row["database_name"].as_str().unwrap(),
+                row["size_mb"]
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "a/orders=310",
+            "b/pay.v2=200",
+            "a/logs=95",
+            "a/users=25",
+            "b/tiny=1"
+        ]
+    );
+    assert_eq!(pages, 3);
+    assert_eq!(
+        api.get("/capacity/databases?sort=name").await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, summary) = api
+        .get("/capacity/summary?from=2026-03-01&to=2026-03-02")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary:#}");
+    let days: Vec<(String, i64, i64)> = summary["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["collected_date"].as_str().unwrap().to_string(),
+                d["instances"].as_i64().unwrap(),
+                d["total_size_mb"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-03-01".to_string(), 1, 410),
+            ("2026-03-02".to_string(), 2, 631)
+        ]
+    );
+    api.stop();
+    world.teardown().await;
+}
+
+/// Percent-encode what a query value cannot hold as is.
+fn urlencode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

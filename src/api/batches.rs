@@ -104,6 +104,14 @@ pub struct Page {
 }
 
 impl Page {
+    /// A page of `limit` items from the start.
+    pub(super) fn of(limit: Option<i64>) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+
     pub(super) fn limit(&self) -> Result<i64, ApiError> {
         match self.limit {
             None => Ok(DEFAULT_PAGE),

@@ -171,6 +171,18 @@ fn field_of(message: &str) -> Option<&str> {
     Some(&message[start..start + len])
 }
 
+/// The parameter a query rejection names: serde's backticks, or the path
+/// axum puts before the problem (`…query string: from: input contains…`).
+fn query_field(message: &str) -> Option<&str> {
+    let problem = message
+        .split_once("query string: ")
+        .map_or(message, |(_, p)| p);
+    let path = problem.split_once(": ").map(|(path, _)| path);
+    let is_name =
+        |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    path.filter(is_name).or_else(|| field_of(message))
+}
+
 /// Query parameters; a bad one is a 400 naming it.
 pub struct Params<T>(pub T);
 
@@ -183,7 +195,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .map(|axum::extract::Query(value)| Params(value))
             .map_err(|e| {
                 let text = e.body_text();
-                let field = field_of(&text).map(str::to_string);
+                let field = query_field(&text).map(str::to_string);
                 let mut error = ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
@@ -226,5 +238,11 @@ mod tests {
     fn the_field_is_found_in_serde_words() {
         assert_eq!(field_of("missing field `kind` at line 1"), Some("kind"));
         assert_eq!(field_of("no field here"), None);
+        let bad_date =
+            "Failed to deserialize query string: from: input contains invalid characters";
+        assert_eq!(query_field(bad_date), Some("from"));
+        let unknown =
+            "Failed to deserialize query string: unknown field `lmit`, expected one of `limit`";
+        assert_eq!(query_field(unknown), Some("lmit"));
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! Layout: `auth.rs` the bearer token, `error.rs` the one error shape and
 //! the extractors that produce it, then one file per resource
-//! (`instances.rs`, `batches.rs`, `jobs.rs`). Handlers are thin: they parse the
+//! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`). Handlers are thin: they parse the
 //! request into the library's validated types and call the store or
 //! `fleet::dispatcher`, as the CLI does; nothing here folds results or
 //! touches SQL.
 
 mod auth;
 mod batches;
+mod capacity;
 mod error;
 mod instances;
 mod jobs;
@@ -97,6 +98,14 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
                 .patch(instances::patch)
                 .delete(instances::delete),
         )
+        .route("/instances/{name}/databases", get(capacity::databases))
+        .route("/instances/{name}/sizes", get(capacity::instance_sizes))
+        .route(
+            "/instances/{name}/databases/{database}/sizes",
+            get(capacity::database_sizes),
+        )
+        .route("/capacity/databases", get(capacity::largest_databases))
+        .route("/capacity/summary", get(capacity::summary))
         .route("/batches", get(batches::list).post(batches::start))
         .route("/batches/{id}", get(batches::show))
         .route("/batches/{id}/retry-failed", post(batches::retry_failed))
