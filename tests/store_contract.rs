@@ -16,6 +16,7 @@ use dbfleet::labels::Labels;
 use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
+use dbfleet::store::Cancel;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
     ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
@@ -168,6 +169,7 @@ contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(host_cap, check_host_cap);
 contract!(batch_pages, check_batch_pages);
+contract!(cancel, check_cancel);
 contract!(capacity_reads, check_capacity_reads);
 contract!(
     idempotency_keys,
@@ -2841,4 +2843,101 @@ async fn check_capacity_reads(store: Store) {
             (day(2), "postgresql", 1, 2, 170)
         ]
     );
+}
+
+/// Cancelling ends the jobs no worker started, counted as failed; a
+/// started one runs on; a cancelled job is never started; an ended batch
+/// is left as it is.
+async fn check_cancel(store: Store) {
+    let (a, b, c) = (
+        add(&store, "a").await,
+        add(&store, "b").await,
+        add(&store, "c").await,
+    );
+    let batch = BatchId::new();
+    let new_jobs = jobs(&[a.id, b.id, c.id], Utc::now() + Duration::hours(1));
+    store
+        .batches()
+        .create(batch, KIND, &Origin::by("ops"), &new_jobs, &zero())
+        .await
+        .unwrap();
+    let summary = zero();
+    let run = |job: JobId, instance| {
+        starting(
+            job,
+            batch,
+            instance,
+            Utc::now(),
+            Utc::now() + Duration::hours(1),
+            &summary,
+        )
+    };
+    assert_eq!(
+        store
+            .runs()
+            .start(&run(new_jobs[0].job_id, &a))
+            .await
+            .unwrap(),
+        Start::Started
+    );
+
+    let Cancel::Cancelled {
+        batch: after,
+        jobs: n,
+    } = store.batches().cancel(batch, "ops").await.unwrap()
+    else {
+        panic!("a running batch is cancelled");
+    };
+    assert_eq!(
+        (n, after.pending, after.failed, after.status),
+        (2, 1, 2, BatchStatus::Running)
+    );
+    let rows = store.batches().jobs(batch).await.unwrap();
+    let statuses: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|j| (j.instance.as_str(), j.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("a", "running"), ("b", "cancelled"), ("c", "cancelled")]
+    );
+    assert!(
+        rows[1].error.is_none(),
+        "no job error class is invented: {:?}",
+        rows[1].error
+    );
+
+    // A worker that receives a cancelled job does not start it, nor keep its lease.
+    assert_eq!(
+        store
+            .runs()
+            .start(&run(new_jobs[1].job_id, &b))
+            .await
+            .unwrap(),
+        Start::Cancelled
+    );
+    let other = JobId::new();
+    let elsewhere = StartingJob {
+        batch_id: BatchId::new(),
+        ..run(other, &b)
+    };
+    assert_eq!(
+        store.runs().start(&elsewhere).await.unwrap(),
+        Start::Started
+    );
+
+    let done = result(batch, new_jobs[0].job_id, a.id, true, Utc::now(), 1);
+    let ended = store.batches().record_result(&done).await.unwrap();
+    assert_eq!(
+        (ended.status, ended.succeeded, ended.failed),
+        (BatchStatus::PartialSuccess, 1, 2)
+    );
+    assert!(matches!(
+        store.batches().cancel(batch, "ops").await.unwrap(),
+        Cancel::Finished(_)
+    ));
+    assert!(matches!(
+        store.batches().cancel(BatchId::new(), "ops").await,
+        Err(Error::NotFound(_))
+    ));
 }

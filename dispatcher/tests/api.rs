@@ -671,3 +671,45 @@ fn urlencode(raw: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_batch_runs_nothing_more() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    for name in ["a", "b", "c"] {
+        api.post("/instances", pg_instance(name, json!({}))).await;
+    }
+    // No worker yet: every job waits in the queue.
+    let (_, started) = api.post("/batches", json!({"kind": "probe"})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let (status, cancelled) = api.post(&format!("/batches/{id}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled:#}");
+    assert_eq!(cancelled["cancelled_jobs"], 3);
+    assert_eq!(cancelled["batch"]["status"], "failed", "{cancelled:#}");
+    let (status, again) = api.post(&format!("/batches/{id}/cancel"), json!({})).await;
+    assert_eq!((status, code(&again)), (StatusCode::CONFLICT, "conflict"));
+    let ghost = format!("/batches/{}/cancel", uuid::Uuid::new_v4());
+    assert_eq!(api.post(&ghost, json!({})).await.0, StatusCode::NOT_FOUND);
+
+    // The worker receives the cancelled jobs first and runs none of them.
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let (_, after) = api
+        .post("/batches", json!({"kind": "probe", "instances": ["a"]}))
+        .await;
+    assert_eq!(
+        finished(&api, after["id"].as_str().unwrap()).await["status"],
+        "success"
+    );
+    let report = finished(&api, &id).await;
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["status"], "cancelled", "{report:#}");
+        assert!(
+            job["started_at"].is_null() && job["worker"].is_null(),
+            "{report:#}"
+        );
+    }
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}

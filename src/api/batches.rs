@@ -1,6 +1,6 @@
 //! `/api/v1/batches`: start a batch, page through them, read one as
-//! `dbfleet batch show --json` prints it, and start another over the
-//! instances whose job failed.
+//! `dbfleet batch show --json` prints it, cancel what has not started, and
+//! start another over the instances whose job failed.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +14,7 @@ use crate::domain::{BatchId, InstanceName};
 use crate::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use crate::labels::Selector;
 use crate::message::JobKind;
-use crate::store::Batch;
+use crate::store::{Batch, Cancel};
 
 /// Who the store records as having asked for batches started here.
 pub(super) const REQUESTED_BY: &str = "api";
@@ -183,4 +183,23 @@ pub async fn retry_failed(
     let kind = kind(&report.batch.kind)?;
     let batch = state.start(kind, Selection::Named(&names)).await?;
     Ok((StatusCode::CREATED, Json(batch)))
+}
+
+/// Cancel a batch: its jobs no worker has started end `cancelled` and are
+/// never run; running ones finish. 409 when the batch has ended.
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = batch_id(&id)?;
+    match state.store.batches().cancel(id, REQUESTED_BY).await? {
+        Cancel::Cancelled { batch, jobs } => {
+            tracing::info!(batch_id = %id, jobs, "batch cancelled through the API");
+            Ok(Json(json!({ "batch": batch, "cancelled_jobs": jobs })))
+        }
+        Cancel::Finished(batch) => Err(ApiError::conflict(format!(
+            "batch {id} has already ended ({})",
+            batch.status.as_str()
+        ))),
+    }
 }

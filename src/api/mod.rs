@@ -108,6 +108,7 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/capacity/summary", get(capacity::summary))
         .route("/batches", get(batches::list).post(batches::start))
         .route("/batches/{id}", get(batches::show))
+        .route("/batches/{id}/cancel", post(batches::cancel))
         .route("/batches/{id}/retry-failed", post(batches::retry_failed))
         .route("/jobs", post(jobs::enqueue))
         .fallback(not_found)

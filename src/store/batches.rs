@@ -129,7 +129,8 @@ pub struct JobRow {
     pub instance: String,
     pub instance_id: Option<InstanceId>,
     pub kind: String,
-    /// `pending`, `running` (a worker started it), `succeeded` or `failed`.
+    /// `pending`, `running` (a worker started it), `succeeded`, `failed`
+    /// or `cancelled` (its batch was cancelled before a worker started it).
     pub status: String,
     pub error: Option<JobError>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -221,7 +222,8 @@ impl Batches<'_> {
             .fetch_all(
                 "SELECT j.job_id, coalesce(i.name, j.target) AS instance, j.instance_id, j.kind, \
                      CASE WHEN j.status = 'pending' AND j.started_at IS NOT NULL \
-                         THEN 'running' ELSE j.status END AS status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
+                         THEN 'running' WHEN j.error_class = 'cancelled' THEN 'cancelled' \
+                         ELSE j.status END AS status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
                      j.worker, j.started_at, j.finished_at \
                  FROM batch_jobs j LEFT JOIN instances i ON i.id = j.instance_id \
                  WHERE j.batch_id = $1 ORDER BY instance, j.job_id",
@@ -336,6 +338,9 @@ pub(super) fn batch_from_row(row: &Row) -> Result<Batch> {
 fn job_from_row(row: &Row) -> Result<JobRow> {
     let class: Option<String> = row.get("error_class")?;
     let message: Option<String> = row.get("error_message")?;
+    // A cancelled job's row is `failed` with class `cancelled`, which is no
+    // job error class: its status says it all.
+    let class = class.filter(|class| class != super::cancel::CANCELLED);
     let error = class.map(|class| JobError {
         class: ErrorClass::parse(&class).unwrap_or(ErrorClass::Internal),
         message: message.unwrap_or_default(),

@@ -15,6 +15,7 @@
 //! store; the rest of the program never sees SQL.
 
 mod batches;
+mod cancel;
 mod capacity;
 mod connect;
 mod credentials;
@@ -40,6 +41,7 @@ use crate::config::StoreSettings;
 use db::Db;
 
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
+pub use cancel::Cancel;
 pub use capacity::{Capacity, FleetDay, LatestSize, SizeCursor};
 pub use connect::validate_url;
 pub use credentials::{Credential, Credentials, NewCredential, Put};
