@@ -713,3 +713,30 @@ async fn a_cancelled_batch_runs_nothing_more() {
     api.stop();
     world.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (status, served) = api.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let path = common::repo_root().join("docs/openapi.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(
+        served == committed,
+        "docs/openapi.json differs from the served document: \
+         DBFLEET_WRITE_OPENAPI=1 cargo test -p dbfleet --lib openapi"
+    );
+    let paths = served["paths"].as_object().unwrap();
+    for path in [
+        "/instances",
+        "/batches/{id}/cancel",
+        "/jobs",
+        "/capacity/summary",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    api.stop();
+    world.teardown().await;
+}

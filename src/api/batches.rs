@@ -8,13 +8,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, Body, Params};
+use super::error::{ApiError, Body, ErrorBody, Params};
 use super::ApiState;
 use crate::domain::{BatchId, InstanceName};
 use crate::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use crate::labels::Selector;
 use crate::message::JobKind;
 use crate::store::{Batch, Cancel};
+use utoipa::{IntoParams, ToSchema};
 
 /// Who the store records as having asked for batches started here.
 pub(super) const REQUESTED_BY: &str = "api";
@@ -25,7 +26,7 @@ const DEFAULT_PAGE: i64 = 50;
 
 /// The body of `POST /batches`: a kind, and named instances, a selector or
 /// neither (every active instance).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBatch {
     kind: String,
@@ -33,6 +34,8 @@ pub struct StartBatch {
     selector: Option<String>,
 }
 
+#[utoipa::path(post, operation_id = "start_batch", path = "/batches", tag = "batches", request_body = StartBatch,
+    responses((status = 201, description = "The batch", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn start(
     State(state): State<ApiState>,
     Body(body): Body<StartBatch>,
@@ -96,8 +99,9 @@ impl ApiState {
 
 /// `GET /batches`: `limit` (1 to 500, default 50) and the `cursor` a page
 /// gave as `next_cursor`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     limit: Option<i64>,
     cursor: Option<String>,
@@ -124,6 +128,8 @@ impl Page {
     }
 }
 
+#[utoipa::path(get, operation_id = "list_batches", path = "/batches", tag = "batches", params(Page),
+    responses((status = 200, description = "`{\"items\": [batch], \"next_cursor\"}`, newest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     Params(page): Params<Page>,
@@ -152,6 +158,8 @@ fn batch_id(raw: &str) -> Result<BatchId, ApiError> {
         .map_err(|_| ApiError::invalid("id", format!("`{raw}` is not a batch id")))
 }
 
+#[utoipa::path(get, operation_id = "get_batch", path = "/batches/{id}", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+    responses((status = 200, description = "The batch and its jobs, as `dbfleet batch show --json`", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -161,6 +169,8 @@ pub async fn show(
 }
 
 /// A new batch of the same kind over the instances whose job failed.
+#[utoipa::path(post, operation_id = "retry_failed_jobs", path = "/batches/{id}/retry-failed", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+    responses((status = 201, description = "A new batch over the failed jobs' instances", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn retry_failed(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -187,6 +197,8 @@ pub async fn retry_failed(
 
 /// Cancel a batch: its jobs no worker has started end `cancelled` and are
 /// never run; running ones finish. 409 when the batch has ended.
+#[utoipa::path(post, operation_id = "cancel_batch", path = "/batches/{id}/cancel", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+    responses((status = 200, description = "`{\"batch\", \"cancelled_jobs\"}`", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,

@@ -9,19 +9,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::batches::Page;
-use super::error::{ApiError, Params};
+use super::error::{ApiError, ErrorBody, Params};
 use super::instances::by_name;
 use super::ApiState;
 use crate::domain::InstanceId;
 use crate::store::SizeCursor;
+use utoipa::IntoParams;
 
 /// Days a range covers when `from` is not given.
 const DEFAULT_DAYS: i64 = 30;
 
 /// `from` and `to`, days (`2026-01-31`), both included. Default: the last
 /// 30 days to today (UTC).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Range {
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -50,6 +52,8 @@ struct DatabaseView {
     last_seen: NaiveDate,
 }
 
+#[utoipa::path(get, operation_id = "list_instance_databases", path = "/instances/{name}/databases", tag = "capacity", params(("name" = String, Path, description = "The instance's name")),
+    responses((status = 200, description = "The inventory, active and inactive, with first and last seen days", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn databases(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -68,6 +72,8 @@ pub async fn databases(
     Ok(Json(json!({ "instance": instance.name, "items": items })))
 }
 
+#[utoipa::path(get, operation_id = "instance_sizes", path = "/instances/{name}/sizes", tag = "capacity", params(("name" = String, Path, description = "The instance's name"), Range),
+    responses((status = 200, description = "Daily instance totals, oldest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn instance_sizes(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -85,6 +91,9 @@ pub async fn instance_sizes(
     ))
 }
 
+#[utoipa::path(get, operation_id = "database_sizes", path = "/instances/{name}/databases/{database}/sizes", tag = "capacity",
+    params(("name" = String, Path, description = "The instance's name"), ("database" = String, Path, description = "The database's name"), Range),
+    responses((status = 200, description = "Daily sizes of the database, oldest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn database_sizes(
     State(state): State<ApiState>,
     Path((name, database)): Path<(String, String)>,
@@ -103,14 +112,17 @@ pub async fn database_sizes(
 }
 
 /// `GET /capacity/databases`: `sort` (only `size`), `limit`, `cursor`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LargestQuery {
     sort: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "largest_databases", path = "/capacity/databases", tag = "capacity", params(LargestQuery),
+    responses((status = 200, description = "`{\"items\", \"next_cursor\"}`: latest size of every database, largest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn largest_databases(
     State(state): State<ApiState>,
     Params(query): Params<LargestQuery>,
@@ -149,6 +161,8 @@ fn parse_cursor(raw: &str) -> Result<SizeCursor, ApiError> {
     })
 }
 
+#[utoipa::path(get, operation_id = "fleet_summary", path = "/capacity/summary", tag = "capacity", params(Range),
+    responses((status = 200, description = "Fleet totals by day and engine", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn summary(
     State(state): State<ApiState>,
     Params(range): Params<Range>,

@@ -79,6 +79,25 @@ impl ApiError {
     }
 }
 
+/// The error shape, for the OpenAPI document (answers are built from
+/// [`ApiError`] directly).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `invalid_request`, `malformed_json`,
+    /// `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `payload_too_large`, `idempotency_key_reused`, `internal`.
+    code: String,
+    /// For people.
+    message: String,
+    /// `{"field": …}` for a bad field; `null` otherwise.
+    details: Value,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({

@@ -13,13 +13,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, Body, Params};
+use super::error::{ApiError, Body, ErrorBody, Params};
 use super::ApiState;
 use crate::domain::{CredentialName, DbType, InstanceId, InstanceName};
 use crate::labels::{Labels, Selector};
 use crate::secret::PasswordRef;
 use crate::store::{Instance, NewInstance};
 use crate::tls::{TlsMode, TlsSettings};
+use utoipa::{IntoParams, ToSchema};
 
 /// An instance as the API shows it: everything but its password reference.
 #[derive(Debug, Serialize)]
@@ -67,8 +68,9 @@ impl From<Instance> for InstanceView {
 }
 
 /// `GET /instances` filters; all optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     engine: Option<String>,
     active: Option<bool>,
@@ -77,6 +79,8 @@ pub struct ListQuery {
     selector: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "list_instances", path = "/instances", tag = "instances", params(ListQuery),
+    responses((status = 200, description = "`{\"items\": [instance]}`", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     Params(query): Params<ListQuery>,
@@ -115,7 +119,7 @@ pub async fn list(
 }
 
 /// The body of `POST /instances`: the fields of `dbfleet instance add`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstance {
     name: String,
@@ -125,16 +129,22 @@ pub struct CreateInstance {
     database: Option<String>,
     username: Option<String>,
     password_env: Option<String>,
+    #[schema(value_type = Option<String>)]
     password_file: Option<PathBuf>,
     credential: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     tls_mode: Option<String>,
+    #[schema(value_type = Option<String>)]
     tls_ca_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     tls_cert_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     tls_key_file: Option<PathBuf>,
 }
 
+#[utoipa::path(post, operation_id = "add_instance", path = "/instances", tag = "instances", request_body = CreateInstance,
+    responses((status = 201, description = "The instance", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     Body(body): Body<CreateInstance>,
@@ -224,6 +234,8 @@ pub(super) async fn by_name(state: &ApiState, raw: &str) -> Result<Instance, Api
         .ok_or_else(|| ApiError::not_found(format!("no instance named `{name}`")))
 }
 
+#[utoipa::path(get, operation_id = "get_instance", path = "/instances/{name}", tag = "instances", params(("name" = String, Path, description = "The instance's name")),
+    responses((status = 200, description = "The instance", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn get(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -231,6 +243,8 @@ pub async fn get(
     Ok(Json(by_name(&state, &name).await?.into()))
 }
 
+#[utoipa::path(delete, operation_id = "remove_instance", path = "/instances/{name}", tag = "instances", params(("name" = String, Path, description = "The instance's name")),
+    responses((status = 204, description = "Removed (its history stays)"), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -243,7 +257,7 @@ pub async fn delete(
 
 /// The body of `PATCH /instances/{name}`: any field of [`CreateInstance`]
 /// but the name, plus `active`. Absent fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchInstance {
     host: Option<String>,
@@ -251,16 +265,23 @@ pub struct PatchInstance {
     database: Option<String>,
     username: Option<String>,
     password_env: Option<String>,
+    #[schema(value_type = Option<String>)]
     password_file: Option<PathBuf>,
     credential: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     tls_mode: Option<String>,
+    #[schema(value_type = Option<String>)]
     tls_ca_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     tls_cert_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     tls_key_file: Option<PathBuf>,
     active: Option<bool>,
 }
 
+#[utoipa::path(patch, operation_id = "update_instance", path = "/instances/{name}", tag = "instances", params(("name" = String, Path, description = "The instance's name")),
+    request_body = PatchInstance,
+    responses((status = 200, description = "The instance, same id", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn patch(
     State(state): State<ApiState>,
     Path(name): Path<String>,

@@ -11,31 +11,37 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::batches::{kind, REQUESTED_BY};
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, ErrorBody};
 use super::ApiState;
 use crate::domain::InstanceId;
 use crate::fleet::dispatcher::{self, BatchRequest, Selection};
 use crate::store::{Batch, IdempotencyKey, Instance, Keyed};
+use utoipa::ToSchema;
 
 /// The header, and the longest key kept (the store's column).
 const HEADER: &str = "idempotency-key";
 const MAX_KEY: usize = 255;
 
 /// An instance by name (`"pay-prod"`) or by id (`42`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum InstanceKey {
     Id(i64),
     Name(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueJob {
     kind: String,
     instance: InstanceKey,
 }
 
+#[utoipa::path(post, operation_id = "enqueue_job", path = "/jobs", tag = "jobs", request_body = EnqueueJob,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the same job")),
+    responses((status = 201, description = "`{\"job\", \"batch\"}`", body = serde_json::Value),
+        (status = 200, description = "The job an earlier request with this key created", body = serde_json::Value),
+        (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn enqueue(
     State(state): State<ApiState>,
     headers: HeaderMap,

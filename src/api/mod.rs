@@ -3,7 +3,8 @@
 //!
 //! Layout: `auth.rs` the bearer token, `error.rs` the one error shape and
 //! the extractors that produce it, then one file per resource
-//! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`). Handlers are thin: they parse the
+//! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`); `openapi.rs` the
+//! document generated from their annotations. Handlers are thin: they parse the
 //! request into the library's validated types and call the store or
 //! `fleet::dispatcher`, as the CLI does; nothing here folds results or
 //! touches SQL.
@@ -14,6 +15,7 @@ mod capacity;
 mod error;
 mod instances;
 mod jobs;
+mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use crate::tls::TlsMode;
 
 pub use auth::Guard;
 pub use error::ApiError;
+pub use openapi::{document as openapi_document, ApiDoc};
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,7 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/batches/{id}/cancel", post(batches::cancel))
         .route("/batches/{id}/retry-failed", post(batches::retry_failed))
         .route("/jobs", post(jobs::enqueue))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
