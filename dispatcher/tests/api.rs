@@ -740,3 +740,32 @@ async fn the_served_openapi_document_is_the_committed_one() {
     api.stop();
     world.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_will_not_start_an_api_without_its_token() {
+    let world = World::new().await;
+    let store = world.settings.store.url.as_ref().unwrap().expose_secret();
+    let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
+    let run = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+            .current_dir(common::repo_root())
+            .args(["--config", "config/dbfleet.yaml", "serve"])
+            .env("DBFLEET__STORE__URL", store)
+            .env("DBFLEET__BROKER__URL", broker)
+            .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
+            .env("DBFLEET__API__ENABLED", "true")
+            .env_remove("DBFLEET_UNSET_API_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("api.enabled"), "{stderr}");
+    let out = run(&[("DBFLEET__API__TOKEN_ENV", "DBFLEET_UNSET_API_TOKEN")]);
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("DBFLEET_UNSET_API_TOKEN"), "{stderr}");
+    world.teardown().await;
+}

@@ -254,6 +254,37 @@ mod tests {
     }
 
     #[test]
+    fn store_failures_keep_their_words_on_the_server() {
+        let check = |e: store::Error, status: StatusCode| {
+            let words = e.to_string();
+            let answer = ApiError::from(e);
+            assert_eq!(answer.status, status, "{words}");
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                assert!(!answer.message.contains(&words), "{}", answer.message);
+                assert_eq!(answer.code, "internal");
+            }
+        };
+        check(
+            store::Error::SchemaMissing,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+        check(
+            store::Error::UnsupportedUrl,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+        let corrupt = store::Error::Conflict("corrupt instance row: port 99999".into());
+        check(corrupt, StatusCode::INTERNAL_SERVER_ERROR);
+        check(
+            store::Error::Conflict("name taken".into()),
+            StatusCode::CONFLICT,
+        );
+        check(
+            store::Error::NotFound("batch x".into()),
+            StatusCode::NOT_FOUND,
+        );
+    }
+
+    #[test]
     fn the_field_is_found_in_serde_words() {
         assert_eq!(field_of("missing field `kind` at line 1"), Some("kind"));
         assert_eq!(field_of("no field here"), None);

@@ -53,6 +53,13 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A configuration problem (the token's reference), not a failure.
+    pub fn is_config(&self) -> bool {
+        !matches!(self, Error::Bind { .. })
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct ApiState {

@@ -84,7 +84,13 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
     }
     if settings.api.enabled {
         let api = dbfleet::api::serve(settings, store.clone(), broker.clone(), shutdown.clone());
-        api.await.map_err(|e| Usage(e.to_string()))?;
+        match api.await {
+            Ok(_) => {}
+            // A missing or empty token is the configuration's problem (2);
+            // a port in use is a failure (1).
+            Err(e) if e.is_config() => return Err(Usage(e.to_string()).into()),
+            Err(e) => return Err(e.into()),
+        }
     }
     let served = fleet::serve(settings, store, broker.clone(), shutdown).await;
     broker.close().await;
