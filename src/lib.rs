@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the JSON HTTP API that `dbfleet serve` answers.
 //! - [`config`]: the YAML configuration, overridden from the environment.
 //! - [`domain`], [`secret`]: validated ids and names; password references.
 //! - [`endpoint`]: a server's URL as errors may show it, and why a
@@ -25,6 +26,7 @@
 //!   certificate file references.
 
 pub mod adapters;
+pub mod api;
 pub mod broker;
 pub mod config;
 pub mod domain;

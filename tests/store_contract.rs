@@ -16,10 +16,12 @@ use dbfleet::labels::Labels;
 use dbfleet::message::capacity_sync::Output as JobCounters;
 use dbfleet::message::{ErrorClass, JobError, JobStatus};
 use dbfleet::secret::PasswordRef;
+use dbfleet::store::Cancel;
 use dbfleet::store::{
-    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, ImportOptions,
-    ImportReport, ImportRow, Imported, Instance, JobRow, Migrated, NewInstance, NewJob, Origin,
-    Schema, Start, StartingJob, StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
+    Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
+    ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
+    NewInstance, NewJob, Origin, Schema, Start, StartingJob, StatRow, Store, StoredStat,
+    StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -166,6 +168,15 @@ contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(host_cap, check_host_cap);
+contract!(batch_pages, check_batch_pages);
+contract!(cancel, check_cancel);
+contract!(capacity_reads, check_capacity_reads);
+contract!(
+    idempotency_keys,
+    check_idempotency_keys,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 contract!(
     lease_race,
     check_lease_race,
@@ -2617,4 +2628,316 @@ async fn check_overrides(store: Store) {
         .await
         .unwrap());
     assert!(!instances.clear_override(&name("nobody")).await.unwrap());
+}
+
+/// Keyset pages: newest first, every batch once, a new batch never
+/// shifting a page already read.
+async fn check_batch_pages(store: Store) {
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let id = BatchId::new();
+        store
+            .batches()
+            .create(id, KIND, &Origin::by("ops"), &[], &zero())
+            .await
+            .unwrap();
+        made.push(id);
+    }
+    made.reverse();
+    let first = store.batches().page(2, None).await.unwrap();
+    let ids = |page: &[Batch]| page.iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(ids(&first), made[..2]);
+    let later = BatchId::new();
+    store
+        .batches()
+        .create(later, KIND, &Origin::by("ops"), &[], &zero())
+        .await
+        .unwrap();
+    let second = store.batches().page(2, Some(made[1])).await.unwrap();
+    assert_eq!(ids(&second), made[2..4]);
+    let last = store.batches().page(2, Some(made[3])).await.unwrap();
+    assert_eq!(ids(&last), made[4..]);
+    assert!(store
+        .batches()
+        .page(2, Some(made[4]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .batches()
+        .page(2, Some(BatchId::new()))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// One batch per key, however many requests race with it; the key of
+/// another request creates nothing.
+async fn check_idempotency_keys(store: Store) {
+    let id = add(&store, "alpha").await.id;
+    let far = Utc::now() + Duration::hours(1);
+    let attempts = (0..6).map(|_| {
+        let store = store.clone();
+        let new_jobs = jobs(&[id], far);
+        tokio::spawn(async move {
+            let key = IdempotencyKey {
+                key: "k-1",
+                request: "probe 1",
+            };
+            let origin = Origin::by("api");
+            let batches = store.batches();
+            batches
+                .create_keyed(&key, BatchId::new(), KIND, &origin, &new_jobs, &zero())
+                .await
+        })
+    });
+    let mut created = Vec::new();
+    let mut existing = Vec::new();
+    for attempt in futures_util::future::join_all(attempts).await {
+        match attempt.unwrap().unwrap() {
+            Keyed::Created(batch) => created.push(batch.id),
+            Keyed::Existing(batch) => existing.push(batch.id),
+            Keyed::Reused => panic!("the same request is not a reuse"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(existing.iter().all(|b| *b == created[0]), "{existing:?}");
+    assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+    let other = IdempotencyKey {
+        key: "k-1",
+        request: "capacity_sync 1",
+    };
+    let (origin, again) = (Origin::default(), jobs(&[id], far));
+    let reused = store
+        .batches()
+        .create_keyed(&other, BatchId::new(), KIND, &origin, &again, &zero())
+        .await
+        .unwrap();
+    assert!(matches!(reused, Keyed::Reused));
+    assert!(matches!(
+        store.batches().keyed(&other).await.unwrap(),
+        Some(Keyed::Reused)
+    ));
+    let fresh = IdempotencyKey {
+        key: "k-2",
+        request: "probe 1",
+    };
+    assert!(store.batches().keyed(&fresh).await.unwrap().is_none());
+    assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+}
+
+/// Seed a day of `instance`: the inventory plan, the sizes, the total.
+async fn seed_day(
+    store: &Store,
+    instance: InstanceId,
+    d: u32,
+    plan: InventoryPlan,
+    sizes: &[(&str, i64)],
+) {
+    store
+        .inventory()
+        .apply(instance, &plan, day(d), at(d, 0))
+        .await
+        .unwrap();
+    let rows: Vec<StatRow> = sizes.iter().map(|(n, size)| stat(n, *size)).collect();
+    store
+        .stats()
+        .upsert_databases(instance, day(d), &rows)
+        .await
+        .unwrap();
+    store
+        .stats()
+        .refresh_instance_total(instance, day(d), at(d, 0))
+        .await
+        .unwrap();
+}
+
+/// Histories over a range, the latest size of each live database
+/// (largest first, in pages that meet exactly), and the fleet's days.
+async fn check_capacity_reads(store: Store) {
+    let a = add(&store, "alpha").await.id;
+    let b = add(&store, "beta").await.id;
+    seed_day(
+        &store,
+        a,
+        1,
+        plan(&["x", "y", "z"], &[], &[], &[]),
+        &[("x", 100), ("y", 50), ("z", 100)],
+    )
+    .await;
+    seed_day(
+        &store,
+        a,
+        2,
+        plan(&[], &["x", "y"], &[], &["z"]),
+        &[("x", 120), ("y", 50)],
+    )
+    .await;
+    seed_day(&store, b, 1, plan(&["w"], &[], &[], &[]), &[("w", 120)]).await;
+
+    let capacity = store.capacity();
+    let totals = capacity.instance_sizes(a, day(1), day(2)).await.unwrap();
+    let totals: Vec<(NaiveDate, i64)> = totals
+        .iter()
+        .map(|t| (t.collected_date, t.total_size_mb))
+        .collect();
+    assert_eq!(totals, [(day(1), 250), (day(2), 170)]);
+    assert_eq!(
+        capacity
+            .instance_sizes(a, day(2), day(2))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let x = capacity
+        .database_sizes(a, "x", day(1), day(9))
+        .await
+        .unwrap();
+    assert_eq!(x.iter().map(|s| s.size_mb).collect::<Vec<_>>(), [100, 120]);
+    assert!(capacity
+        .database_sizes(a, "nope", day(1), day(9))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all = capacity.latest_sizes(10, None).await.unwrap();
+    let seen = |rows: &[dbfleet::store::LatestSize]| {
+        rows.iter()
+            .map(|r| (r.instance.clone(), r.database_name.clone(), r.size_mb))
+            .collect::<Vec<_>>()
+    };
+    let want = [("alpha", "x", 120), ("beta", "w", 120), ("alpha", "y", 50)];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(i, d, s)| (i.to_string(), d.to_string(), *s))
+        .collect();
+    assert_eq!(seen(&all), want, "z is gone, x counts its latest day");
+    let mut paged = Vec::new();
+    let mut after: Option<dbfleet::store::SizeCursor> = None;
+    loop {
+        let page = capacity.latest_sizes(1, after.as_ref()).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.into());
+        paged.extend(seen(&page));
+    }
+    assert_eq!(paged, want);
+
+    let days = capacity.summary(day(1), day(2)).await.unwrap();
+    let days: Vec<_> = days
+        .iter()
+        .map(|d| {
+            (
+                d.collected_date,
+                d.engine.as_str(),
+                d.instances,
+                d.databases,
+                d.total_size_mb,
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (day(1), "postgresql", 2, 4, 370),
+            (day(2), "postgresql", 1, 2, 170)
+        ]
+    );
+}
+
+/// Cancelling ends the jobs no worker started, counted as failed; a
+/// started one runs on; a cancelled job is never started; an ended batch
+/// is left as it is.
+async fn check_cancel(store: Store) {
+    let (a, b, c) = (
+        add(&store, "a").await,
+        add(&store, "b").await,
+        add(&store, "c").await,
+    );
+    let batch = BatchId::new();
+    let new_jobs = jobs(&[a.id, b.id, c.id], Utc::now() + Duration::hours(1));
+    store
+        .batches()
+        .create(batch, KIND, &Origin::by("ops"), &new_jobs, &zero())
+        .await
+        .unwrap();
+    let summary = zero();
+    let run = |job: JobId, instance| {
+        starting(
+            job,
+            batch,
+            instance,
+            Utc::now(),
+            Utc::now() + Duration::hours(1),
+            &summary,
+        )
+    };
+    assert_eq!(
+        store
+            .runs()
+            .start(&run(new_jobs[0].job_id, &a))
+            .await
+            .unwrap(),
+        Start::Started
+    );
+
+    let Cancel::Cancelled {
+        batch: after,
+        jobs: n,
+    } = store.batches().cancel(batch, "ops").await.unwrap()
+    else {
+        panic!("a running batch is cancelled");
+    };
+    assert_eq!(
+        (n, after.pending, after.failed, after.status),
+        (2, 1, 2, BatchStatus::Running)
+    );
+    let rows = store.batches().jobs(batch).await.unwrap();
+    let statuses: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|j| (j.instance.as_str(), j.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("a", "running"), ("b", "cancelled"), ("c", "cancelled")]
+    );
+    assert!(
+        rows[1].error.is_none(),
+        "no job error class is invented: {:?}",
+        rows[1].error
+    );
+
+    // A worker that receives a cancelled job does not start it, nor keep its lease.
+    assert_eq!(
+        store
+            .runs()
+            .start(&run(new_jobs[1].job_id, &b))
+            .await
+            .unwrap(),
+        Start::Cancelled
+    );
+    let other = JobId::new();
+    let elsewhere = StartingJob {
+        batch_id: BatchId::new(),
+        ..run(other, &b)
+    };
+    assert_eq!(
+        store.runs().start(&elsewhere).await.unwrap(),
+        Start::Started
+    );
+
+    let done = result(batch, new_jobs[0].job_id, a.id, true, Utc::now(), 1);
+    let ended = store.batches().record_result(&done).await.unwrap();
+    assert_eq!(
+        (ended.status, ended.succeeded, ended.failed),
+        (BatchStatus::PartialSuccess, 1, 2)
+    );
+    assert!(matches!(
+        store.batches().cancel(batch, "ops").await.unwrap(),
+        Cancel::Finished(_)
+    ));
+    assert!(matches!(
+        store.batches().cancel(BatchId::new(), "ops").await,
+        Err(Error::NotFound(_))
+    ));
 }

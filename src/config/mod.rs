@@ -42,6 +42,8 @@ pub struct Settings {
     pub filters: FilterSettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
+    /// The HTTP API of `dbfleet serve` (`api:`).
+    pub api: ApiSettings,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,
@@ -198,6 +200,36 @@ pub struct TelemetrySettings {
     /// Where `serve` and each worker answer `/metrics`, `/healthz` and
     /// `/readyz`; `None`: nowhere (one-shot commands never do).
     pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// `api:`: the JSON HTTP API that `dbfleet serve` answers under `/api/v1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Serve the API at all. Default: `false`, so upgrading never opens a
+    /// port nobody asked for; when `true` a token reference is required.
+    pub enabled: bool,
+    /// Where the API listens. Default: `127.0.0.1:8080` (loopback: put a
+    /// TLS-terminating proxy in front to expose it).
+    pub listen: std::net::SocketAddr,
+    /// Where the bearer token is (`token_env` or `token_file`): a
+    /// reference, never the token itself, resolved when `serve` starts.
+    pub token: Option<crate::secret::PasswordRef>,
+    /// Reads need the token too. Default: `false` (writes always do).
+    pub read_requires_token: bool,
+    /// Largest request body accepted, in bytes; above it: 413. Default 64 KiB.
+    pub body_limit: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            read_requires_token: false,
+            body_limit: 64 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

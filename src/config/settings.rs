@@ -11,8 +11,8 @@ use super::instances::{credentials, instances};
 use super::section::Section;
 use super::tls::{broker_tls, default_tls_mode};
 use super::{
-    AggregatorSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings, LogFormat,
-    LogSettings, Settings, StoreSettings, TelemetrySettings, WorkerSettings,
+    AggregatorSettings, ApiSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings,
+    LogFormat, LogSettings, Settings, StoreSettings, TelemetrySettings, WorkerSettings,
 };
 
 /// Build the whole [`Settings`] from the root section.
@@ -29,6 +29,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         filters: root.section("filters", filters),
         log: root.section("log", log),
         telemetry: root.section("telemetry", telemetry),
+        api: root.section("api", api),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root, instance_tls_mode),
@@ -212,6 +213,59 @@ fn telemetry(s: &mut Section<'_>) -> TelemetrySettings {
     TelemetrySettings { metrics_addr }
 }
 
+/// The API is off unless enabled, and enabled only with a token reference:
+/// an API that anyone may write to is never a default.
+fn api(s: &mut Section<'_>) -> ApiSettings {
+    let defaults = ApiSettings::default();
+    let enabled = s.bool_or("enabled", defaults.enabled);
+    let listen = s.non_empty_string("listen").and_then(|raw| {
+        raw.parse()
+            .map_err(|_| {
+                let problem =
+                    format!("expected an address such as `127.0.0.1:8080`, found `{raw}`");
+                s.error("listen", &problem);
+            })
+            .ok()
+    });
+    let token = api_token(s);
+    if enabled && token.is_none() && s.is_valid("token_env") && s.is_valid("token_file") {
+        s.error(
+            "enabled",
+            "the API needs `api.token_env` or `api.token_file`",
+        );
+    }
+    ApiSettings {
+        enabled,
+        listen: listen.unwrap_or(defaults.listen),
+        token,
+        read_requires_token: s.bool_or("read_requires_token", defaults.read_requires_token),
+        body_limit: body_limit(s, defaults.body_limit),
+    }
+}
+
+fn body_limit(s: &mut Section<'_>, default: usize) -> usize {
+    let default = u32::try_from(default).unwrap_or(u32::MAX);
+    let bytes = s.int_in("body_limit", 1024..=16 * 1024 * 1024, default);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
+/// `token_env` (a variable's name) or `token_file` (a path), not both.
+fn api_token(s: &mut Section<'_>) -> Option<crate::secret::PasswordRef> {
+    let env = s.non_empty_string("token_env");
+    let file = s.non_empty_string("token_file");
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            s.error("token_file", "give `token_env` or `token_file`, not both");
+            None
+        }
+        (Some(var), None) => crate::secret::PasswordRef::env(&var)
+            .map_err(|e| s.error("token_env", &e.to_string()))
+            .ok(),
+        (None, Some(path)) => Some(crate::secret::PasswordRef::File(PathBuf::from(path))),
+        (None, None) => None,
+    }
+}
+
 fn log(s: &mut Section<'_>) -> LogSettings {
     let format = match s.string_or("format", "pretty").as_str() {
         "pretty" => LogFormat::Pretty,
@@ -320,6 +374,32 @@ data_dir: /var/lib/dbfleet
         let found = errors("job: {deadline: soon, statement_timeout: 15m}", vec![]);
         let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["job.deadline"]);
+    }
+
+    #[test]
+    fn the_api_is_off_by_default_and_never_on_without_a_token() {
+        let settings = load_from_str(SOURCE, "{}", vec![]).unwrap();
+        assert_eq!(settings.api, ApiSettings::default());
+        let text = "api: {enabled: true, listen: '0.0.0.0:9000', token_env: API_TOKEN}";
+        let settings = load_from_str(SOURCE, text, vec![]).unwrap();
+        assert!(settings.api.enabled);
+        assert_eq!(settings.api.listen.port(), 9000);
+        let check = |text: &str, want: &[&str]| {
+            let found = errors(text, vec![]);
+            let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, want, "{text}");
+        };
+        check("api: {enabled: true}", &["api.enabled"]);
+        check("api: {token_env: A, token_file: /t}", &["api.token_file"]);
+        check(
+            "api: {token_env: 'not a name', enabled: true}",
+            &["api.token_env"],
+        );
+        check(
+            "api: {listen: here, body_limit: 1}",
+            &["api.listen", "api.body_limit"],
+        );
+        check("api: {tokn_env: A}", &["api.tokn_env"]);
     }
 
     #[test]

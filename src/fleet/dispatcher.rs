@@ -23,7 +23,7 @@ use crate::message::{
     ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult,
     Target,
 };
-use crate::store::{self, Batch, Instance, NewJob, Origin, Store};
+use crate::store::{self, Batch, IdempotencyKey, Instance, Keyed, NewJob, Origin, Store};
 
 use super::aggregator::finished_job;
 pub use super::report::{report, shared_servers, BatchReport, SharedServer};
@@ -91,8 +91,53 @@ pub async fn start_batch(
     broker: &dyn Broker,
     request: &BatchRequest<'_>,
 ) -> Result<Batch, Error> {
-    let chosen = select(store, request.selection).await?;
-    let zones: BTreeSet<&str> = chosen.iter().filter_map(|i| i.labels.zone()).collect();
+    let plan = plan(store, request).await?;
+    declare_zones(broker, &plan).await?;
+    let batch = store
+        .batches()
+        .create(
+            plan.id,
+            request.kind.as_str(),
+            &plan.origin,
+            &plan.jobs,
+            &plan.summary,
+        )
+        .await?;
+    publish_planned(store, broker, request, &plan).await?;
+    Ok(store.batches().get(plan.id).await?.unwrap_or(batch))
+}
+
+/// [`start_batch`] under an idempotency key: the first request with `key`
+/// creates and publishes the batch; a retry gets that batch back and
+/// publishes nothing.
+pub async fn start_batch_once(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    key: &IdempotencyKey<'_>,
+) -> Result<Keyed, Error> {
+    if let Some(earlier) = store.batches().keyed(key).await? {
+        return Ok(earlier);
+    }
+    let plan = plan(store, request).await?;
+    declare_zones(broker, &plan).await?;
+    let kind = request.kind.as_str();
+    let keyed = store
+        .batches()
+        .create_keyed(key, plan.id, kind, &plan.origin, &plan.jobs, &plan.summary)
+        .await?;
+    let Keyed::Created(batch) = keyed else {
+        return Ok(keyed);
+    };
+    publish_planned(store, broker, request, &plan).await?;
+    let batch = store.batches().get(plan.id).await?.unwrap_or(batch);
+    Ok(Keyed::Created(batch))
+}
+
+/// Declare the queues of the zones `plan`'s instances are in, before the
+/// batch exists: its jobs must find their queue, or they would be lost.
+async fn declare_zones(broker: &dyn Broker, plan: &Plan) -> Result<(), Error> {
+    let zones: BTreeSet<&str> = plan.chosen.iter().filter_map(|i| i.labels.zone()).collect();
     for zone in zones {
         let failed = |cause| Error::Zone {
             zone: zone.to_string(),
@@ -100,6 +145,21 @@ pub async fn start_batch(
         };
         broker.declare_zone(zone).await.map_err(failed)?;
     }
+    Ok(())
+}
+
+/// A batch about to be created: its instances and their jobs.
+struct Plan {
+    id: BatchId,
+    chosen: Vec<Instance>,
+    jobs: Vec<NewJob>,
+    origin: Origin,
+    summary: store::Tally,
+    deadline: chrono::DateTime<Utc>,
+}
+
+async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Plan, Error> {
+    let chosen = select(store, request.selection).await?;
     let deadline =
         Utc::now() + chrono::Duration::from_std(request.deadline).unwrap_or(chrono::Duration::MAX);
     let jobs: Vec<NewJob> = chosen
@@ -111,39 +171,52 @@ pub async fn start_batch(
             deadline,
         })
         .collect();
-    let (batch_id, kind) = (BatchId::new(), request.kind);
-    let summary = jobs::empty_summary(kind);
-    let batch = store
-        .batches()
-        .create(
-            batch_id,
-            kind.as_str(),
-            &Origin {
-                requested_by: request.requested_by.map(str::to_string),
-                selector: request.selection.selector(),
-            },
-            &jobs,
-            &summary,
-        )
-        .await?;
-    tracing::info!(batch_id = %batch_id, %kind, jobs = jobs.len(), "batch created");
-    let messages = chosen.iter().zip(&jobs).map(|(instance, job)| {
-        let message = JobMessage {
-            details: Some(details(instance)),
-            ..JobMessage::new(
-                job.job_id,
-                Some(batch_id),
-                Target::Instance(InstanceRef::Id(instance.id)),
-                JobParams::default_for(kind),
-                deadline,
-                request.requested_by.map(str::to_string),
-            )
-        };
-        (message, instance.labels.zone())
-    });
-    let lane = request.interactive;
-    publish_all(store, broker, messages, lane).await?;
-    Ok(store.batches().get(batch_id).await?.unwrap_or(batch))
+    let origin = Origin {
+        requested_by: request.requested_by.map(str::to_string),
+        selector: request.selection.selector(),
+    };
+    Ok(Plan {
+        id: BatchId::new(),
+        chosen,
+        jobs,
+        origin,
+        summary: jobs::empty_summary(request.kind),
+        deadline,
+    })
+}
+
+/// Publish the jobs of a batch just created from `plan`.
+async fn publish_planned(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    plan: &Plan,
+) -> Result<(), Error> {
+    let (batch_id, kind) = (plan.id, request.kind);
+    tracing::info!(batch_id = %batch_id, %kind, jobs = plan.jobs.len(), "batch created");
+    // Collected first: a lazy iterator here would hold a closure over
+    // borrowed rows across the publish awaits, which keeps this future from
+    // being `Send` for every lifetime (as an HTTP handler's must be).
+    let messages: Vec<(JobMessage, Option<String>)> = plan
+        .chosen
+        .iter()
+        .zip(&plan.jobs)
+        .map(|(instance, job)| {
+            let message = JobMessage {
+                details: Some(details(instance)),
+                ..JobMessage::new(
+                    job.job_id,
+                    Some(batch_id),
+                    Target::Instance(InstanceRef::Id(instance.id)),
+                    JobParams::default_for(kind),
+                    plan.deadline,
+                    request.requested_by.map(str::to_string),
+                )
+            };
+            (message, instance.labels.zone().map(str::to_string))
+        })
+        .collect();
+    publish_all(store, broker, messages.into_iter(), request.interactive).await
 }
 
 /// What a worker needs of `instance`, sent with its job so the worker need
@@ -201,12 +274,12 @@ async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>
 async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
-    messages: impl Iterator<Item = (JobMessage, Option<&str>)>,
+    messages: impl Iterator<Item = (JobMessage, Option<String>)>,
     interactive: bool,
 ) -> Result<(), Error> {
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
         .map(|(job, zone)| async move {
-            let outgoing = Outgoing::job_in_lane(&job, zone, interactive);
+            let outgoing = Outgoing::job_in_lane(&job, zone.as_deref(), interactive);
             let outcome = publish_with_retries(broker, outgoing).await;
             outcome.err().map(|e| (job, e.to_string()))
         })

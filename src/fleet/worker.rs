@@ -72,6 +72,9 @@ pub enum Outcome {
     Busy { retries: usize },
     /// Shutdown came before the job finished.
     Abandoned,
+    /// Its batch was cancelled before the job started; its row already
+    /// says so, and nothing ran.
+    Cancelled,
 }
 
 /// The one place that decides what happens to a delivery.
@@ -85,7 +88,7 @@ pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
         Outcome::UnknownKind { kind, .. } => {
             Disposition::DeadLetter(DecodeError::UnknownKind(kind.clone()).to_string())
         }
-        Outcome::Reported(_) => Disposition::Ack,
+        Outcome::Reported(_) | Outcome::Cancelled => Disposition::Ack,
         // Counted by the broker's delivery limit, then dead-lettered.
         Outcome::Unreported(_) => Disposition::Retry,
         Outcome::Deferred { retries, .. } if *retries < retry_tiers => {
@@ -209,6 +212,7 @@ impl Worker {
                 let retries = meta.retries();
                 return Step::Settle(Outcome::Busy { retries });
             }
+            Ok(Leased::Cancelled) => return Step::Settle(Outcome::Cancelled),
             Err(e) => return deferred(e),
         };
         self.report(job, meta, started_at, finished)
@@ -260,8 +264,10 @@ impl Worker {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
-        if !self.started(job, instance, attempt, now).await? {
-            return Ok(Leased::Busy);
+        match self.started(job, instance, attempt, now).await? {
+            Started::Yes => {}
+            Started::Busy => return Ok(Leased::Busy),
+            Started::Cancelled => return Ok(Leased::Cancelled),
         }
         let clock = Clock::system(self.timezone);
         let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
@@ -295,14 +301,15 @@ impl Worker {
         instance: &Instance,
         attempt: u32,
         mut now: DateTime<Utc>,
-    ) -> store::Result<bool> {
+    ) -> store::Result<Started> {
         let summary = jobs::empty_summary(job.kind());
         let waiting = std::time::Instant::now();
         loop {
             let start = self.starting(job, instance, attempt, now, &summary);
             match self.store.runs().start(&start).await? {
-                Start::Started => return Ok(true),
-                Start::Busy => return Ok(false),
+                Start::Started => return Ok(Started::Yes),
+                Start::Busy => return Ok(Started::Busy),
+                Start::Cancelled => return Ok(Started::Cancelled),
                 Start::HostFull if waiting.elapsed() < HOST_WAIT => {
                     let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 50..250);
                     tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -311,7 +318,7 @@ impl Worker {
                 Start::HostFull => {
                     let (host, cap) = (&instance.host, self.job.max_per_host);
                     tracing::info!(host, cap, "the host runs its cap of jobs; waiting");
-                    return Ok(false);
+                    return Ok(Started::Busy);
                 }
             }
         }
@@ -457,6 +464,15 @@ enum Step {
 enum Leased {
     Ran(Box<Finished>),
     Busy,
+    /// Its batch was cancelled before it started: not run.
+    Cancelled,
+}
+
+/// Whether a job may run now.
+enum Started {
+    Yes,
+    Busy,
+    Cancelled,
 }
 
 fn log(outcome: &Outcome) {
@@ -474,6 +490,7 @@ fn log(outcome: &Outcome) {
         Outcome::Busy { retries } => {
             tracing::info!(retries, "instance busy with another job; waiting")
         }
+        Outcome::Cancelled => tracing::info!("job cancelled before it started; not run"),
         Outcome::Reported(_) | Outcome::Abandoned => {}
     }
 }

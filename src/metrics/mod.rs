@@ -24,7 +24,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 pub use health::{health, Health};
-pub use server::serve;
+pub use server::{readiness, serve};
 
 /// A job's end: its kind, `succeeded` or `failed`, and the error class
 /// (`none` on success).

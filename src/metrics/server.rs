@@ -52,6 +52,11 @@ async fn metrics() -> impl IntoResponse {
 }
 
 async fn ready(State(store): State<Store>) -> (StatusCode, String) {
+    readiness(&store).await
+}
+
+/// The `/readyz` answer, shared with the API's listener.
+pub async fn readiness(store: &Store) -> (StatusCode, String) {
     if let Some(why) = super::health().not_ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

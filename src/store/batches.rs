@@ -129,7 +129,8 @@ pub struct JobRow {
     pub instance: String,
     pub instance_id: Option<InstanceId>,
     pub kind: String,
-    /// `pending`, `running` (a worker started it), `succeeded` or `failed`.
+    /// `pending`, `running` (a worker started it), `succeeded`, `failed`
+    /// or `cancelled` (its batch was cancelled before a worker started it).
     pub status: String,
     pub error: Option<JobError>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -202,30 +203,8 @@ impl Batches<'_> {
         jobs: &[NewJob],
         summary: &Tally,
     ) -> Result<Batch> {
-        let now = Utc::now();
-        let total = i64::try_from(jobs.len()).unwrap_or(i64::MAX);
-        let status = BatchStatus::from_counts(total, 0, 0);
-        let finished_at = status.is_terminal().then_some(now);
         let mut tx = self.db.write().await?;
-        let sql = format!(
-            "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
-                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
-             RETURNING {BATCH_COLUMNS}"
-        );
-        let args = args![
-            id,
-            kind,
-            status.as_str(),
-            origin.requested_by.as_deref(),
-            origin.selector.as_deref(),
-            total,
-            summary.to_json(),
-            now,
-            finished_at
-        ];
-        let batch = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
-        insert_jobs(&mut tx, &batch, jobs, now).await?;
+        let batch = create(&mut tx, id, kind, origin, jobs, summary).await?;
         tx.commit().await?;
         Ok(batch)
     }
@@ -243,7 +222,8 @@ impl Batches<'_> {
             .fetch_all(
                 "SELECT j.job_id, coalesce(i.name, j.target) AS instance, j.instance_id, j.kind, \
                      CASE WHEN j.status = 'pending' AND j.started_at IS NOT NULL \
-                         THEN 'running' ELSE j.status END AS status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
+                         THEN 'running' WHEN j.error_class = 'cancelled' THEN 'cancelled' \
+                         ELSE j.status END AS status, j.error_class, j.error_message, j.warnings, j.output, j.attempt, \
                      j.worker, j.started_at, j.finished_at \
                  FROM batch_jobs j LEFT JOIN instances i ON i.id = j.instance_id \
                  WHERE j.batch_id = $1 ORDER BY instance, j.job_id",
@@ -261,6 +241,59 @@ impl Batches<'_> {
         let rows = self.db.fetch_all(&sql, args![limit]).await?;
         rows.iter().map(batch_from_row).collect()
     }
+
+    /// Up to `limit` batches, newest first, from just after the batch
+    /// `after` (the last one of the previous page) when given. Keyed on
+    /// (`created_at`, `id`), so batches started meanwhile never shift a
+    /// page; a cursor batch that does not exist gives an empty page.
+    pub async fn page(&self, limit: i64, after: Option<BatchId>) -> Result<Vec<Batch>> {
+        let Some(after) = after else {
+            return self.list(limit).await;
+        };
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches b WHERE EXISTS ( \
+                 SELECT 1 FROM batches c WHERE c.id = $1 AND (b.created_at < c.created_at \
+                     OR (b.created_at = c.created_at AND b.id < c.id))) \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let rows = self.db.fetch_all(&sql, args![after, limit]).await?;
+        rows.iter().map(batch_from_row).collect()
+    }
+}
+
+/// [`Batches::create`] inside a write transaction of the caller's.
+pub(super) async fn create(
+    tx: &mut Tx,
+    id: BatchId,
+    kind: &str,
+    origin: &Origin,
+    jobs: &[NewJob],
+    summary: &Tally,
+) -> Result<Batch> {
+    let now = Utc::now();
+    let total = i64::try_from(jobs.len()).unwrap_or(i64::MAX);
+    let status = BatchStatus::from_counts(total, 0, 0);
+    let finished_at = status.is_terminal().then_some(now);
+    let sql = format!(
+        "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
+                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
+             RETURNING {BATCH_COLUMNS}"
+    );
+    let args = args![
+        id,
+        kind,
+        status.as_str(),
+        origin.requested_by.as_deref(),
+        origin.selector.as_deref(),
+        total,
+        summary.to_json(),
+        now,
+        finished_at
+    ];
+    let batch = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
+    insert_jobs(tx, &batch, jobs, now).await?;
+    Ok(batch)
 }
 
 /// The pending jobs of a new batch, in one statement.
@@ -305,6 +338,9 @@ pub(super) fn batch_from_row(row: &Row) -> Result<Batch> {
 fn job_from_row(row: &Row) -> Result<JobRow> {
     let class: Option<String> = row.get("error_class")?;
     let message: Option<String> = row.get("error_message")?;
+    // A cancelled job's row is `failed` with class `cancelled`, which is no
+    // job error class: its status says it all.
+    let class = class.filter(|class| class != super::cancel::CANCELLED);
     let error = class.map(|class| JobError {
         class: ErrorClass::parse(&class).unwrap_or(ErrorClass::Internal),
         message: message.unwrap_or_default(),

@@ -4,7 +4,7 @@
 //! [`Store`] is a cheap handle on a pool (clone it freely) of PostgreSQL (the
 //! fleet) or SQLite (embedded and tests). Each concept has its own small type
 //! and file, reached from the store: [`Store::instances`],
-//! [`Store::inventory`], [`Store::stats`], [`Store::batches`],
+//! [`Store::inventory`], [`Store::stats`], [`Store::capacity`], [`Store::batches`],
 //! [`Store::dead_letters`], [`Store::leases`], [`Store::runs`]. Who may
 //! change the schema, and what the others check, is in `schema.rs`.
 //!
@@ -15,6 +15,8 @@
 //! store; the rest of the program never sees SQL.
 
 mod batches;
+mod cancel;
+mod capacity;
 mod connect;
 mod credentials;
 mod db;
@@ -22,6 +24,7 @@ mod dead_letters;
 mod dialect;
 mod filing;
 mod fold;
+mod idempotency;
 mod import;
 mod instances;
 mod inventory;
@@ -38,11 +41,14 @@ use crate::config::StoreSettings;
 use db::Db;
 
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
+pub use cancel::Cancel;
+pub use capacity::{Capacity, FleetDay, LatestSize, SizeCursor};
 pub use connect::validate_url;
 pub use credentials::{Credential, Credentials, NewCredential, Put};
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use filing::Filing;
 pub use fold::FinishedJob;
+pub use idempotency::{IdempotencyKey, Keyed};
 pub use import::{ImportOptions, ImportReport, ImportRow, Imported};
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
@@ -140,6 +146,10 @@ impl Store {
 
     pub fn stats(&self) -> Stats<'_> {
         Stats { db: &self.db }
+    }
+
+    pub fn capacity(&self) -> Capacity<'_> {
+        Capacity { db: &self.db }
     }
 
     pub fn batches(&self) -> Batches<'_> {

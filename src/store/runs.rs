@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::cancel::is_cancelled;
 use super::db::{args, Db, Tx};
 use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
@@ -61,6 +62,9 @@ pub enum Start {
     Busy,
     /// The host already runs its cap of jobs; nothing was written.
     HostFull,
+    /// The job's batch was cancelled before it started: do not run it.
+    /// Nothing was written.
+    Cancelled,
 }
 
 /// The runs of a store ([`super::Store::runs`]).
@@ -85,7 +89,10 @@ impl Runs<'_> {
             tx.commit().await?;
             return Ok(Start::Busy);
         }
-        record_start(&mut tx, job).await?;
+        if !record_start(&mut tx, job).await? {
+            // Dropped uncommitted: the lease just taken goes with it.
+            return Ok(Start::Cancelled);
+        }
         tx.commit().await?;
         Ok(Start::Started)
     }
@@ -117,10 +124,14 @@ impl Runs<'_> {
 
 /// Mark the job started. The row of a job the dispatcher created is
 /// pending: one update does it, the batch's counters unmoved. Otherwise the
-/// job has no row yet (enqueued alone), or it ended already.
-async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
+/// job has no row yet (enqueued alone), or it ended already. Returns false
+/// for a job that ended cancelled: it must not run.
+async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<bool> {
     if update_started(tx, job).await? > 0 {
-        return Ok(());
+        return Ok(true);
+    }
+    if is_cancelled(tx, job.job_id).await? {
+        return Ok(false);
     }
     let new_batch = NewBatch {
         id: job.batch_id,
@@ -140,13 +151,13 @@ async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
     };
     // A row that already ended stays as it is: `fold` refuses to replace it.
     let Some(counters) = fold(&Counters::of(&batch), old.as_ref(), &pending) else {
-        return Ok(());
+        return Ok(true);
     };
     if old.is_none() {
         insert_started(tx, job).await?;
         save(tx, &batch, counters, now).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn insert_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {

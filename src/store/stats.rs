@@ -355,7 +355,7 @@ async fn upsert_unmeasured(
     Ok(())
 }
 
-fn stat_from_row(row: &Row) -> Result<StoredStat> {
+pub(super) fn stat_from_row(row: &Row) -> Result<StoredStat> {
     Ok(StoredStat {
         database_name: row.get("database_name")?,
         size_mb: row.int("size_mb")?,
@@ -374,7 +374,7 @@ fn unmeasured_from_row(row: &Row) -> Result<StoredUnmeasured> {
     })
 }
 
-fn total_from_row(row: &Row) -> Result<InstanceTotal> {
+pub(super) fn total_from_row(row: &Row) -> Result<InstanceTotal> {
     let count = row.int("database_count")?;
     let gaps = row.int("unmeasured_count")?;
     let out_of_range = |what: &str, n: i64| Error::Conflict(format!("{what} {n} out of range"));

@@ -82,6 +82,16 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
         let endpoint = dbfleet::metrics::serve(addr, store.clone(), shutdown.clone()).await;
         anyhow::Context::with_context(endpoint, || format!("cannot serve metrics on {addr}"))?;
     }
+    if settings.api.enabled {
+        let api = dbfleet::api::serve(settings, store.clone(), broker.clone(), shutdown.clone());
+        match api.await {
+            Ok(_) => {}
+            // A missing or empty token is the configuration's problem (2);
+            // a port in use is a failure (1).
+            Err(e) if e.is_config() => return Err(Usage(e.to_string()).into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let served = fleet::serve(settings, store, broker.clone(), shutdown).await;
     broker.close().await;
     served?;

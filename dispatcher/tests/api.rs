@@ -1,0 +1,771 @@
+//! The HTTP API, black-box: the real `dbfleet serve` on a fleet world
+//! (PostgreSQL store, RabbitMQ), a worker in this process to run its
+//! batches, and a real HTTP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+#[macro_use]
+mod common;
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use common::{eventually, Fleet, World};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+/// A running `dbfleet serve` with its API on a port of its own.
+struct Api {
+    child: Option<Child>,
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// `dbfleet serve` on `world`, with `env` added (e.g. to require the
+    /// token for reads); ready once `/healthz` answers.
+    async fn start(world: &World, env: &[(&str, &str)]) -> Self {
+        let port = common::closed_port();
+        let token = format!("tok-{}", common::tag());
+        let store = world.settings.store.url.as_ref().unwrap().expose_secret();
+        let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
+        let child = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+            .current_dir(common::repo_root())
+            .args(["--config", "config/dbfleet.yaml", "serve"])
+            .env("DBFLEET__STORE__URL", store)
+            .env("DBFLEET__BROKER__URL", broker)
+            .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
+            .env("DBFLEET__LOG__LEVEL", "info")
+            .env("DBFLEET__API__ENABLED", "true")
+            .env("DBFLEET__API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("DBFLEET__API__TOKEN_ENV", "DBFLEET_TEST_API_TOKEN")
+            .env("DBFLEET_TEST_API_TOKEN", &token)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let api = Api {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+            client: reqwest::Client::new(),
+        };
+        eventually("the API answers /healthz", || async {
+            let answer = api.client.get(format!("{}/healthz", api.base)).send().await;
+            answer.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        api
+    }
+
+    /// A request to `/api/v1{path}`, with the token.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}/api/v1{path}", self.base);
+        self.client.request(method, url).bearer_auth(&self.token)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Stop with SIGTERM; returns what the process logged.
+    fn stop(mut self) -> String {
+        let child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The status and the JSON of an answer (`null` when it has no body).
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The error code of an error answer, after checking its shape.
+fn code(body: &Value) -> &str {
+    let error = &body["error"];
+    assert!(error["message"].is_string(), "{body:#}");
+    assert!(error.get("details").is_some(), "{body:#}");
+    error["code"].as_str().unwrap()
+}
+
+/// An instance of the local PostgreSQL (`postgres`, trusted on loopback).
+fn pg_instance(name: &str, labels: Value) -> Value {
+    json!({
+        "name": name, "engine": "pg", "host": "127.0.0.1", "username": "postgres",
+        "labels": labels,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_the_token_and_errors_have_one_shape() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let url = |path: &str| format!("{}/api/v1{path}", api.base);
+    let body = pg_instance("a", json!({}));
+
+    let bare = api
+        .client
+        .post(url("/instances"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = answer(bare).await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let basic = api
+        .client
+        .post(url("/instances"))
+        .header("authorization", "Basic eDp5");
+    let (status, _) = answer(basic.json(&body).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong = api.client.post(url("/instances")).bearer_auth("not-it");
+    let (status, error) = answer(wrong.json(&body).send().await.unwrap()).await;
+    assert_eq!((status, code(&error)), (StatusCode::FORBIDDEN, "forbidden"));
+    let read = api.client.get(url("/instances")).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "reads are open by default");
+
+    let malformed = api.request(Method::POST, "/instances").body("{\"name\": ");
+    let (status, error) = answer(malformed.send().await.unwrap()).await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "malformed_json")
+    );
+    let (status, error) = api
+        .post("/instances", json!({"name": "a", "host": "h"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error:#}");
+    assert_eq!(error["error"]["details"]["field"], "engine", "{error:#}");
+    let (status, error) = api
+        .post(
+            "/instances",
+            json!({"name": "a b", "engine": "pg", "host": "h"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &error["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("name"))
+    );
+    let (status, error) = api.post("/batches", json!({"kind": "nope"})).await;
+    assert_eq!(
+        (status, &error["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("kind"))
+    );
+    let huge = json!({"name": "a", "engine": "pg", "host": "x".repeat(100_000)});
+    let (status, error) = api.post("/instances", huge).await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let (status, error) = api.get("/nowhere").await;
+    assert_eq!((status, code(&error)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, error) = api.get("/batches/not-a-uuid").await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    eventually("the API says ready once the folders subscribed", || async {
+        let ready = api.client.get(format!("{}/readyz", api.base)).send().await;
+        ready.ok().filter(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+
+    let token = api.token.clone();
+    let log = api.stop();
+    assert!(
+        !token.is_empty() && !log.contains(&token),
+        "the token was logged:\n{log}"
+    );
+
+    let closed = Api::start(&world, &[("DBFLEET__API__READ_REQUIRES_TOKEN", "true")]).await;
+    let read = closed
+        .client
+        .get(format!("{}/api/v1/instances", closed.base));
+    assert_eq!(
+        read.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(closed.get("/instances").await.0, StatusCode::OK);
+    closed.stop();
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_added_listed_changed_and_removed() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let mut body = pg_instance("pay-prod", json!({"env": "prod", "team": "pay"}));
+    body["password_env"] = json!("PGPASSWORD_OF_NOBODY");
+    let (status, added) = api.post("/instances", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{added:#}");
+    assert_eq!(added["password_source"], "env");
+    assert!(
+        !added.to_string().contains("PGPASSWORD_OF_NOBODY"),
+        "{added:#}"
+    );
+    let (status, _) = api
+        .post("/instances", pg_instance("pay-dev", json!({"env": "dev"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mysql =
+        json!({"name": "my", "engine": "mysql", "host": "10.0.0.1", "tls_mode": "required"});
+    assert_eq!(api.post("/instances", mysql).await.0, StatusCode::CREATED);
+    let (status, taken) = api
+        .post("/instances", pg_instance("pay-dev", json!({})))
+        .await;
+    assert_eq!((status, code(&taken)), (StatusCode::CONFLICT, "conflict"));
+
+    let listed = |query: &'static str| {
+        let api = &api;
+        async move {
+            let (status, body) = api.get(&format!("/instances{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body:#}");
+            let items = body["items"].as_array().unwrap().iter();
+            items
+                .map(|i| i["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("").await, ["my", "pay-dev", "pay-prod"]);
+    assert_eq!(listed("?selector=env%3Dprod").await, ["pay-prod"]);
+    assert_eq!(listed("?engine=mysql").await, ["my"]);
+    assert_eq!(listed("?name=pay").await, ["pay-dev", "pay-prod"]);
+    let (status, bad) = api.get("/instances?selector=env%3D%3D%3D").await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("selector"))
+    );
+
+    let patch = json!({"port": 6543, "labels": {"env": "dev", "tier": "2"}, "active": false});
+    let (status, patched) = api
+        .call(Method::PATCH, "/instances/pay-dev", Some(patch))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched:#}");
+    let (_, shown) = api.get("/instances/pay-dev").await;
+    assert_eq!(shown["id"], patched["id"]);
+    assert_eq!(
+        (shown["port"].as_u64(), &shown["active"]),
+        (Some(6543), &json!(false))
+    );
+    assert_eq!(shown["labels"], json!({"env": "dev", "tier": "2"}));
+    assert_eq!(shown["host"], "127.0.0.1", "untouched fields stay");
+    assert_eq!(listed("?active=false").await, ["pay-dev"]);
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            "/instances/pay-dev",
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the name is not patchable");
+
+    let (status, _) = api.call(Method::DELETE, "/instances/pay-dev", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, gone) = api.get("/instances/pay-dev").await;
+    assert_eq!((status, code(&gone)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        api.call(Method::DELETE, "/instances/pay-dev", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    api.stop();
+    world.teardown().await;
+}
+
+/// Read a batch until it is no longer running.
+async fn finished(api: &Api, id: &str) -> Value {
+    eventually("the batch ends", || async {
+        let (status, batch) = api.get(&format!("/batches/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{batch:#}");
+        (batch["status"] != "running").then_some(batch)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_start_run_page_and_retry_their_failures() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    // The workers only: the binary under test is the control plane.
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    api.post("/instances", pg_instance("up", json!({"env": "prod"})))
+        .await;
+    let down = json!({"name": "down", "engine": "pg", "host": "127.0.0.1",
+        "port": common::closed_port(), "labels": {"env": "prod"}});
+    api.post("/instances", down).await;
+    api.post("/instances", pg_instance("off", json!({}))).await;
+    api.call(
+        Method::PATCH,
+        "/instances/off",
+        Some(json!({"active": false})),
+    )
+    .await;
+
+    let (status, refused) = api
+        .post("/batches", json!({"kind": "probe", "instances": ["off"]}))
+        .await;
+    assert_eq!((status, code(&refused)), (StatusCode::CONFLICT, "conflict"));
+    let (status, unknown) = api
+        .post("/batches", json!({"kind": "probe", "instances": ["ghost"]}))
+        .await;
+    assert_eq!(
+        (status, code(&unknown)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let both = json!({"kind": "probe", "instances": ["up"], "selector": "env=prod"});
+    assert_eq!(api.post("/batches", both).await.0, StatusCode::BAD_REQUEST);
+
+    let (status, started) = api
+        .post("/batches", json!({"kind": "probe", "selector": "env=prod"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started:#}");
+    assert_eq!(
+        (started["total"].as_i64(), &started["requested_by"]),
+        (Some(2), &json!("api"))
+    );
+    let id = started["id"].as_str().unwrap();
+    let report = finished(&api, id).await;
+    assert_eq!(report["status"], "partial_success", "{report:#}");
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 2);
+
+    let (status, retry) = api
+        .post(&format!("/batches/{id}/retry-failed"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{retry:#}");
+    let retried = finished(&api, retry["id"].as_str().unwrap()).await;
+    let jobs = retried["jobs"].as_array().unwrap();
+    assert_eq!(
+        (jobs.len(), &jobs[0]["instance"]),
+        (1, &json!("down")),
+        "{retried:#}"
+    );
+
+    let (_, all) = api
+        .post("/batches", json!({"kind": "probe", "instances": ["up"]}))
+        .await;
+    let ok = finished(&api, all["id"].as_str().unwrap()).await;
+    assert_eq!(ok["status"], "success", "{ok:#}");
+    let path = format!("/batches/{}/retry-failed", ok["id"].as_str().unwrap());
+    assert_eq!(api.post(&path, json!({})).await.0, StatusCode::CONFLICT);
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = api.get(&format!("/batches?limit=2{cursor}")).await;
+        assert_eq!(status, StatusCode::OK, "{page:#}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|b| b["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let newest_first = [
+        all["id"].as_str().unwrap(),
+        retry["id"].as_str().unwrap(),
+        id,
+    ];
+    assert_eq!(
+        seen, newest_first,
+        "three batches over two pages, newest first"
+    );
+    assert_eq!(api.get("/batches?limit=0").await.0, StatusCode::BAD_REQUEST);
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_enqueued_once_per_idempotency_key() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (_, up) = api.post("/instances", pg_instance("up", json!({}))).await;
+    api.post("/instances", pg_instance("off", json!({}))).await;
+    api.call(
+        Method::PATCH,
+        "/instances/off",
+        Some(json!({"active": false})),
+    )
+    .await;
+
+    let send = |key: &'static str, body: Value| {
+        let request = api
+            .request(Method::POST, "/jobs")
+            .header("Idempotency-Key", key);
+        async move { answer(request.json(&body).send().await.unwrap()).await }
+    };
+    let body = json!({"kind": "probe", "instance": "up"});
+    let racing = (0..8).map(|_| send("key-1", body.clone()));
+    let answers = futures_util::future::join_all(racing).await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{answers:#?}");
+    let job_ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert!(status.is_success(), "{status} {body:#}");
+            body["job"]["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(job_ids.len(), 1, "one job for every copy of the request");
+    let (_, batches) = api.get("/batches").await;
+    assert_eq!(batches["items"].as_array().unwrap().len(), 1, "{batches:#}");
+
+    let by_id = json!({"kind": "probe", "instance": up["id"]});
+    let (status, replay) = send("key-1", by_id.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the same request by id: {replay:#}");
+    assert_eq!(replay["batch"]["total"], 1);
+    let other = json!({"kind": "capacity_sync", "instance": "up"});
+    let (status, reused) = send("key-1", other).await;
+    assert_eq!(
+        (status, code(&reused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
+    let (status, fresh) = send("key-2", by_id).await;
+    assert_eq!(status, StatusCode::CREATED, "{fresh:#}");
+    assert_ne!(fresh["job"]["job_id"], replay["job"]["job_id"]);
+
+    let (status, off) = send("key-3", json!({"kind": "probe", "instance": "off"})).await;
+    assert_eq!((status, code(&off)), (StatusCode::CONFLICT, "conflict"));
+    let (status, none) = send("key-4", json!({"kind": "probe", "instance": 999_999})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{none:#}");
+    let (status, _) = send("bad key", json!({"kind": "probe", "instance": "up"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let id = fresh["batch"]["id"].as_str().unwrap();
+    assert_eq!(finished(&api, id).await["status"], "success");
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
+/// A day of sizes for `instance`, filed as a capacity sync would.
+async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, i64)]) {
+    use dbfleet::domain::InstanceId;
+    use dbfleet::inventory::InventoryPlan;
+    use dbfleet::store::StatRow;
+    let (id, date) = (InstanceId(instance), date.parse().unwrap());
+    let now = chrono::Utc::now();
+    let names: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
+    let known = world.store.inventory().records(id).await.unwrap();
+    let (refreshed, created) = names
+        .iter()
+        .cloned()
+        .partition(|n| known.iter().any(|r| &r.database_name == n));
+    let plan = InventoryPlan {
+        created,
+        refreshed,
+        ..InventoryPlan::default()
+    };
+    world
+        .store
+        .inventory()
+        .apply(id, &plan, date, now)
+        .await
+        .unwrap();
+    let rows: Vec<StatRow> = sizes
+        .iter()
+        .map(|(n, size)| StatRow {
+            database_name: n.to_string(),
+            size_mb: *size,
+            data_size_mb: None,
+            log_size_mb: None,
+            method: Some("pg_database_size".into()),
+            collected_at: now,
+        })
+        .collect();
+    world
+        .store
+        .stats()
+        .upsert_databases(id, date, &rows)
+        .await
+        .unwrap();
+    world
+        .store
+        .stats()
+        .refresh_instance_total(id, date, now)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (_, a) = api.post("/instances", pg_instance("a", json!({}))).await;
+    let (_, b) = api.post("/instances", pg_instance("b", json!({}))).await;
+    let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    file_day(
+        &world,
+        a,
+        "2026-03-01",
+        &[("orders", 300), ("users", 20), ("logs", 90)],
+    )
+    .await;
+    file_day(
+        &world,
+        a,
+        "2026-03-02",
+        &[("orders", 310), ("users", 25), ("logs", 95)],
+    )
+    .await;
+    file_day(&world, b, "2026-03-02", &[("pay.v2", 200), ("tiny", 1)]).await;
+
+    let (status, inventory) = api.get("/instances/a/databases").await;
+    assert_eq!(status, StatusCode::OK, "{inventory:#}");
+    let first = &inventory["items"][0];
+    assert_eq!(
+        (&first["name"], &first["active"]),
+        (&json!("logs"), &json!(true))
+    );
+    assert_eq!(
+        (&first["first_seen"], &first["last_seen"]),
+        (&json!("2026-03-01"), &json!("2026-03-02"))
+    );
+
+    let (status, sizes) = api
+        .get("/instances/a/sizes?from=2026-03-01&to=2026-03-31")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sizes:#}");
+    let totals: Vec<i64> = sizes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["total_size_mb"].as_i64().unwrap())
+        .collect();
+    assert_eq!(totals, [410, 430]);
+    let (_, orders) = api
+        .get("/instances/a/databases/orders/sizes?from=2026-03-02&to=2026-03-02")
+        .await;
+    assert_eq!(orders["items"][0]["size_mb"], 310, "{orders:#}");
+    let (status, _) = api
+        .get("/instances/a/sizes?from=2026-03-05&to=2026-03-01")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, bad) = api.get("/instances/a/sizes?from=yesterday").await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("from"))
+    );
+    assert_eq!(
+        api.get("/instances/ghost/sizes").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = api
+            .get(&format!("/capacity/databases?sort=size&limit=2{cursor}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page:#}");
+        pages += 1;
+        for row in page["items"].as_array().unwrap() {
+            seen.push(format!(
+                "{}/{}={}",
+                row["instance"].as_str().unwrap(),
+                row["database_name"].as_str().unwrap(),
+                row["size_mb"]
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "a/orders=310",
+            "b/pay.v2=200",
+            "a/logs=95",
+            "a/users=25",
+            "b/tiny=1"
+        ]
+    );
+    assert_eq!(pages, 3);
+    assert_eq!(
+        api.get("/capacity/databases?sort=name").await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, summary) = api
+        .get("/capacity/summary?from=2026-03-01&to=2026-03-02")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary:#}");
+    let days: Vec<(String, i64, i64)> = summary["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["collected_date"].as_str().unwrap().to_string(),
+                d["instances"].as_i64().unwrap(),
+                d["total_size_mb"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-03-01".to_string(), 1, 410),
+            ("2026-03-02".to_string(), 2, 631)
+        ]
+    );
+    api.stop();
+    world.teardown().await;
+}
+
+/// Percent-encode what a query value cannot hold as is.
+fn urlencode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_batch_runs_nothing_more() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    for name in ["a", "b", "c"] {
+        api.post("/instances", pg_instance(name, json!({}))).await;
+    }
+    // No worker yet: every job waits in the queue.
+    let (_, started) = api.post("/batches", json!({"kind": "probe"})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let (status, cancelled) = api.post(&format!("/batches/{id}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled:#}");
+    assert_eq!(cancelled["cancelled_jobs"], 3);
+    assert_eq!(cancelled["batch"]["status"], "failed", "{cancelled:#}");
+    let (status, again) = api.post(&format!("/batches/{id}/cancel"), json!({})).await;
+    assert_eq!((status, code(&again)), (StatusCode::CONFLICT, "conflict"));
+    let ghost = format!("/batches/{}/cancel", uuid::Uuid::new_v4());
+    assert_eq!(api.post(&ghost, json!({})).await.0, StatusCode::NOT_FOUND);
+
+    // The worker receives the cancelled jobs first and runs none of them.
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let (_, after) = api
+        .post("/batches", json!({"kind": "probe", "instances": ["a"]}))
+        .await;
+    assert_eq!(
+        finished(&api, after["id"].as_str().unwrap()).await["status"],
+        "success"
+    );
+    let report = finished(&api, &id).await;
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["status"], "cancelled", "{report:#}");
+        assert!(
+            job["started_at"].is_null() && job["worker"].is_null(),
+            "{report:#}"
+        );
+    }
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (status, served) = api.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let path = common::repo_root().join("docs/openapi.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(
+        served == committed,
+        "docs/openapi.json differs from the served document: \
+         DBFLEET_WRITE_OPENAPI=1 cargo test -p dbfleet --lib openapi"
+    );
+    let paths = served["paths"].as_object().unwrap();
+    for path in [
+        "/instances",
+        "/batches/{id}/cancel",
+        "/jobs",
+        "/capacity/summary",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    api.stop();
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_will_not_start_an_api_without_its_token() {
+    let world = World::new().await;
+    let store = world.settings.store.url.as_ref().unwrap().expose_secret();
+    let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
+    let run = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+            .current_dir(common::repo_root())
+            .args(["--config", "config/dbfleet.yaml", "serve"])
+            .env("DBFLEET__STORE__URL", store)
+            .env("DBFLEET__BROKER__URL", broker)
+            .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
+            .env("DBFLEET__API__ENABLED", "true")
+            .env_remove("DBFLEET_UNSET_API_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("api.enabled"), "{stderr}");
+    let out = run(&[("DBFLEET__API__TOKEN_ENV", "DBFLEET_UNSET_API_TOKEN")]);
+    let stderr = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("DBFLEET_UNSET_API_TOKEN"), "{stderr}");
+    world.teardown().await;
+}

@@ -1,0 +1,84 @@
+//! The OpenAPI 3.1 document of `/api/v1`, generated from the handlers'
+//! annotations and the request types, served at `/api/v1/openapi.json`
+//! and committed as `docs/openapi.json` (a test fails when they differ).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::{batches, capacity, instances, jobs};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dbfleet API",
+        description = "Instances, batches, jobs and capacity history of a dbfleet fleet. \
+            Writes need `Authorization: Bearer <token>`; reads too when \
+            `api.read_requires_token` is set."
+    ),
+    servers((url = "/api/v1")),
+    paths(
+        instances::list,
+        instances::create,
+        instances::get,
+        instances::patch,
+        instances::delete,
+        capacity::databases,
+        capacity::instance_sizes,
+        capacity::database_sizes,
+        capacity::largest_databases,
+        capacity::summary,
+        batches::list,
+        batches::start,
+        batches::show,
+        batches::cancel,
+        batches::retry_failed,
+        jobs::enqueue,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerToken),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// The `bearer` security scheme the document's `security` names.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document as committed: pretty JSON and a final newline.
+pub fn document() -> String {
+    let text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    format!("{text}\n")
+}
+
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Regenerate with `DBFLEET_WRITE_OPENAPI=1 cargo test -p dbfleet --lib openapi`.
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+        let generated = super::document();
+        if std::env::var_os("DBFLEET_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap_or_default();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: run DBFLEET_WRITE_OPENAPI=1 cargo test -p dbfleet --lib openapi"
+        );
+    }
+}
