@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use super::db::{args, Tx};
 use super::dialect::{Column, Kind};
 use super::instances::{instance_from_row, path_text, SELECT_INSTANCE};
-use super::{Error, Instance, Instances, NewInstance, Result};
+use super::{prune, Error, Instance, Instances, NewInstance, Result};
 use crate::domain::{CredentialName, InstanceName};
 
 /// One instance to import, and whether it is active if the import creates
@@ -88,7 +88,7 @@ impl Instances<'_> {
     pub async fn import(&self, rows: &[ImportRow], options: &ImportOptions) -> Result<Imported> {
         let now = Utc::now();
         let mut tx = self.db.write().await?;
-        let unknown = unknown_credentials(&mut tx, rows).await?;
+        let unknown = prune::unknown_credentials(&mut tx, rows).await?;
         if !unknown.is_empty() {
             return Ok(Imported::UnknownCredentials(unknown));
         }
@@ -107,7 +107,7 @@ impl Instances<'_> {
         }
         let mut report = plan.report();
         if let Some(by) = &options.prune_by {
-            report.disabled = prune(&mut tx, rows, by, now).await?;
+            report.disabled = prune::prune(&mut tx, rows, by, now).await?;
         }
         if options.dry_run {
             report.dry_run = true;
@@ -173,7 +173,8 @@ const fn column(name: &'static str, kind: Kind) -> Column {
     Column { name, kind }
 }
 
-const NAMES: [Column; 1] = [column("name", Kind::Text)];
+/// The rows' names, as [`super::dialect::Dialect::rows`] reads them.
+pub(super) const NAMES: [Column; 1] = [column("name", Kind::Text)];
 
 /// The live instances named by the rows, locked until the import ends.
 async fn live_by_name(tx: &mut Tx, rows: &[ImportRow]) -> Result<HashMap<String, Instance>> {
@@ -192,70 +193,6 @@ async fn live_by_name(tx: &mut Tx, rows: &[ImportRow]) -> Result<HashMap<String,
         .iter()
         .map(|row| instance_from_row(row).map(|i| (i.name.as_str().to_owned(), i)))
         .collect()
-}
-
-/// Disable the active, unmanaged instances the rows do not name; their
-/// names, sorted.
-async fn prune(
-    tx: &mut Tx,
-    rows: &[ImportRow],
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<InstanceName>> {
-    let names: Value = rows
-        .iter()
-        .map(|r| json!({ "name": r.instance.name.as_str() }))
-        .collect();
-    let sql = format!(
-        "UPDATE instances SET is_active = FALSE, disabled_by = $2, disabled_at = $3, \
-             updated_at = $3 \
-         WHERE deleted_at IS NULL AND is_active AND NOT managed \
-             AND name NOT IN (SELECT t.name FROM {}) \
-         RETURNING name",
-        tx.dialect().rows(1, &NAMES)
-    );
-    let mut pruned = Vec::new();
-    for row in tx.fetch_all(&sql, args![names, by, now]).await? {
-        let name: String = row.get("name")?;
-        let name = InstanceName::parse(&name)
-            .map_err(|e| Error::Conflict(format!("corrupt instance row: {e}")))?;
-        pruned.push(name);
-    }
-    pruned.sort();
-    Ok(pruned)
-}
-
-/// The named credentials the rows reference that do not exist, sorted.
-async fn unknown_credentials(tx: &mut Tx, rows: &[ImportRow]) -> Result<Vec<CredentialName>> {
-    let named: HashSet<&CredentialName> = rows
-        .iter()
-        .filter_map(|r| r.instance.credential.as_ref())
-        .collect();
-    if named.is_empty() {
-        return Ok(Vec::new());
-    }
-    let names: Value = named
-        .iter()
-        .map(|n| json!({ "name": n.as_str() }))
-        .collect();
-    let sql = format!(
-        "SELECT t.name FROM {} WHERE t.name NOT IN \
-             (SELECT name FROM credentials WHERE name IS NOT NULL)",
-        tx.dialect().rows(1, &NAMES)
-    );
-    let missing: HashSet<String> = tx
-        .fetch_all(&sql, args![names])
-        .await?
-        .iter()
-        .map(|row| row.get::<String>("name"))
-        .collect::<Result<_>>()?;
-    let mut unknown: Vec<CredentialName> = named
-        .into_iter()
-        .filter(|n| missing.contains(n.as_str()))
-        .cloned()
-        .collect();
-    unknown.sort();
-    Ok(unknown)
 }
 
 /// A credentials row's contents: what makes two of them interchangeable.

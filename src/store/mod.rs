@@ -29,6 +29,7 @@ mod import;
 mod instances;
 mod inventory;
 mod leases;
+mod prune;
 mod results;
 mod runs;
 mod schema;

@@ -6,6 +6,16 @@
 //! crash at any point means a redelivery and a re-run, never a lost job; the
 //! aggregator makes the duplicate result harmless. Consuming (reconnects,
 //! concurrency, drain) is [`crate::broker::consume`]'s.
+//!
+//! `disposition.rs` decides each delivery's fate; `start.rs` takes a job's
+//! lease and records its start.
+
+mod disposition;
+mod start;
+
+use disposition::log;
+pub use disposition::{disposition, Outcome};
+use start::{from_details, Started};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -20,17 +30,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::broker::consume::Slot;
-use crate::broker::{self, Broker, Delivery, DeliveryMeta, Disposition, Outgoing, Queue};
+use crate::broker::{self, Broker, Delivery, DeliveryMeta, Outgoing, Queue};
 use crate::config::JobSettings;
-use crate::domain::InstanceId;
 use crate::filters::DatabaseFilters;
 use crate::jobs::{self, Clock, Context, Failure, Ran};
-use crate::labels::Labels;
 use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
-    JobResult, JobStatus, Target,
+    JobResult, Target,
 };
-use crate::store::{self, HostSlot, Instance, Start, StartingJob, Store, Tally};
+use crate::store::{self, Instance, Store};
 
 pub struct Worker {
     pub store: Store,
@@ -50,57 +58,6 @@ pub struct Worker {
     pub retry_tiers: usize,
     /// Slots of the interactive lane, besides `concurrency`.
     pub interactive_slots: u16,
-}
-
-/// How one delivery ended, before it is settled.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Not a job anyone can read.
-    Undecodable(DecodeError),
-    /// A job of a kind this build does not know, which a newer worker may:
-    /// `retries` delayed retries so far.
-    UnknownKind { kind: String, retries: usize },
-    /// The result (success or an instance failure) is on the broker.
-    Reported(JobStatus),
-    /// The result could not be published.
-    Unreported(broker::Error),
-    /// The job could not run now (the control store is unavailable):
-    /// `retries` delayed retries so far.
-    Deferred { reason: String, retries: usize },
-    /// Another job holds the instance's lease; wait for it (until the
-    /// batch's deadline, when the job fails as `timeout`).
-    Busy { retries: usize },
-    /// Shutdown came before the job finished.
-    Abandoned,
-    /// Its batch was cancelled before the job started; its row already
-    /// says so, and nothing ran.
-    Cancelled,
-}
-
-/// The one place that decides what happens to a delivery.
-pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
-    match outcome {
-        Outcome::Undecodable(e) => Disposition::DeadLetter(e.to_string()),
-        // Give a newer worker the retry tiers' time to take it.
-        Outcome::UnknownKind { retries, .. } if *retries < retry_tiers => {
-            Disposition::Delay { tier: *retries }
-        }
-        Outcome::UnknownKind { kind, .. } => {
-            Disposition::DeadLetter(DecodeError::UnknownKind(kind.clone()).to_string())
-        }
-        Outcome::Reported(_) | Outcome::Cancelled => Disposition::Ack,
-        // Counted by the broker's delivery limit, then dead-lettered.
-        Outcome::Unreported(_) => Disposition::Retry,
-        Outcome::Deferred { retries, .. } if *retries < retry_tiers => {
-            Disposition::Delay { tier: *retries }
-        }
-        Outcome::Deferred { .. } => Disposition::Retry,
-        Outcome::Busy { .. } if retry_tiers == 0 => Disposition::Retry,
-        Outcome::Busy { retries } => Disposition::Delay {
-            tier: (*retries).min(retry_tiers - 1),
-        },
-        Outcome::Abandoned => Disposition::HandBack,
-    }
 }
 
 impl Worker {
@@ -292,72 +249,6 @@ impl Worker {
         }
     }
 
-    /// Take the lease and record the start. A host at its cap is waited for
-    /// here a little ([`HOST_WAIT`]), since its slots free up within a job's
-    /// time, before the job goes back to the broker's retry tiers.
-    async fn started(
-        &self,
-        job: &JobMessage,
-        instance: &Instance,
-        attempt: u32,
-        mut now: DateTime<Utc>,
-    ) -> store::Result<Started> {
-        let summary = jobs::empty_summary(job.kind());
-        let waiting = std::time::Instant::now();
-        loop {
-            let start = self.starting(job, instance, attempt, now, &summary);
-            match self.store.runs().start(&start).await? {
-                Start::Started => return Ok(Started::Yes),
-                Start::Busy => return Ok(Started::Busy),
-                Start::Cancelled => return Ok(Started::Cancelled),
-                Start::HostFull if waiting.elapsed() < HOST_WAIT => {
-                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 50..250);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                    now = Utc::now();
-                }
-                Start::HostFull => {
-                    let (host, cap) = (&instance.host, self.job.max_per_host);
-                    tracing::info!(host, cap, "the host runs its cap of jobs; waiting");
-                    return Ok(Started::Busy);
-                }
-            }
-        }
-    }
-
-    /// The start of `job` on `instance`: its lease lasts the job's own
-    /// deadline plus a grace.
-    fn starting<'a>(
-        &'a self,
-        job: &'a JobMessage,
-        instance: &'a Instance,
-        attempt: u32,
-        now: DateTime<Utc>,
-        summary: &'a Tally,
-    ) -> StartingJob<'a> {
-        let lease = chrono::Duration::from_std(self.job.deadline + LEASE_GRACE)
-            .unwrap_or(chrono::Duration::MAX);
-        StartingJob {
-            job_id: job.job_id,
-            batch_id: job.effective_batch_id(),
-            kind: job.kind().as_str(),
-            instance_id: instance.id,
-            target: instance.name.as_str(),
-            requested_by: job.requested_by.as_deref(),
-            worker: &self.name,
-            attempt,
-            started_at: now,
-            lease_until: now
-                .checked_add_signed(lease)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-            start_by: job.deadline,
-            summary,
-            host: (self.job.max_per_host > 0).then_some(HostSlot {
-                key: &instance.host,
-                limit: self.job.max_per_host,
-            }),
-        }
-    }
-
     /// Run the job within its own deadline; a panic is the job's failure.
     async fn execute(&self, ctx: &Context<'_>, job: &JobMessage) -> Result<Ran, Failure> {
         let budget = self.job.deadline;
@@ -414,27 +305,6 @@ fn job_span(job: &JobMessage, attempt: u32) -> tracing::Span {
     )
 }
 
-/// An active instance as the dispatcher described it with the job.
-fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
-    Instance {
-        id,
-        name: d.name.clone(),
-        db_type: d.engine,
-        host: d.host.clone(),
-        port: d.port,
-        database: d.database.clone(),
-        username: d.username.clone(),
-        password: d.auth.clone(),
-        credential: None,
-        tls: d.tls.clone().unwrap_or_default(),
-        is_active: true,
-        managed: false,
-        active_override: None,
-        labels: Labels::default(),
-        disabled_by: None,
-    }
-}
-
 /// How a job on `instance` ended.
 fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
     Finished {
@@ -443,14 +313,6 @@ fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
         outcome,
     }
 }
-
-/// How long a job waits in its slot for a host at its cap, before it goes
-/// back to the broker.
-const HOST_WAIT: Duration = Duration::from_secs(2);
-
-/// How long a started job's lease outlives its own deadline: time to report
-/// a timeout itself before the sweeper takes it for lost.
-const LEASE_GRACE: Duration = Duration::from_secs(30);
 
 /// What is left of a delivery once its job is done.
 enum Step {
@@ -468,33 +330,6 @@ enum Leased {
     Cancelled,
 }
 
-/// Whether a job may run now.
-enum Started {
-    Yes,
-    Busy,
-    Cancelled,
-}
-
-fn log(outcome: &Outcome) {
-    match outcome {
-        Outcome::Undecodable(e) => tracing::warn!(reason = %e, "dead-lettering an unreadable job"),
-        Outcome::UnknownKind { kind, retries } => {
-            tracing::warn!(%kind, retries, "a job of a kind this worker does not know; leaving it to another")
-        }
-        Outcome::Unreported(e) => {
-            tracing::warn!(error = %e, "result not confirmed; the job will be redelivered")
-        }
-        Outcome::Deferred { reason, retries } => {
-            tracing::warn!(%reason, retries, "job deferred; it will be retried later")
-        }
-        Outcome::Busy { retries } => {
-            tracing::info!(retries, "instance busy with another job; waiting")
-        }
-        Outcome::Cancelled => tracing::info!("job cancelled before it started; not run"),
-        Outcome::Reported(_) | Outcome::Abandoned => {}
-    }
-}
-
 type JobFuture<'a> = Pin<Box<dyn Future<Output = Result<Ran, Failure>> + Send + 'a>>;
 
 /// Boxing pins down the borrow's lifetime, which rustc otherwise fails to
@@ -509,54 +344,4 @@ pub fn default_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("worker-{}", std::process::id()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_outcome_has_one_disposition() {
-        let check = |outcome: Outcome, want: Disposition| {
-            assert_eq!(disposition(&outcome, 3), want, "{outcome:?}")
-        };
-        check(Outcome::Reported(JobStatus::Succeeded), Disposition::Ack);
-        check(Outcome::Reported(JobStatus::Failed), Disposition::Ack);
-        check(
-            Outcome::Unreported(broker::Error::Nacked("x".into())),
-            Disposition::Retry,
-        );
-        check(
-            Outcome::Undecodable(DecodeError::MissingSchema),
-            Disposition::DeadLetter("missing or non-string `schema` field".into()),
-        );
-        let deferred = |retries| Outcome::Deferred {
-            reason: "store down".into(),
-            retries,
-        };
-        check(deferred(0), Disposition::Delay { tier: 0 });
-        check(deferred(2), Disposition::Delay { tier: 2 });
-        check(deferred(3), Disposition::Retry);
-        check(Outcome::Abandoned, Disposition::HandBack);
-        check(Outcome::Busy { retries: 0 }, Disposition::Delay { tier: 0 });
-        check(Outcome::Busy { retries: 9 }, Disposition::Delay { tier: 2 });
-        assert_eq!(
-            disposition(&Outcome::Busy { retries: 1 }, 0),
-            Disposition::Retry
-        );
-        let unknown = |retries| Outcome::UnknownKind {
-            kind: "table_sizes".into(),
-            retries,
-        };
-        check(unknown(0), Disposition::Delay { tier: 0 });
-        check(unknown(2), Disposition::Delay { tier: 2 });
-        check(
-            unknown(3),
-            Disposition::DeadLetter("unknown kind `table_sizes`".into()),
-        );
-        assert_eq!(
-            disposition(&unknown(0), 0),
-            Disposition::DeadLetter("unknown kind `table_sizes`".into())
-        );
-    }
 }
