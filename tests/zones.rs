@@ -158,7 +158,11 @@ async fn delete_zone_queues(world: &World, zones: &[&str]) {
             .with_retry_delays(b.retry_delays.clone())
             .in_zone(Some(zone));
         let tiers = (0..b.retry_delays.len()).map(|tier| t.retry_queue(tier));
-        for queue in tiers.chain([t.queue(dbfleet::broker::Queue::Jobs)]) {
+        let lanes = [
+            dbfleet::broker::Queue::Jobs,
+            dbfleet::broker::Queue::Interactive,
+        ];
+        for queue in tiers.chain(lanes.map(|lane| t.queue(lane))) {
             let _ = ch.queue_delete(&queue, Default::default()).await;
         }
     }

@@ -108,7 +108,9 @@ impl World {
             .await
             .unwrap();
         let ch = conn.create_channel().await.unwrap();
-        let queues = ["jobs", "results", "dead"].map(String::from).into_iter();
+        let queues = ["jobs", "interactive", "results", "dead"]
+            .map(String::from)
+            .into_iter();
         for q in queues.chain((0..tiers).map(|t| format!("retry.{t}"))) {
             let name = format!("{p}.{q}");
             let _ = ch.queue_delete(&name, QueueDeleteOptions::default()).await;

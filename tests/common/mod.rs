@@ -290,7 +290,7 @@ impl World {
                 let p = &self.settings.broker.prefix;
                 let tiers = self.settings.broker.retry_delays.len();
                 let retry = (0..tiers).map(|tier| format!("retry.{tier}"));
-                let queues = ["jobs", "results", "dead"].map(String::from);
+                let queues = ["jobs", "interactive", "results", "dead"].map(String::from);
                 for q in queues.into_iter().chain(retry) {
                     let _ = ch
                         .queue_delete(&format!("{p}.{q}"), Default::default())

@@ -905,7 +905,7 @@ impl Drop for Fixture {
 /// (store database, queues, exchanges) of a world; drops the world.
 fn world_names(world: World, extra_queues: &[String]) -> (String, Vec<String>, Vec<String>) {
     let p = world.settings.broker.prefix.clone();
-    let mut queues: Vec<String> = ["jobs", "results", "dead"]
+    let mut queues: Vec<String> = ["jobs", "interactive", "results", "dead"]
         .iter()
         .map(|q| format!("{p}.{q}"))
         .collect();
