@@ -11,15 +11,15 @@
 #[path = "../../tests/common/mod.rs"]
 #[macro_use]
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{closed_port, pg_admin, pg_ident, Backend, Fleet, World};
 use dbfleet::domain::DbType;
 use dbfleet::secret::PasswordRef;
 use dbfleet::tls::{TlsMode, TlsSettings};
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::{Connection, Executor, MySqlConnection};
 
@@ -30,18 +30,7 @@ on_both_backends!(
 
 /// `dbfleet instance check` against this world, with `args` after `check`.
 fn check(world: &World, args: &[&str]) -> Output {
-    let store = world.settings.store.url.as_ref().unwrap().expose_secret();
-    let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
-    Command::new(env!("CARGO_BIN_EXE_dbfleet"))
-        .current_dir(common::repo_root())
-        .args(["--config", "config/dbfleet.yaml", "instance", "check"])
-        .args(args)
-        .env("DBFLEET__STORE__URL", store)
-        .env("DBFLEET__BROKER__URL", broker)
-        .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
-        .env("DBFLEET__LOG__LEVEL", "warn")
-        .output()
-        .unwrap()
+    support::dbfleet(world, &[&["instance", "check"], args].concat())
 }
 
 /// A MariaDB account of its own, with exactly `privileges` globally.
