@@ -13,8 +13,8 @@
 --   add`); NULL for an instance's own credential. `credentials.managed`:
 --   declared in the configuration, and so reconciled from it.
 -- * `instances.credential_name`: the named credential the instance logs in
---   with; NULL: its own (`credential_id`), as before. The own row is kept
---   either way, so switching back and forth never loses a reference.
+--   with; NULL: its own (`credential_id`), as before. The own row stays,
+--   empty while the instance names a credential.
 -- * `instance_leases.host_key`: the host a running job works on, when the
 --   fleet caps concurrent jobs per host (`job.max_per_host`): a job starts
 --   only while fewer unexpired leases than the cap hold that key.

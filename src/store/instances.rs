@@ -10,7 +10,7 @@
 //! stored: each instance has its own `credentials` row holding a
 //! [`PasswordRef`], written in the same transaction as the instance, and
 //! may instead log in with a named credential (`credentials.rs`), whose
-//! username and reference it then reads (its own row is kept, unused).
+//! username and reference it then reads (its own row stays, empty).
 
 use std::path::PathBuf;
 
