@@ -45,3 +45,4 @@ pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod traces;

@@ -11,6 +11,7 @@
 //!   what dbfleet reports where it handles the error.
 //! - Pretty lines carry colour only on a terminal, so a log file or a pipe
 //!   gets plain text.
+//! - Spans also go to [`crate::traces`], whatever the log level.
 //! - JSON lines carry the fields of the current span and of every span
 //!   around it, so a job's fields (set on its span) reach every line the
 //!   job logs.
@@ -18,13 +19,14 @@
 use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
-use tracing::Subscriber;
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TelemetrySettings};
+use crate::traces::export::Traces;
 
 /// Targets logged only at these levels unless the filter names them.
 pub const QUIET: [(&str, &str); 2] = [("sqlx::postgres::notice", "warn"), ("lapin", "off")];
@@ -32,19 +34,26 @@ pub const QUIET: [(&str, &str); 2] = [("sqlx::postgres::notice", "warn"), ("lapi
 /// The levels a directive may name.
 const LEVELS: &str = "trace, debug, info, warn, error, off";
 
-/// Install the global subscriber; a second call is a no-op.
-pub fn init(settings: &LogSettings) {
+/// Install the global subscriber for `service` (`dbfleet` or
+/// `dbfleet-worker`): log lines on stderr, and the spans that make up each
+/// job's trace ([`crate::traces`]); a second call installs nothing. Shut
+/// the returned [`Traces`] down before the process exits, so the last spans
+/// are sent.
+pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, service: &'static str) -> Traces {
     let directives = std::env::var("RUST_LOG")
         .ok()
         .filter(|env| check_filter(env).is_ok())
-        .unwrap_or_else(|| settings.level.clone());
-    let filter = filter(&directives);
-    let _ = match settings.format {
-        LogFormat::Json => json(filter, std::io::stderr).try_init(),
-        LogFormat::Pretty => {
-            pretty(filter, std::io::stderr, std::io::stderr().is_terminal()).try_init()
-        }
+        .unwrap_or_else(|| log.level.clone());
+    let (traces_layer, traces) = crate::traces::export::layer(telemetry, service);
+    let lines = match log.format {
+        LogFormat::Json => json(std::io::stderr).boxed(),
+        LogFormat::Pretty => pretty(std::io::stderr, std::io::stderr().is_terminal()).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(lines.with_filter(filter(&directives)))
+        .with(traces_layer)
+        .try_init();
+    traces
 }
 
 /// `directives`, plus [`QUIET`] for each target they do not name.
@@ -60,28 +69,24 @@ pub fn filter(directives: &str) -> EnvFilter {
     filter
 }
 
-fn json<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+fn json<W>(writer: W) -> impl Layer<Registry> + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .json()
         .with_current_span(true)
         .with_span_list(true)
-        .finish()
 }
 
-fn pretty<W>(filter: EnvFilter, writer: W, ansi: bool) -> impl Subscriber + Send + Sync
+fn pretty<W>(writer: W, ansi: bool) -> impl Layer<Registry> + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi)
-        .finish()
 }
 
 /// Check a `log.level` value: each comma-separated directive is a level
@@ -195,7 +200,8 @@ mod tests {
         }
     }
 
-    fn log_in_a_job_span(subscriber: impl Subscriber + Send + Sync) {
+    fn log_in_a_job_span(lines: impl Layer<Registry> + Send + Sync) {
+        let subscriber = tracing_subscriber::registry().with(lines.with_filter(filter("info")));
         tracing::subscriber::with_default(subscriber, || {
             let batch = tracing::info_span!("batch", batch_id = "b-1");
             let _batch = batch.enter();
@@ -209,7 +215,7 @@ mod tests {
     fn json_lines_carry_the_fields_of_every_enclosing_span() {
         let out = Capture::default();
         let writer = out.clone();
-        log_in_a_job_span(json(filter("info"), move || writer.clone()));
+        log_in_a_job_span(json(move || writer.clone()));
         let line: serde_json::Value = serde_json::from_str(out.text().trim()).unwrap();
         assert_eq!(line["fields"]["message"], "connected");
         assert_eq!(line["span"]["job_id"], "j-7");
@@ -222,13 +228,13 @@ mod tests {
     fn pretty_lines_are_plain_text_off_a_terminal() {
         let plain = Capture::default();
         let writer = plain.clone();
-        log_in_a_job_span(pretty(filter("info"), move || writer.clone(), false));
+        log_in_a_job_span(pretty(move || writer.clone(), false));
         assert!(plain.text().contains("connected"), "{}", plain.text());
         assert!(!plain.text().contains('\u{1b}'), "{:?}", plain.text());
 
         let coloured = Capture::default();
         let writer = coloured.clone();
-        log_in_a_job_span(pretty(filter("info"), move || writer.clone(), true));
+        log_in_a_job_span(pretty(move || writer.clone(), true));
         assert!(coloured.text().contains('\u{1b}'));
     }
 }

@@ -21,7 +21,7 @@ use crate::world::{store_url, World};
 pub async fn run() {
     let path = repo_root().join("config/dbfleet.yaml");
     let settings = dbfleet::config::load(&path, std::env::vars()).unwrap();
-    dbfleet::telemetry::init(&settings.log);
+    let _traces = dbfleet::telemetry::init(&settings.log, &settings.telemetry, "dbfleet-worker");
     let filters = Arc::new(fleet::load_filters(&settings).unwrap());
     let store = fleet::open_store(&settings).await.unwrap();
     let broker = fleet::open_broker(&settings).await.unwrap();

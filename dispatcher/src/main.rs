@@ -26,8 +26,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    dbfleet::telemetry::init(&settings.log);
-    match commands::run(cli.command, &cli.config, settings).await {
+    let traces = dbfleet::telemetry::init(&settings.log, &settings.telemetry, "dbfleet");
+    let outcome = commands::run(cli.command, &cli.config, settings).await;
+    traces.shutdown().await;
+    match outcome {
         Ok(code) => code,
         Err(e) => exit_for(&e),
     }

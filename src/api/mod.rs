@@ -16,6 +16,7 @@ mod error;
 mod instances;
 mod jobs;
 mod openapi;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +131,7 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/readyz", get(ready))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(trace::request))
         .with_state(state)
 }
 

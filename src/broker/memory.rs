@@ -297,6 +297,19 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
+    async fn depth(&self, queue: Queue) -> Result<u64> {
+        let state = self.shared.lock();
+        Ok(u64::try_from(state.ready[slot(queue)].len()).unwrap_or(u64::MAX))
+    }
+
+    fn names(&self) -> &Topology {
+        &self.shared.topology
+    }
+
+    fn system(&self) -> &'static str {
+        "in_process"
+    }
+
     async fn publish(&self, message: Outgoing) -> Result<()> {
         if self.is_closed() {
             return Err(Error::Closed);

@@ -298,4 +298,15 @@ pub trait Broker: Send + Sync + 'static {
     fn published_by_this_fleet(&self, _delivery: &DeliveryMeta) -> bool {
         true
     }
+
+    /// Messages ready in `queue` (of the default zone), as the broker
+    /// counts them: not those delivered and unsettled.
+    async fn depth(&self, queue: Queue) -> Result<u64>;
+
+    /// The names of this broker's exchanges and queues.
+    fn names(&self) -> &Topology;
+
+    /// The messaging system, as traces name it: `rabbitmq`, or
+    /// `in_process` for the in-process queue.
+    fn system(&self) -> &'static str;
 }

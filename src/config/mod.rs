@@ -195,11 +195,27 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// Where `serve` and each worker answer `/metrics`, `/healthz` and
     /// `/readyz`; `None`: nowhere (one-shot commands never do).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The OTLP/HTTP collector's base URL (`http://collector:4318`); spans
+    /// go to its `/v1/traces`. `None`: traces are not exported (trace
+    /// context still travels with every job).
+    pub otlp_endpoint: Option<String>,
+    /// The share of traces kept, decided where a trace starts (0.0–1.0).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            metrics_addr: None,
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `api:`: the JSON HTTP API that `dbfleet serve` answers under `/api/v1`.

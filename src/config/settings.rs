@@ -210,7 +210,24 @@ fn telemetry(s: &mut Section<'_>) -> TelemetrySettings {
             })
             .ok()
     });
-    TelemetrySettings { metrics_addr }
+    TelemetrySettings {
+        metrics_addr,
+        otlp_endpoint: otlp_endpoint(s),
+        sample_ratio: s.fraction_or("sample_ratio", 1.0),
+    }
+}
+
+/// An `http://` base URL: spans go to a collector next to the process (a
+/// sidecar or the node's agent), which forwards them on over TLS.
+fn otlp_endpoint(s: &mut Section<'_>) -> Option<String> {
+    let raw = s.non_empty_string("otlp_endpoint")?;
+    let problem = match raw.split_once("://") {
+        Some(("http", rest)) if !rest.is_empty() && !rest.starts_with('/') => return Some(raw),
+        Some(("https", _)) => "https is not supported; send to a collector over http (a sidecar or the node's agent) and let it forward over TLS",
+        _ => "expected an OTLP/HTTP base URL such as `http://otel-collector:4318`",
+    };
+    s.error("otlp_endpoint", problem);
+    None
 }
 
 /// The API is off unless enabled, and enabled only with a token reference:

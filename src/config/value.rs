@@ -147,6 +147,21 @@ impl Section<'_> {
         None
     }
 
+    /// A number from 0 to 1 (`0.25`, or `1`), or `default` when absent or
+    /// bad.
+    pub(super) fn fraction_or(&mut self, key: &'static str, default: f64) -> f64 {
+        let problem = match self.take(key) {
+            None => return default,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) if (0.0..=1.0).contains(&f) => return f,
+                _ => format!("must be between 0 and 1, found {n}"),
+            },
+            Some(other) => format!("expected a number from 0 to 1, found {}", kind(&other)),
+        };
+        self.error(key, &problem);
+        default
+    }
+
     /// A humantime duration (`30s`, `10m`, `1h 30m`) of at least `min`.
     pub(super) fn duration(
         &mut self,
@@ -242,6 +257,26 @@ mod tests {
                 "data_dir: [a]",
                 "data_dir",
                 "expected a string, found a list",
+            ),
+            (
+                "telemetry: {sample_ratio: 1.5}",
+                "telemetry.sample_ratio",
+                "must be between 0 and 1, found 1.5",
+            ),
+            (
+                "telemetry: {sample_ratio: half}",
+                "telemetry.sample_ratio",
+                "expected a number from 0 to 1, found a string",
+            ),
+            (
+                "telemetry: {otlp_endpoint: 'https://collector:4318'}",
+                "telemetry.otlp_endpoint",
+                "https is not supported",
+            ),
+            (
+                "telemetry: {otlp_endpoint: 'collector:4318'}",
+                "telemetry.otlp_endpoint",
+                "expected an OTLP/HTTP base URL",
             ),
             (
                 "store: {max_connections: 0}",

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::{stream, StreamExt};
+use tracing::Instrument;
 
 use crate::broker::{Backoff, Broker, Outgoing};
 use crate::domain::{BatchId, InstanceName, JobId};
@@ -27,6 +28,7 @@ use crate::store::{self, Batch, IdempotencyKey, Instance, Keyed, NewJob, Origin,
 
 use super::aggregator::finished_job;
 pub use super::report::{report, shared_servers, BatchReport, SharedServer};
+use super::spans;
 
 /// Confirms awaited at once while publishing a batch.
 const PUBLISH_WINDOW: usize = 64;
@@ -194,6 +196,8 @@ async fn publish_planned(
 ) -> Result<(), Error> {
     let (batch_id, kind) = (plan.id, request.kind);
     tracing::info!(batch_id = %batch_id, %kind, jobs = plan.jobs.len(), "batch created");
+    let continues = spans::caller().filter(|_| plan.jobs.len() == 1);
+    let batch = spans::batch(&batch_id.to_string(), kind.as_str(), plan.jobs.len());
     // Collected first: a lazy iterator here would hold a closure over
     // borrowed rows across the publish awaits, which keeps this future from
     // being `Send` for every lifetime (as an HTTP handler's must be).
@@ -216,7 +220,24 @@ async fn publish_planned(
             (message, instance.labels.zone().map(str::to_string))
         })
         .collect();
-    publish_all(store, broker, messages.into_iter(), request.interactive).await
+    let publishing = Publishing {
+        interactive: request.interactive,
+        batch: &batch,
+        continues: continues.as_ref(),
+    };
+    publish_all(store, broker, messages.into_iter(), &publishing)
+        .instrument(batch.clone())
+        .await
+}
+
+/// How a batch's jobs are published.
+struct Publishing<'a> {
+    /// To the interactive lane.
+    interactive: bool,
+    /// The batch's span, which each job's trace links to.
+    batch: &'a tracing::Span,
+    /// The trace the job continues (a batch of one started in a trace).
+    continues: Option<&'a crate::traces::Context>,
 }
 
 /// What a worker needs of `instance`, sent with its job so the worker need
@@ -275,12 +296,15 @@ async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
     messages: impl Iterator<Item = (JobMessage, Option<String>)>,
-    interactive: bool,
+    how: &Publishing<'_>,
 ) -> Result<(), Error> {
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
         .map(|(job, zone)| async move {
-            let outgoing = Outgoing::job_in_lane(&job, zone.as_deref(), interactive);
-            let outcome = publish_with_retries(broker, outgoing).await;
+            let mut outgoing = Outgoing::job_in_lane(&job, zone.as_deref(), how.interactive);
+            let span = spans::publish_job(broker, &mut outgoing, &job, how.batch, how.continues);
+            let outcome = publish_with_retries(broker, outgoing)
+                .instrument(span)
+                .await;
             outcome.err().map(|e| (job, e.to_string()))
         })
         .buffer_unordered(PUBLISH_WINDOW)

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
 
 use super::aggregator::{finished_job, SWEEP_GRACE};
+use super::spans;
 use crate::broker::consume::{consume, Consume};
 use crate::broker::{Broker, Delivery, Disposition, Queue};
 use crate::message::JobResult;
@@ -28,6 +30,8 @@ pub const FOLD_BATCH: usize = 128;
 struct Folding {
     job: FinishedJob,
     delivery: Delivery,
+    /// The result's span in its job's trace, open until it is settled.
+    span: Span,
     /// Told when the delivery is settled, so its handler (and the consume
     /// loop's drain) waits until then.
     settled: oneshot::Sender<()>,
@@ -50,7 +54,7 @@ pub async fn run(
         concurrency: usize::from(prefetch.max(1)),
         drain_timeout: SWEEP_GRACE,
     };
-    let handle = |delivery: Delivery, _slot| hand_over(to_folder.clone(), delivery);
+    let handle = |delivery: Delivery, _slot| hand_over(broker.clone(), to_folder.clone(), delivery);
     consume(broker.as_ref(), spec, &shutdown, handle).await;
     drop(to_folder);
     if let Err(e) = folder.await {
@@ -60,7 +64,7 @@ pub async fn run(
 
 /// Decode one result and hand it to the folding task; wait until it is
 /// settled. An unreadable result is dead-lettered here.
-async fn hand_over(to_folder: mpsc::Sender<Folding>, delivery: Delivery) {
+async fn hand_over(broker: Arc<dyn Broker>, to_folder: mpsc::Sender<Folding>, delivery: Delivery) {
     let result = match JobResult::decode(&delivery.meta.body) {
         Ok(result) => result,
         Err(e) => {
@@ -71,6 +75,7 @@ async fn hand_over(to_folder: mpsc::Sender<Folding>, delivery: Delivery) {
     let (settled, wait) = oneshot::channel();
     let folding = Folding {
         job: finished_job(&result),
+        span: spans::process_result(broker.as_ref(), &delivery.meta, &result),
         delivery,
         settled,
     };
@@ -91,7 +96,13 @@ async fn fold_loop(store: Store, mut folding: mpsc::Receiver<Folding>) {
 /// Fold a group in one transaction; if that fails, each on its own.
 async fn fold_group(store: &Store, group: Vec<Folding>) {
     let jobs: Vec<FinishedJob> = group.iter().map(|f| f.job.clone()).collect();
-    match store.batches().record_results(&jobs).await {
+    let folds: Vec<Span> = group
+        .iter()
+        .map(|f| spans::fold(&f.span, jobs.len()))
+        .collect();
+    let recorded = store.batches().record_results(&jobs).await;
+    drop(folds);
+    match recorded {
         Ok(batches) => {
             log_folded(&batches, group.len());
             for folding in group {
@@ -101,7 +112,8 @@ async fn fold_group(store: &Store, group: Vec<Folding>) {
         Err(e) if group.len() > 1 => {
             tracing::warn!(error = %e, results = group.len(), "a group did not fold; folding one by one");
             for folding in group {
-                let disposition = fold_one(store, &folding.job).await;
+                let fold = spans::fold(&folding.span, 1);
+                let disposition = fold_one(store, &folding.job).instrument(fold).await;
                 finish(folding, disposition).await;
             }
         }

@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod folder;
 mod report;
 mod serve;
+mod spans;
 mod startup;
 pub mod worker;
 

@@ -1,17 +1,20 @@
 //! `dbfleet serve`: the control plane's loops, side by side until shutdown.
 //!
-//! The results folder, the dead-letter folder and the deadline sweeper run
-//! as named [`Tasks`]. If one of them ends before shutdown (an error, a
-//! panic), the others are stopped and the failure is returned, so a broken
-//! control plane exits and is restarted instead of limping along.
+//! The results folder, the dead-letter folder, the deadline sweeper and the
+//! queue counter run as named [`Tasks`]. If one of them ends before
+//! shutdown (an error, a panic), the others are stopped and the failure is
+//! returned, so a broken control plane exits and is restarted instead of
+//! limping along.
 
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Error;
 use super::{aggregator, folder};
-use crate::broker::Broker;
+use crate::broker::{Broker, Queue};
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
 use crate::store::Store;
@@ -57,7 +60,31 @@ pub(super) fn spawn(tasks: &mut Tasks, settings: &Settings, store: Store, broker
         aggregator::run_dead_letters(store.clone(), broker.clone(), token.clone()),
     );
     tasks.spawn_loop(
+        "the queue counter",
+        count_queues(broker.clone(), interval, token.clone()),
+    );
+    tasks.spawn_loop(
         "the results folder",
         folder::run(store, broker, prefetch, token),
     );
+}
+
+/// Count the messages waiting in each queue every `interval`, for the
+/// `dbfleet_queue_messages` gauge (what an autoscaler or an alert on a
+/// growing backlog reads). A count that fails keeps the last one.
+async fn count_queues(broker: Arc<dyn Broker>, interval: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        for queue in [Queue::Jobs, Queue::Interactive, Queue::Results, Queue::Dead] {
+            match broker.depth(queue).await {
+                Ok(ready) => crate::metrics::metrics().queue_depth(queue, ready),
+                Err(e) => tracing::debug!(error = %e, ?queue, "could not count a queue"),
+            }
+        }
+    }
 }

@@ -68,7 +68,9 @@ impl Job for CapacitySync {
 }
 
 async fn collect(ctx: &Context<'_>, connection: &mut Connection) -> Result<Output, Failure> {
-    let listing = connection.fetch_inventory().await?;
+    let listing = ctx
+        .remote("inventory", connection.fetch_inventory())
+        .await?;
     let plan = take_inventory(ctx, &listing).await?;
     let mut output = Output {
         inventory: plan.counts(),
@@ -76,7 +78,8 @@ async fn collect(ctx: &Context<'_>, connection: &mut Connection) -> Result<Outpu
         server_identity: identity(connection).await,
         ..Output::default()
     };
-    let mut capacity = connection.fetch_capacity(&plan.active).await?;
+    let sizing = connection.fetch_capacity(&plan.active);
+    let mut capacity = ctx.remote("sizes", sizing).await?;
     capacity.unmeasured.extend(not_visible(&plan, &listing));
     if capacity.sizes.is_empty() {
         if capacity.unmeasured.is_empty() && plan.complete {

@@ -19,6 +19,7 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use tracing::Instrument;
 
 use crate::adapters::{self, ConnectOptions, Connection};
 use crate::config::JobSettings;
@@ -166,7 +167,20 @@ impl<'a> Context<'a> {
             lock_timeout: self.limits.lock_timeout,
             tls: i.tls.clone(),
         };
-        Ok(Connection::connect(i.db_type, &options).await?)
+        let connecting = Connection::connect(i.db_type, &options);
+        Ok(self.remote("connect", connecting).await?)
+    }
+
+    /// Run `work`, one phase of the job on the server, in a span of its
+    /// own (so a trace shows where the time went) and count its time as
+    /// time on the server, by engine and phase.
+    pub async fn remote<T>(&self, phase: &'static str, work: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("remote", otel.name = phase, phase);
+        let done = work.instrument(span).await;
+        let engine = self.instance.db_type.as_str();
+        crate::metrics::metrics().remote_phase(engine, phase, started.elapsed());
+        done
     }
 }
 

@@ -33,7 +33,7 @@ impl Job for Probe {
     /// The connection is closed whatever happens.
     async fn run(ctx: &Context<'_>, _params: &Params) -> Result<Output, Failure> {
         let mut connection = ctx.connect().await?;
-        let outcome = examine(ctx, &mut connection).await;
+        let outcome = ctx.remote("probe", examine(ctx, &mut connection)).await;
         connection.close().await;
         outcome
     }

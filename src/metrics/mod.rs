@@ -42,6 +42,14 @@ pub struct KindEngine {
     pub engine: String,
 }
 
+/// A phase of work on a monitored server (`connect`, `inventory`,
+/// `sizes`, `probe`) and its engine.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RemotePhase {
+    pub engine: String,
+    pub phase: String,
+}
+
 /// One queue of the fleet (`Jobs`, `Results`, `Dead`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
@@ -59,10 +67,12 @@ pub struct Metrics {
     registry: Registry,
     pub jobs: Family<JobLabels, Counter>,
     pub job_duration: Family<KindEngine, Histogram>,
+    pub remote: Family<RemotePhase, Histogram>,
     pub jobs_in_flight: Gauge,
     pub redelivered: Counter,
     pub dead_letters: Counter,
     pub reconnects: Family<QueueLabel, Counter>,
+    pub queue_depth: Family<QueueLabel, Gauge>,
     pub publish_confirm: Histogram,
     pub results_folded: Counter,
     pub batches: Family<StatusLabel, Counter>,
@@ -81,10 +91,12 @@ impl Metrics {
             registry: Registry::default(),
             jobs: Family::default(),
             job_duration: Family::new_with_constructor(seconds),
+            remote: Family::new_with_constructor(seconds),
             jobs_in_flight: Gauge::default(),
             redelivered: Counter::default(),
             dead_letters: Counter::default(),
             reconnects: Family::default(),
+            queue_depth: Family::default(),
             publish_confirm: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             results_folded: Counter::default(),
             batches: Family::default(),
@@ -106,6 +118,11 @@ impl Metrics {
             self.job_duration.clone(),
         );
         r.register(
+            "dbfleet_remote_query_duration_seconds",
+            "Time spent on monitored servers, by engine and phase (connect, inventory, sizes, probe)",
+            self.remote.clone(),
+        );
+        r.register(
             "dbfleet_jobs_in_flight",
             "Jobs running in this worker now",
             self.jobs_in_flight.clone(),
@@ -124,6 +141,11 @@ impl Metrics {
             "dbfleet_broker_reconnects",
             "Times a consumer of this process could not consume and waited to subscribe again",
             self.reconnects.clone(),
+        );
+        r.register(
+            "dbfleet_queue_messages",
+            "Messages ready in each queue of the default zone, as the control plane last counted them",
+            self.queue_depth.clone(),
         );
         r.register(
             "dbfleet_publish_confirm_seconds",
@@ -168,10 +190,28 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A phase of a job on an `engine` server took `took`.
+    pub fn remote_phase(&self, engine: &str, phase: &str, took: Duration) {
+        let labels = RemotePhase {
+            engine: engine.to_string(),
+            phase: phase.to_string(),
+        };
+        self.remote
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
     /// Add one to `family`'s counter of `queue` (its name in lower case).
     pub fn count(family: &Family<QueueLabel, Counter>, queue: impl std::fmt::Debug) {
         let queue = format!("{queue:?}").to_lowercase();
         family.get_or_create(&QueueLabel { queue }).inc();
+    }
+
+    /// `queue` (its name in lower case) holds `ready` messages.
+    pub fn queue_depth(&self, queue: impl std::fmt::Debug, ready: u64) {
+        let queue = format!("{queue:?}").to_lowercase();
+        let gauge = self.queue_depth.get_or_create(&QueueLabel { queue });
+        gauge.set(i64::try_from(ready).unwrap_or(i64::MAX));
     }
 
     /// The text exposition format.

@@ -1788,10 +1788,12 @@ fn main() {
         .build()
         .expect("runtime");
     let rows = runtime.block_on(async {
-        dbfleet::telemetry::init(&dbfleet::config::LogSettings {
+        let log = dbfleet::config::LogSettings {
             format: dbfleet::config::LogFormat::Pretty,
             level: std::env::var("DBFLEET_FAULTS_LOG").unwrap_or_else(|_| "error,lapin=off".into()),
-        });
+        };
+        let telemetry = dbfleet::config::TelemetrySettings::default();
+        let _traces = dbfleet::telemetry::init(&log, &telemetry, "dbfleet-faults");
         println!(
             "fault-injection suite: {} against the local services; worker logs in {}",
             WORKER_BIN,

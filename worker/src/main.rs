@@ -33,9 +33,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log);
+    let traces = telemetry::init(&settings.log, &settings.telemetry, "dbfleet-worker");
     let format = settings.log.format;
-    match run(settings).await {
+    let outcome = run(settings).await;
+    traces.shutdown().await;
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit_for(&e, format),
     }

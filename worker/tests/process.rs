@@ -632,6 +632,8 @@ async fn a_worker_serves_its_health_readiness_and_metrics() {
         "dbfleet_jobs_in_flight 0",
         "dbfleet_dead_letters_total 0",
         "dbfleet_publish_confirm_seconds_count 6",
+        r#"dbfleet_remote_query_duration_seconds_count{engine="mysql",phase="connect"} 6"#,
+        r#"dbfleet_remote_query_duration_seconds_count{engine="mysql",phase="sizes"} 6"#,
     ] {
         assert!(text.contains(series), "{series} missing from\n{text}");
     }

@@ -264,6 +264,34 @@ impl Broker for RabbitBroker {
         self.inner.pool.close();
     }
 
+    /// A passive declare, on a channel of its own: a queue that does not
+    /// exist closes the channel it is asked on.
+    async fn depth(&self, queue: Queue) -> Result<u64> {
+        let name = self.inner.topology.queue(queue);
+        let ask = async {
+            let connection = self.inner.pool.get().await.map_err(Error::Pool)?;
+            let channel = connection.create_channel().await.map_err(amqp)?;
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let declared = channel
+                .queue_declare(&name, passive, FieldTable::default())
+                .await;
+            let _ = channel.close(200, "counted").await;
+            Ok(u64::from(declared.map_err(amqp)?.message_count()))
+        };
+        bounded("counting a queue", OPERATION_TIMEOUT, ask).await
+    }
+
+    fn names(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    fn system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
     fn published_by_this_fleet(&self, delivery: &DeliveryMeta) -> bool {
         delivery.user_id.as_deref() == Some(self.inner.user.as_str())
     }

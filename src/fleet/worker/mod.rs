@@ -40,6 +40,8 @@ use crate::message::{
 };
 use crate::store::{self, Instance, Store};
 
+use super::spans;
+
 pub struct Worker {
     pub store: Store,
     pub broker: Arc<dyn Broker>,
@@ -93,18 +95,25 @@ impl Worker {
     /// Run the job in its slot; publish its result, wait for the confirm
     /// and ack outside it, so the slot takes its next job meanwhile.
     async fn handle(self: Arc<Self>, delivery: Delivery, slot: Slot) {
+        let (job, span) = match self.decode(&delivery.meta) {
+            Ok(job) => job,
+            Err(outcome) => return self.settle(delivery, outcome).await,
+        };
         let step = tokio::select! {
-            step = self.process(&delivery.meta) => step,
+            step = self.process_job(&job, &delivery.meta).instrument(span.clone()) => step,
             _ = slot.abandon.cancelled() => Step::Settle(Outcome::Abandoned),
         };
         match step {
-            Step::Settle(outcome) => self.settle(delivery, outcome).await,
+            Step::Settle(outcome) => self.settle(delivery, outcome).instrument(span).await,
             Step::Publish(result) => slot.finish_later(async move {
-                let outcome = match self.broker.publish(Outgoing::result(&result)).await {
+                let mut outgoing = Outgoing::result(&result);
+                let broker = self.broker.as_ref();
+                let publish = spans::publish_result(broker, &mut outgoing, &result, &span);
+                let outcome = match broker.publish(outgoing).instrument(publish).await {
                     Ok(()) => Outcome::Reported(result.status),
                     Err(e) => Outcome::Unreported(e),
                 };
-                self.settle(delivery, outcome).await;
+                self.settle(delivery, outcome).instrument(span).await;
             }),
         }
     }
@@ -119,17 +128,20 @@ impl Worker {
         }
     }
 
-    async fn process(&self, meta: &DeliveryMeta) -> Step {
-        let job = match JobMessage::decode(&meta.body) {
-            Ok(job) => job,
+    /// The job a delivery carries, and the span it is processed in; or
+    /// what to do with a delivery that carries none.
+    fn decode(&self, meta: &DeliveryMeta) -> Result<(JobMessage, tracing::Span), Outcome> {
+        match JobMessage::decode(&meta.body) {
+            Ok(job) => {
+                let span = spans::process_job(self.broker.as_ref(), meta, &job);
+                Ok((job, span))
+            }
             Err(DecodeError::UnknownKind(kind)) => {
                 let retries = meta.retries();
-                return Step::Settle(Outcome::UnknownKind { kind, retries });
+                Err(Outcome::UnknownKind { kind, retries })
             }
-            Err(e) => return Step::Settle(Outcome::Undecodable(e)),
-        };
-        let span = job_span(&job, meta.attempt);
-        self.process_job(&job, meta).instrument(span).await
+            Err(e) => Err(Outcome::Undecodable(e)),
+        }
     }
 
     async fn process_job(&self, job: &JobMessage, meta: &DeliveryMeta) -> Step {
@@ -150,6 +162,7 @@ impl Worker {
         let span = tracing::Span::current();
         span.record("instance_id", instance.id.0);
         span.record("instance", instance.name.as_str());
+        span.record("engine", instance.db_type.as_str());
         if started_at >= job.deadline {
             let late = "the batch deadline passed before a worker could start the job";
             let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
@@ -221,7 +234,12 @@ impl Worker {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
-        match self.started(job, instance, attempt, now).await? {
+        let start = tracing::info_span!("start");
+        match self
+            .started(job, instance, attempt, now)
+            .instrument(start)
+            .await?
+        {
             Started::Yes => {}
             Started::Busy => return Ok(Leased::Busy),
             Started::Cancelled => return Ok(Leased::Cancelled),
@@ -230,12 +248,9 @@ impl Worker {
         let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
         let executed = self.execute(&ctx, job).await;
         let filing = ctx.into_filing();
-        if let Err(e) = self
-            .store
-            .runs()
-            .end(instance.id, job.job_id, &filing)
-            .await
-        {
+        let runs = self.store.runs();
+        let filed = runs.end(instance.id, job.job_id, &filing);
+        if let Err(e) = filed.instrument(tracing::info_span!("persist")).await {
             if !filing.is_empty() {
                 // Nothing the job found is stored: it runs again.
                 return Err(e);
@@ -288,21 +303,6 @@ impl Worker {
         }
         Step::Publish(Box::new(result))
     }
-}
-
-/// The span every line of one job is logged in: its ids and kind at once,
-/// its instance once resolved, its duration once it ends.
-fn job_span(job: &JobMessage, attempt: u32) -> tracing::Span {
-    tracing::info_span!(
-        "job",
-        job_id = %job.job_id,
-        batch_id = %job.effective_batch_id(),
-        kind = %job.kind(),
-        attempt,
-        instance_id = tracing::field::Empty,
-        instance = tracing::field::Empty,
-        duration_ms = tracing::field::Empty,
-    )
 }
 
 /// How a job on `instance` ended.
