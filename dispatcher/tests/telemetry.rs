@@ -406,16 +406,28 @@ async fn serve_counts_the_messages_waiting_in_each_queue() {
     ];
     let serve = spawn(dbfleet_bin(), &world, &["serve"], &env);
     let started = support::dbfleet(&world, &["batch", "start"]);
-    assert_eq!(started.status.code(), Some(0), "{}", support::stderr(&started));
+    assert_eq!(
+        started.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&started)
+    );
     let http = reqwest::Client::new();
     let waiting = r#"dbfleet_queue_messages{queue="jobs"} 3"#;
     let text = eventually("three jobs counted in the jobs queue", || async {
-        let response = http.get(format!("http://{addr}/metrics")).send().await.ok()?;
+        let response = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()?;
         let text = response.text().await.ok()?;
         text.contains(waiting).then_some(text)
     })
     .await;
-    assert!(text.contains(r#"dbfleet_queue_messages{queue="results"} 0"#), "{text}");
+    assert!(
+        text.contains(r#"dbfleet_queue_messages{queue="results"} 0"#),
+        "{text}"
+    );
     stop(serve);
     world.teardown().await;
 }

@@ -11,7 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct SlowLink {
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
+    /// Each connection's pair of pipes, so [`SlowLink::cut`] can end them.
+    links: Links,
 }
+
+type Links = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 impl SlowLink {
     pub async fn start(upstream: u16, delay: Duration) -> Self {
@@ -24,9 +28,11 @@ impl SlowLink {
             .await
             .unwrap();
         let port = listener.local_addr().unwrap().port();
+        let links = Links::default();
+        let held = links.clone();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(async move {
+                let link = tokio::spawn(async move {
                     let Ok(outbound) =
                         tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
                     else {
@@ -36,9 +42,18 @@ impl SlowLink {
                     let (ro, wo) = outbound.into_split();
                     tokio::join!(pipe(ri, wo, delay), pipe(ro, wi, delay));
                 });
+                held.lock().unwrap().push(link);
             }
         });
-        SlowLink { port, task }
+        SlowLink { port, task, links }
+    }
+
+    /// Stop listening and drop every connection through the link, as a
+    /// server that goes away does.
+    pub fn cut(self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
     }
 }
 

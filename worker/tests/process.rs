@@ -642,3 +642,47 @@ async fn a_worker_serves_its_health_readiness_and_metrics() {
     }
     s.teardown().await;
 }
+
+/// `/readyz` follows the broker: not ready while the worker's connection is
+/// gone (the broker stopped, a network cut), ready again once it has
+/// subscribed anew; `/healthz` stays up throughout, so the orchestrator
+/// takes the pod out of service instead of restarting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_is_not_ready_while_the_broker_is_away() {
+    let mut s = Setup::new(1, false).await;
+    let port = common::closed_port();
+    let link = SlowLink::listen_on(port, 5672, Duration::ZERO).await;
+    let broker = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let addr = format!("127.0.0.1:{}", common::closed_port());
+    let env = [
+        ("DBFLEET__BROKER__URL", broker),
+        ("DBFLEET__TELEMETRY__METRICS_ADDR", addr.clone()),
+    ];
+    s.spawn_worker_with(1, &env);
+    let http = reqwest::Client::new();
+    let readyz = |want: u16| {
+        let request = http.get(format!("http://{addr}/readyz")).send();
+        async move {
+            let response = request.await.ok()?;
+            let status = response.status().as_u16();
+            let body = response.text().await.ok()?;
+            (status == want).then_some(body)
+        }
+    };
+    let wait = Duration::from_secs(30);
+    eventually("ready through the link", wait, || readyz(200)).await;
+
+    link.cut();
+    let why = eventually("not ready with the broker away", wait, || readyz(503)).await;
+    assert!(why.starts_with("not ready"), "{why}");
+    let health = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200, "alive while not ready");
+
+    let _back = SlowLink::listen_on(port, 5672, Duration::ZERO).await;
+    eventually("ready once the broker is back", wait, || readyz(200)).await;
+    s.teardown().await;
+}
