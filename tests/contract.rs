@@ -266,6 +266,7 @@ fn probe_job() -> JobMessage {
             database: None,
             username: "mon".to_string(),
             auth: PasswordRef::Env("REPORTS_PG_PASSWORD".to_string()),
+            cluster: Some("reporting".to_string()),
         }),
         params: JobParams::Probe(probe::Params {}),
         deadline: at(2026, 3, 14, 2, 15, 0, 0),

@@ -21,13 +21,15 @@ use std::time::Duration;
 use common::{run_batch, Backend, Fleet, MariaUser, SlowLink, World};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
+use dbfleet::labels::Labels;
 use dbfleet::message::JobKind;
 use dbfleet::secret::PasswordRef;
-use dbfleet::store::BatchStatus;
+use dbfleet::store::{BatchStatus, NewInstance};
 use sqlx::Row;
 
 on_both_backends!(
     fifty_records_of_one_host_never_run_more_than_the_cap_at_once,
+    records_of_one_cluster_under_two_host_names_share_its_cap,
     an_interactive_job_answers_in_seconds_while_hundreds_of_batch_jobs_wait,
 );
 
@@ -58,24 +60,57 @@ async fn peak_sessions<F: std::future::Future>(user: &str, run: F) -> (i64, F::O
     (peak.load(Ordering::Relaxed), output)
 }
 
+/// How the records name their one server.
+struct Records<'a> {
+    /// Host names, taken in turn.
+    hosts: &'a [&'a str],
+    /// The `cluster` label of every record, if any.
+    cluster: Option<&'a str>,
+}
+
+/// Every record at `127.0.0.1`, no label.
+const ONE_HOST: Records<'static> = Records {
+    hosts: &["127.0.0.1"],
+    cluster: None,
+};
+
 /// A batch over [`RECORDS`] records of one host, by two workers; the peak
 /// of sessions on the server.
 async fn synced(backend: Backend, cap: i64, maria: &MariaUser, link: &SlowLink) -> i64 {
+    synced_as(backend, cap, maria, link, &ONE_HOST).await
+}
+
+async fn synced_as(
+    backend: Backend,
+    cap: i64,
+    maria: &MariaUser,
+    link: &SlowLink,
+    records: &Records<'_>,
+) -> i64 {
     let yaml = format!("worker:\n  concurrency: 8\njob:\n  max_per_host: {cap}\n");
     let world = World::with_yaml(backend, &yaml).await;
     let var = format!("DBFT_LOAD_PW_{}", world.tag);
     std::env::set_var(&var, &maria.password);
     for n in 0..RECORDS {
-        let password = PasswordRef::Env(var.clone());
-        world
-            .add_instance(
-                &format!("rec-{n:02}"),
-                DbType::Mysql,
-                link.port,
-                &maria.user,
-                password,
-            )
-            .await;
+        let labels = records
+            .cluster
+            .map(|c| vec![("cluster", c)])
+            .unwrap_or_default();
+        let host = records.hosts[n as usize % records.hosts.len()];
+        let new = NewInstance {
+            name: InstanceName::parse(&format!("rec-{n:02}")).unwrap(),
+            db_type: DbType::Mysql,
+            host: host.to_string(),
+            port: link.port,
+            database: None,
+            username: maria.user.clone(),
+            password: PasswordRef::Env(var.clone()),
+            managed: false,
+            labels: Labels::new(labels).unwrap(),
+            credential: None,
+            tls: Default::default(),
+        };
+        world.store.instances().add(&new).await.unwrap();
     }
     let fleet = Fleet::start(&world, 2);
     let (peak, report) = peak_sessions(&maria.user, run_batch(&world)).await;
@@ -104,6 +139,42 @@ async fn fifty_records_of_one_host_never_run_more_than_the_cap_at_once(backend: 
     assert!(
         uncapped > CAP,
         "without a cap, {uncapped} sessions at once: the test sees nothing"
+    );
+
+    drop(link);
+    maria.teardown().await;
+}
+
+/// One server under two host names (`127.1` is `127.0.0.1` written
+/// short, as an alias or a second DNS name would be): by host, the cap
+/// allows twice its sessions; with the records labelled one `cluster`, the
+/// cap counts per cluster and holds on the server.
+async fn records_of_one_cluster_under_two_host_names_share_its_cap(backend: Backend) {
+    let maria = MariaUser::new().await;
+    maria
+        .create_database(&format!("{}_cluster", maria.prefix), 16)
+        .await;
+    let link = SlowLink::start(3306, Duration::from_millis(5)).await;
+    let hosts = ["127.0.0.1", "127.1"];
+
+    let clustered = Records {
+        hosts: &hosts,
+        cluster: Some("orders-db"),
+    };
+    let capped = synced_as(backend, CAP, &maria, &link, &clustered).await;
+    assert!(
+        (1..=CAP).contains(&capped),
+        "{capped} sessions at once on a cluster capped at {CAP}"
+    );
+    let by_host = Records {
+        hosts: &hosts,
+        cluster: None,
+    };
+    let per_host = synced_as(backend, CAP, &maria, &link, &by_host).await;
+    assert!(
+        per_host > CAP,
+        "per host, two names of one server hold up to {}; seen {per_host}",
+        2 * CAP
     );
 
     drop(link);

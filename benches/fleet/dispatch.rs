@@ -85,6 +85,7 @@ async fn jobs(store: &dbfleet::store::Store) -> Vec<Outgoing> {
                     username: i.username.clone(),
                     auth: i.password.clone(),
                     tls: Some(i.tls.clone()),
+                    cluster: None,
                 }),
                 ..JobMessage::new(
                     JobId::new(),

@@ -252,6 +252,10 @@ fn details(instance: &Instance) -> InstanceDetails {
         username: instance.username.clone(),
         auth: instance.password.clone(),
         tls: Some(instance.tls.clone()),
+        cluster: instance
+            .labels
+            .get(crate::labels::CLUSTER)
+            .map(str::to_string),
     }
 }
 

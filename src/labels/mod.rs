@@ -25,6 +25,12 @@ pub use selector::{Selector, SelectorError};
 /// go only to workers started with the same `worker.zone`.
 pub const ZONE: &str = "zone";
 
+/// The label naming the cluster (or the server) an instance belongs to:
+/// the fleet's cap of concurrent jobs (`job.max_per_host`) counts per
+/// cluster when an instance has one, so records of one server under
+/// several host names share a cap.
+pub const CLUSTER: &str = "cluster";
+
 /// The labels of one instance, ordered by key so listings and the store
 /// read the same every time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -189,6 +189,10 @@ pub struct InstanceDetails {
     /// jobs from before TLS settings existed, which connect as `prefer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// The instance's `cluster` label: the fleet's cap of concurrent jobs
+    /// (`job.max_per_host`) counts per cluster when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// One unit of work.

@@ -39,9 +39,10 @@ impl Worker {
         mut now: DateTime<Utc>,
     ) -> store::Result<Started> {
         let summary = jobs::empty_summary(job.kind());
+        let server = server_key(instance);
         let waiting = std::time::Instant::now();
         loop {
-            let start = self.starting(job, instance, attempt, now, &summary);
+            let start = self.starting(job, instance, attempt, now, &summary, &server);
             match self.store.runs().start(&start).await? {
                 Start::Started => return Ok(Started::Yes),
                 Start::Busy => return Ok(Started::Busy),
@@ -52,8 +53,8 @@ impl Worker {
                     now = Utc::now();
                 }
                 Start::HostFull => {
-                    let (host, cap) = (&instance.host, self.job.max_per_host);
-                    tracing::info!(host, cap, "the host runs its cap of jobs; waiting");
+                    let cap = self.job.max_per_host;
+                    tracing::info!(server, cap, "the server runs its cap of jobs; waiting");
                     return Ok(Started::Busy);
                 }
             }
@@ -69,6 +70,7 @@ impl Worker {
         attempt: u32,
         now: DateTime<Utc>,
         summary: &'a Tally,
+        server: &'a str,
     ) -> StartingJob<'a> {
         let lease = chrono::Duration::from_std(self.job.deadline + LEASE_GRACE)
             .unwrap_or(chrono::Duration::MAX);
@@ -88,10 +90,19 @@ impl Worker {
             start_by: job.deadline,
             summary,
             host: (self.job.max_per_host > 0).then_some(HostSlot {
-                key: &instance.host,
+                key: server,
                 limit: self.job.max_per_host,
             }),
         }
+    }
+}
+
+/// What the cap of concurrent jobs counts by: the instance's `cluster`
+/// label when it has one, else its host.
+fn server_key(instance: &Instance) -> String {
+    match instance.labels.get(crate::labels::CLUSTER) {
+        Some(cluster) => format!("cluster:{cluster}"),
+        None => instance.host.clone(),
     }
 }
 
@@ -111,7 +122,11 @@ pub(super) fn from_details(id: InstanceId, d: &InstanceDetails) -> Instance {
         is_active: true,
         managed: false,
         active_override: None,
-        labels: Labels::default(),
+        labels: d
+            .cluster
+            .as_deref()
+            .and_then(|c| Labels::new([(crate::labels::CLUSTER, c)]).ok())
+            .unwrap_or_default(),
         disabled_by: None,
     }
 }
