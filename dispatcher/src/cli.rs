@@ -345,6 +345,12 @@ pub enum BatchCommand {
         /// waits for while a large batch runs.
         #[arg(long)]
         interactive: bool,
+        /// Publish the jobs at even steps over this window (`30m`, `2h`)
+        /// instead of all at once: the first now, the rest kept in the
+        /// control store and published by `dbfleet serve` when their time
+        /// comes. The batch's deadline counts from the end of the window.
+        #[arg(long, value_name = "DURATION", value_parser = window)]
+        spread: Option<std::time::Duration>,
         /// Wait until the batch ends (`dbfleet serve` folds its results);
         /// the exit code tells how it ended.
         #[arg(long)]
@@ -366,6 +372,15 @@ pub enum BatchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A `--spread` window: a humantime duration of at least one second.
+fn window(raw: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d >= std::time::Duration::from_secs(1) => Ok(d),
+        Ok(_) => Err("must be at least 1s".to_string()),
+        Err(e) => Err(format!("expected a duration such as `30m` or `2h`: {e}")),
+    }
 }
 
 #[derive(Subcommand)]

@@ -3,8 +3,9 @@
 //! labelled instances for a listing and for a batch (which records its
 //! selector), and `instance import --prune` that disables exactly what the
 //! file no longer names, after a dry run that changed nothing; instances
-//! sharing a named credential, following the secret behind its reference.
-//! On the fleet
+//! sharing a named credential, following the secret behind its reference;
+//! a batch spread over a window, its jobs published at even steps by the
+//! control plane. On the fleet
 //! (RabbitMQ, a PostgreSQL store, a worker and the control plane in this
 //! process) and on the embedded defaults.
 
@@ -444,4 +445,54 @@ async fn instances_sharing_a_credential_follow_its_secret(backend: Backend) {
     );
     world.teardown().await;
     account.drop().await;
+}
+
+/// `batch start --spread 3s` over four instances: one job is published at
+/// once and three are parked (the report says so); the control plane
+/// publishes them at their steps, so the jobs start spread over the window
+/// rather than together, and the batch ends with every job run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spread_batch_publishes_its_jobs_over_the_window() {
+    let world = World::on(Backend::Fleet).await;
+    for n in 0..4 {
+        world.add_postgres(&format!("spread-{n}")).await;
+    }
+    let fleet = Fleet::start(&world, 1);
+    let started = json(&dbfleet(
+        &world,
+        &["batch", "start", "--spread", "3s", "--json"],
+    ));
+    assert_eq!(started["total"], 4, "{started:#}");
+    assert_eq!(
+        started["parked"], 3,
+        "three jobs wait for their step: {started:#}"
+    );
+    let id: dbfleet::domain::BatchId = serde_json::from_value(started["id"].clone()).unwrap();
+    let poll = std::time::Duration::from_millis(100);
+    let ended = common::within(
+        "the spread batch",
+        dbfleet::fleet::dispatcher::wait(&world.store, id, poll),
+    )
+    .await
+    .unwrap();
+    fleet.stop().await;
+    assert_eq!((ended.total, ended.succeeded), (4, 4), "{ended:?}");
+    let jobs = world.store.batches().jobs(id).await.unwrap();
+    let mut starts: Vec<_> = jobs.iter().map(|j| j.started_at.unwrap()).collect();
+    starts.sort();
+    let window = starts[3] - starts[0];
+    assert!(
+        window >= chrono::Duration::milliseconds(1500),
+        "the jobs started within {window} of each other, not over the 3s window"
+    );
+    assert_eq!(world.store.outbox().waiting(id).await.unwrap(), 0);
+    let shown = json(&dbfleet(
+        &world,
+        &["batch", "show", &id.to_string(), "--json"],
+    ));
+    assert!(
+        shown.get("parked").is_none(),
+        "nothing parked any more: {shown:#}"
+    );
+    world.teardown().await;
 }

@@ -138,7 +138,7 @@ pub async fn start_batch_once(
 
 /// Declare the queues of the zones `plan`'s instances are in, before the
 /// batch exists: its jobs must find their queue, or they would be lost.
-async fn declare_zones(broker: &dyn Broker, plan: &Plan) -> Result<(), Error> {
+pub(super) async fn declare_zones(broker: &dyn Broker, plan: &Plan) -> Result<(), Error> {
     let zones: BTreeSet<&str> = plan.chosen.iter().filter_map(|i| i.labels.zone()).collect();
     for zone in zones {
         let failed = |cause| Error::Zone {
@@ -151,16 +151,16 @@ async fn declare_zones(broker: &dyn Broker, plan: &Plan) -> Result<(), Error> {
 }
 
 /// A batch about to be created: its instances and their jobs.
-struct Plan {
-    id: BatchId,
-    chosen: Vec<Instance>,
-    jobs: Vec<NewJob>,
-    origin: Origin,
-    summary: store::Tally,
+pub(super) struct Plan {
+    pub(super) id: BatchId,
+    pub(super) chosen: Vec<Instance>,
+    pub(super) jobs: Vec<NewJob>,
+    pub(super) origin: Origin,
+    pub(super) summary: store::Tally,
     deadline: chrono::DateTime<Utc>,
 }
 
-async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Plan, Error> {
+pub(super) async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Plan, Error> {
     let chosen = select(store, request.selection).await?;
     let deadline =
         Utc::now() + chrono::Duration::from_std(request.deadline).unwrap_or(chrono::Duration::MAX);
@@ -194,15 +194,43 @@ async fn publish_planned(
     request: &BatchRequest<'_>,
     plan: &Plan,
 ) -> Result<(), Error> {
+    let messages = messages(request, plan);
+    publish_now(store, broker, request, plan, messages).await
+}
+
+/// Publish `messages`, jobs of the batch just created from `plan`, in the
+/// batch's span.
+pub(super) async fn publish_now(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    plan: &Plan,
+    messages: Vec<(JobMessage, Option<String>)>,
+) -> Result<(), Error> {
     let (batch_id, kind) = (plan.id, request.kind);
     tracing::info!(batch_id = %batch_id, %kind, jobs = plan.jobs.len(), "batch created");
     let continues = spans::caller().filter(|_| plan.jobs.len() == 1);
     let batch = spans::batch(&batch_id.to_string(), kind.as_str(), plan.jobs.len());
-    // Collected first: a lazy iterator here would hold a closure over
-    // borrowed rows across the publish awaits, which keeps this future from
-    // being `Send` for every lifetime (as an HTTP handler's must be).
-    let messages: Vec<(JobMessage, Option<String>)> = plan
-        .chosen
+    let publishing = Publishing {
+        interactive: request.interactive,
+        batch: Some(&batch),
+        continues: continues.as_ref(),
+    };
+    publish_all(store, broker, messages.into_iter(), &publishing)
+        .instrument(batch.clone())
+        .await
+}
+
+/// Each job of `plan` as a message, with its instance's zone. Collected, not
+/// lazy: a lazy iterator would hold a closure over borrowed rows across the
+/// publish awaits, which keeps the future from being `Send` for every
+/// lifetime (as an HTTP handler's must be).
+pub(super) fn messages(
+    request: &BatchRequest<'_>,
+    plan: &Plan,
+) -> Vec<(JobMessage, Option<String>)> {
+    let (batch_id, kind) = (plan.id, request.kind);
+    plan.chosen
         .iter()
         .zip(&plan.jobs)
         .map(|(instance, job)| {
@@ -219,25 +247,17 @@ async fn publish_planned(
             };
             (message, instance.labels.zone().map(str::to_string))
         })
-        .collect();
-    let publishing = Publishing {
-        interactive: request.interactive,
-        batch: &batch,
-        continues: continues.as_ref(),
-    };
-    publish_all(store, broker, messages.into_iter(), &publishing)
-        .instrument(batch.clone())
-        .await
+        .collect()
 }
 
 /// How a batch's jobs are published.
-struct Publishing<'a> {
+pub(super) struct Publishing<'a> {
     /// To the interactive lane.
-    interactive: bool,
+    pub(super) interactive: bool,
     /// The batch's span, which each job's trace links to.
-    batch: &'a tracing::Span,
+    pub(super) batch: Option<&'a tracing::Span>,
     /// The trace the job continues (a batch of one started in a trace).
-    continues: Option<&'a crate::traces::Context>,
+    pub(super) continues: Option<&'a crate::traces::Context>,
 }
 
 /// What a worker needs of `instance`, sent with its job so the worker need
@@ -296,7 +316,7 @@ async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>
 
 /// Publish every job, a window of confirms at a time; fail the ones the
 /// broker would not take.
-async fn publish_all(
+pub(super) async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
     messages: impl Iterator<Item = (JobMessage, Option<String>)>,
@@ -334,7 +354,7 @@ async fn publish_all(
 /// ride out a broker restart or a failover (about 15 s of backoff).
 const PUBLISH_ATTEMPTS: u32 = 6;
 
-async fn publish_with_retries(
+pub(super) async fn publish_with_retries(
     broker: &dyn Broker,
     message: Outgoing,
 ) -> Result<(), crate::broker::Error> {

@@ -18,6 +18,7 @@ pub mod folder;
 mod report;
 mod serve;
 mod spans;
+pub mod spread;
 mod startup;
 pub mod worker;
 

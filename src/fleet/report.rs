@@ -25,6 +25,14 @@ pub struct BatchReport {
     /// default only). Absent when there are none.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub waiting_by_zone: BTreeMap<String, i64>,
+    /// Jobs of a batch spread over a window not published yet (`batch
+    /// start --spread`). Absent when there are none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub parked: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// One server that several instances of a batch point at.
@@ -43,11 +51,17 @@ pub async fn report(store: &Store, id: BatchId) -> Result<BatchReport, Error> {
     let jobs = store.batches().jobs(id).await?;
     let shared_servers = shared_servers(&jobs);
     let waiting_by_zone = waiting_by_zone(store, &jobs).await?;
+    let parked = if batch.pending > 0 {
+        store.outbox().waiting(id).await?
+    } else {
+        0
+    };
     Ok(BatchReport {
         batch,
         jobs,
         shared_servers,
         waiting_by_zone,
+        parked,
     })
 }
 

@@ -1,7 +1,8 @@
 //! `dbfleet serve`: the control plane's loops, side by side until shutdown.
 //!
-//! The results folder, the dead-letter folder, the deadline sweeper and the
-//! queue counter run as named [`Tasks`]. If one of them ends before
+//! The results folder, the dead-letter folder, the deadline sweeper, the
+//! publisher of parked jobs (a batch spread over a window) and the queue
+//! counter run as named [`Tasks`]. If one of them ends before
 //! shutdown (an error, a panic), the others are stopped and the failure is
 //! returned, so a broken control plane exits and is restarted instead of
 //! limping along.
@@ -58,6 +59,10 @@ pub(super) fn spawn(tasks: &mut Tasks, settings: &Settings, store: Store, broker
     tasks.spawn_loop(
         "the dead-letter folder",
         aggregator::run_dead_letters(store.clone(), broker.clone(), token.clone()),
+    );
+    tasks.spawn_loop(
+        "the parked-job publisher",
+        super::spread::publish_due(store.clone(), broker.clone(), token.clone()),
     );
     tasks.spawn_loop(
         "the queue counter",

@@ -23,14 +23,15 @@ pub(super) fn batch(batch_id: &str, kind: &str, jobs: usize) -> Span {
 }
 
 /// The span of publishing `job`: the root of the job's trace, linked to
-/// `batch`; or, for a batch of one job started in someone's trace (`POST
+/// `batch` (none for a job parked until its time: its batch's span has
+/// ended); or, for a batch of one job started in someone's trace (`POST
 /// /jobs` with a `traceparent`), a child of the caller's span, so the job
 /// continues that trace. Its context goes into `outgoing`'s headers.
 pub(super) fn publish_job(
     broker: &dyn Broker,
     outgoing: &mut Outgoing,
     job: &JobMessage,
-    batch: &Span,
+    batch: Option<&Span>,
     continues: Option<&traces::Context>,
 ) -> Span {
     let exchange = broker.names().exchange();
@@ -43,7 +44,9 @@ pub(super) fn publish_job(
     let span = traces::publish_span(&to, &outgoing.message_id);
     let parent = continues.cloned().unwrap_or_else(traces::Context::new);
     traces::set_parent(&span, parent);
-    traces::link(&span, batch);
+    if let Some(batch) = batch {
+        traces::link(&span, batch);
+    }
     let engine = job.details.as_ref().map(|d| d.engine.as_str());
     traces::record_job(&span, &job_fields(job, engine));
     traces::inject(&span, &mut outgoing.headers);

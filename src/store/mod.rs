@@ -29,6 +29,7 @@ mod import;
 mod instances;
 mod inventory;
 mod leases;
+mod outbox;
 mod prune;
 mod results;
 mod runs;
@@ -54,6 +55,7 @@ pub use import::{ImportOptions, ImportReport, ImportRow, Imported};
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
 pub use leases::Leases;
+pub use outbox::{Outbox, Parked};
 pub use results::Folded;
 pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schema::{Migrated, Schema};
@@ -167,5 +169,9 @@ impl Store {
 
     pub fn runs(&self) -> Runs<'_> {
         Runs { db: &self.db }
+    }
+
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox { db: &self.db }
     }
 }

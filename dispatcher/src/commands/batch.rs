@@ -2,14 +2,17 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dbfleet::broker::Broker;
 use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
-use dbfleet::fleet::{self};
+use dbfleet::fleet::{self, spread};
 use dbfleet::labels::Selector;
 use dbfleet::message::JobKind;
+use dbfleet::store::{Batch, Store};
 
 use super::{exit_code, Usage};
 use crate::cli::BatchCommand;
@@ -27,11 +30,18 @@ pub async fn run(
             instances,
             selector,
             interactive,
+            spread,
             wait,
             json,
         } => {
             let selection = selection(&instances, selector.as_ref());
-            start(settings, kind, selection, interactive, wait, json, out).await
+            let launch = Launch {
+                kind,
+                selection,
+                interactive,
+                spread,
+            };
+            start(settings, launch, wait, json, out).await
         }
         BatchCommand::Show { id, json } => {
             let store = fleet::open_store(settings).await?;
@@ -47,11 +57,17 @@ pub async fn run(
     }
 }
 
+/// A batch to start: its kind, instances, lane and window.
+pub struct Launch<'a> {
+    pub kind: JobKind,
+    pub selection: Selection<'a>,
+    pub interactive: bool,
+    pub spread: Option<Duration>,
+}
+
 async fn start(
     settings: &Settings,
-    kind: JobKind,
-    selection: Selection<'_>,
-    interactive: bool,
+    launch: Launch<'_>,
     wait: bool,
     json: bool,
     out: &mut impl Write,
@@ -66,14 +82,13 @@ async fn start(
         .into());
     }
     if wait {
-        let report = start_and_watch(settings, kind, selection, interactive).await?;
+        let report = start_and_watch(settings, launch).await?;
         render::batch(out, &report, json)?;
         return Ok(exit_code(report.batch.status));
     }
     let store = fleet::open_store(settings).await?;
     let broker = fleet::open_broker(settings).await?;
-    let request = request(settings, kind, selection, interactive);
-    let started = dispatcher::start_batch(&store, broker.as_ref(), &request).await;
+    let started = launched(&store, broker.as_ref(), settings, &launch).await;
     broker.close().await;
     render::batch(out, &dispatcher::report(&store, started?.id).await?, json)?;
     Ok(ExitCode::SUCCESS)
@@ -91,36 +106,43 @@ pub fn selection<'a>(
     }
 }
 
-fn request<'a>(
+/// Start `launch`'s batch: at once, or spread over its window.
+async fn launched(
+    store: &Store,
+    broker: &dyn Broker,
     settings: &Settings,
-    kind: JobKind,
-    selection: Selection<'a>,
-    interactive: bool,
-) -> BatchRequest<'a> {
-    BatchRequest {
-        kind,
-        selection,
+    launch: &Launch<'_>,
+) -> Result<Batch, dispatcher::Error> {
+    let request = BatchRequest {
+        kind: launch.kind,
+        selection: launch.selection,
         deadline: settings.batch.deadline,
         requested_by: Some(super::operator()),
-        interactive,
+        interactive: launch.interactive,
+    };
+    match launch.spread {
+        Some(window) => spread::start_spread_batch(store, broker, &request, window).await,
+        None => dispatcher::start_batch(store, broker, &request).await,
     }
 }
 
 /// Start a batch on the fleet and follow it until it ends. Results are
 /// folded by `dbfleet serve`; this only watches.
-pub async fn start_and_watch(
-    settings: &Settings,
-    kind: JobKind,
-    selection: Selection<'_>,
-    interactive: bool,
-) -> Result<BatchReport> {
+pub async fn start_and_watch(settings: &Settings, launch: Launch<'_>) -> Result<BatchReport> {
     let store = fleet::open_store(settings).await?;
     let broker = fleet::open_broker(settings).await?;
-    let request = request(settings, kind, selection, interactive);
-    let mut progress = Progress::start();
-    let ended =
-        dispatcher::run_to_end(&store, broker.as_ref(), &request, |b| progress.update(b)).await;
-    progress.finish();
+    let started = launched(&store, broker.as_ref(), settings, &launch).await;
+    let ended = match started {
+        Ok(batch) => {
+            let mut progress = Progress::start();
+            progress.update(&batch);
+            let poll = dispatcher::WATCH_INTERVAL;
+            let watched = dispatcher::watch(&store, batch.id, poll, |b| progress.update(b)).await;
+            progress.finish();
+            watched
+        }
+        Err(e) => Err(e),
+    };
     broker.close().await;
     let ended = ended.context("waiting for the batch")?;
     Ok(dispatcher::report(&store, ended.id).await?)

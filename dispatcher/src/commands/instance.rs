@@ -152,7 +152,13 @@ async fn check(
             .report
     } else {
         // Someone waits for the answer: the interactive lane.
-        batch::start_and_watch(settings, JobKind::Probe, selection, true).await?
+        let launch = batch::Launch {
+            kind: JobKind::Probe,
+            selection,
+            interactive: true,
+            spread: None,
+        };
+        batch::start_and_watch(settings, launch).await?
     };
     render::check(out, &report, json)?;
     Ok(check_exit_code(&report))

@@ -46,6 +46,13 @@ pub fn batch(out: &mut impl Write, report: &BatchReport, as_json: bool) -> Resul
             "waiting in zone `{zone}`: {jobs} job(s), for a worker started with worker.zone: {zone}"
         )?;
     }
+    if report.parked > 0 {
+        writeln!(
+            out,
+            "parked: {} job(s) published later over the batch's window by `dbfleet serve`",
+            report.parked
+        )?;
+    }
     jobs(out, report)?;
     shared_servers(out, report)
 }
