@@ -10,6 +10,7 @@ use dbfleet::domain::{BatchId, InstanceId, JobId};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::message::capacity_sync::{InventoryCounts, Output as CapacityOutput};
 use dbfleet::message::probe::{Flavor, Output as ProbeOutput, Privilege};
+use dbfleet::message::table_sizes;
 use dbfleet::message::{
     capacity_sync, probe, DecodeError, ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind,
     JobMessage, JobOutput, JobParams, JobResult, JobStatus, Target, Warning, JOB_SCHEMA,
@@ -358,6 +359,59 @@ fn probe_result() -> JobResult {
     }
 }
 
+fn table_sizes_job() -> JobMessage {
+    JobMessage {
+        schema: JOB_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c63")),
+        batch_id: Some(BatchId(uuid("0191f7e2-5e00-7000-8000-00000000c0c0"))),
+        target: on(7),
+        details: None,
+        params: JobParams::TableSizes(table_sizes::Params {
+            database: Some("shop".to_string()),
+            top: Some(20),
+            budget_seconds: None,
+        }),
+        deadline: at(2026, 3, 14, 3, 10, 0, 0),
+        requested_by: Some("scheduler".to_string()),
+        enqueued_at: at(2026, 3, 14, 3, 0, 0, 0),
+    }
+}
+
+fn table_sizes_result() -> JobResult {
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c63")),
+        batch_id: BatchId(uuid("0191f7e2-5e00-7000-8000-00000000c0c0")),
+        kind: JobKind::TableSizes,
+        instance_id: Some(InstanceId(7)),
+        target: "orders-db".to_string(),
+        requested_by: Some("scheduler".to_string()),
+        status: JobStatus::Succeeded,
+        error: None,
+        warnings: vec![Warning {
+            code: "not_read".to_string(),
+            message: "the tables of `archive` were not read (lock timeout); \
+                      its last snapshot stands"
+                .to_string(),
+        }],
+        output: Some(JobOutput::TableSizes(table_sizes::Output {
+            databases: 1,
+            tables: 20,
+            folded: 312,
+            total_size_mb: 48_213,
+            skipped: 1,
+            skipped_databases: vec![table_sizes::SkippedDatabase {
+                database: "archive".to_string(),
+                reason: "lock timeout".to_string(),
+            }],
+        })),
+        started_at: at(2026, 3, 14, 3, 0, 2, 0),
+        finished_at: at(2026, 3, 14, 3, 0, 9, 250),
+        attempt: 1,
+        worker: "dbfleet-worker-7c9d8f6b5-x2kqp".to_string(),
+    }
+}
+
 /// The canonical messages of this build and their golden fixtures: each
 /// decodes to its message and each message encodes to its fixture.
 fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
@@ -366,6 +420,7 @@ fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
         ("job.v1.standalone.json", standalone_job()),
         ("job.probe.json", probe_job()),
         ("job.by-name.json", job_by_name()),
+        ("job.table_sizes.json", table_sizes_job()),
     ]
 }
 
@@ -374,24 +429,27 @@ fn canonical_results() -> Vec<(&'static str, JobResult)> {
         ("result.capacity_sync.succeeded.json", succeeded_result()),
         ("result.capacity_sync.failed.json", failed_result()),
         ("result.probe.succeeded.json", probe_result()),
+        ("result.table_sizes.succeeded.json", table_sizes_result()),
     ]
 }
 
-const JOB_FIXTURES: [&str; 5] = [
+const JOB_FIXTURES: [&str; 6] = [
     "job.v1.json",
     "job.v1.standalone.json",
     "job.v1.extra-fields.json",
     "job.probe.json",
     "job.by-name.json",
+    "job.table_sizes.json",
 ];
 /// Results as the first v1 workers wrote them (`counters`), then as this
 /// build writes them (`output`).
-const RESULT_FIXTURES: [&str; 5] = [
+const RESULT_FIXTURES: [&str; 6] = [
     "result.v1.succeeded.json",
     "result.v1.failed.json",
     "result.capacity_sync.succeeded.json",
     "result.capacity_sync.failed.json",
     "result.probe.succeeded.json",
+    "result.table_sizes.succeeded.json",
 ];
 
 // ---------------------------------------------------------------------------

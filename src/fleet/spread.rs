@@ -139,6 +139,7 @@ async fn publish(store: &Store, broker: &dyn Broker, parked: Parked) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::domain::{BatchId, InstanceId, JobId};
@@ -175,7 +176,7 @@ mod tests {
             .collect();
         assert_eq!(offsets, vec![10, 20, 30]);
         assert!(later.iter().all(|p| p.zone.as_deref() == Some("a")));
-        let body = JobMessage::decode(&later[0].body).unwrap_or_else(|e| panic!("{e}"));
+        let body = JobMessage::decode(&later[0].body).unwrap();
         assert_eq!(body.job_id, later[0].job_id);
     }
 

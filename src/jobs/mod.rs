@@ -13,6 +13,7 @@
 
 pub mod capacity;
 pub mod probe;
+pub mod table_sizes;
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
@@ -29,6 +30,7 @@ use crate::store::{self, Filing, Instance, Store, Tally};
 
 pub use capacity::CapacitySync;
 pub use probe::Probe;
+pub use table_sizes::TableSizes;
 
 /// One kind of job.
 pub trait Job {
@@ -151,6 +153,11 @@ impl<'a> Context<'a> {
     /// Open a session on the instance, its password resolved from its
     /// reference just now. The caller closes it.
     pub async fn connect(&self) -> Result<Connection, Failure> {
+        self.connect_to(self.instance.database.as_deref()).await
+    }
+
+    /// [`Context::connect`] to `database` (`None`: the engine's default).
+    pub async fn connect_to(&self, database: Option<&str>) -> Result<Connection, Failure> {
         let i = self.instance;
         let password = i
             .password
@@ -161,7 +168,7 @@ impl<'a> Context<'a> {
             port: i.port,
             username: i.username.clone(),
             password,
-            database: i.database.clone(),
+            database: database.map(str::to_string),
             connect_timeout: self.limits.connect_timeout,
             statement_timeout: self.limits.statement_timeout,
             lock_timeout: self.limits.lock_timeout,
@@ -194,6 +201,7 @@ pub async fn run(ctx: &Context<'_>, params: &JobParams) -> Result<Ran, Failure> 
             execute::<CapacitySync>(ctx, p, JobOutput::CapacitySync).await
         }
         JobParams::Probe(p) => execute::<Probe>(ctx, p, JobOutput::Probe).await,
+        JobParams::TableSizes(p) => execute::<TableSizes>(ctx, p, JobOutput::TableSizes).await,
     }
 }
 
@@ -202,6 +210,7 @@ pub fn tally(output: &JobOutput) -> Tally {
     match output {
         JobOutput::CapacitySync(o) => CapacitySync::tally(o),
         JobOutput::Probe(o) => Probe::tally(o),
+        JobOutput::TableSizes(o) => TableSizes::tally(o),
     }
 }
 
@@ -210,6 +219,7 @@ pub fn empty_summary(kind: JobKind) -> Tally {
     match kind {
         JobKind::CapacitySync => CapacitySync::empty_summary(),
         JobKind::Probe => Probe::empty_summary(),
+        JobKind::TableSizes => TableSizes::empty_summary(),
     }
 }
 

@@ -33,6 +33,7 @@
 pub mod capacity_sync;
 pub mod probe;
 mod result;
+pub mod table_sizes;
 mod wire;
 
 use std::fmt;
@@ -122,6 +123,7 @@ macro_rules! job_kinds {
 job_kinds! {
     CapacitySync => "capacity_sync", capacity_sync;
     Probe => "probe", probe;
+    TableSizes => "table_sizes", table_sizes;
 }
 
 impl fmt::Display for JobKind {

@@ -19,7 +19,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::db::{args, Tx};
-use super::{inventory, stats, Result, StatRow, UnmeasuredRow};
+use super::{inventory, stats, table_sizes, Result, StatRow, TableSnapshot, UnmeasuredRow};
 use crate::domain::InstanceId;
 use crate::inventory::InventoryPlan;
 
@@ -36,6 +36,8 @@ pub struct Filing {
     pub measured: Vec<StatRow>,
     /// The day's databases that could not be measured.
     pub unmeasured: Vec<UnmeasuredRow>,
+    /// The day's table sizes, per database read.
+    pub tables: Vec<TableSnapshot>,
 }
 
 impl Filing {
@@ -47,12 +49,16 @@ impl Filing {
             inventory: None,
             measured: Vec::new(),
             unmeasured: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.inventory.is_none() && self.measured.is_empty() && self.unmeasured.is_empty()
+        self.inventory.is_none()
+            && self.measured.is_empty()
+            && self.unmeasured.is_empty()
+            && self.tables.iter().all(|t| t.rows.is_empty())
     }
 }
 
@@ -62,6 +68,7 @@ pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) ->
     if let Some(plan) = &filing.inventory {
         inventory::apply(tx, instance, plan, today, now).await?;
     }
+    table_sizes::save(tx, instance, (today, now), &filing.tables).await?;
     stats::save_day(tx, instance, today, &filing.measured, &filing.unmeasured).await?;
     if filing.measured.is_empty() {
         return Ok(());

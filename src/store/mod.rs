@@ -35,6 +35,7 @@ mod results;
 mod runs;
 mod schema;
 mod stats;
+mod table_sizes;
 mod tally;
 
 use secrecy::ExposeSecret;
@@ -60,6 +61,7 @@ pub use results::Folded;
 pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
+pub use table_sizes::{StoredTable, TableRow, TableSizes, TableSnapshot};
 pub use tally::Tally;
 
 /// A control-store failure. The sqlx error is kept (typed, for callers that
@@ -173,5 +175,9 @@ impl Store {
 
     pub fn outbox(&self) -> Outbox<'_> {
         Outbox { db: &self.db }
+    }
+
+    pub fn table_sizes(&self) -> TableSizes<'_> {
+        TableSizes { db: &self.db }
     }
 }

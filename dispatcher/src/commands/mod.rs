@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 
 mod batch;
+mod capacity;
 mod credential;
 mod dlq;
 mod import;
@@ -64,6 +65,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq(command) => dlq::run(command, &settings, &mut out).await,
+        Command::Capacity(command) => capacity::run(command, &settings, &mut out).await,
     }
 }
 

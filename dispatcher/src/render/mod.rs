@@ -12,6 +12,7 @@ use dbfleet::message::JobKind;
 use dbfleet::store::{Batch, DeadLetter, JobRow, Migrated};
 
 mod registry;
+pub mod tables;
 
 pub use registry::{credentials, imported, instances};
 
@@ -85,11 +86,12 @@ fn jobs(out: &mut impl Write, report: &BatchReport) -> Result<()> {
     match JobKind::parse(&report.batch.kind) {
         Some(JobKind::CapacitySync) => capacity_jobs(out, &report.jobs),
         Some(JobKind::Probe) => probe_jobs(out, &report.jobs),
+        Some(JobKind::TableSizes) => tables::jobs(out, &report.jobs),
         None => generic_jobs(out, &report.jobs),
     }
 }
 
-fn error_text(j: &JobRow) -> String {
+pub(super) fn error_text(j: &JobRow) -> String {
     j.error
         .as_ref()
         .map(|e| format!("{}: {}", e.class.as_str(), e.message))
@@ -118,7 +120,7 @@ fn capacity_jobs(out: &mut impl Write, jobs: &[JobRow]) -> Result<()> {
 }
 
 /// Every warning of `jobs`, under `title`, one line each with its instance.
-fn job_warnings(out: &mut impl Write, jobs: &[JobRow], title: &str) -> Result<()> {
+pub(super) fn job_warnings(out: &mut impl Write, jobs: &[JobRow], title: &str) -> Result<()> {
     let mut first = true;
     for j in jobs.iter().filter(|j| !j.warnings.is_empty()) {
         if first {

@@ -15,6 +15,7 @@ mod columns;
 mod error;
 mod filename;
 mod probe;
+mod table_sizes;
 mod tables;
 
 pub(crate) use filename::decode_filename;

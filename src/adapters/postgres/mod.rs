@@ -12,6 +12,7 @@
 
 mod capacity;
 mod probe;
+mod table_sizes;
 
 use std::time::Duration;
 

@@ -1,5 +1,9 @@
 //! The command line, as clap parses it.
 
+mod capacity;
+
+pub use capacity::CapacityCommand;
+
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -64,6 +68,9 @@ pub enum Command {
     /// kept in the control store by `serve`.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Read the capacity history: table sizes per database.
+    #[command(subcommand)]
+    Capacity(CapacityCommand),
 }
 
 /// `--kind`: any kind this build knows, by its wire name.

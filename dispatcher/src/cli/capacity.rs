@@ -1,0 +1,27 @@
+//! `dbfleet capacity …`: reading what the capacity jobs filed.
+
+use chrono::NaiveDate;
+use clap::Subcommand;
+use dbfleet::domain::InstanceName;
+
+#[derive(Subcommand)]
+pub enum CapacityCommand {
+    /// The largest tables of an instance's databases, as the latest
+    /// `table_sizes` snapshot on or before a day has them (`dbfleet run
+    /// --kind table_sizes` or `batch start --kind table_sizes` files one).
+    Tables {
+        /// The instance.
+        name: InstanceName,
+        /// Only this database.
+        #[arg(long)]
+        database: Option<String>,
+        /// The day to read (YYYY-MM-DD); today in `timezone` by default.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        /// Tables shown per database at most (the rest are summed on one line).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}

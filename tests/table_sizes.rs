@@ -1,0 +1,259 @@
+//! `table_sizes` on the real servers: each table's size as the engine's
+//! own functions give it (checked by an independent query), the largest
+//! tables one by one and the rest folded, a snapshot per day that a failed
+//! or empty collection never erases, and a batch of the kind on the fleet
+//! and on the embedded defaults.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{pg_admin, pg_database, Backend, Fleet, MariaUser, World};
+use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
+use dbfleet::jobs::{Clock, Context, Failure, Job, TableSizes};
+use dbfleet::message::table_sizes::{Output, Params};
+use dbfleet::message::JobKind;
+use dbfleet::store::{BatchStatus, Instance, StoredTable};
+use sqlx::{Connection, Executor, Row};
+
+on_both_backends!(a_batch_of_the_kind_files_every_instances_tables,);
+
+/// One `table_sizes` job on `instance`, filed as a worker files it.
+async fn sizes(world: &World, instance: &Instance, params: Params) -> Result<Output, Failure> {
+    let clock = Clock::system(world.settings.timezone);
+    let (settings, filters) = (&world.settings, &world.filters);
+    let ctx = Context::new(instance, &world.store, filters, &settings.job, clock);
+    let outcome = TableSizes::run(&ctx, &params).await;
+    ctx.file().await.unwrap();
+    outcome
+}
+
+async fn filed(world: &World, instance: &Instance, database: &str) -> Vec<StoredTable> {
+    let today = common::today(world);
+    world.table_sizes_of(instance, database, today).await
+}
+
+impl World {
+    async fn table_sizes_of(
+        &self,
+        instance: &Instance,
+        database: &str,
+        day: chrono::NaiveDate,
+    ) -> Vec<StoredTable> {
+        self.store
+            .table_sizes()
+            .latest(instance.id, Some(database), day)
+            .await
+            .unwrap()
+    }
+}
+
+/// A PostgreSQL database of one big table whose values live in TOAST, a
+/// mid-sized one with an index, and four small ones: with `top: 2`, the
+/// two largest are filed one by one, sized as `pg_total_relation_size`,
+/// `pg_table_size` (TOAST included) and `pg_indexes_size` say, and the four
+/// others folded into one row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tables_are_sized_with_their_toast_and_the_rest_folded() {
+    let world = World::new().await;
+    let db = format!("dbft_ts_{}", world.tag);
+    let mut admin = pg_admin().await;
+    pg_database(&mut admin, &db, 2000).await;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, body text); \
+         INSERT INTO docs SELECT g, (SELECT string_agg(md5(g::text || i::text), '') \
+             FROM generate_series(1, 300) i) FROM generate_series(1, 300) g; \
+         CREATE INDEX t_g ON t (g); \
+         CREATE TABLE s1 (x int); CREATE TABLE s2 (x int); CREATE TABLE s3 (x int); \
+         CREATE TABLE s4 (x int); INSERT INTO s1 VALUES (1); ANALYZE;",
+    )
+    .await
+    .unwrap();
+    let instance = world.add_postgres("ts-pg").await;
+
+    let params = Params {
+        database: Some(db.clone()),
+        top: Some(2),
+        budget_seconds: None,
+    };
+    let output = sizes(&world, &instance, params).await.unwrap();
+    assert_eq!((output.databases, output.tables, output.folded), (1, 2, 4));
+    let rows = filed(&world, &instance, &db).await;
+    let names: Vec<&str> = rows.iter().map(|r| r.row.table_name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["public.docs", "public.t", ""],
+        "largest first, then the rest"
+    );
+    for (row, table) in rows.iter().zip(["docs", "t"]) {
+        let expected = sqlx::query(
+            "SELECT pg_total_relation_size($1::regclass), pg_table_size($1::regclass), \
+                    pg_indexes_size($1::regclass), pg_relation_size($1::regclass)",
+        )
+        .bind(table)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let (total, data, index, heap): (i64, i64, i64, i64) = (
+            expected.get(0),
+            expected.get(1),
+            expected.get(2),
+            expected.get(3),
+        );
+        assert_eq!(
+            (row.row.total_bytes, row.row.data_bytes, row.row.index_bytes),
+            (total, data, index),
+            "{table}"
+        );
+        assert_eq!(row.method, "exact");
+        if table == "docs" {
+            assert!(
+                data > 2 * heap,
+                "TOAST is counted with its table: {data} vs heap {heap}"
+            );
+        }
+    }
+    let rest = &rows[2];
+    assert!(rest.row.is_rest && rest.row.tables == 4, "{rest:?}");
+    assert_eq!(
+        rows[1].row.row_estimate,
+        Some(2000),
+        "analysed: an estimate"
+    );
+    conn.close().await.unwrap();
+    common::drop_pg_database(&db).await;
+    world.teardown().await;
+}
+
+/// MariaDB tables of two storage engines, largest first, with the method
+/// the engine's statistics give (`estimate`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_tables_of_every_engine_are_filed_largest_first() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let db = format!("{}_ts", maria.prefix);
+    maria.create_database(&db, 512).await;
+    maria
+        .admin(&[
+            format!("CREATE TABLE `{db}`.small (id INT PRIMARY KEY) ENGINE=InnoDB"),
+            format!("CREATE TABLE `{db}`.log (line TEXT) ENGINE=Aria"),
+            format!("INSERT INTO `{db}`.log SELECT REPEAT('y', 100) FROM `{db}`.seq_1_to_64"),
+            format!("ANALYZE TABLE `{db}`.t, `{db}`.small, `{db}`.log"),
+        ])
+        .await;
+    let instance = world.add_mariadb("ts-maria", &maria).await;
+    let params = Params {
+        database: Some(db.clone()),
+        top: None,
+        budget_seconds: None,
+    };
+    let output = sizes(&world, &instance, params).await.unwrap();
+    assert_eq!((output.databases, output.tables, output.folded), (1, 3, 0));
+    let rows = filed(&world, &instance, &db).await;
+    let names: Vec<&str> = rows.iter().map(|r| r.row.table_name.as_str()).collect();
+    assert_eq!(names[0], "t", "the 512 KiB table first: {names:?}");
+    assert!(
+        names.contains(&"log"),
+        "an Aria table is sized too: {names:?}"
+    );
+    assert!(rows.iter().all(|r| r.method == "estimate"));
+    assert!(rows[0].row.total_bytes >= 512 * 1024, "{:?}", rows[0]);
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+/// A snapshot filed, then a run whose only database is locked past the
+/// lock timeout: the job fails naming the database, and the snapshot
+/// stands; then a run that finds the database empty files nothing for
+/// it either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_empty_collection_never_erases_the_snapshot() {
+    let world = World::with_yaml(Backend::Fleet, "job:\n  lock_timeout: 1s\n").await;
+    let db = format!("dbft_tslock_{}", world.tag);
+    let mut admin = pg_admin().await;
+    pg_database(&mut admin, &db, 100).await;
+    let instance = world.add_postgres("ts-locked").await;
+    let only = || Params {
+        database: Some(db.clone()),
+        top: None,
+        budget_seconds: None,
+    };
+    sizes(&world, &instance, only()).await.unwrap();
+    let before = filed(&world, &instance, &db).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+    locker
+        .execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let failed = sizes(&world, &instance, only()).await.unwrap_err();
+    let message = failed.to_string();
+    assert!(
+        message.contains(&db) && message.contains("lock"),
+        "{message}"
+    );
+    locker.execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        filed(&world, &instance, &db).await,
+        before,
+        "the snapshot stands"
+    );
+
+    locker.execute("DROP TABLE t").await.unwrap();
+    locker.close().await.unwrap();
+    let empty = sizes(&world, &instance, only()).await.unwrap();
+    assert_eq!(empty.databases, 0);
+    assert_eq!(
+        filed(&world, &instance, &db).await,
+        before,
+        "an empty answer erases nothing"
+    );
+    common::drop_pg_database(&db).await;
+    world.teardown().await;
+}
+
+/// A batch of kind `table_sizes` over two instances, through the broker
+/// and the workers: both succeed and every one of their databases the
+/// filters keep has a snapshot.
+async fn a_batch_of_the_kind_files_every_instances_tables(backend: Backend) {
+    let world = World::on(backend).await;
+    let db = format!("dbft_tsb_{}", world.tag);
+    let mut admin = pg_admin().await;
+    pg_database(&mut admin, &db, 10).await;
+    let pg = world.add_postgres("ts-batch-pg").await;
+    let fleet = Fleet::start(&world, 1);
+    let request = BatchRequest {
+        kind: JobKind::TableSizes,
+        selection: Selection::AllActive,
+        deadline: world.settings.job.deadline,
+        requested_by: None,
+        interactive: false,
+    };
+    let broker = world.broker.as_ref();
+    let batch = dispatcher::start_batch(&world.store, broker, &request)
+        .await
+        .unwrap();
+    let poll = Duration::from_millis(100);
+    let ended = common::within("the batch", dispatcher::wait(&world.store, batch.id, poll))
+        .await
+        .unwrap();
+    fleet.stop().await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    assert!(ended.summary.get("tables") >= 1, "{:?}", ended.summary);
+    let rows = filed(&world, &pg, &db).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.row.table_name.as_str())
+            .collect::<Vec<_>>(),
+        ["public.t"]
+    );
+    common::drop_pg_database(&db).await;
+    world.teardown().await;
+}
