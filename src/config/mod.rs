@@ -5,6 +5,7 @@
 //! and bad value is collected and reported together, each naming the file and
 //! the key, so that `dbfleet config check` shows everything to fix at once.
 
+mod capacity;
 mod instance_file;
 mod instances;
 mod load;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use capacity::{size_mb, CapacitySettings, Ceiling};
 pub use instance_file::{check_instances, parse_instances};
 pub use load::{load, load_from_str};
 pub use report::{ConfigError, ConfigErrors};
@@ -44,6 +46,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// The HTTP API of `dbfleet serve` (`api:`).
     pub api: ApiSettings,
+    /// Ceilings and history of the capacity forecasts (`capacity:`).
+    pub capacity: CapacitySettings,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,
