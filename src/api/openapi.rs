@@ -7,13 +7,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{batches, capacity, instances, jobs};
+use super::{batches, capacity, dead_letters, instances, jobs};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dbfleet API",
-        description = "Instances, batches, jobs and capacity history of a dbfleet fleet. \
+        description = "Instances, batches, jobs, capacity history and dead letters of a dbfleet fleet. \
             Writes need `Authorization: Bearer <token>`; reads too when \
             `api.read_requires_token` is set."
     ),
@@ -35,6 +35,9 @@ use super::{batches, capacity, instances, jobs};
         batches::cancel,
         batches::retry_failed,
         jobs::enqueue,
+        dead_letters::list,
+        dead_letters::replay_one,
+        dead_letters::replay_all,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken),
