@@ -1,0 +1,138 @@
+//! Other systems' clients, black-box, in Python from the pinned virtual
+//! environment (`support::python`): the README's pika producer runs as
+//! documented against a fleet world, and the API is checked against its
+//! OpenAPI document by a validator and by schemathesis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+#[macro_use]
+mod common;
+mod support;
+
+use std::process::Output;
+
+use common::{eventually, Fleet, World};
+use dbfleet::domain::BatchId;
+use dbfleet::store::BatchStatus;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use support::api::{pg_instance, Api};
+use support::python;
+
+const BEGIN: &str = "<!-- python-producer-example:begin -->";
+const END: &str = "<!-- python-producer-example:end -->";
+
+/// The Python code between the README's markers, without its fence.
+fn readme_example() -> String {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let (_, rest) = readme.split_once(BEGIN).expect("the README's begin marker");
+    let (block, _) = rest.split_once(END).expect("the README's end marker");
+    let code = block
+        .trim()
+        .strip_prefix("```python")
+        .expect("a python block");
+    code.strip_suffix("```")
+        .expect("a closed block")
+        .to_string()
+}
+
+/// Run a Python command off the async runtime; it must succeed.
+async fn succeeds(mut command: std::process::Command) -> Output {
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_producer_example_runs_a_job() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    api.post("/instances", pg_instance("orders-db", json!({})))
+        .await;
+    let venv = tokio::task::spawn_blocking(python::venv).await.unwrap();
+    let files = support::Files::new();
+    let script = files.write("producer.py", &readme_example());
+
+    let mut producer = venv.python();
+    producer
+        .arg(&script)
+        .env("DBFLEET_PREFIX", &world.settings.broker.prefix)
+        .env("DBFLEET_KIND", "probe")
+        .env_remove("DBFLEET_ZONE");
+    let url = world.settings.broker.url.as_ref().unwrap().expose_secret();
+    producer.env("DBFLEET_AMQP_URL", url);
+    let out = succeeds(producer).await;
+    let job_id: BatchId = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+
+    // A job on its own is a batch of one, keyed by the job id.
+    let batch = eventually("the job's result is folded", || async {
+        let batch = world.store.batches().get(job_id).await.unwrap()?;
+        batch.status.is_terminal().then_some(batch)
+    })
+    .await;
+    assert_eq!(batch.status, BatchStatus::Success, "{batch:?}");
+    assert_eq!(batch.requested_by.as_deref(), Some("python-example"));
+    let jobs = world.store.batches().jobs(job_id).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].job_id.0, jobs[0].status.as_str()),
+        (job_id.0, "succeeded")
+    );
+    assert_eq!(jobs[0].worker.as_deref(), Some("worker-0"));
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
+/// The checks of the API's contract: no 5xx, and every status, content type
+/// and body as the document declares it for that operation.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,\
+    content_type_conformance,response_schema_conformance";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_as_its_openapi_document_says() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    // Something to read, besides the answers to made-up names.
+    api.post("/instances", pg_instance("db", json!({"env": "prod"})))
+        .await;
+    let venv = tokio::task::spawn_blocking(python::venv).await.unwrap();
+    let document = common::repo_root().join("docs/openapi.json");
+    let mut validator = venv.script("openapi-spec-validator");
+    validator.arg(&document);
+    succeeds(validator).await;
+
+    // Its own directory, for what schemathesis leaves behind.
+    let files = support::Files::new();
+    let mut schemathesis = venv.script("schemathesis");
+    schemathesis
+        .current_dir(&files.0)
+        .arg("run")
+        .arg(&document)
+        .args(["--url", &format!("{}/api/v1", api.base)])
+        .args(["--header", &format!("Authorization: Bearer {}", api.token)])
+        .args(["--checks", CHECKS])
+        .args([
+            "--max-examples",
+            "25",
+            "--seed",
+            "20260314",
+            "--workers",
+            "2",
+        ])
+        .args(["--generation-database", "none", "--no-color"])
+        .args(["--request-timeout", "10", "--max-failures", "20"]);
+    succeeds(schemathesis).await;
+    api.stop();
+    world.teardown().await;
+}
