@@ -619,6 +619,8 @@ async fn the_served_openapi_document_is_the_committed_one() {
         "/batches/{id}/cancel",
         "/jobs",
         "/capacity/summary",
+        "/dead-letters",
+        "/dead-letters/{id}/replay",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }

@@ -15,6 +15,7 @@ use std::process::Output;
 use common::{eventually, Fleet, World};
 use dbfleet::domain::BatchId;
 use dbfleet::store::BatchStatus;
+use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use support::api::{pg_instance, Api};
@@ -103,20 +104,32 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,\
 async fn the_api_answers_as_its_openapi_document_says() {
     let world = World::new().await;
     let api = Api::start(&world, &[]).await;
-    // Something to read, besides the answers to made-up names.
+    // Something to read, besides the answers to made-up names: an
+    // instance, a batch and a job (no worker: they stay pending).
     api.post("/instances", pg_instance("db", json!({"env": "prod"})))
         .await;
+    let (_, batch) = api.post("/batches", json!({"kind": "probe"})).await;
+    let job = json!({"kind": "probe", "instance": "db"});
+    assert_eq!(api.post("/jobs", job).await.0, StatusCode::CREATED);
     let venv = tokio::task::spawn_blocking(python::venv).await.unwrap();
     let document = common::repo_root().join("docs/openapi.json");
     let mut validator = venv.script("openapi-spec-validator");
     validator.arg(&document);
     succeeds(validator).await;
 
-    // Its own directory, for what schemathesis leaves behind.
+    // Its own directory, for what schemathesis leaves behind, and one
+    // operation pinned to the real batch so its report's shape is checked.
     let files = support::Files::new();
+    let config = format!(
+        "[[operations]]\ninclude-name = \"GET /batches/{{id}}\"\nparameters = {{ id = \"{}\" }}\n",
+        batch["id"].as_str().unwrap()
+    );
+    let config = files.write("schemathesis.toml", &config);
     let mut schemathesis = venv.script("schemathesis");
     schemathesis
         .current_dir(&files.0)
+        .arg("--config-file")
+        .arg(&config)
         .arg("run")
         .arg(&document)
         .args(["--url", &format!("{}/api/v1", api.base)])

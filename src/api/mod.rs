@@ -5,7 +5,8 @@
 //! the extractors that produce it, then one file per resource
 //! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`,
 //! `dead_letters.rs`); `openapi.rs` the document generated from their
-//! annotations. Handlers are thin: they parse the request into the
+//! annotations, with `shapes.rs` describing the answers whose JSON the
+//! library writes. Handlers are thin: they parse the request into the
 //! library's validated types and call the store, `fleet::dispatcher` or
 //! `fleet::dlq`, as the CLI does; nothing here folds results or touches SQL.
 
@@ -17,6 +18,7 @@ mod error;
 mod instances;
 mod jobs;
 mod openapi;
+mod shapes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
