@@ -29,6 +29,7 @@ const DEFAULT_PAGE: i64 = 50;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBatch {
+    #[schema(value_type = shapes::Kind)]
     kind: String,
     instances: Option<Vec<String>>,
     selector: Option<String>,
@@ -104,7 +105,10 @@ impl ApiState {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 
@@ -159,7 +163,7 @@ fn batch_id(raw: &str) -> Result<BatchId, ApiError> {
         .map_err(|_| ApiError::invalid("id", format!("`{raw}` is not a batch id")))
 }
 
-#[utoipa::path(get, operation_id = "get_batch", path = "/batches/{id}", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+#[utoipa::path(get, operation_id = "get_batch", path = "/batches/{id}", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
     responses((status = 200, description = "The batch and its jobs, as `dbfleet batch show --json`", body = shapes::BatchReport), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn show(
     State(state): State<ApiState>,
@@ -170,7 +174,7 @@ pub async fn show(
 }
 
 /// A new batch of the same kind over the instances whose job failed.
-#[utoipa::path(post, operation_id = "retry_failed_jobs", path = "/batches/{id}/retry-failed", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+#[utoipa::path(post, operation_id = "retry_failed_jobs", path = "/batches/{id}/retry-failed", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
     responses((status = 201, description = "A new batch over the failed jobs' instances", body = shapes::Batch), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn retry_failed(
     State(state): State<ApiState>,
@@ -198,7 +202,7 @@ pub async fn retry_failed(
 
 /// Cancel a batch: its jobs no worker has started end `cancelled` and are
 /// never run; running ones finish. 409 when the batch has ended.
-#[utoipa::path(post, operation_id = "cancel_batch", path = "/batches/{id}/cancel", tag = "batches", params(("id" = String, Path, description = "The batch id")),
+#[utoipa::path(post, operation_id = "cancel_batch", path = "/batches/{id}/cancel", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
     responses((status = 200, description = "The batch, and how many jobs were cancelled", body = shapes::Cancelled), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<ApiState>,

@@ -117,6 +117,7 @@ pub async fn database_sizes(
 #[into_params(parameter_in = Query)]
 pub struct LargestQuery {
     sort: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

@@ -99,6 +99,7 @@ pub struct ListQuery {
     /// Include dead letters already replayed (default `false`).
     include_replayed: Option<bool>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,

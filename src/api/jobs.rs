@@ -33,6 +33,7 @@ pub enum InstanceKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueJob {
+    #[schema(value_type = shapes::Kind)]
     kind: String,
     instance: InstanceKey,
 }

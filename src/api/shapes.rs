@@ -15,7 +15,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// What a batch or a job may be.
+/// The kinds of job, by wire name.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    CapacitySync,
+    Probe,
+}
+
+/// What a batch may be.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
@@ -29,7 +37,7 @@ pub enum BatchStatus {
 /// A batch and its counters.
 #[derive(Serialize, ToSchema)]
 pub struct Batch {
-    #[schema(format = "uuid")]
+    #[schema(value_type = uuid::Uuid)]
     id: String,
     kind: String,
     status: BatchStatus,
@@ -58,7 +66,7 @@ pub struct JobError {
 /// One job of a batch.
 #[derive(Serialize, ToSchema)]
 pub struct Job {
-    #[schema(format = "uuid")]
+    #[schema(value_type = uuid::Uuid)]
     job_id: String,
     /// The instance's name, or the job's target when it is not registered.
     instance: String,
@@ -117,4 +125,23 @@ pub struct Cancelled {
 pub struct Enqueued {
     job: Option<Job>,
     batch: Batch,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::message::JobKind;
+
+    /// A kind added to the program but not here would be refused by
+    /// clients that trust the document.
+    #[test]
+    fn every_kind_is_documented() {
+        let schema = serde_json::to_value(<super::Kind as utoipa::PartialSchema>::schema())
+            .unwrap_or_default();
+        let documented: Vec<&str> = schema["enum"]
+            .as_array()
+            .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
+            .unwrap_or_default();
+        let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(documented, known);
+    }
 }
