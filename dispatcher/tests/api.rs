@@ -15,7 +15,7 @@ use common::{eventually, Fleet, World};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use support::api::{answer, code, pg_instance, Api};
+use support::api::{answer, code, file_day, pg_instance, Api};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_the_token_and_errors_have_one_shape() {
@@ -365,55 +365,6 @@ async fn a_job_is_enqueued_once_per_idempotency_key() {
     fleet.stop().await;
     api.stop();
     world.teardown().await;
-}
-
-/// A day of sizes for `instance`, filed as a capacity sync would.
-async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, i64)]) {
-    use dbfleet::domain::InstanceId;
-    use dbfleet::inventory::InventoryPlan;
-    use dbfleet::store::StatRow;
-    let (id, date) = (InstanceId(instance), date.parse().unwrap());
-    let now = chrono::Utc::now();
-    let names: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
-    let known = world.store.inventory().records(id).await.unwrap();
-    let (refreshed, created) = names
-        .iter()
-        .cloned()
-        .partition(|n| known.iter().any(|r| &r.database_name == n));
-    let plan = InventoryPlan {
-        created,
-        refreshed,
-        ..InventoryPlan::default()
-    };
-    world
-        .store
-        .inventory()
-        .apply(id, &plan, date, now)
-        .await
-        .unwrap();
-    let rows: Vec<StatRow> = sizes
-        .iter()
-        .map(|(n, size)| StatRow {
-            database_name: n.to_string(),
-            size_mb: *size,
-            data_size_mb: None,
-            log_size_mb: None,
-            method: Some("pg_database_size".into()),
-            collected_at: now,
-        })
-        .collect();
-    world
-        .store
-        .stats()
-        .upsert_databases(id, date, &rows)
-        .await
-        .unwrap();
-    world
-        .store
-        .stats()
-        .refresh_instance_total(id, date, now)
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

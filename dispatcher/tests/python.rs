@@ -18,7 +18,7 @@ use dbfleet::store::BatchStatus;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use support::api::{pg_instance, Api};
+use support::api::{file_day, pg_instance, Api};
 use support::python;
 
 const BEGIN: &str = "<!-- python-producer-example:begin -->";
@@ -100,14 +100,30 @@ async fn the_readme_producer_example_runs_a_job() {
 const CHECKS: &str = "not_a_server_error,status_code_conformance,\
     content_type_conformance,response_schema_conformance";
 
+/// A schemathesis configuration that gives each operation these
+/// parameters (TOML's inline tables) instead of generated ones.
+fn pinned(operations: &[(&str, &str)]) -> String {
+    operations
+        .iter()
+        .map(|(name, parameters)| {
+            format!("[[operations]]\ninclude-name = \"{name}\"\nparameters = {{ {parameters} }}\n")
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_as_its_openapi_document_says() {
     let world = World::new().await;
     let api = Api::start(&world, &[]).await;
     // Something to read, besides the answers to made-up names: an
-    // instance, a batch and a job (no worker: they stay pending).
-    api.post("/instances", pg_instance("db", json!({"env": "prod"})))
+    // instance with a day of sizes, a batch and a job (no worker: they
+    // stay pending).
+    let (_, db) = api
+        .post("/instances", pg_instance("db", json!({"env": "prod"})))
         .await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let sizes = [("orders", 12), ("billing", 3)];
+    file_day(&world, db["id"].as_i64().unwrap(), &today, &sizes).await;
     let (_, batch) = api.post("/batches", json!({"kind": "probe"})).await;
     let job = json!({"kind": "probe", "instance": "db"});
     assert_eq!(api.post("/jobs", job).await.0, StatusCode::CREATED);
@@ -117,13 +133,20 @@ async fn the_api_answers_as_its_openapi_document_says() {
     validator.arg(&document);
     succeeds(validator).await;
 
-    // Its own directory, for what schemathesis leaves behind, and one
-    // operation pinned to the real batch so its report's shape is checked.
+    // Its own directory, for what schemathesis leaves behind, and the
+    // reads pinned to what exists, so the shapes of full answers are checked.
     let files = support::Files::new();
-    let config = format!(
-        "[[operations]]\ninclude-name = \"GET /batches/{{id}}\"\nparameters = {{ id = \"{}\" }}\n",
-        batch["id"].as_str().unwrap()
-    );
+    let batch = format!("id = \"{}\"", batch["id"].as_str().unwrap());
+    let config = pinned(&[
+        ("GET /batches/{id}", &batch),
+        ("GET /instances/{name}", "name = \"db\""),
+        ("GET /instances/{name}/databases", "name = \"db\""),
+        ("GET /instances/{name}/sizes", "name = \"db\""),
+        (
+            "GET /instances/{name}/databases/{database}/sizes",
+            "name = \"db\", database = \"orders\"",
+        ),
+    ]);
     let config = files.write("schemathesis.toml", &config);
     let mut schemathesis = venv.script("schemathesis");
     schemathesis

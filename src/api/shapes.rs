@@ -1,6 +1,7 @@
-//! The documented shapes of batch and job answers, whose JSON is the
-//! library's own (`store::Batch`, `store::JobRow`, `fleet::BatchReport`, as
-//! `dbfleet batch show --json` prints them).
+//! The documented shapes of the answers whose JSON the library writes:
+//! batches and jobs (`store::Batch`, `store::JobRow`, `fleet::BatchReport`,
+//! as `dbfleet batch show --json` prints them) and capacity reads (the
+//! store's rows of sizes and totals).
 //!
 //! These types only describe; nothing builds them. Keeping the OpenAPI
 //! derive off the store's types keeps the store free of the API's concerns,
@@ -11,7 +12,7 @@
 
 #![allow(dead_code)] // Read by the OpenAPI derive only.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -125,6 +126,103 @@ pub struct Cancelled {
 pub struct Enqueued {
     job: Option<Job>,
     batch: Batch,
+}
+
+/// One database of an instance's inventory.
+#[derive(Serialize, ToSchema)]
+pub struct InventoryDatabase {
+    name: String,
+    active: bool,
+    first_seen: NaiveDate,
+    last_seen: NaiveDate,
+}
+
+/// An instance's inventory, active and inactive databases.
+#[derive(Serialize, ToSchema)]
+pub struct Inventory {
+    instance: String,
+    items: Vec<InventoryDatabase>,
+}
+
+/// One day's total of an instance.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceDay {
+    total_size_mb: i64,
+    database_count: i32,
+    /// Some database of the day has no size: the total counts what was
+    /// measured.
+    partial: bool,
+    unmeasured_count: i32,
+    collected_date: NaiveDate,
+}
+
+/// An instance's daily totals, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceSizes {
+    instance: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    items: Vec<InstanceDay>,
+}
+
+/// One day's size of a database.
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseDay {
+    database_name: String,
+    size_mb: i64,
+    data_size_mb: Option<i64>,
+    /// How it was measured (`tablespace`, `tables`, `pg_database_size`, …).
+    method: Option<String>,
+    collected_date: NaiveDate,
+}
+
+/// A database's daily sizes, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseSizes {
+    instance: String,
+    database: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    items: Vec<DatabaseDay>,
+}
+
+/// The latest size of one database of the fleet.
+#[derive(Serialize, ToSchema)]
+pub struct LatestSize {
+    instance_id: i64,
+    instance: String,
+    engine: String,
+    database_name: String,
+    size_mb: i64,
+    collected_date: NaiveDate,
+}
+
+/// A page of the fleet's databases, largest first.
+#[derive(Serialize, ToSchema)]
+pub struct LatestSizes {
+    items: Vec<LatestSize>,
+    /// The `cursor` of the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// The fleet's totals of one day and engine.
+#[derive(Serialize, ToSchema)]
+pub struct FleetDay {
+    collected_date: NaiveDate,
+    engine: String,
+    instances: i64,
+    databases: i64,
+    total_size_mb: i64,
+    /// Instances whose total of the day is partial.
+    partial_instances: i64,
+}
+
+/// The fleet's totals by day and engine, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct FleetSummary {
+    from: NaiveDate,
+    to: NaiveDate,
+    items: Vec<FleetDay>,
 }
 
 #[cfg(test)]

@@ -130,3 +130,52 @@ pub fn pg_instance(name: &str, labels: Value) -> Value {
         "labels": labels,
     })
 }
+
+/// A day of sizes for `instance`, filed as a capacity sync would.
+pub async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, i64)]) {
+    use dbfleet::domain::InstanceId;
+    use dbfleet::inventory::InventoryPlan;
+    use dbfleet::store::StatRow;
+    let (id, date) = (InstanceId(instance), date.parse().unwrap());
+    let now = chrono::Utc::now();
+    let names: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
+    let known = world.store.inventory().records(id).await.unwrap();
+    let (refreshed, created) = names
+        .iter()
+        .cloned()
+        .partition(|n| known.iter().any(|r| &r.database_name == n));
+    let plan = InventoryPlan {
+        created,
+        refreshed,
+        ..InventoryPlan::default()
+    };
+    world
+        .store
+        .inventory()
+        .apply(id, &plan, date, now)
+        .await
+        .unwrap();
+    let rows: Vec<StatRow> = sizes
+        .iter()
+        .map(|(n, size)| StatRow {
+            database_name: n.to_string(),
+            size_mb: *size,
+            data_size_mb: None,
+            log_size_mb: None,
+            method: Some("pg_database_size".into()),
+            collected_at: now,
+        })
+        .collect();
+    world
+        .store
+        .stats()
+        .upsert_databases(id, date, &rows)
+        .await
+        .unwrap();
+    world
+        .store
+        .stats()
+        .refresh_instance_total(id, date, now)
+        .await
+        .unwrap();
+}
