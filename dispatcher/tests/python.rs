@@ -117,7 +117,7 @@ async fn the_api_answers_as_its_openapi_document_says() {
     let api = Api::start(&world, &[]).await;
     // Something to read, besides the answers to made-up names: an
     // instance with a day of sizes, a batch and a job (no worker: they
-    // stay pending).
+    // stay pending), and a dead letter.
     let (_, db) = api
         .post("/instances", pg_instance("db", json!({"env": "prod"})))
         .await;
@@ -125,6 +125,9 @@ async fn the_api_answers_as_its_openapi_document_says() {
     let sizes = [("orders", 12), ("billing", 3)];
     file_day(&world, db["id"].as_i64().unwrap(), &today, &sizes).await;
     let (_, batch) = api.post("/batches", json!({"kind": "probe"})).await;
+    let dead = world.store.dead_letters();
+    let letter = dead.record(None, "unknown", "test: kept", b"not json");
+    let letter = format!("id = {}", letter.await.unwrap());
     let job = json!({"kind": "probe", "instance": "db"});
     assert_eq!(api.post("/jobs", job).await.0, StatusCode::CREATED);
     let venv = tokio::task::spawn_blocking(python::venv).await.unwrap();
@@ -139,6 +142,7 @@ async fn the_api_answers_as_its_openapi_document_says() {
     let batch = format!("id = \"{}\"", batch["id"].as_str().unwrap());
     let config = pinned(&[
         ("GET /batches/{id}", &batch),
+        ("POST /dead-letters/{id}/replay", &letter),
         ("GET /instances/{name}", "name = \"db\""),
         ("GET /instances/{name}/databases", "name = \"db\""),
         ("GET /instances/{name}/sizes", "name = \"db\""),
