@@ -14,7 +14,7 @@ use std::process::Output;
 
 use common::{eventually, Fleet, World};
 use dbfleet::domain::BatchId;
-use dbfleet::store::BatchStatus;
+use dbfleet::store::{Batch, BatchStatus};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -52,46 +52,68 @@ async fn succeeds(mut command: std::process::Command) -> Output {
     out
 }
 
+/// Run the README's producer on `world` for `instance` (in `zone`, if
+/// any), and wait for its job's batch of one to end.
+async fn produce(world: &World, venv: &python::Venv, instance: &str, zone: Option<&str>) -> Batch {
+    let files = support::Files::new();
+    let script = files.write("producer.py", &readme_example());
+    let url = world.settings.broker.url.as_ref().unwrap().expose_secret();
+    let mut producer = venv.python();
+    producer
+        .arg(&script)
+        .env("DBFLEET_AMQP_URL", url)
+        .env("DBFLEET_PREFIX", &world.settings.broker.prefix)
+        .env("DBFLEET_INSTANCE", instance)
+        .env("DBFLEET_KIND", "probe")
+        .env_remove("DBFLEET_ZONE");
+    if let Some(zone) = zone {
+        producer.env("DBFLEET_ZONE", zone);
+    }
+    let out = succeeds(producer).await;
+    let job_id: BatchId = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    // A job on its own is a batch of one, keyed by the job id.
+    eventually("the job's result is folded", || async {
+        let batch = world.store.batches().get(job_id).await.unwrap()?;
+        batch.status.is_terminal().then_some(batch)
+    })
+    .await
+}
+
+/// The one job of a batch of one: succeeded, on `worker`.
+async fn ran_on(world: &World, batch: &Batch, worker: &str) {
+    assert_eq!(batch.status, BatchStatus::Success, "{batch:?}");
+    assert_eq!(batch.requested_by.as_deref(), Some("python-example"));
+    let jobs = world.store.batches().jobs(batch.id).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].job_id.0, jobs[0].status.as_str()),
+        (batch.id.0, "succeeded")
+    );
+    assert_eq!(jobs[0].worker.as_deref(), Some(worker));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_producer_example_runs_a_job() {
     let world = World::new().await;
     let api = Api::start(&world, &[]).await;
     let mut fleet = Fleet::new();
     fleet.worker(&world, "worker-0");
+    fleet.worker_in_zone(&world, "worker-eu", "eu").await;
     api.post("/instances", pg_instance("orders-db", json!({})))
         .await;
+    let in_eu = pg_instance("orders-eu", json!({"zone": "eu"}));
+    api.post("/instances", in_eu).await;
+    // As a batch would, so the zone's queue is there before the publish.
+    world.broker.declare_zone("eu").await.unwrap();
     let venv = tokio::task::spawn_blocking(python::venv).await.unwrap();
-    let files = support::Files::new();
-    let script = files.write("producer.py", &readme_example());
 
-    let mut producer = venv.python();
-    producer
-        .arg(&script)
-        .env("DBFLEET_PREFIX", &world.settings.broker.prefix)
-        .env("DBFLEET_KIND", "probe")
-        .env_remove("DBFLEET_ZONE");
-    let url = world.settings.broker.url.as_ref().unwrap().expose_secret();
-    producer.env("DBFLEET_AMQP_URL", url);
-    let out = succeeds(producer).await;
-    let job_id: BatchId = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-
-    // A job on its own is a batch of one, keyed by the job id.
-    let batch = eventually("the job's result is folded", || async {
-        let batch = world.store.batches().get(job_id).await.unwrap()?;
-        batch.status.is_terminal().then_some(batch)
-    })
-    .await;
-    assert_eq!(batch.status, BatchStatus::Success, "{batch:?}");
-    assert_eq!(batch.requested_by.as_deref(), Some("python-example"));
-    let jobs = world.store.batches().jobs(job_id).await.unwrap();
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(
-        (jobs[0].job_id.0, jobs[0].status.as_str()),
-        (job_id.0, "succeeded")
-    );
-    assert_eq!(jobs[0].worker.as_deref(), Some("worker-0"));
+    let batch = produce(&world, &venv, "orders-db", None).await;
+    ran_on(&world, &batch, "worker-0").await;
+    let batch = produce(&world, &venv, "orders-eu", Some("eu")).await;
+    ran_on(&world, &batch, "worker-eu").await;
     fleet.stop().await;
     api.stop();
+    world.delete_zone_queues(&["eu"]).await;
     world.teardown().await;
 }
 
