@@ -203,6 +203,19 @@ async fn a_poisoned_job_fails_its_batch_and_its_replay_succeeds(backend: Backend
     assert_eq!(job.worker.as_deref(), Some("worker-replay"));
     assert!(job.count("records") >= 1, "the replayed job sized {db}");
 
+    // Once replayed, a replay that asks for pending ones only refuses it.
+    let again = dlq::replay(
+        &world.store,
+        world.broker.as_ref(),
+        dlq::Selection::Pending(&[poisoned.id]),
+        deadline,
+    )
+    .await;
+    match again {
+        Err(dlq::Error::AlreadyReplayed { id, .. }) => assert_eq!(id, poisoned.id),
+        other => panic!("replayed twice: {other:?}"),
+    }
+
     // The dead letter is marked replayed; only the garbage is pending.
     let pending = world.store.dead_letters().list(false, 100).await.unwrap();
     let pending: Vec<i64> = pending.iter().map(|d| d.id).collect();

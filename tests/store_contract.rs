@@ -1500,6 +1500,17 @@ async fn check_dead_letters(store: Store) {
         .map(|d| d.id)
         .collect();
     assert_eq!(ids, [c, b], "limit keeps the newest");
+    let page = |after: Option<i64>| {
+        let store = &store;
+        async move {
+            let letters = store.dead_letters().page(false, 2, after).await.unwrap();
+            letters.iter().map(|d| d.id).collect::<Vec<i64>>()
+        }
+    };
+    assert_eq!(page(None).await, [c, b]);
+    assert_eq!(page(Some(b)).await, [a], "the page after the cursor");
+    assert_eq!(page(Some(a)).await, Vec::<i64>::new(), "past the last");
+    assert!(page(Some(987_654)).await.is_empty(), "an unknown cursor");
 
     let by_id = store.dead_letters().by_id(&[c, 987_654, a]).await.unwrap();
     let ids: Vec<i64> = by_id.iter().map(|d| d.id).collect();

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Fleet, World};
-use dbfleet::broker::Topology;
 use dbfleet::config::Settings;
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
@@ -143,28 +142,6 @@ async fn each_job_runs_in_its_zone_and_a_zone_without_workers_waits_visibly() {
         worker.await.unwrap();
     }
     control.stop().await;
-    delete_zone_queues(&world, &["a", "b", "c"]).await;
+    world.delete_zone_queues(&["a", "b", "c"]).await;
     world.teardown().await;
-}
-
-async fn delete_zone_queues(world: &World, zones: &[&str]) {
-    let conn = lapin::Connection::connect(common::AMQP, Default::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    let b = &world.settings.broker;
-    for zone in zones {
-        let t = Topology::new(&b.prefix, b.delivery_limit)
-            .with_retry_delays(b.retry_delays.clone())
-            .in_zone(Some(zone));
-        let tiers = (0..b.retry_delays.len()).map(|tier| t.retry_queue(tier));
-        let lanes = [
-            dbfleet::broker::Queue::Jobs,
-            dbfleet::broker::Queue::Interactive,
-        ];
-        for queue in tiers.chain(lanes.map(|lane| t.queue(lane))) {
-            let _ = ch.queue_delete(&queue, Default::default()).await;
-        }
-    }
-    let _ = conn.close(200, "bye").await;
 }

@@ -9,128 +9,13 @@
 mod common;
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::{eventually, Fleet, World};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-
-/// A running `dbfleet serve` with its API on a port of its own.
-struct Api {
-    child: Option<Child>,
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    /// `dbfleet serve` on `world`, with `env` added (e.g. to require the
-    /// token for reads); ready once `/healthz` answers.
-    async fn start(world: &World, env: &[(&str, &str)]) -> Self {
-        let port = common::closed_port();
-        let token = format!("tok-{}", common::tag());
-        let store = world.settings.store.url.as_ref().unwrap().expose_secret();
-        let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
-        let child = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
-            .current_dir(common::repo_root())
-            .args(["--config", "config/dbfleet.yaml", "serve"])
-            .env("DBFLEET__STORE__URL", store)
-            .env("DBFLEET__BROKER__URL", broker)
-            .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
-            .env("DBFLEET__LOG__LEVEL", "info")
-            .env("DBFLEET__API__ENABLED", "true")
-            .env("DBFLEET__API__LISTEN", format!("127.0.0.1:{port}"))
-            .env("DBFLEET__API__TOKEN_ENV", "DBFLEET_TEST_API_TOKEN")
-            .env("DBFLEET_TEST_API_TOKEN", &token)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let api = Api {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
-            token,
-            client: reqwest::Client::new(),
-        };
-        eventually("the API answers /healthz", || async {
-            let answer = api.client.get(format!("{}/healthz", api.base)).send().await;
-            answer.ok().filter(|r| r.status().is_success())
-        })
-        .await;
-        api
-    }
-
-    /// A request to `/api/v1{path}`, with the token.
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let url = format!("{}/api/v1{path}", self.base);
-        self.client.request(method, url).bearer_auth(&self.token)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.request(method, path);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        answer(request.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    /// Stop with SIGTERM; returns what the process logged.
-    fn stop(mut self) -> String {
-        let child = self.child.take().unwrap();
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let out = child.wait_with_output().unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The status and the JSON of an answer (`null` when it has no body).
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, body)
-}
-
-/// The error code of an error answer, after checking its shape.
-fn code(body: &Value) -> &str {
-    let error = &body["error"];
-    assert!(error["message"].is_string(), "{body:#}");
-    assert!(error.get("details").is_some(), "{body:#}");
-    error["code"].as_str().unwrap()
-}
-
-/// An instance of the local PostgreSQL (`postgres`, trusted on loopback).
-fn pg_instance(name: &str, labels: Value) -> Value {
-    json!({
-        "name": name, "engine": "pg", "host": "127.0.0.1", "username": "postgres",
-        "labels": labels,
-    })
-}
+use support::api::{answer, code, file_day, pg_instance, Api};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_the_token_and_errors_have_one_shape() {
@@ -482,55 +367,6 @@ async fn a_job_is_enqueued_once_per_idempotency_key() {
     world.teardown().await;
 }
 
-/// A day of sizes for `instance`, filed as a capacity sync would.
-async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, i64)]) {
-    use dbfleet::domain::InstanceId;
-    use dbfleet::inventory::InventoryPlan;
-    use dbfleet::store::StatRow;
-    let (id, date) = (InstanceId(instance), date.parse().unwrap());
-    let now = chrono::Utc::now();
-    let names: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
-    let known = world.store.inventory().records(id).await.unwrap();
-    let (refreshed, created) = names
-        .iter()
-        .cloned()
-        .partition(|n| known.iter().any(|r| &r.database_name == n));
-    let plan = InventoryPlan {
-        created,
-        refreshed,
-        ..InventoryPlan::default()
-    };
-    world
-        .store
-        .inventory()
-        .apply(id, &plan, date, now)
-        .await
-        .unwrap();
-    let rows: Vec<StatRow> = sizes
-        .iter()
-        .map(|(n, size)| StatRow {
-            database_name: n.to_string(),
-            size_mb: *size,
-            data_size_mb: None,
-            log_size_mb: None,
-            method: Some("pg_database_size".into()),
-            collected_at: now,
-        })
-        .collect();
-    world
-        .store
-        .stats()
-        .upsert_databases(id, date, &rows)
-        .await
-        .unwrap();
-    world
-        .store
-        .stats()
-        .refresh_instance_total(id, date, now)
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
     let world = World::new().await;
@@ -734,6 +570,8 @@ async fn the_served_openapi_document_is_the_committed_one() {
         "/batches/{id}/cancel",
         "/jobs",
         "/capacity/summary",
+        "/dead-letters",
+        "/dead-letters/{id}/replay",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
@@ -767,5 +605,177 @@ async fn serve_will_not_start_an_api_without_its_token() {
     let stderr = support::stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("DBFLEET_UNSET_API_TOKEN"), "{stderr}");
+    world.teardown().await;
+}
+
+/// One page of `GET /dead-letters{query}`.
+async fn dead_letters(api: &Api, query: &str) -> Value {
+    let (status, page) = api.get(&format!("/dead-letters{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    page
+}
+
+/// Dead letters a worker gave up on are listed, newest first and in pages,
+/// and replayed over HTTP: the replayed job runs and its batch succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed() {
+    use dbfleet::broker::{Disposition, Outgoing, Queue};
+    use futures_util::StreamExt;
+
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    api.post("/instances", pg_instance("db", json!({}))).await;
+    let (_, batch) = api.post("/batches", json!({"kind": "probe"})).await;
+    let batch_id = batch["id"].as_str().unwrap().to_string();
+
+    // Play a worker that finds the job poisonous, then stop consuming.
+    let mut jobs = world.broker.consume(Queue::Jobs, 1).await.unwrap();
+    let delivery = common::within("a job", jobs.next()).await.unwrap().unwrap();
+    let job_id = delivery.meta.message_id.clone().unwrap();
+    let poisoned = Disposition::DeadLetter("test: poisoned".into());
+    delivery.settle(poisoned).await.unwrap();
+    drop(jobs);
+    assert_eq!(finished(&api, &batch_id).await["status"], "failed");
+
+    // A body that is no job at all: the real worker dead-letters it.
+    let garbage = Outgoing {
+        queue: Queue::Jobs,
+        message_id: format!("garbage-{}", world.tag),
+        correlation_id: String::new(),
+        kind: "garbage".into(),
+        routing_key: "job.garbage".into(),
+        body: b"not json".to_vec(),
+        headers: Default::default(),
+    };
+    world.broker.publish(garbage).await.unwrap();
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let listed = eventually("two dead letters", || async {
+        let page = dead_letters(&api, "").await;
+        (page["items"].as_array().unwrap().len() == 2).then_some(page)
+    })
+    .await;
+    let (unknown, job) = (&listed["items"][0], &listed["items"][1]);
+    assert_eq!(
+        (&unknown["kind"], &job["kind"]),
+        (&json!("unknown"), &json!("job"))
+    );
+    assert_eq!(job["message_id"], job_id.as_str());
+    assert_eq!(job["reason"], "test: poisoned");
+    assert_eq!(unknown["preview"], "not json");
+    assert!(unknown["reason"].as_str().unwrap().len() > 3, "{listed:#}");
+    assert!(job.get("body").is_none() && job["replayed_at"].is_null());
+    assert!(listed["next_cursor"].is_null());
+    let first = dead_letters(&api, "?limit=1").await;
+    assert_eq!(first["items"][0]["id"], unknown["id"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = dead_letters(&api, &format!("?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["items"][0]["id"], job["id"]);
+    assert!(second["next_cursor"].is_null(), "{second:#}");
+
+    // Replay the job: like any write, it needs the token.
+    let replay = format!("/dead-letters/{}/replay", job["id"]);
+    let bare = api.client.post(format!("{}/api/v1{replay}", api.base));
+    assert_eq!(
+        bare.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, done) = api.post(&replay, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{done:#}");
+    assert_eq!(
+        done,
+        json!({"replayed": [job["id"]], "skipped_unknown": []})
+    );
+    eventually(
+        "the replayed job's success overwrites its failure",
+        || async {
+            let (_, batch) = api.get(&format!("/batches/{batch_id}")).await;
+            (batch["status"] == "success").then_some(())
+        },
+    )
+    .await;
+    let (status, again) = api.post(&replay, json!({})).await;
+    assert_eq!((status, code(&again)), (StatusCode::CONFLICT, "conflict"));
+    let (status, none) = api.post("/dead-letters/987654321/replay", json!({})).await;
+    assert_eq!((status, code(&none)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, bad) = api.post("/dead-letters/x/replay", json!({})).await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("id"))
+    );
+
+    // What is left: the unreadable body, which a replay of all leaves alone.
+    let pending = dead_letters(&api, "").await;
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1);
+    let all = dead_letters(&api, "?include_replayed=true").await;
+    assert!(all["items"][1]["replayed_at"].is_string(), "{all:#}");
+    let (status, done) = api.post("/dead-letters/replay", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{done:#}");
+    assert_eq!(
+        done,
+        json!({"replayed": [], "skipped_unknown": [unknown["id"]]})
+    );
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
+/// A real failure inside the server (its store lost a table) is a 500 in
+/// the one error shape, and nothing of the cause reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_failure_is_a_bare_500() {
+    use sqlx::{Connection, Executor};
+
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    assert_eq!(api.get("/dead-letters").await.0, StatusCode::OK);
+    let url = world.settings.store.url.as_ref().unwrap().expose_secret();
+    let mut store = sqlx::PgConnection::connect(url).await.unwrap();
+    store
+        .execute("ALTER TABLE dead_letters RENAME TO dead_letters_gone")
+        .await
+        .unwrap();
+    let _ = store.close().await;
+
+    let response = api
+        .request(Method::GET, "/dead-letters")
+        .send()
+        .await
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let text = response.text().await.unwrap();
+    assert_eq!(content_type, "application/json", "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let error = body["error"].as_object().unwrap();
+    let keys: Vec<&str> = error.keys().map(String::as_str).collect();
+    assert_eq!(body.as_object().unwrap().len(), 1, "{text}");
+    assert_eq!(keys, ["code", "details", "message"], "{text}");
+    assert_eq!(
+        (&body["error"]["code"], &body["error"]["details"]),
+        (&json!("internal"), &Value::Null)
+    );
+    for word in [
+        "dead_letters",
+        "relation",
+        "SELECT",
+        "sql",
+        "postgres",
+        "exist",
+        "127.0.0.1",
+    ] {
+        assert!(
+            !text.to_lowercase().contains(&word.to_lowercase()),
+            "{word} in {text}"
+        );
+    }
+    let log = api.stop();
+    assert!(
+        log.contains("dead_letters"),
+        "the cause stays in the server's log:\n{log}"
+    );
     world.teardown().await;
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Body, ErrorBody, Params};
-use super::ApiState;
+use super::{shapes, ApiState};
 use crate::domain::{BatchId, InstanceName};
 use crate::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use crate::labels::Selector;
@@ -29,13 +29,14 @@ const DEFAULT_PAGE: i64 = 50;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBatch {
+    #[schema(value_type = shapes::Kind)]
     kind: String,
     instances: Option<Vec<String>>,
     selector: Option<String>,
 }
 
 #[utoipa::path(post, operation_id = "start_batch", path = "/batches", tag = "batches", request_body = StartBatch,
-    responses((status = 201, description = "The batch", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
+    responses((status = 201, description = "The batch", body = shapes::Batch), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn start(
     State(state): State<ApiState>,
     Body(body): Body<StartBatch>,
@@ -104,7 +105,10 @@ impl ApiState {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 
@@ -130,7 +134,7 @@ impl Page {
 }
 
 #[utoipa::path(get, operation_id = "list_batches", path = "/batches", tag = "batches", params(Page),
-    responses((status = 200, description = "`{\"items\": [batch], \"next_cursor\"}`, newest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
+    responses((status = 200, description = "Batches, newest first", body = shapes::BatchPage), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     Params(page): Params<Page>,
@@ -159,8 +163,8 @@ fn batch_id(raw: &str) -> Result<BatchId, ApiError> {
         .map_err(|_| ApiError::invalid("id", format!("`{raw}` is not a batch id")))
 }
 
-#[utoipa::path(get, operation_id = "get_batch", path = "/batches/{id}", tag = "batches", params(("id" = String, Path, description = "The batch id")),
-    responses((status = 200, description = "The batch and its jobs, as `dbfleet batch show --json`", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_batch", path = "/batches/{id}", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
+    responses((status = 200, description = "The batch and its jobs, as `dbfleet batch show --json`", body = shapes::BatchReport), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -170,8 +174,8 @@ pub async fn show(
 }
 
 /// A new batch of the same kind over the instances whose job failed.
-#[utoipa::path(post, operation_id = "retry_failed_jobs", path = "/batches/{id}/retry-failed", tag = "batches", params(("id" = String, Path, description = "The batch id")),
-    responses((status = 201, description = "A new batch over the failed jobs' instances", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "retry_failed_jobs", path = "/batches/{id}/retry-failed", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
+    responses((status = 201, description = "A new batch over the failed jobs' instances", body = shapes::Batch), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn retry_failed(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -198,8 +202,8 @@ pub async fn retry_failed(
 
 /// Cancel a batch: its jobs no worker has started end `cancelled` and are
 /// never run; running ones finish. 409 when the batch has ended.
-#[utoipa::path(post, operation_id = "cancel_batch", path = "/batches/{id}/cancel", tag = "batches", params(("id" = String, Path, description = "The batch id")),
-    responses((status = 200, description = "`{\"batch\", \"cancelled_jobs\"}`", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "cancel_batch", path = "/batches/{id}/cancel", tag = "batches", params(("id" = uuid::Uuid, Path, description = "The batch id")),
+    responses((status = 200, description = "The batch, and how many jobs were cancelled", body = shapes::Cancelled), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,

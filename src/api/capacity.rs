@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::batches::Page;
 use super::error::{ApiError, ErrorBody, Params};
 use super::instances::by_name;
-use super::ApiState;
+use super::{shapes, ApiState};
 use crate::domain::InstanceId;
 use crate::store::SizeCursor;
 use utoipa::IntoParams;
@@ -53,7 +53,7 @@ struct DatabaseView {
 }
 
 #[utoipa::path(get, operation_id = "list_instance_databases", path = "/instances/{name}/databases", tag = "capacity", params(("name" = String, Path, description = "The instance's name")),
-    responses((status = 200, description = "The inventory, active and inactive, with first and last seen days", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "The inventory, active and inactive, with first and last seen days", body = shapes::Inventory), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn databases(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -73,7 +73,7 @@ pub async fn databases(
 }
 
 #[utoipa::path(get, operation_id = "instance_sizes", path = "/instances/{name}/sizes", tag = "capacity", params(("name" = String, Path, description = "The instance's name"), Range),
-    responses((status = 200, description = "Daily instance totals, oldest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "Daily instance totals, oldest first", body = shapes::InstanceSizes), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn instance_sizes(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -93,7 +93,7 @@ pub async fn instance_sizes(
 
 #[utoipa::path(get, operation_id = "database_sizes", path = "/instances/{name}/databases/{database}/sizes", tag = "capacity",
     params(("name" = String, Path, description = "The instance's name"), ("database" = String, Path, description = "The database's name"), Range),
-    responses((status = 200, description = "Daily sizes of the database, oldest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "Daily sizes of the database, oldest first", body = shapes::DatabaseSizes), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn database_sizes(
     State(state): State<ApiState>,
     Path((name, database)): Path<(String, String)>,
@@ -117,12 +117,13 @@ pub async fn database_sizes(
 #[into_params(parameter_in = Query)]
 pub struct LargestQuery {
     sort: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
 #[utoipa::path(get, operation_id = "largest_databases", path = "/capacity/databases", tag = "capacity", params(LargestQuery),
-    responses((status = 200, description = "`{\"items\", \"next_cursor\"}`: latest size of every database, largest first", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
+    responses((status = 200, description = "The latest size of every database, largest first", body = shapes::LatestSizes), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn largest_databases(
     State(state): State<ApiState>,
     Params(query): Params<LargestQuery>,
@@ -162,7 +163,7 @@ fn parse_cursor(raw: &str) -> Result<SizeCursor, ApiError> {
 }
 
 #[utoipa::path(get, operation_id = "fleet_summary", path = "/capacity/summary", tag = "capacity", params(Range),
-    responses((status = 200, description = "Fleet totals by day and engine", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
+    responses((status = 200, description = "Fleet totals by day and engine", body = shapes::FleetSummary), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn summary(
     State(state): State<ApiState>,
     Params(range): Params<Range>,

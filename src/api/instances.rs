@@ -23,10 +23,14 @@ use crate::tls::{TlsMode, TlsSettings};
 use utoipa::{IntoParams, ToSchema};
 
 /// An instance as the API shows it: everything but its password reference.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InstanceView {
+    #[schema(value_type = i64)]
     pub id: InstanceId,
+    #[schema(value_type = String)]
     pub name: InstanceName,
+    /// `mysql` or `postgresql`.
+    #[schema(value_type = String)]
     pub engine: DbType,
     pub host: String,
     pub port: u16,
@@ -34,14 +38,25 @@ pub struct InstanceView {
     pub username: String,
     /// `env`, `file` or `none`: where the password comes from.
     pub password_source: &'static str,
+    #[schema(value_type = Option<String>)]
     pub credential: Option<CredentialName>,
     pub tls_mode: &'static str,
+    #[schema(value_type = Option<String>)]
     pub tls_ca_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     pub tls_cert_file: Option<PathBuf>,
+    #[schema(value_type = Option<String>)]
     pub tls_key_file: Option<PathBuf>,
     pub active: bool,
     pub managed: bool,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub labels: Labels,
+}
+
+/// `GET /instances`: every instance that matches, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceList {
+    items: Vec<InstanceView>,
 }
 
 impl From<Instance> for InstanceView {
@@ -80,11 +95,11 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, operation_id = "list_instances", path = "/instances", tag = "instances", params(ListQuery),
-    responses((status = 200, description = "`{\"items\": [instance]}`", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
+    responses((status = 200, description = "The instances that match", body = InstanceList), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     Params(query): Params<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<InstanceList>, ApiError> {
     let engine = query
         .engine
         .as_deref()
@@ -115,7 +130,7 @@ pub async fn list(
         .filter(|i| selector.as_ref().is_none_or(|s| s.matches(&i.labels)))
         .map(InstanceView::from)
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(InstanceList { items }))
 }
 
 /// The body of `POST /instances`: the fields of `dbfleet instance add`.
@@ -144,7 +159,7 @@ pub struct CreateInstance {
 }
 
 #[utoipa::path(post, operation_id = "add_instance", path = "/instances", tag = "instances", request_body = CreateInstance,
-    responses((status = 201, description = "The instance", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
+    responses((status = 201, description = "The instance", body = InstanceView), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     Body(body): Body<CreateInstance>,
@@ -235,7 +250,7 @@ pub(super) async fn by_name(state: &ApiState, raw: &str) -> Result<Instance, Api
 }
 
 #[utoipa::path(get, operation_id = "get_instance", path = "/instances/{name}", tag = "instances", params(("name" = String, Path, description = "The instance's name")),
-    responses((status = 200, description = "The instance", body = serde_json::Value), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "The instance", body = InstanceView), (status = 404, description = "Not found", body = ErrorBody)))]
 pub async fn get(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -281,7 +296,7 @@ pub struct PatchInstance {
 
 #[utoipa::path(patch, operation_id = "update_instance", path = "/instances/{name}", tag = "instances", params(("name" = String, Path, description = "The instance's name")),
     request_body = PatchInstance,
-    responses((status = 200, description = "The instance, same id", body = serde_json::Value), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
+    responses((status = 200, description = "The instance, same id", body = InstanceView), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn patch(
     State(state): State<ApiState>,
     Path(name): Path<String>,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::batches::{kind, REQUESTED_BY};
 use super::error::{ApiError, Body, ErrorBody};
-use super::ApiState;
+use super::{shapes, ApiState};
 use crate::domain::InstanceId;
 use crate::fleet::dispatcher::{self, BatchRequest, Selection};
 use crate::store::{Batch, IdempotencyKey, Instance, Keyed};
@@ -33,14 +33,15 @@ pub enum InstanceKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueJob {
+    #[schema(value_type = shapes::Kind)]
     kind: String,
     instance: InstanceKey,
 }
 
 #[utoipa::path(post, operation_id = "enqueue_job", path = "/jobs", tag = "jobs", request_body = EnqueueJob,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the same job")),
-    responses((status = 201, description = "`{\"job\", \"batch\"}`", body = serde_json::Value),
-        (status = 200, description = "The job an earlier request with this key created", body = serde_json::Value),
+    responses((status = 201, description = "The job and its batch of one", body = shapes::Enqueued),
+        (status = 200, description = "The job an earlier request with this key created", body = shapes::Enqueued),
         (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No token, or not `Bearer <token>`", body = ErrorBody), (status = 403, description = "Wrong token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 422, description = "Malformed JSON", body = ErrorBody)))]
 pub async fn enqueue(
     State(state): State<ApiState>,

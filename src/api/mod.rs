@@ -3,19 +3,22 @@
 //!
 //! Layout: `auth.rs` the bearer token, `error.rs` the one error shape and
 //! the extractors that produce it, then one file per resource
-//! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`); `openapi.rs` the
-//! document generated from their annotations. Handlers are thin: they parse the
-//! request into the library's validated types and call the store or
-//! `fleet::dispatcher`, as the CLI does; nothing here folds results or
-//! touches SQL.
+//! (`instances.rs`, `batches.rs`, `jobs.rs`, `capacity.rs`,
+//! `dead_letters.rs`); `openapi.rs` the document generated from their
+//! annotations, with `shapes.rs` describing the answers whose JSON the
+//! library writes. Handlers are thin: they parse the request into the
+//! library's validated types and call the store, `fleet::dispatcher` or
+//! `fleet::dlq`, as the CLI does; nothing here folds results or touches SQL.
 
 mod auth;
 mod batches;
 mod capacity;
+mod dead_letters;
 mod error;
 mod instances;
 mod jobs;
 mod openapi;
+mod shapes;
 mod trace;
 
 use std::net::SocketAddr;
@@ -122,6 +125,9 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/batches/{id}/cancel", post(batches::cancel))
         .route("/batches/{id}/retry-failed", post(batches::retry_failed))
         .route("/jobs", post(jobs::enqueue))
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/replay", post(dead_letters::replay_all))
+        .route("/dead-letters/{id}/replay", post(dead_letters::replay_one))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));

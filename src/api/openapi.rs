@@ -3,17 +3,20 @@
 //! and committed as `docs/openapi.json` (a test fails when they differ).
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{batches, capacity, instances, jobs};
+use super::{batches, capacity, dead_letters, instances, jobs};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dbfleet API",
-        description = "Instances, batches, jobs and capacity history of a dbfleet fleet. \
+        description = "Instances, batches, jobs, capacity history and dead letters of a dbfleet fleet. \
             Writes need `Authorization: Bearer <token>`; reads too when \
             `api.read_requires_token` is set."
     ),
@@ -35,9 +38,12 @@ use super::{batches, capacity, instances, jobs};
         batches::cancel,
         batches::retry_failed,
         jobs::enqueue,
+        dead_letters::list,
+        dead_letters::replay_one,
+        dead_letters::replay_all,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &CommonAnswers),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -50,6 +56,65 @@ impl Modify for BearerToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The error answers any operation may give, added where its annotation
+/// does not list them, so that no operation's list forgets one: 401 and 403
+/// (reads too, when `api.read_requires_token` is set), 500, and 400 where
+/// the request carries anything to get wrong (413 and 422 with a body).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            operations
+                .into_iter()
+                .flatten()
+                .for_each(add_common_answers);
+        }
+    }
+}
+
+fn add_common_answers(operation: &mut Operation) {
+    let has_body = operation.request_body.is_some();
+    let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let mut answers = vec![
+        ("401", "No token, or not `Bearer <token>`"),
+        ("403", "Wrong token"),
+        (
+            "500",
+            "An internal failure; its cause stays in the server's log",
+        ),
+    ];
+    if has_body || has_params {
+        answers.push(("400", "A bad field, named in `details.field`"));
+    }
+    if has_body {
+        answers.extend([("413", "Body too large"), ("422", "Malformed JSON")]);
+    }
+    for (status, description) in answers {
+        let answer = || {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .into()
+        };
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(answer);
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("no dead letter with id(s) {}", ids(.0))]
     NotFound(Vec<i64>),
+    #[error("dead letter {id} was already replayed at {at}")]
+    AlreadyReplayed { id: i64, at: DateTime<Utc> },
     #[error("dead letter {id} could not be published ({replayed} replayed before it): {cause}")]
     Publish {
         id: i64,
@@ -57,6 +59,9 @@ pub enum Selection<'a> {
     AllPending,
     /// These, replayed or not, unknown bodies included.
     Ids(&'a [i64]),
+    /// These, unknown bodies included, none of them replayed yet: a client
+    /// that retries a replay after a lost answer must not publish twice.
+    Pending(&'a [i64]),
 }
 
 /// What a replay did.
@@ -75,9 +80,20 @@ pub async fn list(
     include_replayed: bool,
     limit: i64,
 ) -> Result<Vec<DeadLetter>, Error> {
+    page(store, include_replayed, limit, None).await
+}
+
+/// [`list`], from the one after dead letter `after` (the last of the
+/// previous page) when given.
+pub async fn page(
+    store: &Store,
+    include_replayed: bool,
+    limit: i64,
+    after: Option<i64>,
+) -> Result<Vec<DeadLetter>, Error> {
     Ok(store
         .dead_letters()
-        .list(include_replayed, limit.max(1))
+        .page(include_replayed, limit.max(1), after)
         .await?)
 }
 
@@ -91,22 +107,7 @@ pub async fn replay(
     selection: Selection<'_>,
     job_deadline: Duration,
 ) -> Result<Replayed, Error> {
-    let (mut letters, explicit) = match selection {
-        Selection::AllPending => (store.dead_letters().list(false, i64::MAX).await?, false),
-        Selection::Ids(wanted) => {
-            let found = store.dead_letters().by_id(wanted).await?;
-            let known: BTreeSet<i64> = found.iter().map(|d| d.id).collect();
-            let missing: BTreeSet<i64> = wanted
-                .iter()
-                .copied()
-                .filter(|id| !known.contains(id))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::NotFound(missing.into_iter().collect()));
-            }
-            (found, true)
-        }
-    };
+    let (mut letters, explicit) = select(store, selection).await?;
     letters.sort_by_key(|d| (d.dead_at, d.id));
     let mut done = Replayed::default();
     for letter in &letters {
@@ -135,6 +136,37 @@ pub async fn replay(
         done.replayed.push(letter.id);
     }
     Ok(done)
+}
+
+/// The selected dead letters, and whether they were named (so unknown
+/// bodies go too).
+async fn select(store: &Store, selection: Selection<'_>) -> Result<(Vec<DeadLetter>, bool), Error> {
+    match selection {
+        Selection::AllPending => Ok((store.dead_letters().list(false, i64::MAX).await?, false)),
+        Selection::Ids(wanted) => Ok((named(store, wanted).await?, true)),
+        Selection::Pending(wanted) => {
+            let letters = named(store, wanted).await?;
+            if let Some((id, at)) = letters.iter().find_map(|d| Some((d.id, d.replayed_at?))) {
+                return Err(Error::AlreadyReplayed { id, at });
+            }
+            Ok((letters, true))
+        }
+    }
+}
+
+/// The dead letters with these ids; [`Error::NotFound`] names the missing.
+async fn named(store: &Store, wanted: &[i64]) -> Result<Vec<DeadLetter>, Error> {
+    let found = store.dead_letters().by_id(wanted).await?;
+    let known: BTreeSet<i64> = found.iter().map(|d| d.id).collect();
+    let missing: BTreeSet<i64> = wanted
+        .iter()
+        .copied()
+        .filter(|id| !known.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::NotFound(missing.into_iter().collect()));
+    }
+    Ok(found)
 }
 
 /// The message a dead letter is replayed as; `None` for an unknown body not

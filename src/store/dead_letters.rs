@@ -88,13 +88,28 @@ impl DeadLetters<'_> {
 
     /// Dead letters, newest first; replayed ones only with `include_replayed`.
     pub async fn list(&self, include_replayed: bool, limit: i64) -> Result<Vec<DeadLetter>> {
+        self.page(include_replayed, limit, None).await
+    }
+
+    /// [`DeadLetters::list`], from the one after dead letter `after` (the
+    /// last of the previous page) when given. Keyed on (`dead_at`, `id`), so
+    /// letters kept meanwhile never shift a page; a cursor that names no
+    /// dead letter gives an empty page.
+    pub async fn page(
+        &self,
+        include_replayed: bool,
+        limit: i64,
+        after: Option<i64>,
+    ) -> Result<Vec<DeadLetter>> {
         let sql = format!(
-            "{SELECT_DEAD_LETTER} WHERE $1 OR replayed_at IS NULL \
-             ORDER BY dead_at DESC, id DESC LIMIT $2"
+            "{SELECT_DEAD_LETTER} d WHERE ($1 OR d.replayed_at IS NULL) AND ($3 IS NULL OR \
+                 EXISTS (SELECT 1 FROM dead_letters c WHERE c.id = $3 AND (d.dead_at < c.dead_at \
+                     OR (d.dead_at = c.dead_at AND d.id < c.id)))) \
+             ORDER BY d.dead_at DESC, d.id DESC LIMIT $2"
         );
         let rows = self
             .db
-            .fetch_all(&sql, args![include_replayed, limit])
+            .fetch_all(&sql, args![include_replayed, limit, after])
             .await?;
         rows.iter().map(dead_letter_from_row).collect()
     }

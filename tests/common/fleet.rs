@@ -70,6 +70,24 @@ impl Fleet {
             .push(tokio::spawn(async move { worker.run(token).await }));
     }
 
+    /// One worker named `name` in network zone `zone`, with a broker
+    /// connection of its own (the zone is part of its topology).
+    pub async fn worker_in_zone(&mut self, world: &World, name: &str, zone: &str) {
+        let mut settings = world.settings.clone();
+        settings.worker.zone = Some(zone.to_string());
+        let broker = dbfleet::fleet::open_broker(&settings).await.unwrap();
+        let worker = Arc::new(dbfleet::fleet::worker(
+            &settings,
+            world.store.clone(),
+            broker,
+            world.filters.clone(),
+            name.to_string(),
+        ));
+        let token = self.shutdown.clone();
+        self.tasks
+            .push(tokio::spawn(async move { worker.run(token).await }));
+    }
+
     /// Cancel everything and wait for each task to end cleanly.
     pub async fn stop(self) {
         self.shutdown.cancel();

@@ -310,6 +310,33 @@ impl World {
     }
 }
 
+impl World {
+    /// Delete the queues of these network zones (jobs, interactive lane,
+    /// retry tiers), which [`World::teardown`] does not know of.
+    pub async fn delete_zone_queues(&self, zones: &[&str]) {
+        let Ok(conn) = lapin::Connection::connect(AMQP, Default::default()).await else {
+            return;
+        };
+        if let Ok(ch) = conn.create_channel().await {
+            let b = &self.settings.broker;
+            for zone in zones {
+                let t = dbfleet::broker::Topology::new(&b.prefix, b.delivery_limit)
+                    .with_retry_delays(b.retry_delays.clone())
+                    .in_zone(Some(zone));
+                let tiers = (0..b.retry_delays.len()).map(|tier| t.retry_queue(tier));
+                let lanes = [
+                    dbfleet::broker::Queue::Jobs,
+                    dbfleet::broker::Queue::Interactive,
+                ];
+                for queue in tiers.chain(lanes.map(|lane| t.queue(lane))) {
+                    let _ = ch.queue_delete(&queue, Default::default()).await;
+                }
+            }
+        }
+        let _ = conn.close(200, "bye").await;
+    }
+}
+
 /// A MariaDB account that sees only its own databases (`<prefix>_…` and
 /// `tmp_<prefix>…`), so inventories are exact even on a shared server.
 pub struct MariaUser {

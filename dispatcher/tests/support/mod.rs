@@ -4,9 +4,13 @@
 //! The `dbfleet` binary, black-box, on a test's [`World`]: its store, its
 //! broker and prefix, from the repository root with the example
 //! configuration; and a directory of the test's own for the files it hands
-//! the binary.
+//! the binary. `api.rs`: a running `dbfleet serve` with its HTTP API;
+//! `python.rs`: the virtual environment of the Python clients.
 
 #![allow(dead_code)]
+
+pub mod api;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
