@@ -145,3 +145,72 @@ async fn each_job_runs_in_its_zone_and_a_zone_without_workers_waits_visibly() {
     world.delete_zone_queues(&["a", "b", "c"]).await;
     world.teardown().await;
 }
+
+/// A dead-lettered job of an instance in zone `a`, replayed, goes back to
+/// the workers of zone `a`: it runs there, and its batch ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_job_returns_to_its_zone() {
+    let world = World::new().await;
+    add(&world, "dead-a", Some("a")).await;
+    let name = InstanceName::parse("dead-a").unwrap();
+    let instance = world
+        .store
+        .instances()
+        .by_name(&name)
+        .await
+        .unwrap()
+        .unwrap();
+    // A batch of one whose job died on the broker: kept as a dead letter.
+    let (batch, job_id) = (
+        dbfleet::domain::BatchId::new(),
+        dbfleet::domain::JobId::new(),
+    );
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+    let job = dbfleet::store::NewJob {
+        job_id,
+        instance_id: Some(instance.id),
+        target: instance.name.to_string(),
+        deadline,
+    };
+    let summary = dbfleet::jobs::empty_summary(JobKind::Probe);
+    let origin = dbfleet::store::Origin::default();
+    world
+        .store
+        .batches()
+        .create(batch, "probe", &origin, &[job], &summary)
+        .await
+        .unwrap();
+    let target = dbfleet::message::Target::Instance(dbfleet::message::InstanceRef::Id(instance.id));
+    let params = dbfleet::message::JobParams::default_for(JobKind::Probe);
+    let body =
+        dbfleet::message::JobMessage::new(job_id, Some(batch), target, params, deadline, None);
+    let id = world
+        .store
+        .dead_letters()
+        .record(Some(&job_id.to_string()), "job", "test", &body.encode())
+        .await
+        .unwrap();
+
+    let stop = CancellationToken::new();
+    let mut control = Fleet::new();
+    control.serve(&world);
+    let default = zone_worker(&world, None, "worker-default", &stop).await;
+    let zoned = zone_worker(&world, Some("a"), "worker-a", &stop).await;
+    let selection = dbfleet::fleet::dlq::Selection::Ids(&[id]);
+    let deadline = world.settings.batch.deadline;
+    let broker = world.broker.as_ref();
+    dbfleet::fleet::dlq::replay(&world.store, broker, selection, deadline)
+        .await
+        .unwrap();
+    let report = after(&world, batch, 1).await;
+    assert_eq!(report.batch.status, BatchStatus::Success, "{report:#?}");
+    assert_eq!(report.jobs[0].worker.as_deref(), Some("worker-a"));
+
+    stop.cancel();
+    for worker in [default, zoned] {
+        worker.await.unwrap();
+    }
+    control.stop().await;
+    world.delete_zone_queues(&["a"]).await;
+    world.teardown().await;
+}

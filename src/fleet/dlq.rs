@@ -111,7 +111,8 @@ pub async fn replay(
     letters.sort_by_key(|d| (d.dead_at, d.id));
     let mut done = Replayed::default();
     for letter in &letters {
-        let Some(message) = outgoing(letter, explicit, job_deadline) else {
+        let zone = zone_of(store, broker, letter).await?;
+        let Some(message) = outgoing(letter, explicit, job_deadline, zone.as_deref()) else {
             done.skipped_unknown.push(letter.id);
             continue;
         };
@@ -169,9 +170,44 @@ async fn named(store: &Store, wanted: &[i64]) -> Result<Vec<DeadLetter>, Error> 
     Ok(found)
 }
 
-/// The message a dead letter is replayed as; `None` for an unknown body not
-/// named explicitly. The body is decoded again rather than trusting `kind`.
-fn outgoing(letter: &DeadLetter, explicit: bool, job_deadline: Duration) -> Option<Outgoing> {
+/// The network zone of a dead job's instance, its queue declared: a
+/// replayed job goes back to the workers that can reach its instance.
+async fn zone_of(
+    store: &Store,
+    broker: &dyn Broker,
+    letter: &DeadLetter,
+) -> Result<Option<String>, Error> {
+    let DeadBody::Job(job) = DeadBody::decode(&letter.body) else {
+        return Ok(None);
+    };
+    let crate::message::Target::Instance(wanted) = &job.target;
+    let instance = match wanted {
+        crate::message::InstanceRef::Id(id) => store.instances().get(*id).await?,
+        crate::message::InstanceRef::Name(name) => store.instances().by_name(name).await?,
+    };
+    let Some(zone) = instance.and_then(|i| i.labels.zone().map(str::to_string)) else {
+        return Ok(None);
+    };
+    broker
+        .declare_zone(&zone)
+        .await
+        .map_err(|cause| Error::Publish {
+            id: letter.id,
+            replayed: 0,
+            cause,
+        })?;
+    Ok(Some(zone))
+}
+
+/// The message a dead letter is replayed as (a job to its instance's
+/// `zone`); `None` for an unknown body not named explicitly. The body is
+/// decoded again rather than trusting `kind`.
+fn outgoing(
+    letter: &DeadLetter,
+    explicit: bool,
+    job_deadline: Duration,
+    zone: Option<&str>,
+) -> Option<Outgoing> {
     match DeadBody::decode(&letter.body) {
         DeadBody::Job(mut job) => {
             let now = Utc::now();
@@ -180,7 +216,7 @@ fn outgoing(letter: &DeadLetter, explicit: bool, job_deadline: Duration) -> Opti
                 .and_then(|budget| now.checked_add_signed(budget))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
             job.enqueued_at = now;
-            Some(Outgoing::job(&job))
+            Some(Outgoing::job_in_zone(&job, zone))
         }
         DeadBody::Result(result) => Some(Outgoing::result(&result)),
         DeadBody::Unknown if explicit => Some(Outgoing {
@@ -233,8 +269,9 @@ mod tests {
         job.enqueued_at = stale;
         let budget = Duration::from_secs(600);
         let before = Utc::now();
-        let out = outgoing(&letter("job", job.encode()), false, budget).unwrap();
+        let out = outgoing(&letter("job", job.encode()), false, budget, None).unwrap();
         assert_eq!(out.queue, Queue::Jobs);
+        assert_eq!(out.routing_key, "job.capacity_sync");
         assert_eq!(out.message_id, job.job_id.to_string());
         assert_eq!(out.correlation_id, batch.to_string());
         let sent = JobMessage::decode(&out.body).unwrap();
@@ -242,19 +279,30 @@ mod tests {
         assert!(sent.deadline >= before + chrono::Duration::seconds(600));
         assert!(sent.deadline <= Utc::now() + chrono::Duration::seconds(600));
         assert!(sent.enqueued_at >= before);
+        let zoned = outgoing(&letter("job", job.encode()), false, budget, Some("eu")).unwrap();
+        assert_eq!(
+            zoned.routing_key, "zone.eu.job.capacity_sync",
+            "back to its zone"
+        );
     }
 
     #[test]
     fn results_go_to_the_results_queue_and_unknown_bodies_only_by_id() {
         let job = JobMessage::new(JobId::new(), None, on(4), capacity(), Utc::now(), None);
         let result = dead_letter_result(&job, "r", 1);
-        let out = outgoing(&letter("result", result.encode()), false, Duration::ZERO).unwrap();
+        let out = outgoing(
+            &letter("result", result.encode()),
+            false,
+            Duration::ZERO,
+            None,
+        )
+        .unwrap();
         assert_eq!(out.queue, Queue::Results);
         assert_eq!(out.body, result.encode());
 
         let garbage = letter("unknown", b"not json".to_vec());
-        assert!(outgoing(&garbage, false, Duration::ZERO).is_none());
-        let out = outgoing(&garbage, true, Duration::ZERO).unwrap();
+        assert!(outgoing(&garbage, false, Duration::ZERO, None).is_none());
+        let out = outgoing(&garbage, true, Duration::ZERO, None).unwrap();
         assert_eq!(out.queue, Queue::Jobs);
         assert_eq!(
             (out.body.as_slice(), out.message_id.as_str()),
