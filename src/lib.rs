@@ -33,6 +33,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod filters;
 pub mod fleet;
+pub mod forecast;
 pub mod import;
 pub mod inventory;
 pub mod jobs;

@@ -24,4 +24,22 @@ pub enum CapacityCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Days until full of each active instance (and, with `--databases`,
+    /// each database), soonest first: a robust line through the last
+    /// `capacity.forecast_days` of daily sizes, against the ceilings of
+    /// `capacity.ceilings`. Unknown, with the reason, when the history or
+    /// the ceiling is missing.
+    Forecast {
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<InstanceName>,
+        /// Each database too (a database has only the ceilings that name it).
+        #[arg(long)]
+        databases: bool,
+        /// The last day of the history (YYYY-MM-DD); today by default.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
 }

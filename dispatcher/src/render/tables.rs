@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use dbfleet::forecast::Forecast;
 use dbfleet::store::{JobRow, StoredTable};
 
 /// The jobs of a `table_sizes` batch, one line each, then their warnings
@@ -129,4 +130,33 @@ fn mib(bytes: i64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let mib = bytes as f64 / 1_048_576.0;
     format!("{mib:.2}")
+}
+
+/// Forecasts, soonest to fill first; why a forecast has no day.
+pub fn forecasts(out: &mut impl Write, found: &[Forecast], as_json: bool) -> Result<()> {
+    if as_json {
+        return super::json(out, found);
+    }
+    writeln!(
+        out,
+        "{:<24} {:<24} {:>12} {:>12} {:>12} {:>9}  NOTE",
+        "INSTANCE", "DATABASE", "SIZE (MiB)", "CEILING", "MiB/DAY", "DAYS LEFT"
+    )?;
+    let dash = || "-".to_string();
+    for f in found {
+        let o = &f.outlook;
+        writeln!(
+            out,
+            "{:<24} {:<24} {:>12} {:>12} {:>12} {:>9}  {}",
+            f.instance,
+            f.database.as_deref().unwrap_or("(all)"),
+            o.current_mb.map_or_else(dash, |n| n.to_string()),
+            f.ceiling_mb.map_or_else(dash, |n| n.to_string()),
+            o.growth_mb_per_day.map_or_else(dash, |g| format!("{g:.2}")),
+            o.days_left
+                .map_or_else(|| "unknown".to_string(), |d| d.to_string()),
+            o.reason.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
 }

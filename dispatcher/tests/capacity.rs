@@ -1,0 +1,180 @@
+//! `dbfleet capacity …`, black-box on the embedded defaults: `tables`
+//! after `dbfleet run --kind table_sizes` (the largest tables of a
+//! database, the rest summed on one line, the same rows as JSON), and
+//! `forecast` over a seeded history against the configured ceilings.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+#[macro_use]
+mod common;
+mod support;
+
+use common::{pg_admin, pg_database, Backend, World};
+use sqlx::{Connection, Executor};
+use support::{dbfleet, json, stderr, stdout, Files};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_tables_of_a_database_are_listed_with_the_rest_summed() {
+    let world = World::on(Backend::Embedded).await;
+    let db = format!("dbft_tscli_{}", world.tag);
+    let mut admin = pg_admin().await;
+    pg_database(&mut admin, &db, 5000).await;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute("CREATE TABLE a (x int); CREATE TABLE b (x int); CREATE TABLE c (x int)")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    world.add_postgres("cli-pg").await;
+
+    let ran = dbfleet(&world, &["run", "--kind", "table_sizes"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    assert!(stdout(&ran).contains("TABLES"), "{}", stdout(&ran));
+
+    let shown = dbfleet(
+        &world,
+        &[
+            "capacity",
+            "tables",
+            "cli-pg",
+            "--database",
+            &db,
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "a header, the largest table, the rest: {text}"
+    );
+    assert!(
+        lines[1].contains("public.t") && lines[1].contains("exact"),
+        "{text}"
+    );
+    assert!(lines[2].contains("(3 other tables)"), "{text}");
+
+    let listed = json(&dbfleet(
+        &world,
+        &["capacity", "tables", "cli-pg", "--database", &db, "--json"],
+    ));
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["table_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[0], "public.t", "{listed:#}");
+    assert_eq!(names.len(), 4, "{listed:#}");
+
+    let missing = dbfleet(&world, &["capacity", "tables", "no-such"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no instance named `no-such`"),
+        "{}",
+        stderr(&missing)
+    );
+    common::drop_pg_database(&db).await;
+    world.teardown().await;
+}
+
+/// Thirty days of history for three instances (growing 10 MiB a day
+/// towards a 2 GiB ceiling with one wild day; flat under a selector's
+/// ceiling; growing with no ceiling): the growing one is first with the
+/// days the straight line gives, the others say why they have no day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecast_lists_the_soonest_to_fill_first_and_says_why_others_have_no_day() {
+    let world = World::on(Backend::Embedded).await;
+    let growing = world.add_postgres("growing").await;
+    let flat = world.add_postgres("flat").await;
+    let open = world.add_postgres("open-ended").await;
+    let labels = dbfleet::labels::Labels::new([("tier", "1")]).unwrap();
+    world
+        .store
+        .instances()
+        .set_labels(&flat.name, &labels)
+        .await
+        .unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    for n in 0..30 {
+        let day = first + chrono::Duration::days(n);
+        let spike = if n == 20 { 40_000 } else { 0 };
+        file_day(&world, &growing, day, 1000 + 10 * n + spike).await;
+        file_day(&world, &flat, day, 5000).await;
+        file_day(&world, &open, day, 100 + n).await;
+    }
+    let files = Files::new();
+    let store = world.settings.store.url.as_ref().map(|u| {
+        use secrecy::ExposeSecret;
+        u.expose_secret().to_string()
+    });
+    let config = files.write(
+        "dbfleet.yaml",
+        &format!(
+            "store:\n  url: {}\nfilters:\n  path: {}/config/database_filters.yaml\n\
+             log:\n  level: warn\ncapacity:\n  forecast_days: 30\n  ceilings:\n\
+             \x20   - {{ instance: growing, size: 2GiB }}\n\
+             \x20   - {{ selector: 'tier=1', size: 10GiB }}\n",
+            store.unwrap(),
+            common::repo_root().display()
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .current_dir(common::repo_root())
+        .args(["--config", config.to_str().unwrap()])
+        .args(["capacity", "forecast", "--date", "2026-03-30", "--json"])
+        .output()
+        .unwrap();
+    let found = json(&out);
+    let rows = found.as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["growing", "flat", "open-ended"], "{found:#}");
+    assert_eq!(
+        rows[0]["days_left"], 76,
+        "(2048 - 1290) MiB at 10 a day: {found:#}"
+    );
+    assert_eq!(
+        rows[0]["growth_mb_per_day"], 10.0,
+        "the wild day is ignored"
+    );
+    assert_eq!(rows[0]["ceiling_mb"], 2048);
+    assert_eq!(rows[1]["ceiling_mb"], 10_240, "from the selector");
+    assert_eq!(rows[1]["days_left"], serde_json::Value::Null);
+    assert_eq!(rows[1]["reason"], "not growing");
+    assert!(
+        rows[2]["reason"].as_str().unwrap().contains("no ceiling"),
+        "{found:#}"
+    );
+    assert_eq!(rows[2]["fit"], "theil-sen");
+    world.teardown().await;
+}
+
+/// File `mb` MiB in one database of `instance` for `day`, as a capacity
+/// sync would (the instance total with it).
+async fn file_day(
+    world: &World,
+    instance: &dbfleet::store::Instance,
+    day: chrono::NaiveDate,
+    mb: i64,
+) {
+    let at = day.and_hms_opt(3, 0, 0).unwrap().and_utc();
+    let filing = dbfleet::store::Filing {
+        measured: vec![dbfleet::store::StatRow {
+            database_name: "app".to_string(),
+            size_mb: mb,
+            data_size_mb: None,
+            log_size_mb: None,
+            method: None,
+            collected_at: at,
+        }],
+        ..dbfleet::store::Filing::new(day, at)
+    };
+    world.store.runs().file(instance.id, &filing).await.unwrap();
+}
