@@ -492,6 +492,60 @@ async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
             ("2026-03-02".to_string(), 2, 631)
         ]
     );
+
+    // Table sizes as a `table_sizes` job filed them, and the forecast.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let at = day.and_hms_opt(4, 0, 0).unwrap().and_utc();
+    let row = |name: &str, bytes: i64, rest: bool| dbfleet::store::TableRow {
+        table_name: name.to_string(),
+        is_rest: rest,
+        tables: if rest { 7 } else { 1 },
+        total_bytes: bytes,
+        data_bytes: bytes,
+        index_bytes: 0,
+        row_estimate: None,
+    };
+    let filing = dbfleet::store::Filing {
+        tables: vec![dbfleet::store::TableSnapshot {
+            database: "orders".to_string(),
+            method: "exact",
+            rows: vec![row("public.order_lines", 9000, false), row("", 500, true)],
+        }],
+        ..dbfleet::store::Filing::new(day, at)
+    };
+    let id = dbfleet::domain::InstanceId(a);
+    world.store.runs().file(id, &filing).await.unwrap();
+    let (status, tables) = api.get("/instances/a/tables?date=2026-03-31").await;
+    assert_eq!(status, StatusCode::OK, "{tables:#}");
+    let items = tables["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{tables:#}");
+    assert_eq!(items[0]["table_name"], "public.order_lines");
+    assert_eq!(
+        (&items[1]["is_rest"], &items[1]["tables"]),
+        (&json!(true), &json!(7))
+    );
+    let (status, none) = api.get("/instances/a/tables?date=2026-03-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(none["items"], json!([]), "nothing filed by that day");
+    let (status, missing) = api.get("/instances/nope/tables").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing:#}");
+
+    let (status, forecast) = api
+        .get("/capacity/forecast?instance=a&date=2026-03-02")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forecast:#}");
+    let only = &forecast["items"][0];
+    assert_eq!(
+        (&only["instance"], &only["current_mb"]),
+        (&json!("a"), &json!(430))
+    );
+    assert_eq!(only["days_left"], Value::Null);
+    assert!(
+        only["reason"].as_str().unwrap().contains("only 2 day(s)"),
+        "{forecast:#}"
+    );
+    let (status, bad) = api.get("/capacity/forecast?days=3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:#}");
     api.stop();
     world.teardown().await;
 }

@@ -18,6 +18,7 @@ mod error;
 mod instances;
 mod jobs;
 mod openapi;
+mod outlook;
 mod shapes;
 mod trace;
 
@@ -74,6 +75,8 @@ pub struct ApiState {
     batch_deadline: Duration,
     /// `instance_defaults.tls_mode`, for instances added here.
     default_tls: TlsMode,
+    /// `capacity:`, for forecasts.
+    capacity: Arc<crate::config::CapacitySettings>,
 }
 
 impl ApiState {
@@ -98,6 +101,7 @@ impl ApiState {
             }),
             batch_deadline: settings.batch.deadline,
             default_tls: settings.instance_tls_mode,
+            capacity: Arc::new(settings.capacity.clone()),
         })
     }
 }
@@ -120,6 +124,8 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         )
         .route("/capacity/databases", get(capacity::largest_databases))
         .route("/capacity/summary", get(capacity::summary))
+        .route("/capacity/forecast", get(outlook::forecasts))
+        .route("/instances/{name}/tables", get(outlook::tables))
         .route("/batches", get(batches::list).post(batches::start))
         .route("/batches/{id}", get(batches::show))
         .route("/batches/{id}/cancel", post(batches::cancel))

@@ -10,7 +10,7 @@ use utoipa::openapi::{Content, Ref};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{batches, capacity, dead_letters, instances, jobs};
+use super::{batches, capacity, dead_letters, instances, jobs, outlook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,8 @@ use super::{batches, capacity, dead_letters, instances, jobs};
         capacity::database_sizes,
         capacity::largest_databases,
         capacity::summary,
+        outlook::tables,
+        outlook::forecasts,
         batches::list,
         batches::start,
         batches::show,

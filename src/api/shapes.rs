@@ -243,3 +243,56 @@ mod tests {
         assert_eq!(documented, known);
     }
 }
+
+/// An instance's latest table sizes on or before `date`.
+#[derive(Serialize, ToSchema)]
+pub struct TableSizes {
+    instance: String,
+    date: NaiveDate,
+    items: Vec<TableSize>,
+}
+
+/// One table of a database's snapshot, or the row folding the rest.
+#[derive(Serialize, ToSchema)]
+pub struct TableSize {
+    database: String,
+    collected_date: NaiveDate,
+    /// Empty for the rest row.
+    table_name: String,
+    is_rest: bool,
+    /// 1, or how many tables the rest row folds.
+    tables: i64,
+    total_bytes: i64,
+    data_bytes: i64,
+    index_bytes: i64,
+    row_estimate: Option<i64>,
+    /// `exact` (PostgreSQL's file sizes) or `estimate` (the engine's statistics).
+    method: String,
+    collected_at: DateTime<Utc>,
+}
+
+/// Forecasts, soonest to fill first.
+#[derive(Serialize, ToSchema)]
+pub struct Forecasts {
+    date: NaiveDate,
+    items: Vec<Forecast>,
+}
+
+/// Days until an instance's total (or one database) reaches its ceiling.
+#[derive(Serialize, ToSchema)]
+pub struct Forecast {
+    instance: String,
+    /// Absent for the instance's total.
+    database: Option<String>,
+    engine: String,
+    ceiling_mb: Option<i64>,
+    /// `theil-sen`.
+    fit: String,
+    current_mb: Option<i64>,
+    growth_mb_per_day: Option<f64>,
+    /// Unknown (absent or null) without enough history, a ceiling, or growth.
+    days_left: Option<i64>,
+    /// Why `days_left` is unknown.
+    reason: Option<String>,
+    samples: i64,
+}
