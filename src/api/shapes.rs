@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 pub enum Kind {
     CapacitySync,
     Probe,
+    TableSizes,
 }
 
 /// What a batch may be.
@@ -225,25 +226,6 @@ pub struct FleetSummary {
     items: Vec<FleetDay>,
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::message::JobKind;
-
-    /// A kind added to the program but not here would be refused by
-    /// clients that trust the document.
-    #[test]
-    fn every_kind_is_documented() {
-        let schema = serde_json::to_value(<super::Kind as utoipa::PartialSchema>::schema())
-            .unwrap_or_default();
-        let documented: Vec<&str> = schema["enum"]
-            .as_array()
-            .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
-            .unwrap_or_default();
-        let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(documented, known);
-    }
-}
-
 /// An instance's latest table sizes on or before `date`.
 #[derive(Serialize, ToSchema)]
 pub struct TableSizes {
@@ -295,4 +277,23 @@ pub struct Forecast {
     /// Why `days_left` is unknown.
     reason: Option<String>,
     samples: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::message::JobKind;
+
+    /// A kind added to the program but not here would be refused by
+    /// clients that trust the document.
+    #[test]
+    fn every_kind_is_documented() {
+        let schema = serde_json::to_value(<super::Kind as utoipa::PartialSchema>::schema())
+            .unwrap_or_default();
+        let documented: Vec<&str> = schema["enum"]
+            .as_array()
+            .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
+            .unwrap_or_default();
+        let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(documented, known);
+    }
 }
