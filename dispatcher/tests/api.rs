@@ -181,6 +181,18 @@ async fn instances_are_added_listed_changed_and_removed() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the name is not patchable");
+    // What the store could not hold is the client's mistake, named.
+    for (body, field) in [
+        (json!({"port": 0}), "port"),
+        (json!({"username": "mon\u{0}itor"}), "username"),
+        (json!({"tls_ca_file": "/etc/ca\u{0}.pem"}), "tls_ca_file"),
+    ] {
+        let (status, refused) = api
+            .call(Method::PATCH, "/instances/pay-dev", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused:#}");
+        assert_eq!(refused["error"]["details"]["field"], field, "{refused:#}");
+    }
 
     let (status, _) = api.call(Method::DELETE, "/instances/pay-dev", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -168,6 +168,7 @@ async fn the_api_answers_as_its_openapi_document_says() {
         ("GET /instances/{name}", "name = \"db\""),
         ("GET /instances/{name}/databases", "name = \"db\""),
         ("GET /instances/{name}/sizes", "name = \"db\""),
+        ("GET /instances/{name}/tables", "name = \"db\""),
         (
             "GET /instances/{name}/databases/{database}/sizes",
             "name = \"db\", database = \"orders\"",
@@ -189,8 +190,12 @@ async fn the_api_answers_as_its_openapi_document_says() {
             "25",
             "--seed",
             "20260314",
+            // One worker: this machine's CPython 3.11 can fail `ast.parse`
+            // called from two threads at once ("AST constructor recursion
+            // depth mismatch"), which hypothesis does while describing
+            // its strategies; a crash of the tool, not a finding.
             "--workers",
-            "2",
+            "1",
         ])
         .args(["--generation-database", "none", "--no-color"])
         .args(["--request-timeout", "10", "--max-failures", "20"]);

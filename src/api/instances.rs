@@ -140,6 +140,7 @@ pub struct CreateInstance {
     name: String,
     engine: String,
     host: String,
+    #[schema(minimum = 1, maximum = 65535)]
     port: Option<u16>,
     database: Option<String>,
     username: Option<String>,
@@ -165,6 +166,7 @@ pub async fn create(
     Body(body): Body<CreateInstance>,
 ) -> Result<(StatusCode, Json<InstanceView>), ApiError> {
     let new = new_instance(body, state.default_tls)?;
+    no_nul(&new)?;
     let added = state.store.instances().add(&new).await?;
     tracing::info!(instance = %added.name, id = %added.id, "instance added through the API");
     Ok((StatusCode::CREATED, Json(added.into())))
@@ -190,7 +192,7 @@ fn new_instance(body: CreateInstance, default_tls: TlsMode) -> Result<NewInstanc
         name,
         db_type: engine,
         host: body.host,
-        port: body.port.unwrap_or(engine.default_port()),
+        port: port(body.port)?.unwrap_or(engine.default_port()),
         database: body.database,
         username: body.username.unwrap_or_default(),
         password: password(body.password_env.as_deref(), body.password_file)?,
@@ -199,6 +201,40 @@ fn new_instance(body: CreateInstance, default_tls: TlsMode) -> Result<NewInstanc
         managed: false,
         labels: labels(body.labels)?,
     })
+}
+
+/// The store's text holds no NUL character (PostgreSQL refuses one): a
+/// field with one is the client's mistake, named, not a server error.
+fn no_nul(new: &NewInstance) -> Result<(), ApiError> {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let password = match &new.password {
+        PasswordRef::File(file) => Some(file.display().to_string()),
+        PasswordRef::Env(_) | PasswordRef::None => None,
+    };
+    let fields = [
+        ("host", Some(new.host.clone())),
+        ("database", new.database.clone()),
+        ("username", Some(new.username.clone())),
+        ("password_file", password),
+        ("tls_ca_file", path(&new.tls.ca_file)),
+        ("tls_cert_file", path(&new.tls.cert_file)),
+        ("tls_key_file", path(&new.tls.key_file)),
+    ];
+    match fields
+        .iter()
+        .find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0')))
+    {
+        Some((field, _)) => Err(ApiError::invalid(field, "must not contain a NUL character")),
+        None => Ok(()),
+    }
+}
+
+/// A TCP port: 0 is no port to connect to.
+fn port(port: Option<u16>) -> Result<Option<u16>, ApiError> {
+    match port {
+        Some(0) => Err(ApiError::invalid("port", "must be between 1 and 65535")),
+        other => Ok(other),
+    }
 }
 
 fn tls_mode(engine: DbType, raw: Option<&str>, default: TlsMode) -> Result<TlsMode, ApiError> {
@@ -276,6 +312,7 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct PatchInstance {
     host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     port: Option<u16>,
     database: Option<String>,
     username: Option<String>,
@@ -305,6 +342,7 @@ pub async fn patch(
     let instance = by_name(&state, &name).await?;
     let active = body.active;
     let new = patched(&instance, body)?;
+    no_nul(&new)?;
     let instances = state.store.instances();
     instances.update(instance.id, &new).await?;
     if let Some(active) = active {
@@ -341,7 +379,7 @@ fn patched(instance: &Instance, body: PatchInstance) -> Result<NewInstance, ApiE
         name: instance.name.clone(),
         db_type: engine,
         host: body.host.unwrap_or_else(|| instance.host.clone()),
-        port: body.port.unwrap_or(instance.port),
+        port: port(body.port)?.unwrap_or(instance.port),
         database: body.database.or_else(|| instance.database.clone()),
         username: body.username.unwrap_or_else(|| instance.username.clone()),
         password,
