@@ -14,6 +14,8 @@ use common::{pg_admin, pg_database, Backend, World};
 use sqlx::{Connection, Executor};
 use support::{dbfleet, json, stderr, stdout, Files};
 
+on_both_backends!(top_growth_and_history_read_the_seeded_days,);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_tables_of_a_database_are_listed_with_the_rest_summed() {
     let world = World::on(Backend::Embedded).await;
@@ -177,4 +179,119 @@ async fn file_day(
         ..dbfleet::store::Filing::new(day, at)
     };
     world.store.runs().file(instance.id, &filing).await.unwrap();
+}
+
+/// `capacity top`, `growth` and `history` over a seeded week of two
+/// instances: the largest databases first, the fastest-growing first with
+/// the change in MiB and percent, and one instance's and one database's
+/// days; on both stores.
+async fn top_growth_and_history_read_the_seeded_days(backend: Backend) {
+    let world = World::on(backend).await;
+    let a = world.add_postgres("hist-a").await.id.0;
+    let b = world.add_postgres("hist-b").await.id.0;
+    for (day, orders, logs, pay) in [
+        ("2026-04-01", 100, 500, 40),
+        ("2026-04-04", 150, 500, 42),
+        ("2026-04-07", 300, 490, 50),
+    ] {
+        support::api::file_day(&world, a, day, &[("orders", orders), ("logs", logs)]).await;
+        support::api::file_day(&world, b, day, &[("pay", pay)]).await;
+    }
+    let read = |args: &[&str]| json(&dbfleet(&world, args));
+
+    let top = read(&["capacity", "top", "--limit", "2", "--json"]);
+    let top: Vec<(&str, i64)> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["database_name"].as_str().unwrap(),
+                r["size_mb"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(top, [("logs", 490), ("orders", 300)]);
+
+    let growth = read(&[
+        "capacity",
+        "growth",
+        "--days",
+        "6",
+        "--date",
+        "2026-04-07",
+        "--json",
+    ]);
+    let rows = growth.as_array().unwrap();
+    let changes: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["database_name"].as_str().unwrap(),
+                r["change_mb"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(changes, [("orders", 200), ("pay", 10), ("logs", -10)]);
+    assert_eq!(rows[0]["change_percent"], 200.0);
+    assert_eq!(
+        (&rows[0]["from_date"], &rows[0]["to_date"]),
+        (
+            &serde_json::json!("2026-04-01"),
+            &serde_json::json!("2026-04-07")
+        )
+    );
+    let narrow = read(&[
+        "capacity",
+        "growth",
+        "--days",
+        "3",
+        "--date",
+        "2026-04-07",
+        "--json",
+    ]);
+    assert_eq!(narrow[0]["change_mb"], 150, "from the 4th only: {narrow:#}");
+
+    let days = read(&[
+        "capacity",
+        "history",
+        "hist-a",
+        "--since",
+        "2026-04-01",
+        "--date",
+        "2026-04-07",
+        "--json",
+    ]);
+    let totals: Vec<i64> = days
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["total_size_mb"].as_i64().unwrap())
+        .collect();
+    assert_eq!(totals, [600, 650, 790]);
+    let one = read(&[
+        "capacity",
+        "history",
+        "hist-a",
+        "--database",
+        "orders",
+        "--since",
+        "2026-04-02",
+        "--date",
+        "2026-04-07",
+        "--json",
+    ]);
+    let sizes: Vec<i64> = one
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["size_mb"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sizes, [150, 300]);
+    let text = stdout(&dbfleet(
+        &world,
+        &["capacity", "growth", "--days", "6", "--date", "2026-04-07"],
+    ));
+    assert!(text.contains("+200") && text.contains("+200.00"), "{text}");
+    world.teardown().await;
 }

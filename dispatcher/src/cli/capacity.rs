@@ -42,4 +42,41 @@ pub enum CapacityCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The largest databases of the fleet, by their latest size.
+    Top {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The fastest-growing databases over the last days: each one's first
+    /// size in the window against its last, largest change first.
+    Growth {
+        /// The window's length, ending on `--date`.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// The window's last day (YYYY-MM-DD); today by default.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The daily sizes of one instance (its totals) or one of its databases.
+    History {
+        /// The instance.
+        name: InstanceName,
+        /// One database's sizes instead of the instance's totals.
+        #[arg(long)]
+        database: Option<String>,
+        /// The first day (YYYY-MM-DD); 30 days before `--date` by default.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<NaiveDate>,
+        /// The last day (YYYY-MM-DD); today by default.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
 }
