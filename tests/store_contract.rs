@@ -20,7 +20,7 @@ use dbfleet::store::Cancel;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
     ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
-    NewInstance, NewJob, Origin, Schema, Start, StartingJob, StatRow, Store, StoredStat,
+    NewInstance, NewJob, Origin, Parked, Schema, Start, StartingJob, StatRow, Store, StoredStat,
     StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -180,6 +180,12 @@ contract!(
 contract!(
     lease_race,
     check_lease_race,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+contract!(
+    outbox,
+    check_outbox,
     flavor = "multi_thread",
     worker_threads = 4
 );
@@ -2951,4 +2957,86 @@ async fn check_cancel(store: Store) {
         store.batches().cancel(BatchId::new(), "ops").await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// Parked jobs of a spread batch: written with their batch; claimed once
+/// even by two control planes at once; a released or expired claim taken
+/// again; gone once published, or once their batch was cancelled.
+async fn check_outbox(store: Store) {
+    let one = add(&store, "outbox-1").await;
+    // Microseconds: what both stores keep.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    let batch = BatchId::new();
+    let jobs: Vec<NewJob> = (0..6)
+        .map(|_| NewJob {
+            job_id: JobId::new(),
+            instance_id: Some(one.id),
+            target: "outbox-1".into(),
+            deadline: now + Duration::hours(1),
+        })
+        .collect();
+    let parked: Vec<Parked> = jobs
+        .iter()
+        .enumerate()
+        .map(|(n, j)| Parked {
+            job_id: j.job_id,
+            batch_id: batch,
+            publish_at: now - Duration::seconds(10) + Duration::seconds(n as i64),
+            interactive: n == 0,
+            zone: (n == 1).then(|| "eu".to_string()),
+            body: format!("{{\"n\": {n}}}").into_bytes(),
+        })
+        .collect();
+    let origin = Origin::default();
+    store
+        .batches()
+        .create_parked(batch, "probe", &origin, &jobs, &zero(), &parked)
+        .await
+        .unwrap();
+    assert_eq!(store.outbox().waiting(batch).await.unwrap(), 6);
+
+    let claim = Duration::minutes(2);
+    let outbox = store.outbox();
+    let (a, b) = tokio::join!(
+        outbox.claim_due(now, claim, 4),
+        outbox.claim_due(now, claim, 4)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut ids: Vec<JobId> = a.iter().chain(&b).map(|p| p.job_id).collect();
+    ids.sort_by_key(|j| j.0);
+    ids.dedup();
+    assert_eq!((a.len() + b.len(), ids.len()), (6, 6), "each claimed once");
+    let first = a
+        .iter()
+        .chain(&b)
+        .find(|p| p.job_id == jobs[0].job_id)
+        .unwrap();
+    assert_eq!(first, &parked[0], "read back as written");
+    assert!(outbox.claim_due(now, claim, 10).await.unwrap().is_empty());
+
+    outbox.release(jobs[2].job_id).await.unwrap();
+    let again = outbox.claim_due(now, claim, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|p| p.job_id).collect::<Vec<_>>(),
+        [jobs[2].job_id]
+    );
+    let expired = outbox
+        .claim_due(now + Duration::minutes(3), claim, 10)
+        .await;
+    assert_eq!(
+        expired.unwrap().len(),
+        6,
+        "a dead claimer's jobs are taken again"
+    );
+
+    outbox.published(jobs[0].job_id).await.unwrap();
+    assert_eq!(outbox.waiting(batch).await.unwrap(), 5);
+    store.batches().cancel(batch, "ops").await.unwrap();
+    let later = now + Duration::minutes(10);
+    assert!(outbox.claim_due(later, claim, 10).await.unwrap().is_empty());
+    assert_eq!(
+        outbox.waiting(batch).await.unwrap(),
+        0,
+        "a cancelled batch's are dropped"
+    );
 }

@@ -9,7 +9,8 @@ CREATE TABLE job_outbox (
     publish_at  TEXT    NOT NULL,
     interactive INTEGER NOT NULL,
     zone        TEXT,
-    body        TEXT    NOT NULL
+    body        TEXT    NOT NULL,
+    claimed_until TEXT
 );
 
 CREATE INDEX job_outbox_due ON job_outbox (publish_at);

@@ -13,25 +13,18 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::{stream, StreamExt};
 use tracing::Instrument;
 
-use crate::broker::{Backoff, Broker, Outgoing};
+use crate::broker::Broker;
 use crate::domain::{BatchId, InstanceName, JobId};
 use crate::jobs;
 use crate::labels::Selector;
-use crate::message::{
-    ErrorClass, InstanceDetails, InstanceRef, JobError, JobKind, JobMessage, JobParams, JobResult,
-    Target,
-};
+use crate::message::{InstanceDetails, InstanceRef, JobKind, JobMessage, JobParams, Target};
 use crate::store::{self, Batch, IdempotencyKey, Instance, Keyed, NewJob, Origin, Store};
 
-use super::aggregator::finished_job;
+use super::publish::{publish_all, Publishing};
 pub use super::report::{report, shared_servers, BatchReport, SharedServer};
 use super::spans;
-
-/// Confirms awaited at once while publishing a batch.
-const PUBLISH_WINDOW: usize = 64;
 
 /// How often a batch being followed is read again.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(200);
@@ -162,8 +155,11 @@ pub(super) struct Plan {
 
 pub(super) async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Plan, Error> {
     let chosen = select(store, request.selection).await?;
-    let deadline =
-        Utc::now() + chrono::Duration::from_std(request.deadline).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let deadline = chrono::Duration::from_std(request.deadline)
+        .ok()
+        .and_then(|budget| now.checked_add_signed(budget))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
     let jobs: Vec<NewJob> = chosen
         .iter()
         .map(|i| NewJob {
@@ -250,16 +246,6 @@ pub(super) fn messages(
         .collect()
 }
 
-/// How a batch's jobs are published.
-pub(super) struct Publishing<'a> {
-    /// To the interactive lane.
-    pub(super) interactive: bool,
-    /// The batch's span, which each job's trace links to.
-    pub(super) batch: Option<&'a tracing::Span>,
-    /// The trace the job continues (a batch of one started in a trace).
-    pub(super) continues: Option<&'a crate::traces::Context>,
-}
-
 /// What a worker needs of `instance`, sent with its job so the worker need
 /// not read the store for it.
 fn details(instance: &Instance) -> InstanceDetails {
@@ -312,66 +298,6 @@ async fn select(store: &Store, selection: Selection<'_>) -> Result<Vec<Instance>
         return Err(Error::DisabledInstances(disabled.join(", ")));
     }
     Ok(chosen)
-}
-
-/// Publish every job, a window of confirms at a time; fail the ones the
-/// broker would not take.
-pub(super) async fn publish_all(
-    store: &Store,
-    broker: &dyn Broker,
-    messages: impl Iterator<Item = (JobMessage, Option<String>)>,
-    how: &Publishing<'_>,
-) -> Result<(), Error> {
-    let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
-        .map(|(job, zone)| async move {
-            let mut outgoing = Outgoing::job_in_lane(&job, zone.as_deref(), how.interactive);
-            let span = spans::publish_job(broker, &mut outgoing, &job, how.batch, how.continues);
-            let outcome = publish_with_retries(broker, outgoing)
-                .instrument(span)
-                .await;
-            outcome.err().map(|e| (job, e.to_string()))
-        })
-        .buffer_unordered(PUBLISH_WINDOW)
-        .filter_map(|failed| async move { failed })
-        .collect()
-        .await;
-    for (job, reason) in &unpublished {
-        tracing::error!(job_id = %job.job_id, error = %reason, "job not published; failing it");
-        let error = JobError::new(
-            ErrorClass::Internal,
-            format!("job could not be published: {reason}"),
-        );
-        let result = JobResult::failed(job, error, 0, "dispatcher");
-        store
-            .batches()
-            .record_result(&finished_job(&result))
-            .await?;
-    }
-    Ok(())
-}
-
-/// Publish attempts per job before it is failed as unpublished: enough to
-/// ride out a broker restart or a failover (about 15 s of backoff).
-const PUBLISH_ATTEMPTS: u32 = 6;
-
-pub(super) async fn publish_with_retries(
-    broker: &dyn Broker,
-    message: Outgoing,
-) -> Result<(), crate::broker::Error> {
-    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(8));
-    let mut attempt = 1;
-    loop {
-        match broker.publish(message.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt >= PUBLISH_ATTEMPTS => return Err(e),
-            Err(e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, attempt, retry_in = ?delay, "publish failed; retrying");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-        }
-    }
 }
 
 /// Start a batch and follow it to its end; `progress` sees the batch when

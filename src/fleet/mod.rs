@@ -15,6 +15,7 @@ pub mod dispatcher;
 pub mod dlq;
 pub mod embedded;
 pub mod folder;
+mod publish;
 mod report;
 mod serve;
 mod spans;

@@ -27,8 +27,15 @@ use crate::store::{Batch, Parked, Store};
 /// How often the control plane looks for parked jobs whose time has come.
 pub const PUBLISH_TICK: Duration = Duration::from_secs(1);
 
-/// Parked jobs published per look at most.
-const PUBLISH_LIMIT: i64 = 1000;
+/// Parked jobs claimed per look at most.
+const PUBLISH_LIMIT: i64 = 200;
+
+/// How long a claim on parked jobs lasts: past it, a control plane that
+/// died mid-publish has its jobs published by another.
+const CLAIM: chrono::Duration = chrono::Duration::minutes(2);
+
+/// The longest window a batch may be spread over.
+pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Start `request`'s batch with its jobs spread evenly over `window`.
 pub async fn start_spread_batch(
@@ -91,7 +98,9 @@ fn park(
         .collect()
 }
 
-/// Publish parked jobs as their time comes, until `shutdown`.
+/// Publish parked jobs as their time comes, until `shutdown`. A look
+/// stops at the first job the broker would not take (the broker is away:
+/// the rest wait for the next look), and between jobs when shutdown comes.
 pub async fn publish_due(store: Store, broker: Arc<dyn Broker>, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(PUBLISH_TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -100,42 +109,46 @@ pub async fn publish_due(store: Store, broker: Arc<dyn Broker>, shutdown: Cancel
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match store.outbox().due(Utc::now(), PUBLISH_LIMIT).await {
-            Ok(due) => {
-                for parked in due {
-                    publish(&store, broker.as_ref(), parked).await;
-                }
+        let outbox = store.outbox();
+        let due = match outbox.claim_due(Utc::now(), CLAIM, PUBLISH_LIMIT).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "parked jobs not read; retrying next tick");
+                continue;
             }
-            Err(e) => tracing::warn!(error = %e, "parked jobs not read; retrying next tick"),
+        };
+        let mut due = due.into_iter();
+        for parked in due.by_ref() {
+            if shutdown.is_cancelled() || !publish(&store, broker.as_ref(), &parked).await {
+                let _ = store.outbox().release(parked.job_id).await;
+                break;
+            }
+        }
+        for left in due {
+            let _ = store.outbox().release(left.job_id).await;
         }
     }
 }
 
-/// Publish one parked job and unpark it; a job the broker would not take
-/// stays parked for the next tick.
-async fn publish(store: &Store, broker: &dyn Broker, parked: Parked) {
+/// Publish one parked job and unpark it; whether the broker took it.
+async fn publish(store: &Store, broker: &dyn Broker, parked: &Parked) -> bool {
     let Ok(job) = JobMessage::decode(&parked.body) else {
         tracing::error!(job_id = %parked.job_id, "a parked job does not decode; dropping it");
         let _ = store.outbox().published(parked.job_id).await;
-        return;
+        return true;
     };
     let zone = parked.zone.as_deref();
     let mut outgoing = Outgoing::job_in_lane(&job, zone, parked.interactive);
     let span = spans::publish_job(broker, &mut outgoing, &job, None, None);
-    let sent = dispatcher::publish_with_retries(broker, outgoing)
-        .instrument(span)
-        .await;
-    let unparked = match sent {
-        Ok(()) => store.outbox().published(parked.job_id).await,
-        Err(e) => {
-            tracing::warn!(job_id = %parked.job_id, error = %e, "parked job not published; retrying");
-            return;
-        }
-    };
-    if let Err(e) = unparked {
-        // Published again next tick: harmless, never lost.
+    if let Err(e) = broker.publish(outgoing).instrument(span).await {
+        tracing::warn!(job_id = %parked.job_id, error = %e, "parked job not published; retrying");
+        return false;
+    }
+    if let Err(e) = store.outbox().published(parked.job_id).await {
+        // Its claim expires and it goes out again: never lost.
         tracing::warn!(job_id = %parked.job_id, error = %e, "published job still parked");
     }
+    true
 }
 
 #[cfg(test)]

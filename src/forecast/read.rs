@@ -42,7 +42,10 @@ pub async fn forecasts(
     scope: Scope<'_>,
 ) -> store::Result<Vec<Forecast>> {
     let window = i64::from(settings.forecast_days.max(1)) - 1;
-    let from = scope.today - Duration::days(window);
+    let from = scope
+        .today
+        .checked_sub_signed(Duration::days(window))
+        .unwrap_or(NaiveDate::MIN);
     let capacity = store.capacity();
     let mut found = Vec::new();
     let instances = store.instances().list().await?;

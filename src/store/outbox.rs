@@ -4,11 +4,13 @@
 //! Contract: a parked job is written in its batch's own transaction
 //! ([`park`]), so every job of a batch is either published by its
 //! dispatcher or parked here; the control plane publishes what is
-//! [`Outbox::due`] and deletes each row only after the broker confirmed it
-//! ([`Outbox::published`]). A crash in between publishes a job twice, which
-//! is harmless downstream (one lease per instance, one fold per job id). A
-//! job no longer pending (its batch cancelled, swept) is never published:
-//! its row is dropped instead.
+//! [`Outbox::claim_due`] and deletes each row only after the broker
+//! confirmed it ([`Outbox::published`]). Rows are claimed as they are read,
+//! so two control planes never publish the same job; a claim expires, so
+//! the job of a control plane that died between claim and confirm is
+//! published by another (the only way a parked job goes out twice). A job
+//! no longer pending (its batch cancelled, swept) is never published: its
+//! row is dropped instead.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -58,25 +60,56 @@ pub struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
-    /// Up to `limit` jobs whose time has come by `now`, earliest first;
-    /// rows of jobs that are no longer pending are dropped first.
-    pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Parked>> {
+    /// Claim up to `limit` jobs whose time has come by `now`, earliest
+    /// first, until `now + claim` (when another control plane may take
+    /// them); rows of jobs no longer pending are dropped first. The claim
+    /// is checked again on the row it updates, so of two control planes
+    /// claiming at once, each row goes to one.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        claim: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<Parked>> {
         self.db
             .execute(
-                "DELETE FROM job_outbox WHERE job_id IN ( \
-                     SELECT job_id FROM batch_jobs WHERE status <> 'pending')",
-                args![],
+                "DELETE FROM job_outbox WHERE publish_at <= $1 AND EXISTS ( \
+                     SELECT 1 FROM batch_jobs b \
+                     WHERE b.job_id = job_outbox.job_id AND b.status <> 'pending')",
+                args![now],
             )
             .await?;
+        let until = now.checked_add_signed(claim).unwrap_or(now);
         let rows = self
             .db
             .fetch_all(
-                "SELECT job_id, batch_id, publish_at, interactive, zone, body FROM job_outbox \
-                 WHERE publish_at <= $1 ORDER BY publish_at, job_id LIMIT $2",
-                args![now, limit],
+                "UPDATE job_outbox SET claimed_until = $2 \
+                 WHERE job_id IN (SELECT job_id FROM job_outbox \
+                         WHERE publish_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
+                         ORDER BY publish_at, job_id LIMIT $3) \
+                   AND (claimed_until IS NULL OR claimed_until < $1) \
+                 RETURNING job_id, batch_id, publish_at, interactive, zone, body",
+                args![now, until, limit],
             )
             .await?;
-        rows.iter().map(parked_from_row).collect()
+        let mut parked = rows
+            .iter()
+            .map(parked_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        parked.sort_by_key(|p| (p.publish_at, p.job_id.0));
+        Ok(parked)
+    }
+
+    /// Give up the claim on `job` (its publish failed, or the process
+    /// stops): the next look takes it again.
+    pub async fn release(&self, job: JobId) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE job_outbox SET claimed_until = NULL WHERE job_id = $1",
+                args![job],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Job `job` is on the broker: it is parked no more.

@@ -383,7 +383,12 @@ pub enum BatchCommand {
 
 /// A `--spread` window: a humantime duration of at least one second.
 fn window(raw: &str) -> Result<std::time::Duration, String> {
+    let max = dbfleet::fleet::spread::MAX_WINDOW;
     match humantime::parse_duration(raw) {
+        Ok(d) if d > max => Err(format!(
+            "must be at most {}",
+            humantime::format_duration(max)
+        )),
         Ok(d) if d >= std::time::Duration::from_secs(1) => Ok(d),
         Ok(_) => Err("must be at least 1s".to_string()),
         Err(e) => Err(format!("expected a duration such as `30m` or `2h`: {e}")),

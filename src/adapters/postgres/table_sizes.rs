@@ -10,8 +10,10 @@ use crate::adapters::Error;
 /// parent has no storage of its own, so it is left out); catalogues,
 /// TOAST and temporary schemas are not the database's data. `reltuples`
 /// is `-1` for a table never vacuumed or analysed (PostgreSQL 14 and
-/// later): no estimate, not zero rows.
-const SQL: &str = "SELECT n.nspname::text AS schema, c.relname::text AS name, \
+/// later): no estimate, not zero rows. Names are quoted where they need
+/// it (`"a.b".c` and `a."b.c"` are two tables), so `schema.table` is
+/// unambiguous.
+const SQL: &str = "SELECT quote_ident(n.nspname) AS schema, quote_ident(c.relname) AS name, \
          pg_total_relation_size(c.oid) AS total, pg_table_size(c.oid) AS data, \
          pg_indexes_size(c.oid) AS idx, \
          CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS rows \
