@@ -184,6 +184,12 @@ contract!(
     worker_threads = 4
 );
 contract!(
+    dead_letter_claims,
+    check_dead_letter_claims,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+contract!(
     outbox,
     check_outbox,
     flavor = "multi_thread",
@@ -3039,4 +3045,25 @@ async fn check_outbox(store: Store) {
         0,
         "a cancelled batch's are dropped"
     );
+}
+
+/// A pending dead letter claimed by two replays at once goes to one; a
+/// claim whose publish failed is undone, and the letter is pending again.
+async fn check_dead_letter_claims(store: Store) {
+    let letters = store.dead_letters();
+    let id = letters
+        .record(Some("j-1"), "job", "test", b"{}")
+        .await
+        .unwrap();
+    let at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    let (a, b) = tokio::join!(letters.claim(id, at), letters.claim(id, at));
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|c| **c).count(), 1);
+    assert!(
+        letters.list(false, 10).await.unwrap().is_empty(),
+        "claimed: not pending"
+    );
+    letters.unclaim(id, at).await.unwrap();
+    let pending = letters.list(false, 10).await.unwrap();
+    assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), [id]);
+    assert!(letters.claim(id, at).await.unwrap(), "pending again");
 }

@@ -107,32 +107,45 @@ pub async fn replay(
     selection: Selection<'_>,
     job_deadline: Duration,
 ) -> Result<Replayed, Error> {
+    // Pending letters are claimed before they are published, so two
+    // replays at once never publish one letter twice.
+    let claims = !matches!(selection, Selection::Ids(_));
     let (mut letters, explicit) = select(store, selection).await?;
     letters.sort_by_key(|d| (d.dead_at, d.id));
     let mut done = Replayed::default();
     for letter in &letters {
-        let zone = zone_of(store, broker, letter).await?;
+        let zone = zone_of(store, broker, letter, done.replayed.len()).await?;
         let Some(message) = outgoing(letter, explicit, job_deadline, zone.as_deref()) else {
             done.skipped_unknown.push(letter.id);
             continue;
         };
-        broker
-            .publish(message)
-            .await
-            .map_err(|cause| Error::Publish {
+        // In microseconds, as both stores keep it, so an unclaim finds it.
+        let at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        if claims && !store.dead_letters().claim(letter.id, at).await? {
+            match selection {
+                Selection::Pending(_) => return Err(Error::AlreadyReplayed { id: letter.id, at }),
+                Selection::AllPending | Selection::Ids(_) => continue,
+            }
+        }
+        if let Err(cause) = broker.publish(message).await {
+            if claims {
+                store.dead_letters().unclaim(letter.id, at).await?;
+            }
+            let replayed = done.replayed.len();
+            return Err(Error::Publish {
+                id: letter.id,
+                replayed,
+                cause,
+            });
+        }
+        if !claims {
+            let marked = store.dead_letters().mark_replayed(&[letter.id], at).await;
+            marked.map_err(|cause| Error::Mark {
                 id: letter.id,
                 replayed: done.replayed.len(),
                 cause,
             })?;
-        store
-            .dead_letters()
-            .mark_replayed(&[letter.id], Utc::now())
-            .await
-            .map_err(|cause| Error::Mark {
-                id: letter.id,
-                replayed: done.replayed.len(),
-                cause,
-            })?;
+        }
         tracing::info!(id = letter.id, kind = %letter.kind, "dead letter replayed");
         done.replayed.push(letter.id);
     }
@@ -176,6 +189,7 @@ async fn zone_of(
     store: &Store,
     broker: &dyn Broker,
     letter: &DeadLetter,
+    replayed: usize,
 ) -> Result<Option<String>, Error> {
     let DeadBody::Job(job) = DeadBody::decode(&letter.body) else {
         return Ok(None);
@@ -193,7 +207,7 @@ async fn zone_of(
         .await
         .map_err(|cause| Error::Publish {
             id: letter.id,
-            replayed: 0,
+            replayed,
             cause,
         })?;
     Ok(Some(zone))

@@ -126,6 +126,32 @@ impl DeadLetters<'_> {
     }
 
     /// Stamp these dead letters as replayed at `at`.
+    /// Mark dead letter `id` replayed at `at` unless it already is;
+    /// whether this call marked it. Taken before the publish, so of two
+    /// replays of one letter at once, one publishes.
+    pub async fn claim(&self, id: i64, at: DateTime<Utc>) -> Result<bool> {
+        let claimed = self
+            .db
+            .fetch_optional(
+                "UPDATE dead_letters SET replayed_at = $2 \
+                 WHERE id = $1 AND replayed_at IS NULL RETURNING id",
+                args![id, at],
+            )
+            .await?;
+        Ok(claimed.is_some())
+    }
+
+    /// Undo [`DeadLetters::claim`] made at `at` (its publish failed).
+    pub async fn unclaim(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE dead_letters SET replayed_at = NULL WHERE id = $1 AND replayed_at = $2",
+                args![id, at],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn mark_replayed(&self, marked: &[i64], at: DateTime<Utc>) -> Result<()> {
         let sql = format!(
             "UPDATE dead_letters SET replayed_at = $2 WHERE id IN (SELECT t.id FROM {})",
