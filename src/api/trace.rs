@@ -9,8 +9,12 @@ use axum::response::Response;
 use tracing::Instrument;
 
 /// Run the request in a server span whose parent is the caller's
-/// `traceparent` (none: a trace of its own).
+/// `traceparent` (none: a trace of its own). Probes are not traced: an
+/// orchestrator asks every few seconds, and each would be a trace.
 pub async fn request(request: Request, next: Next) -> Response {
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
     let method = request.method().as_str().to_string();
     let span = tracing::info_span!(
         parent: None,
