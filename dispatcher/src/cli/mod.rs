@@ -1,19 +1,19 @@
 //! The command line, as clap parses it.
 
 mod capacity;
+mod values;
 
 pub use capacity::CapacityCommand;
+use values::{env_var_name, format, kind, label, limit, non_empty, selector, window};
 
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use dbfleet::config;
 use dbfleet::domain::{BatchId, CredentialName, DbType, InstanceName};
 use dbfleet::import::Format;
 use dbfleet::labels::{Labels, Selector};
 use dbfleet::message::JobKind;
-use dbfleet::secret::PasswordRef;
 
 #[derive(Parser)]
 #[command(
@@ -73,23 +73,6 @@ pub enum Command {
     Capacity(CapacityCommand),
 }
 
-/// `--kind`: any kind this build knows, by its wire name.
-fn kind() -> impl TypedValueParser<Value = JobKind> {
-    let names = JobKind::ALL.iter().map(|k| k.as_str());
-    PossibleValuesParser::new(names)
-        .try_map(|name: String| JobKind::parse(&name).ok_or("unknown kind"))
-}
-
-/// `--selector`: a label selector, its error naming the column.
-fn selector(value: &str) -> Result<Selector, String> {
-    Selector::parse(value).map_err(|e| e.to_string())
-}
-
-/// `--label KEY=VALUE`: one label, checked as the configuration checks it.
-fn label(value: &str) -> Result<Labels, String> {
-    Labels::parse_pairs([value]).map_err(|problems| problems.join("; "))
-}
-
 /// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key
 /// never ends with `-`, so the two cannot be confused).
 fn label_change(value: &str) -> Result<LabelChange, String> {
@@ -106,32 +89,6 @@ fn label_change(value: &str) -> Result<LabelChange, String> {
 pub enum LabelChange {
     Set(Labels),
     Remove(String),
-}
-
-/// `--limit`: how many rows a listing shows, 1 to 10 000.
-fn limit() -> clap::builder::RangedI64ValueParser<i64> {
-    clap::value_parser!(i64).range(1..=10_000)
-}
-
-/// A value that must say something (`--host`, `--username`): clap turns
-/// the error into `invalid value '' for '--host <HOST>'`, exit code 2.
-fn non_empty(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() {
-        return Err("must not be empty".to_string());
-    }
-    Ok(value.to_string())
-}
-
-/// `--password-env`: the name of an environment variable, checked here so
-/// a typo is a usage error rather than a worker that cannot connect.
-fn env_var_name(value: &str) -> Result<String, String> {
-    PasswordRef::env(value)
-        .map(|_| value.to_string())
-        .map_err(|_| {
-            "not an environment variable name (letters, digits and `_`, not starting \
-             with a digit)"
-                .to_string()
-        })
 }
 
 #[derive(Subcommand)]
@@ -301,12 +258,6 @@ pub struct ImportInstances {
     pub json: bool,
 }
 
-/// `--format`: csv or yaml.
-fn format() -> impl TypedValueParser<Value = Format> {
-    PossibleValuesParser::new(Format::NAMES)
-        .try_map(|name: String| Format::parse(&name).ok_or("unknown format"))
-}
-
 #[derive(Subcommand)]
 pub enum CredentialCommand {
     /// Register a named credential; `--replace` overwrites one of that name
@@ -379,20 +330,6 @@ pub enum BatchCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// A `--spread` window: a humantime duration of at least one second.
-fn window(raw: &str) -> Result<std::time::Duration, String> {
-    let max = dbfleet::fleet::spread::MAX_WINDOW;
-    match humantime::parse_duration(raw) {
-        Ok(d) if d > max => Err(format!(
-            "must be at most {}",
-            humantime::format_duration(max)
-        )),
-        Ok(d) if d >= std::time::Duration::from_secs(1) => Ok(d),
-        Ok(_) => Err("must be at least 1s".to_string()),
-        Err(e) => Err(format!("expected a duration such as `30m` or `2h`: {e}")),
-    }
 }
 
 #[derive(Subcommand)]
