@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pg_admin, pg_database, Backend, Fleet, MariaUser, World};
+use common::{pg_admin, pg_database, Backend, Fleet, MariaUser, SlowLink, World};
 use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
 use dbfleet::jobs::{Clock, Context, Failure, Job, TableSizes};
 use dbfleet::message::table_sizes::{Output, Params};
@@ -255,5 +255,74 @@ async fn a_batch_of_the_kind_files_every_instances_tables(backend: Backend) {
         ["public.t"]
     );
     common::drop_pg_database(&db).await;
+    world.teardown().await;
+}
+
+/// A budget that runs out: through a link slow enough that one database
+/// takes longer than the instance's one-second budget, the first database
+/// read is filed and every other one is skipped with the reason, and the
+/// job still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_skips_the_databases_left_and_files_the_ones_read() {
+    let world = World::new().await;
+    let mut admin = pg_admin().await;
+    let dbs: Vec<String> = (0..3)
+        .map(|n| format!("dbft_tsbud{n}_{}", world.tag))
+        .collect();
+    for db in &dbs {
+        pg_database(&mut admin, db, 10).await;
+    }
+    let link = SlowLink::start(5432, Duration::from_millis(300)).await;
+    let instance = world
+        .add_instance(
+            "ts-slow",
+            dbfleet::domain::DbType::Postgresql,
+            link.port,
+            "postgres",
+            dbfleet::secret::PasswordRef::None,
+        )
+        .await;
+    let params = Params {
+        database: None,
+        top: None,
+        budget_seconds: Some(1),
+    };
+    // Other tests' databases come and go on this server: the first one
+    // read may have been dropped meanwhile, so the job may even fail for
+    // want of a database read; either way the budget's skips are named.
+    let output = match sizes(&world, &instance, params).await {
+        Ok(output) => output,
+        Err(failed) => {
+            let said = failed.to_string();
+            assert!(
+                said.matches("time budget of 1s ran out").count() >= 2,
+                "{said}"
+            );
+            return cleanup(world, link, &dbs).await;
+        }
+    };
+    let by_budget = output
+        .skipped_databases
+        .iter()
+        .filter(|s| s.reason.contains("time budget of 1s ran out"))
+        .count();
+    assert!(by_budget >= 2, "the budget ran out: {output:?}");
+    let filed = world
+        .store
+        .table_sizes()
+        .latest(instance.id, None, common::today(&world))
+        .await
+        .unwrap();
+    let mut read: Vec<&str> = filed.iter().map(|t| t.database.as_str()).collect();
+    read.dedup();
+    assert_eq!(read.len(), output.databases as usize, "{filed:?}");
+    cleanup(world, link, &dbs).await;
+}
+
+async fn cleanup(world: World, link: SlowLink, dbs: &[String]) {
+    drop(link);
+    for db in dbs {
+        common::drop_pg_database(db).await;
+    }
     world.teardown().await;
 }
