@@ -42,6 +42,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod metrics;
 pub mod reconcile;
+pub mod schedule;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

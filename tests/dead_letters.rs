@@ -61,7 +61,9 @@ async fn one_job_batch(world: &World) -> Batch {
         &world.store,
         world.broker.as_ref(),
         &dispatcher::BatchRequest {
-            kind: dbfleet::message::JobKind::CapacitySync,
+            params: &dbfleet::message::JobParams::default_for(
+                dbfleet::message::JobKind::CapacitySync,
+            ),
             selection: Selection::AllActive,
             deadline: world.settings.job.deadline,
             requested_by: Some("dead-letter-test"),

@@ -366,7 +366,9 @@ async fn a_batch_with_no_active_instance_is_an_immediate_success(backend: Backen
         &world.store,
         world.broker.as_ref(),
         &dispatcher::BatchRequest {
-            kind: dbfleet::message::JobKind::CapacitySync,
+            params: &dbfleet::message::JobParams::default_for(
+                dbfleet::message::JobKind::CapacitySync,
+            ),
             selection: Selection::AllActive,
             deadline: Duration::from_secs(60),
             requested_by: None,

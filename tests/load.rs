@@ -235,12 +235,13 @@ async fn start(
     selection: Selection<'_>,
     interactive: bool,
 ) -> dbfleet::domain::BatchId {
+    let kind = if interactive {
+        JobKind::Probe
+    } else {
+        JobKind::CapacitySync
+    };
     let request = BatchRequest {
-        kind: if interactive {
-            JobKind::Probe
-        } else {
-            JobKind::CapacitySync
-        },
+        params: &dbfleet::message::JobParams::default_for(kind),
         selection,
         deadline: Duration::from_secs(600),
         requested_by: None,

@@ -230,7 +230,7 @@ async fn a_batch_of_the_kind_files_every_instances_tables(backend: Backend) {
     let pg = world.add_postgres("ts-batch-pg").await;
     let fleet = Fleet::start(&world, 1);
     let request = BatchRequest {
-        kind: JobKind::TableSizes,
+        params: &dbfleet::message::JobParams::default_for(JobKind::TableSizes),
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,

@@ -147,7 +147,7 @@ async fn probe_reports_the_connection(server: &PrivateMariaDb, pki: &Pki) {
         .await;
     let fleet = Fleet::start(&world, 1);
     let request = BatchRequest {
-        kind: JobKind::Probe,
+        params: &dbfleet::message::JobParams::default_for(JobKind::Probe),
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,

@@ -195,7 +195,7 @@ async fn probe_jobs_carry_the_tls_settings_and_fail_on_a_refused_certificate() {
     add("pg-full", with_ca(TlsMode::VerifyFull, SNAKEOIL.into())).await;
     let fleet = Fleet::start(&world, 1);
     let request = BatchRequest {
-        kind: JobKind::Probe,
+        params: &dbfleet::message::JobParams::default_for(JobKind::Probe),
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,

@@ -96,7 +96,7 @@ async fn each_job_runs_in_its_zone_and_a_zone_without_workers_waits_visibly() {
         zone_worker(&world, None, "worker-default", &stop).await,
     ];
     let request = BatchRequest {
-        kind: JobKind::Probe,
+        params: &dbfleet::message::JobParams::default_for(JobKind::Probe),
         selection: Selection::AllActive,
         deadline: Duration::from_secs(120),
         requested_by: None,

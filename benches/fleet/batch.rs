@@ -73,7 +73,7 @@ pub async fn fleet(instances: usize, workers: usize, concurrency: usize) -> Flee
 /// batch and the number of polls (one commit each).
 async fn run_batch(world: &World, store: &Store) -> (Batch, i64) {
     let request = BatchRequest {
-        kind: JobKind::CapacitySync,
+        params: &dbfleet::message::JobParams::default_for(JobKind::CapacitySync),
         selection: Selection::AllActive,
         deadline: world.settings.batch.deadline,
         requested_by: Some("bench"),

@@ -40,7 +40,7 @@ pub async fn dispatch(instances: usize) -> (f64, f64, f64) {
         let world = World::create(instances).await;
         let store = world.store().await;
         let request = BatchRequest {
-            kind: JobKind::CapacitySync,
+            params: &dbfleet::message::JobParams::default_for(JobKind::CapacitySync),
             selection: Selection::AllActive,
             deadline: world.settings.batch.deadline,
             requested_by: Some("bench"),

@@ -116,7 +116,7 @@ pub async fn baseline(settings: &Settings) -> usize {
 pub async fn embedded(settings: &Settings) -> usize {
     let outcome = dbfleet::fleet::embedded::run(
         settings,
-        dbfleet::message::JobKind::CapacitySync,
+        &dbfleet::message::JobParams::default_for(dbfleet::message::JobKind::CapacitySync),
         dbfleet::fleet::dispatcher::Selection::AllActive,
         |_| {},
     )

@@ -96,7 +96,7 @@ async fn serve_logs_each_batch_and_stops_on_sigterm_with_nothing_above_info() {
     let mut fleet = Fleet::new();
     fleet.worker(&world, "logs-worker");
     let request = BatchRequest {
-        kind: JobKind::CapacitySync,
+        params: &dbfleet::message::JobParams::default_for(JobKind::CapacitySync),
         selection: Selection::AllActive,
         deadline: world.settings.job.deadline,
         requested_by: None,

@@ -13,7 +13,7 @@ use super::{shapes, ApiState};
 use crate::domain::{BatchId, InstanceName};
 use crate::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use crate::labels::Selector;
-use crate::message::JobKind;
+use crate::message::{JobKind, JobParams};
 use crate::store::{Batch, Cancel};
 use utoipa::{IntoParams, ToSchema};
 
@@ -31,6 +31,10 @@ const DEFAULT_PAGE: i64 = 50;
 pub struct StartBatch {
     #[schema(value_type = shapes::Kind)]
     kind: String,
+    /// The jobs' parameters, as the kind's schema has them (its defaults
+    /// when absent).
+    #[schema(value_type = Option<Object>)]
+    params: Option<Value>,
     instances: Option<Vec<String>>,
     selector: Option<String>,
 }
@@ -41,7 +45,7 @@ pub async fn start(
     State(state): State<ApiState>,
     Body(body): Body<StartBatch>,
 ) -> Result<(StatusCode, Json<Batch>), ApiError> {
-    let kind = kind(&body.kind)?;
+    let params = params(kind(&body.kind)?, body.params)?;
     let names = body
         .instances
         .map(|names| {
@@ -64,8 +68,15 @@ pub async fn start(
         (None, Some(selector)) => Selection::Matching(selector),
         (None, None) => Selection::AllActive,
     };
-    let batch = state.start(kind, selection).await?;
+    let batch = state.start(&params, selection).await?;
     Ok((StatusCode::CREATED, Json(batch)))
+}
+
+/// The parameters of jobs of `kind`: `value` checked against the kind, or
+/// its defaults.
+pub(super) fn params(kind: JobKind, value: Option<Value>) -> Result<JobParams, ApiError> {
+    JobParams::from_json(kind, value.unwrap_or(Value::Null))
+        .map_err(|e| ApiError::invalid("params", format!("for kind `{kind}`: {e}")))
 }
 
 /// A kind by its wire name; the error lists the known ones.
@@ -80,14 +91,15 @@ pub(super) fn kind(raw: &str) -> Result<JobKind, ApiError> {
 }
 
 impl ApiState {
-    /// Start a batch of `kind` over `selection`, recorded as the API's.
+    /// Start a batch of `params`' kind over `selection`, recorded as the API's.
     pub(super) async fn start(
         &self,
-        kind: JobKind,
+        params: &JobParams,
         selection: Selection<'_>,
     ) -> Result<Batch, ApiError> {
+        let kind = params.kind();
         let request = BatchRequest {
-            kind,
+            params,
             selection,
             deadline: self.batch_deadline,
             requested_by: Some(REQUESTED_BY),
@@ -196,7 +208,10 @@ pub async fn retry_failed(
         )));
     }
     let kind = kind(&report.batch.kind)?;
-    let batch = state.start(kind, Selection::Named(&names)).await?;
+    let recorded = state.store.batches().params(report.batch.id).await?;
+    let recorded = recorded.and_then(|text| serde_json::from_str(&text).ok());
+    let params = params(kind, recorded)?;
+    let batch = state.start(&params, Selection::Named(&names)).await?;
     Ok((StatusCode::CREATED, Json(batch)))
 }
 

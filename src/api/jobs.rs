@@ -10,12 +10,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::batches::{kind, REQUESTED_BY};
+use super::batches::{kind, params, REQUESTED_BY};
 use super::error::{ApiError, Body, ErrorBody};
 use super::{shapes, ApiState};
 use crate::domain::InstanceId;
 use crate::fleet::dispatcher::{self, BatchRequest, Selection};
-use crate::store::{Batch, IdempotencyKey, Instance, Keyed};
+use crate::store::{Batch, Claim, IdempotencyKey, Instance, Keyed};
 use utoipa::ToSchema;
 
 /// The header, and the longest key kept (the store's column).
@@ -35,6 +35,10 @@ pub enum InstanceKey {
 pub struct EnqueueJob {
     #[schema(value_type = shapes::Kind)]
     kind: String,
+    /// The job's parameters, as the kind's schema has them (its defaults
+    /// when absent).
+    #[schema(value_type = Option<Object>)]
+    params: Option<Value>,
     instance: InstanceKey,
 }
 
@@ -49,11 +53,13 @@ pub async fn enqueue(
     Body(body): Body<EnqueueJob>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kind = kind(&body.kind)?;
+    let given = body.params.as_ref().map(Value::to_string);
+    let params = params(kind, body.params)?;
     let key = idempotency_key(&headers)?;
     let instance = instance(&state, &body.instance).await?;
     let names = [instance.name.clone()];
     let request = BatchRequest {
-        kind,
+        params: &params,
         selection: Selection::Named(&names),
         deadline: state.batch_deadline,
         requested_by: Some(REQUESTED_BY),
@@ -65,12 +71,15 @@ pub async fn enqueue(
         let batch = dispatcher::start_batch(store, broker, &request).await?;
         return answer(&state, StatusCode::CREATED, batch).await;
     };
-    let fingerprint = format!("{} {}", kind.as_str(), instance.id);
+    let mut fingerprint = format!("{} {}", kind.as_str(), instance.id);
+    if let Some(given) = given {
+        fingerprint = format!("{fingerprint} {given}");
+    }
     let keyed = IdempotencyKey {
         key: &key,
         request: &fingerprint,
     };
-    match dispatcher::start_batch_once(store, broker, &request, &keyed).await? {
+    match dispatcher::start_batch_once(store, broker, &request, Claim::Key(keyed)).await? {
         Keyed::Created(batch) => answer(&state, StatusCode::CREATED, batch).await,
         Keyed::Existing(batch) => answer(&state, StatusCode::OK, batch).await,
         Keyed::Reused => Err(ApiError::unprocessable(

@@ -19,6 +19,7 @@ mod instances;
 mod jobs;
 mod openapi;
 mod outlook;
+mod schedules;
 mod shapes;
 mod trace;
 
@@ -77,6 +78,8 @@ pub struct ApiState {
     default_tls: TlsMode,
     /// `capacity:`, for forecasts.
     capacity: Arc<crate::config::CapacitySettings>,
+    /// `schedules:`, to list, switch and trigger.
+    schedules: Arc<Vec<crate::config::DeclaredSchedule>>,
 }
 
 impl ApiState {
@@ -102,6 +105,7 @@ impl ApiState {
             batch_deadline: settings.batch.deadline,
             default_tls: settings.instance_tls_mode,
             capacity: Arc::new(settings.capacity.clone()),
+            schedules: Arc::new(settings.schedules.clone()),
         })
     }
 }
@@ -134,6 +138,10 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay_all))
         .route("/dead-letters/{id}/replay", post(dead_letters::replay_one))
+        .route("/schedules", get(schedules::list))
+        .route("/schedules/{name}/pause", post(schedules::pause))
+        .route("/schedules/{name}/resume", post(schedules::resume))
+        .route("/schedules/{name}/trigger", post(schedules::trigger))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));

@@ -10,13 +10,13 @@ use utoipa::openapi::{Content, Ref};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{batches, capacity, dead_letters, instances, jobs, outlook};
+use super::{batches, capacity, dead_letters, instances, jobs, outlook, schedules};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dbfleet API",
-        description = "Instances, batches, jobs, capacity history and dead letters of a dbfleet fleet. \
+        description = "Instances, batches, jobs, schedules, capacity history and dead letters of a dbfleet fleet. \
             Writes need `Authorization: Bearer <token>`; reads too when \
             `api.read_requires_token` is set."
     ),
@@ -43,6 +43,10 @@ use super::{batches, capacity, dead_letters, instances, jobs, outlook};
         dead_letters::list,
         dead_letters::replay_one,
         dead_letters::replay_all,
+        schedules::list,
+        schedules::pause,
+        schedules::resume,
+        schedules::trigger,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken, &CommonAnswers),

@@ -33,7 +33,7 @@ const STRING_KEYS: &[&str] = &[
 
 /// Top-level keys that only the file may set: a list does not map onto
 /// `DBFLEET__SECTION__KEY` variables.
-const FILE_ONLY_KEYS: &[&str] = &["instances", "credentials"];
+const FILE_ONLY_KEYS: &[&str] = &["instances", "credentials", "schedules"];
 
 /// Load `path`, then apply overrides from `env` (pairs like
 /// `("DBFLEET__STORE__URL", "postgres://…")`); other variables are ignored.

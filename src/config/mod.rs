@@ -10,6 +10,7 @@ mod instance_file;
 mod instances;
 mod load;
 mod report;
+mod schedules;
 mod section;
 mod settings;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use capacity::{size_mb, CapacitySettings, Ceiling};
 pub use instance_file::{check_instances, parse_instances};
 pub use load::{load, load_from_str};
 pub use report::{ConfigError, ConfigErrors};
+pub use schedules::DeclaredSchedule;
 
 /// Default location of the main configuration file.
 pub const DEFAULT_PATH: &str = "config/dbfleet.yaml";
@@ -48,6 +50,8 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Ceilings and history of the capacity forecasts (`capacity:`).
     pub capacity: CapacitySettings,
+    /// Batches `dbfleet serve` starts by itself (`schedules:`), names unique.
+    pub schedules: Vec<DeclaredSchedule>,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,

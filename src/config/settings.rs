@@ -18,6 +18,7 @@ use super::{
 /// Build the whole [`Settings`] from the root section.
 pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
     let instance_tls_mode = root.section("instance_defaults", default_tls_mode);
+    let timezone = timezone(root);
     Settings {
         store: root.section("store", store),
         broker: root.section("broker", broker),
@@ -25,12 +26,13 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         job: root.section("job", job),
         batch: root.section("batch", batch),
         aggregator: root.section("aggregator", aggregator),
-        timezone: timezone(root),
+        timezone,
         filters: root.section("filters", filters),
         log: root.section("log", log),
         telemetry: root.section("telemetry", telemetry),
         api: root.section("api", api),
         capacity: root.section("capacity", super::capacity::capacity),
+        schedules: super::schedules::schedules(root, timezone),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root, instance_tls_mode),

@@ -20,7 +20,7 @@ use crate::domain::{BatchId, InstanceName, JobId};
 use crate::jobs;
 use crate::labels::Selector;
 use crate::message::{InstanceDetails, InstanceRef, JobKind, JobMessage, JobParams, Target};
-use crate::store::{self, Batch, IdempotencyKey, Instance, Keyed, NewJob, Origin, Store};
+use crate::store::{self, Batch, Claim, Instance, Keyed, NewJob, Origin, Store};
 
 use super::publish::{publish_all, Publishing};
 pub use super::report::{report, shared_servers, BatchReport, SharedServer};
@@ -69,7 +69,9 @@ impl Selection<'_> {
 /// A batch to start.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchRequest<'a> {
-    pub kind: JobKind,
+    /// The kind of every job, and their parameters (one set for the whole
+    /// batch; a kind without parameters takes `JobParams::default_for`).
+    pub params: &'a JobParams,
     pub selection: Selection<'a>,
     /// How long the batch may take: a job no worker started by then fails
     /// (`batch.deadline`). Each job's own budget counts from its start.
@@ -78,6 +80,12 @@ pub struct BatchRequest<'a> {
     /// Publish to the interactive lane: someone waits for this batch
     /// (`instance check`, a job enqueued on its own).
     pub interactive: bool,
+}
+
+impl BatchRequest<'_> {
+    pub fn kind(&self) -> JobKind {
+        self.params.kind()
+    }
 }
 
 /// Create a batch over the selected instances and publish its jobs.
@@ -92,7 +100,7 @@ pub async fn start_batch(
         .batches()
         .create(
             plan.id,
-            request.kind.as_str(),
+            request.kind().as_str(),
             &plan.origin,
             &plan.jobs,
             &plan.summary,
@@ -102,24 +110,32 @@ pub async fn start_batch(
     Ok(store.batches().get(plan.id).await?.unwrap_or(batch))
 }
 
-/// [`start_batch`] under an idempotency key: the first request with `key`
-/// creates and publishes the batch; a retry gets that batch back and
+/// [`start_batch`] under an idempotency key or a schedule's slot: the first
+/// request with `claim` creates and publishes the batch; a retry (or
+/// another control plane firing the same slot) gets that batch back and
 /// publishes nothing.
 pub async fn start_batch_once(
     store: &Store,
     broker: &dyn Broker,
     request: &BatchRequest<'_>,
-    key: &IdempotencyKey<'_>,
+    claim: Claim<'_>,
 ) -> Result<Keyed, Error> {
-    if let Some(earlier) = store.batches().keyed(key).await? {
+    if let Some(earlier) = store.batches().keyed(claim).await? {
         return Ok(earlier);
     }
     let plan = plan(store, request).await?;
     declare_zones(broker, &plan).await?;
-    let kind = request.kind.as_str();
+    let kind = request.kind().as_str();
     let keyed = store
         .batches()
-        .create_keyed(key, plan.id, kind, &plan.origin, &plan.jobs, &plan.summary)
+        .create_keyed(
+            claim,
+            plan.id,
+            kind,
+            &plan.origin,
+            &plan.jobs,
+            &plan.summary,
+        )
         .await?;
     let Keyed::Created(batch) = keyed else {
         return Ok(keyed);
@@ -172,13 +188,15 @@ pub(super) async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Pl
     let origin = Origin {
         requested_by: request.requested_by.map(str::to_string),
         selector: request.selection.selector(),
+        params: (*request.params != JobParams::default_for(request.kind()))
+            .then(|| request.params.to_json().to_string()),
     };
     Ok(Plan {
         id: BatchId::new(),
         chosen,
         jobs,
         origin,
-        summary: jobs::empty_summary(request.kind),
+        summary: jobs::empty_summary(request.kind()),
         deadline,
     })
 }
@@ -203,7 +221,7 @@ pub(super) async fn publish_now(
     plan: &Plan,
     messages: Vec<(JobMessage, Option<String>)>,
 ) -> Result<(), Error> {
-    let (batch_id, kind) = (plan.id, request.kind);
+    let (batch_id, kind) = (plan.id, request.kind());
     tracing::info!(batch_id = %batch_id, %kind, jobs = plan.jobs.len(), "batch created");
     let continues = spans::caller().filter(|_| plan.jobs.len() == 1);
     let batch = spans::batch(&batch_id.to_string(), kind.as_str(), plan.jobs.len());
@@ -225,7 +243,7 @@ pub(super) fn messages(
     request: &BatchRequest<'_>,
     plan: &Plan,
 ) -> Vec<(JobMessage, Option<String>)> {
-    let (batch_id, kind) = (plan.id, request.kind);
+    let batch_id = plan.id;
     plan.chosen
         .iter()
         .zip(&plan.jobs)
@@ -236,7 +254,7 @@ pub(super) fn messages(
                     job.job_id,
                     Some(batch_id),
                     Target::Instance(InstanceRef::Id(instance.id)),
-                    JobParams::default_for(kind),
+                    request.params.clone(),
                     plan.deadline,
                     request.requested_by.map(str::to_string),
                 )

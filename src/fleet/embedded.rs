@@ -15,7 +15,7 @@ use super::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use super::{load_filters, open_broker, open_store_migrating, serve, worker, Error};
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
-use crate::message::JobKind;
+use crate::message::JobParams;
 use crate::reconcile::{self, Reconciliation};
 use crate::store::Batch;
 
@@ -25,11 +25,11 @@ pub struct RunOutcome {
     pub report: BatchReport,
 }
 
-/// Run one batch of `kind` over `selection` in this process; `progress`
+/// Run one batch of `params`' kind over `selection` in this process; `progress`
 /// sees the batch each time its counters change.
 pub async fn run(
     settings: &Settings,
-    kind: JobKind,
+    params: &JobParams,
     selection: Selection<'_>,
     progress: impl FnMut(&Batch) + Send,
 ) -> Result<RunOutcome, Error> {
@@ -53,7 +53,7 @@ pub async fn run(
     serve::spawn(&mut tasks, settings, store.clone(), broker.clone());
 
     let request = BatchRequest {
-        kind,
+        params,
         selection,
         deadline: settings.batch.deadline,
         requested_by: Some("dbfleet run"),

@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod folder;
 mod publish;
 mod report;
+pub mod scheduler;
 mod serve;
 mod spans;
 pub mod spread;
@@ -33,7 +34,7 @@ use crate::config::Settings;
 use crate::filters::{DatabaseFilters, FilterError};
 use crate::store::{self, Migrated, Store};
 
-pub use serve::serve;
+pub use serve::{scheduler, serve};
 pub use startup::{wait_for_broker, wait_for_store};
 pub use worker::Worker;
 

@@ -1,8 +1,9 @@
 //! `dbfleet serve`: the control plane's loops, side by side until shutdown.
 //!
 //! The results folder, the dead-letter folder, the deadline sweeper, the
-//! publisher of parked jobs (a batch spread over a window) and the queue
-//! counter run as named [`Tasks`]. If one of them ends before
+//! publisher of parked jobs (a batch spread over a window), the queue
+//! counter and, when schedules are configured, the scheduler run as named
+//! [`Tasks`]. If one of them ends before
 //! shutdown (an error, a panic), the others are stopped and the failure is
 //! returned, so a broken control plane exits and is restarted instead of
 //! limping along.
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::scheduler::Scheduler;
 use super::Error;
 use super::{aggregator, folder};
 use crate::broker::{Broker, Queue};
@@ -28,6 +30,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let mut tasks = Tasks::new(shutdown.clone());
+    if !settings.schedules.is_empty() {
+        let scheduler = scheduler(settings, store.clone(), broker.clone());
+        tasks.spawn_loop("the scheduler", scheduler.run(shutdown.clone()));
+    }
     spawn(&mut tasks, settings, store, broker);
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -38,6 +44,19 @@ pub async fn serve(
         }
     }
     Ok(tasks.stop().await?)
+}
+
+/// The scheduler of the configuration's schedules, naming this control
+/// plane in the runs it starts.
+pub fn scheduler(settings: &Settings, store: Store, broker: Arc<dyn Broker>) -> Scheduler {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty());
+    let name = format!(
+        "serve {}:{}",
+        host.as_deref().unwrap_or("localhost"),
+        std::process::id()
+    );
+    let schedules = settings.schedules.clone();
+    Scheduler::new(store, broker, schedules, settings.batch.deadline, name)
 }
 
 /// Add the control plane's loops to `tasks`.

@@ -22,7 +22,7 @@ use super::dispatcher::{self, BatchRequest, Error};
 use super::spans;
 use crate::broker::{Broker, Outgoing};
 use crate::message::JobMessage;
-use crate::store::{Batch, Parked, Store};
+use crate::store::{Batch, Claim, ClaimedBatch, Keyed, Parked, Store};
 
 /// How often the control plane looks for parked jobs whose time has come.
 pub const PUBLISH_TICK: Duration = Duration::from_secs(1);
@@ -44,6 +44,33 @@ pub async fn start_spread_batch(
     request: &BatchRequest<'_>,
     window: Duration,
 ) -> Result<Batch, Error> {
+    match spread_batch(store, broker, request, window, None).await? {
+        Keyed::Created(batch) | Keyed::Existing(batch) => Ok(batch),
+        Keyed::Reused => unreachable!("an unclaimed batch is always created"),
+    }
+}
+
+/// [`start_spread_batch`] under `claim` (see `dispatcher::start_batch_once`).
+pub async fn start_spread_batch_once(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    window: Duration,
+    claim: Claim<'_>,
+) -> Result<Keyed, Error> {
+    if let Some(earlier) = store.batches().keyed(claim).await? {
+        return Ok(earlier);
+    }
+    spread_batch(store, broker, request, window, Some(claim)).await
+}
+
+async fn spread_batch(
+    store: &Store,
+    broker: &dyn Broker,
+    request: &BatchRequest<'_>,
+    window: Duration,
+    claim: Option<Claim<'_>>,
+) -> Result<Keyed, Error> {
     let extended = BatchRequest {
         deadline: request.deadline.saturating_add(window),
         ..*request
@@ -52,21 +79,30 @@ pub async fn start_spread_batch(
     dispatcher::declare_zones(broker, &plan).await?;
     let mut messages = dispatcher::messages(&extended, &plan);
     let later = park(&mut messages, plan.id, window, request.interactive);
-    let kind = request.kind.as_str();
-    let batch = store
-        .batches()
-        .create_parked(
-            plan.id,
-            kind,
-            &plan.origin,
-            &plan.jobs,
-            &plan.summary,
-            &later,
-        )
-        .await?;
+    let new = ClaimedBatch {
+        id: plan.id,
+        kind: request.kind().as_str(),
+        origin: &plan.origin,
+        jobs: &plan.jobs,
+        summary: &plan.summary,
+        parked: &later,
+    };
+    let batches = store.batches();
+    let created = match claim {
+        Some(claim) => batches.create_claimed(claim, &new).await?,
+        None => Keyed::Created(
+            batches
+                .create_parked(new.id, new.kind, new.origin, new.jobs, new.summary, &later)
+                .await?,
+        ),
+    };
+    let Keyed::Created(batch) = created else {
+        return Ok(created);
+    };
     tracing::info!(batch_id = %plan.id, parked = later.len(), window = ?window, "batch spread");
     dispatcher::publish_now(store, broker, &extended, &plan, messages).await?;
-    Ok(store.batches().get(plan.id).await?.unwrap_or(batch))
+    let batch = store.batches().get(plan.id).await?.unwrap_or(batch);
+    Ok(Keyed::Created(batch))
 }
 
 /// Take every job but the first out of `messages`, each parked until its

@@ -90,11 +90,14 @@ macro_rules! job_kinds {
                 match kind { $(JobKind::$variant => JobParams::$variant(Default::default())),+ }
             }
 
-            fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
+            /// A job of `kind` with the parameters `value` (a JSON object;
+            /// `null` or `{}` gives the defaults where the kind has them).
+            pub fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
                 match kind { $(JobKind::$variant => serde_json::from_value(value).map(JobParams::$variant)),+ }
             }
 
-            fn to_json(&self) -> serde_json::Value {
+            /// The parameters as the wire carries them.
+            pub fn to_json(&self) -> serde_json::Value {
                 match self { $(JobParams::$variant(p) => wire::to_json(p)),+ }
             }
         }
@@ -108,7 +111,9 @@ macro_rules! job_kinds {
                 match self { $(JobOutput::$variant(_) => JobKind::$variant),+ }
             }
 
-            fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
+            /// A job of `kind` with the parameters `value` (a JSON object;
+            /// `null` or `{}` gives the defaults where the kind has them).
+            pub fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
                 match kind { $(JobKind::$variant => serde_json::from_value(value).map(JobOutput::$variant)),+ }
             }
 

@@ -98,6 +98,8 @@ pub struct Origin {
     pub requested_by: Option<String>,
     /// The label selector, normalised (`Selector`'s display).
     pub selector: Option<String>,
+    /// The jobs' parameters (JSON), when they are not the kind's defaults.
+    pub params: Option<String>,
 }
 
 impl Origin {
@@ -106,7 +108,7 @@ impl Origin {
     pub fn by(who: &str) -> Self {
         Self {
             requested_by: Some(who.to_string()),
-            selector: None,
+            ..Self::default()
         }
     }
 }
@@ -233,6 +235,19 @@ impl Batches<'_> {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// The jobs' parameters `id` was started with (JSON); `None` when they
+    /// were the kind's defaults, or the batch is unknown.
+    pub async fn params(&self, id: BatchId) -> Result<Option<String>> {
+        let row = self
+            .db
+            .fetch_optional("SELECT params FROM batches WHERE id = $1", args![id])
+            .await?;
+        Ok(row
+            .map(|r| r.get::<Option<String>>("params"))
+            .transpose()?
+            .flatten())
+    }
+
     /// The newest batches first.
     pub async fn list(&self, limit: i64) -> Result<Vec<Batch>> {
         let sql = format!(
@@ -276,8 +291,8 @@ pub(super) async fn create(
     let finished_at = status.is_terminal().then_some(now);
     let sql = format!(
         "INSERT INTO batches (id, kind, status, requested_by, selector, total, pending, \
-                 succeeded, failed, warned, summary, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9) \
+                 succeeded, failed, warned, summary, created_at, updated_at, finished_at, params) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, 0, 0, $7, $8, $8, $9, $10) \
              RETURNING {BATCH_COLUMNS}"
     );
     let args = args![
@@ -289,7 +304,8 @@ pub(super) async fn create(
         total,
         summary.to_json(),
         now,
-        finished_at
+        finished_at,
+        origin.params.as_deref()
     ];
     let batch = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
     insert_jobs(tx, &batch, jobs, now).await?;

@@ -6,12 +6,17 @@
 //! second's insert waits for the first's transaction (PostgreSQL's unique
 //! index; SQLite has one writer), finds the key taken, and rolls its own
 //! batch back: exactly one batch is ever committed per key.
+//!
+//! A schedule's run is claimed the same way, by its (schedule, slot) row in
+//! `schedule_runs` instead of a key ([`Claim::Slot`]): two control planes
+//! firing one slot commit one batch.
 
 use chrono::Utc;
 
 use super::batches::{create, Batch, NewJob, Origin};
 use super::db::args;
-use super::{Batches, Error, Result, Tally};
+use super::schedules::ScheduleSlot;
+use super::{Batches, Error, Parked, Result, Tally};
 use crate::domain::BatchId;
 
 /// A key and what it was sent with (for a job: its kind and instance).
@@ -19,6 +24,39 @@ use crate::domain::BatchId;
 pub struct IdempotencyKey<'a> {
     pub key: &'a str,
     pub request: &'a str,
+}
+
+/// What a batch is created under, so it is created once.
+#[derive(Debug, Clone, Copy)]
+pub enum Claim<'a> {
+    /// A client's idempotency key.
+    Key(IdempotencyKey<'a>),
+    /// A schedule's run for one slot.
+    Slot(ScheduleSlot<'a>),
+}
+
+impl<'a> From<&IdempotencyKey<'a>> for Claim<'a> {
+    fn from(key: &IdempotencyKey<'a>) -> Self {
+        Claim::Key(*key)
+    }
+}
+
+impl<'a> From<&ScheduleSlot<'a>> for Claim<'a> {
+    fn from(slot: &ScheduleSlot<'a>) -> Self {
+        Claim::Slot(*slot)
+    }
+}
+
+/// A batch to create under a claim.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimedBatch<'a> {
+    pub id: BatchId,
+    pub kind: &'a str,
+    pub origin: &'a Origin,
+    pub jobs: &'a [NewJob],
+    pub summary: &'a Tally,
+    /// Jobs kept back until their time.
+    pub parked: &'a [Parked],
 }
 
 /// What a keyed create did.
@@ -33,38 +71,62 @@ pub enum Keyed {
 }
 
 impl Batches<'_> {
-    /// [`Batches::create`] under an idempotency key.
-    pub async fn create_keyed(
+    /// [`Batches::create`] under an idempotency key or a schedule's slot.
+    pub async fn create_keyed<'k>(
         &self,
-        key: &IdempotencyKey<'_>,
+        claim: impl Into<Claim<'k>>,
         id: BatchId,
         kind: &str,
         origin: &Origin,
         jobs: &[NewJob],
         summary: &Tally,
     ) -> Result<Keyed> {
+        let batch = ClaimedBatch {
+            id,
+            kind,
+            origin,
+            jobs,
+            summary,
+            parked: &[],
+        };
+        self.create_claimed(claim.into(), &batch).await
+    }
+
+    /// [`Batches::create_keyed`] with some jobs parked until their time
+    /// (a spread batch), all in one transaction.
+    pub async fn create_claimed(&self, claim: Claim<'_>, new: &ClaimedBatch<'_>) -> Result<Keyed> {
         let mut tx = self.db.write().await?;
-        let batch = create(&mut tx, id, kind, origin, jobs, summary).await?;
-        let claimed = tx
-            .fetch_optional(
-                "INSERT INTO api_idempotency_keys (key, request, batch_id, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING batch_id",
-                args![key.key, key.request, id, Utc::now()],
-            )
-            .await?;
-        if claimed.is_some() {
+        let (id, origin) = (new.id, new.origin);
+        let batch = create(&mut tx, id, new.kind, origin, new.jobs, new.summary).await?;
+        super::outbox::park(&mut tx, new.parked).await?;
+        let claimed = match claim {
+            Claim::Key(key) => tx
+                .fetch_optional(
+                    "INSERT INTO api_idempotency_keys (key, request, batch_id, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING batch_id",
+                    args![key.key, key.request, id, Utc::now()],
+                )
+                .await?
+                .is_some(),
+            Claim::Slot(slot) => super::schedules::claim(&mut tx, &slot, id).await?,
+        };
+        if claimed {
             tx.commit().await?;
             return Ok(Keyed::Created(batch));
         }
         // Dropped uncommitted: the batch made for this request goes too.
         drop(tx);
-        self.keyed(key).await?.ok_or_else(|| {
+        self.keyed(claim).await?.ok_or_else(|| {
             Error::Conflict("the idempotency key is in use by a request still running".into())
         })
     }
 
-    /// The batch an earlier request made for `key`, if there was one.
-    pub async fn keyed(&self, key: &IdempotencyKey<'_>) -> Result<Option<Keyed>> {
+    /// The batch an earlier request made for `claim`, if there was one.
+    pub async fn keyed<'k>(&self, claim: impl Into<Claim<'k>>) -> Result<Option<Keyed>> {
+        let key = match claim.into() {
+            Claim::Key(key) => key,
+            Claim::Slot(slot) => return self.scheduled(&slot).await,
+        };
         let row = self
             .db
             .fetch_optional(
@@ -78,11 +140,24 @@ impl Batches<'_> {
         if row.get::<String>("request")? != key.request {
             return Ok(Some(Keyed::Reused));
         }
-        let id = BatchId(row.uuid("batch_id")?);
+        self.existing(BatchId(row.uuid("batch_id")?))
+            .await
+            .map(Some)
+    }
+
+    /// The batch a schedule's run for `slot` created, if it ran.
+    async fn scheduled(&self, slot: &ScheduleSlot<'_>) -> Result<Option<Keyed>> {
+        match super::schedules::batch_of(self.db, slot).await? {
+            Some(id) => self.existing(id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn existing(&self, id: BatchId) -> Result<Keyed> {
         let batch = self
             .get(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("batch {id}")))?;
-        Ok(Some(Keyed::Existing(batch)))
+        Ok(Keyed::Existing(batch))
     }
 }

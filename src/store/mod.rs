@@ -34,6 +34,7 @@ mod outbox;
 mod prune;
 mod results;
 mod runs;
+mod schedules;
 mod schema;
 mod stats;
 mod table_sizes;
@@ -53,7 +54,7 @@ pub use dead_letters::{DeadLetter, DeadLetters};
 pub use filing::Filing;
 pub use fold::FinishedJob;
 pub use growth::Growth;
-pub use idempotency::{IdempotencyKey, Keyed};
+pub use idempotency::{Claim, ClaimedBatch, IdempotencyKey, Keyed};
 pub use import::{ImportOptions, ImportReport, ImportRow, Imported};
 pub use instances::{Instance, Instances, NewInstance};
 pub use inventory::Inventory;
@@ -61,6 +62,7 @@ pub use leases::Leases;
 pub use outbox::{Outbox, Parked};
 pub use results::Folded;
 pub use runs::{HostSlot, Runs, Start, StartingJob};
+pub use schedules::{ScheduleRun, ScheduleSlot, ScheduleState, Schedules};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
 pub use table_sizes::{StoredTable, TableRow, TableSizes, TableSnapshot};
@@ -177,6 +179,10 @@ impl Store {
 
     pub fn outbox(&self) -> Outbox<'_> {
         Outbox { db: &self.db }
+    }
+
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules { db: &self.db }
     }
 
     pub fn table_sizes(&self) -> TableSizes<'_> {

@@ -117,7 +117,9 @@ pub async fn run_batch_to_end(world: &World) -> Batch {
         &world.store,
         world.broker.as_ref(),
         &dispatcher::BatchRequest {
-            kind: dbfleet::message::JobKind::CapacitySync,
+            params: &dbfleet::message::JobParams::default_for(
+                dbfleet::message::JobKind::CapacitySync,
+            ),
             selection: Selection::AllActive,
             deadline: world.settings.job.deadline,
             requested_by: None,

@@ -196,7 +196,9 @@ impl Setup {
             &self.world.store,
             self.world.broker.as_ref(),
             &dispatcher::BatchRequest {
-                kind: dbfleet::message::JobKind::CapacitySync,
+                params: &dbfleet::message::JobParams::default_for(
+                    dbfleet::message::JobKind::CapacitySync,
+                ),
                 selection: Selection::AllActive,
                 deadline: self.world.settings.job.deadline,
                 requested_by: None,

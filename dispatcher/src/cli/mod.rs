@@ -1,10 +1,12 @@
 //! The command line, as clap parses it.
 
 mod capacity;
+mod schedule;
 mod values;
 
 pub use capacity::CapacityCommand;
-use values::{env_var_name, format, kind, label, limit, non_empty, selector, window};
+pub use schedule::ScheduleCommand;
+use values::{env_var_name, format, kind, label, limit, non_empty, params, selector, window};
 
 use std::path::PathBuf;
 
@@ -53,6 +55,10 @@ pub enum Command {
         /// What to run on each instance.
         #[arg(long, value_parser = kind(), default_value = "capacity_sync")]
         kind: JobKind,
+        /// The jobs' parameters, a JSON object checked against the kind's
+        /// schema, e.g. `{"period":"monthly"}` for `aggregate`.
+        #[arg(long, value_name = "JSON", value_parser = params)]
+        params: Option<serde_json::Value>,
         /// Only the active instances whose labels match, e.g.
         /// `env=prod,team in (payments,ledger),!deprecated`.
         #[arg(long, short = 'l', value_parser = selector)]
@@ -71,6 +77,10 @@ pub enum Command {
     /// Read the capacity history: table sizes per database.
     #[command(subcommand)]
     Capacity(CapacityCommand),
+    /// The batches `dbfleet serve` starts by itself (`schedules:`): list,
+    /// pause, resume, trigger.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 }
 
 /// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key
@@ -291,6 +301,10 @@ pub enum BatchCommand {
         /// What to run on each instance.
         #[arg(long, value_parser = kind(), default_value = "capacity_sync")]
         kind: JobKind,
+        /// The jobs' parameters, a JSON object checked against the kind's
+        /// schema, e.g. `{"period":"monthly"}` for `aggregate`.
+        #[arg(long, value_name = "JSON", value_parser = params)]
+        params: Option<serde_json::Value>,
         /// Only these instances (repeatable).
         #[arg(long = "instance", value_name = "NAME")]
         instances: Vec<InstanceName>,

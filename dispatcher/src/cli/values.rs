@@ -69,3 +69,12 @@ pub(super) fn window(raw: &str) -> Result<std::time::Duration, String> {
         Err(e) => Err(format!("expected a duration such as `30m` or `2h`: {e}")),
     }
 }
+
+/// `--params`: a JSON object (checked against the kind once both are known).
+pub(super) fn params(value: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(value) {
+        Ok(object @ serde_json::Value::Object(_)) => Ok(object),
+        Ok(_) => Err("must be a JSON object, e.g. '{\"period\":\"monthly\"}'".to_string()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}

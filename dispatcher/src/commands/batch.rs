@@ -11,7 +11,7 @@ use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{self, BatchReport, BatchRequest, Selection};
 use dbfleet::fleet::{self, spread};
 use dbfleet::labels::Selector;
-use dbfleet::message::JobKind;
+use dbfleet::message::JobParams;
 use dbfleet::store::{Batch, Store};
 
 use super::{exit_code, Usage};
@@ -27,6 +27,7 @@ pub async fn run(
     match command {
         BatchCommand::Start {
             kind,
+            params,
             instances,
             selector,
             interactive,
@@ -36,7 +37,7 @@ pub async fn run(
         } => {
             let selection = selection(&instances, selector.as_ref());
             let launch = Launch {
-                kind,
+                params: super::job_params(kind, params)?,
                 selection,
                 interactive,
                 spread,
@@ -59,7 +60,7 @@ pub async fn run(
 
 /// A batch to start: its kind, instances, lane and window.
 pub struct Launch<'a> {
-    pub kind: JobKind,
+    pub params: JobParams,
     pub selection: Selection<'a>,
     pub interactive: bool,
     pub spread: Option<Duration>,
@@ -114,7 +115,7 @@ async fn launched(
     launch: &Launch<'_>,
 ) -> Result<Batch, dispatcher::Error> {
     let request = BatchRequest {
-        kind: launch.kind,
+        params: &launch.params,
         selection: launch.selection,
         deadline: settings.batch.deadline,
         requested_by: Some(super::operator()),

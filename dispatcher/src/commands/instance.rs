@@ -10,7 +10,7 @@ use dbfleet::domain::InstanceName;
 use dbfleet::fleet::dispatcher::{BatchReport, Selection};
 use dbfleet::fleet::{self};
 use dbfleet::labels::Labels;
-use dbfleet::message::JobKind;
+use dbfleet::message::{JobKind, JobParams};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{BatchStatus, NewInstance, Store};
 use dbfleet::tls::{TlsMode, TlsSettings};
@@ -147,13 +147,13 @@ async fn check(
     out: &mut impl Write,
 ) -> Result<ExitCode> {
     let report = if fleet::uses_memory_broker(settings) {
-        in_process(settings, JobKind::Probe, selection)
+        in_process(settings, &JobParams::default_for(JobKind::Probe), selection)
             .await?
             .report
     } else {
         // Someone waits for the answer: the interactive lane.
         let launch = batch::Launch {
-            kind: JobKind::Probe,
+            params: JobParams::default_for(JobKind::Probe),
             selection,
             interactive: true,
             spread: None,

@@ -6,6 +6,7 @@ mod credential;
 mod dlq;
 mod import;
 mod instance;
+mod schedule;
 
 use std::io::Write;
 use std::path::Path;
@@ -15,7 +16,7 @@ use anyhow::Result;
 use dbfleet::config::Settings;
 use dbfleet::fleet::{self, dispatcher::Selection, embedded};
 use dbfleet::lifecycle;
-use dbfleet::message::JobKind;
+use dbfleet::message::{JobKind, JobParams};
 use dbfleet::store::BatchStatus;
 
 use crate::cli::{Command, ConfigCommand};
@@ -51,11 +52,13 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         Command::Serve => serve(&settings).await,
         Command::Run {
             kind,
+            params,
             selector,
             json,
         } => {
             let selection = batch::selection(&[], selector.as_ref());
-            let outcome = in_process(&settings, kind, selection).await?;
+            let params = job_params(kind, params)?;
+            let outcome = in_process(&settings, &params, selection).await?;
             render::summary(&mut out, &outcome.report, json)?;
             Ok(exit_code(outcome.report.batch.status))
         }
@@ -66,6 +69,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         }
         Command::Dlq(command) => dlq::run(command, &settings, &mut out).await,
         Command::Capacity(command) => capacity::run(command, &settings, &mut out).await,
+        Command::Schedule(command) => schedule::run(command, &settings, &mut out).await,
     }
 }
 
@@ -100,21 +104,29 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One batch of `kind` run by this process (embedded defaults), with a
+/// One batch of `params`' kind run by this process (embedded defaults), with a
 /// progress bar; reconciliation problems are printed as warnings.
 pub async fn in_process(
     settings: &Settings,
-    kind: JobKind,
+    params: &JobParams,
     selection: Selection<'_>,
 ) -> Result<embedded::RunOutcome> {
     let mut progress = Progress::start();
-    let outcome = embedded::run(settings, kind, selection, |batch| progress.update(batch)).await;
+    let outcome = embedded::run(settings, params, selection, |batch| progress.update(batch)).await;
     progress.finish();
     let outcome = outcome?;
     for problem in &outcome.reconciliation.problems {
         eprintln!("warning: {problem}");
     }
     Ok(outcome)
+}
+
+/// The parameters of a batch of `kind`: `--params` checked against the
+/// kind, or its defaults.
+pub fn job_params(kind: JobKind, params: Option<serde_json::Value>) -> Result<JobParams> {
+    let value = params.unwrap_or(serde_json::Value::Null);
+    JobParams::from_json(kind, value)
+        .map_err(|e| Usage(format!("--params for kind `{kind}`: {e}")).into())
 }
 
 /// 0 on success, 3 on partial success, 1 when every job failed.

@@ -13,6 +13,7 @@ use dbfleet::store::{Batch, DeadLetter, JobRow, Migrated};
 
 pub mod history;
 mod registry;
+pub mod schedules;
 pub mod tables;
 
 pub use registry::{credentials, imported, instances};
