@@ -20,8 +20,8 @@ use dbfleet::store::Cancel;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
     ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
-    NewInstance, NewJob, Origin, Parked, Schema, Start, StartingJob, StatRow, Store, StoredStat,
-    StoredUnmeasured, Tally, UnmeasuredRow,
+    NewInstance, NewJob, Origin, Parked, ScheduleSlot, Schema, Start, StartingJob, StatRow, Store,
+    StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -174,6 +174,12 @@ contract!(capacity_reads, check_capacity_reads);
 contract!(
     idempotency_keys,
     check_idempotency_keys,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+contract!(
+    schedule_slots,
+    check_schedule_slots,
     flavor = "multi_thread",
     worker_threads = 4
 );
@@ -2747,6 +2753,70 @@ async fn check_idempotency_keys(store: Store) {
     };
     assert!(store.batches().keyed(&fresh).await.unwrap().is_none());
     assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+}
+
+/// One batch per schedule slot, however many control planes race for it;
+/// another slot, or a manual run, is a run of its own.
+async fn check_schedule_slots(store: Store) {
+    let id = add(&store, "alpha").await.id;
+    let far = Utc::now() + Duration::hours(1);
+    let slot = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
+    let attempts = (0..6).map(|i| {
+        let store = store.clone();
+        let new_jobs = jobs(&[id], far);
+        tokio::spawn(async move {
+            let planes = ["serve a", "serve b"];
+            let claim = ScheduleSlot {
+                schedule: "nightly",
+                slot,
+                manual: false,
+                started_by: planes[i % 2],
+            };
+            let origin = Origin::by("schedule nightly");
+            let batches = store.batches();
+            batches
+                .create_keyed(&claim, BatchId::new(), KIND, &origin, &new_jobs, &zero())
+                .await
+        })
+    });
+    let mut created = Vec::new();
+    for attempt in futures_util::future::join_all(attempts).await {
+        match attempt.unwrap().unwrap() {
+            Keyed::Created(batch) => created.push(batch.id),
+            Keyed::Existing(_) => {}
+            Keyed::Reused => panic!("a slot is never a reuse"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(store.batches().list(10).await.unwrap().len(), 1);
+    let runs = store.schedules().runs("nightly", 10).await.unwrap();
+    assert_eq!(
+        (runs.len(), runs[0].batch_id, runs[0].slot),
+        (1, created[0], slot)
+    );
+    let manual = ScheduleSlot {
+        schedule: "nightly",
+        slot: slot + Duration::minutes(3),
+        manual: true,
+        started_by: "ops",
+    };
+    let (origin, again) = (Origin::by("schedule nightly"), jobs(&[id], far));
+    let other = store
+        .batches()
+        .create_keyed(&manual, BatchId::new(), KIND, &origin, &again, &zero())
+        .await
+        .unwrap();
+    assert!(matches!(other, Keyed::Created(_)));
+    let last = store.schedules().last_slots().await.unwrap();
+    assert_eq!(
+        last,
+        [("nightly".to_string(), slot)],
+        "manual runs are not the cron's"
+    );
+    assert_eq!(
+        store.schedules().last_runs().await.unwrap()[0].slot,
+        manual.slot
+    );
 }
 
 /// Seed a day of `instance`: the inventory plan, the sizes, the total.

@@ -114,8 +114,9 @@ pub async fn trigger(
 
 impl ApiState {
     async fn switch(&self, name: &str, paused: bool) -> Result<Json<ScheduleView>, ApiError> {
-        scheduler::set_paused(&self.store, &self.schedules, name, paused, BY).await?;
-        let all = scheduler::overview(&self.store, &self.schedules, Utc::now()).await?;
+        let now = Utc::now();
+        scheduler::set_paused(&self.store, &self.schedules, (name, paused), BY, now).await?;
+        let all = scheduler::overview(&self.store, &self.schedules, now).await?;
         let view = all.into_iter().find(|o| o.name == name);
         view.map(|o| Json(o.into()))
             .ok_or_else(|| ApiError::not_found(format!("no schedule named `{name}`")))

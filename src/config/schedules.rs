@@ -56,20 +56,19 @@ pub(super) fn schedules(root: &mut Section<'_>, tz: chrono_tz::Tz) -> Vec<Declar
     let built = root.list("schedules", "schedule", |s, _| schedule(s, tz));
     let mut seen = std::collections::BTreeSet::new();
     let mut schedules = Vec::new();
-    for (index, schedule) in built.into_iter().enumerate() {
-        let Some(schedule) = schedule else { continue };
-        if !seen.insert(schedule.name.clone()) {
+    for (index, (name, schedule)) in built.into_iter().enumerate() {
+        if !name.is_empty() && !seen.insert(name.clone()) {
             let key = format!("schedules[{index}].name");
-            let problem = format!("`{}` is declared twice", schedule.name);
-            root.error(&key, &problem);
+            root.error(&key, &format!("`{name}` is declared twice"));
             continue;
         }
-        schedules.push(schedule);
+        schedules.extend(schedule);
     }
     schedules
 }
 
-fn schedule(s: &mut Section<'_>, tz: chrono_tz::Tz) -> Option<DeclaredSchedule> {
+/// The schedule's name (empty when missing), and the schedule when valid.
+fn schedule(s: &mut Section<'_>, tz: chrono_tz::Tz) -> (String, Option<DeclaredSchedule>) {
     let name = s.required_string("name");
     if !name.is_empty() && !valid_name(&name) {
         s.error("name", "use 1 to 128 of A-Z a-z 0-9 . _ -");
@@ -93,13 +92,17 @@ fn schedule(s: &mut Section<'_>, tz: chrono_tz::Tz) -> Option<DeclaredSchedule> 
         }
         spread
     });
-    Some(DeclaredSchedule {
-        name: valid_name(&name).then_some(name)?,
-        params: params?,
-        timing: timing?,
-        selector,
-        spread,
-    })
+    let schedule = match (valid_name(&name), params, timing) {
+        (true, Some(params), Some(timing)) => Some(DeclaredSchedule {
+            name: name.clone(),
+            params,
+            timing,
+            selector,
+            spread,
+        }),
+        _ => None,
+    };
+    (name, schedule)
 }
 
 /// `kind` (required) and `params` (checked against it).
@@ -156,4 +159,65 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::config::load_from_str;
+    use crate::config::test_support::{errors, SOURCE};
+
+    fn problems(yaml: &str) -> Vec<String> {
+        errors(yaml, Vec::new())
+            .iter()
+            .map(|e| format!("{}: {}", e.key, e.problem))
+            .collect()
+    }
+
+    #[test]
+    fn a_schedule_reads_its_kind_parameters_and_windows() {
+        let yaml = "timezone: Europe/Paris\nschedules:\n\
+                    \x20 - name: sizes\n    kind: table_sizes\n    cron: '30 3 * * sun'\n\
+                    \x20   params: { top: 5 }\n    selector: 'env=prod'\n    spread: 30m\n\
+                    \x20   maintenance: ['sat,sun 22:00-06:00']\n";
+        let settings = load_from_str(SOURCE, yaml, Vec::new()).unwrap();
+        let s = &settings.schedules[0];
+        assert_eq!(
+            (s.name.as_str(), s.kind().as_str()),
+            ("sizes", "table_sizes")
+        );
+        assert_eq!(s.params.to_json(), serde_json::json!({"top": 5}));
+        assert_eq!(s.spread, Some(std::time::Duration::from_secs(1800)));
+        assert_eq!(s.timing.pattern(), "30 3 * * sun");
+        assert_eq!(s.selector.as_ref().unwrap().to_string(), "env=prod");
+    }
+
+    #[test]
+    fn every_bad_schedule_is_reported_on_its_key() {
+        let yaml = "schedules:\n\
+                    \x20 - { name: a, kind: probe, cron: 'every night' }\n\
+                    \x20 - { name: b, kind: backup, cron: '0 2 * * *' }\n\
+                    \x20 - { name: c, kind: table_sizes, cron: '0 2 * * *', params: { top: -1 } }\n\
+                    \x20 - { name: a, kind: probe, cron: '0 3 * * *' }\n\
+                    \x20 - { name: 'd e', kind: probe, cron: '0 2 * * *', maintenance: ['someday 01:00-02:00'] }\n\
+                    \x20 - { name: f, kind: probe, cron: '0 2 * * *', spread: 8d, grace: 0s }\n\
+                    \x20 - { name: g, kind: probe }\n";
+        let found = problems(yaml);
+        for expected in [
+            "schedules[0].cron: not a cron pattern",
+            "schedules[1].kind: unknown kind `backup`; expected one of",
+            "schedules[2].params: for kind `table_sizes`:",
+            "schedules[3].name: `a` is declared twice",
+            "schedules[4].name: use 1 to 128 of",
+            "schedules[4].maintenance[0]: expected weekdays",
+            "schedules[5].spread: must be at most 7 days",
+            "schedules[5].grace: must be at least 1s",
+            "schedules[6].cron: required key is missing",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected} in {found:#?}"
+            );
+        }
+    }
 }

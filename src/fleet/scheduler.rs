@@ -105,10 +105,12 @@ impl Scheduler {
     /// something.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<(String, Outcome)>, TriggerError> {
         let states = self.states(now).await?;
-        let last: HashMap<String, DateTime<Utc>> = (self.store.schedules().last_runs().await?)
+        let last: HashMap<String, DateTime<Utc>> = self
+            .store
+            .schedules()
+            .last_slots()
+            .await?
             .into_iter()
-            .filter(|run| !run.manual)
-            .map(|run| (run.schedule, run.slot))
             .collect();
         let mut done = Vec::new();
         for schedule in &self.schedules {
@@ -299,19 +301,17 @@ pub async fn overview(
     Ok(schedules.iter().map(view).collect())
 }
 
-/// Pause (or resume) the configured schedule `name`, recording `by`.
+/// Pause (or resume) the configured schedule `name` at `now`, recording
+/// `by`.
 pub async fn set_paused(
     store: &Store,
     schedules: &[DeclaredSchedule],
-    name: &str,
-    paused: bool,
+    (name, paused): (&str, bool),
     by: &str,
+    now: DateTime<Utc>,
 ) -> Result<ScheduleState, TriggerError> {
     if !schedules.iter().any(|s| s.name == name) {
         return Err(TriggerError::Unknown(name.to_string()));
     }
-    Ok(store
-        .schedules()
-        .set_paused(name, paused, by, Utc::now())
-        .await?)
+    Ok(store.schedules().set_paused(name, paused, by, now).await?)
 }

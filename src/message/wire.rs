@@ -117,11 +117,7 @@ pub(super) fn decode_job(bytes: &[u8]) -> Result<JobMessage, DecodeError> {
             )))
         }
     };
-    let params = match wire.params {
-        Value::Null => Value::Object(Map::new()),
-        params => params,
-    };
-    let params = JobParams::from_json(kind, params)
+    let params = JobParams::from_json(kind, wire.params)
         .map_err(|e| invalid(format!("`params` of a `{kind}` job: {e}")))?;
     Ok(JobMessage {
         schema: wire.schema,

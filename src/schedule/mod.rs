@@ -38,6 +38,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 /// A cron pattern, its time zone, its grace and its maintenance windows.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// As written (the parsed form normalises names to numbers).
+    pattern: String,
     cron: Cron,
     tz: Tz,
     grace: chrono::Duration,
@@ -81,6 +83,7 @@ impl Timing {
             .parse(pattern)
             .map_err(|e| PatternError(e.to_string()))?;
         Ok(Self {
+            pattern: pattern.to_string(),
             cron,
             tz,
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX),
@@ -90,7 +93,7 @@ impl Timing {
 
     /// The pattern as written.
     pub fn pattern(&self) -> &str {
-        self.cron.pattern.as_str()
+        &self.pattern
     }
 
     pub fn grace(&self) -> Duration {

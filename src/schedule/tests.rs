@@ -1,6 +1,8 @@
 //! The scheduling rules, each on instants chosen by the test: the clock is
 //! an argument, never read.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 

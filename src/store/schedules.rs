@@ -120,6 +120,21 @@ impl Schedules<'_> {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// The latest slot each schedule's cron ran (manual runs aside).
+    pub async fn last_slots(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT schedule, max(slot) AS slot FROM schedule_runs \
+                 WHERE manual = $1 GROUP BY schedule",
+                args![false],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.get("schedule")?, row.get("slot")?)))
+            .collect()
+    }
+
     /// The runs of `name`, newest first.
     pub async fn runs(&self, name: &str, limit: i64) -> Result<Vec<ScheduleRun>> {
         let rows = self

@@ -37,7 +37,9 @@ pub async fn run(
 
 async fn switch(settings: &Settings, name: &str, paused: bool, out: &mut impl Write) -> Result<()> {
     let store = fleet::open_store(settings).await?;
-    let state = scheduler::set_paused(&store, &settings.schedules, name, paused, operator()).await;
+    let switch = (name, paused);
+    let state =
+        scheduler::set_paused(&store, &settings.schedules, switch, operator(), Utc::now()).await;
     render::schedules::state(out, &state.map_err(usage)?)
 }
 

@@ -22,13 +22,20 @@ impl Api {
     /// `dbfleet serve` on `world`, with `env` added (e.g. to require the
     /// token for reads); ready once `/healthz` answers.
     pub async fn start(world: &World, env: &[(&str, &str)]) -> Self {
+        Self::start_with(world, std::path::Path::new("config/dbfleet.yaml"), env).await
+    }
+
+    /// [`Api::start`] with the configuration file `config`.
+    pub async fn start_with(world: &World, config: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let port = common::closed_port();
         let token = format!("tok-{}", common::tag());
         let store = world.settings.store.url.as_ref().unwrap().expose_secret();
         let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
         let child = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
             .current_dir(common::repo_root())
-            .args(["--config", "config/dbfleet.yaml", "serve"])
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
             .env("DBFLEET__STORE__URL", store)
             .env("DBFLEET__BROKER__URL", broker)
             .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)

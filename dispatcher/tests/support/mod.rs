@@ -21,11 +21,17 @@ use crate::common::{self, World};
 
 /// `dbfleet ARGS` on this world (only warnings and errors logged).
 pub fn dbfleet(world: &World, args: &[&str]) -> Output {
+    dbfleet_with(world, Path::new("config/dbfleet.yaml"), args)
+}
+
+/// [`dbfleet`] with the configuration file `config`.
+pub fn dbfleet_with(world: &World, config: &Path, args: &[&str]) -> Output {
     let store = world.settings.store.url.as_ref().unwrap().expose_secret();
     let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
     Command::new(env!("CARGO_BIN_EXE_dbfleet"))
         .current_dir(common::repo_root())
-        .args(["--config", "config/dbfleet.yaml"])
+        .arg("--config")
+        .arg(config)
         .args(args)
         .env("DBFLEET__STORE__URL", store)
         .env("DBFLEET__BROKER__URL", broker)
