@@ -1,8 +1,9 @@
 //! `dbfleet serve`: the control plane's loops, side by side until shutdown.
 //!
 //! The results folder, the dead-letter folder, the deadline sweeper, the
-//! publisher of parked jobs (a batch spread over a window) and the queue
-//! counter run as named [`Tasks`]. If one of them ends before
+//! publisher of parked jobs (a batch spread over a window), the queue
+//! counter and, when `alerts.rules` has any, the alert evaluator run as
+//! named [`Tasks`]. If one of them ends before
 //! shutdown (an error, a panic), the others are stopped and the failure is
 //! returned, so a broken control plane exits and is restarted instead of
 //! limping along.
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Error;
 use super::{aggregator, folder};
+use crate::alerts::Evaluator;
 use crate::broker::{Broker, Queue};
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
@@ -28,6 +30,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let mut tasks = Tasks::new(shutdown.clone());
+    // Only `serve` alerts: `dbfleet run` shares the loops above but not this.
+    if !settings.alerts.rules.is_empty() {
+        let evaluator = Evaluator::new(Arc::new(settings.clone()), store.clone());
+        tasks.spawn_loop("the alert evaluator", evaluator.run(shutdown.clone()));
+    }
     spawn(&mut tasks, settings, store, broker);
     tokio::select! {
         _ = shutdown.cancelled() => {}
