@@ -1,8 +1,10 @@
 //! The command line, as clap parses it.
 
+mod alert;
 mod capacity;
 mod values;
 
+pub use alert::AlertCommand;
 pub use capacity::CapacityCommand;
 use values::{env_var_name, format, kind, label, limit, non_empty, selector, window};
 
@@ -71,6 +73,9 @@ pub enum Command {
     /// Read the capacity history: table sizes per database.
     #[command(subcommand)]
     Capacity(CapacityCommand),
+    /// Try the alert channels; show the alerts' state and what was sent.
+    #[command(subcommand)]
+    Alert(AlertCommand),
 }
 
 /// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key
