@@ -1,0 +1,160 @@
+//! `dbfleet alert …`, black-box: `alert test` against a webhook receiver
+//! and an SMTP sink the test starts (and a port nobody listens on), and
+//! `alert list` after an evaluation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+#[macro_use]
+mod common;
+mod support;
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use common::alert_sinks::{SmtpSink, WebhookReceiver};
+use common::{Backend, World};
+use dbfleet::alerts::{sign, Evaluator, SIGNATURE_HEADER};
+use dbfleet::domain::DbType;
+use dbfleet::secret::PasswordRef;
+use secrecy::ExposeSecret;
+use support::{json, stderr, stdout, Files};
+
+const KEY: &str = "cli-signing-key-value";
+
+/// The configuration: the world's store, the channels `ops-hook`,
+/// `dba-mail` and `dead-hook` (a port nobody listens on), one rule.
+fn config(
+    files: &Files,
+    world: &World,
+    hook: &WebhookReceiver,
+    smtp: &SmtpSink,
+    dead: u16,
+) -> String {
+    let key = files.write("hmac.key", KEY);
+    let store = world.settings.store.url.as_ref().unwrap().expose_secret();
+    let yaml = format!(
+        "store: {{ url: \"{store}\" }}\n\
+         alerts:\n  channels:\n\
+         \x20   - {{ name: ops-hook, webhook: \"{}\", secret_file: {} }}\n\
+         \x20   - {{ name: dba-mail, smtp: {{ host: 127.0.0.1, port: {}, tls: none, \
+                  from: dbfleet@x.test, to: [dba@x.test] }} }}\n\
+         \x20   - {{ name: dead-hook, webhook: \"http://127.0.0.1:{dead}/hook\", secret_file: {} }}\n\
+         \x20 rules:\n\
+         \x20   - {{ name: stale, when: not_collected, days: 2, channels: [ops-hook] }}\n",
+        hook.url(),
+        key.display(),
+        smtp.addr.port(),
+        key.display(),
+    );
+    files.write("dbfleet.yaml", &yaml).display().to_string()
+}
+
+fn dbfleet(config: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .current_dir(common::repo_root())
+        .args(["--config", config])
+        .args(args)
+        .env("DBFLEET__LOG__LEVEL", "warn")
+        .output()
+        .unwrap()
+}
+
+/// A port that was free a moment ago.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_delivers_to_each_channel_and_names_the_one_that_fails() {
+    let world = World::on(Backend::Embedded).await;
+    let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
+    let files = Files::new();
+    let config = config(&files, &world, &hook, &smtp, closed_port().await);
+
+    let one = dbfleet(&config, &["alert", "test", "--channel", "ops-hook"]);
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&one),
+        stderr(&one)
+    );
+    assert!(
+        stdout(&one).contains("ops-hook: delivered"),
+        "{}",
+        stdout(&one)
+    );
+    let request = &hook.wait_for(1).await[0];
+    let signature = request.headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(signature, sign(KEY.as_bytes(), &request.body));
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["rule"], "dbfleet-test");
+
+    let mail = dbfleet(&config, &["alert", "test", "--channel", "dba-mail"]);
+    assert_eq!(
+        mail.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&mail),
+        stderr(&mail)
+    );
+    let got = &smtp.wait_for(1).await[0];
+    assert_eq!(got.to, ["dba@x.test"]);
+    assert!(
+        got.data
+            .contains("Subject: [dbfleet] firing dbfleet-test: sample"),
+        "{}",
+        got.data
+    );
+
+    let all = dbfleet(&config, &["alert", "test"]);
+    let text = stdout(&all);
+    assert_eq!(all.status.code(), Some(1), "{text}{}", stderr(&all));
+    assert!(
+        text.contains("ops-hook: delivered") && text.contains("dba-mail: delivered"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dead-hook: not delivered after 3 attempt(s)"),
+        "{text}"
+    );
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains(KEY) && !stderr(&all).contains(KEY), "{text}");
+
+    let unknown = dbfleet(&config, &["alert", "test", "--channel", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("no channel is named `nope`"),
+        "{}",
+        stderr(&unknown)
+    );
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_list_shows_the_states_and_the_sends() {
+    let world = World::on(Backend::Embedded).await;
+    let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
+    let files = Files::new();
+    let config = config(&files, &world, &hook, &smtp, closed_port().await);
+    world
+        .add_instance("listed", DbType::Postgresql, 5432, "x", PasswordRef::None)
+        .await;
+    let settings = dbfleet::config::load(std::path::Path::new(&config), Vec::new()).unwrap();
+    let evaluator = Evaluator::new(Arc::new(settings), world.store.clone());
+    evaluator.evaluate(chrono::Utc::now()).await.unwrap();
+
+    let listed = json(&dbfleet(&config, &["alert", "list", "--json"]));
+    assert_eq!(listed["states"][0]["rule"], "stale");
+    assert_eq!(listed["states"][0]["subject"], "listed");
+    assert_eq!(listed["states"][0]["state"], "firing");
+    assert_eq!(listed["sends"][0]["channel"], "ops-hook");
+    assert_eq!(listed["sends"][0]["delivered"], true);
+
+    let table = dbfleet(&config, &["alert", "list"]);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    assert!(stdout(&table).contains("listed"), "{}", stdout(&table));
+    world.teardown().await;
+}
