@@ -7,14 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alert_sinks;
 #[macro_use]
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use alert_sinks::{SmtpSink, WebhookReceiver};
 use chrono::Utc;
-use common::alert_sinks::{SmtpSink, WebhookReceiver};
 use common::{Backend, World};
 use dbfleet::alerts::{Evaluator, Retry, SIGNATURE_HEADER};
 use dbfleet::domain::{BatchId, DbType, JobId};
@@ -75,7 +76,7 @@ fn hmac_hex(key: &[u8], body: &[u8]) -> String {
 }
 
 /// The body of a request, checked against its signature.
-fn signed_body(request: &common::alert_sinks::Request) -> Value {
+fn signed_body(request: &alert_sinks::Request) -> Value {
     let signature = request.headers[SIGNATURE_HEADER].to_str().unwrap();
     assert_eq!(signature, hmac_hex(KEY.as_bytes(), &request.body));
     assert_ne!(signature, hmac_hex(b"another key", &request.body));

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tests/alert_sinks/mod.rs"]
+mod alert_sinks;
 #[path = "../../tests/common/mod.rs"]
 #[macro_use]
 mod common;
@@ -12,7 +14,7 @@ mod support;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use common::alert_sinks::{SmtpSink, WebhookReceiver};
+use alert_sinks::{SmtpSink, WebhookReceiver};
 use common::{Backend, World};
 use dbfleet::alerts::{sign, Evaluator, SIGNATURE_HEADER};
 use dbfleet::domain::DbType;

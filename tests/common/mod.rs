@@ -25,7 +25,6 @@ macro_rules! on_both_backends {
     )*};
 }
 
-pub mod alert_sinks;
 pub mod backends;
 pub mod fleet;
 pub mod pki;

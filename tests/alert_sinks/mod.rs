@@ -1,7 +1,10 @@
 //! Receivers of alert notifications that a test starts on loopback, port 0:
 //! an HTTP endpoint that records each request (and answers with a status
 //! the test sets), and an SMTP sink speaking just enough SMTP to take a
-//! message and record its envelope and data.
+//! message and record its envelope and data. Apart from `common/` (which
+//! the worker's tests share too), since it needs axum.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
