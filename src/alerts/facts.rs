@@ -131,20 +131,31 @@ async fn instances(
         })
         .collect();
     if forecast {
-        let scope = crate::forecast::Scope {
-            instance: None,
-            databases: false,
-            today,
-        };
-        for f in crate::forecast::forecasts(store, &settings.capacity, scope).await? {
-            if let Some(fact) = facts.iter_mut().find(|i| i.name == f.instance) {
-                fact.days_left = f.outlook.days_left;
-                fact.current_mb = f.outlook.current_mb;
-                fact.ceiling_mb = f.ceiling_mb;
-            }
-        }
+        add_forecasts(store, settings, today, &mut facts).await?;
     }
     Ok(facts)
+}
+
+/// Each instance's days until full, against its ceiling.
+async fn add_forecasts(
+    store: &Store,
+    settings: &Settings,
+    today: NaiveDate,
+    facts: &mut [InstanceFact],
+) -> store::Result<()> {
+    let scope = crate::forecast::Scope {
+        instance: None,
+        databases: false,
+        today,
+    };
+    for f in crate::forecast::forecasts(store, &settings.capacity, scope).await? {
+        if let Some(fact) = facts.iter_mut().find(|i| i.name == f.instance) {
+            fact.days_left = f.outlook.days_left;
+            fact.current_mb = f.outlook.current_mb;
+            fact.ceiling_mb = f.ceiling_mb;
+        }
+    }
+    Ok(())
 }
 
 async fn ended_batches(store: &Store, now: DateTime<Utc>) -> store::Result<Vec<EndedBatch>> {

@@ -123,16 +123,7 @@ fn webhook_channel(s: &mut Section<'_>, url: String) -> Option<Webhook> {
 
 fn smtp(s: &mut Section<'_>) -> Option<Smtp> {
     let host = s.required_string("host");
-    let tls = match s.string_or("tls", "starttls").as_str() {
-        "none" => SmtpTls::None,
-        "starttls" => SmtpTls::StartTls,
-        "tls" => SmtpTls::Tls,
-        other => {
-            let problem = format!("expected `none`, `starttls` or `tls`, found `{other}`");
-            s.error("tls", &problem);
-            SmtpTls::StartTls
-        }
-    };
+    let tls = smtp_tls(s);
     let default_port = if tls == SmtpTls::Tls { 465 } else { 587 };
     let port = s.int_in("port", 1..=u16::MAX, default_port);
     let from = address(s, "from");
@@ -162,6 +153,19 @@ fn smtp(s: &mut Section<'_>) -> Option<Smtp> {
         password,
         tls,
     })
+}
+
+fn smtp_tls(s: &mut Section<'_>) -> SmtpTls {
+    match s.string_or("tls", "starttls").as_str() {
+        "none" => SmtpTls::None,
+        "starttls" => SmtpTls::StartTls,
+        "tls" => SmtpTls::Tls,
+        other => {
+            let problem = format!("expected `none`, `starttls` or `tls`, found `{other}`");
+            s.error("tls", &problem);
+            SmtpTls::StartTls
+        }
+    }
 }
 
 fn address(s: &mut Section<'_>, key: &'static str) -> Option<String> {

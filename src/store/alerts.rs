@@ -93,6 +93,16 @@ pub struct Alerts<'a> {
 
 const STATE_COLUMNS: &str = "rule, subject, state, since, summary, details, to_send, last_sent_at";
 
+/// A (rule, subject)'s first state, unless it has one.
+const RECORD_FIRST: &str = "INSERT INTO alert_states \
+         (rule, subject, state, since, summary, details, to_send) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, subject) DO NOTHING";
+
+/// A (rule, subject)'s next state, only from the state `$8`.
+const RECORD_CHANGE: &str = "UPDATE alert_states SET state = $3, since = $4, summary = $5, \
+         details = $6, to_send = $7, claimed_until = NULL \
+     WHERE rule = $1 AND subject = $2 AND state = $8";
+
 impl Alerts<'_> {
     /// Every (rule, subject) with a state, by rule then subject.
     pub async fn states(&self) -> Result<Vec<StoredAlert>> {
@@ -102,50 +112,28 @@ impl Alerts<'_> {
     }
 
     /// Record `t` at `now` unless someone else already did (or the state
-    /// is no longer `t.from`); `true` when this call recorded it.
+    /// is no longer `t.from`); `true` when this call recorded it. The
+    /// statement is the check: an insert only where there is no row, an
+    /// update only from the state seen.
     pub async fn record(&self, t: &NewTransition<'_>, now: DateTime<Utc>) -> Result<bool> {
         let to_send = i64::from(!t.silenced);
-        let changed = match t.from {
-            None => {
-                self.db
-                    .execute(
-                        "INSERT INTO alert_states \
-                             (rule, subject, state, since, summary, details, to_send) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT (rule, subject) DO NOTHING",
-                        args![
-                            t.rule,
-                            t.subject,
-                            t.to.as_str(),
-                            now,
-                            t.summary,
-                            t.details.clone(),
-                            to_send
-                        ],
-                    )
-                    .await?
-            }
+        let mut args = args![
+            t.rule,
+            t.subject,
+            t.to.as_str(),
+            now,
+            t.summary,
+            t.details.clone(),
+            to_send
+        ];
+        let sql = match t.from {
+            None => RECORD_FIRST,
             Some(from) => {
-                self.db
-                    .execute(
-                        "UPDATE alert_states SET state = $3, since = $4, summary = $5, \
-                             details = $6, to_send = $7, claimed_until = NULL \
-                         WHERE rule = $1 AND subject = $2 AND state = $8",
-                        args![
-                            t.rule,
-                            t.subject,
-                            t.to.as_str(),
-                            now,
-                            t.summary,
-                            t.details.clone(),
-                            to_send,
-                            from.as_str()
-                        ],
-                    )
-                    .await?
+                args.extend(args![from.as_str()]);
+                RECORD_CHANGE
             }
         };
-        Ok(changed == 1)
+        Ok(self.db.execute(sql, args).await? == 1)
     }
 
     /// Claim up to `limit` transitions still to be sent that nobody holds

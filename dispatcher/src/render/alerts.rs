@@ -15,15 +15,21 @@ pub fn list(
         let both = serde_json::json!({ "states": states, "sends": sends });
         return super::json(out, &both);
     }
+    state_table(out, states)?;
+    writeln!(out)?;
+    send_table(out, sends)
+}
+
+fn state_table(out: &mut impl Write, states: &[StoredAlert]) -> Result<()> {
     writeln!(
         out,
-        "{:<20} {:<36} {:<9} {:<26} {:<8} SUMMARY",
+        "{:<20} {:<36} {:<9} {:<23} {:<7} SUMMARY",
         "RULE", "SUBJECT", "STATE", "SINCE", "TO SEND"
     )?;
     for s in states {
         writeln!(
             out,
-            "{:<20} {:<36} {:<9} {:<26} {:<8} {}",
+            "{:<20} {:<36} {:<9} {:<23} {:<7} {}",
             s.rule,
             s.subject,
             s.state.as_str(),
@@ -32,16 +38,19 @@ pub fn list(
             s.summary
         )?;
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+fn send_table(out: &mut impl Write, sends: &[AlertSend]) -> Result<()> {
     writeln!(
         out,
-        "{:<26} {:<16} {:<20} {:<36} {:<9} {:<10} {:>8}  ERROR",
+        "{:<23} {:<16} {:<20} {:<36} {:<9} {:<9} {:>8}  ERROR",
         "SENT", "CHANNEL", "RULE", "SUBJECT", "STATE", "STATUS", "ATTEMPTS"
     )?;
     for s in sends {
         writeln!(
             out,
-            "{:<26} {:<16} {:<20} {:<36} {:<9} {:<10} {:>8}  {}",
+            "{:<23} {:<16} {:<20} {:<36} {:<9} {:<9} {:>8}  {}",
             s.sent_at.format("%Y-%m-%d %H:%M:%S UTC"),
             s.channel,
             s.rule,
