@@ -1,6 +1,7 @@
 //! `dbfleet alert …`, black-box: `alert test` against a webhook receiver
-//! and an SMTP sink the test starts (and a port nobody listens on), and
-//! `alert list` after an evaluation.
+//! and an SMTP sink the test starts (and a port nobody listens on),
+//! `alert list` after an evaluation, and `dbfleet serve` evaluating the
+//! rules on its own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +12,7 @@ mod alert_sinks;
 mod common;
 mod support;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use alert_sinks::{SmtpSink, WebhookReceiver};
@@ -62,18 +63,12 @@ fn dbfleet(config: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A port that was free a moment ago.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_test_delivers_to_each_channel_and_names_the_one_that_fails() {
     let world = World::on(Backend::Embedded).await;
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
     let files = Files::new();
-    let config = config(&files, &world, &hook, &smtp, closed_port().await);
+    let config = config(&files, &world, &hook, &smtp, common::closed_port());
 
     let one = dbfleet(&config, &["alert", "test", "--channel", "ops-hook"]);
     assert_eq!(
@@ -140,7 +135,7 @@ async fn alert_list_shows_the_states_and_the_sends() {
     let world = World::on(Backend::Embedded).await;
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
     let files = Files::new();
-    let config = config(&files, &world, &hook, &smtp, closed_port().await);
+    let config = config(&files, &world, &hook, &smtp, common::closed_port());
     world
         .add_instance("listed", DbType::Postgresql, 5432, "x", PasswordRef::None)
         .await;
@@ -158,5 +153,52 @@ async fn alert_list_shows_the_states_and_the_sends() {
     let table = dbfleet(&config, &["alert", "list"]);
     assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
     assert!(stdout(&table).contains("listed"), "{}", stdout(&table));
+    world.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_evaluates_the_rules_and_sends_a_standing_condition_once() {
+    let world = World::on(Backend::Fleet).await;
+    let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
+    let files = Files::new();
+    let config = config(&files, &world, &hook, &smtp, common::closed_port());
+    world
+        .add_instance("served", DbType::Postgresql, 5432, "x", PasswordRef::None)
+        .await;
+    let broker = world.settings.broker.url.as_ref().unwrap().expose_secret();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_dbfleet"))
+        .current_dir(common::repo_root())
+        .args(["--config", &config, "serve"])
+        .env("DBFLEET__BROKER__URL", broker)
+        .env("DBFLEET__BROKER__PREFIX", &world.settings.broker.prefix)
+        .env("DBFLEET__ALERTS__EVALUATE_EVERY", "1s")
+        .env("DBFLEET__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let body: serde_json::Value = serde_json::from_slice(&hook.wait_for(1).await[0].body).unwrap();
+    assert_eq!(
+        (&body["subject"], &body["state"]),
+        (&"served".into(), &"firing".into())
+    );
+    // Two more evaluations, seen by the mark each one moves, send nothing.
+    let first = chrono::Utc::now();
+    common::eventually("two more evaluations", || async {
+        let mark = world.store.alerts().mark("batches").await.unwrap();
+        mark.filter(|at| *at > first + chrono::Duration::seconds(2))
+    })
+    .await;
+    assert_eq!(hook.requests().len(), 1);
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let status = serve.wait().unwrap();
+    let mut logged = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut logged).unwrap();
+    assert_eq!(status.code(), Some(0), "{logged}");
+    assert!(!logged.contains(KEY), "{logged}");
     world.teardown().await;
 }
