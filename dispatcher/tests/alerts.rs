@@ -26,7 +26,8 @@ use support::{json, stderr, stdout, Files};
 const KEY: &str = "cli-signing-key-value";
 
 /// The configuration: the world's store, the channels `ops-hook`,
-/// `dba-mail` and `dead-hook` (a port nobody listens on), one rule.
+/// `dba-mail`, `dead-hook` (a port nobody listens on) and `tls-mail` (the
+/// sink, which offers no STARTTLS), one rule.
 fn config(
     files: &Files,
     world: &World,
@@ -43,12 +44,15 @@ fn config(
          \x20   - {{ name: dba-mail, smtp: {{ host: 127.0.0.1, port: {}, tls: none, \
                   from: dbfleet@x.test, to: [dba@x.test] }} }}\n\
          \x20   - {{ name: dead-hook, webhook: \"http://127.0.0.1:{dead}/hook\", secret_file: {} }}\n\
+         \x20   - {{ name: tls-mail, smtp: {{ host: 127.0.0.1, port: {}, tls: starttls, \
+                  from: dbfleet@x.test, to: [dba@x.test] }} }}\n\
          \x20 rules:\n\
          \x20   - {{ name: stale, when: not_collected, days: 2, channels: [ops-hook] }}\n",
         hook.url(),
         key.display(),
         smtp.addr.port(),
         key.display(),
+        smtp.addr.port(),
     );
     files.write("dbfleet.yaml", &yaml).display().to_string()
 }
@@ -105,6 +109,16 @@ async fn alert_test_delivers_to_each_channel_and_names_the_one_that_fails() {
         "{}",
         got.data
     );
+
+    // STARTTLS is required, so a server without it gets no message.
+    let clear = dbfleet(&config, &["alert", "test", "--channel", "tls-mail"]);
+    assert_eq!(clear.status.code(), Some(1), "{}", stdout(&clear));
+    assert!(
+        stdout(&clear).contains("tls-mail: not delivered"),
+        "{}",
+        stdout(&clear)
+    );
+    assert_eq!(smtp.mails().len(), 1);
 
     let all = dbfleet(&config, &["alert", "test"]);
     let text = stdout(&all);
@@ -201,4 +215,26 @@ async fn serve_evaluates_the_rules_and_sends_a_standing_condition_once() {
     assert_eq!(status.code(), Some(0), "{logged}");
     assert!(!logged.contains(KEY), "{logged}");
     world.teardown().await;
+}
+
+#[test]
+fn config_check_names_every_bad_alert_key() {
+    let files = Files::new();
+    let yaml = "alerts:\n  channels:\n\
+                \x20   - { name: hook, webhook: \"http://x/h\", secret: inline-value }\n\
+                \x20 rules:\n\
+                \x20   - { name: r, when: days_until_full, below: 0, channels: [nowhere] }\n";
+    let config = files.write("bad.yaml", yaml).display().to_string();
+    let checked = dbfleet(&config, &["config", "check"]);
+    let problems = stderr(&checked);
+    assert_eq!(checked.status.code(), Some(2), "{problems}");
+    for key in [
+        "alerts.channels[0].secret: unknown key",
+        "alerts.channels[0].secret_env: required",
+        "alerts.rules[0].below: must be between 1 and 3650",
+        "alerts.rules[0].channels[0]: no channel is named `nowhere`",
+    ] {
+        assert!(problems.contains(key), "{key} in {problems}");
+    }
+    assert!(!problems.contains("inline-value"), "{problems}");
 }
