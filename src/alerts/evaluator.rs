@@ -18,8 +18,9 @@ use super::{deliver, facts, plan, rules, Error, Notification, Retry};
 use crate::config::Settings;
 use crate::store::{AlertSend, NewTransition, Store, StoredAlert};
 
-/// How long a claim on a transition holds before another control plane
-/// may send it: longer than every channel's retries take.
+/// How long a claim on one transition holds before another control plane
+/// may send it: longer than its channels' attempts take (each attempt is
+/// bounded: 10s for a webhook by default, 15s for SMTP).
 const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
 /// Transitions sent per evaluation at most.
 const SEND_LIMIT: i64 = 200;
@@ -110,18 +111,24 @@ impl Evaluator {
         Ok(evaluation)
     }
 
-    /// Send every transition still to be sent that this evaluator claims.
+    /// Send every transition still to be sent, claiming one at a time so
+    /// a claim covers only its own sends. One not delivered is held until
+    /// `now`, so it waits for the next evaluation instead of being taken
+    /// again in this one.
     pub async fn send_pending(&self, now: DateTime<Utc>) -> Result<Vec<AlertSend>, Error> {
         let alerts = self.store.alerts();
-        let claimed = alerts.claim(now, now + CLAIM, SEND_LIMIT).await?;
         let mut sends = Vec::new();
-        for alert in claimed {
+        for _ in 0..SEND_LIMIT {
+            let until = Utc::now() + CLAIM;
+            let Some(alert) = alerts.claim(now, until, 1).await?.pop() else {
+                break;
+            };
             let (tried, all_taken) = self.send_one(&alert).await?;
             sends.extend(tried);
             if all_taken {
                 alerts.finish(&alert, Utc::now()).await?;
             } else {
-                alerts.release(&alert).await?;
+                alerts.release(&alert, now).await?;
             }
         }
         Ok(sends)

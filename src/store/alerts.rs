@@ -175,13 +175,14 @@ impl Alerts<'_> {
         Ok(())
     }
 
-    /// Give up the claim on `alert`: the next evaluation sends it again.
-    pub async fn release(&self, alert: &StoredAlert) -> Result<()> {
+    /// Hold `alert` until `at` only: an evaluation after `at` (here or in
+    /// another control plane) sends it again.
+    pub async fn release(&self, alert: &StoredAlert, at: DateTime<Utc>) -> Result<()> {
         self.db
             .execute(
-                "UPDATE alert_states SET claimed_until = NULL \
+                "UPDATE alert_states SET claimed_until = $4 \
                  WHERE rule = $1 AND subject = $2 AND since = $3",
-                args![alert.rule.as_str(), alert.subject.as_str(), alert.since],
+                args![alert.rule.as_str(), alert.subject.as_str(), alert.since, at],
             )
             .await?;
         Ok(())
