@@ -151,6 +151,13 @@ async fn a_standing_condition_sends_once_and_once_more_when_it_resolves(backend:
     let sends = world.store.alerts().sends(10).await.unwrap();
     assert_eq!(sends.len(), 2);
     assert!(sends.iter().all(|s| s.delivered && s.attempts == 1));
+    let metrics = dbfleet::metrics::metrics().render();
+    for line in [
+        "dbfleet_alert_transitions_total{rule=\"stale\",state=\"resolved\"}",
+        "dbfleet_alert_notifications_total{channel=\"hook\",outcome=\"delivered\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     world.teardown().await;
 }
 

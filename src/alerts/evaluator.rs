@@ -97,6 +97,7 @@ impl Evaluator {
                     silenced: change.silenced,
                 };
                 if self.store.alerts().record(&transition, now).await? {
+                    changed(&rule.name, &change);
                     evaluation
                         .recorded
                         .push((rule.name.clone(), change.subject, change.to));
@@ -154,6 +155,7 @@ impl Evaluator {
                 tracing::warn!(channel = %name, rule = %alert.rule, subject = %alert.subject,
                     attempts = delivery.attempts, %reason, "an alert was not delivered");
             }
+            crate::metrics::metrics().alert_sent(name, delivery.delivered());
             let send = AlertSend {
                 channel: name.clone(),
                 rule: alert.rule.clone(),
@@ -171,6 +173,14 @@ impl Evaluator {
         let all_taken = sends.iter().all(|s| s.delivered);
         Ok((sends, all_taken))
     }
+}
+
+/// Log and count a transition this evaluator recorded.
+fn changed(rule: &str, change: &super::Change) {
+    let state = change.to.as_str();
+    crate::metrics::metrics().alert_changed(rule, state);
+    tracing::info!(rule, subject = %change.subject, state, silenced = change.silenced,
+        summary = %change.summary, "alert state changed");
 }
 
 fn notification(alert: &StoredAlert) -> Notification {
