@@ -3,7 +3,8 @@
 //! standing condition sends once, and once more when it resolves; two
 //! evaluators on one store send each transition once; a failed delivery is
 //! kept and sent at the next evaluation; a silence records but sends
-//! nothing; a failed batch is mailed once.
+//! nothing; a failed batch is mailed once; growth and days until full
+//! read the history filed in the store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,6 +20,7 @@ use chrono::Utc;
 use common::{Backend, World};
 use dbfleet::alerts::{Evaluator, Retry, SIGNATURE_HEADER};
 use dbfleet::domain::{BatchId, DbType, JobId};
+use dbfleet::inventory::InventoryPlan;
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{AlertState, Instance, NewJob, Origin, StatRow, Store, Tally};
 use hmac::{Hmac, Mac};
@@ -30,6 +32,7 @@ on_both_backends!(
     a_failed_delivery_is_kept_and_sent_at_the_next_evaluation,
     a_silenced_subject_records_its_state_and_sends_nothing,
     a_failed_batch_is_mailed_once,
+    growth_and_days_until_full_read_the_filed_history,
 );
 
 const KEY: &str = "test-signing-key";
@@ -278,5 +281,83 @@ async fn a_failed_batch_is_mailed_once(backend: Backend) {
     ev.evaluate(Utc::now()).await.unwrap();
     assert_eq!(smtp.mails().len(), 1);
     assert!(hook.requests().is_empty());
+    world.teardown().await;
+}
+
+/// File `size_mb` for the database `app` of `instance`, `days_ago` days
+/// before today, with its inventory row and the day's total.
+async fn file_day(world: &World, instance: &Instance, days_ago: i64, size_mb: i64) {
+    let date = Utc::now().date_naive() - chrono::Duration::days(days_ago);
+    let known = world.store.inventory().records(instance.id).await.unwrap();
+    let plan = if known.is_empty() {
+        InventoryPlan {
+            created: vec!["app".into()],
+            ..InventoryPlan::default()
+        }
+    } else {
+        InventoryPlan {
+            refreshed: vec!["app".into()],
+            ..InventoryPlan::default()
+        }
+    };
+    let inventory = world.store.inventory();
+    inventory
+        .apply(instance.id, &plan, date, Utc::now())
+        .await
+        .unwrap();
+    let row = StatRow {
+        database_name: "app".into(),
+        size_mb,
+        data_size_mb: None,
+        log_size_mb: None,
+        method: None,
+        collected_at: Utc::now(),
+    };
+    let stats = world.store.stats();
+    stats
+        .upsert_databases(instance.id, date, &[row])
+        .await
+        .unwrap();
+    stats
+        .refresh_instance_total(instance.id, date, Utc::now())
+        .await
+        .unwrap();
+}
+
+async fn growth_and_days_until_full_read_the_filed_history(backend: Backend) {
+    let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
+    let rules = "  rules:\n\
+        \x20   - { name: growth, when: growth, over: 7d, percent: 50, channels: [hook] }\n\
+        \x20   - { name: full, when: days_until_full, below: 30, channels: [hook] }\n\
+        capacity:\n  ceilings:\n    - { instance: grow-a, size: 1GiB }\n";
+    let world = world(backend, &hook, &smtp, rules).await;
+    let (a, b) = (
+        instance(&world, "grow-a").await,
+        instance(&world, "calm-b").await,
+    );
+    for (days_ago, a_mb, b_mb) in [(6, 100, 100), (3, 200, 100), (0, 300, 101)] {
+        file_day(&world, &a, days_ago, a_mb).await;
+        file_day(&world, &b, days_ago, b_mb).await;
+    }
+    let done = evaluator(&world, world.store.clone())
+        .evaluate(Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(done.sends.len(), 2, "{done:?}");
+    let mut bodies: Vec<Value> = hook.requests().iter().map(signed_body).collect();
+    bodies.sort_by_key(|b| b["rule"].as_str().unwrap().to_string());
+    assert_eq!(
+        (&bodies[0]["rule"], &bodies[0]["subject"]),
+        (&"full".into(), &"grow-a".into())
+    );
+    let days_left = bodies[0]["details"]["days_left"].as_i64().unwrap();
+    assert!((1..30).contains(&days_left), "{}", bodies[0]);
+    assert_eq!(bodies[0]["details"]["ceiling_mb"], 1024);
+    assert_eq!(
+        (&bodies[1]["rule"], &bodies[1]["subject"]),
+        (&"growth".into(), &"grow-a/app".into())
+    );
+    assert_eq!(bodies[1]["details"]["change_mb"], 200);
+    assert_eq!(bodies[1]["details"]["change_percent"], 200.0);
     world.teardown().await;
 }
