@@ -26,7 +26,8 @@ use support::{json, stderr, stdout, Files};
 const KEY: &str = "cli-signing-key-value";
 
 /// The configuration: the world's store, the channels `ops-hook`,
-/// `dba-mail`, `dead-hook` (a port nobody listens on) and `tls-mail` (the
+/// `dba-mail`, `dead-hook` (a port nobody listens on), `keyless-hook`
+/// (its key's variable unset) and `tls-mail` (the
 /// sink, which offers no STARTTLS), one rule.
 fn config(
     files: &Files,
@@ -44,6 +45,7 @@ fn config(
          \x20   - {{ name: dba-mail, smtp: {{ host: 127.0.0.1, port: {}, tls: none, \
                   from: dbfleet@x.test, to: [dba@x.test] }} }}\n\
          \x20   - {{ name: dead-hook, webhook: \"http://127.0.0.1:{dead}/hook\", secret_file: {} }}\n\
+         \x20   - {{ name: keyless-hook, webhook: \"{}\", secret_env: DBFT_ALERT_KEY_NOT_SET }}\n\
          \x20   - {{ name: tls-mail, smtp: {{ host: 127.0.0.1, port: {}, tls: starttls, \
                   from: dbfleet@x.test, to: [dba@x.test] }} }}\n\
          \x20 rules:\n\
@@ -52,6 +54,7 @@ fn config(
         key.display(),
         smtp.addr.port(),
         key.display(),
+        hook.url(),
         smtp.addr.port(),
     );
     files.write("dbfleet.yaml", &yaml).display().to_string()
@@ -132,6 +135,9 @@ async fn alert_test_delivers_to_each_channel_and_names_the_one_that_fails() {
         "{text}"
     );
     assert!(text.contains("connection refused"), "{text}");
+    let keyless = "keyless-hook: not delivered after 3 attempt(s): the signing key: \
+                   password environment variable `DBFT_ALERT_KEY_NOT_SET` is not set";
+    assert!(text.contains(keyless), "{text}");
     assert!(!text.contains(KEY) && !stderr(&all).contains(KEY), "{text}");
 
     let unknown = dbfleet(&config, &["alert", "test", "--channel", "nope"]);

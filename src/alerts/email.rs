@@ -67,7 +67,9 @@ fn transport(smtp: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> 
     let mut builder = builder.port(smtp.port).timeout(Some(TIMEOUT));
     if let Some(user) = &smtp.username {
         let password = match &smtp.password {
-            Some(reference) => reference.resolve().map_err(|e| e.to_string())?,
+            Some(reference) => reference
+                .resolve()
+                .map_err(|e| format!("the SMTP password: {e}"))?,
             None => secrecy::SecretString::from(String::new()),
         };
         let credentials = Credentials::new(user.clone(), password.expose_secret().to_string());

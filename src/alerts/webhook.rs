@@ -29,7 +29,10 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 
 /// POST `n` to `hook` once; the reason it was not taken otherwise.
 pub(super) async fn post(hook: &Webhook, n: &Notification) -> Result<(), String> {
-    let key: SecretString = hook.secret.resolve().map_err(|e| e.to_string())?;
+    let key: SecretString = hook
+        .secret
+        .resolve()
+        .map_err(|e| format!("the signing key: {e}"))?;
     let body = serde_json::to_vec(n).map_err(|e| format!("cannot encode the body: {e}"))?;
     let signature = sign(key.expose_secret().as_bytes(), &body);
     let client = reqwest::Client::builder()
