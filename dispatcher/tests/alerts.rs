@@ -26,9 +26,9 @@ use support::{json, stderr, stdout, Files};
 const KEY: &str = "cli-signing-key-value";
 
 /// The configuration: the world's store, the channels `ops-hook`,
-/// `dba-mail`, `dead-hook` (a port nobody listens on), `keyless-hook`
-/// (its key's variable unset) and `tls-mail` (the
-/// sink, which offers no STARTTLS), one rule.
+/// `dba-mail`, `dead-hook` (a port nobody listens on), `keyless-hook` (its
+/// key's variable unset) and `tls-mail` (the sink, which offers no
+/// STARTTLS), one rule.
 fn config(
     files: &Files,
     world: &World,
