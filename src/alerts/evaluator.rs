@@ -57,7 +57,9 @@ impl Evaluator {
         self
     }
 
-    /// Evaluate every rule until `shutdown`.
+    /// Evaluate every rule until `shutdown`. A stop in the middle of a
+    /// send leaves its claim to expire, after which the transition is sent
+    /// (by another control plane, or this one restarted): late, not lost.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(self.settings.alerts.evaluate_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
