@@ -40,7 +40,12 @@ const KEY: &str = "test-signing-key";
 /// A world whose `alerts:` has the webhook channel `hook` (signed with
 /// [`KEY`], from a file), the mail channel `mail` and `rules` (YAML lines
 /// of `alerts:`, indented by two spaces).
-async fn world(backend: Backend, hook: &WebhookReceiver, smtp: &SmtpSink, rules: &str) -> World {
+async fn world(
+    backend: Backend,
+    hook: &WebhookReceiver,
+    smtp: &SmtpSink,
+    rules: &str,
+) -> (World, KeyFile) {
     let key_file = std::env::temp_dir().join(format!("dbft-alert-key-{}", common::tag()));
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
     let yaml = format!(
@@ -52,7 +57,16 @@ async fn world(backend: Backend, hook: &WebhookReceiver, smtp: &SmtpSink, rules:
         key_file.display(),
         smtp.addr.port()
     );
-    World::with_yaml(backend, &yaml).await
+    (World::with_yaml(backend, &yaml).await, KeyFile(key_file))
+}
+
+/// The signing key's file, removed when dropped.
+struct KeyFile(std::path::PathBuf);
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 const STALE: &str =
@@ -110,7 +124,7 @@ async fn collect(world: &World, instance: &Instance) {
 
 async fn a_standing_condition_sends_once_and_once_more_when_it_resolves(backend: Backend) {
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
-    let world = world(backend, &hook, &smtp, STALE).await;
+    let (world, _key) = world(backend, &hook, &smtp, STALE).await;
     let a = instance(&world, "alert-a").await;
     let ev = evaluator(&world, world.store.clone());
 
@@ -166,7 +180,7 @@ async fn a_standing_condition_sends_once_and_once_more_when_it_resolves(backend:
 
 async fn two_evaluators_on_one_store_send_each_transition_once(backend: Backend) {
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
-    let world = world(backend, &hook, &smtp, STALE).await;
+    let (world, _key) = world(backend, &hook, &smtp, STALE).await;
     for name in ["two-a", "two-b", "two-c"] {
         instance(&world, name).await;
     }
@@ -194,7 +208,7 @@ async fn two_evaluators_on_one_store_send_each_transition_once(backend: Backend)
 
 async fn a_failed_delivery_is_kept_and_sent_at_the_next_evaluation(backend: Backend) {
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
-    let world = world(backend, &hook, &smtp, STALE).await;
+    let (world, _key) = world(backend, &hook, &smtp, STALE).await;
     instance(&world, "flaky").await;
     let ev = evaluator(&world, world.store.clone());
 
@@ -233,7 +247,7 @@ async fn a_silenced_subject_records_its_state_and_sends_nothing(backend: Backend
     let rules = format!(
         "{STALE}  silences:\n    - {{ rule: stale, subject: muted, until: \"2999-01-01T00:00:00Z\" }}\n"
     );
-    let world = world(backend, &hook, &smtp, &rules).await;
+    let (world, _key) = world(backend, &hook, &smtp, &rules).await;
     instance(&world, "muted").await;
     instance(&world, "loud").await;
     let ev = evaluator(&world, world.store.clone());
@@ -250,7 +264,7 @@ async fn a_silenced_subject_records_its_state_and_sends_nothing(backend: Backend
 async fn a_failed_batch_is_mailed_once(backend: Backend) {
     let (hook, smtp) = (WebhookReceiver::start().await, SmtpSink::start().await);
     let rules = "  rules:\n    - { name: batch-failed, when: batch_failed, channels: [mail] }\n";
-    let world = world(backend, &hook, &smtp, rules).await;
+    let (world, _key) = world(backend, &hook, &smtp, rules).await;
     let a = instance(&world, "batch-a").await;
     let batch = BatchId::new();
     let job = NewJob {
@@ -330,7 +344,7 @@ async fn growth_and_days_until_full_read_the_filed_history(backend: Backend) {
         \x20   - { name: growth, when: growth, over: 7d, percent: 50, channels: [hook] }\n\
         \x20   - { name: full, when: days_until_full, below: 30, channels: [hook] }\n\
         capacity:\n  ceilings:\n    - { instance: grow-a, size: 1GiB }\n";
-    let world = world(backend, &hook, &smtp, rules).await;
+    let (world, _key) = world(backend, &hook, &smtp, rules).await;
     let (a, b) = (
         instance(&world, "grow-a").await,
         instance(&world, "calm-b").await,
