@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`alerts`]: rules over the store, their state, and notifications by
+//!   webhook and e-mail.
 //! - [`api`]: the JSON HTTP API that `dbfleet serve` answers.
 //! - [`config`]: the YAML configuration, overridden from the environment.
 //! - [`domain`], [`secret`]: validated ids and names; password references.
@@ -26,6 +28,7 @@
 //!   certificate file references.
 
 pub mod adapters;
+pub mod alerts;
 pub mod api;
 pub mod broker;
 pub mod config;

@@ -5,6 +5,10 @@
 //! and bad value is collected and reported together, each naming the file and
 //! the key, so that `dbfleet config check` shows everything to fix at once.
 
+mod alert_channels;
+mod alerts;
+#[cfg(test)]
+mod alerts_tests;
 mod capacity;
 mod instance_file;
 mod instances;
@@ -23,6 +27,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use alerts::{
+    AlertChannel, AlertRule, AlertSettings, BatchEnd, ChannelKind, Condition, Silence, Smtp,
+    SmtpTls, Webhook,
+};
 pub use capacity::{size_mb, CapacitySettings, Ceiling};
 pub use instance_file::{check_instances, parse_instances};
 pub use load::{load, load_from_str};
@@ -52,6 +60,8 @@ pub struct Settings {
     pub capacity: CapacitySettings,
     /// Batches `dbfleet serve` starts by itself (`schedules:`), names unique.
     pub schedules: Vec<DeclaredSchedule>,
+    /// Alert rules, channels and silences (`alerts:`).
+    pub alerts: AlertSettings,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,

@@ -33,6 +33,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         api: root.section("api", api),
         capacity: root.section("capacity", super::capacity::capacity),
         schedules: super::schedules::schedules(root, timezone),
+        alerts: root.section("alerts", super::alerts::alerts),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root, instance_tls_mode),

@@ -2,8 +2,8 @@
 //!
 //! The results folder, the dead-letter folder, the deadline sweeper, the
 //! publisher of parked jobs (a batch spread over a window), the queue
-//! counter and, when schedules are configured, the scheduler run as named
-//! [`Tasks`]. If one of them ends before
+//! counter and, when configured, the scheduler and the alert evaluator run
+//! as named [`Tasks`]. If one of them ends before
 //! shutdown (an error, a panic), the others are stopped and the failure is
 //! returned, so a broken control plane exits and is restarted instead of
 //! limping along.
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::scheduler::Scheduler;
 use super::Error;
 use super::{aggregator, folder};
+use crate::alerts::Evaluator;
 use crate::broker::{Broker, Queue};
 use crate::config::Settings;
 use crate::lifecycle::Tasks;
@@ -30,9 +31,15 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let mut tasks = Tasks::new(shutdown.clone());
+    // Only `serve` schedules and alerts: `dbfleet run` runs the loops of
+    // `spawn`, not these.
     if !settings.schedules.is_empty() {
         let scheduler = scheduler(settings, store.clone(), broker.clone());
         tasks.spawn_loop("the scheduler", scheduler.run(shutdown.clone()));
+    }
+    if !settings.alerts.rules.is_empty() {
+        let evaluator = Evaluator::new(Arc::new(settings.clone()), store.clone());
+        tasks.spawn_loop("the alert evaluator", evaluator.run(shutdown.clone()));
     }
     spawn(&mut tasks, settings, store, broker);
     tokio::select! {

@@ -62,6 +62,21 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// A notification to an alert channel: the channel's configured name and
+/// `delivered` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertSendLabels {
+    pub channel: String,
+    pub outcome: String,
+}
+
+/// An alert transition: the rule's configured name and the new state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertStateLabels {
+    pub rule: String,
+    pub state: String,
+}
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -76,6 +91,8 @@ pub struct Metrics {
     pub publish_confirm: Histogram,
     pub results_folded: Counter,
     pub batches: Family<StatusLabel, Counter>,
+    pub alert_sends: Family<AlertSendLabels, Counter>,
+    pub alert_transitions: Family<AlertStateLabels, Counter>,
 }
 
 /// The process's metrics.
@@ -100,6 +117,8 @@ impl Metrics {
             publish_confirm: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             results_folded: Counter::default(),
             batches: Family::default(),
+            alert_sends: Family::default(),
+            alert_transitions: Family::default(),
         };
         m.register();
         m
@@ -162,6 +181,34 @@ impl Metrics {
             "Batches that ended, by status",
             self.batches.clone(),
         );
+        r.register(
+            "dbfleet_alert_notifications",
+            "Notifications sent to alert channels, by channel and outcome",
+            self.alert_sends.clone(),
+        );
+        r.register(
+            "dbfleet_alert_transitions",
+            "Alert state changes this process recorded, by rule and new state",
+            self.alert_transitions.clone(),
+        );
+    }
+
+    /// A notification to `channel` was taken (or not, after its retries).
+    pub fn alert_sent(&self, channel: &str, delivered: bool) {
+        let labels = AlertSendLabels {
+            channel: channel.to_string(),
+            outcome: if delivered { "delivered" } else { "failed" }.to_string(),
+        };
+        self.alert_sends.get_or_create(&labels).inc();
+    }
+
+    /// This process recorded a change of `rule`'s subject to `state`.
+    pub fn alert_changed(&self, rule: &str, state: &str) {
+        let labels = AlertStateLabels {
+            rule: rule.to_string(),
+            state: state.to_string(),
+        };
+        self.alert_transitions.get_or_create(&labels).inc();
     }
 
     /// A job's result is decided: `class` is its error's, if it failed.

@@ -1,9 +1,11 @@
 //! The command line, as clap parses it.
 
+mod alert;
 mod capacity;
 mod schedule;
 mod values;
 
+pub use alert::AlertCommand;
 pub use capacity::CapacityCommand;
 pub use schedule::ScheduleCommand;
 use values::{env_var_name, format, kind, label, limit, non_empty, params, selector, window};
@@ -81,6 +83,9 @@ pub enum Command {
     /// pause, resume, trigger.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Try the alert channels; show the alerts' state and what was sent.
+    #[command(subcommand)]
+    Alert(AlertCommand),
 }
 
 /// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key

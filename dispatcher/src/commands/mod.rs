@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 
+mod alert;
 mod batch;
 mod capacity;
 mod credential;
@@ -70,6 +71,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         Command::Dlq(command) => dlq::run(command, &settings, &mut out).await,
         Command::Capacity(command) => capacity::run(command, &settings, &mut out).await,
         Command::Schedule(command) => schedule::run(command, &settings, &mut out).await,
+        Command::Alert(command) => alert::run(command, &settings, &mut out).await,
     }
 }
 

@@ -11,6 +11,7 @@ use dbfleet::fleet::dlq::Replayed;
 use dbfleet::message::JobKind;
 use dbfleet::store::{Batch, DeadLetter, JobRow, Migrated};
 
+pub mod alerts;
 pub mod history;
 mod registry;
 pub mod schedules;
