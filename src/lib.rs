@@ -26,6 +26,7 @@
 //!   certificate file references.
 
 pub mod adapters;
+pub mod aggregate;
 pub mod api;
 pub mod broker;
 pub mod config;
