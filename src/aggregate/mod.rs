@@ -249,4 +249,5 @@ fn hundredths(centi: i128) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -75,6 +75,7 @@ fn forward(day: NaiveDate, days: u64) -> NaiveDate {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

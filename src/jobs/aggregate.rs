@@ -69,6 +69,7 @@ fn summary(set: &PeriodSet) -> PeriodOutput {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use crate::message::aggregate::PeriodType;
