@@ -20,6 +20,7 @@
 mod window;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::time::Duration;
