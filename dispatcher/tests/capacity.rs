@@ -311,6 +311,10 @@ async fn aggregates_are_run_and_read_from_the_command_line() {
             dbfleet::secret::PasswordRef::None,
         )
         .await;
+    // Every parameter has a default: the kind alone runs (before any
+    // history is filed, so it writes nothing).
+    let alone = dbfleet(&world, &["run", "--kind", "aggregate"]);
+    assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
     for (day, mb) in [
         ("2026-01-05", 100),
         ("2026-02-03", 110),

@@ -94,6 +94,10 @@ macro_rules! job_kinds {
             /// A job of `kind` with the parameters `value` (a JSON object;
             /// `null` or `{}` gives the defaults where the kind has them).
             pub fn from_json(kind: JobKind, value: serde_json::Value) -> serde_json::Result<Self> {
+                let value = match value {
+                    serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                    given => given,
+                };
                 match kind { $(JobKind::$variant => serde_json::from_value(value).map(JobParams::$variant)),+ }
             }
 
