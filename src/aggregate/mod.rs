@@ -22,6 +22,10 @@
 //!   change there. A period with one day of data has none.
 //! - Only the days with data count: a missing day neither lowers the
 //!   average nor counts as a sample.
+//! - The instance's figures are those of its daily totals (the average
+//!   total, the largest and smallest total); the reference's instance
+//!   `avg_size_mb` is the average size *per database*, next to a mean
+//!   total, which reads as the instance's size and is not.
 
 pub mod period;
 
