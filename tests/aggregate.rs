@@ -15,9 +15,9 @@ use common::{Backend, Fleet, World};
 use dbfleet::aggregate::Trend;
 use dbfleet::domain::DbType;
 use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
-use dbfleet::jobs::{Aggregate, Clock, Context, Job};
+use dbfleet::jobs::{Aggregate, Clock, Context, Failure, Job};
 use dbfleet::message::aggregate::{Output, Params, PeriodType};
-use dbfleet::message::JobParams;
+use dbfleet::message::{ErrorClass, JobParams};
 use dbfleet::secret::PasswordRef;
 use dbfleet::store::{AggregateQuery, BatchStatus, Filing, Instance, StatRow, StoredAggregate};
 
@@ -27,6 +27,7 @@ on_both_backends!(
     the_trend_turns_strictly_beyond_five_percent,
     a_rerun_replaces_the_rows_and_a_late_day_corrects_them,
     today_is_the_day_in_the_configured_time_zone,
+    the_current_period_is_aggregated_when_asked_and_no_period_is_refused,
     a_batch_aggregates_an_instance_that_is_down,
 );
 
@@ -351,6 +352,44 @@ async fn today_is_the_day_in_the_configured_time_zone(backend: Backend) {
         row(&rows, Some("app"), "2026-02-27").figures.avg_size_mb,
         100
     );
+    world.teardown().await;
+}
+
+/// `current: true` takes the period that contains the day, still partial:
+/// counted from 2026-02-15, February so far (the 1st, 2nd and 10th). An
+/// empty `periods` is a configuration error, not a run that does nothing.
+async fn the_current_period_is_aggregated_when_asked_and_no_period_is_refused(backend: Backend) {
+    let world = World::on(backend).await;
+    let instance = seeded(&world, "agg-current").await;
+    let clock = Clock::system(world.settings.timezone);
+    let current = Params {
+        periods: Some(vec![PeriodType::Monthly]),
+        current: true,
+        date: Some(d("2026-02-15")),
+    };
+    let out = run_at(&world, &instance, current, clock).await;
+    let p = &out.periods[0];
+    assert_eq!(
+        (p.start, p.end, p.databases),
+        (d("2026-02-01"), d("2026-02-28"), 2)
+    );
+    let rows = stored(&world, &instance, PeriodType::Monthly).await;
+    check(
+        row(&rows, Some("app"), "2026-02-01"),
+        (135, 140, 130, 2),
+        ("2026-02-01", "2026-02-02"),
+    );
+
+    let none = Params {
+        periods: Some(Vec::new()),
+        ..Params::default()
+    };
+    let (settings, filters) = (&world.settings, &world.filters);
+    let ctx = Context::new(&instance, &world.store, filters, &settings.job, clock);
+    match Aggregate::run(&ctx, &none).await {
+        Err(Failure::Instance(e)) => assert_eq!(e.class, ErrorClass::Config, "{e:?}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
     world.teardown().await;
 }
 
