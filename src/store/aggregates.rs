@@ -131,6 +131,32 @@ impl Aggregates<'_> {
     }
 }
 
+/// The two tables of aggregates.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// `database_size_aggregations`, keyed by database too.
+    Databases,
+    /// `instance_size_aggregations`.
+    Instance,
+}
+
+impl Scope {
+    fn table(self) -> &'static str {
+        match self {
+            Scope::Databases => "database_size_aggregations",
+            Scope::Instance => "instance_size_aggregations",
+        }
+    }
+
+    /// The key column after `instance_id`, with its value from the rows.
+    fn key(self) -> (&'static str, &'static str) {
+        match self {
+            Scope::Databases => ("database_name, ", "t.database_name, "),
+            Scope::Instance => ("", ""),
+        }
+    }
+}
+
 /// File `sets` for `instance` inside the caller's transaction: each
 /// period's rows of the instance replaced whole.
 pub(super) async fn save(
@@ -142,51 +168,42 @@ pub(super) async fn save(
     for set in sets {
         let w = set.window;
         let key = args![instance, w.period.as_str(), w.start];
-        for table in ["database_size_aggregations", "instance_size_aggregations"] {
+        for scope in [Scope::Databases, Scope::Instance] {
             let delete = format!(
-                "DELETE FROM {table} \
-                 WHERE instance_id = $1 AND period_type = $2 AND period_start = $3"
+                "DELETE FROM {} \
+                 WHERE instance_id = $1 AND period_type = $2 AND period_start = $3",
+                scope.table()
             );
             tx.execute(&delete, key.clone()).await?;
         }
         let databases: Vec<(&str, &Aggregate)> =
             set.databases.iter().map(|(n, a)| (n.as_str(), a)).collect();
-        insert(tx, instance, now, set, "database_name, ", &databases).await?;
+        insert(tx, (instance, now), set, Scope::Databases, &databases).await?;
         if let Some(own) = &set.instance {
-            insert(tx, instance, now, set, "", &[("", own)]).await?;
+            insert(tx, (instance, now), set, Scope::Instance, &[("", own)]).await?;
         }
     }
     Ok(())
 }
 
-/// Insert `rows` of one period: database rows when `name` is
-/// `"database_name, "`, else the instance's row.
+/// Insert `rows` of one period into `scope`'s table, in one statement.
 async fn insert(
     tx: &mut Tx,
-    instance: InstanceId,
-    now: DateTime<Utc>,
+    (instance, now): (InstanceId, DateTime<Utc>),
     set: &PeriodSet,
-    name: &str,
+    scope: Scope,
     rows: &[(&str, &Aggregate)],
 ) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let table = if name.is_empty() {
-        "instance_size_aggregations"
-    } else {
-        "database_size_aggregations"
-    };
+    let (key, source) = scope.key();
     let sql = format!(
-        "INSERT INTO {table} (instance_id, {name}{FIGURES}) \
+        "INSERT INTO {table} (instance_id, {key}{FIGURES}) \
          SELECT $1, {source}$2, $3, $4, t.avg_size_mb, t.max_size_mb, t.min_size_mb, \
              t.sample_count, t.first_date, t.last_date, t.size_change_mb, \
              t.size_change_percent, t.growth_rate_mb_per_day, t.trend, $5 FROM {bulk}",
-        source = if name.is_empty() {
-            ""
-        } else {
-            "t.database_name, "
-        },
+        table = scope.table(),
         bulk = tx.dialect().rows(6, &COLUMNS),
     );
     let w = set.window;
