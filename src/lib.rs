@@ -28,6 +28,7 @@
 //!   certificate file references.
 
 pub mod adapters;
+pub mod aggregate;
 pub mod alerts;
 pub mod api;
 pub mod broker;

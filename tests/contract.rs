@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use dbfleet::domain::{BatchId, InstanceId, JobId};
 use dbfleet::domain::{DbType, InstanceName};
+use dbfleet::message::aggregate::{self, PeriodType};
 use dbfleet::message::capacity_sync::{InventoryCounts, Output as CapacityOutput};
 use dbfleet::message::probe::{Flavor, Output as ProbeOutput, Privilege};
 use dbfleet::message::table_sizes;
@@ -412,6 +413,57 @@ fn table_sizes_result() -> JobResult {
     }
 }
 
+fn aggregate_job() -> JobMessage {
+    JobMessage {
+        schema: JOB_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c71")),
+        batch_id: Some(BatchId(uuid("0191f7e2-5e00-7000-8000-00000000a99a"))),
+        target: on(7),
+        details: None,
+        params: JobParams::Aggregate(aggregate::Params {
+            periods: Some(vec![PeriodType::Monthly, PeriodType::Quarterly]),
+            current: false,
+            date: Some(chrono::NaiveDate::from_ymd_opt(2026, 4, 1).unwrap()),
+        }),
+        deadline: at(2026, 4, 1, 1, 10, 0, 0),
+        requested_by: Some("scheduler".to_string()),
+        enqueued_at: at(2026, 4, 1, 1, 0, 0, 0),
+    }
+}
+
+fn aggregate_result() -> JobResult {
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let period = |period, start, end, databases| aggregate::PeriodOutput {
+        period,
+        start,
+        end,
+        databases,
+        instance_row: true,
+    };
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c71")),
+        batch_id: BatchId(uuid("0191f7e2-5e00-7000-8000-00000000a99a")),
+        kind: JobKind::Aggregate,
+        instance_id: Some(InstanceId(7)),
+        target: "orders-db".to_string(),
+        requested_by: Some("scheduler".to_string()),
+        status: JobStatus::Succeeded,
+        error: None,
+        warnings: Vec::new(),
+        output: Some(JobOutput::Aggregate(aggregate::Output {
+            periods: vec![
+                period(PeriodType::Monthly, day(3, 1), day(3, 31), 4),
+                period(PeriodType::Quarterly, day(1, 1), day(3, 31), 5),
+            ],
+        })),
+        started_at: at(2026, 4, 1, 1, 0, 2, 0),
+        finished_at: at(2026, 4, 1, 1, 0, 2, 120),
+        attempt: 1,
+        worker: "dbfleet-worker-7c9d8f6b5-x2kqp".to_string(),
+    }
+}
+
 /// The canonical messages of this build and their golden fixtures: each
 /// decodes to its message and each message encodes to its fixture.
 fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
@@ -421,6 +473,7 @@ fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
         ("job.probe.json", probe_job()),
         ("job.by-name.json", job_by_name()),
         ("job.table_sizes.json", table_sizes_job()),
+        ("job.aggregate.json", aggregate_job()),
     ]
 }
 
@@ -430,26 +483,29 @@ fn canonical_results() -> Vec<(&'static str, JobResult)> {
         ("result.capacity_sync.failed.json", failed_result()),
         ("result.probe.succeeded.json", probe_result()),
         ("result.table_sizes.succeeded.json", table_sizes_result()),
+        ("result.aggregate.succeeded.json", aggregate_result()),
     ]
 }
 
-const JOB_FIXTURES: [&str; 6] = [
+const JOB_FIXTURES: [&str; 7] = [
     "job.v1.json",
     "job.v1.standalone.json",
     "job.v1.extra-fields.json",
     "job.probe.json",
     "job.by-name.json",
     "job.table_sizes.json",
+    "job.aggregate.json",
 ];
 /// Results as the first v1 workers wrote them (`counters`), then as this
 /// build writes them (`output`).
-const RESULT_FIXTURES: [&str; 6] = [
+const RESULT_FIXTURES: [&str; 7] = [
     "result.v1.succeeded.json",
     "result.v1.failed.json",
     "result.capacity_sync.succeeded.json",
     "result.capacity_sync.failed.json",
     "result.probe.succeeded.json",
     "result.table_sizes.succeeded.json",
+    "result.aggregate.succeeded.json",
 ];
 
 // ---------------------------------------------------------------------------

@@ -562,6 +562,80 @@ async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
     world.teardown().await;
 }
 
+/// A batch of `aggregate` started through the API with its parameters and
+/// run by a worker, then its rows read back: the instance's and each
+/// database's, by period, database and start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_are_computed_by_a_batch_and_read_back() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let mut fleet = Fleet::new();
+    fleet.worker(&world, "worker-0");
+    let (_, a) = api.post("/instances", pg_instance("agg", json!({}))).await;
+    let a = a["id"].as_i64().unwrap();
+    file_day(&world, a, "2026-02-10", &[("orders", 100), ("logs", 10)]).await;
+    file_day(&world, a, "2026-03-10", &[("orders", 120), ("logs", 10)]).await;
+    file_day(&world, a, "2026-03-20", &[("orders", 131), ("logs", 10)]).await;
+    let params = json!({"periods": ["monthly"], "date": "2026-04-02"});
+    let (status, started) = api
+        .post("/batches", json!({"kind": "aggregate", "params": params}))
+        .await;
+    assert!(status.is_success(), "{started:#}");
+    let report = finished(&api, started["id"].as_str().unwrap()).await;
+    assert_eq!(report["status"], "success", "{report:#}");
+
+    let (status, read) = api.get("/instances/agg/aggregates?period=monthly").await;
+    assert_eq!(status, StatusCode::OK, "{read:#}");
+    let items = read["items"].as_array().unwrap();
+    let names: Vec<&Value> = items.iter().map(|i| &i["database"]).collect();
+    assert_eq!(names, [&Value::Null, &json!("logs"), &json!("orders")]);
+    // The instance in March: totals 130 and 141 → 135.5 → 136; February
+    // 110: +25.5 → +26 MiB, 25.5 / 110 = 23.18 %.
+    let own = &items[0];
+    assert_eq!(
+        (
+            &own["avg_size_mb"],
+            &own["max_size_mb"],
+            &own["min_size_mb"]
+        ),
+        (&json!(136), &json!(141), &json!(130))
+    );
+    assert_eq!(
+        (&own["size_change_mb"], &own["size_change_percent"]),
+        (&json!(26), &json!(23.18))
+    );
+    assert_eq!(
+        (&own["trend"], &own["period_end"]),
+        (&json!("growing"), &json!("2026-03-31"))
+    );
+    // `logs` stayed at 10: stable.
+    assert_eq!(
+        (&items[1]["size_change_percent"], &items[1]["trend"]),
+        (&json!(0.0), &json!("stable"))
+    );
+
+    let (_, orders) = api.get("/instances/agg/aggregates?database=orders").await;
+    let orders = orders["items"].as_array().unwrap();
+    assert_eq!(orders.len(), 1);
+    // (120 + 131) / 2 = 125.5 → 126 against 100: +25.5 → +26, 25.5 %.
+    assert_eq!(
+        (&orders[0]["avg_size_mb"], &orders[0]["size_change_percent"]),
+        (&json!(126), &json!(25.5))
+    );
+    let (_, later) = api.get("/instances/agg/aggregates?since=2026-04-01").await;
+    assert_eq!(later["items"], json!([]));
+    let (status, bad) = api.get("/instances/agg/aggregates?period=hourly").await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("period"))
+    );
+    let (status, _) = api.get("/instances/ghost/aggregates").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    fleet.stop().await;
+    api.stop();
+    world.teardown().await;
+}
+
 /// Percent-encode what a query value cannot hold as is.
 fn urlencode(raw: &str) -> String {
     raw.bytes()

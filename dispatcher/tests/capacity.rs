@@ -295,3 +295,94 @@ async fn top_growth_and_history_read_the_seeded_days(backend: Backend) {
     assert!(text.contains("+200") && text.contains("+200.00"), "{text}");
     world.teardown().await;
 }
+
+/// `dbfleet run --kind aggregate --params …` on the embedded defaults, for
+/// an instance nothing listens for (the kind needs only the store), then
+/// `capacity aggregates` as a table and as JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_are_run_and_read_from_the_command_line() {
+    let world = World::on(Backend::Embedded).await;
+    let down = world
+        .add_instance(
+            "agg-cli",
+            dbfleet::domain::DbType::Postgresql,
+            common::closed_port(),
+            "nobody",
+            dbfleet::secret::PasswordRef::None,
+        )
+        .await;
+    // Every parameter has a default: the kind alone runs (before any
+    // history is filed, so it writes nothing).
+    let alone = dbfleet(&world, &["run", "--kind", "aggregate"]);
+    assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
+    for (day, mb) in [
+        ("2026-01-05", 100),
+        ("2026-02-03", 110),
+        ("2026-02-04", 121),
+    ] {
+        file_day(&world, &down, day.parse().unwrap(), mb).await;
+    }
+    let params = r#"{"periods":["monthly"],"date":"2026-03-01"}"#;
+    let ran = dbfleet(&world, &["run", "--kind", "aggregate", "--params", params]);
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    assert!(
+        stdout(&ran).contains("monthly 2026-02-01..2026-02-28"),
+        "{}",
+        stdout(&ran)
+    );
+
+    // February: (110 + 121) / 2 = 115.5 → 116; January 100: +15.5 → +16
+    // MiB, +15.50 %, growing. The instance's totals are the same.
+    let shown = dbfleet(
+        &world,
+        &["capacity", "aggregates", "agg-cli", "--period", "monthly"],
+    );
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header, the instance, `app`: {text}");
+    assert!(lines[1].contains("(instance)"), "{text}");
+    for part in ["2026-02-01", "app", "116", "+16", "+15.50", "growing"] {
+        assert!(lines[2].contains(part), "`{part}` in {text}");
+    }
+
+    let read = |args: &[&str]| json(&dbfleet(&world, args));
+    let app = read(&[
+        "capacity",
+        "aggregates",
+        "agg-cli",
+        "--database",
+        "app",
+        "--json",
+    ]);
+    let rows = app.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{app:#}");
+    assert_eq!(
+        (
+            &rows[0]["avg_size_mb"],
+            &rows[0]["sample_count"],
+            &rows[0]["trend"]
+        ),
+        (
+            &serde_json::json!(116),
+            &serde_json::json!(2),
+            &serde_json::json!("growing")
+        )
+    );
+    assert_eq!(rows[0]["size_change_percent"], 15.5);
+    let later = read(&[
+        "capacity",
+        "aggregates",
+        "agg-cli",
+        "--since",
+        "2026-03-01",
+        "--json",
+    ]);
+    assert_eq!(later, serde_json::json!([]));
+    let bad = dbfleet(
+        &world,
+        &["capacity", "aggregates", "agg-cli", "--period", "hourly"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    world.teardown().await;
+}

@@ -10,6 +10,7 @@
 //! library's validated types and call the store, `fleet::dispatcher` or
 //! `fleet::dlq`, as the CLI does; nothing here folds results or touches SQL.
 
+mod aggregates;
 mod auth;
 mod batches;
 mod capacity;
@@ -130,6 +131,7 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/capacity/summary", get(capacity::summary))
         .route("/capacity/forecast", get(outlook::forecasts))
         .route("/instances/{name}/tables", get(outlook::tables))
+        .route("/instances/{name}/aggregates", get(aggregates::list))
         .route("/batches", get(batches::list).post(batches::start))
         .route("/batches/{id}", get(batches::show))
         .route("/batches/{id}/cancel", post(batches::cancel))

@@ -10,7 +10,7 @@ use utoipa::openapi::{Content, Ref};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{batches, capacity, dead_letters, instances, jobs, outlook, schedules};
+use super::{aggregates, batches, capacity, dead_letters, instances, jobs, outlook, schedules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use super::{batches, capacity, dead_letters, instances, jobs, outlook, schedules
         capacity::summary,
         outlook::tables,
         outlook::forecasts,
+        aggregates::list,
         batches::list,
         batches::start,
         batches::show,

@@ -23,6 +23,7 @@ pub enum Kind {
     CapacitySync,
     Probe,
     TableSizes,
+    Aggregate,
 }
 
 /// What a batch may be.
@@ -251,6 +252,64 @@ pub struct TableSize {
     /// `exact` (PostgreSQL's file sizes) or `estimate` (the engine's statistics).
     method: String,
     collected_at: DateTime<Utc>,
+}
+
+/// An instance's period aggregates.
+#[derive(Serialize, ToSchema)]
+pub struct Aggregates {
+    instance: String,
+    items: Vec<Aggregate>,
+}
+
+/// A kind of calendar period (weeks are ISO weeks).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Daily,
+    Weekly,
+    Monthly,
+    Quarterly,
+    Yearly,
+}
+
+/// How a period compares with the previous one: beyond ±5 % is growing
+/// or shrinking; unknown when the previous period has no data.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Growing,
+    Shrinking,
+    Stable,
+    Unknown,
+}
+
+/// One period's figures of a database, or of the instance (no `database`).
+/// Sizes in MiB; averages over the days with data, rounded half away from
+/// zero.
+#[derive(Serialize, ToSchema)]
+pub struct Aggregate {
+    /// Absent (null) for the instance's own aggregate.
+    database: Option<String>,
+    period_type: Period,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    avg_size_mb: i64,
+    max_size_mb: i64,
+    min_size_mb: i64,
+    /// Days with data in the period.
+    sample_count: i64,
+    first_date: NaiveDate,
+    last_date: NaiveDate,
+    /// Change of the average against the previous calendar period; null
+    /// when that period has no data.
+    size_change_mb: Option<i64>,
+    /// The same in percent, to hundredths; null also when the previous
+    /// average was 0.
+    size_change_percent: Option<f64>,
+    /// MiB per day from the first to the last day with data; null with one day.
+    growth_rate_mb_per_day: Option<f64>,
+    trend: Trend,
+    calculated_at: DateTime<Utc>,
 }
 
 /// Forecasts, soonest to fill first.

@@ -11,6 +11,7 @@
 //! database filters, the session limits and the clock. It never sees the
 //! broker: publishing its result, acking and retrying are the worker's.
 
+pub mod aggregate;
 pub mod capacity;
 pub mod probe;
 pub mod table_sizes;
@@ -28,6 +29,7 @@ use crate::filters::DatabaseFilters;
 use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
 use crate::store::{self, Filing, Instance, Store, Tally};
 
+pub use aggregate::Aggregate;
 pub use capacity::CapacitySync;
 pub use probe::Probe;
 pub use table_sizes::TableSizes;
@@ -202,6 +204,7 @@ pub async fn run(ctx: &Context<'_>, params: &JobParams) -> Result<Ran, Failure> 
         }
         JobParams::Probe(p) => execute::<Probe>(ctx, p, JobOutput::Probe).await,
         JobParams::TableSizes(p) => execute::<TableSizes>(ctx, p, JobOutput::TableSizes).await,
+        JobParams::Aggregate(p) => execute::<Aggregate>(ctx, p, JobOutput::Aggregate).await,
     }
 }
 
@@ -211,6 +214,7 @@ pub fn tally(output: &JobOutput) -> Tally {
         JobOutput::CapacitySync(o) => CapacitySync::tally(o),
         JobOutput::Probe(o) => Probe::tally(o),
         JobOutput::TableSizes(o) => TableSizes::tally(o),
+        JobOutput::Aggregate(o) => Aggregate::tally(o),
     }
 }
 
@@ -220,6 +224,7 @@ pub fn empty_summary(kind: JobKind) -> Tally {
         JobKind::CapacitySync => CapacitySync::empty_summary(),
         JobKind::Probe => Probe::empty_summary(),
         JobKind::TableSizes => TableSizes::empty_summary(),
+        JobKind::Aggregate => Aggregate::empty_summary(),
     }
 }
 
@@ -257,6 +262,7 @@ mod tests {
         for output in [
             capacity::tests::sample_output(),
             probe::tests::sample_output(),
+            aggregate::tests::sample_output(),
         ] {
             let json = output.to_json();
             for key in json.as_object().into_iter().flat_map(|o| o.keys()) {

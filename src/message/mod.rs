@@ -30,6 +30,7 @@
 //!
 //! This module does no IO.
 
+pub mod aggregate;
 pub mod capacity_sync;
 pub mod probe;
 mod result;
@@ -137,6 +138,7 @@ job_kinds! {
     CapacitySync => "capacity_sync", capacity_sync;
     Probe => "probe", probe;
     TableSizes => "table_sizes", table_sizes;
+    Aggregate => "aggregate", aggregate;
 }
 
 impl fmt::Display for JobKind {

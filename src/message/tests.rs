@@ -138,3 +138,19 @@ fn failed_results_have_no_output_and_keep_the_target() {
     );
     assert_eq!(JobResult::decode(&result.encode()).unwrap(), result);
 }
+
+/// Parameters left out (`null`, as a schedule, the API or `--params`
+/// without a value give them) are every kind's defaults, as `{}` is.
+#[test]
+fn absent_params_are_the_kinds_defaults() {
+    for kind in JobKind::ALL {
+        for value in [serde_json::Value::Null, serde_json::json!({})] {
+            let params = JobParams::from_json(*kind, value.clone());
+            assert_eq!(
+                params.ok(),
+                Some(JobParams::default_for(*kind)),
+                "{kind} from {value}"
+            );
+        }
+    }
+}

@@ -19,7 +19,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::db::{args, Tx};
-use super::{inventory, stats, table_sizes, Result, StatRow, TableSnapshot, UnmeasuredRow};
+use super::{
+    aggregates, inventory, stats, table_sizes, Result, StatRow, TableSnapshot, UnmeasuredRow,
+};
+use crate::aggregate::PeriodSet;
 use crate::domain::InstanceId;
 use crate::inventory::InventoryPlan;
 
@@ -38,6 +41,8 @@ pub struct Filing {
     pub unmeasured: Vec<UnmeasuredRow>,
     /// The day's table sizes, per database read.
     pub tables: Vec<TableSnapshot>,
+    /// Period aggregates, each replacing its period's rows.
+    pub aggregates: Vec<PeriodSet>,
 }
 
 impl Filing {
@@ -50,6 +55,7 @@ impl Filing {
             measured: Vec::new(),
             unmeasured: Vec::new(),
             tables: Vec::new(),
+            aggregates: Vec::new(),
         }
     }
 
@@ -59,6 +65,7 @@ impl Filing {
             && self.measured.is_empty()
             && self.unmeasured.is_empty()
             && self.tables.iter().all(|t| t.rows.is_empty())
+            && self.aggregates.is_empty()
     }
 }
 
@@ -69,6 +76,7 @@ pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) ->
         inventory::apply(tx, instance, plan, today, now).await?;
     }
     table_sizes::save(tx, instance, (today, now), &filing.tables).await?;
+    aggregates::save(tx, instance, now, &filing.aggregates).await?;
     stats::save_day(tx, instance, today, &filing.measured, &filing.unmeasured).await?;
     if filing.measured.is_empty() {
         return Ok(());

@@ -5,7 +5,8 @@
 //! fleet) or SQLite (embedded and tests). Each concept has its own small type
 //! and file, reached from the store: [`Store::instances`],
 //! [`Store::inventory`], [`Store::stats`], [`Store::capacity`], [`Store::batches`],
-//! [`Store::dead_letters`], [`Store::leases`], [`Store::runs`], [`Store::alerts`]. Who may
+//! [`Store::dead_letters`], [`Store::leases`], [`Store::runs`],
+//! [`Store::aggregates`], [`Store::alerts`]. Who may
 //! change the schema, and what the others check, is in `schema.rs`.
 //!
 //! Every statement is written once and runs on both databases: the concept
@@ -14,6 +15,7 @@
 //! locks) is in `dialect/`. Only this module imports `sqlx` for the control
 //! store; the rest of the program never sees SQL.
 
+mod aggregates;
 mod alerts;
 mod batches;
 mod cancel;
@@ -46,6 +48,7 @@ use secrecy::ExposeSecret;
 use crate::config::StoreSettings;
 use db::Db;
 
+pub use aggregates::{AggregateQuery, Aggregates, StoredAggregate};
 pub use alerts::{AlertSend, AlertState, Alerts, NewTransition, StoredAlert};
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
 pub use cancel::Cancel;
@@ -189,6 +192,10 @@ impl Store {
 
     pub fn table_sizes(&self) -> TableSizes<'_> {
         TableSizes { db: &self.db }
+    }
+
+    pub fn aggregates(&self) -> Aggregates<'_> {
+        Aggregates { db: &self.db }
     }
 
     pub fn alerts(&self) -> Alerts<'_> {

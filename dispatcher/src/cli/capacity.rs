@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 use clap::Subcommand;
+use dbfleet::aggregate::PeriodType;
 use dbfleet::domain::InstanceName;
 
 #[derive(Subcommand)]
@@ -79,4 +80,27 @@ pub enum CapacityCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Period aggregates of an instance, as `aggregate` jobs filed them
+    /// (`dbfleet run --kind aggregate`): the instance's own and its
+    /// databases', by period type and start.
+    Aggregates {
+        /// The instance.
+        name: InstanceName,
+        /// Only this database's aggregates.
+        #[arg(long)]
+        database: Option<String>,
+        /// Only this period type: daily, weekly, monthly, quarterly or yearly.
+        #[arg(long, value_parser = parse_period)]
+        period: Option<PeriodType>,
+        /// Periods starting on or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_period(value: &str) -> Result<PeriodType, String> {
+    PeriodType::parse(value)
+        .ok_or_else(|| "expected daily, weekly, monthly, quarterly or yearly".to_string())
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use chrono::{NaiveDate, Utc};
 use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
+use dbfleet::store::AggregateQuery;
 use dbfleet::{fleet, forecast};
 
 use crate::cli::CapacityCommand;
@@ -90,8 +91,38 @@ pub async fn run(
             )
             .await?
         }
+        CapacityCommand::Aggregates {
+            name,
+            database,
+            period,
+            since,
+            json,
+        } => {
+            let query = AggregateQuery {
+                database: database.as_deref(),
+                period,
+                since,
+            };
+            aggregates(settings, &name, &query, json, out).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One instance's period aggregates.
+async fn aggregates(
+    settings: &Settings,
+    name: &InstanceName,
+    query: &AggregateQuery<'_>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let Some(instance) = store.instances().by_name(name).await? else {
+        bail!("no instance named `{name}`");
+    };
+    let found = store.aggregates().list(instance.id, query).await?;
+    render::aggregates::aggregates(out, &found, json)
 }
 
 /// Today in the configured time zone.

@@ -11,6 +11,7 @@ use dbfleet::fleet::dlq::Replayed;
 use dbfleet::message::JobKind;
 use dbfleet::store::{Batch, DeadLetter, JobRow, Migrated};
 
+pub mod aggregates;
 pub mod alerts;
 pub mod history;
 mod registry;
@@ -90,6 +91,7 @@ fn jobs(out: &mut impl Write, report: &BatchReport) -> Result<()> {
         Some(JobKind::CapacitySync) => capacity_jobs(out, &report.jobs),
         Some(JobKind::Probe) => probe_jobs(out, &report.jobs),
         Some(JobKind::TableSizes) => tables::jobs(out, &report.jobs),
+        Some(JobKind::Aggregate) => aggregates::jobs(out, &report.jobs),
         None => generic_jobs(out, &report.jobs),
     }
 }

@@ -43,6 +43,9 @@ pub(crate) enum Kind {
     Uuid,
     /// Written with [`json_time`].
     Time,
+    /// A calendar day, written `YYYY-MM-DD`.
+    Date,
+    Float,
 }
 
 impl Kind {
@@ -52,6 +55,8 @@ impl Kind {
             Kind::Text => "text",
             Kind::Uuid => "uuid",
             Kind::Time => "timestamptz",
+            Kind::Date => "date",
+            Kind::Float => "double precision",
         }
     }
 }
