@@ -14,6 +14,7 @@ mod instance_file;
 mod instances;
 mod load;
 mod report;
+mod retention;
 mod schedules;
 mod section;
 mod settings;
@@ -35,6 +36,7 @@ pub use capacity::{size_mb, CapacitySettings, Ceiling};
 pub use instance_file::{check_instances, parse_instances};
 pub use load::{load, load_from_str};
 pub use report::{ConfigError, ConfigErrors};
+pub use retention::RetentionSettings;
 pub use schedules::DeclaredSchedule;
 
 /// Default location of the main configuration file.
@@ -58,6 +60,9 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Ceilings and history of the capacity forecasts (`capacity:`).
     pub capacity: CapacitySettings,
+    /// How long each history is kept (`retention:`), applied by `dbfleet
+    /// migrate --maintain`.
+    pub retention: RetentionSettings,
     /// Batches `dbfleet serve` starts by itself (`schedules:`), names unique.
     pub schedules: Vec<DeclaredSchedule>,
     /// Alert rules, channels and silences (`alerts:`).

@@ -32,6 +32,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         telemetry: root.section("telemetry", telemetry),
         api: root.section("api", api),
         capacity: root.section("capacity", super::capacity::capacity),
+        retention: root.section("retention", super::retention::retention),
         schedules: super::schedules::schedules(root, timezone),
         alerts: root.section("alerts", super::alerts::alerts),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),

@@ -36,7 +36,17 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Create or upgrade the control store's schema.
-    Migrate,
+    Migrate {
+        /// Then apply `retention:` as the schema's owner: on PostgreSQL,
+        /// make the daily tables' monthly partitions ahead and drop the
+        /// months past retention; delete old rows in bounded chunks. Run it
+        /// daily (a CronJob, a cron entry).
+        #[arg(long)]
+        maintain: bool,
+        /// Print what maintenance did as one JSON object.
+        #[arg(long, requires = "maintain")]
+        json: bool,
+    },
     /// Register, manage and check monitored instances.
     #[command(subcommand)]
     Instance(InstanceCommand),

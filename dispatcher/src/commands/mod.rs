@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use chrono::Utc;
 use dbfleet::config::Settings;
 use dbfleet::fleet::{self, dispatcher::Selection, embedded};
 use dbfleet::lifecycle;
@@ -42,9 +43,16 @@ pub fn is_usage(e: &anyhow::Error) -> bool {
 pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Result<ExitCode> {
     let mut out = std::io::stdout();
     match command {
-        Command::Migrate => {
-            let (_, migrated) = fleet::open_store_migrating(&settings).await?;
-            writeln!(out, "{}", render::migrated(&migrated))?;
+        Command::Migrate { maintain, json } => {
+            let (store, migrated) = fleet::open_store_migrating(&settings).await?;
+            if !json {
+                writeln!(out, "{}", render::migrated(&migrated))?;
+            }
+            if maintain {
+                let today = Utc::now().with_timezone(&settings.timezone).date_naive();
+                let done = store.maintain(&settings.retention, today).await?;
+                render::maintenance::maintained(&mut out, &done, json)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Instance(command) => instance::run(command, &settings, &mut out).await,

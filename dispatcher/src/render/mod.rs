@@ -14,6 +14,7 @@ use dbfleet::store::{Batch, DeadLetter, JobRow, Migrated};
 pub mod aggregates;
 pub mod alerts;
 pub mod history;
+pub mod maintenance;
 mod registry;
 pub mod schedules;
 pub mod tables;
