@@ -10,7 +10,7 @@
 #[macro_use]
 mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Timelike, Utc};
 use common::{Backend, World};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::fleet::scheduler::{self, Outcome, Scheduler, TriggerError};
@@ -256,7 +256,30 @@ async fn a_trigger_runs_now_with_the_schedules_parameters(backend: Backend) {
     world.teardown().await;
 }
 
+async fn two_triggers_in_one_second_start_one_batch(backend: Backend) {
+    let world = world(backend).await;
+    let (a, b) = (scheduler(&world, "a"), scheduler(&world, "b"));
+    // Two instants of one second, 0.4 s apart.
+    let now = Utc::now().with_nanosecond(100_000_000).unwrap();
+    let (first, second) = tokio::join!(
+        a.trigger("nightly", "ops", now),
+        b.trigger("nightly", "api", now + chrono::Duration::milliseconds(400))
+    );
+    let ids: Vec<_> = [first, second]
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(batch) => Some(batch.id),
+            Err(TriggerError::Overlap(batch)) => Some(batch.id),
+            Err(e) => panic!("{e}"),
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1], "both name the one batch");
+    assert_eq!(world.store.batches().list(10).await.unwrap().len(), 1);
+    world.teardown().await;
+}
+
 on_both_backends!(
+    two_triggers_in_one_second_start_one_batch,
     fires_each_slot_once_at_its_time_in_the_zone,
     never_overlaps_a_running_batch_of_its_kind,
     two_control_planes_fire_a_slot_once,

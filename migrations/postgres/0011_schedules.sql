@@ -6,10 +6,9 @@
 --   earlier is not owed, so a new schedule does not fire for a time before
 --   it existed and a resumed one does not make up for its pause.
 -- * `schedule_runs`: every run started, by the time it is for (`slot`: the
---   cron time, or the moment of a manual trigger) and its batch. The batch
---   itself is created under the idempotency key `schedule/<name>/<slot>`
---   (`idempotency_keys`), in the transaction that creates it: that unique
---   key is the lock that keeps two control planes from firing one slot.
+--   cron time, or the second of a manual trigger) and its batch. The row is
+--   written in the transaction that creates the batch, under this primary
+--   key: the lock that keeps two control planes from firing one slot.
 -- * `batches.params`: the jobs' parameters of a batch (JSON, NULL for a
 --   kind's defaults), so a retry of its failed jobs runs the same work.
 

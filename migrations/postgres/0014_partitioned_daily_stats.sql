@@ -11,7 +11,8 @@
 --   that month's partition as it creates it, and drops the months past
 --   `retention.daily_stats`.
 -- This migration creates the months of the existing rows and the current
--- month, and moves the rows over. Keys now include `collected_date` (a
+-- month, and copies the rows over, holding both tables locked while it
+-- copies (plan the upgrade for a quiet hour on a large store). Keys now include `collected_date` (a
 -- partitioned table's unique keys must hold its partition key); the
 -- natural keys already did.
 
@@ -67,22 +68,49 @@ CREATE UNIQUE INDEX uq_instance_size_stats_instance_date
 CREATE INDEX ix_instance_size_stats_date ON instance_size_stats (collected_date);
 CREATE TABLE instance_size_stats_default PARTITION OF instance_size_stats DEFAULT;
 
-INSERT INTO database_size_stats SELECT * FROM database_size_stats_unpartitioned;
-INSERT INTO instance_size_stats SELECT * FROM instance_size_stats_unpartitioned;
-DROP TABLE database_size_stats_unpartitioned;
-DROP TABLE instance_size_stats_unpartitioned;
-
+-- The months first, so each row is written once, straight into its month.
 SELECT dbfleet_partition_daily(t.parent, m.month)
 FROM (VALUES ('database_size_stats'), ('instance_size_stats')) AS t (parent)
 CROSS JOIN (
-    SELECT DISTINCT date_trunc('month', collected_date)::DATE AS month FROM database_size_stats
+    SELECT DISTINCT date_trunc('month', collected_date)::DATE AS month
+    FROM database_size_stats_unpartitioned
     UNION
-    SELECT date_trunc('month', collected_date)::DATE FROM instance_size_stats
+    SELECT date_trunc('month', collected_date)::DATE FROM instance_size_stats_unpartitioned
     UNION
     SELECT date_trunc('month', now())::DATE
 ) AS m;
+
+INSERT INTO database_size_stats SELECT * FROM database_size_stats_unpartitioned;
+INSERT INTO instance_size_stats SELECT * FROM instance_size_stats_unpartitioned;
+
+-- Every role keeps the rights it had on the old tables (above all the
+-- data-only role the other processes connect as): the partitioned tables
+-- are new objects, and rights on a partitioned table cover its partitions.
+DO $$
+DECLARE
+    g RECORD;
+BEGIN
+    FOR g IN
+        SELECT replace(c.relname, '_unpartitioned', '') AS target, a.privilege_type AS privilege,
+               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+        LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid IN ('database_size_stats_unpartitioned'::regclass,
+                        'instance_size_stats_unpartitioned'::regclass)
+          AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON %I TO %s', g.privilege, g.target, g.grantee);
+    END LOOP;
+END
+$$;
+
+DROP TABLE database_size_stats_unpartitioned;
+DROP TABLE instance_size_stats_unpartitioned;
 
 -- What retention finds by date.
 CREATE INDEX ix_unmeasured_databases_date ON unmeasured_databases (collected_date);
 CREATE INDEX ix_table_sizes_date ON table_sizes (collected_date);
 CREATE INDEX ix_batches_finished ON batches (finished_at);
+-- What a schedule checks every second: a running batch of its kind.
+CREATE INDEX ix_batches_running_kind ON batches (kind) WHERE status = 'running';

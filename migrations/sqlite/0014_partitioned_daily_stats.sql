@@ -6,3 +6,4 @@
 CREATE INDEX ix_unmeasured_databases_date ON unmeasured_databases (collected_date);
 CREATE INDEX ix_table_sizes_date ON table_sizes (collected_date);
 CREATE INDEX ix_batches_finished ON batches (finished_at);
+CREATE INDEX ix_batches_running_kind ON batches (kind) WHERE status = 'running';

@@ -209,8 +209,14 @@ pub async fn retry_failed(
     }
     let kind = kind(&report.batch.kind)?;
     let recorded = state.store.batches().params(report.batch.id).await?;
-    let recorded = recorded.and_then(|text| serde_json::from_str(&text).ok());
-    let params = params(kind, recorded)?;
+    // Parameters that no longer parse are a fault to report, never a
+    // reason to run other work than the batch did.
+    let recorded = recorded
+        .map(|text| serde_json::from_str::<Value>(&text))
+        .transpose()
+        .map_err(|e| ApiError::internal(&format!("batch {}'s parameters: {e}", report.batch.id)))?;
+    let params = JobParams::from_json(kind, recorded.unwrap_or(Value::Null))
+        .map_err(|e| ApiError::internal(&format!("batch {}'s parameters: {e}", report.batch.id)))?;
     let batch = state.start(&params, Selection::Named(&names)).await?;
     Ok((StatusCode::CREATED, Json(batch)))
 }

@@ -15,6 +15,7 @@ use super::error::{ApiError, Body, ErrorBody};
 use super::{shapes, ApiState};
 use crate::domain::InstanceId;
 use crate::fleet::dispatcher::{self, BatchRequest, Selection};
+use crate::message::JobParams;
 use crate::store::{Batch, Claim, IdempotencyKey, Instance, Keyed};
 use utoipa::ToSchema;
 
@@ -53,7 +54,6 @@ pub async fn enqueue(
     Body(body): Body<EnqueueJob>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kind = kind(&body.kind)?;
-    let given = body.params.as_ref().map(Value::to_string);
     let params = params(kind, body.params)?;
     let key = idempotency_key(&headers)?;
     let instance = instance(&state, &body.instance).await?;
@@ -71,9 +71,11 @@ pub async fn enqueue(
         let batch = dispatcher::start_batch(store, broker, &request).await?;
         return answer(&state, StatusCode::CREATED, batch).await;
     };
+    // The parameters as they mean, not as they were written: absent, `{}`
+    // and the defaults spelt out are one request.
     let mut fingerprint = format!("{} {}", kind.as_str(), instance.id);
-    if let Some(given) = given {
-        fingerprint = format!("{fingerprint} {given}");
+    if params != JobParams::default_for(kind) {
+        fingerprint = format!("{fingerprint} {}", params.to_json());
     }
     let keyed = IdempotencyKey {
         key: &key,

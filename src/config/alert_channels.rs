@@ -113,6 +113,11 @@ fn webhook_channel(s: &mut Section<'_>, url: String) -> Option<Webhook> {
         Duration::from_secs(10),
         Duration::from_millis(100),
     );
+    // A send holds its claim for minutes; attempts that outlast it would
+    // let another control plane send the same alert again.
+    if timeout > Duration::from_secs(60) {
+        s.error("timeout", "must be at most 60s");
+    }
     Some(Webhook {
         url,
         secret: secret?,

@@ -9,7 +9,7 @@
 //!     spread: 30m                        # publish the jobs over a window
 //!     grace: 1h                          # a run missed by less still runs, once
 //!     maintenance: ["sat,sun 22:00-06:00"]   # no run starts inside
-//!   - name: monthly-rollup
+//!   - name: weekly-tables
 //!     kind: table_sizes
 //!     cron: "@weekly"
 //!     params: { top: 50 }                # the kind's parameters

@@ -15,11 +15,11 @@
 //! [`Scheduler::tick`] takes the instant to act at, so tests drive it with a
 //! clock of their own.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::dispatcher::{self, BatchRequest, Selection};
@@ -62,8 +62,9 @@ pub struct Scheduler {
     deadline: Duration,
     /// Who starts the batches: recorded with each run.
     name: String,
-    /// Slots already reported missed, so each is logged once.
-    missed: Mutex<BTreeSet<(String, DateTime<Utc>)>>,
+    /// The latest slot of each schedule something was said of (waiting,
+    /// missed), so it is said once.
+    said: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -80,7 +81,7 @@ impl Scheduler {
             schedules,
             deadline,
             name,
-            missed: Mutex::default(),
+            said: Mutex::default(),
         }
     }
 
@@ -120,8 +121,14 @@ impl Scheduler {
             let owed = schedule
                 .timing
                 .due(now, state.owed_from, last.get(&schedule.name).copied());
-            if let Some(outcome) = self.act(schedule, owed).await? {
-                done.push((schedule.name.clone(), outcome));
+            // One schedule that cannot start (a zone's queue cannot be
+            // declared) never holds back the others.
+            match self.act(schedule, owed).await {
+                Ok(Some(outcome)) => done.push((schedule.name.clone(), outcome)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(schedule = %schedule.name, error = %e, "a schedule could not start its batch; trying again next tick");
+                }
             }
         }
         Ok(done)
@@ -140,9 +147,11 @@ impl Scheduler {
         if let Some(running) = self.running(schedule).await? {
             return Err(TriggerError::Overlap(Box::new(running)));
         }
+        // To the second: two triggers at once (a double click, the CLI and
+        // the API) claim one slot and start one batch.
         let slot = ScheduleSlot {
             schedule: name,
-            slot: now,
+            slot: now.with_nanosecond(0).unwrap_or(now),
             manual: true,
             started_by: by,
         };
@@ -187,6 +196,9 @@ impl Scheduler {
             Due::Idle | Due::Held { .. } => return Ok(None),
         };
         if let Some(running) = self.running(schedule).await? {
+            self.report_once(schedule, slot, || {
+                tracing::info!(schedule = %schedule.name, %slot, blocking_batch = %running.id, "a scheduled run waits for a batch of its kind to end");
+            });
             return Ok(Some(Outcome::Waiting { slot, running }));
         }
         let claim = ScheduleSlot {
@@ -240,10 +252,19 @@ impl Scheduler {
     }
 
     fn report_missed(&self, schedule: &DeclaredSchedule, slot: DateTime<Utc>) {
-        let mut missed = self.missed.lock().unwrap_or_else(PoisonError::into_inner);
-        if missed.insert((schedule.name.clone(), slot)) {
+        self.report_once(schedule, slot, || {
             let grace = humantime::format_duration(schedule.timing.grace());
-            tracing::warn!(schedule = %schedule.name, %slot, %grace, "a scheduled run was missed: its grace window passed before it could start");
+            tracing::warn!(schedule = %schedule.name, %slot, %grace, "a scheduled run was missed: its grace window passed before it could start (a batch of its kind still running, or no control plane up)");
+        });
+    }
+
+    /// Say something of `schedule`'s `slot` once, not every tick. Only the
+    /// latest slot of each schedule is remembered.
+    fn report_once(&self, schedule: &DeclaredSchedule, slot: DateTime<Utc>, say: impl FnOnce()) {
+        let mut said = self.said.lock().unwrap_or_else(PoisonError::into_inner);
+        if said.get(&schedule.name) != Some(&slot) {
+            said.insert(schedule.name.clone(), slot);
+            say();
         }
     }
 }

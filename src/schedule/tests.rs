@@ -187,4 +187,6 @@ fn windows_parse_days_ranges_and_reject_nonsense() {
     let e = Window::parse("25:00-02:00").unwrap_err();
     assert!(e.to_string().contains("HH:MM"), "{e}");
     assert!(Window::parse("01:00").is_err());
+    let e = Window::parse("daily 00:00-00:00").unwrap_err();
+    assert!(e.to_string().contains("same time"), "{e}");
 }

@@ -36,11 +36,13 @@ impl Window {
                 "expected `[DAYS ]HH:MM-HH:MM` such as `sat,sun 22:00-06:00`, found `{text}`"
             ))
         })?;
-        Ok(Self {
-            days,
-            from: parse_time(from)?,
-            to: parse_time(to)?,
-        })
+        let (from, to) = (parse_time(from)?, parse_time(to)?);
+        if from == to {
+            return Err(WindowError(format!(
+                "`{text}` starts and ends at the same time; a window is shorter than a day"
+            )));
+        }
+        Ok(Self { days, from, to })
     }
 
     /// The end of this window if `at` is inside it.

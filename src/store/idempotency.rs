@@ -96,9 +96,18 @@ impl Batches<'_> {
     /// (a spread batch), all in one transaction.
     pub async fn create_claimed(&self, claim: Claim<'_>, new: &ClaimedBatch<'_>) -> Result<Keyed> {
         let mut tx = self.db.write().await?;
-        let (id, origin) = (new.id, new.origin);
-        let batch = create(&mut tx, id, new.kind, origin, new.jobs, new.summary).await?;
-        super::outbox::park(&mut tx, new.parked).await?;
+        let id = new.id;
+        // A slot is claimed first (its row has no key to the batch), so the
+        // control plane that loses the race writes no batch to roll back.
+        let slot_taken = match claim {
+            Claim::Slot(slot) => super::schedules::claim(&mut tx, &slot, id).await?,
+            Claim::Key(_) => true,
+        };
+        let mut batch = None;
+        if slot_taken {
+            batch = Some(create(&mut tx, id, new.kind, new.origin, new.jobs, new.summary).await?);
+            super::outbox::park(&mut tx, new.parked).await?;
+        }
         let claimed = match claim {
             Claim::Key(key) => tx
                 .fetch_optional(
@@ -108,9 +117,9 @@ impl Batches<'_> {
                 )
                 .await?
                 .is_some(),
-            Claim::Slot(slot) => super::schedules::claim(&mut tx, &slot, id).await?,
+            Claim::Slot(_) => slot_taken,
         };
-        if claimed {
+        if let (true, Some(batch)) = (claimed, batch) {
             tx.commit().await?;
             return Ok(Keyed::Created(batch));
         }

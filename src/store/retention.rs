@@ -3,8 +3,7 @@
 //! they expire.
 //!
 //! Contract: [`Store::maintain`] is the schema owner's (`dbfleet migrate
-//! --maintain`, and `dbfleet run` on its embedded store): creating and
-//! dropping partitions are schema changes. Every delete is a statement of at
+//! --maintain`): creating and dropping partitions are schema changes. Every delete is a statement of at
 //! most [`CHUNK`] rows (jobs) or [`BATCH_CHUNK`] batches, repeated until
 //! nothing is left, so a first run over years of history never holds one
 //! huge transaction or lock. A batch still running is never deleted, nor
@@ -147,13 +146,14 @@ async fn batches(db: &Db, before: DateTime<Utc>, done: &mut Maintained) -> Resul
     );
     let n = repeat(db, &jobs, before).await?;
     done.deleted("batch_jobs", n);
-    for (table, column) in [
-        ("api_idempotency_keys", "batch_id"),
-        ("schedule_runs", "batch_id"),
-    ] {
-        let sql = format!("DELETE FROM {table} WHERE {column} IN ({ended})");
-        db.execute(&sql, args![before]).await?;
-    }
+    let keys = format!("DELETE FROM api_idempotency_keys WHERE batch_id IN ({ended})");
+    db.execute(&keys, args![before]).await?;
+    // Each schedule's latest run stays: it is what says its last slot ran.
+    let runs = format!(
+        "DELETE FROM schedule_runs WHERE batch_id IN ({ended}) AND slot < \
+             (SELECT max(l.slot) FROM schedule_runs l WHERE l.schedule = schedule_runs.schedule)"
+    );
+    db.execute(&runs, args![before]).await?;
     let sql = format!("DELETE FROM batches WHERE id IN ({ended} LIMIT $2)");
     let mut total = 0;
     loop {
@@ -230,8 +230,8 @@ async fn partitions(db: &Db, table: &str) -> Result<Vec<String>> {
     let rows = db
         .fetch_all(
             "SELECT c.relname AS name FROM pg_inherits i \
-             JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
-             WHERE p.relname = $1 ORDER BY c.relname",
+             JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = to_regclass($1) ORDER BY c.relname",
             args![table],
         )
         .await?;
