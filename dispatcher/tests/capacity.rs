@@ -13,9 +13,8 @@ mod common;
 mod support;
 
 use common::{pg_admin, pg_database, Backend, World};
-use serde_json::Value;
 use sqlx::{Connection, Executor};
-use support::api::{database_sizes, table_names};
+use support::api::{database_sizes, grown, table_names};
 use support::{dbfleet, json, stderr, stdout, Files};
 
 on_both_backends!(
@@ -410,15 +409,6 @@ async fn two_engines(world: &World) {
         .id
         .0;
     support::api::seed_two_engines(world, [pg_a, pg_b, my_a]).await;
-}
-
-/// A growth row as `capacity growth --json` prints it, from the 1st to the 5th.
-fn grown(instance: &str, engine: &str, database: &str, mb: (i64, i64), percent: f64) -> Value {
-    serde_json::json!({
-        "instance": instance, "engine": engine, "database_name": database,
-        "from_date": "2026-05-01", "from_mb": mb.0, "to_date": "2026-05-05", "to_mb": mb.1,
-        "change_mb": mb.1 - mb.0, "change_percent": percent,
-    })
 }
 
 /// `top`, `growth`, `tables` and `forecast` over two PostgreSQL instances

@@ -288,3 +288,13 @@ pub fn database_sizes(rows: &Value) -> Vec<(String, String, i64)> {
         })
         .collect()
 }
+
+/// A growth row as `capacity growth --json` prints it (and
+/// `/capacity/growth` answers it), from the 1st to the 5th of May 2026.
+pub fn grown(instance: &str, engine: &str, database: &str, mb: (i64, i64), percent: f64) -> Value {
+    json!({
+        "instance": instance, "engine": engine, "database_name": database,
+        "from_date": "2026-05-01", "from_mb": mb.0, "to_date": "2026-05-05", "to_mb": mb.1,
+        "change_mb": mb.1 - mb.0, "change_percent": percent,
+    })
+}
