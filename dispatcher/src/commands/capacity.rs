@@ -10,7 +10,7 @@ use dbfleet::domain::InstanceName;
 use dbfleet::store::{AggregateQuery, FleetFilter, Instance, Store};
 use dbfleet::{fleet, forecast};
 
-use crate::cli::{Among, CapacityCommand, ForecastArgs, TablesArgs};
+use crate::cli::{Among, CapacityCommand, ForecastArgs, GrowthArgs, TablesArgs, TopArgs};
 use crate::render;
 
 pub async fn run(
@@ -21,26 +21,8 @@ pub async fn run(
     match command {
         CapacityCommand::Tables(args) => tables(settings, args, out).await?,
         CapacityCommand::Forecast(args) => forecasts(settings, args, out).await?,
-        CapacityCommand::Top(args) => {
-            let store = fleet::open_store(settings).await?;
-            let filter = fleet_filter(&store, &args.among).await?;
-            let capacity = store.capacity();
-            let top = capacity
-                .latest_sizes(filter, args.limit.max(1), None)
-                .await?;
-            render::history::top(out, &top, args.json)?;
-        }
-        CapacityCommand::Growth(args) => {
-            let store = fleet::open_store(settings).await?;
-            let filter = fleet_filter(&store, &args.among).await?;
-            let to = args.date.unwrap_or_else(|| today(settings));
-            let from = to - chrono::Duration::days(i64::from(args.days.max(1)));
-            let capacity = store.capacity();
-            let grown = capacity
-                .growth((from, to), filter, args.limit.max(1))
-                .await?;
-            render::history::growth(out, &grown, args.json)?;
-        }
+        CapacityCommand::Top(args) => top(settings, args, out).await?,
+        CapacityCommand::Growth(args) => growth(settings, args, out).await?,
         CapacityCommand::History {
             name,
             database,
@@ -95,6 +77,30 @@ async fn instance(store: &Store, name: &InstanceName) -> Result<Instance> {
         .by_name(name)
         .await?
         .ok_or_else(|| anyhow!("no instance named `{name}`"))
+}
+
+/// The fleet's largest databases.
+async fn top(settings: &Settings, args: TopArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let filter = fleet_filter(&store, &args.among).await?;
+    let capacity = store.capacity();
+    let top = capacity
+        .latest_sizes(filter, args.limit.max(1), None)
+        .await?;
+    render::history::top(out, &top, args.json)
+}
+
+/// The fleet's fastest-growing databases over the window.
+async fn growth(settings: &Settings, args: GrowthArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let filter = fleet_filter(&store, &args.among).await?;
+    let to = args.date.unwrap_or_else(|| today(settings));
+    let from = to - chrono::Duration::days(i64::from(args.days.max(1)));
+    let capacity = store.capacity();
+    let grown = capacity
+        .growth((from, to), filter, args.limit.max(1))
+        .await?;
+    render::history::growth(out, &grown, args.json)
 }
 
 /// One instance's largest tables per database, or the fleet's largest.
