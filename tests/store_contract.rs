@@ -2895,7 +2895,10 @@ async fn check_capacity_reads(store: Store) {
         .is_empty());
 
     let fleet = dbfleet::store::FleetFilter::default();
-    let all = capacity.latest_sizes(fleet, 10, None).await.unwrap();
+    let all = capacity
+        .latest_sizes((fleet, None), 10, None)
+        .await
+        .unwrap();
     let seen = |rows: &[dbfleet::store::LatestSize]| {
         rows.iter()
             .map(|r| (r.instance.clone(), r.database_name.clone(), r.size_mb))
@@ -2911,7 +2914,7 @@ async fn check_capacity_reads(store: Store) {
     let mut after: Option<dbfleet::store::SizeCursor> = None;
     loop {
         let page = capacity
-            .latest_sizes(fleet, 1, after.as_ref())
+            .latest_sizes((fleet, None), 1, after.as_ref())
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
@@ -2924,10 +2927,13 @@ async fn check_capacity_reads(store: Store) {
         instance: Some(a),
         ..fleet
     };
-    let first = capacity.latest_sizes(only_alpha, 1, None).await.unwrap();
+    let first = capacity
+        .latest_sizes((only_alpha, None), 1, None)
+        .await
+        .unwrap();
     let next = dbfleet::store::SizeCursor::from(&first[0]);
     let second = capacity
-        .latest_sizes(only_alpha, 5, Some(&next))
+        .latest_sizes((only_alpha, None), 5, Some(&next))
         .await
         .unwrap();
     assert_eq!(
@@ -2942,9 +2948,22 @@ async fn check_capacity_reads(store: Store) {
             engine: Some(engine),
             ..fleet
         };
-        let rows = capacity.latest_sizes(of_engine, 10, None).await.unwrap();
+        let rows = capacity
+            .latest_sizes((of_engine, None), 10, None)
+            .await
+            .unwrap();
         assert_eq!(rows.len(), expected, "{engine}");
     }
+    let recent = capacity
+        .latest_sizes((fleet, Some(day(2))), 10, None)
+        .await
+        .unwrap();
+    let measured_since = [want[0].clone(), want[2].clone()];
+    assert_eq!(
+        seen(&recent),
+        measured_since,
+        "w was last measured on the 1st"
+    );
 
     let days = capacity.summary(day(1), day(2)).await.unwrap();
     let days: Vec<_> = days

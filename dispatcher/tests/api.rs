@@ -665,6 +665,32 @@ async fn fleet_reads_are_narrowed_by_engine_and_instance() {
         .collect();
     assert_eq!(instances, ["my-a"]);
 
+    // `since`: what was last measured (or snapshot) before it is left out.
+    file_day(&world, id(&pg_b), "2026-04-20", &[("old", 5)]).await;
+    let (_, pg_b) = api.get("/capacity/databases?instance=pg-b").await;
+    let want = [("pg-b", "pay", 60), ("pg-b", "old", 5)];
+    assert_eq!(database_sizes(&pg_b["items"]), owned(&want));
+    let (_, recent) = api
+        .get("/capacity/databases?instance=pg-b&since=2026-05-01")
+        .await;
+    assert_eq!(
+        database_sizes(&recent["items"]),
+        owned(&[("pg-b", "pay", 60)])
+    );
+    let (status, recent) = api
+        .get("/capacity/tables?date=2026-05-05&since=2026-05-04&engine=postgresql")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{recent:#}");
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("pg-a", "orders", "public.heads"),
+    ];
+    assert_eq!(
+        table_names(&recent["items"]),
+        names(&want),
+        "logs' snapshot is older"
+    );
+
     for path in ["databases", "growth", "tables", "forecast"] {
         let (status, missing) = api.get(&format!("/capacity/{path}?instance=ghost")).await;
         assert_eq!(

@@ -393,8 +393,9 @@ async fn aggregates_are_run_and_read_from_the_command_line() {
     world.teardown().await;
 }
 
-/// The world of `support::api::seed_two_engines`, registered here.
-async fn two_engines(world: &World) {
+/// The world of `support::api::seed_two_engines`, registered here; the
+/// instances' ids.
+async fn two_engines(world: &World) -> [i64; 3] {
     let pg_a = world.add_postgres("pg-a").await.id.0;
     let pg_b = world.add_postgres("pg-b").await.id.0;
     let my_a = world
@@ -409,6 +410,7 @@ async fn two_engines(world: &World) {
         .id
         .0;
     support::api::seed_two_engines(world, [pg_a, pg_b, my_a]).await;
+    [pg_a, pg_b, my_a]
 }
 
 /// `top`, `growth`, `tables` and `forecast` over two PostgreSQL instances
@@ -416,7 +418,7 @@ async fn two_engines(world: &World) {
 /// instance; an unknown instance is an error, a bad engine a usage error.
 async fn fleet_reads_are_narrowed_by_engine_and_instance(backend: Backend) {
     let world = World::on(backend).await;
-    two_engines(&world).await;
+    let [_, pg_b, _] = two_engines(&world).await;
     let read = |args: &[&str]| json(&dbfleet(&world, args));
     let owned = |rows: &[(&str, &str, i64)]| -> Vec<(String, String, i64)> {
         rows.iter()
@@ -547,6 +549,35 @@ async fn fleet_reads_are_narrowed_by_engine_and_instance(backend: Backend) {
         .map(|f| f["instance"].as_str().unwrap())
         .collect();
     assert_eq!(instances, ["my-a"]);
+
+    // `--since`: what was last measured (or snapshot) before it is left out.
+    support::api::file_day(&world, pg_b, "2026-04-20", &[("old", 5)]).await;
+    let pg_b = read(&["capacity", "top", "--instance", "pg-b", "--json"]);
+    let want = [("pg-b", "pay", 60), ("pg-b", "old", 5)];
+    assert_eq!(database_sizes(&pg_b), owned(&want));
+    let since = [
+        "capacity",
+        "top",
+        "--instance",
+        "pg-b",
+        "--since",
+        "2026-05-01",
+    ];
+    let recent = read(&[&since[..], &["--json"]].concat());
+    assert_eq!(database_sizes(&recent), owned(&[("pg-b", "pay", 60)]));
+    let since = ["--since", "2026-05-04", "--json"];
+    let recent = read(&[&on_5th[..], &since[..]].concat());
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("my-a", "shop", "shop.items"),
+        ("pg-a", "orders", "public.heads"),
+        ("my-a", "shop", "shop.users"),
+    ];
+    assert_eq!(
+        table_names(&recent),
+        names(&want),
+        "logs' snapshot is older"
+    );
 
     for args in [
         &["capacity", "top", "--instance", "ghost"][..],

@@ -151,6 +151,8 @@ pub struct LargestQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
+    /// Only databases measured on or after this day.
+    since: Option<NaiveDate>,
     /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
     engine: Option<String>,
     /// Only this instance.
@@ -171,7 +173,7 @@ pub async fn largest_databases(
     let filter = fleet_filter(&state, query.engine.as_deref(), query.instance.as_deref()).await?;
     let capacity = state.store.capacity();
     let mut items = capacity
-        .latest_sizes(filter, limit + 1, after.as_ref())
+        .latest_sizes((filter, query.since), limit + 1, after.as_ref())
         .await?;
     let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

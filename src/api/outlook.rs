@@ -55,6 +55,8 @@ pub struct LargestTablesQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     date: Option<NaiveDate>,
+    /// Only snapshots taken on or after this day.
+    since: Option<NaiveDate>,
     /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
     engine: Option<String>,
     /// Only this instance.
@@ -73,7 +75,7 @@ pub async fn largest_tables(
     let items = state
         .store
         .table_sizes()
-        .largest(day, filter, limit)
+        .largest((query.since, day), filter, limit)
         .await?;
     Ok(Json(json!({ "date": day, "items": items })))
 }

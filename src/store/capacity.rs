@@ -146,27 +146,31 @@ impl Capacity<'_> {
     }
 
     /// Up to `limit` databases of `filter` by latest size, largest first,
-    /// after `after`.
+    /// after `after`; only those measured on or after `since`, if given.
     pub async fn latest_sizes(
         &self,
-        filter: FleetFilter,
+        (filter, since): (FleetFilter, Option<NaiveDate>),
         limit: i64,
         after: Option<&SizeCursor>,
     ) -> Result<Vec<LatestSize>> {
         let order = "ORDER BY size_mb DESC, instance_id, database_name";
         let among = FleetFilter::sql("db_type", "instance_id", 2);
+        let recent = "($4 IS NULL OR collected_date >= $4)";
         let mut bound = args![limit];
         bound.extend(filter.args());
+        bound.extend(args![since]);
         let rows = match after {
             None => {
-                let sql = format!("SELECT * FROM ({LATEST}) latest WHERE {among} {order} LIMIT $1");
+                let sql = format!(
+                    "SELECT * FROM ({LATEST}) latest WHERE {among} AND {recent} {order} LIMIT $1"
+                );
                 self.db.fetch_all(&sql, bound).await?
             }
             Some(c) => {
                 let sql = format!(
-                    "SELECT * FROM ({LATEST}) latest WHERE {among} AND (size_mb < $4 OR \
-                         (size_mb = $4 AND (instance_id > $5 \
-                         OR (instance_id = $5 AND database_name > $6)))) \
+                    "SELECT * FROM ({LATEST}) latest WHERE {among} AND {recent} \
+                         AND (size_mb < $5 OR (size_mb = $5 AND (instance_id > $6 \
+                         OR (instance_id = $6 AND database_name > $7)))) \
                      {order} LIMIT $1"
                 );
                 bound.extend(args![c.size_mb, c.instance_id, c.database_name.as_str()]);

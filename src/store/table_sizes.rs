@@ -99,10 +99,11 @@ impl TableSizes<'_> {
     }
 
     /// Up to `limit` tables of `filter`, largest first, each database's
-    /// from its latest snapshot on or before `day`; rest rows are left out.
+    /// from its latest snapshot on or before `day` (and, given `since`, on
+    /// or after it); rest rows are left out.
     pub async fn largest(
         &self,
-        day: NaiveDate,
+        (since, day): (Option<NaiveDate>, NaiveDate),
         filter: FleetFilter,
         limit: i64,
     ) -> Result<Vec<FleetTable>> {
@@ -111,12 +112,13 @@ impl TableSizes<'_> {
              JOIN ({LATEST_DAYS}) latest ON latest.instance_id = t.instance_id \
                  AND latest.database_name = t.database_name AND latest.day = t.collected_date \
              JOIN instances i ON i.id = t.instance_id AND i.deleted_at IS NULL \
-             WHERE t.is_rest = 0 AND {} \
+             WHERE t.is_rest = 0 AND ($5 IS NULL OR t.collected_date >= $5) AND {} \
              ORDER BY t.total_bytes DESC, i.name, t.database_name, t.table_name LIMIT $2",
             FleetFilter::sql("i.db_type", "t.instance_id", 3)
         );
         let mut bound = args![day, limit];
         bound.extend(filter.args());
+        bound.extend(args![since]);
         let rows = self.db.fetch_all(&sql, bound).await?;
         rows.iter()
             .map(|row| {

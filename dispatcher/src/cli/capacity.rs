@@ -85,6 +85,9 @@ pub struct TablesArgs {
     /// The day to read (YYYY-MM-DD); today in `timezone` by default.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
+    /// Only snapshots taken on or after this day (YYYY-MM-DD; without NAME).
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "name")]
+    pub since: Option<NaiveDate>,
     /// Tables shown at most: per database with NAME (the rest are summed
     /// on one line), in all without.
     #[arg(long, default_value_t = 20)]
@@ -116,6 +119,9 @@ pub struct ForecastArgs {
 pub struct TopArgs {
     #[command(flatten)]
     pub among: Among,
+    /// Only databases measured on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<NaiveDate>,
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
     #[arg(long)]

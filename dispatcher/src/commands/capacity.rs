@@ -85,7 +85,7 @@ async fn top(settings: &Settings, args: TopArgs, out: &mut impl Write) -> Result
     let filter = fleet_filter(&store, &args.among).await?;
     let capacity = store.capacity();
     let top = capacity
-        .latest_sizes(filter, args.limit.max(1), None)
+        .latest_sizes((filter, args.since), args.limit.max(1), None)
         .await?;
     render::history::top(out, &top, args.json)
 }
@@ -111,7 +111,9 @@ async fn tables(settings: &Settings, args: TablesArgs, out: &mut impl Write) -> 
     let Some(name) = &args.name else {
         let filter = fleet_filter(&store, &args.among).await?;
         let limit = i64::try_from(args.limit.max(1)).unwrap_or(i64::MAX);
-        let largest = table_sizes.largest(day, filter, limit).await?;
+        let largest = table_sizes
+            .largest((args.since, day), filter, limit)
+            .await?;
         return render::tables::largest(out, &largest, args.json);
     };
     let id = instance(&store, name).await?.id;
