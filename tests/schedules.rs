@@ -267,9 +267,9 @@ async fn two_triggers_in_one_second_start_one_batch(backend: Backend) {
     );
     let ids: Vec<_> = [first, second]
         .into_iter()
-        .filter_map(|r| match r {
-            Ok(batch) => Some(batch.id),
-            Err(TriggerError::Overlap(batch)) => Some(batch.id),
+        .map(|r| match r {
+            Ok(batch) => batch.id,
+            Err(TriggerError::Overlap(batch)) => batch.id,
             Err(e) => panic!("{e}"),
         })
         .collect();

@@ -2894,7 +2894,11 @@ async fn check_capacity_reads(store: Store) {
         .unwrap()
         .is_empty());
 
-    let all = capacity.latest_sizes(10, None).await.unwrap();
+    let fleet = dbfleet::store::FleetFilter::default();
+    let all = capacity
+        .latest_sizes((fleet, None), 10, None)
+        .await
+        .unwrap();
     let seen = |rows: &[dbfleet::store::LatestSize]| {
         rows.iter()
             .map(|r| (r.instance.clone(), r.database_name.clone(), r.size_mb))
@@ -2909,12 +2913,57 @@ async fn check_capacity_reads(store: Store) {
     let mut paged = Vec::new();
     let mut after: Option<dbfleet::store::SizeCursor> = None;
     loop {
-        let page = capacity.latest_sizes(1, after.as_ref()).await.unwrap();
+        let page = capacity
+            .latest_sizes((fleet, None), 1, after.as_ref())
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(last.into());
         paged.extend(seen(&page));
     }
     assert_eq!(paged, want);
+    // A filter applies before the limit and on every page.
+    let only_alpha = dbfleet::store::FleetFilter {
+        instance: Some(a),
+        ..fleet
+    };
+    let first = capacity
+        .latest_sizes((only_alpha, None), 1, None)
+        .await
+        .unwrap();
+    let next = dbfleet::store::SizeCursor::from(&first[0]);
+    let second = capacity
+        .latest_sizes((only_alpha, None), 5, Some(&next))
+        .await
+        .unwrap();
+    assert_eq!(
+        [seen(&first), seen(&second)].concat(),
+        [want[0].clone(), want[2].clone()]
+    );
+    for (engine, expected) in [
+        (dbfleet::domain::DbType::Postgresql, want.len()),
+        (dbfleet::domain::DbType::Mysql, 0),
+    ] {
+        let of_engine = dbfleet::store::FleetFilter {
+            engine: Some(engine),
+            ..fleet
+        };
+        let rows = capacity
+            .latest_sizes((of_engine, None), 10, None)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), expected, "{engine}");
+    }
+    let recent = capacity
+        .latest_sizes((fleet, Some(day(2))), 10, None)
+        .await
+        .unwrap();
+    let measured_since = [want[0].clone(), want[2].clone()];
+    assert_eq!(
+        seen(&recent),
+        measured_since,
+        "w was last measured on the 1st"
+    );
 
     let days = capacity.summary(day(1), day(2)).await.unwrap();
     let days: Vec<_> = days

@@ -15,7 +15,9 @@ use common::{eventually, Fleet, World};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use support::api::{answer, code, file_day, pg_instance, Api};
+use support::api::{
+    answer, code, database_sizes, file_day, grown, pg_instance, seed_two_engines, table_names, Api,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_the_token_and_errors_have_one_shape() {
@@ -558,6 +560,166 @@ async fn capacity_is_read_by_instance_by_database_and_for_the_fleet() {
     );
     let (status, bad) = api.get("/capacity/forecast?days=3").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:#}");
+    api.stop();
+    world.teardown().await;
+}
+
+/// The fleet-wide reads narrowed by engine and instance, over the days of
+/// `seed_two_engines`: the largest databases (in pages that keep the
+/// filter), the fastest-growing, the largest tables and the forecasts; an
+/// unknown instance is a 404, a bad engine a 400 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_reads_are_narrowed_by_engine_and_instance() {
+    let world = World::new().await;
+    let api = Api::start(&world, &[]).await;
+    let (_, pg_a) = api.post("/instances", pg_instance("pg-a", json!({}))).await;
+    let (_, pg_b) = api.post("/instances", pg_instance("pg-b", json!({}))).await;
+    let mysql = json!({"name": "my-a", "engine": "mariadb", "host": "127.0.0.1", "username": "u"});
+    let (status, my_a) = api.post("/instances", mysql).await;
+    assert_eq!(status, StatusCode::CREATED, "{my_a:#}");
+    let id = |v: &Value| v["id"].as_i64().unwrap();
+    seed_two_engines(&world, [id(&pg_a), id(&pg_b), id(&my_a)]).await;
+    let owned = |rows: &[(&str, &str, i64)]| -> Vec<(String, String, i64)> {
+        rows.iter()
+            .map(|(i, d, n)| (i.to_string(), d.to_string(), *n))
+            .collect()
+    };
+
+    let (status, first) = api.get("/capacity/databases?engine=mysql&limit=1").await;
+    assert_eq!(status, StatusCode::OK, "{first:#}");
+    assert_eq!(
+        database_sizes(&first["items"]),
+        owned(&[("my-a", "shop", 330)])
+    );
+    let next = urlencode(first["next_cursor"].as_str().unwrap());
+    let (_, second) = api
+        .get(&format!(
+            "/capacity/databases?engine=mysql&limit=1&cursor={next}"
+        ))
+        .await;
+    assert_eq!(
+        database_sizes(&second["items"]),
+        owned(&[("my-a", "cart", 40)])
+    );
+    assert_eq!(second["next_cursor"], Value::Null, "{second:#}");
+    let (_, pg_a) = api.get("/capacity/databases?instance=pg-a").await;
+    let want = [("pg-a", "logs", 410), ("pg-a", "orders", 180)];
+    assert_eq!(database_sizes(&pg_a["items"]), owned(&want));
+
+    let window = "/capacity/growth?days=4&date=2026-05-05";
+    let (status, pg) = api.get(&format!("{window}&engine=pg")).await;
+    assert_eq!(status, StatusCode::OK, "{pg:#}");
+    assert_eq!(
+        (&pg["from"], &pg["to"]),
+        (&json!("2026-05-01"), &json!("2026-05-05"))
+    );
+    let want = json!([
+        grown("pg-a", "postgresql", "orders", (100, 180), 80.0),
+        grown("pg-a", "postgresql", "logs", (400, 410), 2.5),
+        grown("pg-b", "postgresql", "pay", (50, 60), 20.0),
+    ]);
+    assert_eq!(pg["items"], want);
+    let (_, my) = api.get(&format!("{window}&instance=my-a&limit=1")).await;
+    let want = json!([grown("my-a", "mysql", "cart", (10, 40), 300.0)]);
+    assert_eq!(my["items"], want);
+
+    let (status, tables) = api.get("/capacity/tables?date=2026-05-05&limit=3").await;
+    assert_eq!(status, StatusCode::OK, "{tables:#}");
+    let names = |rows: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        rows.iter()
+            .map(|(i, d, t)| (i.to_string(), d.to_string(), t.to_string()))
+            .collect()
+    };
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("my-a", "shop", "shop.items"),
+        ("pg-a", "logs", "public.events"),
+    ];
+    assert_eq!(table_names(&tables["items"]), names(&want));
+    assert_eq!(tables["date"], "2026-05-05");
+    assert_eq!(tables["items"][0]["engine"], "postgresql");
+    let (_, mysql) = api
+        .get("/capacity/tables?date=2026-05-05&engine=mysql")
+        .await;
+    let want = [
+        ("my-a", "shop", "shop.items"),
+        ("my-a", "shop", "shop.users"),
+    ];
+    assert_eq!(table_names(&mysql["items"]), names(&want));
+    let (_, two) = api
+        .get("/capacity/tables?date=2026-05-05&instance=pg-a&limit=2")
+        .await;
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("pg-a", "logs", "public.events"),
+    ];
+    assert_eq!(table_names(&two["items"]), names(&want));
+
+    let (status, forecast) = api.get("/capacity/forecast?engine=mysql").await;
+    assert_eq!(status, StatusCode::OK, "{forecast:#}");
+    let instances: Vec<&str> = forecast["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(instances, ["my-a"]);
+
+    // `since`: what was last measured (or snapshot) before it is left out.
+    file_day(&world, id(&pg_b), "2026-04-20", &[("old", 5)]).await;
+    let (_, pg_b) = api.get("/capacity/databases?instance=pg-b").await;
+    let want = [("pg-b", "pay", 60), ("pg-b", "old", 5)];
+    assert_eq!(database_sizes(&pg_b["items"]), owned(&want));
+    let (_, recent) = api
+        .get("/capacity/databases?instance=pg-b&since=2026-05-01")
+        .await;
+    assert_eq!(
+        database_sizes(&recent["items"]),
+        owned(&[("pg-b", "pay", 60)])
+    );
+    let (status, recent) = api
+        .get("/capacity/tables?date=2026-05-05&since=2026-05-04&engine=postgresql")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{recent:#}");
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("pg-a", "orders", "public.heads"),
+    ];
+    assert_eq!(
+        table_names(&recent["items"]),
+        names(&want),
+        "logs' snapshot is older"
+    );
+
+    for path in ["databases", "growth", "tables", "forecast"] {
+        let (status, missing) = api.get(&format!("/capacity/{path}?instance=ghost")).await;
+        assert_eq!(
+            (status, code(&missing)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+        assert!(
+            missing["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ghost"),
+            "{missing:#}"
+        );
+        let (status, bad) = api.get(&format!("/capacity/{path}?engine=oracle")).await;
+        assert_eq!(
+            (status, &bad["error"]["details"]["field"]),
+            (StatusCode::BAD_REQUEST, &json!("engine")),
+            "{path}: {bad:#}"
+        );
+    }
+    for (query, field) in [("growth?days=0", "days"), ("tables?limit=0", "limit")] {
+        let (status, bad) = api.get(&format!("/capacity/{query}")).await;
+        assert_eq!(
+            (status, &bad["error"]["details"]["field"]),
+            (StatusCode::BAD_REQUEST, &json!(field)),
+            "{query}: {bad:#}"
+        );
+    }
     api.stop();
     world.teardown().await;
 }

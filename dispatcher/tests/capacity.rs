@@ -1,7 +1,9 @@
 //! `dbfleet capacity …`, black-box on the embedded defaults: `tables`
 //! after `dbfleet run --kind table_sizes` (the largest tables of a
 //! database, the rest summed on one line, the same rows as JSON), and
-//! `forecast` over a seeded history against the configured ceilings.
+//! `forecast` over a seeded history against the configured ceilings; the
+//! fleet-wide reads (`top`, `growth`, `tables`, `forecast`) narrowed by
+//! `--engine` and `--instance`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,9 +14,13 @@ mod support;
 
 use common::{pg_admin, pg_database, Backend, World};
 use sqlx::{Connection, Executor};
+use support::api::{database_sizes, grown, table_names};
 use support::{dbfleet, json, stderr, stdout, Files};
 
-on_both_backends!(top_growth_and_history_read_the_seeded_days,);
+on_both_backends!(
+    top_growth_and_history_read_the_seeded_days,
+    fleet_reads_are_narrowed_by_engine_and_instance,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_tables_of_a_database_are_listed_with_the_rest_summed() {
@@ -384,5 +390,224 @@ async fn aggregates_are_run_and_read_from_the_command_line() {
         &["capacity", "aggregates", "agg-cli", "--period", "hourly"],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    world.teardown().await;
+}
+
+/// The world of `support::api::seed_two_engines`, registered here; the
+/// instances' ids.
+async fn two_engines(world: &World) -> [i64; 3] {
+    let pg_a = world.add_postgres("pg-a").await.id.0;
+    let pg_b = world.add_postgres("pg-b").await.id.0;
+    let my_a = world
+        .add_instance(
+            "my-a",
+            dbfleet::domain::DbType::Mysql,
+            common::closed_port(),
+            "nobody",
+            dbfleet::secret::PasswordRef::None,
+        )
+        .await
+        .id
+        .0;
+    support::api::seed_two_engines(world, [pg_a, pg_b, my_a]).await;
+    [pg_a, pg_b, my_a]
+}
+
+/// `top`, `growth`, `tables` and `forecast` over two PostgreSQL instances
+/// and a MySQL one, narrowed by engine (in any of its spellings) and by
+/// instance; an unknown instance is an error, a bad engine a usage error.
+async fn fleet_reads_are_narrowed_by_engine_and_instance(backend: Backend) {
+    let world = World::on(backend).await;
+    let [_, pg_b, _] = two_engines(&world).await;
+    let read = |args: &[&str]| json(&dbfleet(&world, args));
+    let owned = |rows: &[(&str, &str, i64)]| -> Vec<(String, String, i64)> {
+        rows.iter()
+            .map(|(i, d, n)| (i.to_string(), d.to_string(), *n))
+            .collect()
+    };
+
+    let top = read(&["capacity", "top", "--json"]);
+    let all = [
+        ("pg-a", "logs", 410),
+        ("my-a", "shop", 330),
+        ("pg-a", "orders", 180),
+        ("pg-b", "pay", 60),
+        ("my-a", "cart", 40),
+    ];
+    assert_eq!(database_sizes(&top), owned(&all));
+    for engine in ["mysql", "mariadb", "MySQL"] {
+        let mysql = read(&["capacity", "top", "--engine", engine, "--json"]);
+        let want = [("my-a", "shop", 330), ("my-a", "cart", 40)];
+        assert_eq!(database_sizes(&mysql), owned(&want), "--engine {engine}");
+    }
+    let one = read(&[
+        "capacity",
+        "top",
+        "--instance",
+        "pg-a",
+        "--limit",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(database_sizes(&one), owned(&[("pg-a", "logs", 410)]));
+    let none = read(&[
+        "capacity",
+        "top",
+        "--engine",
+        "pg",
+        "--instance",
+        "my-a",
+        "--json",
+    ]);
+    assert_eq!(none, serde_json::json!([]), "both filters apply");
+
+    let window = ["capacity", "growth", "--days", "4", "--date", "2026-05-05"];
+    let pg = read(&[&window[..], &["--engine", "postgresql", "--json"]].concat());
+    let want = serde_json::json!([
+        grown("pg-a", "postgresql", "orders", (100, 180), 80.0),
+        grown("pg-a", "postgresql", "logs", (400, 410), 2.5),
+        grown("pg-b", "postgresql", "pay", (50, 60), 20.0),
+    ]);
+    assert_eq!(pg, want);
+    let my = read(
+        &[
+            &window[..],
+            &["--instance", "my-a", "--limit", "1", "--json"],
+        ]
+        .concat(),
+    );
+    let want = serde_json::json!([grown("my-a", "mysql", "cart", (10, 40), 300.0)]);
+    assert_eq!(my, want, "30 MiB each; `cart` first by name");
+    let text = stdout(&dbfleet(
+        &world,
+        &[&window[..], &["--engine", "mysql"]].concat(),
+    ));
+    assert!(text.contains("cart") && text.contains("+300.00"), "{text}");
+    assert!(!text.contains("orders"), "{text}");
+
+    let on_5th = ["capacity", "tables", "--date", "2026-05-05"];
+    let tables = read(&[&on_5th[..], &["--limit", "3", "--json"]].concat());
+    let names = |rows: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        rows.iter()
+            .map(|(i, d, t)| (i.to_string(), d.to_string(), t.to_string()))
+            .collect()
+    };
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("my-a", "shop", "shop.items"),
+        ("pg-a", "logs", "public.events"),
+    ];
+    assert_eq!(table_names(&tables), names(&want), "{tables:#}");
+    assert_eq!(
+        (&tables[0]["total_bytes"], &tables[0]["collected_date"]),
+        (&serde_json::json!(12_000), &serde_json::json!("2026-05-04")),
+        "the database's latest snapshot on or before the day"
+    );
+    let mysql = read(&[&on_5th[..], &["--engine", "mysql", "--json"]].concat());
+    let want = [
+        ("my-a", "shop", "shop.items"),
+        ("my-a", "shop", "shop.users"),
+    ];
+    assert_eq!(
+        table_names(&mysql),
+        names(&want),
+        "rest rows are not tables"
+    );
+    let pg_a = read(&[&on_5th[..], &["--instance", "pg-a", "--json"]].concat());
+    assert_eq!(table_names(&pg_a).len(), 3, "{pg_a:#}");
+    let latest = read(&["capacity", "tables", "--limit", "1", "--json"]);
+    assert_eq!(
+        latest[0]["total_bytes"], 99_999,
+        "today: the 7th's snapshot"
+    );
+    let text = stdout(&dbfleet(&world, &[&on_5th[..], &["--limit", "2"]].concat()));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two tables: {text}");
+    assert!(
+        lines[0].starts_with("INSTANCE") && lines[1].contains("pg-a"),
+        "{text}"
+    );
+    let per_instance = read(&[
+        "capacity",
+        "tables",
+        "my-a",
+        "--date",
+        "2026-05-05",
+        "--json",
+    ]);
+    assert_eq!(
+        per_instance.as_array().unwrap().len(),
+        3,
+        "with its rest row"
+    );
+
+    let forecast = read(&["capacity", "forecast", "--engine", "mysql", "--json"]);
+    let instances: Vec<&str> = forecast
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(instances, ["my-a"]);
+
+    // `--since`: what was last measured (or snapshot) before it is left out.
+    support::api::file_day(&world, pg_b, "2026-04-20", &[("old", 5)]).await;
+    let pg_b = read(&["capacity", "top", "--instance", "pg-b", "--json"]);
+    let want = [("pg-b", "pay", 60), ("pg-b", "old", 5)];
+    assert_eq!(database_sizes(&pg_b), owned(&want));
+    let since = [
+        "capacity",
+        "top",
+        "--instance",
+        "pg-b",
+        "--since",
+        "2026-05-01",
+    ];
+    let recent = read(&[&since[..], &["--json"]].concat());
+    assert_eq!(database_sizes(&recent), owned(&[("pg-b", "pay", 60)]));
+    let since = ["--since", "2026-05-04", "--json"];
+    let recent = read(&[&on_5th[..], &since[..]].concat());
+    let want = [
+        ("pg-a", "orders", "public.lines"),
+        ("my-a", "shop", "shop.items"),
+        ("pg-a", "orders", "public.heads"),
+        ("my-a", "shop", "shop.users"),
+    ];
+    assert_eq!(
+        table_names(&recent),
+        names(&want),
+        "logs' snapshot is older"
+    );
+
+    for args in [
+        &["capacity", "top", "--instance", "ghost"][..],
+        &["capacity", "growth", "--instance", "ghost"],
+        &["capacity", "tables", "--instance", "ghost"],
+        &["capacity", "forecast", "--instance", "ghost"],
+    ] {
+        let missing = dbfleet(&world, args);
+        assert_eq!(
+            missing.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&missing)
+        );
+        assert!(
+            stderr(&missing).contains("no instance named `ghost`"),
+            "{}",
+            stderr(&missing)
+        );
+    }
+    for args in [
+        &["capacity", "top", "--engine", "oracle"][..],
+        &["capacity", "growth", "--engine", "oracle"],
+        &["capacity", "tables", "--engine", "oracle"],
+        &["capacity", "forecast", "--engine", "oracle"],
+        &["capacity", "tables", "my-a", "--engine", "mysql"],
+    ] {
+        let bad = dbfleet(&world, args);
+        assert_eq!(bad.status.code(), Some(2), "{args:?}: {}", stderr(&bad));
+        assert!(stderr(&bad).contains("--engine"), "{}", stderr(&bad));
+    }
     world.teardown().await;
 }

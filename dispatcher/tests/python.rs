@@ -18,7 +18,7 @@ use dbfleet::store::{Batch, BatchStatus};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use support::api::{file_day, pg_instance, Api};
+use support::api::{file_day, file_tables, pg_instance, Api};
 use support::python;
 
 const BEGIN: &str = "<!-- python-producer-example:begin -->";
@@ -162,9 +162,14 @@ async fn the_api_answers_as_its_openapi_document_says() {
     let (_, db) = api
         .post("/instances", pg_instance("db", json!({"env": "prod"})))
         .await;
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let today = today.to_string();
+    let db_id = db["id"].as_i64().unwrap();
+    file_day(&world, db_id, &yesterday, &[("orders", 10), ("billing", 3)]).await;
     let sizes = [("orders", 12), ("billing", 3)];
-    file_day(&world, db["id"].as_i64().unwrap(), &today, &sizes).await;
+    file_day(&world, db_id, &today, &sizes).await;
+    file_tables(&world, db_id, &today, "orders", &[("public.lines", 4096)]).await;
     let (_, batch) = api.post("/batches", json!({"kind": "probe"})).await;
     let dead = world.store.dead_letters();
     let letter = dead.record(None, "unknown", "test: kept", b"not json");
@@ -190,6 +195,8 @@ async fn the_api_answers_as_its_openapi_document_says() {
         ("GET /instances/{name}/sizes", "name = \"db\""),
         ("GET /instances/{name}/tables", "name = \"db\""),
         ("GET /instances/{name}/aggregates", "name = \"db\""),
+        ("GET /capacity/growth", "instance = \"db\""),
+        ("GET /capacity/tables", "instance = \"db\""),
         (
             "GET /instances/{name}/databases/{database}/sizes",
             "name = \"db\", database = \"orders\"",

@@ -145,6 +145,7 @@ async fn add_forecasts(
 ) -> store::Result<()> {
     let scope = crate::forecast::Scope {
         instance: None,
+        engine: None,
         databases: false,
         today,
     };
@@ -180,7 +181,11 @@ async fn ended_batches(store: &Store, now: DateTime<Utc>) -> store::Result<Vec<E
 /// Every database that changed over the `days` ending today.
 async fn growth(store: &Store, today: NaiveDate, days: u32) -> store::Result<Vec<GrowthFact>> {
     let from = today - chrono::Duration::days(i64::from(days));
-    let rows = store.capacity().growth(from, today, 100_000).await?;
+    let fleet = store::FleetFilter::default();
+    let rows = store
+        .capacity()
+        .growth((from, today), fleet, 100_000)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|g| GrowthFact {

@@ -1,6 +1,7 @@
 //! Capacity reads: an instance's inventory and size history, one
-//! database's history, the largest databases of the fleet and the fleet's
-//! daily totals by engine.
+//! database's history, the largest and the fastest-growing databases of
+//! the fleet (of one engine, of one instance) and the fleet's daily
+//! totals by engine.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -12,12 +13,41 @@ use super::batches::Page;
 use super::error::{ApiError, ErrorBody, Params};
 use super::instances::by_name;
 use super::{shapes, ApiState};
-use crate::domain::InstanceId;
-use crate::store::SizeCursor;
+use crate::domain::{DbType, InstanceId, InstanceName};
+use crate::store::{FleetFilter, SizeCursor};
 use utoipa::IntoParams;
 
 /// Days a range covers when `from` is not given.
 const DEFAULT_DAYS: i64 = 30;
+
+/// The longest growth window, in days.
+const MAX_GROWTH_DAYS: u32 = 3660;
+
+/// `engine` and `instance` of a fleet-wide read as the store's filter: a
+/// bad engine or name is a 400 naming it, an unknown instance a 404.
+pub(super) async fn fleet_filter(
+    state: &ApiState,
+    engine: Option<&str>,
+    instance: Option<&str>,
+) -> Result<FleetFilter, ApiError> {
+    let engine = engine
+        .map(|raw| raw.parse::<DbType>())
+        .transpose()
+        .map_err(|e| ApiError::invalid("engine", e))?;
+    let Some(raw) = instance else {
+        return Ok(FleetFilter {
+            engine,
+            instance: None,
+        });
+    };
+    let name = InstanceName::parse(raw).map_err(|e| ApiError::invalid("instance", e))?;
+    let found = state.store.instances().by_name(&name).await?;
+    let found = found.ok_or_else(|| ApiError::not_found(format!("no instance named `{name}`")))?;
+    Ok(FleetFilter {
+        engine,
+        instance: Some(found.id),
+    })
+}
 
 /// `from` and `to`, days (`2026-01-31`), both included. Default: the last
 /// 30 days to today (UTC).
@@ -111,7 +141,8 @@ pub async fn database_sizes(
     Ok(Json(body))
 }
 
-/// `GET /capacity/databases`: `sort` (only `size`), `limit`, `cursor`.
+/// `GET /capacity/databases`: `sort` (only `size`), `limit`, `cursor`,
+/// and the part of the fleet (the same on every page).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -120,10 +151,16 @@ pub struct LargestQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
+    /// Only databases measured on or after this day.
+    since: Option<NaiveDate>,
+    /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
+    engine: Option<String>,
+    /// Only this instance.
+    instance: Option<String>,
 }
 
 #[utoipa::path(get, operation_id = "largest_databases", path = "/capacity/databases", tag = "capacity", params(LargestQuery),
-    responses((status = 200, description = "The latest size of every database, largest first", body = shapes::LatestSizes), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody)))]
+    responses((status = 200, description = "The latest size of every database, largest first", body = shapes::LatestSizes), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)))]
 pub async fn largest_databases(
     State(state): State<ApiState>,
     Params(query): Params<LargestQuery>,
@@ -133,8 +170,11 @@ pub async fn largest_databases(
     }
     let limit = Page::of(query.limit).limit()?;
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let filter = fleet_filter(&state, query.engine.as_deref(), query.instance.as_deref()).await?;
     let capacity = state.store.capacity();
-    let mut items = capacity.latest_sizes(limit + 1, after.as_ref()).await?;
+    let mut items = capacity
+        .latest_sizes((filter, query.since), limit + 1, after.as_ref())
+        .await?;
     let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next = more.then(|| items.last().map(|row| cursor(&SizeCursor::from(row))));
@@ -160,6 +200,45 @@ fn parse_cursor(raw: &str) -> Result<SizeCursor, ApiError> {
         instance_id: InstanceId(id),
         database_name,
     })
+}
+
+/// `GET /capacity/growth`: the window (`days` ending on `date`, default 7
+/// days to today, UTC), how many, and the part of the fleet.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GrowthQuery {
+    #[param(minimum = 1, maximum = 3660)]
+    days: Option<u32>,
+    date: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
+    engine: Option<String>,
+    /// Only this instance.
+    instance: Option<String>,
+}
+
+#[utoipa::path(get, operation_id = "fastest_growing_databases", path = "/capacity/growth", tag = "capacity", params(GrowthQuery),
+    responses((status = 200, description = "Each database's first size in the window against its last, largest change first", body = shapes::GrowthList), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)))]
+pub async fn growth(
+    State(state): State<ApiState>,
+    Params(query): Params<GrowthQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let days = query.days.unwrap_or(7);
+    if !(1..=MAX_GROWTH_DAYS).contains(&days) {
+        let why = format!("must be between 1 and {MAX_GROWTH_DAYS}, found {days}");
+        return Err(ApiError::invalid("days", why));
+    }
+    let limit = Page::of(Some(query.limit.unwrap_or(20))).limit()?;
+    let to = query.date.unwrap_or_else(|| Utc::now().date_naive());
+    let from = to
+        .checked_sub_signed(Duration::days(i64::from(days)))
+        .ok_or_else(|| ApiError::invalid("date", "too early for the window"))?;
+    let filter = fleet_filter(&state, query.engine.as_deref(), query.instance.as_deref()).await?;
+    let capacity = state.store.capacity();
+    let items = capacity.growth((from, to), filter, limit).await?;
+    Ok(Json(json!({ "from": from, "to": to, "items": items })))
 }
 
 #[utoipa::path(get, operation_id = "fleet_summary", path = "/capacity/summary", tag = "capacity", params(Range),

@@ -128,6 +128,8 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
             get(capacity::database_sizes),
         )
         .route("/capacity/databases", get(capacity::largest_databases))
+        .route("/capacity/growth", get(capacity::growth))
+        .route("/capacity/tables", get(outlook::largest_tables))
         .route("/capacity/summary", get(capacity::summary))
         .route("/capacity/forecast", get(outlook::forecasts))
         .route("/instances/{name}/tables", get(outlook::tables))

@@ -1,5 +1,6 @@
-//! Table sizes and forecasts: what the `table_sizes` jobs filed, and days
-//! until full against the configured ceilings (`capacity.ceilings`).
+//! Table sizes and forecasts: what the `table_sizes` jobs filed (one
+//! instance's snapshots, the fleet's largest tables), and days until full
+//! against the configured ceilings (`capacity.ceilings`).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -8,6 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::IntoParams;
 
+use super::batches::Page;
+use super::capacity::fleet_filter;
 use super::error::{ApiError, ErrorBody, Params};
 use super::instances::by_name;
 use super::{shapes, ApiState};
@@ -42,13 +45,51 @@ pub async fn tables(
     ))
 }
 
-/// Whose forecast: every active instance or one, with its databases or
-/// not, the history ending on `date` (default today, UTC).
+/// `GET /capacity/tables`: the latest snapshot on or before `date`
+/// (default today, UTC) of each database, how many tables (default 20),
+/// and the part of the fleet.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LargestTablesQuery {
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    date: Option<NaiveDate>,
+    /// Only snapshots taken on or after this day.
+    since: Option<NaiveDate>,
+    /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
+    engine: Option<String>,
+    /// Only this instance.
+    instance: Option<String>,
+}
+
+#[utoipa::path(get, operation_id = "largest_tables", path = "/capacity/tables", tag = "capacity", params(LargestTablesQuery),
+    responses((status = 200, description = "The largest tables of the fleet from each database's latest snapshot, largest first", body = shapes::FleetTables), (status = 400, description = "A bad field, named in `details.field`", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)))]
+pub async fn largest_tables(
+    State(state): State<ApiState>,
+    Params(query): Params<LargestTablesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = Page::of(Some(query.limit.unwrap_or(20))).limit()?;
+    let day = query.date.unwrap_or_else(|| Utc::now().date_naive());
+    let filter = fleet_filter(&state, query.engine.as_deref(), query.instance.as_deref()).await?;
+    let items = state
+        .store
+        .table_sizes()
+        .largest((query.since, day), filter, limit)
+        .await?;
+    Ok(Json(json!({ "date": day, "items": items })))
+}
+
+/// Whose forecast: every active instance, one, or those of one engine,
+/// with their databases or not, the history ending on `date` (default
+/// today, UTC).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     instance: Option<String>,
+    /// Only instances of this engine: `mysql` (or `mariadb`), `postgresql` (or `postgres`, `pg`).
+    engine: Option<String>,
     databases: Option<bool>,
     date: Option<NaiveDate>,
 }
@@ -59,11 +100,10 @@ pub async fn forecasts(
     State(state): State<ApiState>,
     Params(query): Params<ForecastQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(name) = &query.instance {
-        by_name(&state, name).await?;
-    }
+    let filter = fleet_filter(&state, query.engine.as_deref(), query.instance.as_deref()).await?;
     let scope = forecast::Scope {
         instance: query.instance.as_deref(),
+        engine: filter.engine,
         databases: query.databases.unwrap_or(false),
         today: query.date.unwrap_or_else(|| Utc::now().date_naive()),
     };

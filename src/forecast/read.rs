@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{outlook, Outlook};
 use crate::config::CapacitySettings;
+use crate::domain::DbType;
 use crate::store::{self, Store};
 
 /// What to forecast.
@@ -14,6 +15,8 @@ use crate::store::{self, Store};
 pub struct Scope<'a> {
     /// Only this instance (by name); every active one when `None`.
     pub instance: Option<&'a str>,
+    /// Only instances of this engine.
+    pub engine: Option<DbType>,
     /// Each database too, not only instance totals.
     pub databases: bool,
     /// The last day of the history.
@@ -52,6 +55,7 @@ pub async fn forecasts(
     let chosen = instances
         .iter()
         .filter(|i| i.is_active)
+        .filter(|i| scope.engine.is_none_or(|e| i.db_type == e))
         .filter(|i| scope.instance.is_none_or(|name| i.name.as_str() == name));
     for instance in chosen {
         let name = instance.name.as_str();

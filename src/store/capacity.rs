@@ -1,7 +1,8 @@
 //! Capacity reads: the size history of an instance and of one of its
 //! databases over a range of days, the latest size of every database of
 //! the fleet (largest first, in keyset pages), and the fleet's daily totals
-//! by engine.
+//! by engine. The fleet-wide reads take a [`FleetFilter`] (one engine, one
+//! instance), applied in SQL before the limit.
 //!
 //! Contract: reads only, over the rows that count (not `is_deleted`) of
 //! instances that are not removed; what `stats.rs` writes is read back
@@ -11,10 +12,37 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::db::{args, Db, Row};
+use super::db::{args, Arg, Db, Row};
 use super::stats::{stat_from_row, total_from_row};
 use super::{InstanceTotal, Result, StoredStat};
-use crate::domain::InstanceId;
+use crate::domain::{DbType, InstanceId};
+
+/// Which part of the fleet a fleet-wide read covers: everything by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetFilter {
+    /// Only instances of this engine.
+    pub engine: Option<DbType>,
+    /// Only this instance.
+    pub instance: Option<InstanceId>,
+}
+
+impl FleetFilter {
+    /// The condition on an engine column and an instance id column, with
+    /// the engine bound to `$n` and the instance to `$n+1` (see
+    /// [`FleetFilter::args`]).
+    pub(super) fn sql(engine: &str, instance: &str, n: usize) -> String {
+        let m = n + 1;
+        format!("(${n} IS NULL OR {engine} = ${n}) AND (${m} IS NULL OR {instance} = ${m})")
+    }
+
+    /// The two bind values of [`FleetFilter::sql`].
+    pub(super) fn args(&self) -> [Arg; 2] {
+        [
+            Arg::from(self.engine.map(DbType::as_str)),
+            Arg::from(self.instance),
+        ]
+    }
+}
 
 /// The capacity reads of a store ([`super::Store::capacity`]).
 pub struct Capacity<'a> {
@@ -117,26 +145,36 @@ impl Capacity<'_> {
         rows.iter().map(stat_from_row).collect()
     }
 
-    /// Up to `limit` databases by latest size, largest first, after `after`.
+    /// Up to `limit` databases of `filter` by latest size, largest first,
+    /// after `after`; only those measured on or after `since`, if given.
     pub async fn latest_sizes(
         &self,
+        (filter, since): (FleetFilter, Option<NaiveDate>),
         limit: i64,
         after: Option<&SizeCursor>,
     ) -> Result<Vec<LatestSize>> {
         let order = "ORDER BY size_mb DESC, instance_id, database_name";
+        let among = FleetFilter::sql("db_type", "instance_id", 2);
+        let recent = "($4 IS NULL OR collected_date >= $4)";
+        let mut bound = args![limit];
+        bound.extend(filter.args());
+        bound.extend(args![since]);
         let rows = match after {
             None => {
-                let sql = format!("SELECT * FROM ({LATEST}) latest {order} LIMIT $1");
-                self.db.fetch_all(&sql, args![limit]).await?
+                let sql = format!(
+                    "SELECT * FROM ({LATEST}) latest WHERE {among} AND {recent} {order} LIMIT $1"
+                );
+                self.db.fetch_all(&sql, bound).await?
             }
             Some(c) => {
                 let sql = format!(
-                    "SELECT * FROM ({LATEST}) latest WHERE size_mb < $2 OR (size_mb = $2 \
-                         AND (instance_id > $3 OR (instance_id = $3 AND database_name > $4))) \
+                    "SELECT * FROM ({LATEST}) latest WHERE {among} AND {recent} \
+                         AND (size_mb < $5 OR (size_mb = $5 AND (instance_id > $6 \
+                         OR (instance_id = $6 AND database_name > $7)))) \
                      {order} LIMIT $1"
                 );
-                let args = args![limit, c.size_mb, c.instance_id, c.database_name.as_str()];
-                self.db.fetch_all(&sql, args).await?
+                bound.extend(args![c.size_mb, c.instance_id, c.database_name.as_str()]);
+                self.db.fetch_all(&sql, bound).await?
             }
         };
         rows.iter().map(latest_from_row).collect()

@@ -32,6 +32,7 @@ pub(crate) enum Arg {
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
     Date(NaiveDate),
+    OptDate(Option<NaiveDate>),
     Bytes(Vec<u8>),
     Json(Value),
     OptJson(Option<Value>),
@@ -61,6 +62,7 @@ arg_from! {
     DateTime<Utc> => |v| Arg::Time(v);
     Option<DateTime<Utc>> => |v| Arg::OptTime(v);
     NaiveDate => |v| Arg::Date(v);
+    Option<NaiveDate> => |v| Arg::OptDate(v);
     &[u8] => |v| Arg::Bytes(v.to_vec());
     Value => |v| Arg::Json(v);
     Option<Value> => |v| Arg::OptJson(v);

@@ -4,14 +4,15 @@
 //!
 //! Contract: only rows that count (not `is_deleted`), of instances not
 //! removed and databases still active; a database with a single day in
-//! the window has no change and is left out. The change is in MiB, and in
+//! the window has no change and is left out; a [`FleetFilter`] narrows
+//! the rows before the limit. The change is in MiB, and in
 //! percent of the first size (absent when that was 0).
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::db::{args, Row};
-use super::{Capacity, Result};
+use super::{Capacity, FleetFilter, Result};
 
 /// How one database changed over a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,7 +28,8 @@ pub struct Growth {
     pub change_percent: Option<f64>,
 }
 
-/// The first and last row of each database inside [$1, $2].
+/// The first and last row of each database inside [$1, $2], of the part
+/// of the fleet `{among}` keeps.
 const GROWTH: &str = "SELECT i.name AS instance, i.db_type, b.database_name, \
          b.collected_date AS from_date, b.size_mb AS from_mb, \
          e.collected_date AS to_date, e.size_mb AS to_mb, \
@@ -38,7 +40,7 @@ const GROWTH: &str = "SELECT i.name AS instance, i.db_type, b.database_name, \
      JOIN instances i ON i.id = e.instance_id AND i.deleted_at IS NULL \
      JOIN instance_databases d ON d.instance_id = e.instance_id \
          AND d.database_name = e.database_name AND d.is_active \
-     WHERE NOT e.is_deleted \
+     WHERE NOT e.is_deleted AND {among} \
        AND e.collected_date = (SELECT max(l.collected_date) FROM database_size_stats l \
            WHERE l.instance_id = e.instance_id AND l.database_name = e.database_name \
              AND NOT l.is_deleted AND l.collected_date >= $1 AND l.collected_date <= $2) \
@@ -49,9 +51,21 @@ const GROWTH: &str = "SELECT i.name AS instance, i.db_type, b.database_name, \
      ORDER BY change_mb DESC, i.name, b.database_name LIMIT $3";
 
 impl Capacity<'_> {
-    /// Up to `limit` databases by growth from `from` to `to`, fastest first.
-    pub async fn growth(&self, from: NaiveDate, to: NaiveDate, limit: i64) -> Result<Vec<Growth>> {
-        let rows = self.db.fetch_all(GROWTH, args![from, to, limit]).await?;
+    /// Up to `limit` databases of `filter` by growth from `from` to `to`,
+    /// fastest first.
+    pub async fn growth(
+        &self,
+        (from, to): (NaiveDate, NaiveDate),
+        filter: FleetFilter,
+        limit: i64,
+    ) -> Result<Vec<Growth>> {
+        let sql = GROWTH.replace(
+            "{among}",
+            &FleetFilter::sql("i.db_type", "e.instance_id", 4),
+        );
+        let mut bound = args![from, to, limit];
+        bound.extend(filter.args());
+        let rows = self.db.fetch_all(&sql, bound).await?;
         rows.iter().map(growth_from_row).collect()
     }
 }

@@ -53,7 +53,7 @@ pub use aggregates::{AggregateQuery, Aggregates, StoredAggregate};
 pub use alerts::{AlertSend, AlertState, Alerts, NewTransition, StoredAlert};
 pub use batches::{Batch, BatchStatus, Batches, JobRow, NewJob, Origin};
 pub use cancel::Cancel;
-pub use capacity::{Capacity, FleetDay, LatestSize, SizeCursor};
+pub use capacity::{Capacity, FleetDay, FleetFilter, LatestSize, SizeCursor};
 pub use connect::validate_url;
 pub use credentials::{Credential, Credentials, NewCredential, Put};
 pub use dead_letters::{DeadLetter, DeadLetters};
@@ -72,7 +72,7 @@ pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schedules::{ScheduleRun, ScheduleSlot, ScheduleState, Schedules};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
-pub use table_sizes::{StoredTable, TableRow, TableSizes, TableSnapshot};
+pub use table_sizes::{FleetTable, StoredTable, TableRow, TableSizes, TableSnapshot};
 pub use tally::Tally;
 
 /// A control-store failure. The sqlx error is kept (typed, for callers that

@@ -7,6 +7,10 @@
 //! the snapshot stands. Earlier days are never touched: they are the
 //! history. The rows of a day are the largest tables one by one and one
 //! `rest` row folding the others (`is_rest`, `table_name` empty).
+//!
+//! Reads: one instance's latest snapshots whole, or the fleet's largest
+//! tables (rest rows aside) from each database's latest snapshot, filtered
+//! and limited in SQL, so the fleet's rows never come to memory.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -14,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::db::{args, Db, Row, Tx};
 use super::dialect::{Column, Kind};
-use super::Result;
+use super::{FleetFilter, Result};
 use crate::domain::InstanceId;
 
 /// One database's tables as a run read them.
@@ -52,6 +56,19 @@ pub struct StoredTable {
     pub collected_at: DateTime<Utc>,
 }
 
+/// A table of the fleet, with its instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetTable {
+    pub instance: String,
+    pub engine: String,
+    #[serde(flatten)]
+    pub table: StoredTable,
+}
+
+/// The day of each (instance, database)'s latest snapshot on or before $1.
+const LATEST_DAYS: &str = "SELECT instance_id, database_name, max(collected_date) AS day \
+     FROM table_sizes WHERE collected_date <= $1 GROUP BY instance_id, database_name";
+
 /// The table sizes of a store ([`super::Store::table_sizes`]).
 pub struct TableSizes<'a> {
     pub(super) db: &'a Db,
@@ -79,6 +96,39 @@ impl TableSizes<'_> {
             )
             .await?;
         rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Up to `limit` tables of `filter`, largest first, each database's
+    /// from its latest snapshot on or before `day` (and, given `since`, on
+    /// or after it); rest rows are left out.
+    pub async fn largest(
+        &self,
+        (since, day): (Option<NaiveDate>, NaiveDate),
+        filter: FleetFilter,
+        limit: i64,
+    ) -> Result<Vec<FleetTable>> {
+        let sql = format!(
+            "SELECT i.name AS instance, i.db_type, t.* FROM table_sizes t \
+             JOIN ({LATEST_DAYS}) latest ON latest.instance_id = t.instance_id \
+                 AND latest.database_name = t.database_name AND latest.day = t.collected_date \
+             JOIN instances i ON i.id = t.instance_id AND i.deleted_at IS NULL \
+             WHERE t.is_rest = 0 AND ($5 IS NULL OR t.collected_date >= $5) AND {} \
+             ORDER BY t.total_bytes DESC, i.name, t.database_name, t.table_name LIMIT $2",
+            FleetFilter::sql("i.db_type", "t.instance_id", 3)
+        );
+        let mut bound = args![day, limit];
+        bound.extend(filter.args());
+        bound.extend(args![since]);
+        let rows = self.db.fetch_all(&sql, bound).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(FleetTable {
+                    instance: row.get("instance")?,
+                    engine: row.get("db_type")?,
+                    table: stored_from_row(row)?,
+                })
+            })
+            .collect()
     }
 }
 

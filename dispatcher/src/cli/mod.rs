@@ -6,7 +6,7 @@ mod schedule;
 mod values;
 
 pub use alert::AlertCommand;
-pub use capacity::CapacityCommand;
+pub use capacity::{Among, CapacityCommand, ForecastArgs, GrowthArgs, TablesArgs, TopArgs};
 pub use schedule::ScheduleCommand;
 use values::{env_var_name, format, kind, label, limit, non_empty, params, selector, window};
 

@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 use chrono::{NaiveDate, Utc};
 use dbfleet::config::Settings;
 use dbfleet::domain::InstanceName;
-use dbfleet::store::AggregateQuery;
+use dbfleet::store::{AggregateQuery, FleetFilter, Instance, Store};
 use dbfleet::{fleet, forecast};
 
-use crate::cli::CapacityCommand;
+use crate::cli::{Among, CapacityCommand, ForecastArgs, GrowthArgs, TablesArgs, TopArgs};
 use crate::render;
 
 pub async fn run(
@@ -19,61 +19,10 @@ pub async fn run(
     out: &mut impl Write,
 ) -> Result<ExitCode> {
     match command {
-        CapacityCommand::Tables {
-            name,
-            database,
-            date,
-            limit,
-            json,
-        } => {
-            let store = fleet::open_store(settings).await?;
-            let Some(instance) = store.instances().by_name(&name).await? else {
-                bail!("no instance named `{name}`");
-            };
-            let day = date.unwrap_or_else(|| today(settings));
-            let tables = store
-                .table_sizes()
-                .latest(instance.id, database.as_deref(), day)
-                .await?;
-            render::tables::tables(out, &tables, limit, json)?;
-        }
-        CapacityCommand::Forecast {
-            instance,
-            databases,
-            date,
-            json,
-        } => {
-            let store = fleet::open_store(settings).await?;
-            if let Some(name) = &instance {
-                if store.instances().by_name(name).await?.is_none() {
-                    bail!("no instance named `{name}`");
-                }
-            }
-            let scope = forecast::Scope {
-                instance: instance.as_ref().map(|n| n.as_str()),
-                databases,
-                today: date.unwrap_or_else(|| today(settings)),
-            };
-            let found = forecast::forecasts(&store, &settings.capacity, scope).await?;
-            render::tables::forecasts(out, &found, json)?;
-        }
-        CapacityCommand::Top { limit, json } => {
-            let store = fleet::open_store(settings).await?;
-            let top = store.capacity().latest_sizes(limit.max(1), None).await?;
-            render::history::top(out, &top, json)?;
-        }
-        CapacityCommand::Growth {
-            days,
-            date,
-            limit,
-            json,
-        } => {
-            let store = fleet::open_store(settings).await?;
-            let to = date.unwrap_or_else(|| today(settings));
-            let from = to - chrono::Duration::days(i64::from(days.max(1)));
-            let grown = store.capacity().growth(from, to, limit.max(1)).await?;
-            render::history::growth(out, &grown, json)?;
-        }
+        CapacityCommand::Tables(args) => tables(settings, args, out).await?,
+        CapacityCommand::Forecast(args) => forecasts(settings, args, out).await?,
+        CapacityCommand::Top(args) => top(settings, args, out).await?,
+        CapacityCommand::Growth(args) => growth(settings, args, out).await?,
         CapacityCommand::History {
             name,
             database,
@@ -109,6 +58,87 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The store's filter for `--engine` and `--instance`; an instance that is
+/// not registered is an error, not an empty list.
+async fn fleet_filter(store: &Store, among: &Among) -> Result<FleetFilter> {
+    let instance = match &among.instance {
+        Some(name) => Some(instance(store, name).await?.id),
+        None => None,
+    };
+    Ok(FleetFilter {
+        engine: among.engine,
+        instance,
+    })
+}
+
+async fn instance(store: &Store, name: &InstanceName) -> Result<Instance> {
+    store
+        .instances()
+        .by_name(name)
+        .await?
+        .ok_or_else(|| anyhow!("no instance named `{name}`"))
+}
+
+/// The fleet's largest databases.
+async fn top(settings: &Settings, args: TopArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let filter = fleet_filter(&store, &args.among).await?;
+    let capacity = store.capacity();
+    let top = capacity
+        .latest_sizes((filter, args.since), args.limit.max(1), None)
+        .await?;
+    render::history::top(out, &top, args.json)
+}
+
+/// The fleet's fastest-growing databases over the window.
+async fn growth(settings: &Settings, args: GrowthArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let filter = fleet_filter(&store, &args.among).await?;
+    let to = args.date.unwrap_or_else(|| today(settings));
+    let from = to - chrono::Duration::days(i64::from(args.days.max(1)));
+    let capacity = store.capacity();
+    let grown = capacity
+        .growth((from, to), filter, args.limit.max(1))
+        .await?;
+    render::history::growth(out, &grown, args.json)
+}
+
+/// One instance's largest tables per database, or the fleet's largest.
+async fn tables(settings: &Settings, args: TablesArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    let day = args.date.unwrap_or_else(|| today(settings));
+    let table_sizes = store.table_sizes();
+    let Some(name) = &args.name else {
+        let filter = fleet_filter(&store, &args.among).await?;
+        let limit = i64::try_from(args.limit.max(1)).unwrap_or(i64::MAX);
+        let largest = table_sizes
+            .largest((args.since, day), filter, limit)
+            .await?;
+        return render::tables::largest(out, &largest, args.json);
+    };
+    let id = instance(&store, name).await?.id;
+    let found = table_sizes
+        .latest(id, args.database.as_deref(), day)
+        .await?;
+    render::tables::tables(out, &found, args.limit, args.json)
+}
+
+/// Days until full, of the instances asked for.
+async fn forecasts(settings: &Settings, args: ForecastArgs, out: &mut impl Write) -> Result<()> {
+    let store = fleet::open_store(settings).await?;
+    if let Some(name) = &args.instance {
+        instance(&store, name).await?;
+    }
+    let scope = forecast::Scope {
+        instance: args.instance.as_ref().map(|n| n.as_str()),
+        engine: args.engine,
+        databases: args.databases,
+        today: args.date.unwrap_or_else(|| today(settings)),
+    };
+    let found = forecast::forecasts(&store, &settings.capacity, scope).await?;
+    render::tables::forecasts(out, &found, args.json)
+}
+
 /// One instance's period aggregates.
 async fn aggregates(
     settings: &Settings,
@@ -118,9 +148,7 @@ async fn aggregates(
     out: &mut impl Write,
 ) -> Result<()> {
     let store = fleet::open_store(settings).await?;
-    let Some(instance) = store.instances().by_name(name).await? else {
-        bail!("no instance named `{name}`");
-    };
+    let instance = instance(&store, name).await?;
     let found = store.aggregates().list(instance.id, query).await?;
     render::aggregates::aggregates(out, &found, json)
 }
@@ -140,9 +168,7 @@ async fn history(
     out: &mut impl Write,
 ) -> Result<()> {
     let store = fleet::open_store(settings).await?;
-    let Some(instance) = store.instances().by_name(name).await? else {
-        bail!("no instance named `{name}`");
-    };
+    let instance = instance(&store, name).await?;
     let to = date.unwrap_or_else(|| today(settings));
     let from = since.unwrap_or(to - chrono::Duration::days(30));
     let capacity = store.capacity();

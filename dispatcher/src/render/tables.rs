@@ -1,11 +1,11 @@
 //! Table sizes as a table: the largest tables of each database, the rest
-//! summed on one line.
+//! summed on one line, or the fleet's largest tables with their instance.
 
 use std::io::Write;
 
 use anyhow::Result;
 use dbfleet::forecast::Forecast;
-use dbfleet::store::{JobRow, StoredTable};
+use dbfleet::store::{FleetTable, JobRow, StoredTable};
 
 /// The jobs of a `table_sizes` batch, one line each, then their warnings
 /// (the databases not read).
@@ -49,11 +49,7 @@ pub fn tables(
         )?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<24} {:<40} {:>12} {:>12} {:>12} {:>14}  {:<10} METHOD",
-        "DATABASE", "TABLE", "TOTAL (MiB)", "DATA (MiB)", "INDEX (MiB)", "ROWS (EST.)", "DAY"
-    )?;
+    header(out)?;
     let mut databases: Vec<&str> = rows.iter().map(|r| r.database.as_str()).collect();
     databases.dedup();
     for database in databases {
@@ -79,6 +75,33 @@ pub fn tables(
             line(out, &summed, &label)?;
         }
     }
+    Ok(())
+}
+
+/// The fleet's largest tables, largest first, each with its instance.
+pub fn largest(out: &mut impl Write, rows: &[FleetTable], as_json: bool) -> Result<()> {
+    if as_json {
+        return super::json(out, rows);
+    }
+    if rows.is_empty() {
+        writeln!(out, "no table sizes filed: run a `table_sizes` job first")?;
+        return Ok(());
+    }
+    write!(out, "{:<24} {:<10} ", "INSTANCE", "ENGINE")?;
+    header(out)?;
+    for r in rows {
+        write!(out, "{:<24} {:<10} ", r.instance, r.engine)?;
+        line(out, &r.table, &r.table.row.table_name)?;
+    }
+    Ok(())
+}
+
+fn header(out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<40} {:>12} {:>12} {:>12} {:>14}  {:<10} METHOD",
+        "DATABASE", "TABLE", "TOTAL (MiB)", "DATA (MiB)", "INDEX (MiB)", "ROWS (EST.)", "DAY"
+    )?;
     Ok(())
 }
 

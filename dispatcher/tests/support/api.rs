@@ -186,3 +186,115 @@ pub async fn file_day(world: &World, instance: i64, date: &str, sizes: &[(&str, 
         .await
         .unwrap();
 }
+
+/// A `table_sizes` snapshot of `database` for `instance` on `date`, as the
+/// job files it: `tables` one by one (bytes), then a rest row folding 9
+/// more, larger than any of them, which is not a table.
+pub async fn file_tables(
+    world: &World,
+    instance: i64,
+    date: &str,
+    database: &str,
+    tables: &[(&str, i64)],
+) {
+    use dbfleet::store::{Filing, TableRow, TableSnapshot};
+    let day: chrono::NaiveDate = date.parse().unwrap();
+    let at = day.and_hms_opt(4, 0, 0).unwrap().and_utc();
+    let row = |name: &str, bytes: i64, rest: bool| TableRow {
+        table_name: name.to_string(),
+        is_rest: rest,
+        tables: if rest { 9 } else { 1 },
+        total_bytes: bytes,
+        data_bytes: bytes - bytes / 4,
+        index_bytes: bytes / 4,
+        row_estimate: None,
+    };
+    let mut rows: Vec<TableRow> = tables.iter().map(|(n, b)| row(n, *b, false)).collect();
+    rows.push(row("", 1_000_000, true));
+    let filing = Filing {
+        tables: vec![TableSnapshot {
+            database: database.to_string(),
+            method: "exact",
+            rows,
+        }],
+        ..Filing::new(day, at)
+    };
+    let id = dbfleet::domain::InstanceId(instance);
+    world.store.runs().file(id, &filing).await.unwrap();
+}
+
+/// The days and table snapshots of three instances, two PostgreSQL
+/// (`pg_a`, `pg_b`) and one MySQL (`my_a`), that the fleet-wide reads are
+/// checked against, by the command line and the API alike:
+///
+/// | instance | database | 2026-05-01 | 2026-05-05 |
+/// | --- | --- | --- | --- |
+/// | pg_a | orders | 100 | 180 |
+/// | pg_a | logs | 400 | 410 |
+/// | pg_b | pay | 50 | 60 |
+/// | my_a | shop | 300 | 330 |
+/// | my_a | cart | 10 | 40 |
+///
+/// Tables (bytes; each snapshot also has a larger rest row): pg_a `orders`
+/// on the 1st (`public.lines` 9000, `public.heads` 3000) and again on the
+/// 4th (12000, 2000); pg_a `logs` on the 1st (`public.events` 7000); my_a
+/// `shop` on the 5th (`shop.items` 11000, `shop.users` 100) and on the 7th
+/// (`shop.items` 99999).
+pub async fn seed_two_engines(world: &World, [pg_a, pg_b, my_a]: [i64; 3]) {
+    for (day, orders, logs, pay, shop, cart) in [
+        ("2026-05-01", 100, 400, 50, 300, 10),
+        ("2026-05-05", 180, 410, 60, 330, 40),
+    ] {
+        file_day(world, pg_a, day, &[("orders", orders), ("logs", logs)]).await;
+        file_day(world, pg_b, day, &[("pay", pay)]).await;
+        file_day(world, my_a, day, &[("shop", shop), ("cart", cart)]).await;
+    }
+    let lines = [("public.lines", 9000), ("public.heads", 3000)];
+    file_tables(world, pg_a, "2026-05-01", "orders", &lines).await;
+    let lines = [("public.lines", 12_000), ("public.heads", 2000)];
+    file_tables(world, pg_a, "2026-05-04", "orders", &lines).await;
+    let events = [("public.events", 7000)];
+    file_tables(world, pg_a, "2026-05-01", "logs", &events).await;
+    let shop = [("shop.items", 11_000), ("shop.users", 100)];
+    file_tables(world, my_a, "2026-05-05", "shop", &shop).await;
+    file_tables(world, my_a, "2026-05-07", "shop", &[("shop.items", 99_999)]).await;
+}
+
+/// `(instance, database, table)` of each row of a list of tables.
+pub fn table_names(rows: &Value) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                text(&r["instance"]),
+                text(&r["database"]),
+                text(&r["table_name"]),
+            )
+        })
+        .collect()
+}
+
+/// `(instance, database, size_mb)` of each row of a list of databases.
+pub fn database_sizes(rows: &Value) -> Vec<(String, String, i64)> {
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let size = r["size_mb"].as_i64().unwrap();
+            (text(&r["instance"]), text(&r["database_name"]), size)
+        })
+        .collect()
+}
+
+/// A growth row as `capacity growth --json` prints it (and
+/// `/capacity/growth` answers it), from the 1st to the 5th of May 2026.
+pub fn grown(instance: &str, engine: &str, database: &str, mb: (i64, i64), percent: f64) -> Value {
+    json!({
+        "instance": instance, "engine": engine, "database_name": database,
+        "from_date": "2026-05-01", "from_mb": mb.0, "to_date": "2026-05-05", "to_mb": mb.1,
+        "change_mb": mb.1 - mb.0, "change_percent": percent,
+    })
+}

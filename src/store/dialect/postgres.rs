@@ -59,6 +59,7 @@ pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Postgres, Pg
         Arg::Time(v) => q.bind(*v),
         Arg::OptTime(v) => q.bind(*v),
         Arg::Date(v) => q.bind(*v),
+        Arg::OptDate(v) => q.bind(*v),
         Arg::Bytes(v) => q.bind(v.as_slice()),
         Arg::Json(v) => q.bind(Json(v)),
         Arg::OptJson(v) => q.bind(v.as_ref().map(Json)),

@@ -94,6 +94,7 @@ pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Sqlite, Sqli
         Arg::Time(v) => q.bind(ts(*v)),
         Arg::OptTime(v) => q.bind(v.map(ts)),
         Arg::Date(v) => q.bind(*v),
+        Arg::OptDate(v) => q.bind(*v),
         Arg::Bytes(v) => q.bind(v.as_slice()),
         Arg::Json(v) => q.bind(v.to_string()),
         Arg::OptJson(v) => q.bind(v.as_ref().map(Value::to_string)),

@@ -1,134 +1,10 @@
-//! The documented shapes of the answers whose JSON the library writes:
-//! batches and jobs (`store::Batch`, `store::JobRow`, `fleet::BatchReport`,
-//! as `dbfleet batch show --json` prints them) and capacity reads (the
-//! store's rows of sizes and totals).
-//!
-//! These types only describe; nothing builds them. Keeping the OpenAPI
-//! derive off the store's types keeps the store free of the API's concerns,
-//! and drift cannot go unnoticed: schemathesis checks every answer of a
-//! running server against these shapes (`dispatcher/tests/python.rs`). A
-//! kind's counters and output are further top-level fields (e.g.
-//! `total_records`), so the shapes leave other properties open.
-
-#![allow(dead_code)] // Read by the OpenAPI derive only.
+//! The shapes of the capacity reads: inventories, daily sizes and totals,
+//! the fleet's largest and fastest-growing databases, table sizes,
+//! period aggregates and forecasts.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// The kinds of job, by wire name.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    CapacitySync,
-    Probe,
-    TableSizes,
-    Aggregate,
-}
-
-/// What a batch may be.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchStatus {
-    Running,
-    Success,
-    PartialSuccess,
-    Failed,
-    Cancelled,
-}
-
-/// A batch and its counters.
-#[derive(Serialize, ToSchema)]
-pub struct Batch {
-    #[schema(value_type = uuid::Uuid)]
-    id: String,
-    kind: String,
-    status: BatchStatus,
-    total: i64,
-    pending: i64,
-    succeeded: i64,
-    failed: i64,
-    /// Jobs that ended with warnings.
-    warned: i64,
-    requested_by: Option<String>,
-    /// The label selector that chose the instances; absent when none did.
-    selector: Option<String>,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-/// Why a job failed.
-#[derive(Serialize, ToSchema)]
-pub struct JobError {
-    /// `connect`, `auth`, `query`, `permission`, `timeout`, `unsupported`,
-    /// `config` or `internal`.
-    class: String,
-    message: String,
-}
-
-/// One job of a batch.
-#[derive(Serialize, ToSchema)]
-pub struct Job {
-    #[schema(value_type = uuid::Uuid)]
-    job_id: String,
-    /// The instance's name, or the job's target when it is not registered.
-    instance: String,
-    instance_id: Option<i64>,
-    kind: String,
-    /// `pending`, `running`, `succeeded`, `failed` or `cancelled`.
-    status: String,
-    error: Option<JobError>,
-    /// Absent when there are none.
-    #[schema(value_type = Option<Vec<Object>>)]
-    warnings: Option<Vec<serde_json::Value>>,
-    attempt: i64,
-    worker: Option<String>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-/// A batch with its jobs: `dbfleet batch show --json`.
-#[derive(Serialize, ToSchema)]
-pub struct BatchReport {
-    #[serde(flatten)]
-    batch: Batch,
-    jobs: Vec<Job>,
-    /// Instances that are one server under several records; absent when
-    /// there are none.
-    shared_servers: Option<Vec<SharedServer>>,
-    /// Pending jobs by the network zone they wait in; absent when none.
-    #[schema(value_type = Option<std::collections::BTreeMap<String, i64>>)]
-    waiting_by_zone: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SharedServer {
-    server_identity: String,
-    instances: Vec<String>,
-}
-
-/// A page of batches, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct BatchPage {
-    items: Vec<Batch>,
-    /// The `cursor` of the next page; `null` on the last one.
-    next_cursor: Option<String>,
-}
-
-/// What a cancel did.
-#[derive(Serialize, ToSchema)]
-pub struct Cancelled {
-    batch: Batch,
-    /// Jobs no worker had started, now `cancelled`.
-    cancelled_jobs: i64,
-}
-
-/// A job enqueued on its own, and its batch of one.
-#[derive(Serialize, ToSchema)]
-pub struct Enqueued {
-    job: Option<Job>,
-    batch: Batch,
-}
 
 /// One database of an instance's inventory.
 #[derive(Serialize, ToSchema)]
@@ -186,6 +62,32 @@ pub struct DatabaseSizes {
     from: NaiveDate,
     to: NaiveDate,
     items: Vec<DatabaseDay>,
+}
+
+/// How one database changed over a window.
+#[derive(Serialize, ToSchema)]
+pub struct Growth {
+    instance: String,
+    engine: String,
+    database_name: String,
+    /// The first day in the window with a size.
+    from_date: NaiveDate,
+    from_mb: i64,
+    /// The last day in the window with a size.
+    to_date: NaiveDate,
+    to_mb: i64,
+    change_mb: i64,
+    /// The change in percent of the first size, to hundredths; null when
+    /// that was 0.
+    change_percent: Option<f64>,
+}
+
+/// The fastest-growing databases over a window, largest change first.
+#[derive(Serialize, ToSchema)]
+pub struct GrowthList {
+    from: NaiveDate,
+    to: NaiveDate,
+    items: Vec<Growth>,
 }
 
 /// The latest size of one database of the fleet.
@@ -252,6 +154,23 @@ pub struct TableSize {
     /// `exact` (PostgreSQL's file sizes) or `estimate` (the engine's statistics).
     method: String,
     collected_at: DateTime<Utc>,
+}
+
+/// One of the fleet's largest tables, with its instance.
+#[derive(Serialize, ToSchema)]
+pub struct FleetTable {
+    instance: String,
+    engine: String,
+    #[serde(flatten)]
+    table: TableSize,
+}
+
+/// The fleet's largest tables from each database's latest snapshot on or
+/// before `date`, largest first (rest rows are not tables, and left out).
+#[derive(Serialize, ToSchema)]
+pub struct FleetTables {
+    date: NaiveDate,
+    items: Vec<FleetTable>,
 }
 
 /// An instance's period aggregates.
@@ -336,23 +255,4 @@ pub struct Forecast {
     /// Why `days_left` is unknown.
     reason: Option<String>,
     samples: i64,
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::message::JobKind;
-
-    /// A kind added to the program but not here would be refused by
-    /// clients that trust the document.
-    #[test]
-    fn every_kind_is_documented() {
-        let schema = serde_json::to_value(<super::Kind as utoipa::PartialSchema>::schema())
-            .unwrap_or_default();
-        let documented: Vec<&str> = schema["enum"]
-            .as_array()
-            .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
-            .unwrap_or_default();
-        let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(documented, known);
-    }
 }
