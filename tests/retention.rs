@@ -297,3 +297,77 @@ async fn partitions_are_made_ahead_and_the_default_one_is_emptied() {
     conn.close().await.unwrap();
     world.teardown().await;
 }
+
+/// Old notifications and long-resolved alerts go; a firing alert stays
+/// however old, or its standing condition would alert again.
+async fn old_alert_records_go_firing_alerts_stay(backend: Backend) {
+    use dbfleet::store::{AlertSend, AlertState, NewTransition};
+    let world = World::on(backend).await;
+    let alerts = world.store.alerts();
+    let details = serde_json::json!({});
+    let now = Utc::now();
+    for (subject, silenced) in [("resolved-one", true), ("firing-one", true)] {
+        let fire = NewTransition {
+            rule: "stale",
+            subject,
+            from: None,
+            to: AlertState::Firing,
+            summary: "not collected",
+            details: &details,
+            silenced,
+        };
+        assert!(alerts.record(&fire, now).await.unwrap());
+    }
+    let resolve = NewTransition {
+        rule: "stale",
+        subject: "resolved-one",
+        from: Some(AlertState::Firing),
+        to: AlertState::Resolved,
+        summary: "collected again",
+        details: &details,
+        silenced: true,
+    };
+    assert!(alerts.record(&resolve, now).await.unwrap());
+    let send = AlertSend {
+        channel: "ops".into(),
+        rule: "stale".into(),
+        subject: "firing-one".into(),
+        state: AlertState::Firing,
+        since: now,
+        delivered: true,
+        attempts: 1,
+        error: None,
+        sent_at: now,
+    };
+    alerts.record_send(&send).await.unwrap();
+    let retention = RetentionSettings {
+        alert_records: Some(30),
+        months_ahead: 1,
+        ..RetentionSettings::default()
+    };
+    let today = now.date_naive();
+    world
+        .store
+        .maintain(&retention, today + chrono::Days::new(29))
+        .await
+        .unwrap();
+    assert_eq!(alerts.states().await.unwrap().len(), 2);
+    assert_eq!(alerts.sends(10).await.unwrap().len(), 1);
+    world
+        .store
+        .maintain(&retention, today + chrono::Days::new(32))
+        .await
+        .unwrap();
+    let left: Vec<_> = alerts
+        .states()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.subject)
+        .collect();
+    assert_eq!(left, ["firing-one"]);
+    assert!(alerts.sends(10).await.unwrap().is_empty());
+    world.teardown().await;
+}
+
+on_both_backends!(old_alert_records_go_firing_alerts_stay);

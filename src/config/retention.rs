@@ -7,6 +7,7 @@
 //!   table_snapshots: 90d
 //!   batches: 90d             # ended batches and their jobs
 //!   dead_letters: 30d
+//!   alert_records: 90d       # notifications sent, alerts resolved
 //!   partitions_ahead: 3      # months of partitions made ahead (PostgreSQL)
 //! ```
 //!
@@ -28,6 +29,8 @@ pub struct RetentionSettings {
     /// Ended batches and their jobs.
     pub batches: Option<u32>,
     pub dead_letters: Option<u32>,
+    /// Alert notifications sent, and alerts resolved that long ago.
+    pub alert_records: Option<u32>,
     /// Months of partitions made ahead of today (PostgreSQL).
     pub months_ahead: u32,
 }
@@ -40,6 +43,7 @@ pub(super) fn retention(s: &mut Section<'_>) -> RetentionSettings {
         table_snapshots: days(s, "table_snapshots"),
         batches: days(s, "batches"),
         dead_letters: days(s, "dead_letters"),
+        alert_records: days(s, "alert_records"),
         months_ahead: s.int_in("partitions_ahead", 1..=24, 3),
     }
 }

@@ -79,8 +79,27 @@ impl Store {
             let n = repeat(&self.db, sql, start_of(before)).await?;
             done.deleted("dead_letters", n);
         }
+        if let Some(before) = cutoff(retention.alert_records) {
+            alert_records(&self.db, start_of(before), &mut done).await?;
+        }
         Ok(done)
     }
+}
+
+/// Notifications sent before `before`, and alerts resolved before it with
+/// nothing left to send. A firing alert is kept however old: deleting it
+/// would make a standing condition alert again.
+async fn alert_records(db: &Db, before: DateTime<Utc>, done: &mut Maintained) -> Result<()> {
+    let sends = "DELETE FROM alert_sends WHERE id IN \
+                 (SELECT id FROM alert_sends WHERE sent_at < $1 LIMIT $2)";
+    let n = repeat(db, sends, before).await?;
+    done.deleted("alert_sends", n);
+    let states = "DELETE FROM alert_states WHERE (rule, subject) IN \
+                  (SELECT rule, subject FROM alert_states \
+                   WHERE state = 'resolved' AND to_send = 0 AND since < $1 LIMIT $2)";
+    let n = repeat(db, states, before).await?;
+    done.deleted("alert_states", n);
+    Ok(())
 }
 
 const TABLE_SNAPSHOTS: &str = "DELETE FROM table_sizes \
