@@ -68,21 +68,22 @@ async fn two_serve_processes_fire_each_slot_once() {
     world.teardown().await;
 }
 
+/// A fleet world with one instance nobody listens for: its probe jobs
+/// stay pending with no worker, so a triggered batch keeps running.
+async fn world_with_an_unreachable_instance() -> World {
+    let world = World::new().await;
+    let password = PasswordRef::env("DBFLEET_TEST_NO_PASSWORD").unwrap();
+    let port = common::closed_port();
+    let instance = world.add_instance("far", DbType::Postgresql, port, "nobody", password);
+    instance.await;
+    world
+}
+
 const NIGHTLY: &str = "  - name: nightly\n    kind: probe\n    cron: \"0 2 * * *\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_pauses_resumes_and_triggers() {
-    let world = World::new().await;
-    let password = PasswordRef::env("DBFLEET_TEST_NO_PASSWORD").unwrap();
-    world
-        .add_instance(
-            "far",
-            DbType::Postgresql,
-            common::closed_port(),
-            "nobody",
-            password,
-        )
-        .await;
+    let world = world_with_an_unreachable_instance().await;
     let files = Files::new();
     let config = config(&files, NIGHTLY);
     let cli = |args: &[&str]| dbfleet_with(&world, &config, args);
@@ -138,17 +139,7 @@ async fn the_cli_lists_pauses_resumes_and_triggers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_lists_pauses_resumes_and_triggers() {
-    let world = World::new().await;
-    let password = PasswordRef::env("DBFLEET_TEST_NO_PASSWORD").unwrap();
-    world
-        .add_instance(
-            "far",
-            DbType::Postgresql,
-            common::closed_port(),
-            "nobody",
-            password,
-        )
-        .await;
+    let world = world_with_an_unreachable_instance().await;
     let files = Files::new();
     let api = Api::start_with(&world, &config(&files, NIGHTLY), &[]).await;
 

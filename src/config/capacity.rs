@@ -147,14 +147,7 @@ pub fn size_mb(raw: &str) -> Result<i64, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::test_support::errors;
-
-    fn problems(yaml: &str) -> Vec<String> {
-        errors(yaml, Vec::new())
-            .iter()
-            .map(|e| format!("{}: {}", e.key, e.problem))
-            .collect()
-    }
+    use crate::config::test_support::problems;
 
     #[test]
     fn sizes_take_binary_units() {

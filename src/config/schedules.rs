@@ -165,14 +165,7 @@ fn valid_name(name: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::config::load_from_str;
-    use crate::config::test_support::{errors, SOURCE};
-
-    fn problems(yaml: &str) -> Vec<String> {
-        errors(yaml, Vec::new())
-            .iter()
-            .map(|e| format!("{}: {}", e.key, e.problem))
-            .collect()
-    }
+    use crate::config::test_support::{problems, SOURCE};
 
     #[test]
     fn a_schedule_reads_its_kind_parameters_and_windows() {

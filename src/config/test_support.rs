@@ -28,6 +28,14 @@ pub(super) fn errors(text: &str, env: Vec<(String, String)>) -> Vec<ConfigError>
     }
 }
 
+/// Each problem of a text that must fail to load, as `key: problem`.
+pub(super) fn problems(yaml: &str) -> Vec<String> {
+    errors(yaml, Vec::new())
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.problem))
+        .collect()
+}
+
 pub(super) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
