@@ -45,7 +45,7 @@ pub async fn start(
     State(state): State<ApiState>,
     Body(body): Body<StartBatch>,
 ) -> Result<(StatusCode, Json<Batch>), ApiError> {
-    let params = params(kind(&body.kind)?, body.params)?;
+    let params = params(kind(&body.kind)?, body.params)?.settled(state.today());
     let names = body
         .instances
         .map(|names| {

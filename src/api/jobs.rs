@@ -54,7 +54,8 @@ pub async fn enqueue(
     Body(body): Body<EnqueueJob>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kind = kind(&body.kind)?;
-    let params = params(kind, body.params)?;
+    let asked = params(kind, body.params)?;
+    let params = asked.clone().settled(state.today());
     let key = idempotency_key(&headers)?;
     let instance = instance(&state, &body.instance).await?;
     let names = [instance.name.clone()];
@@ -74,8 +75,8 @@ pub async fn enqueue(
     // The parameters as they mean, not as they were written: absent, `{}`
     // and the defaults spelt out are one request.
     let mut fingerprint = format!("{} {}", kind.as_str(), instance.id);
-    if params != JobParams::default_for(kind) {
-        fingerprint = format!("{fingerprint} {}", params.to_json());
+    if asked != JobParams::default_for(kind) {
+        fingerprint = format!("{fingerprint} {}", asked.to_json());
     }
     let keyed = IdempotencyKey {
         key: &key,

@@ -79,6 +79,8 @@ pub struct ApiState {
     default_tls: TlsMode,
     /// `capacity:`, for forecasts.
     capacity: Arc<crate::config::CapacitySettings>,
+    /// `timezone`: the day a batch started here is for.
+    timezone: chrono_tz::Tz,
     /// `schedules:`, to list, switch and trigger.
     schedules: Arc<Vec<crate::config::DeclaredSchedule>>,
 }
@@ -106,8 +108,18 @@ impl ApiState {
             batch_deadline: settings.batch.deadline,
             default_tls: settings.instance_tls_mode,
             capacity: Arc::new(settings.capacity.clone()),
+            timezone: settings.timezone,
             schedules: Arc::new(settings.schedules.clone()),
         })
+    }
+}
+
+impl ApiState {
+    /// Today in the configured zone: the day a batch started here is for.
+    fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.timezone)
+            .date_naive()
     }
 }
 

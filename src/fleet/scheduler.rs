@@ -229,8 +229,13 @@ impl Scheduler {
         slot: ScheduleSlot<'_>,
     ) -> Result<Keyed, TriggerError> {
         let requested_by = format!("schedule {}", schedule.name);
+        // The day of the slot, not of whenever a job runs.
+        let params = schedule
+            .params
+            .clone()
+            .settled(schedule.timing.day_of(slot.slot));
         let request = BatchRequest {
-            params: &schedule.params,
+            params: &params,
             selection: schedule
                 .selector
                 .as_ref()

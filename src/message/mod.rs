@@ -141,6 +141,19 @@ job_kinds! {
     Aggregate => "aggregate", aggregate;
 }
 
+impl JobParams {
+    /// These parameters with what they leave to "today" fixed to `today`
+    /// (the configured zone's day the batch is started for), so every job
+    /// of a batch, a spread one's included, and a retry of it days later
+    /// do the same work: an `aggregate` without `date` counts from `today`.
+    pub fn settled(mut self, today: chrono::NaiveDate) -> Self {
+        if let JobParams::Aggregate(p) = &mut self {
+            p.date.get_or_insert(today);
+        }
+        self
+    }
+}
+
 impl fmt::Display for JobKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -154,3 +154,22 @@ fn absent_params_are_the_kinds_defaults() {
         }
     }
 }
+
+#[test]
+fn settling_fixes_only_what_is_left_to_today() {
+    use super::aggregate;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let open = JobParams::default_for(JobKind::Aggregate).settled(today);
+    let JobParams::Aggregate(p) = &open else {
+        unreachable!()
+    };
+    assert_eq!(p.date, Some(today));
+    let backfill = aggregate::Params {
+        date: chrono::NaiveDate::from_ymd_opt(2025, 1, 31),
+        ..aggregate::Params::default()
+    };
+    let kept = JobParams::Aggregate(backfill.clone()).settled(today);
+    assert_eq!(kept, JobParams::Aggregate(backfill));
+    let probe = JobParams::default_for(JobKind::Probe);
+    assert_eq!(probe.clone().settled(today), probe);
+}

@@ -127,6 +127,11 @@ impl Timing {
         }
     }
 
+    /// The calendar day of `at` in the schedule's zone.
+    pub fn day_of(&self, at: DateTime<Utc>) -> chrono::NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
+    }
+
     /// When the next run after `now` starts: its slot, or the end of the
     /// maintenance window it falls in.
     pub fn next_start(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -37,7 +37,7 @@ pub async fn run(
         } => {
             let selection = selection(&instances, selector.as_ref());
             let launch = Launch {
-                params: super::job_params(kind, params)?,
+                params: super::job_params(settings, kind, params)?,
                 selection,
                 interactive,
                 spread,

@@ -66,7 +66,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
             json,
         } => {
             let selection = batch::selection(&[], selector.as_ref());
-            let params = job_params(kind, params)?;
+            let params = job_params(&settings, kind, params)?;
             let outcome = in_process(&settings, &params, selection).await?;
             render::summary(&mut out, &outcome.report, json)?;
             Ok(exit_code(outcome.report.batch.status))
@@ -133,10 +133,16 @@ pub async fn in_process(
 
 /// The parameters of a batch of `kind`: `--params` checked against the
 /// kind, or its defaults.
-pub fn job_params(kind: JobKind, params: Option<serde_json::Value>) -> Result<JobParams> {
+pub fn job_params(
+    settings: &Settings,
+    kind: JobKind,
+    params: Option<serde_json::Value>,
+) -> Result<JobParams> {
     let value = params.unwrap_or(serde_json::Value::Null);
-    JobParams::from_json(kind, value)
-        .map_err(|e| Usage(format!("--params for kind `{kind}`: {e}")).into())
+    let params = JobParams::from_json(kind, value)
+        .map_err(|e| Usage(format!("--params for kind `{kind}`: {e}")))?;
+    let today = Utc::now().with_timezone(&settings.timezone).date_naive();
+    Ok(params.settled(today))
 }
 
 /// 0 on success, 3 on partial success, 1 when every job failed.
