@@ -49,6 +49,7 @@ pub mod reconcile;
 pub mod schedule;
 pub mod secret;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tls;
 pub mod traces;

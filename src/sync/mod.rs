@@ -1,0 +1,121 @@
+//! Data sync definitions: what a `data_sync` job keeps in step, as the
+//! configuration declares it and the control store keeps it.
+//!
+//! A definition copies tables of one source database (an instance and a
+//! database) into one or more targets (each a backup instance and
+//! database). A `data_sync` job runs one definition on one target
+//! instance, each of the definition's targets there; backups on
+//! different instances sync in parallel across the fleet.
+//!
+//! This module does no IO: the SQL is in `adapters::sync`, the run in
+//! `jobs::data_sync`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::InstanceName;
+
+/// The largest `batch_size`: rows per page read and per statement
+/// written. A statement's placeholders are further capped per table by
+/// the drivers' limit of 65,535 binds.
+pub const MAX_BATCH_SIZE: u32 = 50_000;
+/// Rows per page when the definition does not say.
+pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
+/// How far back the first incremental run of a table reaches, when it has
+/// a time cursor: five years.
+pub const DEFAULT_INITIAL_DAYS: u32 = 1_825;
+/// How long a row must be old before the cursor passes it: a transaction
+/// that stamped a row earlier but commits later is still seen.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(60);
+
+/// A definition, keyed by its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDefinition {
+    /// 1 to 128 of `A-Z a-z 0-9 . _ -`.
+    pub name: String,
+    pub source: Endpoint,
+    pub targets: Vec<Endpoint>,
+    pub mode: SyncMode,
+    /// Remove from the target the rows the source no longer has (a full
+    /// run compares keys; an incremental run reconciles keys).
+    #[serde(default)]
+    pub mirror: bool,
+    pub tables: Vec<TableSpec>,
+    pub batch_size: u32,
+    pub initial_days: u32,
+    /// How long a row must be old, in seconds of the source's clock,
+    /// before an incremental cursor passes it.
+    pub settle_seconds: u64,
+    /// Compare source and target by chunk checksums after each run.
+    #[serde(default)]
+    pub verify: bool,
+    pub enabled: bool,
+}
+
+impl SyncDefinition {
+    /// The targets on the instance `instance`.
+    pub fn settle(&self) -> Duration {
+        Duration::from_secs(self.settle_seconds)
+    }
+
+    pub fn targets_on<'a>(&'a self, instance: &'a InstanceName) -> impl Iterator<Item = &'a Endpoint> {
+        self.targets.iter().filter(move |t| &t.instance == instance)
+    }
+}
+
+/// A database on a registered instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub instance: InstanceName,
+    pub database: String,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.instance, self.database)
+    }
+}
+
+/// How a run reads the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Every row, in key order, upserted on the key.
+    Full,
+    /// The rows past the table's checkpoint, by `(cursor…, key…)`.
+    Incremental,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+        }
+    }
+}
+
+/// One table of a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSpec {
+    /// The source table (in the source database; on PostgreSQL, an
+    /// optional `schema.` prefix, `public` otherwise).
+    pub name: String,
+    /// The target table's name; the source's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The columns that identify a row; the primary key when empty.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// The columns an incremental run orders by, before the key (a
+    /// database-stamped `updated_at`).
+    #[serde(default)]
+    pub cursor: Vec<String>,
+}
+
+impl TableSpec {
+    pub fn target_name(&self) -> &str {
+        self.target.as_deref().unwrap_or(&self.name)
+    }
+}
