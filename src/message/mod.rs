@@ -32,6 +32,7 @@
 
 pub mod aggregate;
 pub mod capacity_sync;
+pub mod data_sync;
 pub mod probe;
 mod result;
 pub mod table_sizes;
