@@ -2105,6 +2105,7 @@ fn starting<'a>(
         start_by: at(1, 500),
         summary,
         host: None,
+        instance_lease: true,
     }
 }
 

@@ -18,6 +18,7 @@ mod retention;
 mod schedules;
 mod section;
 mod settings;
+mod syncs;
 #[cfg(test)]
 mod test_support;
 mod tls;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub schedules: Vec<DeclaredSchedule>,
     /// Alert rules, channels and silences (`alerts:`).
     pub alerts: AlertSettings,
+    /// Data sync definitions (`syncs:`), names unique.
+    pub syncs: Vec<crate::sync::SyncDefinition>,
     /// Directory of embedded state (the SQLite control store used when
     /// `store.url` is absent), relative to the working directory.
     pub data_dir: PathBuf,

@@ -8,6 +8,7 @@
 //!   batches: 90d             # ended batches and their jobs
 //!   dead_letters: 30d
 //!   alert_records: 90d       # notifications sent, alerts resolved
+//!   sync_history: 180d       # data sync runs
 //!   partitions_ahead: 3      # months of partitions made ahead (PostgreSQL)
 //! ```
 //!
@@ -31,6 +32,8 @@ pub struct RetentionSettings {
     pub dead_letters: Option<u32>,
     /// Alert notifications sent, and alerts resolved that long ago.
     pub alert_records: Option<u32>,
+    /// Data sync runs (`sync_runs`).
+    pub sync_history: Option<u32>,
     /// Months of partitions made ahead of today (PostgreSQL).
     pub months_ahead: u32,
 }
@@ -44,6 +47,7 @@ pub(super) fn retention(s: &mut Section<'_>) -> RetentionSettings {
         batches: days(s, "batches"),
         dead_letters: days(s, "dead_letters"),
         alert_records: days(s, "alert_records"),
+        sync_history: days(s, "sync_history"),
         months_ahead: s.int_in("partitions_ahead", 1..=24, 3),
     }
 }

@@ -154,7 +154,7 @@ fn windows(s: &mut Section<'_>) -> Vec<Window> {
     windows
 }
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
             .bytes()

@@ -35,6 +35,7 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         retention: root.section("retention", super::retention::retention),
         schedules: super::schedules::schedules(root, timezone),
         alerts: root.section("alerts", super::alerts::alerts),
+        syncs: super::syncs::syncs(root),
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root, instance_tls_mode),

@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::adapters::{self, ConnectOptions, Connection};
 use crate::config::JobSettings;
+use crate::domain::{BatchId, JobId};
 use crate::filters::DatabaseFilters;
 use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
 use crate::store::{self, Filing, Instance, Store, Tally};
@@ -56,6 +57,12 @@ pub trait Job {
     fn warnings(_output: &Self::Output) -> Vec<Warning> {
         Vec::new()
     }
+
+    /// Whether a job holds its instance's lease while it runs (at most one
+    /// such job per instance). A kind whose work is scoped narrower holds
+    /// its own lease instead, so it never keeps the instance's other jobs
+    /// waiting.
+    const INSTANCE_LEASE: bool = true;
 }
 
 /// Why a job did not finish.
@@ -103,8 +110,19 @@ impl Clock {
     }
 }
 
+/// Which job a context runs, as the history of a kind names it.
+#[derive(Debug, Clone)]
+pub struct JobIdentity {
+    pub job_id: JobId,
+    pub batch_id: BatchId,
+    pub attempt: u32,
+    pub worker: String,
+}
+
 /// Everything a job may use, and the writes it stages.
 pub struct Context<'a> {
+    /// The job being run; a job run outside a worker gets ids of its own.
+    pub job: JobIdentity,
     pub instance: &'a Instance,
     pub store: &'a Store,
     pub filters: &'a DatabaseFilters,
@@ -122,7 +140,14 @@ impl<'a> Context<'a> {
         limits: &'a JobSettings,
         clock: Clock,
     ) -> Self {
+        let job = JobIdentity {
+            job_id: JobId::new(),
+            batch_id: BatchId::new(),
+            attempt: 1,
+            worker: "local".to_string(),
+        };
         Self {
+            job,
             instance,
             store,
             filters,
@@ -130,6 +155,12 @@ impl<'a> Context<'a> {
             clock,
             filing: Mutex::new(Filing::new(clock.today, clock.now)),
         }
+    }
+
+    /// This context for the job `job`.
+    pub fn for_job(mut self, job: JobIdentity) -> Self {
+        self.job = job;
+        self
     }
 
     /// Stage writes for the end of the job. What is staged is filed even
@@ -160,12 +191,19 @@ impl<'a> Context<'a> {
 
     /// [`Context::connect`] to `database` (`None`: the engine's default).
     pub async fn connect_to(&self, database: Option<&str>) -> Result<Connection, Failure> {
-        let i = self.instance;
+        let options = self.options(self.instance, database)?;
+        let connecting = Connection::connect(self.instance.db_type, &options);
+        Ok(self.remote("connect", connecting).await?)
+    }
+
+    /// How to open a session on `i`'s `database` (`None`: the engine's
+    /// default) under the job's limits, its password resolved just now.
+    pub fn options(&self, i: &Instance, database: Option<&str>) -> Result<ConnectOptions, Failure> {
         let password = i
             .password
             .resolve()
             .map_err(|e| JobError::new(ErrorClass::Config, e))?;
-        let options = ConnectOptions {
+        Ok(ConnectOptions {
             host: i.host.clone(),
             port: i.port,
             username: i.username.clone(),
@@ -175,9 +213,7 @@ impl<'a> Context<'a> {
             statement_timeout: self.limits.statement_timeout,
             lock_timeout: self.limits.lock_timeout,
             tls: i.tls.clone(),
-        };
-        let connecting = Connection::connect(i.db_type, &options);
-        Ok(self.remote("connect", connecting).await?)
+        })
     }
 
     /// Run `work`, one phase of the job on the server, in a span of its
@@ -215,6 +251,16 @@ pub fn tally(output: &JobOutput) -> Tally {
         JobOutput::Probe(o) => Probe::tally(o),
         JobOutput::TableSizes(o) => TableSizes::tally(o),
         JobOutput::Aggregate(o) => Aggregate::tally(o),
+    }
+}
+
+/// Whether a job of `kind` holds its instance's lease ([`Job::INSTANCE_LEASE`]).
+pub fn takes_instance_lease(kind: JobKind) -> bool {
+    match kind {
+        JobKind::CapacitySync => CapacitySync::INSTANCE_LEASE,
+        JobKind::Probe => Probe::INSTANCE_LEASE,
+        JobKind::TableSizes => TableSizes::INSTANCE_LEASE,
+        JobKind::Aggregate => Aggregate::INSTANCE_LEASE,
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) enum Arg {
     Text(String),
     OptText(Option<String>),
     Bool(bool),
+    OptBool(Option<bool>),
     Uuid(Uuid),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
@@ -58,6 +59,7 @@ arg_from! {
     Option<&str> => |v| Arg::OptText(v.map(str::to_string));
     Option<String> => |v| Arg::OptText(v);
     bool => |v| Arg::Bool(v);
+    Option<bool> => |v| Arg::OptBool(v);
     Uuid => |v| Arg::Uuid(v);
     DateTime<Utc> => |v| Arg::Time(v);
     Option<DateTime<Utc>> => |v| Arg::OptTime(v);

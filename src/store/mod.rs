@@ -41,6 +41,8 @@ mod runs;
 mod schedules;
 mod schema;
 mod stats;
+mod sync_runs;
+mod syncs;
 mod table_sizes;
 mod tally;
 
@@ -72,6 +74,8 @@ pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schedules::{ScheduleRun, ScheduleSlot, ScheduleState, Schedules};
 pub use schema::{Migrated, Schema};
 pub use stats::{InstanceTotal, StatRow, Stats, StoredStat, StoredUnmeasured, UnmeasuredRow};
+pub use sync_runs::{RunFilter, SyncRun, SyncRuns};
+pub use syncs::{Reconciled, StoredSync, Syncs};
 pub use table_sizes::{FleetTable, StoredTable, TableRow, TableSizes, TableSnapshot};
 pub use tally::Tally;
 
@@ -198,6 +202,14 @@ impl Store {
 
     pub fn aggregates(&self) -> Aggregates<'_> {
         Aggregates { db: &self.db }
+    }
+
+    pub fn syncs(&self) -> Syncs<'_> {
+        Syncs { db: &self.db }
+    }
+
+    pub fn sync_runs(&self) -> SyncRuns<'_> {
+        SyncRuns { db: &self.db }
     }
 
     pub fn alerts(&self) -> Alerts<'_> {

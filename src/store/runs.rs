@@ -42,6 +42,10 @@ pub struct StartingJob<'a> {
     pub summary: &'a Tally,
     /// The fleet's cap of concurrent jobs on the instance's host, if any.
     pub host: Option<HostSlot<'a>>,
+    /// Take the instance's lease: false for a kind whose lease is narrower
+    /// (a data sync holds its target table's, in the target database), so
+    /// it never keeps the instance's other jobs waiting.
+    pub instance_lease: bool,
 }
 
 /// A cap of concurrent jobs per host (`job.max_per_host`), across every
@@ -73,8 +77,8 @@ pub struct Runs<'a> {
 }
 
 impl Runs<'_> {
-    /// Take the instance's lease (if its host has room) and record the
-    /// start, in one transaction.
+    /// Take the instance's lease (if its host has room and the job takes
+    /// one) and record the start, in one transaction.
     pub async fn start(&self, job: &StartingJob<'_>) -> Result<Start> {
         let mut tx = self.db.write().await?;
         let (instance, id, now) = (job.instance_id, job.job_id, job.started_at);
@@ -85,7 +89,8 @@ impl Runs<'_> {
             }
         }
         let host_key = job.host.map(|slot| slot.key);
-        if !leases::take(&mut tx, instance, id, (job.lease_until, now), host_key).await? {
+        let lease = (job.lease_until, now);
+        if job.instance_lease && !leases::take(&mut tx, instance, id, lease, host_key).await? {
             tx.commit().await?;
             return Ok(Start::Busy);
         }

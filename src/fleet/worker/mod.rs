@@ -33,7 +33,7 @@ use crate::broker::consume::Slot;
 use crate::broker::{self, Broker, Delivery, DeliveryMeta, Outgoing, Queue};
 use crate::config::JobSettings;
 use crate::filters::DatabaseFilters;
-use crate::jobs::{self, Clock, Context, Failure, Ran};
+use crate::jobs::{self, Clock, Context, Failure, JobIdentity, Ran};
 use crate::message::{
     DecodeError, ErrorClass, Finished, InstanceDetails, InstanceRef, JobError, JobMessage,
     JobResult, Target,
@@ -245,7 +245,14 @@ impl Worker {
             Started::Cancelled => return Ok(Leased::Cancelled),
         }
         let clock = Clock::system(self.timezone);
-        let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock);
+        let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock).for_job(
+            JobIdentity {
+                job_id: job.job_id,
+                batch_id: job.effective_batch_id(),
+                attempt,
+                worker: self.name.clone(),
+            },
+        );
         let executed = self.execute(&ctx, job).await;
         let filing = ctx.into_filing();
         let runs = self.store.runs();

@@ -72,6 +72,7 @@ impl Worker {
         summary: &'a Tally,
         server: &'a str,
     ) -> StartingJob<'a> {
+        let instance_lease = jobs::takes_instance_lease(job.kind());
         let lease = chrono::Duration::from_std(self.job.deadline + LEASE_GRACE)
             .unwrap_or(chrono::Duration::MAX);
         StartingJob {
@@ -89,10 +90,11 @@ impl Worker {
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
             start_by: job.deadline,
             summary,
-            host: (self.job.max_per_host > 0).then_some(HostSlot {
+            host: (self.job.max_per_host > 0 && instance_lease).then_some(HostSlot {
                 key: server,
                 limit: self.job.max_per_host,
             }),
+            instance_lease,
         }
     }
 }

@@ -55,6 +55,7 @@ pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Postgres, Pg
         Arg::Text(v) => q.bind(v.as_str()),
         Arg::OptText(v) => q.bind(v.as_deref()),
         Arg::Bool(v) => q.bind(*v),
+        Arg::OptBool(v) => q.bind(*v),
         Arg::Uuid(v) => q.bind(*v),
         Arg::Time(v) => q.bind(*v),
         Arg::OptTime(v) => q.bind(*v),

@@ -90,6 +90,7 @@ pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Sqlite, Sqli
         Arg::Text(v) => q.bind(v.as_str()),
         Arg::OptText(v) => q.bind(v.as_deref()),
         Arg::Bool(v) => q.bind(*v),
+        Arg::OptBool(v) => q.bind(*v),
         Arg::Uuid(v) => q.bind(v.hyphenated()),
         Arg::Time(v) => q.bind(ts(*v)),
         Arg::OptTime(v) => q.bind(v.map(ts)),

@@ -1,0 +1,279 @@
+//! `syncs:`: data sync definitions, declared like instances and
+//! reconciled into the control store.
+//!
+//! ```yaml
+//! syncs:
+//!   - name: orders-backup
+//!     source: { instance: primary-pg, database: shop }
+//!     targets:
+//!       - { instance: backup-pg, database: shop_copy }
+//!       - { instance: backup-my, database: shop_copy }
+//!     mode: incremental          # or full
+//!     mirror: true               # remove rows the source no longer has
+//!     tables:
+//!       - { name: orders, key: [id], cursor: [updated_at] }
+//!       - { name: customers }    # key: the primary key
+//!     batch_size: 5000           # rows per page and per statement
+//!     initial_days: 1825         # reach of a first incremental run
+//!     settle: 1m                 # how old a row must be to be passed
+//!     verify: true               # checksum chunks after each run
+//!     enabled: true
+//! ```
+//!
+//! Whether the instances exist is checked when the definitions are
+//! reconciled, against the registry; here only their shape is.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::schedules::valid_name;
+use super::section::{kind, Section};
+use crate::domain::InstanceName;
+use crate::sync::{
+    Endpoint, SyncDefinition, SyncMode, TableSpec, DEFAULT_BATCH_SIZE, DEFAULT_INITIAL_DAYS,
+    DEFAULT_SETTLE, MAX_BATCH_SIZE,
+};
+
+pub(super) fn syncs(root: &mut Section<'_>) -> Vec<SyncDefinition> {
+    let built = root.list("syncs", "sync", |s, _| sync(s));
+    let mut seen = BTreeSet::new();
+    let mut syncs = Vec::new();
+    for (index, (name, sync)) in built.into_iter().enumerate() {
+        if !name.is_empty() && !seen.insert(name.clone()) {
+            let key = format!("syncs[{index}].name");
+            root.error(&key, &format!("`{name}` is declared twice"));
+            continue;
+        }
+        syncs.extend(sync);
+    }
+    syncs
+}
+
+/// The definition's name (empty when missing), and the definition when
+/// valid.
+fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
+    let name = s.required_string("name");
+    if !name.is_empty() && !valid_name(&name) {
+        s.error("name", "use 1 to 128 of A-Z a-z 0-9 . _ -");
+    }
+    let source = s.section("source", endpoint);
+    let targets = targets(s, source.as_ref());
+    let mode = mode(s);
+    let tables = s.list("tables", "table", |t, _| table(t));
+    let tables = checked_tables(s, tables, mode);
+    let mirror = s.bool_or("mirror", false);
+    let batch_size = s.int_in("batch_size", 1..=MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE);
+    let initial_days = s.int_in("initial_days", 1..=36_500, DEFAULT_INITIAL_DAYS);
+    let settle = s.duration("settle", DEFAULT_SETTLE, Duration::ZERO);
+    let verify = s.bool_or("verify", false);
+    let enabled = s.bool_or("enabled", true);
+    let definition = match (valid_name(&name), source, mode, tables) {
+        (true, Some(source), Some(mode), Some(tables)) if !targets.is_empty() => {
+            Some(SyncDefinition {
+                name: name.clone(),
+                source,
+                targets,
+                mode,
+                mirror,
+                tables,
+                batch_size,
+                initial_days,
+                settle_seconds: settle.as_secs(),
+                verify,
+                enabled,
+            })
+        }
+        _ => None,
+    };
+    (name, definition)
+}
+
+/// `{ instance, database }`, both required.
+fn endpoint(s: &mut Section<'_>) -> Option<Endpoint> {
+    let instance = s.required_string("instance");
+    let database = s.required_string("database");
+    let instance = (!instance.is_empty())
+        .then(|| InstanceName::parse(&instance))?
+        .map_err(|e| s.error("instance", &e.to_string()))
+        .ok()?;
+    (!database.is_empty()).then_some(Endpoint { instance, database })
+}
+
+/// `targets`: at least one, none the source, none twice.
+fn targets(s: &mut Section<'_>, source: Option<&Endpoint>) -> Vec<Endpoint> {
+    let present = s.map.contains_key("targets");
+    let built = s.list("targets", "target", |t, _| endpoint(t));
+    if !present {
+        s.error("targets", "required key is missing");
+    }
+    let mut targets: Vec<Endpoint> = Vec::new();
+    for (index, target) in built.into_iter().enumerate() {
+        let Some(target) = target else { continue };
+        let key = format!("targets[{index}]");
+        if source == Some(&target) {
+            s.error(&key, &format!("`{target}` is the source itself"));
+        } else if targets.contains(&target) {
+            s.error(&key, &format!("`{target}` is listed twice"));
+        } else {
+            targets.push(target);
+        }
+    }
+    if present && targets.is_empty() && s.is_valid("targets") {
+        s.error("targets", "name at least one target");
+    }
+    targets
+}
+
+fn mode(s: &mut Section<'_>) -> Option<SyncMode> {
+    match s.string_or("mode", "full").as_str() {
+        "full" => Some(SyncMode::Full),
+        "incremental" => Some(SyncMode::Incremental),
+        other => {
+            let problem = format!("unknown mode `{other}`; expected full or incremental");
+            s.error("mode", &problem);
+            None
+        }
+    }
+}
+
+fn table(t: &mut Section<'_>) -> Option<TableSpec> {
+    let name = t.required_string("name");
+    let target = t.non_empty_string("target");
+    let key = columns(t, "key");
+    let cursor = columns(t, "cursor");
+    (!name.is_empty()).then_some(TableSpec {
+        name,
+        target,
+        key,
+        cursor,
+    })
+}
+
+/// A list of column names (or one name as a string).
+fn columns(t: &mut Section<'_>, key: &'static str) -> Vec<String> {
+    let items = match t.take(key) {
+        None => return Vec::new(),
+        Some(Value::String(one)) => vec![Value::String(one)],
+        Some(Value::Sequence(items)) => items,
+        Some(other) => {
+            let problem = format!("expected a list of column names, found {}", kind(&other));
+            t.error(key, &problem);
+            return Vec::new();
+        }
+    };
+    let mut names = Vec::new();
+    for item in items {
+        match item {
+            Value::String(name) if !name.is_empty() && !names.contains(&name) => names.push(name),
+            Value::String(name) if !name.is_empty() => {
+                t.error(key, &format!("column `{name}` is listed twice"))
+            }
+            other => {
+                let problem = format!("expected a column name, found {}", kind(&other));
+                t.error(key, &problem);
+            }
+        }
+    }
+    names
+}
+
+/// At least one table, none twice, and a cursor on every table of an
+/// incremental definition.
+fn checked_tables(
+    s: &mut Section<'_>,
+    tables: Vec<Option<TableSpec>>,
+    mode: Option<SyncMode>,
+) -> Option<Vec<TableSpec>> {
+    if tables.is_empty() {
+        s.error("tables", "name at least one table");
+        return None;
+    }
+    let mut specs: Vec<TableSpec> = Vec::new();
+    let mut fine = true;
+    for (index, table) in tables.into_iter().enumerate() {
+        let Some(table) = table else {
+            fine = false;
+            continue;
+        };
+        let key = format!("tables[{index}]");
+        if specs.iter().any(|t| t.target_name() == table.target_name()) {
+            let problem = format!("target table `{}` is written twice", table.target_name());
+            s.error(&key, &problem);
+            fine = false;
+        } else if mode == Some(SyncMode::Incremental) && table.cursor.is_empty() {
+            let problem = "an incremental sync needs `cursor:` (a column the database \
+                           stamps on every insert and update, such as updated_at)";
+            s.error(&format!("{key}.cursor"), problem);
+            fine = false;
+        }
+        specs.push(table);
+    }
+    fine.then_some(specs)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::config::load_from_str;
+    use crate::config::test_support::{problems, SOURCE};
+    use crate::sync::SyncMode;
+
+    #[test]
+    fn the_documented_shape_loads_with_its_defaults() {
+        let yaml = "syncs:\n\
+                    \x20 - name: orders-backup\n\
+                    \x20   source: { instance: primary-pg, database: shop }\n\
+                    \x20   targets: [ { instance: backup-pg, database: shop_copy }, \
+                    { instance: backup-my, database: shop_copy } ]\n\
+                    \x20   mode: incremental\n\
+                    \x20   tables:\n\
+                    \x20     - { name: orders, key: [id], cursor: [updated_at] }\n";
+        let settings = load_from_str(SOURCE, yaml, Vec::new()).unwrap();
+        let sync = &settings.syncs[0];
+        assert_eq!(sync.name, "orders-backup");
+        assert_eq!(sync.source.to_string(), "primary-pg/shop");
+        let targets: Vec<String> = sync.targets.iter().map(|t| t.to_string()).collect();
+        assert_eq!(targets, ["backup-pg/shop_copy", "backup-my/shop_copy"]);
+        assert_eq!(sync.mode, SyncMode::Incremental);
+        assert_eq!(sync.tables[0].key, ["id"]);
+        assert_eq!(sync.tables[0].cursor, ["updated_at"]);
+        assert_eq!(
+            (sync.batch_size, sync.initial_days, sync.settle_seconds),
+            (5_000, 1_825, 60)
+        );
+        assert!(sync.enabled && !sync.mirror && !sync.verify);
+    }
+
+    #[test]
+    fn every_bad_definition_is_reported_on_its_key() {
+        let yaml = "syncs:\n\
+                    \x20 - name: a\n    source: { instance: p, database: shop }\n\
+                    \x20   targets: [ { instance: p, database: shop }, { instance: b } ]\n\
+                    \x20   mode: cdc\n    tables: [ { name: t, key: id } ]\n\
+                    \x20   batch_size: 60000\n\
+                    \x20 - name: b\n    source: { instance: p, database: shop }\n\
+                    \x20   mode: incremental\n\
+                    \x20   tables: [ { name: t }, { name: u, target: t, cursor: [ts] } ]\n\
+                    \x20 - name: a\n    source: { instance: p, database: s }\n\
+                    \x20   targets: [ { instance: b, database: s } ]\n    tables: [ ]\n";
+        let found = problems(yaml);
+        for expected in [
+            "syncs[0].targets[0]: `p/shop` is the source itself",
+            "syncs[0].targets[1].database: required key is missing",
+            "syncs[0].mode: unknown mode `cdc`; expected full or incremental",
+            "syncs[0].batch_size:",
+            "syncs[1].targets: required key is missing",
+            "syncs[1].tables[0].cursor: an incremental sync needs `cursor:`",
+            "syncs[1].tables[1]: target table `t` is written twice",
+            "syncs[2].tables: name at least one table",
+            "syncs[2].name: `a` is declared twice",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(expected)),
+                "{expected} not in {found:#?}"
+            );
+        }
+    }
+}
