@@ -59,7 +59,10 @@ impl SyncDefinition {
         Duration::from_secs(self.settle_seconds)
     }
 
-    pub fn targets_on<'a>(&'a self, instance: &'a InstanceName) -> impl Iterator<Item = &'a Endpoint> {
+    pub fn targets_on<'a>(
+        &'a self,
+        instance: &'a InstanceName,
+    ) -> impl Iterator<Item = &'a Endpoint> {
         self.targets.iter().filter(move |t| &t.instance == instance)
     }
 }
