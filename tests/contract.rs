@@ -10,6 +10,7 @@ use dbfleet::domain::{BatchId, InstanceId, JobId};
 use dbfleet::domain::{DbType, InstanceName};
 use dbfleet::message::aggregate::{self, PeriodType};
 use dbfleet::message::capacity_sync::{InventoryCounts, Output as CapacityOutput};
+use dbfleet::message::data_sync;
 use dbfleet::message::probe::{Flavor, Output as ProbeOutput, Privilege};
 use dbfleet::message::table_sizes;
 use dbfleet::message::{
@@ -464,6 +465,66 @@ fn aggregate_result() -> JobResult {
     }
 }
 
+fn data_sync_job() -> JobMessage {
+    JobMessage {
+        schema: JOB_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c81")),
+        batch_id: Some(BatchId(uuid("0191f7e2-5e00-7000-8000-00000000a9aa"))),
+        target: on(12),
+        details: None,
+        params: JobParams::DataSync(data_sync::Params {
+            definition: "orders-backup".to_string(),
+            database: Some("shop_copy".to_string()),
+            mode: Some(dbfleet::sync::SyncMode::Incremental),
+            ..Default::default()
+        }),
+        deadline: at(2026, 4, 1, 2, 10, 0, 0),
+        requested_by: Some("maintenance-runner".to_string()),
+        enqueued_at: at(2026, 4, 1, 2, 0, 0, 0),
+    }
+}
+
+fn data_sync_result() -> JobResult {
+    JobResult {
+        schema: RESULT_SCHEMA.to_string(),
+        job_id: JobId(uuid("0191f7e2-5e6f-7a8b-9c0d-1e2f3a4b5c81")),
+        batch_id: BatchId(uuid("0191f7e2-5e00-7000-8000-00000000a9aa")),
+        kind: JobKind::DataSync,
+        instance_id: Some(InstanceId(12)),
+        target: "backup-pg".to_string(),
+        requested_by: Some("maintenance-runner".to_string()),
+        status: JobStatus::Succeeded,
+        error: None,
+        warnings: Vec::new(),
+        output: Some(JobOutput::DataSync(data_sync::Output {
+            definition: "orders-backup".to_string(),
+            tables: vec![data_sync::TableRun {
+                table: "orders".to_string(),
+                target: "backup-pg/shop_copy".to_string(),
+                mode: dbfleet::sync::SyncMode::Incremental,
+                status: data_sync::RunStatus::Success,
+                rows_read: 5120,
+                rows_applied: 5120,
+                rows_deleted: 0,
+                position: Some(vec![
+                    Some("2026-04-01 01:59:00.000000".to_string()),
+                    Some("90211".to_string()),
+                ]),
+                verification: Some(data_sync::Verification {
+                    chunks: 3,
+                    matched: 3,
+                    ..Default::default()
+                }),
+                error: None,
+            }],
+        })),
+        started_at: at(2026, 4, 1, 2, 0, 1, 0),
+        finished_at: at(2026, 4, 1, 2, 0, 4, 500),
+        attempt: 1,
+        worker: "dbfleet-worker-7c9d8f6b5-x2kqp".to_string(),
+    }
+}
+
 /// The canonical messages of this build and their golden fixtures: each
 /// decodes to its message and each message encodes to its fixture.
 fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
@@ -474,6 +535,7 @@ fn canonical_jobs() -> Vec<(&'static str, JobMessage)> {
         ("job.by-name.json", job_by_name()),
         ("job.table_sizes.json", table_sizes_job()),
         ("job.aggregate.json", aggregate_job()),
+        ("job.data_sync.json", data_sync_job()),
     ]
 }
 
@@ -484,10 +546,11 @@ fn canonical_results() -> Vec<(&'static str, JobResult)> {
         ("result.probe.succeeded.json", probe_result()),
         ("result.table_sizes.succeeded.json", table_sizes_result()),
         ("result.aggregate.succeeded.json", aggregate_result()),
+        ("result.data_sync.succeeded.json", data_sync_result()),
     ]
 }
 
-const JOB_FIXTURES: [&str; 7] = [
+const JOB_FIXTURES: [&str; 8] = [
     "job.v1.json",
     "job.v1.standalone.json",
     "job.v1.extra-fields.json",
@@ -495,10 +558,11 @@ const JOB_FIXTURES: [&str; 7] = [
     "job.by-name.json",
     "job.table_sizes.json",
     "job.aggregate.json",
+    "job.data_sync.json",
 ];
 /// Results as the first v1 workers wrote them (`counters`), then as this
 /// build writes them (`output`).
-const RESULT_FIXTURES: [&str; 7] = [
+const RESULT_FIXTURES: [&str; 8] = [
     "result.v1.succeeded.json",
     "result.v1.failed.json",
     "result.capacity_sync.succeeded.json",
@@ -506,6 +570,7 @@ const RESULT_FIXTURES: [&str; 7] = [
     "result.probe.succeeded.json",
     "result.table_sizes.succeeded.json",
     "result.aggregate.succeeded.json",
+    "result.data_sync.succeeded.json",
 ];
 
 // ---------------------------------------------------------------------------
@@ -892,7 +957,9 @@ fn freshly_encoded_messages_validate() {
         Some("dbfleet dispatch".to_string()),
     );
     assert_valid(&jobs, &encoded(&fresh_job.encode()), "JobMessage::new");
-    for kind in JobKind::ALL {
+    // A data sync names its definition: it has no job of default
+    // parameters (its canonical job is checked below).
+    for kind in JobKind::ALL.iter().filter(|k| **k != JobKind::DataSync) {
         let params = JobParams::default_for(*kind);
         let job = JobMessage::new(JobId::new(), None, on(3), params, Utc::now(), None);
         assert_valid(&jobs, &encoded(&job.encode()), kind.as_str());

@@ -30,6 +30,28 @@ pub struct Facts {
     pub instances: Vec<InstanceFact>,
     /// Growth per window (days): each database that changed in it.
     pub growth: BTreeMap<u32, Vec<GrowthFact>>,
+    /// The latest ended run of each data sync table into each target.
+    pub syncs: Vec<SyncFact>,
+}
+
+/// How a data sync table's latest run into one target ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncFact {
+    pub definition: String,
+    /// `instance/database`.
+    pub target: String,
+    pub table: String,
+    pub status: String,
+    pub chunks_differing: Option<i64>,
+    pub error: Option<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl SyncFact {
+    /// The target's instance.
+    pub fn instance(&self) -> &str {
+        self.target.split_once('/').map_or(&self.target, |(i, _)| i)
+    }
 }
 
 /// A batch that ended `failed` or `partial_success`.
@@ -90,6 +112,9 @@ pub(super) async fn read(
     };
     if wants(|c| matches!(c, Condition::BatchFailed { .. })) {
         facts.batches = ended_batches(store, now).await?;
+    }
+    if wants(|c| matches!(c, Condition::SyncFailed)) {
+        facts.syncs = syncs(store).await?;
     }
     for condition in conditions {
         if let Condition::Growth { over_days, .. } = condition {
@@ -174,6 +199,22 @@ async fn ended_batches(store: &Store, now: DateTime<Utc>) -> store::Result<Vec<E
             succeeded: b.succeeded,
             failed: b.failed,
             finished_at: b.finished_at,
+        })
+        .collect())
+}
+
+async fn syncs(store: &Store) -> store::Result<Vec<SyncFact>> {
+    let runs = store.sync_runs().latest_ended().await?;
+    Ok(runs
+        .into_iter()
+        .map(|r| SyncFact {
+            definition: r.definition,
+            target: r.target,
+            table: r.table,
+            status: r.status,
+            chunks_differing: r.chunks_differing,
+            error: r.error,
+            ended_at: r.ended_at,
         })
         .collect())
 }

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 pub use deliver::{deliver, Delivery, Retry};
 pub use evaluator::{Evaluation, Evaluator};
-pub use facts::{EndedBatch, Facts, GrowthFact, InstanceFact};
+pub use facts::{EndedBatch, Facts, GrowthFact, InstanceFact, SyncFact};
 pub use rules::{observe, Observation};
 pub use state::{plan, Change};
 pub use webhook::{sign, SIGNATURE_HEADER};

@@ -2,12 +2,14 @@
 //! firing or not. Pure: no store, no clock but the facts' own `today`.
 //!
 //! Subjects: a batch's id (`batch_failed`), an instance's name
-//! (`not_collected`, `days_until_full`), `instance/database` (`growth`).
+//! (`not_collected`, `days_until_full`), `instance/database` (`growth`),
+//! `definition:instance/database:table` (`sync_failed`, its selector on
+//! the target instance).
 //! A rule's selector narrows the instances; a batch alert has none.
 
 use serde_json::{json, Value};
 
-use super::facts::{Facts, GrowthFact, InstanceFact};
+use super::facts::{Facts, GrowthFact, InstanceFact, SyncFact};
 use crate::config::{AlertRule, BatchEnd, Condition};
 
 /// What a rule says of one subject now.
@@ -40,6 +42,12 @@ pub fn observe(rule: &AlertRule, facts: &Facts) -> Vec<Observation> {
             .collect(),
         Condition::DaysUntilFull { below } => chosen(rule, facts)
             .map(|i| days_until_full(i, *below))
+            .collect(),
+        Condition::SyncFailed => facts
+            .syncs
+            .iter()
+            .filter(|s| selected(rule, facts.instance(s.instance())))
+            .map(sync_failed)
             .collect(),
     }
 }
@@ -122,6 +130,36 @@ fn growth(g: &GrowthFact, days: u32, percent: Option<u32>, mib: Option<u64>) -> 
             "change_mb": g.change_mb,
             "change_percent": g.change_percent,
         }),
+    }
+}
+
+/// Subject `definition:instance/database:table`.
+fn sync_failed(s: &SyncFact) -> Observation {
+    let differing = s.chunks_differing.unwrap_or(0);
+    let failed = s.status == "failed";
+    let summary = match (&s.error, failed, differing) {
+        (Some(error), true, _) => format!(
+            "sync {} of {} into {} failed: {error}",
+            s.definition, s.table, s.target
+        ),
+        (None, true, _) => format!(
+            "sync {} of {} into {} failed",
+            s.definition, s.table, s.target
+        ),
+        (_, false, n) if n > 0 => format!(
+            "sync {} of {} into {}: verification found {n} chunks that differ",
+            s.definition, s.table, s.target
+        ),
+        _ => format!(
+            "sync {} of {} into {} is in step",
+            s.definition, s.table, s.target
+        ),
+    };
+    Observation {
+        subject: format!("{}:{}:{}", s.definition, s.target, s.table),
+        firing: failed || differing > 0,
+        summary,
+        details: json!(s),
     }
 }
 

@@ -246,3 +246,58 @@ fn signatures_are_hex_hmac_sha256_of_the_body() {
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }
+
+fn sync_fact(target: &str, status: &str, differing: Option<i64>) -> SyncFact {
+    SyncFact {
+        definition: "orders".to_string(),
+        target: target.to_string(),
+        table: "orders".to_string(),
+        status: status.to_string(),
+        chunks_differing: differing,
+        error: (status == "failed").then(|| "cannot connect: refused".to_string()),
+        ended_at: None,
+    }
+}
+
+#[test]
+fn a_failed_or_differing_sync_fires_per_table_and_target_and_resolves_when_clean() {
+    let mut backups = rule("backups", Condition::SyncFailed);
+    let facts = Facts {
+        instances: vec![instance("b1", "backup", None), instance("b2", "other", None)],
+        syncs: vec![
+            sync_fact("b1/copy", "failed", None),
+            sync_fact("b1/copy2", "success", Some(2)),
+            sync_fact("b2/copy", "success", Some(0)),
+            sync_fact("b2/copy2", "failed", None),
+        ],
+        ..Facts::default()
+    };
+    let observed = observe(&backups, &facts);
+    assert_eq!(
+        observed[0].summary,
+        "sync orders of orders into b1/copy failed: cannot connect: refused"
+    );
+    assert_eq!(
+        observed[1].summary,
+        "sync orders of orders into b1/copy2: verification found 2 chunks that differ"
+    );
+    let was = [stored("backups", "orders:b2/copy:orders", Firing)];
+    check(
+        &backups,
+        &facts,
+        &was,
+        &[
+            row("orders:b1/copy:orders", None, Firing, false),
+            row("orders:b1/copy2:orders", None, Firing, false),
+            row("orders:b2/copy:orders", Some(Firing), Resolved, false),
+            row("orders:b2/copy2:orders", None, Firing, false),
+        ],
+    );
+    // A selector looks at the target instance's labels.
+    backups.selector = Some(Selector::parse("tier=backup").unwrap());
+    let subjects: Vec<String> = observe(&backups, &facts)
+        .into_iter()
+        .map(|o| o.subject)
+        .collect();
+    assert_eq!(subjects, ["orders:b1/copy:orders", "orders:b1/copy2:orders"]);
+}

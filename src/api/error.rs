@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::fleet::dispatcher;
+use crate::fleet::sync::PlanError;
 use crate::store;
 
 /// An error answer: its status, a stable code, words for people and, when
@@ -133,6 +134,10 @@ impl From<dispatcher::Error> for ApiError {
             }
             dispatcher::Error::NotFound(id) => ApiError::not_found(format!("batch {id} not found")),
             zone @ dispatcher::Error::Zone { .. } => ApiError::internal(&zone),
+            dispatcher::Error::Sync(e @ PlanError::Disabled(_)) => {
+                ApiError::conflict(e.to_string())
+            }
+            dispatcher::Error::Sync(e) => ApiError::not_found(e.to_string()),
         }
     }
 }

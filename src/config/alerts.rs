@@ -13,6 +13,7 @@
 //!     - { name: stale, when: not_collected, days: 2, selector: "tier=1", channels: [dba-mail] }
 //!     - { name: growth, when: growth, over: 7d, percent: 20, mib: 10240, channels: [ops-hook] }
 //!     - { name: full-soon, when: days_until_full, below: 14, channels: [ops-hook, dba-mail] }
+//!     - { name: backups, when: sync_failed, selector: "role=backup", channels: [ops-hook] }
 //!   silences:
 //!     - { rule: growth, subject: "pay-prod/ledger", until: "2026-12-31T00:00:00Z" }
 //! ```
@@ -68,6 +69,10 @@ pub enum Condition {
     },
     /// An instance's forecast reaches its ceiling in fewer than `below` days.
     DaysUntilFull { below: u32 },
+    /// The latest run of a data sync table into a target failed, or its
+    /// verification found chunks that differ (one alert per definition,
+    /// target and table; it resolves when a later run is clean).
+    SyncFailed,
 }
 
 /// How a batch ended, of those that can alert.
@@ -209,10 +214,11 @@ fn condition(s: &mut Section<'_>) -> Option<Condition> {
         "days_until_full" => Condition::DaysUntilFull {
             below: s.int_in("below", 1..=3650, 14),
         },
+        "sync_failed" => Condition::SyncFailed,
         other => {
             let problem = format!(
-                "expected `batch_failed`, `not_collected`, `growth` or `days_until_full`, \
-                 found `{other}`"
+                "expected `batch_failed`, `not_collected`, `growth`, `days_until_full` or \
+                 `sync_failed`, found `{other}`"
             );
             s.error("when", &problem);
             return None;

@@ -39,6 +39,9 @@ pub enum Error {
     DisabledInstances(String),
     #[error("batch {0} not found")]
     NotFound(BatchId),
+    /// A `data_sync` batch whose definition cannot run.
+    #[error(transparent)]
+    Sync(#[from] super::sync::PlanError),
     #[error("cannot declare the jobs queue of zone `{zone}`: {cause}")]
     Zone {
         zone: String,
@@ -170,7 +173,10 @@ pub(super) struct Plan {
 }
 
 pub(super) async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Plan, Error> {
-    let chosen = select(store, request.selection).await?;
+    let mut chosen = select(store, request.selection).await?;
+    if let JobParams::DataSync(params) = request.params {
+        chosen = super::sync::targets_among(store, params, chosen).await?;
+    }
     let now = Utc::now();
     let deadline = chrono::Duration::from_std(request.deadline)
         .ok()

@@ -37,8 +37,10 @@ pub async fn run(
     let (store, _) = open_store_migrating(settings).await?;
     let broker = open_broker(settings).await?;
     // Its problems are the caller's to report, once, with the outcome.
-    let reconciliation =
+    let mut reconciliation =
         reconcile::reconcile_fleet(&store, &settings.instances, &settings.credentials).await?;
+    let syncs = super::sync::reconcile(&store, &settings.syncs).await?;
+    reconciliation.problems.extend(syncs);
     let mut tasks = Tasks::new(CancellationToken::new());
     let name = settings.worker.name.clone();
     let name = name.unwrap_or_else(|| "dbfleet-run".to_string());

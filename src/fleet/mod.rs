@@ -22,6 +22,7 @@ mod serve;
 mod spans;
 pub mod spread;
 mod startup;
+pub mod sync;
 pub mod worker;
 
 use std::path::{Path, PathBuf};

@@ -30,6 +30,9 @@ pub async fn serve(
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    for problem in super::sync::reconcile(&store, &settings.syncs).await? {
+        tracing::warn!(%problem, "sync definition");
+    }
     let mut tasks = Tasks::new(shutdown.clone());
     // Only `serve` schedules and alerts: `dbfleet run` runs the loops of
     // `spawn`, not these.

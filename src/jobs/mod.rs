@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod capacity;
+pub mod data_sync;
 pub mod probe;
 pub mod table_sizes;
 
@@ -32,6 +33,7 @@ use crate::store::{self, Filing, Instance, Store, Tally};
 
 pub use aggregate::Aggregate;
 pub use capacity::CapacitySync;
+pub use data_sync::DataSync;
 pub use probe::Probe;
 pub use table_sizes::TableSizes;
 
@@ -241,6 +243,7 @@ pub async fn run(ctx: &Context<'_>, params: &JobParams) -> Result<Ran, Failure> 
         JobParams::Probe(p) => execute::<Probe>(ctx, p, JobOutput::Probe).await,
         JobParams::TableSizes(p) => execute::<TableSizes>(ctx, p, JobOutput::TableSizes).await,
         JobParams::Aggregate(p) => execute::<Aggregate>(ctx, p, JobOutput::Aggregate).await,
+        JobParams::DataSync(p) => execute::<DataSync>(ctx, p, JobOutput::DataSync).await,
     }
 }
 
@@ -251,6 +254,7 @@ pub fn tally(output: &JobOutput) -> Tally {
         JobOutput::Probe(o) => Probe::tally(o),
         JobOutput::TableSizes(o) => TableSizes::tally(o),
         JobOutput::Aggregate(o) => Aggregate::tally(o),
+        JobOutput::DataSync(o) => DataSync::tally(o),
     }
 }
 
@@ -261,6 +265,7 @@ pub fn takes_instance_lease(kind: JobKind) -> bool {
         JobKind::Probe => Probe::INSTANCE_LEASE,
         JobKind::TableSizes => TableSizes::INSTANCE_LEASE,
         JobKind::Aggregate => Aggregate::INSTANCE_LEASE,
+        JobKind::DataSync => DataSync::INSTANCE_LEASE,
     }
 }
 
@@ -271,6 +276,7 @@ pub fn empty_summary(kind: JobKind) -> Tally {
         JobKind::Probe => Probe::empty_summary(),
         JobKind::TableSizes => TableSizes::empty_summary(),
         JobKind::Aggregate => Aggregate::empty_summary(),
+        JobKind::DataSync => DataSync::empty_summary(),
     }
 }
 

@@ -9,7 +9,6 @@ use crate::sync::SyncMode;
 
 /// Which definition, which of its targets on the job's instance, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Params {
     /// The sync definition's name.
     pub definition: String,

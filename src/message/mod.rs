@@ -140,6 +140,7 @@ job_kinds! {
     Probe => "probe", probe;
     TableSizes => "table_sizes", table_sizes;
     Aggregate => "aggregate", aggregate;
+    DataSync => "data_sync", data_sync;
 }
 
 impl JobParams {

@@ -82,6 +82,14 @@ impl Store {
         if let Some(before) = cutoff(retention.alert_records) {
             alert_records(&self.db, start_of(before), &mut done).await?;
         }
+        if let Some(before) = cutoff(retention.sync_history) {
+            // A run still `running` is kept: it may be a long one.
+            let sql = "DELETE FROM sync_runs WHERE (job_id, target, table_name) IN \
+                       (SELECT job_id, target, table_name FROM sync_runs \
+                        WHERE ended_at < $1 LIMIT $2)";
+            let n = repeat(&self.db, sql, start_of(before)).await?;
+            done.deleted("sync_runs", n);
+        }
         Ok(done)
     }
 }

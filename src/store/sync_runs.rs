@@ -93,20 +93,36 @@ impl SyncRuns<'_> {
         Ok(())
     }
 
+    /// The latest ended run of each (definition, target, table).
+    pub async fn latest_ended(&self) -> Result<Vec<SyncRun>> {
+        let rows = self
+            .db
+            .fetch_all(
+                &format!(
+                    "{COLUMNS} FROM sync_runs r WHERE r.ended_at = \
+                     (SELECT max(l.ended_at) FROM sync_runs l WHERE l.definition = r.definition \
+                      AND l.target = r.target AND l.table_name = r.table_name) \
+                     ORDER BY r.definition, r.target, r.table_name"
+                ),
+                args![],
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The runs `filter` selects, newest first.
     pub async fn history(&self, filter: &RunFilter<'_>) -> Result<Vec<SyncRun>> {
         let rows = self
             .db
             .fetch_all(
-                "SELECT job_id, batch_id, definition, target, table_name, mode, status, \
-                     started_at, ended_at, rows_read, rows_applied, rows_deleted, \
-                     chunks_verified, chunks_differing, error, attempt, worker \
-                 FROM sync_runs \
+                &format!(
+                    "{COLUMNS} FROM sync_runs \
                  WHERE ($1 IS NULL OR definition = $1) \
                    AND ($2 IS NULL OR target = $2 OR target LIKE $3 ESCAPE '\\') \
                    AND ($4 IS NULL OR table_name = $4) \
                    AND ($5 IS NULL OR status = $5) \
-                 ORDER BY started_at DESC, target, table_name LIMIT $6",
+                 ORDER BY started_at DESC, target, table_name LIMIT $6"
+                ),
                 args![
                     filter.definition,
                     filter.target,
@@ -120,6 +136,10 @@ impl SyncRuns<'_> {
         rows.iter().map(from_row).collect()
     }
 }
+
+const COLUMNS: &str = "SELECT job_id, batch_id, definition, target, table_name, mode, status, \
+     started_at, ended_at, rows_read, rows_applied, rows_deleted, chunks_verified, \
+     chunks_differing, error, attempt, worker";
 
 /// `text` matched literally by `LIKE` (no `%` or `_` wildcards; instance
 /// names have neither `%` nor `\`, but `_` is common).

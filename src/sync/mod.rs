@@ -59,11 +59,9 @@ impl SyncDefinition {
         Duration::from_secs(self.settle_seconds)
     }
 
-    pub fn targets_on<'a>(
-        &'a self,
-        instance: &'a InstanceName,
-    ) -> impl Iterator<Item = &'a Endpoint> {
-        self.targets.iter().filter(move |t| &t.instance == instance)
+    pub fn targets_on(&self, instance: &InstanceName) -> impl Iterator<Item = &Endpoint> {
+        let instance = instance.clone();
+        self.targets.iter().filter(move |t| t.instance == instance)
     }
 }
 

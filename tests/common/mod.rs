@@ -29,6 +29,7 @@ pub mod backends;
 pub mod fleet;
 pub mod pki;
 pub mod private_mariadb;
+pub mod raw;
 pub mod slow_link;
 pub mod tls_proxy;
 

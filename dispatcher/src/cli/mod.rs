@@ -3,11 +3,13 @@
 mod alert;
 mod capacity;
 mod schedule;
+mod sync;
 mod values;
 
 pub use alert::AlertCommand;
 pub use capacity::{Among, CapacityCommand, ForecastArgs, GrowthArgs, TablesArgs, TopArgs};
 pub use schedule::ScheduleCommand;
+pub use sync::SyncCommand;
 use values::{env_var_name, format, kind, label, limit, non_empty, params, selector, window};
 
 use std::path::PathBuf;
@@ -96,6 +98,10 @@ pub enum Command {
     /// Try the alert channels; show the alerts' state and what was sent.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Keep backup databases in step with their source (`syncs:`): list,
+    /// run, verify, history.
+    #[command(subcommand)]
+    Sync(SyncCommand),
 }
 
 /// A change of `instance label`: `KEY=VALUE` sets, `KEY-` removes (a key

@@ -88,11 +88,21 @@ async fn start(
         return Ok(exit_code(report.batch.status));
     }
     let store = fleet::open_store(settings).await?;
-    let broker = fleet::open_broker(settings).await?;
-    let started = launched(&store, broker.as_ref(), settings, &launch).await;
-    broker.close().await;
-    render::batch(out, &dispatcher::report(&store, started?.id).await?, json)?;
+    let report = launch_once(settings, &store, &launch).await?;
+    render::batch(out, &report, json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Start `launch`'s batch and report it as it stands, without waiting.
+pub async fn launch_once(
+    settings: &Settings,
+    store: &Store,
+    launch: &Launch<'_>,
+) -> Result<BatchReport> {
+    let broker = fleet::open_broker(settings).await?;
+    let started = launched(store, broker.as_ref(), settings, launch).await;
+    broker.close().await;
+    Ok(dispatcher::report(store, started?.id).await?)
 }
 
 /// Named instances, a selector's, or every active one.

@@ -8,6 +8,7 @@ mod dlq;
 mod import;
 mod instance;
 mod schedule;
+mod sync;
 
 use std::io::Write;
 use std::path::Path;
@@ -80,6 +81,7 @@ pub async fn run(command: Command, config_path: &Path, settings: Settings) -> Re
         Command::Capacity(command) => capacity::run(command, &settings, &mut out).await,
         Command::Schedule(command) => schedule::run(command, &settings, &mut out).await,
         Command::Alert(command) => alert::run(command, &settings, &mut out).await,
+        Command::Sync(command) => sync::run(command, &settings, &mut out).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod history;
 pub mod maintenance;
 mod registry;
 pub mod schedules;
+pub mod syncs;
 pub mod tables;
 
 pub use registry::{credentials, imported, instances};
@@ -93,6 +94,7 @@ fn jobs(out: &mut impl Write, report: &BatchReport) -> Result<()> {
         Some(JobKind::Probe) => probe_jobs(out, &report.jobs),
         Some(JobKind::TableSizes) => tables::jobs(out, &report.jobs),
         Some(JobKind::Aggregate) => aggregates::jobs(out, &report.jobs),
+        Some(JobKind::DataSync) => syncs::jobs(out, &report.jobs),
         None => generic_jobs(out, &report.jobs),
     }
 }

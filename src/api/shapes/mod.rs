@@ -28,6 +28,7 @@ pub enum Kind {
     Probe,
     TableSizes,
     Aggregate,
+    DataSync,
 }
 
 /// What a batch may be.

@@ -1,0 +1,140 @@
+//! `dbfleet sync …`, black-box, on the embedded defaults (SQLite and the
+//! in-process queue): run, verify, list, show, history, the operator's
+//! switch, and the exit codes scripts rely on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/mod.rs"]
+#[macro_use]
+mod common;
+mod support;
+
+use std::path::PathBuf;
+
+use common::{pg_admin, pg_ident, Backend, World};
+use sqlx::{Connection, Executor, PgConnection};
+use support::{dbfleet_with, json, stderr, stdout, Files};
+
+async fn pg(database: &str) -> PgConnection {
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    PgConnection::connect(&url).await.unwrap()
+}
+
+/// `orders` of `database`, as PostgreSQL renders them, by id.
+async fn orders(database: &str) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT id, note FROM orders ORDER BY id")
+        .fetch_all(&mut pg(database).await)
+        .await
+        .unwrap()
+}
+
+fn config(files: &Files, source: &str, target: &str) -> PathBuf {
+    let filters = common::repo_root().join("config/database_filters.yaml");
+    let instance = |name: &str| {
+        format!("  - {{ name: {name}, engine: postgresql, host: 127.0.0.1, port: 5432, username: postgres }}\n")
+    };
+    let text = format!(
+        "filters:\n  path: {}\ninstances:\n{}{}syncs:\n\
+         \x20 - name: orders-copy\n\
+         \x20   source: {{ instance: src-pg, database: {source} }}\n\
+         \x20   targets: [ {{ instance: dst-pg, database: {target} }} ]\n\
+         \x20   mode: full\n\
+         \x20   tables: [ {{ name: orders }} ]\n",
+        filters.display(),
+        instance("src-pg"),
+        instance("dst-pg"),
+    );
+    files.write("dbfleet.yaml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_commands_on_the_embedded_defaults() {
+    let tag = common::tag();
+    let (source, target) = (format!("dbft_src_{tag}"), format!("dbft_dst_{tag}"));
+    let mut admin = pg_admin().await;
+    for db in [&source, &target] {
+        let sql = format!("CREATE DATABASE {}", pg_ident(db));
+        admin.execute(sql.as_str()).await.unwrap();
+    }
+    pg(&source)
+        .await
+        .execute(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, note text); \
+             INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 500) g",
+        )
+        .await
+        .unwrap();
+    let world = World::on(Backend::Embedded).await;
+    let files = Files::new();
+    let config = config(&files, &source, &target);
+    let dbfleet = |args: &[&str]| dbfleet_with(&world, &config, args);
+
+    let ran = json(&dbfleet(&["sync", "run", "orders-copy", "--json"]));
+    assert_eq!(ran["batch"]["status"], "success", "{ran:#}");
+    assert_eq!(ran["batch"]["kind"], "data_sync");
+    assert_eq!(orders(&target).await, orders(&source).await);
+
+    let listed = json(&dbfleet(&["sync", "list", "--json"]));
+    assert_eq!(listed[0]["name"], "orders-copy");
+    assert_eq!(listed[0]["declared"], true);
+    let history = json(&dbfleet(&["sync", "history", "--json"]));
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history:#}");
+    assert_eq!(history[0]["status"], "success");
+    assert_eq!(history[0]["rows_applied"], 500);
+    let shown = dbfleet(&["sync", "show", "orders-copy"]);
+    assert!(
+        stdout(&shown).contains("orders -> orders"),
+        "{}",
+        stdout(&shown)
+    );
+
+    let verified = json(&dbfleet(&["sync", "verify", "orders-copy", "--json"]));
+    assert_eq!(verified["batch"]["status"], "success", "{verified:#}");
+    assert_eq!(verified["batch"]["summary"]["chunks_differing"], 0);
+
+    // Usage problems exit 2 and say what is wrong.
+    let unknown = dbfleet(&["sync", "run", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("there is no sync definition `nope`"));
+    let elsewhere = dbfleet(&["sync", "run", "orders-copy", "--target", "dst-pg/other"]);
+    assert_eq!(elsewhere.status.code(), Some(2));
+    assert!(stderr(&elsewhere).contains("is not a target of sync definition"));
+    assert_eq!(
+        dbfleet(&["sync", "disable", "orders-copy"]).status.code(),
+        Some(0)
+    );
+    let disabled = dbfleet(&["sync", "run", "orders-copy"]);
+    assert_eq!(disabled.status.code(), Some(2));
+    assert!(
+        stderr(&disabled).contains("disabled"),
+        "{}",
+        stderr(&disabled)
+    );
+    let listed = json(&dbfleet(&["sync", "list", "--json"]));
+    assert_eq!(
+        listed[0]["enabled_override"], false,
+        "the switch survives reconciliation"
+    );
+    assert_eq!(
+        dbfleet(&["sync", "enable", "orders-copy"]).status.code(),
+        Some(0)
+    );
+
+    // A failed table fails the run: exit 1, and the history says why.
+    pg(&source)
+        .await
+        .execute("DROP TABLE orders")
+        .await
+        .unwrap();
+    let failed = dbfleet(&["sync", "run", "orders-copy"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stdout(&failed));
+    let history = json(&dbfleet(&[
+        "sync", "history", "--status", "failed", "--json",
+    ]));
+    assert!(
+        history[0]["error"].as_str().unwrap().contains("orders"),
+        "{history:#}"
+    );
+    world.teardown().await;
+    common::drop_pg_databases(&[source, target]).await;
+}

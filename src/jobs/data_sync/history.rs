@@ -1,0 +1,79 @@
+//! A table's run as the history keeps it (`store::sync_runs`): written
+//! `running` when it starts, rewritten when it ends.
+
+use chrono::{DateTime, Utc};
+
+use super::super::{Context, Failure};
+use crate::message::data_sync::TableRun;
+use crate::store::SyncRun;
+use crate::sync::SyncMode;
+
+/// Record that `table` started syncing into `target`.
+pub(super) async fn started(
+    ctx: &Context<'_>,
+    definition: &str,
+    (table, target): (&str, &str),
+    mode: SyncMode,
+    at: DateTime<Utc>,
+) -> Result<(), Failure> {
+    let run = SyncRun {
+        status: "running".to_string(),
+        ended_at: None,
+        ..row(ctx, definition, (table, target), mode, at)
+    };
+    Ok(ctx.store.sync_runs().record(&run).await?)
+}
+
+/// Record how `run`, started at `at`, ended.
+pub(super) async fn ended(
+    ctx: &Context<'_>,
+    definition: &str,
+    run: &TableRun,
+    at: DateTime<Utc>,
+) -> Result<(), Failure> {
+    let verified = run.verification.as_ref();
+    let record = SyncRun {
+        status: run.status.as_str().to_string(),
+        ended_at: Some(Utc::now()),
+        rows_read: count(run.rows_read),
+        rows_applied: count(run.rows_applied),
+        rows_deleted: count(run.rows_deleted),
+        chunks_verified: verified.map(|v| count(v.chunks)),
+        chunks_differing: verified.map(|v| count(v.differing())),
+        error: run.error.clone(),
+        ..row(ctx, definition, (&run.table, &run.target), run.mode, at)
+    };
+    Ok(ctx.store.sync_runs().record(&record).await?)
+}
+
+fn row(
+    ctx: &Context<'_>,
+    definition: &str,
+    (table, target): (&str, &str),
+    mode: SyncMode,
+    at: DateTime<Utc>,
+) -> SyncRun {
+    SyncRun {
+        job_id: ctx.job.job_id,
+        batch_id: ctx.job.batch_id,
+        definition: definition.to_string(),
+        target: target.to_string(),
+        table: table.to_string(),
+        mode: mode.as_str().to_string(),
+        status: String::new(),
+        started_at: at,
+        ended_at: None,
+        rows_read: 0,
+        rows_applied: 0,
+        rows_deleted: 0,
+        chunks_verified: None,
+        chunks_differing: None,
+        error: None,
+        attempt: i64::from(ctx.job.attempt),
+        worker: ctx.job.worker.clone(),
+    }
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
