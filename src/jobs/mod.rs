@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod capacity;
+pub mod data_sync;
 pub mod probe;
 pub mod table_sizes;
 
