@@ -16,6 +16,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod sync;
 pub mod table_sizes;
 
 use std::time::Duration;

@@ -26,7 +26,7 @@ pub(super) mod code {
 
 /// Maps a driver error to the job error class. The driver's messages never
 /// contain the password, and the connect options are never formatted.
-pub(super) fn map_error(e: sqlx::Error) -> Error {
+pub(crate) fn map_error(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(db) => {
             let number = db

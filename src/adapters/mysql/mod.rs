@@ -18,6 +18,7 @@ mod probe;
 mod table_sizes;
 mod tables;
 
+pub(crate) use error::map_error;
 pub(crate) use filename::decode_filename;
 
 use std::time::Duration;
@@ -28,7 +29,6 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use self::account::Account;
 use self::columns::text_at;
-use self::error::map_error;
 use super::{ConnectOptions, DatabaseItem, Error, Listing};
 use crate::tls::{TlsMode, TlsSettings};
 
@@ -86,6 +86,20 @@ pub struct MysqlConnection {
 
 impl MysqlConnection {
     pub async fn connect(o: &ConnectOptions) -> Result<Self, Error> {
+        Self::open(o, true).await
+    }
+
+    /// A session that may write: only the target of a data sync needs one.
+    pub(crate) async fn connect_writable(o: &ConnectOptions) -> Result<Self, Error> {
+        Self::open(o, false).await
+    }
+
+    /// The driver's connection, for the data sync statements.
+    pub(crate) fn into_inner(self) -> sqlx::MySqlConnection {
+        self.conn
+    }
+
+    async fn open(o: &ConnectOptions, read_only: bool) -> Result<Self, Error> {
         let mut options = MySqlConnectOptions::new()
             .host(&o.host)
             .port(o.port)
@@ -112,7 +126,7 @@ impl MysqlConnection {
             }
         };
 
-        match setup_session(&mut conn, o).await {
+        match setup_session(&mut conn, o, read_only).await {
             Ok(flavor) => Ok(Self {
                 conn,
                 flavor,
@@ -216,8 +230,11 @@ fn grant_on_database(privilege: &str, database: &str, account: &str) -> String {
 async fn setup_session(
     conn: &mut sqlx::MySqlConnection,
     o: &ConnectOptions,
+    read_only: bool,
 ) -> Result<Flavor, Error> {
-    execute(conn, "SET SESSION TRANSACTION READ ONLY").await?;
+    if read_only {
+        execute(conn, "SET SESSION TRANSACTION READ ONLY").await?;
+    }
     let lock_seconds = o.lock_timeout.as_secs().max(1);
     execute(
         conn,

@@ -34,6 +34,20 @@ pub struct PostgresConnection {
 
 impl PostgresConnection {
     pub async fn connect(o: &ConnectOptions) -> Result<Self, Error> {
+        Self::open(o, true).await
+    }
+
+    /// A session that may write: only the target of a data sync needs one.
+    pub(crate) async fn connect_writable(o: &ConnectOptions) -> Result<Self, Error> {
+        Self::open(o, false).await
+    }
+
+    /// The driver's connection, for the data sync statements.
+    pub(crate) fn into_inner(self) -> sqlx::PgConnection {
+        self.conn
+    }
+
+    async fn open(o: &ConnectOptions, read_only: bool) -> Result<Self, Error> {
         // `.pgpass` is not read: credentials come from dbfleet's own store,
         // and a file on a worker must not silently change whom we log in as.
         let mut options = PgConnectOptions::new_without_pgpass()
@@ -43,7 +57,10 @@ impl PostgresConnection {
             .database(o.database.as_deref().unwrap_or(DEFAULT_DATABASE))
             .application_name("dbfleet")
             .options([
-                ("default_transaction_read_only", "on".to_string()),
+                (
+                    "default_transaction_read_only",
+                    if read_only { "on" } else { "off" }.to_string(),
+                ),
                 ("statement_timeout", millis(o.statement_timeout)),
                 ("lock_timeout", millis(o.lock_timeout)),
             ]);
@@ -169,7 +186,7 @@ fn class_of_sqlstate(code: &str) -> fn(String) -> Error {
 
 /// Maps a driver error to the job error class. The driver's messages never
 /// contain the password, and the connect options are never formatted.
-fn map_error(e: sqlx::Error) -> Error {
+pub(crate) fn map_error(e: sqlx::Error) -> Error {
     let message = e.to_string();
     match &e {
         sqlx::Error::Database(db) => match db.code() {

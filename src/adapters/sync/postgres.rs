@@ -1,0 +1,494 @@
+//! The sync's statements on PostgreSQL: the catalogue, target tables and
+//! checkpoints, the clock horizon, keyset reads and digests, and each
+//! page's transaction (rows passed as `text[]` arrays through `UNNEST`, so
+//! a page is one statement whatever its size).
+
+use std::time::Duration;
+
+use sqlx::{Connection as _, PgConnection, Row as _};
+
+use super::canonical::Dialect;
+use super::scan::{split_name, table_sql, Sql};
+use super::{Apply, Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
+use crate::adapters::postgres::map_error;
+
+const D: Dialect = Dialect::Postgres;
+
+pub(super) async fn shape(c: &mut PgConnection, name: &str) -> Result<Option<TableShape>, Error> {
+    let (schema, table) = split_name(D, name);
+    let rows = sqlx::query(
+        "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod), \
+                NOT a.attnotnull, a.atttypmod, a.attcollation <> 0, \
+                coalesce(CASE WHEN co.collname = 'default' THEN \
+                    (SELECT datcollate::text FROM pg_database WHERE datname = current_database()) \
+                    ELSE co.collname::text END, '') \
+         FROM pg_attribute a \
+         JOIN pg_class c ON c.oid = a.attrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         LEFT JOIN pg_collation co ON co.oid = a.attcollation \
+         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') \
+           AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+    )
+    .bind(schema.unwrap_or("public"))
+    .bind(table)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_error)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in rows {
+        let typname: String = row.try_get(1).map_err(map_error)?;
+        let typmod: i32 = row.try_get(4).map_err(map_error)?;
+        let collatable: bool = row.try_get(5).map_err(map_error)?;
+        let collation: String = row.try_get(6).map_err(map_error)?;
+        let kind = kind_of(&typname, typmod);
+        columns.push(Column {
+            name: row.try_get(0).map_err(map_error)?,
+            native_order: kind != ColumnKind::Text
+                || !collatable
+                || matches!(collation.as_str(), "C" | "POSIX"),
+            kind,
+            declared: row.try_get(2).map_err(map_error)?,
+            nullable: row.try_get(3).map_err(map_error)?,
+            collatable,
+        });
+    }
+    let key = primary_key(c, schema.unwrap_or("public"), table).await?;
+    Ok(Some(TableShape { columns, key }))
+}
+
+async fn primary_key(
+    c: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, Error> {
+    sqlx::query_scalar(
+        "SELECT a.attname::text \
+         FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+         WHERE i.indisprimary AND n.nspname = $1 AND c.relname = $2 \
+         ORDER BY k.ord",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_error)
+}
+
+/// The kind of a PostgreSQL type; `numeric`'s precision and scale from its
+/// type modifier (`-1`: none declared).
+fn kind_of(typname: &str, typmod: i32) -> ColumnKind {
+    match typname {
+        "int2" | "int4" | "int8" => ColumnKind::Int,
+        "numeric" if typmod >= 4 => {
+            let m = (typmod - 4) as u32;
+            ColumnKind::Decimal {
+                precision: (m >> 16) & 0xffff,
+                scale: m & 0xffff,
+            }
+        }
+        "numeric" => ColumnKind::Decimal {
+            precision: 0,
+            scale: 0,
+        },
+        "float4" | "float8" => ColumnKind::Float,
+        "bool" => ColumnKind::Bool,
+        "bytea" => ColumnKind::Bytes,
+        "date" => ColumnKind::Date,
+        "time" => ColumnKind::Time,
+        "timestamp" => ColumnKind::Timestamp,
+        "timestamptz" => ColumnKind::TimestampTz,
+        "json" | "jsonb" => ColumnKind::Json,
+        "uuid" => ColumnKind::Uuid,
+        _ => ColumnKind::Text,
+    }
+}
+
+/// The closest PostgreSQL type of a kind; text keys in code-point order,
+/// as every sync compares them.
+fn type_of(column: &Column, in_key: bool) -> String {
+    match &column.kind {
+        ColumnKind::Int => "bigint".to_string(),
+        ColumnKind::Decimal { precision: 0, .. } => "numeric".to_string(),
+        ColumnKind::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        ColumnKind::Float => "double precision".to_string(),
+        ColumnKind::Bool => "boolean".to_string(),
+        ColumnKind::Text if in_key => "text COLLATE \"C\"".to_string(),
+        ColumnKind::Text => "text".to_string(),
+        ColumnKind::Bytes => "bytea".to_string(),
+        ColumnKind::Date => "date".to_string(),
+        ColumnKind::Time => "time(6)".to_string(),
+        ColumnKind::Timestamp => "timestamp(6)".to_string(),
+        ColumnKind::TimestampTz => "timestamptz".to_string(),
+        ColumnKind::Json => "jsonb".to_string(),
+        ColumnKind::Uuid => "uuid".to_string(),
+    }
+}
+
+pub(super) async fn create_table(
+    c: &mut PgConnection,
+    name: &str,
+    shape: &TableShape,
+) -> Result<(), Error> {
+    let mut parts: Vec<String> = shape
+        .columns
+        .iter()
+        .map(|col| {
+            let null = if col.nullable { "" } else { " NOT NULL" };
+            let in_key = shape.key.contains(&col.name);
+            format!("{} {}{null}", D.quote(&col.name), type_of(col, in_key))
+        })
+        .collect();
+    let key: Vec<String> = shape.key.iter().map(|k| D.quote(k)).collect();
+    parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
+    let sql = format!("CREATE TABLE {} ({})", table_sql(D, name), parts.join(", "));
+    execute(c, &sql).await
+}
+
+async fn execute(c: &mut PgConnection, sql: &str) -> Result<(), Error> {
+    sqlx::query(sql)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(map_error)
+}
+
+pub(super) async fn ensure_checkpoints(c: &mut PgConnection) -> Result<(), Error> {
+    let created = execute(
+        c,
+        "CREATE TABLE IF NOT EXISTS dbfleet_sync_checkpoints (\
+           definition text NOT NULL, target_table text NOT NULL, mode text NOT NULL, \
+           phase text NOT NULL, position text, horizon text, fingerprint text NOT NULL, \
+           rows_applied bigint NOT NULL DEFAULT 0, \
+           updated_at timestamptz NOT NULL DEFAULT now(), \
+           PRIMARY KEY (definition, target_table))",
+    )
+    .await;
+    // Two syncs creating it at once: one of them loses the race on the
+    // catalogue, and finds the table there.
+    if created.is_err() {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('dbfleet_sync_checkpoints') IS NOT NULL")
+                .fetch_one(&mut *c)
+                .await
+                .map_err(map_error)?;
+        if exists {
+            return Ok(());
+        }
+    }
+    created
+}
+
+pub(super) async fn load_checkpoint(
+    c: &mut PgConnection,
+    definition: &str,
+    table: &str,
+) -> Result<Option<Checkpoint>, Error> {
+    let row = sqlx::query(
+        "SELECT mode, phase, position, horizon, fingerprint, rows_applied \
+         FROM dbfleet_sync_checkpoints WHERE definition = $1 AND target_table = $2",
+    )
+    .bind(definition)
+    .bind(table)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(map_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let applied: i64 = row.try_get(5).map_err(map_error)?;
+    Ok(Some(Checkpoint {
+        definition: definition.to_string(),
+        table: table.to_string(),
+        mode: row.try_get(0).map_err(map_error)?,
+        phase: row.try_get(1).map_err(map_error)?,
+        position: super::position_from_json(row.try_get(2).map_err(map_error)?)?,
+        horizon: row.try_get(3).map_err(map_error)?,
+        fingerprint: row.try_get(4).map_err(map_error)?,
+        rows_applied: u64::try_from(applied).unwrap_or(0),
+    }))
+}
+
+async fn save_checkpoint(c: &mut PgConnection, k: &Checkpoint) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO dbfleet_sync_checkpoints AS k \
+           (definition, target_table, mode, phase, position, horizon, fingerprint, rows_applied) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (definition, target_table) DO UPDATE SET mode = EXCLUDED.mode, \
+           phase = EXCLUDED.phase, position = EXCLUDED.position, horizon = EXCLUDED.horizon, \
+           fingerprint = EXCLUDED.fingerprint, rows_applied = EXCLUDED.rows_applied, \
+           updated_at = now()",
+    )
+    .bind(&k.definition)
+    .bind(&k.table)
+    .bind(&k.mode)
+    .bind(&k.phase)
+    .bind(super::position_json(&k.position))
+    .bind(&k.horizon)
+    .bind(&k.fingerprint)
+    .bind(i64::try_from(k.rows_applied).unwrap_or(i64::MAX))
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    .map_err(map_error)
+}
+
+/// Takes (`take`) or releases the table's advisory lock: session level, so
+/// it outlives the page transactions and dies with the session.
+pub(super) async fn try_lock(c: &mut PgConnection, table: &str, take: bool) -> Result<bool, Error> {
+    let sql = if take {
+        "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+    } else {
+        "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+    };
+    sqlx::query_scalar(sql)
+        .bind(super::lock_name(table))
+        .fetch_one(&mut *c)
+        .await
+        .map_err(map_error)
+}
+
+pub(super) async fn clock(
+    c: &mut PgConnection,
+    column: &Column,
+    back: Duration,
+    hold: bool,
+) -> Result<String, Error> {
+    let value = match column.kind {
+        ColumnKind::TimestampTz => "to_char(h AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+        // A naive timestamp is taken in the server's time zone, as
+        // `DEFAULT now()` stamps it.
+        ColumnKind::Timestamp => "to_char(h::timestamp, 'YYYY-MM-DD HH24:MI:SS.US')",
+        ColumnKind::Date => "to_char(h::date, 'YYYY-MM-DD')",
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "column {} is not a date or time",
+                column.name
+            )))
+        }
+    };
+    let held = if hold {
+        "coalesce((SELECT min(xact_start) FROM pg_stat_activity \
+           WHERE datname = current_database() AND pid <> pg_backend_pid()), 'infinity')"
+    } else {
+        "'infinity'::timestamptz"
+    };
+    let sql = format!(
+        "SELECT {value} FROM (SELECT least(now() - make_interval(secs => $1), {held}) AS h) x"
+    );
+    sqlx::query_scalar(&sql)
+        .bind(back.as_secs_f64())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(map_error)
+}
+
+pub(super) async fn read(c: &mut PgConnection, scan: &Scan<'_>) -> Result<Vec<Row>, Error> {
+    let mut sql = Sql::new(D);
+    let text = sql.select(scan);
+    let mut query = sqlx::query(&text);
+    for b in &sql.binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(&mut *c).await.map_err(map_error)?;
+    rows.iter()
+        .map(|r| {
+            (0..scan.select.len())
+                .map(|i| r.try_get::<Option<String>, _>(i).map_err(map_error))
+                .collect()
+        })
+        .collect()
+}
+
+pub(super) async fn digest(c: &mut PgConnection, scan: &Scan<'_>) -> Result<Digest, Error> {
+    let mut sql = Sql::new(D);
+    let mut columns = scan.select.clone();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let text = format!(
+        "SELECT count(*), {} FROM {}{}",
+        D.hash_sum(&columns),
+        table_sql(D, scan.table),
+        sql.filter(scan)
+    );
+    let mut query = sqlx::query(&text);
+    for b in &sql.binds {
+        query = query.bind(b);
+    }
+    let row = query.fetch_one(&mut *c).await.map_err(map_error)?;
+    let rows: i64 = row.try_get(0).map_err(map_error)?;
+    Ok(Digest {
+        rows: u64::try_from(rows).unwrap_or(0),
+        sum: row.try_get(1).map_err(map_error)?,
+    })
+}
+
+pub(super) async fn apply(c: &mut PgConnection, a: &Apply<'_>) -> Result<u64, Error> {
+    let mut tx = c.begin().await.map_err(map_error)?;
+    let removed = remove(&mut tx, a).await?;
+    let rows = if a.upsert { a.rows } else { &[] };
+    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
+        upsert(&mut tx, a, chunk).await?;
+    }
+    if let Some(k) = a.checkpoint {
+        save_checkpoint(&mut tx, k).await?;
+    }
+    tx.commit().await.map_err(map_error)?;
+    Ok(removed)
+}
+
+async fn remove(c: &mut PgConnection, a: &Apply<'_>) -> Result<u64, Error> {
+    let key: Vec<&Column> = a.key.iter().map(|&i| a.columns[i]).collect();
+    let (unlisted, all) = super::removal_plan(a.removal, a.rows, a.key);
+    let mut removed = 0;
+    if let Some(range) = &unlisted {
+        let present = read(c, &Scan::range(a.table, key.clone(), range)).await?;
+        let present = present
+            .into_iter()
+            .map(|r| r.into_iter().flatten().collect())
+            .collect();
+        let gone = super::unlisted(present, a.rows, a.key);
+        removed += delete_keys(c, a.table, &key, &gone).await?;
+    }
+    if let Some(range) = &all {
+        let mut sql = Sql::new(D);
+        let text = format!(
+            "DELETE FROM {}{}",
+            table_sql(D, a.table),
+            sql.filter(&Scan::range(a.table, key.clone(), range))
+        );
+        let mut query = sqlx::query(&text);
+        for b in &sql.binds {
+            query = query.bind(b);
+        }
+        removed += query
+            .execute(&mut *c)
+            .await
+            .map_err(map_error)?
+            .rows_affected();
+    }
+    Ok(removed)
+}
+
+async fn delete_keys(
+    c: &mut PgConnection,
+    table: &str,
+    key: &[&Column],
+    keys: &[Vec<String>],
+) -> Result<u64, Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let arrays: Vec<String> = (1..=key.len()).map(|i| format!("${i}::text[]")).collect();
+    let names: Vec<String> = (0..key.len()).map(|i| format!("k{i}")).collect();
+    let matches: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            format!(
+                "dbfleet_t.{} = {}",
+                D.quote(&k.name),
+                D.compared(k, &format!("dbfleet_d.k{i}"))
+            )
+        })
+        .collect();
+    let text = format!(
+        "DELETE FROM {} AS dbfleet_t USING UNNEST({}) AS dbfleet_d({}) WHERE {}",
+        table_sql(D, table),
+        arrays.join(", "),
+        names.join(", "),
+        matches.join(" AND ")
+    );
+    let mut query = sqlx::query(&text);
+    for i in 0..key.len() {
+        query = query.bind(keys.iter().map(|k| k[i].clone()).collect::<Vec<String>>());
+    }
+    Ok(query
+        .execute(&mut *c)
+        .await
+        .map_err(map_error)?
+        .rows_affected())
+}
+
+async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
+    let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
+    let arrays: Vec<String> = (1..=a.columns.len())
+        .map(|i| format!("${i}::text[]"))
+        .collect();
+    let slots: Vec<String> = (0..a.columns.len()).map(|i| format!("c{i}")).collect();
+    let values: Vec<String> = a
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, col)| D.written(col, &format!("dbfleet_u.c{i}")))
+        .collect();
+    let key: Vec<String> = a.key.iter().map(|&i| names[i].clone()).collect();
+    let rest: Vec<&String> = (0..names.len())
+        .filter(|i| !a.key.contains(i))
+        .map(|i| &names[i])
+        .collect();
+    let conflict = if rest.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        let set: Vec<String> = rest.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+        let old: Vec<String> = rest.iter().map(|n| format!("dbfleet_t.{n}")).collect();
+        let new: Vec<String> = rest.iter().map(|n| format!("EXCLUDED.{n}")).collect();
+        format!(
+            "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+            set.join(", "),
+            old.join(", "),
+            new.join(", ")
+        )
+    };
+    let text = format!(
+        "INSERT INTO {} AS dbfleet_t ({}) SELECT {} FROM UNNEST({}) AS dbfleet_u({}) \
+         ON CONFLICT ({}) {conflict}",
+        table_sql(D, a.table),
+        names.join(", "),
+        values.join(", "),
+        arrays.join(", "),
+        slots.join(", "),
+        key.join(", ")
+    );
+    let mut query = sqlx::query(&text);
+    for i in 0..a.columns.len() {
+        query = query.bind(
+            rows.iter()
+                .map(|r| r.get(i).cloned().flatten())
+                .collect::<Vec<Option<String>>>(),
+        );
+    }
+    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind_of("int8", -1), ColumnKind::Int);
+        // numeric(12,2): (12 << 16 | 2) + 4
+        assert_eq!(
+            kind_of("numeric", (12 << 16 | 2) + 4),
+            ColumnKind::Decimal {
+                precision: 12,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            kind_of("numeric", -1),
+            ColumnKind::Decimal {
+                precision: 0,
+                scale: 0
+            }
+        );
+        assert_eq!(kind_of("inet", -1), ColumnKind::Text);
+    }
+}
