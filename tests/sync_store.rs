@@ -262,10 +262,18 @@ async fn the_latest_ended_run_of_each_table_is_what_alerts_read(backend: Backend
         ..run(job, "b/copy", table, status, 0)
     };
     let (old, new) = (JobId::new(), JobId::new());
-    runs.record(&ended(old, "orders", "failed", 30)).await.unwrap();
-    runs.record(&ended(new, "orders", "success", 5)).await.unwrap();
-    runs.record(&ended(old, "items", "success", 30)).await.unwrap();
-    runs.record(&ended(new, "items", "failed", 5)).await.unwrap();
+    runs.record(&ended(old, "orders", "failed", 30))
+        .await
+        .unwrap();
+    runs.record(&ended(new, "orders", "success", 5))
+        .await
+        .unwrap();
+    runs.record(&ended(old, "items", "success", 30))
+        .await
+        .unwrap();
+    runs.record(&ended(new, "items", "failed", 5))
+        .await
+        .unwrap();
     // Still running: not an outcome yet.
     runs.record(&run(JobId::new(), "b/copy", "lines", "running", 0))
         .await
@@ -277,8 +285,8 @@ async fn the_latest_ended_run_of_each_table_is_what_alerts_read(backend: Backend
         .into_iter()
         .map(|r| (r.table, r.status))
         .collect();
-    let expected = [("items", "failed"), ("orders", "success")]
-        .map(|(t, s)| (t.to_string(), s.to_string()));
+    let expected =
+        [("items", "failed"), ("orders", "success")].map(|(t, s)| (t.to_string(), s.to_string()));
     assert_eq!(latest, expected);
     world.teardown().await;
 }

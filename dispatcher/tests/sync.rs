@@ -70,8 +70,8 @@ async fn sync_commands_on_the_embedded_defaults() {
     let dbfleet = |args: &[&str]| dbfleet_with(&world, &config, args);
 
     let ran = json(&dbfleet(&["sync", "run", "orders-copy", "--json"]));
-    assert_eq!(ran["batch"]["status"], "success", "{ran:#}");
-    assert_eq!(ran["batch"]["kind"], "data_sync");
+    assert_eq!(ran["status"], "success", "{ran:#}");
+    assert_eq!(ran["kind"], "data_sync");
     assert_eq!(orders(&target).await, orders(&source).await);
 
     let listed = json(&dbfleet(&["sync", "list", "--json"]));
@@ -89,8 +89,8 @@ async fn sync_commands_on_the_embedded_defaults() {
     );
 
     let verified = json(&dbfleet(&["sync", "verify", "orders-copy", "--json"]));
-    assert_eq!(verified["batch"]["status"], "success", "{verified:#}");
-    assert_eq!(verified["batch"]["summary"]["chunks_differing"], 0);
+    assert_eq!(verified["status"], "success", "{verified:#}");
+    assert_eq!(verified["chunks_differing"], 0);
 
     // Usage problems exit 2 and say what is wrong.
     let unknown = dbfleet(&["sync", "run", "nope"]);

@@ -263,7 +263,10 @@ fn sync_fact(target: &str, status: &str, differing: Option<i64>) -> SyncFact {
 fn a_failed_or_differing_sync_fires_per_table_and_target_and_resolves_when_clean() {
     let mut backups = rule("backups", Condition::SyncFailed);
     let facts = Facts {
-        instances: vec![instance("b1", "backup", None), instance("b2", "other", None)],
+        instances: vec![
+            instance("b1", "backup", None),
+            instance("b2", "other", None),
+        ],
         syncs: vec![
             sync_fact("b1/copy", "failed", None),
             sync_fact("b1/copy2", "success", Some(2)),
@@ -299,5 +302,8 @@ fn a_failed_or_differing_sync_fires_per_table_and_target_and_resolves_when_clean
         .into_iter()
         .map(|o| o.subject)
         .collect();
-    assert_eq!(subjects, ["orders:b1/copy:orders", "orders:b1/copy2:orders"]);
+    assert_eq!(
+        subjects,
+        ["orders:b1/copy:orders", "orders:b1/copy2:orders"]
+    );
 }

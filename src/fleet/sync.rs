@@ -154,7 +154,7 @@ pub async fn reconcile(store: &Store, declared: &[SyncDefinition]) -> store::Res
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::sync::{Endpoint, TableSpec};
