@@ -287,4 +287,50 @@ on_both_backends!(
     a_missed_slot_runs_once_within_grace_and_never_after,
     a_maintenance_window_holds_the_run_until_it_ends,
     a_trigger_runs_now_with_the_schedules_parameters,
+    sync_cadences_wait_only_for_their_own_definition,
 );
+
+/// Two definitions syncing into one instance every 15 minutes: each
+/// cadence is a schedule of `data_sync` batches that waits for its own
+/// definition's running batch, never for the other's.
+async fn sync_cadences_wait_only_for_their_own_definition(backend: Backend) {
+    let sync = |name: &str| {
+        format!(
+            "  - {{ name: {name}, source: {{ instance: src, database: s }}, \
+             targets: [ {{ instance: dst, database: {name} }} ], \
+             tables: [ {{ name: t, cursor: ts }} ], mode: incremental, \
+             incremental_every: 15m }}\n"
+        )
+    };
+    let yaml = format!("timezone: Europe/Paris\nsyncs:\n{}{}", sync("a"), sync("b"));
+    let world = World::with_yaml(backend, &yaml).await;
+    for name in ["src", "dst"] {
+        let password = PasswordRef::env("DBFLEET_TEST_NO_PASSWORD").unwrap();
+        world
+            .add_instance(name, DbType::Postgresql, 5432, "nobody", password)
+            .await;
+    }
+    let syncs = &world.settings.syncs;
+    dbfleet::fleet::sync::reconcile(&world.store, syncs)
+        .await
+        .unwrap();
+    let s = scheduler(&world, "a");
+    assert!(s.tick(paris(30, 1, 14)).await.unwrap().is_empty());
+    let fired = started(&s.tick(paris(30, 1, 15)).await.unwrap());
+    let slot = paris(30, 1, 15);
+    assert_eq!(
+        fired,
+        [
+            ("sync.a.incremental".to_string(), slot, 1),
+            ("sync.b.incremental".to_string(), slot, 1),
+        ]
+    );
+    // No worker ran them: each next slot waits for its own batch.
+    let next = s.tick(paris(30, 1, 30)).await.unwrap();
+    assert!(
+        next.iter()
+            .all(|(_, o)| matches!(o, Outcome::Waiting { .. })),
+        "{next:?}"
+    );
+    world.teardown().await;
+}

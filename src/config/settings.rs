@@ -19,6 +19,15 @@ use super::{
 pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
     let instance_tls_mode = root.section("instance_defaults", default_tls_mode);
     let timezone = timezone(root);
+    let mut schedules = super::schedules::schedules(root, timezone);
+    let syncs = super::syncs::syncs(root);
+    for cadence in super::syncs::cadence_schedules(&syncs, timezone) {
+        if schedules.iter().any(|s| s.name == cadence.name) {
+            let problem = format!("`{}` is the name of a sync's cadence", cadence.name);
+            root.error("schedules", &problem);
+        }
+        schedules.push(cadence);
+    }
     Settings {
         store: root.section("store", store),
         broker: root.section("broker", broker),
@@ -33,9 +42,9 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         api: root.section("api", api),
         capacity: root.section("capacity", super::capacity::capacity),
         retention: root.section("retention", super::retention::retention),
-        schedules: super::schedules::schedules(root, timezone),
+        schedules,
         alerts: root.section("alerts", super::alerts::alerts),
-        syncs: super::syncs::syncs(root),
+        syncs,
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),
         credentials: credentials(root),
         instances: instances(root, instance_tls_mode),

@@ -18,6 +18,8 @@
 //!     settle: 1m                 # how old a row must be to be passed
 //!     verify: true               # checksum chunks after each run
 //!     enabled: true
+//!     incremental_every: 15m     # run by `dbfleet serve` (schedule
+//!     verify_every: 1d           #   `sync.orders-backup.incremental`, …)
 //! ```
 //!
 //! Whether the instances exist is checked when the definitions are
@@ -28,12 +30,18 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use chrono_tz::Tz;
+
 use super::schedules::valid_name;
 use super::section::{kind, Section};
+use super::DeclaredSchedule;
 use crate::domain::InstanceName;
+use crate::message::data_sync::Params;
+use crate::message::JobParams;
+use crate::schedule::{Timing, DEFAULT_GRACE};
 use crate::sync::{
-    Endpoint, SyncDefinition, SyncMode, TableSpec, DEFAULT_BATCH_SIZE, DEFAULT_INITIAL_DAYS,
-    DEFAULT_SETTLE, MAX_BATCH_SIZE,
+    cron_every, Cadences, Endpoint, SyncDefinition, SyncMode, TableSpec, DEFAULT_BATCH_SIZE,
+    DEFAULT_INITIAL_DAYS, DEFAULT_SETTLE, MAX_BATCH_SIZE,
 };
 
 pub(super) fn syncs(root: &mut Section<'_>) -> Vec<SyncDefinition> {
@@ -55,8 +63,8 @@ pub(super) fn syncs(root: &mut Section<'_>) -> Vec<SyncDefinition> {
 /// valid.
 fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let name = s.required_string("name");
-    if !name.is_empty() && !valid_name(&name) {
-        s.error("name", "use 1 to 128 of A-Z a-z 0-9 . _ -");
+    if !name.is_empty() && !(valid_name(&name) && name.len() <= 100) {
+        s.error("name", "use 1 to 100 of A-Z a-z 0-9 . _ -");
     }
     let source = s.section("source", endpoint);
     let targets = targets(s, source.as_ref());
@@ -69,7 +77,12 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let settle = s.duration("settle", DEFAULT_SETTLE, Duration::ZERO);
     let verify = s.bool_or("verify", false);
     let enabled = s.bool_or("enabled", true);
-    let definition = match (valid_name(&name), source, mode, tables) {
+    let every = Cadences {
+        incremental: every(s, "incremental_every"),
+        full: every(s, "full_every"),
+        verify: every(s, "verify_every"),
+    };
+    let definition = match (valid_name(&name) && name.len() <= 100, source, mode, tables) {
         (true, Some(source), Some(mode), Some(tables)) if !targets.is_empty() => {
             Some(SyncDefinition {
                 name: name.clone(),
@@ -83,11 +96,70 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
                 settle_seconds: settle.as_secs(),
                 verify,
                 enabled,
+                every,
             })
         }
         _ => None,
     };
     (name, definition)
+}
+
+/// A period that [`cron_every`] can run, in seconds.
+fn every(s: &mut Section<'_>, key: &'static str) -> Option<u64> {
+    if !s.map.contains_key(key) {
+        return None;
+    }
+    let period = s
+        .duration(key, Duration::ZERO, Duration::from_secs(1))
+        .as_secs();
+    if cron_every(period).is_none() && s.is_valid(key) {
+        let problem = "use a period that divides a minute, an hour or a day \
+                       (30s, 5m, 15m, 1h, 6h, 1d)";
+        s.error(key, problem);
+        return None;
+    }
+    s.is_valid(key).then_some(period)
+}
+
+/// The schedules of the definitions' cadences, named
+/// `sync.<definition>.<incremental|full|verify>`.
+pub(super) fn cadence_schedules(syncs: &[SyncDefinition], tz: Tz) -> Vec<DeclaredSchedule> {
+    let mut schedules = Vec::new();
+    for def in syncs {
+        let runs = [
+            (
+                "incremental",
+                def.every.incremental,
+                Some(SyncMode::Incremental),
+                false,
+            ),
+            ("full", def.every.full, Some(SyncMode::Full), false),
+            ("verify", def.every.verify, None, true),
+        ];
+        for (what, period, mode, verify_only) in runs {
+            let Some(cron) = period.and_then(cron_every) else {
+                continue;
+            };
+            let grace = DEFAULT_GRACE.min(Duration::from_secs(period.unwrap_or(1)));
+            let Ok(timing) = Timing::new(&cron, tz, grace, Vec::new()) else {
+                continue;
+            };
+            let params = Params {
+                definition: def.name.clone(),
+                mode,
+                verify_only,
+                ..Params::default()
+            };
+            schedules.push(DeclaredSchedule {
+                name: format!("sync.{}.{what}", def.name),
+                params: JobParams::DataSync(params),
+                timing,
+                selector: None,
+                spread: None,
+            });
+        }
+    }
+    schedules
 }
 
 /// `{ instance, database }`, both required.
@@ -244,6 +316,48 @@ mod tests {
             (5_000, 1_825, 60)
         );
         assert!(sync.enabled && !sync.mirror && !sync.verify);
+    }
+
+    #[test]
+    fn cadences_are_schedules_of_data_sync_jobs() {
+        let yaml = "timezone: Europe/Paris\nsyncs:\n\
+                    \x20 - name: o\n    source: { instance: p, database: s }\n\
+                    \x20   targets: [ { instance: b, database: s } ]\n\
+                    \x20   tables: [ { name: t, cursor: ts } ]\n\
+                    \x20   incremental_every: 15m\n    verify_every: 1d\n";
+        let settings = load_from_str(SOURCE, yaml, Vec::new()).unwrap();
+        let found: Vec<(String, String, serde_json::Value)> = settings
+            .schedules
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.timing.pattern().to_string(),
+                    s.params.to_json(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "sync.o.incremental".to_string(),
+                    "0 */15 * * * *".to_string(),
+                    serde_json::json!({"definition": "o", "mode": "incremental"})
+                ),
+                (
+                    "sync.o.verify".to_string(),
+                    "0 0 0 * * *".to_string(),
+                    serde_json::json!({"definition": "o", "verify_only": true})
+                ),
+            ]
+        );
+        let odd = yaml.replace("15m", "7m").replace("1d", "2d");
+        let found = problems(&odd);
+        for key in ["incremental_every", "verify_every"] {
+            let expected = format!("syncs[0].{key}: use a period that divides");
+            assert!(found.iter().any(|p| p.starts_with(&expected)), "{found:?}");
+        }
     }
 
     #[test]

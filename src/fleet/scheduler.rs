@@ -218,7 +218,12 @@ impl Scheduler {
 
     async fn running(&self, schedule: &DeclaredSchedule) -> Result<Option<Batch>, TriggerError> {
         let kind = schedule.kind();
-        let running = self.store.batches().running_of_kind(kind.as_str()).await;
+        let same = |params: Option<&serde_json::Value>| schedule.params.overlaps(params);
+        let running = self
+            .store
+            .batches()
+            .running_of_kind(kind.as_str(), same)
+            .await;
         Ok(running.map_err(dispatcher::Error::from)?)
     }
 

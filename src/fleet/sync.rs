@@ -185,6 +185,7 @@ mod tests {
                 settle_seconds: 60,
                 verify: false,
                 enabled,
+                every: Default::default(),
             },
             declared: true,
             enabled_override,

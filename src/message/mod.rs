@@ -156,6 +156,23 @@ impl JobParams {
     }
 }
 
+impl JobParams {
+    /// Whether a batch of these parameters overlaps a running batch of the
+    /// same kind whose parameters are `running` (as stored; `None`: the
+    /// kind's defaults), so that a schedule waits for it. Batches of one
+    /// kind overlap, except data syncs of different definitions, which
+    /// touch different tables.
+    pub fn overlaps(&self, running: Option<&serde_json::Value>) -> bool {
+        match self {
+            JobParams::DataSync(p) => {
+                let other = running.and_then(|v| v.get("definition"));
+                other.and_then(serde_json::Value::as_str) == Some(p.definition.as_str())
+            }
+            _ => true,
+        }
+    }
+}
+
 impl fmt::Display for JobKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

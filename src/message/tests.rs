@@ -88,7 +88,11 @@ fn a_job_may_name_its_instance() {
 fn every_kind_round_trips() {
     for kind in JobKind::ALL {
         assert_eq!(JobKind::parse(kind.as_str()), Some(*kind));
-        let params = JobParams::from_json(*kind, serde_json::json!({})).unwrap();
+        let given = match kind {
+            JobKind::DataSync => serde_json::json!({ "definition": "orders" }),
+            _ => serde_json::json!({}),
+        };
+        let params = JobParams::from_json(*kind, given).unwrap();
         let job = JobMessage::new(JobId::new(), None, on(5), params, Utc::now(), None);
         assert_eq!(job.kind(), *kind);
         assert_eq!(JobMessage::decode(&job.encode()).unwrap(), job);
@@ -146,6 +150,12 @@ fn absent_params_are_the_kinds_defaults() {
     for kind in JobKind::ALL {
         for value in [serde_json::Value::Null, serde_json::json!({})] {
             let params = JobParams::from_json(*kind, value.clone());
+            if *kind == JobKind::DataSync {
+                // A data sync must name its definition: it has no defaults.
+                let e = params.unwrap_err().to_string();
+                assert!(e.contains("missing field `definition`"), "{e}");
+                continue;
+            }
             assert_eq!(
                 params.ok(),
                 Some(JobParams::default_for(*kind)),
@@ -172,4 +182,20 @@ fn settling_fixes_only_what_is_left_to_today() {
     assert_eq!(kept, JobParams::Aggregate(backfill));
     let probe = JobParams::default_for(JobKind::Probe);
     assert_eq!(probe.clone().settled(today), probe);
+}
+
+#[test]
+fn data_syncs_of_different_definitions_do_not_overlap() {
+    let orders = JobParams::DataSync(data_sync::Params {
+        definition: "orders".to_string(),
+        ..Default::default()
+    });
+    let running =
+        |definition: &str| serde_json::json!({ "definition": definition, "mode": "full" });
+    assert!(orders.overlaps(Some(&running("orders"))));
+    assert!(!orders.overlaps(Some(&running("items"))));
+    assert!(!orders.overlaps(None));
+    let capacity = JobParams::default_for(JobKind::CapacitySync);
+    assert!(capacity.overlaps(None));
+    assert!(capacity.overlaps(Some(&running("orders"))));
 }

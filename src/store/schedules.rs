@@ -150,15 +150,26 @@ impl Schedules<'_> {
 }
 
 impl super::Batches<'_> {
-    /// A batch of `kind` still running, if there is one (the oldest).
-    pub async fn running_of_kind(&self, kind: &str) -> Result<Option<Batch>> {
+    /// The oldest batch of `kind` still running whose jobs' parameters
+    /// (`None`: the kind's defaults) `same` accepts, if there is one.
+    pub async fn running_of_kind(
+        &self,
+        kind: &str,
+        same: impl Fn(Option<&serde_json::Value>) -> bool,
+    ) -> Result<Option<Batch>> {
         let sql = format!(
-            "SELECT {} FROM batches WHERE kind = $1 AND status = 'running' \
-             ORDER BY created_at LIMIT 1",
+            "SELECT {}, params FROM batches WHERE kind = $1 AND status = 'running' \
+             ORDER BY created_at",
             super::batches::BATCH_COLUMNS
         );
-        let row = self.db.fetch_optional(&sql, args![kind]).await?;
-        row.as_ref().map(super::batches::batch_from_row).transpose()
+        for row in self.db.fetch_all(&sql, args![kind]).await? {
+            let params: Option<String> = row.get("params")?;
+            let params = params.and_then(|text| serde_json::from_str(&text).ok());
+            if same(params.as_ref()) {
+                return super::batches::batch_from_row(&row).map(Some);
+            }
+        }
+        Ok(None)
     }
 }
 

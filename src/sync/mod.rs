@@ -51,6 +51,35 @@ pub struct SyncDefinition {
     #[serde(default)]
     pub verify: bool,
     pub enabled: bool,
+    /// How often `dbfleet serve` runs it, by mode; none: only on demand.
+    #[serde(default)]
+    pub every: Cadences,
+}
+
+/// The periods of a definition's runs, in seconds, each dividing a minute,
+/// an hour or a day so that it is a cron schedule in the configured zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cadences {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<u64>,
+    /// A consistency pass: compare only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<u64>,
+}
+
+/// The cron pattern (with seconds) of a run every `seconds`, when the
+/// period divides a minute, an hour or a day; `None` otherwise.
+pub fn cron_every(seconds: u64) -> Option<String> {
+    let divides = |unit: u64, n: u64| n > 0 && unit % n == 0;
+    match seconds {
+        86_400 => Some("0 0 0 * * *".to_string()),
+        s if s % 3_600 == 0 && divides(24, s / 3_600) => Some(format!("0 0 */{} * * *", s / 3_600)),
+        s if s % 60 == 0 && divides(60, s / 60) => Some(format!("0 */{} * * * *", s / 60)),
+        s if divides(60, s) => Some(format!("*/{s} * * * * *")),
+        _ => None,
+    }
 }
 
 impl SyncDefinition {
