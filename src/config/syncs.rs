@@ -63,7 +63,8 @@ pub(super) fn syncs(root: &mut Section<'_>) -> Vec<SyncDefinition> {
 /// valid.
 fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let name = s.required_string("name");
-    if !name.is_empty() && !(valid_name(&name) && name.len() <= 100) {
+    let valid = valid_name(&name) && name.len() <= 100;
+    if !name.is_empty() && !valid {
         s.error("name", "use 1 to 100 of A-Z a-z 0-9 . _ -");
     }
     let source = s.section("source", endpoint);
@@ -82,7 +83,7 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
         full: every(s, "full_every"),
         verify: every(s, "verify_every"),
     };
-    let definition = match (valid_name(&name) && name.len() <= 100, source, mode, tables) {
+    let definition = match (valid, source, mode, tables) {
         (true, Some(source), Some(mode), Some(tables)) if !targets.is_empty() => {
             Some(SyncDefinition {
                 name: name.clone(),
