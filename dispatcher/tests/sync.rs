@@ -1,6 +1,7 @@
 //! `dbfleet sync …`, black-box, on the embedded defaults (SQLite and the
 //! in-process queue): run, verify, list, show, history, the operator's
-//! switch, and the exit codes scripts rely on.
+//! switch, and the exit codes scripts rely on; and the same through the
+//! API of `dbfleet serve` on the fleet.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,8 +12,11 @@ mod support;
 
 use std::path::PathBuf;
 
-use common::{pg_admin, pg_ident, Backend, World};
+use common::{eventually, pg_admin, pg_ident, Backend, World};
+use reqwest::StatusCode;
+use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
+use support::api::Api;
 use support::{dbfleet_with, json, stderr, stdout, Files};
 
 async fn pg(database: &str) -> PgConnection {
@@ -135,6 +139,84 @@ async fn sync_commands_on_the_embedded_defaults() {
         history[0]["error"].as_str().unwrap().contains("orders"),
         "{history:#}"
     );
+    world.teardown().await;
+    common::drop_pg_databases(&[source, target]).await;
+}
+
+/// The API of `dbfleet serve` (which reconciles the configuration's
+/// definitions as it starts): the definitions, a run started by `POST
+/// /syncs/{name}/run` and carried out by a worker, its history, and the
+/// answers a caller gets wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_runs_and_reports_syncs() {
+    let tag = common::tag();
+    let (source, target) = (format!("dbft_src_{tag}"), format!("dbft_dst_{tag}"));
+    let mut admin = pg_admin().await;
+    for db in [&source, &target] {
+        let sql = format!("CREATE DATABASE {}", pg_ident(db));
+        admin.execute(sql.as_str()).await.unwrap();
+    }
+    pg(&source)
+        .await
+        .execute(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, note text); \
+             INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 50) g",
+        )
+        .await
+        .unwrap();
+    let world = World::new().await;
+    world.add_postgres("src-pg").await;
+    world.add_postgres("dst-pg").await;
+    let files = Files::new();
+    let config = config(&files, &source, &target);
+    let api = Api::start_with(&world, &config, &[]).await;
+    let mut fleet = common::Fleet::new();
+    fleet.worker(&world, "w1");
+
+    let (status, listed) = api.get("/syncs").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0]["name"], "orders-copy");
+    assert_eq!(listed[0]["targets"], json!([format!("dst-pg/{target}")]));
+    assert_eq!(listed[0]["enabled"], true);
+
+    let (status, batch) = api.post("/syncs/orders-copy/run", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    assert_eq!(
+        (batch["kind"].as_str(), batch["total"].as_i64()),
+        (Some("data_sync"), Some(1))
+    );
+    let id: dbfleet::domain::BatchId = batch["id"].as_str().unwrap().parse().unwrap();
+    let ended = eventually("the sync batch to end", || async {
+        let batch = world.store.batches().get(id).await.unwrap();
+        batch.filter(|b| b.status.is_terminal())
+    })
+    .await;
+    assert_eq!(ended.status, dbfleet::store::BatchStatus::Success);
+    assert_eq!(orders(&target).await, orders(&source).await);
+    let (status, runs) = api
+        .get("/sync-runs?definition=orders-copy&status=success")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    assert_eq!(runs[0]["rows_applied"], 50);
+    assert_eq!(runs[0]["worker"], "w1");
+
+    let (status, body) = api.post("/syncs/nope/run", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let elsewhere = json!({ "target": "src-pg" });
+    let (status, body) = api.post("/syncs/orders-copy/run", elsewhere).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = api.get("/sync-runs?status=done").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let syncs = world.store.syncs();
+    syncs
+        .set_enabled("orders-copy", Some(false), "ops", chrono::Utc::now())
+        .await
+        .unwrap();
+    let (status, body) = api.post("/syncs/orders-copy/run", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    fleet.stop().await;
+    api.stop();
     world.teardown().await;
     common::drop_pg_databases(&[source, target]).await;
 }

@@ -22,6 +22,7 @@ mod openapi;
 mod outlook;
 mod schedules;
 mod shapes;
+mod syncs;
 mod trace;
 
 use std::net::SocketAddr;
@@ -158,6 +159,9 @@ pub fn router(state: ApiState, body_limit: usize) -> Router {
         .route("/schedules/{name}/pause", post(schedules::pause))
         .route("/schedules/{name}/resume", post(schedules::resume))
         .route("/schedules/{name}/trigger", post(schedules::trigger))
+        .route("/syncs", get(syncs::list))
+        .route("/syncs/{name}/run", post(syncs::run))
+        .route("/sync-runs", get(syncs::runs))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));

@@ -10,13 +10,15 @@ use utoipa::openapi::{Content, Ref};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{aggregates, batches, capacity, dead_letters, instances, jobs, outlook, schedules};
+use super::{
+    aggregates, batches, capacity, dead_letters, instances, jobs, outlook, schedules, syncs,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dbfleet API",
-        description = "Instances, batches, jobs, schedules, capacity history and dead letters of a dbfleet fleet. \
+        description = "Instances, batches, jobs, schedules, data syncs, capacity history and dead letters of a dbfleet fleet. \
             Writes need `Authorization: Bearer <token>`; reads too when \
             `api.read_requires_token` is set."
     ),
@@ -50,6 +52,9 @@ use super::{aggregates, batches, capacity, dead_letters, instances, jobs, outloo
         schedules::pause,
         schedules::resume,
         schedules::trigger,
+        syncs::list,
+        syncs::run,
+        syncs::runs,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken, &CommonAnswers),
