@@ -3,7 +3,8 @@
 //! standing condition sends once, and once more when it resolves; two
 //! evaluators on one store send each transition once; a failed delivery is
 //! kept and sent at the next evaluation; a silence records but sends
-//! nothing; a failed batch is mailed once; growth and days until full
+//! nothing; a failed batch is mailed once (and its state goes with
+//! retention); growth and days until full
 //! read the history filed in the store; an `https://` webhook is
 //! delivered to a server whose certificate chains to its `ca_file`, and
 //! refused, in words, without it.
@@ -299,6 +300,18 @@ async fn a_failed_batch_is_mailed_once(backend: Backend) {
     ev.evaluate(Utc::now()).await.unwrap();
     assert_eq!(smtp.mails().len(), 1);
     assert!(hook.requests().is_empty());
+
+    // Its state stays firing, but the rule fires once per batch, so
+    // retention takes it once it is old.
+    assert_eq!(world.store.alerts().states().await.unwrap().len(), 1);
+    let retention = dbfleet::config::RetentionSettings {
+        alert_records: Some(1),
+        months_ahead: 1,
+        ..Default::default()
+    };
+    let later = Utc::now().date_naive() + chrono::Days::new(3);
+    world.store.maintain(&retention, later).await.unwrap();
+    assert!(world.store.alerts().states().await.unwrap().is_empty());
     world.teardown().await;
 }
 
