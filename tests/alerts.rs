@@ -3,8 +3,11 @@
 //! standing condition sends once, and once more when it resolves; two
 //! evaluators on one store send each transition once; a failed delivery is
 //! kept and sent at the next evaluation; a silence records but sends
-//! nothing; a failed batch is mailed once; growth and days until full
-//! read the history filed in the store.
+//! nothing; a failed batch is mailed once (and its state goes with
+//! retention); growth and days until full
+//! read the history filed in the store; an `https://` webhook is
+//! delivered to a server whose certificate chains to its `ca_file`, and
+//! refused, in words, without it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,8 +18,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alert_sinks::{SmtpSink, WebhookReceiver};
+use alert_sinks::{HttpsReceiver, SmtpSink, WebhookReceiver};
 use chrono::Utc;
+use common::pki::Pki;
+use common::tls_proxy::server_config;
 use common::{Backend, World};
 use dbfleet::alerts::{Evaluator, Retry, SIGNATURE_HEADER};
 use dbfleet::domain::{BatchId, DbType, JobId};
@@ -295,6 +300,18 @@ async fn a_failed_batch_is_mailed_once(backend: Backend) {
     ev.evaluate(Utc::now()).await.unwrap();
     assert_eq!(smtp.mails().len(), 1);
     assert!(hook.requests().is_empty());
+
+    // Its state stays firing, but the rule fires once per batch, so
+    // retention takes it once it is old.
+    assert_eq!(world.store.alerts().states().await.unwrap().len(), 1);
+    let retention = dbfleet::config::RetentionSettings {
+        alert_records: Some(1),
+        months_ahead: 1,
+        ..Default::default()
+    };
+    let later = Utc::now().date_naive() + chrono::Days::new(3);
+    world.store.maintain(&retention, later).await.unwrap();
+    assert!(world.store.alerts().states().await.unwrap().is_empty());
     world.teardown().await;
 }
 
@@ -373,5 +390,72 @@ async fn growth_and_days_until_full_read_the_filed_history(backend: Backend) {
     );
     assert_eq!(bodies[1]["details"]["change_mb"], 200);
     assert_eq!(bodies[1]["details"]["change_percent"], 200.0);
+    world.teardown().await;
+}
+
+/// A world (embedded store) whose only channel is the webhook `hook` at
+/// `url`, trusting `ca_file` when given, and the rule [`STALE`].
+async fn https_world(url: &str, ca_file: Option<&std::path::Path>) -> (World, KeyFile) {
+    let key_file = std::env::temp_dir().join(format!("dbft-alert-key-{}", common::tag()));
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let ca = ca_file.map_or(String::new(), |p| format!(", ca_file: {}", p.display()));
+    let yaml = format!(
+        "alerts:\n  channels:\n\
+         \x20   - {{ name: hook, webhook: \"{url}\", secret_file: {}{ca} }}\n{STALE}",
+        key_file.display(),
+    );
+    let world = World::with_yaml(Backend::Embedded, &yaml).await;
+    (world, KeyFile(key_file))
+}
+
+/// The server's certificate is signed by a private CA that the webhook's
+/// `ca_file` names: the alert goes over TLS, signed like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_trusts_the_ca_of_its_ca_file() {
+    let pki = Pki::new();
+    let hook = HttpsReceiver::start(server_config(&pki, "server", false)).await;
+    let (world, _key) = https_world(&hook.url(), Some(&pki.ca_file())).await;
+    instance(&world, "tls-hook").await;
+    let done = evaluator(&world, world.store.clone())
+        .evaluate(Utc::now())
+        .await
+        .unwrap();
+    assert!(done.sends.len() == 1 && done.sends[0].delivered, "{done:?}");
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 1, "one attempt was enough");
+    assert_eq!(requests[0].headers["content-type"], "application/json");
+    let body = signed_body(&requests[0]);
+    assert_eq!(
+        (&body["rule"], &body["subject"], &body["state"]),
+        (&"stale".into(), &"tls-hook".into(), &"firing".into())
+    );
+    world.teardown().await;
+}
+
+/// The same server, but the webhook trusts only the public web roots: the
+/// handshake is refused, nothing reaches the server, and the send kept in
+/// the store says the CA is unknown, naming the endpoint without its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_refuses_a_certificate_of_an_unknown_ca() {
+    let pki = Pki::new();
+    let hook = HttpsReceiver::start(server_config(&pki, "server", false)).await;
+    let (world, _key) = https_world(&hook.url(), None).await;
+    instance(&world, "tls-refused").await;
+    let done = evaluator(&world, world.store.clone())
+        .evaluate(Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        done.sends.len() == 1 && !done.sends[0].delivered,
+        "{done:?}"
+    );
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests());
+    let sends = world.store.alerts().sends(10).await.unwrap();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    let error = sends[0].error.as_deref().unwrap();
+    let origin = format!("POST to https://127.0.0.1:{} failed: ", hook.addr.port());
+    assert!(error.starts_with(&origin), "{error}");
+    assert!(error.contains("certificate refused: unknown CA"), "{error}");
+    assert!(!error.contains("/hook"), "{error}");
     world.teardown().await;
 }

@@ -371,6 +371,7 @@ fn table_sizes_job() -> JobMessage {
         params: JobParams::TableSizes(table_sizes::Params {
             database: Some("shop".to_string()),
             top: Some(20),
+            instance_top: Some(200),
             budget_seconds: None,
         }),
         deadline: at(2026, 3, 14, 3, 10, 0, 0),

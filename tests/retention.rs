@@ -298,23 +298,30 @@ async fn partitions_are_made_ahead_and_the_default_one_is_emptied() {
     world.teardown().await;
 }
 
-/// Old notifications and long-resolved alerts go; a firing alert stays
-/// however old, or its standing condition would alert again.
+/// Old notifications, long-resolved alerts and old batch alerts (firing,
+/// but of a rule that fires once per batch) go; a standing condition's
+/// firing alert stays however old, or it would alert again.
 async fn old_alert_records_go_firing_alerts_stay(backend: Backend) {
     use dbfleet::store::{AlertSend, AlertState, NewTransition};
     let world = World::on(backend).await;
     let alerts = world.store.alerts();
     let details = serde_json::json!({});
     let now = Utc::now();
-    for (subject, silenced) in [("resolved-one", true), ("firing-one", true)] {
+    let batch = dbfleet::domain::BatchId::new().0.to_string();
+    for (rule, subject, fires_once) in [
+        ("stale", "resolved-one", false),
+        ("stale", "firing-one", false),
+        ("batch-failed", batch.as_str(), true),
+    ] {
         let fire = NewTransition {
-            rule: "stale",
+            rule,
             subject,
             from: None,
             to: AlertState::Firing,
             summary: "not collected",
             details: &details,
-            silenced,
+            silenced: true,
+            fires_once,
         };
         assert!(alerts.record(&fire, now).await.unwrap());
     }
@@ -326,6 +333,7 @@ async fn old_alert_records_go_firing_alerts_stay(backend: Backend) {
         summary: "collected again",
         details: &details,
         silenced: true,
+        fires_once: false,
     };
     assert!(alerts.record(&resolve, now).await.unwrap());
     let send = AlertSend {
@@ -351,7 +359,7 @@ async fn old_alert_records_go_firing_alerts_stay(backend: Backend) {
         .maintain(&retention, today + chrono::Days::new(29))
         .await
         .unwrap();
-    assert_eq!(alerts.states().await.unwrap().len(), 2);
+    assert_eq!(alerts.states().await.unwrap().len(), 3, "none is old yet");
     assert_eq!(alerts.sends(10).await.unwrap().len(), 1);
     world
         .store

@@ -1,8 +1,9 @@
 //! `table_sizes` on the real servers: each table's size as the engine's
 //! own functions give it (checked by an independent query), the largest
 //! tables one by one and the rest folded, a snapshot per day that a failed
-//! or empty collection never erases, and a batch of the kind on the fleet
-//! and on the embedded defaults.
+//! or empty collection never erases, a bound on the tables filed one by
+//! one across an instance's databases, and a batch of the kind on the
+//! fleet and on the embedded defaults.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,6 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::{pg_admin, pg_database, Backend, Fleet, MariaUser, SlowLink, World};
+use dbfleet::filters::DatabaseFilters;
 use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
 use dbfleet::jobs::{Clock, Context, Failure, Job, TableSizes};
 use dbfleet::message::table_sizes::{Output, Params};
@@ -23,8 +25,18 @@ on_both_backends!(a_batch_of_the_kind_files_every_instances_tables,);
 
 /// One `table_sizes` job on `instance`, filed as a worker files it.
 async fn sizes(world: &World, instance: &Instance, params: Params) -> Result<Output, Failure> {
+    sizes_with(world, instance, params, &world.filters).await
+}
+
+/// [`sizes`] with these database filters.
+async fn sizes_with(
+    world: &World,
+    instance: &Instance,
+    params: Params,
+    filters: &DatabaseFilters,
+) -> Result<Output, Failure> {
     let clock = Clock::system(world.settings.timezone);
-    let (settings, filters) = (&world.settings, &world.filters);
+    let settings = &world.settings;
     let ctx = Context::new(instance, &world.store, filters, &settings.job, clock);
     let outcome = TableSizes::run(&ctx, &params).await;
     ctx.file().await.unwrap();
@@ -79,7 +91,7 @@ async fn postgres_tables_are_sized_with_their_toast_and_the_rest_folded() {
     let params = Params {
         database: Some(db.clone()),
         top: Some(2),
-        budget_seconds: None,
+        ..Params::default()
     };
     let output = sizes(&world, &instance, params).await.unwrap();
     assert_eq!((output.databases, output.tables, output.folded), (1, 2, 4));
@@ -150,7 +162,7 @@ async fn mariadb_tables_of_every_engine_are_filed_largest_first() {
     let params = Params {
         database: Some(db.clone()),
         top: None,
-        budget_seconds: None,
+        ..Params::default()
     };
     let output = sizes(&world, &instance, params).await.unwrap();
     assert_eq!((output.databases, output.tables, output.folded), (1, 3, 0));
@@ -181,7 +193,7 @@ async fn a_failed_or_empty_collection_never_erases_the_snapshot() {
     let only = || Params {
         database: Some(db.clone()),
         top: None,
-        budget_seconds: None,
+        ..Params::default()
     };
     sizes(&world, &instance, only()).await.unwrap();
     let before = filed(&world, &instance, &db).await;
@@ -286,6 +298,7 @@ async fn a_spent_budget_skips_the_databases_left_and_files_the_ones_read() {
         database: None,
         top: None,
         budget_seconds: Some(1),
+        ..Params::default()
     };
     // Other tests' databases come and go on this server: the first one
     // read may have been dropped meanwhile, so the job may even fail for
@@ -325,4 +338,156 @@ async fn cleanup(world: World, link: SlowLink, dbs: &[String]) {
         common::drop_pg_database(db).await;
     }
     world.teardown().await;
+}
+
+/// Three MariaDB databases of four Aria tables each (sizes all different),
+/// read with `instance_top: 5`: see [`check_instance_top`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_instance_top_bounds_the_tables_filed_one_by_one() {
+    let world = World::new().await;
+    let maria = MariaUser::new().await;
+    let dbs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|s| format!("{}_it{s}", maria.prefix))
+        .collect();
+    for (i, db) in dbs.iter().enumerate() {
+        let mut statements = vec![format!("CREATE DATABASE `{db}`")];
+        for j in 0..4 {
+            let rows = 10 * (i * 4 + j + 1);
+            statements.push(format!("CREATE TABLE `{db}`.t{j} (v TEXT) ENGINE=Aria"));
+            statements.push(format!(
+                "INSERT INTO `{db}`.t{j} SELECT REPEAT('x', 1000) FROM `{db}`.seq_1_to_{rows}"
+            ));
+        }
+        maria.admin(&statements).await;
+    }
+    let instance = world.add_mariadb("ts-top-maria", &maria).await;
+    check_instance_top(&world, &instance, &world.filters, &dbs).await;
+    maria.teardown().await;
+    world.teardown().await;
+}
+
+/// The same on PostgreSQL; the server is shared, so every database that
+/// exists before the test's own is left out by the filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instance_top_bounds_the_tables_filed_one_by_one() {
+    let world = World::new().await;
+    let mut admin = pg_admin().await;
+    let others: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    let dbs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|s| format!("dbft_tsit{s}_{}", world.tag))
+        .collect();
+    for (i, db) in dbs.iter().enumerate() {
+        // Under 1,000 rows a table, so autovacuum leaves its size alone
+        // between the two runs.
+        let rows = |j: usize| 30 + 60 * (i * 4 + j);
+        pg_database(&mut admin, db, u32::try_from(rows(0)).unwrap()).await;
+        let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        for j in 1..4 {
+            let sql = format!(
+                "CREATE TABLE u{j} AS SELECT g, repeat('y', 500) AS v \
+                 FROM generate_series(1, {}) g",
+                rows(j)
+            );
+            conn.execute(sql.as_str()).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let quoted: Vec<String> = others
+        .iter()
+        .map(|d| format!("'{}'", d.replace('\'', "''")))
+        .collect();
+    let yaml = format!(
+        "database_filters:\n  postgresql:\n    exclude_databases: [{}]\n",
+        quoted.join(", ")
+    );
+    let filters = DatabaseFilters::from_yaml_str("test-filters.yaml", &yaml).unwrap();
+    let instance = world.add_postgres("ts-top-pg").await;
+    check_instance_top(&world, &instance, &filters, &dbs).await;
+    common::drop_pg_databases(&dbs).await;
+    world.teardown().await;
+}
+
+/// With `dbs` of four tables each: a run with no effective bound files
+/// every table one by one; a run with `instance_top: 5` files exactly five
+/// tables one by one across the instance, each as large as any table
+/// folded, and gives each database with a table folded one `rest` row
+/// holding its other tables, so its rows count its four tables and sum
+/// to what the first run read. (The sizes grow with the database's
+/// letter: `a` is all folded, `b` keeps one table, `c` all four.)
+async fn check_instance_top(
+    world: &World,
+    instance: &Instance,
+    filters: &DatabaseFilters,
+    dbs: &[String],
+) {
+    let everything = Params {
+        top: Some(1000),
+        instance_top: Some(100_000),
+        ..Params::default()
+    };
+    sizes_with(world, instance, everything, filters)
+        .await
+        .unwrap();
+    let mut read = std::collections::BTreeMap::new();
+    for db in dbs {
+        let rows = filed(world, instance, db).await;
+        assert!(
+            rows.len() == 4 && rows.iter().all(|r| !r.row.is_rest),
+            "{rows:?}"
+        );
+        for r in rows {
+            read.insert((db.clone(), r.row.table_name.clone()), r.row.total_bytes);
+        }
+    }
+
+    let bounded = Params {
+        instance_top: Some(5),
+        ..Params::default()
+    };
+    let output = sizes_with(world, instance, bounded, filters).await.unwrap();
+    assert_eq!(output.tables, 5, "{output:?}");
+    let all = world
+        .store
+        .table_sizes()
+        .latest(instance.id, None, common::today(world))
+        .await
+        .unwrap();
+    let exact = all.iter().filter(|t| !t.row.is_rest).count();
+    assert_eq!(exact, 5, "across the instance: {all:?}");
+
+    let (mut kept, mut folded) = (Vec::new(), Vec::new());
+    for db in dbs {
+        let rows = filed(world, instance, db).await;
+        let (rest, one_by_one): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.row.is_rest);
+        let folds = rest.first().map_or(0, |r| r.row.tables);
+        assert_eq!(one_by_one.len() as i64 + folds, 4, "{db}: {rows:?}");
+        assert_eq!(rest.len(), usize::from(folds > 0), "{db}: {rows:?}");
+        for r in &one_by_one {
+            let key = (db.clone(), r.row.table_name.clone());
+            assert_eq!(r.row.total_bytes, read[&key], "{key:?}");
+            kept.push(r.row.total_bytes);
+        }
+        let theirs: Vec<i64> = read
+            .iter()
+            .filter(|((d, name), _)| {
+                d == db && !one_by_one.iter().any(|r| &r.row.table_name == name)
+            })
+            .map(|(_, bytes)| *bytes)
+            .collect();
+        let rest_bytes = rest.first().map_or(0, |r| r.row.total_bytes);
+        assert_eq!(rest_bytes, theirs.iter().sum::<i64>(), "{db}: {rows:?}");
+        folded.extend(theirs);
+    }
+    assert!(!folded.is_empty());
+    let (smallest_kept, largest_folded) = (kept.iter().min(), folded.iter().max());
+    assert!(
+        smallest_kept >= largest_folded,
+        "the largest are kept: {kept:?} vs {folded:?}"
+    );
 }

@@ -97,6 +97,7 @@ impl Evaluator {
                     summary: &change.summary,
                     details: &change.details,
                     silenced: change.silenced,
+                    fires_once: rule.fires_once(),
                 };
                 if self.store.alerts().record(&transition, now).await? {
                     changed(&rule.name, &change);

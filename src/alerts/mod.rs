@@ -13,7 +13,8 @@
 //!   the transitions to record (firing → resolved, resolved → firing, and
 //!   a batch's alert once), silenced or not.
 //! - `webhook.rs`, `email.rs`, `deliver.rs`: one notification to one
-//!   channel, with bounded retries.
+//!   channel, with bounded retries; `https.rs` the POST of an `https://`
+//!   webhook (hyper over the pinned rustls, its certificate verified).
 //! - `evaluator.rs`: the loop of `dbfleet serve`: read, decide, record
 //!   (conditionally, so one control plane wins each transition), then send
 //!   what it claimed.
@@ -22,6 +23,7 @@ mod deliver;
 mod email;
 mod evaluator;
 mod facts;
+mod https;
 mod rules;
 mod state;
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::rules::Observation;
-use crate::config::{AlertRule, Condition};
+use crate::config::AlertRule;
 use crate::store::{AlertState, StoredAlert};
 
 /// A transition to record.
@@ -44,7 +44,7 @@ pub fn plan(
         .filter(|s| s.rule == rule.name)
         .map(|s| (s.subject.as_str(), s.state))
         .collect();
-    let one_shot = matches!(rule.when, Condition::BatchFailed { .. });
+    let one_shot = rule.fires_once();
     let mut changes = Vec::new();
     for o in observed {
         let from = current.get(o.subject.as_str()).copied();

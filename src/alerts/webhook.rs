@@ -4,7 +4,8 @@
 //! `sha256=` and the hex HMAC-SHA256 of those exact bytes under the
 //! channel's key, so a receiver checks it before parsing. An error names
 //! the endpoint by scheme, host and port only: a webhook's path often
-//! carries a token.
+//! carries a token. `http://` goes through reqwest, `https://` through
+//! `https.rs` (hyper on the workspace's pinned rustls).
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -35,6 +36,37 @@ pub(super) async fn post(hook: &Webhook, n: &Notification) -> Result<(), String>
         .map_err(|e| format!("the signing key: {e}"))?;
     let body = serde_json::to_vec(n).map_err(|e| format!("cannot encode the body: {e}"))?;
     let signature = sign(key.expose_secret().as_bytes(), &body);
+    let status = match url::Url::parse(&hook.url) {
+        Ok(url) if url.scheme() == "https" => {
+            let headers = [
+                ("content-type", "application/json".to_string()),
+                (SIGNATURE_HEADER, signature),
+            ];
+            let request = super::https::Post {
+                url: &url,
+                ca_file: hook.ca_file.as_deref(),
+                headers: &headers,
+                body,
+                timeout: hook.timeout,
+            };
+            super::https::send(request).await
+        }
+        _ => post_http(hook, body, signature).await,
+    }
+    .map_err(|cause| format!("POST to {} failed: {cause}", origin(&hook.url)))?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{} answered {status}", origin(&hook.url)))
+    }
+}
+
+/// The POST in clear, with reqwest; the status, or why there was none.
+async fn post_http(
+    hook: &Webhook,
+    body: Vec<u8>,
+    signature: String,
+) -> Result<reqwest::StatusCode, String> {
     let client = reqwest::Client::builder()
         .timeout(hook.timeout)
         .build()
@@ -46,16 +78,11 @@ pub(super) async fn post(hook: &Webhook, n: &Notification) -> Result<(), String>
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("POST to {} failed: {}", origin(&hook.url), cause(&e)))?;
-    let status = answer.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("{} answered {status}", origin(&hook.url)))
-    }
+        .map_err(|e| cause(&e))?;
+    Ok(answer.status())
 }
 
-/// `http://host:port`, without path, query or user.
+/// `scheme://host:port`, without path, query or user.
 fn origin(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => format!(

@@ -2,6 +2,8 @@
 //!
 //! ```yaml
 //! - { name: ops-hook, webhook: "http://hooks.internal/dbfleet", secret_env: ALERT_HMAC }
+//! - { name: pager, webhook: "https://pager.example.com/in", secret_file: /run/pager.key,
+//!     ca_file: /etc/dbfleet/private-ca.pem }     # optional: a private CA
 //! - name: dba-mail
 //!   smtp: { host: mail.internal, port: 587, from: dbfleet@example.com, to: [dba@example.com],
 //!           username: dbfleet, password_env: SMTP_PASS, tls: starttls }
@@ -9,10 +11,16 @@
 //!
 //! A webhook's body is signed with the key in `secret_env` or
 //! `secret_file` (required); an SMTP password is `password_env` or
-//! `password_file`. Neither is ever written in the file itself.
+//! `password_file`. Neither is ever written in the file itself. An
+//! `https://` webhook's certificate is verified against the public web
+//! roots and, when given, the CAs of `ca_file`, which is read here so a
+//! wrong path stops the start rather than the first alert.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use super::alerts::{name, strings};
 use super::section::Section;
@@ -34,12 +42,31 @@ pub enum ChannelKind {
 /// An HTTP endpoint that receives each notification as a signed JSON POST.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
-    /// `http://…`; shown only as its host in errors.
+    /// `http://…` or `https://…`; shown only as its origin in errors.
     pub url: String,
+    /// PEM file of CA certificates trusted besides the public web roots
+    /// (`https://` only); read again at each send, so a renewed CA is
+    /// picked up.
+    pub ca_file: Option<PathBuf>,
     /// The HMAC-SHA256 key of `X-Dbfleet-Signature`.
     pub secret: PasswordRef,
     /// Bound on one attempt (default 10s).
     pub timeout: Duration,
+}
+
+/// The certificates of the PEM file `path`, at least one; what is wrong
+/// names the key and the path, never the file's contents.
+pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let text =
+        std::fs::read(path).map_err(|e| format!("`{shown}`: {}", crate::endpoint::io_cause(&e)))?;
+    let certificates = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("`{shown}`: not a PEM file of certificates"))?;
+    if certificates.is_empty() {
+        return Err(format!("`{shown}`: no PEM certificate in the file"));
+    }
+    Ok(certificates)
 }
 
 /// An SMTP relay and the message's envelope.
@@ -93,14 +120,15 @@ fn webhook_channel(s: &mut Section<'_>, url: String) -> Option<Webhook> {
     let parsed = url::Url::parse(&url).ok();
     let usable = parsed
         .as_ref()
-        .is_some_and(|u| u.scheme() == "http" && u.host_str().is_some());
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
     if !usable {
         s.error(
             "webhook",
-            "expected an `http://host[:port]/path` URL (send to a relay next to dbfleet \
-             for https)",
+            "expected an `http://host[:port]/path` or `https://host[:port]/path` URL",
         );
     }
+    let https = parsed.as_ref().is_some_and(|u| u.scheme() == "https");
+    let ca_file = ca_file(s, https);
     let secret = reference(s, "secret_env", "secret_file");
     if secret.is_none() && s.is_valid("secret_env") && s.is_valid("secret_file") {
         s.error(
@@ -120,10 +148,32 @@ fn webhook_channel(s: &mut Section<'_>, url: String) -> Option<Webhook> {
     }
     Some(Webhook {
         url,
+        ca_file,
         secret: secret?,
         timeout,
     })
     .filter(|_| usable)
+}
+
+/// `ca_file`: a readable PEM file of at least one certificate, for an
+/// `https://` webhook only. What is wrong names the key and the path,
+/// never the file's contents.
+fn ca_file(s: &mut Section<'_>, https: bool) -> Option<PathBuf> {
+    let path = PathBuf::from(s.non_empty_string("ca_file")?);
+    if !https {
+        s.error(
+            "ca_file",
+            "only an `https://` webhook verifies a certificate",
+        );
+        return None;
+    }
+    match ca_certificates(&path) {
+        Ok(_) => Some(path),
+        Err(problem) => {
+            s.error("ca_file", &problem);
+            None
+        }
+    }
 }
 
 fn smtp(s: &mut Section<'_>) -> Option<Smtp> {

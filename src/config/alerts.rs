@@ -53,6 +53,13 @@ pub struct AlertRule {
     pub channels: Vec<String>,
 }
 
+impl AlertRule {
+    /// Each subject fires once and never resolves (a batch has ended).
+    pub fn fires_once(&self) -> bool {
+        matches!(self.when, Condition::BatchFailed { .. })
+    }
+}
+
 /// What a rule fires on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {

@@ -126,3 +126,61 @@ alerts:
         );
     }
 }
+
+#[test]
+fn an_https_webhook_takes_a_readable_ca_file() {
+    let dir = std::env::temp_dir().join(format!("dbfleet-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, not_pem) = (dir.join("ca.pem"), dir.join("notes.txt"));
+    // A syntactically valid PEM block: the file is checked for
+    // certificates, not verified as a CA here.
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(&not_pem, "no certificate here\n").unwrap();
+    let channel = |name: &str, url: &str, ca_file: &std::path::Path| {
+        format!(
+            "    - {{ name: {name}, webhook: \"{url}\", secret_env: K, ca_file: {} }}\n",
+            ca_file.display()
+        )
+    };
+    let good = format!(
+        "alerts:\n  channels:\n{}",
+        channel("a", "https://h:8443/in", &ca)
+    );
+    let a = load_from_str(SOURCE, &good, vec![]).unwrap().alerts;
+    let ChannelKind::Webhook(hook) = &a.channels[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(hook.ca_file.as_deref(), Some(ca.as_path()));
+
+    let missing = dir.join("missing.pem");
+    let yaml = format!(
+        "alerts:\n  channels:\n{}{}{}",
+        channel("a", "https://h/in", &missing),
+        channel("b", "https://h/other", &not_pem),
+        channel("c", "http://h/in", &ca),
+    );
+    let found: Vec<String> = errors(&yaml, vec![])
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.problem))
+        .collect();
+    let missing_problem = format!("alerts.channels[0].ca_file: `{}`: ", missing.display());
+    for expected in [
+        missing_problem.as_str(),
+        "alerts.channels[1].ca_file: ",
+        "alerts.channels[2].ca_file: only an `https://` webhook",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "{expected} in {found:#?}"
+        );
+    }
+    assert!(
+        found.iter().any(|p| p.contains("no PEM certificate")),
+        "{found:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,13 @@
 //!     - { selector: "tier=1", size: 2TiB }             # each matching instance
 //!     - { instance: pay-prod, size: 500GiB }           # one instance
 //!     - { instance: pay-prod, database: ledger, size: 100GiB }
+//!   table_sizes_schedule: false   # no default weekly `table_sizes` schedule
 //! ```
+//!
+//! Table sizes are capacity history that no command files by itself, so
+//! `serve` runs `table-sizes-weekly` (Sundays at 03:00) unless a schedule
+//! of kind `table_sizes` is declared or `table_sizes_schedule` is `false`
+//! (see `schedules.rs`).
 //!
 //! The most specific ceiling wins: an instance's own over a selector's,
 //! the first of equals in file order. A database has only the ceilings that
@@ -26,6 +32,9 @@ pub struct CapacitySettings {
     /// Days of daily sizes a forecast fits (default 30).
     pub forecast_days: u32,
     pub ceilings: Vec<Ceiling>,
+    /// Run the default weekly `table_sizes` schedule when none is declared
+    /// (default `true`).
+    pub table_sizes_schedule: bool,
 }
 
 /// Where a ceiling applies, and how big it is.
@@ -72,6 +81,7 @@ pub(super) fn capacity(s: &mut Section<'_>) -> CapacitySettings {
             .into_iter()
             .flatten()
             .collect(),
+        table_sizes_schedule: s.bool_or("table_sizes_schedule", true),
     }
 }
 

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use alert_channels::ca_certificates;
 pub use alerts::{
     AlertChannel, AlertRule, AlertSettings, BatchEnd, ChannelKind, Condition, Silence, Smtp,
     SmtpTls, Webhook,

@@ -7,7 +7,7 @@
 //!   table_snapshots: 90d
 //!   batches: 90d             # ended batches and their jobs
 //!   dead_letters: 30d
-//!   alert_records: 90d       # notifications sent, alerts resolved
+//!   alert_records: 90d       # notifications sent, alerts resolved, batch alerts
 //!   sync_history: 180d       # data sync runs
 //!   partitions_ahead: 3      # months of partitions made ahead (PostgreSQL)
 //! ```
@@ -30,7 +30,9 @@ pub struct RetentionSettings {
     /// Ended batches and their jobs.
     pub batches: Option<u32>,
     pub dead_letters: Option<u32>,
-    /// Alert notifications sent, and alerts resolved that long ago.
+    /// Alert notifications sent, and alerts resolved (or of a batch, which
+    /// never resolve) that long ago; a standing condition's firing alert
+    /// is kept.
     pub alert_records: Option<u32>,
     /// Data sync runs (`sync_runs`).
     pub sync_history: Option<u32>,

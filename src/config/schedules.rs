@@ -17,6 +17,12 @@
 //!
 //! Times are in the configuration's `timezone`. Each problem names its key,
 //! like every other section.
+//!
+//! With no schedule of kind `table_sizes`, one is added:
+//! [`DEFAULT_TABLE_SIZES`], Sundays at 03:00 with the kind's default
+//! parameters, so an installation files table sizes without having to
+//! know the kind exists; `capacity.table_sizes_schedule: false` leaves it
+//! out.
 
 use std::time::Duration;
 
@@ -30,6 +36,13 @@ use crate::schedule::{Timing, Window, DEFAULT_GRACE};
 /// The longest a schedule's jobs may be spread over: a week, as
 /// `batch start --spread`.
 const MAX_SPREAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The name of the schedule added when none of kind `table_sizes` is
+/// declared.
+pub const DEFAULT_TABLE_SIZES: &str = "table-sizes-weekly";
+
+/// When it runs: Sundays at 03:00, a quiet hour in most zones.
+const DEFAULT_TABLE_SIZES_CRON: &str = "0 3 * * sun";
 
 /// A schedule declared in the configuration.
 #[derive(Debug, Clone)]
@@ -52,28 +65,65 @@ impl DeclaredSchedule {
     }
 }
 
-pub(super) fn schedules(root: &mut Section<'_>, tz: chrono_tz::Tz) -> Vec<DeclaredSchedule> {
+/// The declared schedules, and the default `table_sizes` one when
+/// `default_table_sizes` and none of the kind is declared.
+pub(super) fn schedules(
+    root: &mut Section<'_>,
+    tz: chrono_tz::Tz,
+    default_table_sizes: bool,
+) -> Vec<DeclaredSchedule> {
     let built = root.list("schedules", "schedule", |s, _| schedule(s, tz));
     let mut seen = std::collections::BTreeSet::new();
     let mut schedules = Vec::new();
-    for (index, (name, schedule)) in built.into_iter().enumerate() {
+    let mut table_sizes_declared = false;
+    for (index, (name, kind, schedule)) in built.into_iter().enumerate() {
+        table_sizes_declared |= kind == Some(JobKind::TableSizes);
         if !name.is_empty() && !seen.insert(name.clone()) {
             let key = format!("schedules[{index}].name");
             root.error(&key, &format!("`{name}` is declared twice"));
             continue;
         }
+        if default_table_sizes && name == DEFAULT_TABLE_SIZES && kind != Some(JobKind::TableSizes) {
+            let key = format!("schedules[{index}].name");
+            let problem = format!(
+                "`{name}` is the name of the default `table_sizes` schedule; rename this one, \
+                 or set `capacity.table_sizes_schedule: false`"
+            );
+            root.error(&key, &problem);
+        }
         schedules.extend(schedule);
+    }
+    if default_table_sizes && !table_sizes_declared {
+        schedules.extend(weekly_table_sizes(tz));
     }
     schedules
 }
 
-/// The schedule's name (empty when missing), and the schedule when valid.
-fn schedule(s: &mut Section<'_>, tz: chrono_tz::Tz) -> (String, Option<DeclaredSchedule>) {
+/// [`DEFAULT_TABLE_SIZES`]: every active instance, the kind's default
+/// parameters, the default grace, no window.
+fn weekly_table_sizes(tz: chrono_tz::Tz) -> Option<DeclaredSchedule> {
+    // A fixed, valid pattern: `new` fails only on a bad one.
+    let timing = Timing::new(DEFAULT_TABLE_SIZES_CRON, tz, DEFAULT_GRACE, Vec::new()).ok()?;
+    Some(DeclaredSchedule {
+        name: DEFAULT_TABLE_SIZES.to_string(),
+        params: JobParams::default_for(JobKind::TableSizes),
+        timing,
+        selector: None,
+        spread: None,
+    })
+}
+
+/// The schedule's name (empty when missing), its kind when known, and the
+/// schedule when valid.
+fn schedule(
+    s: &mut Section<'_>,
+    tz: chrono_tz::Tz,
+) -> (String, Option<JobKind>, Option<DeclaredSchedule>) {
     let name = s.required_string("name");
     if !name.is_empty() && !valid_name(&name) {
         s.error("name", "use 1 to 128 of A-Z a-z 0-9 . _ -");
     }
-    let params = params(s);
+    let (kind, params) = params(s);
     let pattern = s.required_string("cron");
     let grace = s.duration("grace", DEFAULT_GRACE, Duration::from_secs(1));
     let windows = windows(s);
@@ -102,11 +152,12 @@ fn schedule(s: &mut Section<'_>, tz: chrono_tz::Tz) -> (String, Option<DeclaredS
         }),
         _ => None,
     };
-    (name, schedule)
+    (name, kind, schedule)
 }
 
-/// `kind` (required) and `params` (checked against it).
-fn params(s: &mut Section<'_>) -> Option<JobParams> {
+/// `kind` (required) and `params` (checked against it): the kind when
+/// known, the parameters when valid.
+fn params(s: &mut Section<'_>) -> (Option<JobKind>, Option<JobParams>) {
     let raw = s.required_string("kind");
     let given = s.take("params");
     let kind = (!raw.is_empty()).then(|| JobKind::parse(&raw)).flatten();
@@ -120,12 +171,15 @@ fn params(s: &mut Section<'_>) -> Option<JobParams> {
         Some(value @ Value::Mapping(_)) => serde_json::to_value(value).unwrap_or_default(),
         Some(_) => {
             s.error("params", "expected a mapping of the kind's parameters");
-            return None;
+            return (kind, None);
         }
     };
-    JobParams::from_json(kind?, value)
-        .map_err(|e| s.error("params", &format!("for kind `{raw}`: {e}")))
-        .ok()
+    let params = kind.and_then(|kind| {
+        JobParams::from_json(kind, value)
+            .map_err(|e| s.error("params", &format!("for kind `{raw}`: {e}")))
+            .ok()
+    });
+    (kind, params)
 }
 
 fn windows(s: &mut Section<'_>) -> Vec<Window> {
@@ -212,5 +266,58 @@ mod tests {
                 "{expected} in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn without_a_table_sizes_schedule_a_weekly_one_runs_unless_turned_off() {
+        let names = |yaml: &str| -> Vec<(String, String)> {
+            let settings = load_from_str(SOURCE, yaml, Vec::new()).unwrap();
+            let s = settings.schedules.iter();
+            s.map(|s| (s.name.clone(), s.timing.pattern().to_string()))
+                .collect()
+        };
+        let weekly = || ("table-sizes-weekly".to_string(), "0 3 * * sun".to_string());
+        assert_eq!(names(""), [weekly()]);
+        let probe = "schedules:\n  - { name: p, kind: probe, cron: '0 2 * * *' }\n";
+        let got = names(probe);
+        assert_eq!(got, [("p".to_string(), "0 2 * * *".to_string()), weekly()]);
+        let own = "schedules:\n  - { name: t, kind: table_sizes, cron: '@daily' }\n";
+        assert_eq!(names(own).len(), 1, "a declared one replaces it");
+        let off = format!("{probe}capacity:\n  table_sizes_schedule: false\n");
+        assert_eq!(names(&off).len(), 1);
+
+        let yaml = "timezone: Asia/Tokyo\n";
+        let settings = load_from_str(SOURCE, yaml, Vec::new()).unwrap();
+        let s = &settings.schedules[0];
+        assert_eq!(s.params.to_json(), serde_json::json!({}));
+        assert!(s.selector.is_none() && s.spread.is_none());
+        // Sunday 2026-11-29 03:00 in Tokyo is Saturday 18:00 UTC.
+        let slot = chrono::DateTime::parse_from_rfc3339("2026-11-28T18:00:00Z")
+            .unwrap()
+            .to_utc();
+        let owed_from = slot - chrono::Duration::days(1);
+        let due = s
+            .timing
+            .due(slot + chrono::Duration::seconds(1), owed_from, None);
+        assert_eq!(due, crate::schedule::Due::Fire { slot });
+    }
+
+    #[test]
+    fn the_default_schedule_is_checked_like_the_rest() {
+        let yaml = "capacity:\n  table_sizes_schedule: 'no'\n\
+                    schedules:\n  - { name: table-sizes-weekly, kind: probe, cron: '0 2 * * *' }\n";
+        let found = problems(yaml);
+        for expected in [
+            "capacity.table_sizes_schedule: expected `true` or `false`",
+            "schedules[0].name: `table-sizes-weekly` is the name of the default",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected} in {found:#?}"
+            );
+        }
+        let off = "capacity:\n  table_sizes_schedule: false\n\
+                   schedules:\n  - { name: table-sizes-weekly, kind: probe, cron: '0 2 * * *' }\n";
+        assert!(load_from_str(SOURCE, off, Vec::new()).is_ok());
     }
 }

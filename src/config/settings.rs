@@ -19,7 +19,9 @@ use super::{
 pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
     let instance_tls_mode = root.section("instance_defaults", default_tls_mode);
     let timezone = timezone(root);
-    let mut schedules = super::schedules::schedules(root, timezone);
+    let capacity = root.section("capacity", super::capacity::capacity);
+    let default_table_sizes = capacity.table_sizes_schedule;
+    let mut schedules = super::schedules::schedules(root, timezone, default_table_sizes);
     let syncs = super::syncs::syncs(root);
     for cadence in super::syncs::cadence_schedules(&syncs, timezone) {
         if schedules.iter().any(|s| s.name == cadence.name) {
@@ -40,9 +42,9 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         log: root.section("log", log),
         telemetry: root.section("telemetry", telemetry),
         api: root.section("api", api),
-        capacity: root.section("capacity", super::capacity::capacity),
         retention: root.section("retention", super::retention::retention),
         schedules,
+        capacity,
         alerts: root.section("alerts", super::alerts::alerts),
         syncs,
         data_dir: PathBuf::from(root.string_or("data_dir", "data")),

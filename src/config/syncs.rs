@@ -321,7 +321,9 @@ mod tests {
 
     #[test]
     fn cadences_are_schedules_of_data_sync_jobs() {
-        let yaml = "timezone: Europe/Paris\nsyncs:\n\
+        // Only the cadences: no default table-sizes schedule.
+        let yaml = "timezone: Europe/Paris\ncapacity: { table_sizes_schedule: false }\n\
+                    syncs:\n\
                     \x20 - name: o\n    source: { instance: p, database: s }\n\
                     \x20   targets: [ { instance: b, database: s } ]\n\
                     \x20   tables: [ { name: t, cursor: ts } ]\n\

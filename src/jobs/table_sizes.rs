@@ -5,8 +5,9 @@
 //! statement (MySQL and MariaDB on the instance's session, PostgreSQL on a
 //! short-lived session to that database), under the job's statement and
 //! lock timeouts, so a locked table costs one database its turn, never the
-//! job; the largest `top` tables are stored one by one and the rest folded
-//! into one row; and the whole instance gets a time budget, past which the
+//! job; the largest `top` tables of each database, and of those the largest
+//! `instance_top` of the instance, are stored one by one and the rest of
+//! each database folded into one row; and the whole instance gets a time budget, past which the
 //! databases left are skipped. A database skipped or found empty keeps its
 //! last snapshot (the store files nothing for it), and the job fails only
 //! when no database could be read at all.
@@ -109,7 +110,7 @@ async fn read(
     targets: &[String],
 ) -> Result<Output, Failure> {
     let started = Instant::now();
-    let mut output = Output::default();
+    let mut snapshots = Vec::new();
     let mut skipped = Vec::new();
     for database in targets {
         if started.elapsed() >= params.budget() {
@@ -122,9 +123,7 @@ async fn read(
         }
         match tables_of(ctx, connection, database).await {
             Ok((tables, method)) => {
-                let snapshot = snapshot(database, method.as_str(), tables, params.top());
-                count(&mut output, &snapshot);
-                ctx.stage(|f| f.tables.push(snapshot));
+                snapshots.push(snapshot(database, method.as_str(), tables, params.top()));
             }
             Err(reason) => skipped.push(SkippedDatabase {
                 database: database.clone(),
@@ -132,6 +131,12 @@ async fn read(
             }),
         }
     }
+    cap_instance(&mut snapshots, params.instance_top());
+    let mut output = Output::default();
+    for snapshot in &snapshots {
+        count(&mut output, snapshot);
+    }
+    ctx.stage(|f| f.tables.extend(snapshots));
     output.skipped = u32::try_from(skipped.len()).unwrap_or(u32::MAX);
     skipped.truncate(MAX_NAMED);
     output.skipped_databases = skipped;
@@ -170,7 +175,6 @@ fn snapshot(
 ) -> TableSnapshot {
     let mut tables = tables;
     tables.sort_by(|a, b| b.total_bytes.cmp(&a.total_bytes).then(a.name.cmp(&b.name)));
-    let rest = tables.split_off(tables.len().min(top));
     let mut rows: Vec<TableRow> = tables
         .into_iter()
         .map(|t| TableRow {
@@ -183,23 +187,61 @@ fn snapshot(
             row_estimate: t.rows,
         })
         .collect();
-    if !rest.is_empty() {
-        let rows_known = rest.iter().all(|t| t.rows.is_some());
-        rows.push(TableRow {
-            table_name: String::new(),
-            is_rest: true,
-            tables: i64::try_from(rest.len()).unwrap_or(i64::MAX),
-            total_bytes: rest.iter().map(|t| t.total_bytes).sum(),
-            data_bytes: rest.iter().map(|t| t.data_bytes).sum(),
-            index_bytes: rest.iter().map(|t| t.index_bytes).sum(),
-            row_estimate: rows_known.then(|| rest.iter().filter_map(|t| t.rows).sum()),
-        });
-    }
+    let rest = rows.split_off(rows.len().min(top));
+    rows.extend(folded(rest));
     TableSnapshot {
         database: database.to_string(),
         method,
         rows,
     }
+}
+
+/// Keep at most `cap` tables one by one across the instance, the largest
+/// (ties by name, then by database order); each database's others join
+/// its `rest` row, so its rows still sum to what was read. Every
+/// snapshot's rows are sorted largest first, so a database keeps a
+/// prefix of its rows.
+fn cap_instance(snapshots: &mut [TableSnapshot], cap: usize) {
+    let mut exact: Vec<(i64, &str, usize)> = snapshots
+        .iter()
+        .enumerate()
+        .flat_map(|(d, s)| {
+            s.rows
+                .iter()
+                .filter(|r| !r.is_rest)
+                .map(move |r| (r.total_bytes, r.table_name.as_str(), d))
+        })
+        .collect();
+    if exact.len() <= cap {
+        return;
+    }
+    exact.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+    let mut kept = vec![0; snapshots.len()];
+    for (_, _, d) in exact.iter().take(cap) {
+        kept[*d] += 1;
+    }
+    for (snapshot, keep) in snapshots.iter_mut().zip(kept) {
+        let rest = snapshot.rows.split_off(keep);
+        snapshot.rows.extend(folded(rest));
+    }
+}
+
+/// `rows` (tables and `rest` rows) as one `rest` row; none when empty.
+/// The row estimate is known only when every row's is.
+fn folded(rows: Vec<TableRow>) -> Option<TableRow> {
+    if rows.is_empty() {
+        return None;
+    }
+    let rows_known = rows.iter().all(|r| r.row_estimate.is_some());
+    Some(TableRow {
+        table_name: String::new(),
+        is_rest: true,
+        tables: rows.iter().map(|r| r.tables).sum(),
+        total_bytes: rows.iter().map(|r| r.total_bytes).sum(),
+        data_bytes: rows.iter().map(|r| r.data_bytes).sum(),
+        index_bytes: rows.iter().map(|r| r.index_bytes).sum(),
+        row_estimate: rows_known.then(|| rows.iter().filter_map(|r| r.row_estimate).sum()),
+    })
 }
 
 fn count(output: &mut Output, snapshot: &TableSnapshot) {
@@ -220,6 +262,7 @@ fn count(output: &mut Output, snapshot: &TableSnapshot) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -252,6 +295,52 @@ mod tests {
         count(&mut output, &s);
         assert_eq!((output.databases, output.tables, output.folded), (1, 2, 2));
         assert_eq!(output.total_size_mb, 1, "1,111 bytes round up to 1 MiB");
+    }
+
+    #[test]
+    fn the_instance_keeps_its_largest_tables_and_each_database_folds_the_rest() {
+        let tables = |sizes: &[(&str, i64)]| -> Vec<TableSize> {
+            sizes.iter().map(|(n, b)| table(n, *b, Some(2))).collect()
+        };
+        let mut snapshots = vec![
+            snapshot(
+                "a",
+                "exact",
+                tables(&[("a1", 900), ("a2", 50), ("a3", 5)]),
+                2,
+            ),
+            snapshot(
+                "b",
+                "exact",
+                tables(&[("b1", 800), ("b2", 700), ("b3", 1)]),
+                5,
+            ),
+            snapshot("c", "exact", tables(&[("c1", 10), ("c2", 10)]), 5),
+        ];
+        let read: Vec<i64> = snapshots.iter().map(sum).collect();
+        cap_instance(&mut snapshots, 3);
+        let names = |s: &TableSnapshot| -> Vec<String> {
+            s.rows.iter().map(|r| r.table_name.clone()).collect()
+        };
+        assert_eq!(names(&snapshots[0]), ["a1", ""]);
+        assert_eq!(names(&snapshots[1]), ["b1", "b2", ""]);
+        assert_eq!(names(&snapshots[2]), [""], "every table of `c` folded");
+        let rests: Vec<(i64, i64, Option<i64>)> = snapshots
+            .iter()
+            .map(|s| s.rows.last().unwrap())
+            .map(|r| (r.tables, r.total_bytes, r.row_estimate))
+            .collect();
+        assert_eq!(rests, [(2, 55, Some(4)), (1, 1, Some(2)), (2, 20, Some(4))]);
+        let after: Vec<i64> = snapshots.iter().map(sum).collect();
+        assert_eq!(after, read, "each database still sums to what was read");
+
+        let mut loose = vec![snapshot("a", "exact", tables(&[("x", 1)]), 5)];
+        cap_instance(&mut loose, 3);
+        assert_eq!(names(&loose[0]), ["x"], "under the cap nothing moves");
+    }
+
+    fn sum(s: &TableSnapshot) -> i64 {
+        s.rows.iter().map(|r| r.total_bytes).sum()
     }
 
     #[test]

@@ -1,11 +1,17 @@
 //! `table_sizes`: the size of each table of one instance's databases,
 //! filed as the day's snapshot, bounded so a database of 100,000 tables
-//! costs what one of `top` tables does.
+//! costs what one of `top` tables does, and an instance of 1,000
+//! databases what `instance_top` tables do.
 
 use serde::{Deserialize, Serialize};
 
 /// Tables stored exactly per database when `top` is not given.
 pub const DEFAULT_TOP: u32 = 50;
+
+/// Tables stored exactly across all the databases of an instance when
+/// `instance_top` is not given: an instance of many databases files at
+/// most this many rows besides one `rest` row per database.
+pub const DEFAULT_INSTANCE_TOP: u32 = 500;
 
 /// Seconds the job may spend on an instance's databases when `budget` is
 /// not given; the databases left when it runs out are skipped.
@@ -24,6 +30,11 @@ pub struct Params {
     /// folded into one `rest` row. [`DEFAULT_TOP`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top: Option<u32>,
+    /// Largest tables stored one by one across every database read, at
+    /// most `top` of each; the others are folded into their database's
+    /// `rest` row. [`DEFAULT_INSTANCE_TOP`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_top: Option<u32>,
     /// Seconds for the whole instance ([`DEFAULT_BUDGET_SECONDS`] when
     /// absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +44,11 @@ pub struct Params {
 impl Params {
     pub fn top(&self) -> usize {
         usize::try_from(self.top.unwrap_or(DEFAULT_TOP).max(1)).unwrap_or(usize::MAX)
+    }
+
+    pub fn instance_top(&self) -> usize {
+        let top = self.instance_top.unwrap_or(DEFAULT_INSTANCE_TOP).max(1);
+        usize::try_from(top).unwrap_or(usize::MAX)
     }
 
     pub fn budget(&self) -> std::time::Duration {

@@ -70,6 +70,9 @@ pub struct NewTransition<'a> {
     pub details: &'a Value,
     /// Recorded, but nothing is to be sent.
     pub silenced: bool,
+    /// The rule fires once per subject and never resolves (a batch's
+    /// alert): retention may delete its state once old, firing or not.
+    pub fires_once: bool,
 }
 
 /// One attempt, or run of attempts, at reaching one channel.
@@ -95,8 +98,8 @@ const STATE_COLUMNS: &str = "rule, subject, state, since, summary, details, to_s
 
 /// A (rule, subject)'s first state, unless it has one.
 const RECORD_FIRST: &str = "INSERT INTO alert_states \
-         (rule, subject, state, since, summary, details, to_send) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, subject) DO NOTHING";
+         (rule, subject, state, since, summary, details, to_send, fires_once) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rule, subject) DO NOTHING";
 
 /// A (rule, subject)'s next state, only from the state `$8`.
 const RECORD_CHANGE: &str = "UPDATE alert_states SET state = $3, since = $4, summary = $5, \
@@ -127,7 +130,10 @@ impl Alerts<'_> {
             to_send
         ];
         let sql = match t.from {
-            None => RECORD_FIRST,
+            None => {
+                args.extend(args![i64::from(t.fires_once)]);
+                RECORD_FIRST
+            }
             Some(from) => {
                 args.extend(args![from.as_str()]);
                 RECORD_CHANGE

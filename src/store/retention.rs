@@ -94,9 +94,12 @@ impl Store {
     }
 }
 
-/// Notifications sent before `before`, and alerts resolved before it with
-/// nothing left to send. A firing alert is kept however old: deleting it
-/// would make a standing condition alert again.
+/// Notifications sent before `before`, and alerts resolved before it, or
+/// of a rule that fires once per subject (a batch's), with nothing left
+/// to send. A standing condition's firing alert is kept however old:
+/// deleting it would make the condition alert again. A batch's alert never
+/// resolves, and once old its batch is behind the evaluation's mark, so
+/// nothing reads it again.
 async fn alert_records(db: &Db, before: DateTime<Utc>, done: &mut Maintained) -> Result<()> {
     let sends = "DELETE FROM alert_sends WHERE id IN \
                  (SELECT id FROM alert_sends WHERE sent_at < $1 LIMIT $2)";
@@ -104,7 +107,8 @@ async fn alert_records(db: &Db, before: DateTime<Utc>, done: &mut Maintained) ->
     done.deleted("alert_sends", n);
     let states = "DELETE FROM alert_states WHERE (rule, subject) IN \
                   (SELECT rule, subject FROM alert_states \
-                   WHERE state = 'resolved' AND to_send = 0 AND since < $1 LIMIT $2)";
+                   WHERE (state = 'resolved' OR fires_once = 1) AND to_send = 0 \
+                     AND since < $1 LIMIT $2)";
     let n = repeat(db, states, before).await?;
     done.deleted("alert_states", n);
     Ok(())

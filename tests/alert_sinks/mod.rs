@@ -1,6 +1,8 @@
 //! Receivers of alert notifications that a test starts on loopback, port 0:
 //! an HTTP endpoint that records each request (and answers with a status
-//! the test sets), and an SMTP sink speaking just enough SMTP to take a
+//! the test sets), the same over HTTPS with the TLS settings a test gives
+//! (a minimal HTTP/1.1 reader of one request per connection), and an SMTP
+//! sink speaking just enough SMTP to take a
 //! message and record its envelope and data. Apart from `common/` (which
 //! the worker's tests share too), since it needs axum.
 
@@ -80,6 +82,89 @@ async fn take(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         body: body.to_vec(),
     });
     StatusCode::from_u16(status).unwrap()
+}
+
+/// An HTTPS receiver on `127.0.0.1:0` that takes one POST per
+/// connection, records it, and answers 200. A handshake the client
+/// refuses records nothing.
+pub struct HttpsReceiver {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+impl HttpsReceiver {
+    pub async fn start(config: rustls::ServerConfig) -> Self {
+        let shared = Shared::default();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let kept = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, kept) = (acceptor.clone(), kept.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(socket).await {
+                        https_request(tls, kept).await;
+                    }
+                });
+            }
+        });
+        Self { addr, shared }
+    }
+
+    /// `https://127.0.0.1:<port>/hook`: the certificate names `127.0.0.1`.
+    pub fn url(&self) -> String {
+        format!("https://{}/hook", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+}
+
+/// Read one request (headers, then `content-length` bytes), record it,
+/// answer 200 and close.
+async fn https_request<S>(stream: S, shared: Shared)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::new(stream);
+    let mut headers = HeaderMap::new();
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).await.is_err() {
+        return;
+    }
+    assert!(request_line.starts_with("POST /hook "), "{request_line:?}");
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        let name = axum::http::HeaderName::from_bytes(name.trim().as_bytes()).unwrap();
+        headers.append(name, value.trim().parse().unwrap());
+    }
+    let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
+    let mut body = vec![0; length];
+    if tokio::io::AsyncReadExt::read_exact(&mut reader, &mut body)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    shared
+        .requests
+        .lock()
+        .unwrap()
+        .push(Request { headers, body });
+    let mut stream = reader.into_inner();
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let _ = stream.write_all(answer).await;
+    let _ = stream.shutdown().await;
 }
 
 /// One message the SMTP sink took.

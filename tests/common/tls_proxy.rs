@@ -71,7 +71,9 @@ impl Drop for TlsProxy {
     }
 }
 
-fn server_config(pki: &Pki, leaf: &str, client_auth: bool) -> ServerConfig {
+/// A server's TLS settings with `leaf`'s certificate and key, asking for a
+/// client certificate of the test CA when `client_auth`.
+pub fn server_config(pki: &Pki, leaf: &str, client_auth: bool) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = CertificateDer::pem_file_iter(pki.path(&format!("{leaf}.pem")))
         .unwrap()
