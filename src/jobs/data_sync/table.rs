@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::adapters::sync::{Checkpoint, Column, SyncSession, TableShape};
+use crate::adapters::sync::{fingerprint_change, Checkpoint, Column, SyncSession, TableShape};
 use crate::adapters::Error;
 use crate::message::data_sync::{RunStatus, TableRun};
 use crate::sync::{SyncMode, TableSpec};
@@ -157,11 +157,11 @@ async fn synced(
     source_shape: TableShape,
     run: &mut TableRun,
 ) -> Result<(), String> {
-    let plan = plan(target, job, source_shape).await?;
     let mut checkpoint = target
-        .checkpoint(job.definition, &plan.target_table)
+        .checkpoint(job.definition, job.spec.target_name())
         .await
         .map_err(|e| failed(job, "reading the checkpoint", e))?;
+    let plan = plan(target, job, source_shape, checkpoint.as_ref()).await?;
     if !job.verify_only {
         let done = match job.mode {
             SyncMode::Full => copy::full(source, target, job, &plan, checkpoint, run).await?,
@@ -204,11 +204,14 @@ async fn source_shape(source: &mut SyncSession, job: &TableJob<'_>) -> Result<Ta
         .ok_or_else(|| format!("table {} not found in the source", job.spec.name))
 }
 
-/// The key, the cursor and the target table (created when missing).
+/// The key, the cursor and the target table (created when missing). An
+/// incremental run stops first if the source changed shape since the
+/// checkpoint: before it writes anything, the target table included.
 async fn plan(
     target: &mut SyncSession,
     job: &TableJob<'_>,
     mut source: TableShape,
+    checkpoint: Option<&Checkpoint>,
 ) -> Result<Plan, String> {
     let name = &job.spec.name;
     if !job.spec.key.is_empty() {
@@ -219,6 +222,18 @@ async fn plan(
     }
     let key = positions(&source, &source.key, name, "key")?;
     let cursor = positions(&source, &job.spec.cursor, name, "cursor")?;
+    let fingerprint = source.fingerprint();
+    if let Some(k) = checkpoint {
+        let incremental = job.mode == SyncMode::Incremental && !job.verify_only;
+        if incremental && k.fingerprint != fingerprint {
+            return Err(format!(
+                "the source table {name} changed shape since the last run into {}: {}; run a \
+                 full sync to start over",
+                job.target_label,
+                fingerprint_change(&k.fingerprint, &fingerprint)
+            ));
+        }
+    }
     let target_table = job.spec.target_name().to_string();
     let target_shape = target_shape(target, job, &target_table, &source).await?;
     let mut target_columns = Vec::with_capacity(source.columns.len());
@@ -239,7 +254,7 @@ async fn plan(
     Ok(Plan {
         source_table: name.clone(),
         target_table,
-        fingerprint: source.fingerprint(),
+        fingerprint,
         source,
         target_columns,
         key,
