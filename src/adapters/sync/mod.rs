@@ -80,6 +80,22 @@ pub struct Apply<'a> {
     pub rows_per_statement: usize,
 }
 
+impl<'a> Apply<'a> {
+    /// A transaction on `table` that does nothing yet.
+    pub fn new(table: &'a str) -> Self {
+        Apply {
+            table,
+            columns: &[],
+            key: &[],
+            rows: &[],
+            upsert: false,
+            removal: Removal::Nothing,
+            checkpoint: None,
+            rows_per_statement: 1,
+        }
+    }
+}
+
 /// Row count and sum of row hashes of one key range on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest {

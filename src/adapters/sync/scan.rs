@@ -41,6 +41,14 @@ pub struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    /// Every row of `table`, nothing selected yet.
+    pub fn new(table: &'a str) -> Self {
+        Scan {
+            table,
+            ..Scan::default()
+        }
+    }
+
     /// The scan of a key range of `table`.
     pub fn range(table: &'a str, key: Vec<&'a Column>, range: &'a KeyRange) -> Self {
         Scan {
