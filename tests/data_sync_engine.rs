@@ -843,3 +843,60 @@ async fn a_busy_table_and_a_table_without_key_fail_in_words() {
     source.drop().await;
     target.drop().await;
 }
+
+/// Rows `ids` of `ev`, one minute apart from 2024-01-01.
+async fn insert_spread(db: &Db, ids: std::ops::Range<i64>) {
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let values: Vec<String> = ids
+        .map(|i| {
+            let at = start + chrono::Duration::minutes(i);
+            format!("({i}, 'v{i}', '{}')", at.format("%Y-%m-%d %H:%M:%S"))
+        })
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO ev (id, v, updated_at) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+}
+
+/// An incremental run across engines whose page fails half-way: the pages
+/// before it stay, with their position; the next run reads only the rest.
+async fn an_incremental_failed_page_resumes(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    events(&source).await;
+    insert_spread(&source, 1..11).await;
+    let spec = cursor_spec("ev");
+    let mut job = job(&spec, &target, SyncMode::Incremental, 10);
+    succeeded(&run(&source, &target, &job).await);
+    target
+        .exec("ALTER TABLE ev ADD CONSTRAINT no_55 CHECK (id <> 55)")
+        .await;
+    insert_spread(&source, 11..101).await;
+    let failed = run(&source, &target, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.rows_applied, 40);
+    assert_eq!(target.count("ev").await, 50);
+    target.exec("ALTER TABLE ev DROP CONSTRAINT no_55").await;
+    job.verify = true;
+    let resumed = run(&source, &target, &job).await;
+    succeeded(&resumed);
+    assert_eq!(resumed.rows_read, 50, "resumed after the last committed page");
+    all_matched(&resumed.verification);
+    assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_failed_page_resumes_postgres_to_mysql() {
+    an_incremental_failed_page_resumes(PG, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_failed_page_resumes_mysql_to_postgres() {
+    an_incremental_failed_page_resumes(MY, PG).await;
+}

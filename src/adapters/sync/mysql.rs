@@ -77,28 +77,36 @@ pub(super) async fn shape(
     if rows.is_empty() {
         return Ok(None);
     }
-    let mut columns = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let data_type = text(row, 1)?.unwrap_or_default().to_ascii_lowercase();
-        let declared = text(row, 2)?.unwrap_or_default().to_ascii_lowercase();
-        let kind = kind_of(
-            &data_type,
-            &declared,
-            u32::try_from(number(row, 4)).unwrap_or(0),
-            u32::try_from(number(row, 5)).unwrap_or(0),
-        );
-        let collation = text(row, 6)?.unwrap_or_default();
-        columns.push(Column {
-            name: text(row, 0)?.unwrap_or_default(),
-            native_order: !matches!(kind, ColumnKind::Text | ColumnKind::Json)
-                || collation == "utf8mb4_bin",
-            kind,
-            nullable: text(row, 3)?.as_deref() == Some("YES"),
-            declared,
-            collatable: false,
-        });
-    }
-    let key = sqlx::query(
+    let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
+    let key = primary_key(c, table).await?;
+    Ok(Some(TableShape { columns, key }))
+}
+
+/// A column from its `information_schema.COLUMNS` row.
+fn column_of(row: &MySqlRow) -> Result<Column, Error> {
+    let data_type = text(row, 1)?.unwrap_or_default().to_ascii_lowercase();
+    let declared = text(row, 2)?.unwrap_or_default().to_ascii_lowercase();
+    let precision = u32::try_from(number(row, 4)).unwrap_or(0);
+    let kind = kind_of(
+        &data_type,
+        &declared,
+        precision,
+        u32::try_from(number(row, 5)).unwrap_or(0),
+    );
+    let collation = text(row, 6)?.unwrap_or_default();
+    Ok(Column {
+        name: text(row, 0)?.unwrap_or_default(),
+        native_order: !matches!(kind, ColumnKind::Text | ColumnKind::Json)
+            || collation == "utf8mb4_bin",
+        kind,
+        nullable: text(row, 3)?.as_deref() == Some("YES"),
+        declared,
+        collatable: false,
+    })
+}
+
+async fn primary_key(c: &mut MySqlConnection, table: &str) -> Result<Vec<String>, Error> {
+    sqlx::query(
         "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
          ORDER BY SEQ_IN_INDEX",
@@ -109,8 +117,7 @@ pub(super) async fn shape(
     .map_err(map_error)?
     .iter()
     .map(|r| text(r, 0).map(Option::unwrap_or_default))
-    .collect::<Result<Vec<String>, Error>>()?;
-    Ok(Some(TableShape { columns, key }))
+    .collect()
 }
 
 fn kind_of(data_type: &str, column_type: &str, precision: u32, scale: u32) -> ColumnKind {

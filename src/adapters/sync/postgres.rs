@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
 use super::canonical::Dialect;
@@ -43,26 +44,29 @@ pub(super) async fn shape(c: &mut PgConnection, name: &str) -> Result<Option<Tab
     if rows.is_empty() {
         return Ok(None);
     }
-    let mut columns = Vec::with_capacity(rows.len());
-    for row in rows {
-        let typname: String = row.try_get(1).map_err(map_error)?;
-        let typmod: i32 = row.try_get(4).map_err(map_error)?;
-        let collatable: bool = row.try_get(5).map_err(map_error)?;
-        let collation: String = row.try_get(6).map_err(map_error)?;
-        let kind = kind_of(&typname, typmod);
-        columns.push(Column {
-            name: row.try_get(0).map_err(map_error)?,
-            native_order: kind != ColumnKind::Text
-                || !collatable
-                || matches!(collation.as_str(), "C" | "POSIX"),
-            kind,
-            declared: row.try_get(2).map_err(map_error)?,
-            nullable: row.try_get(3).map_err(map_error)?,
-            collatable,
-        });
-    }
+    let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
     let key = primary_key(c, schema.unwrap_or("public"), table).await?;
     Ok(Some(TableShape { columns, key }))
+}
+
+/// A column from its catalogue row; text in a collation other than `C`
+/// needs one forced to compare by code point.
+fn column_of(row: &PgRow) -> Result<Column, Error> {
+    let typname: String = row.try_get(1).map_err(map_error)?;
+    let typmod: i32 = row.try_get(4).map_err(map_error)?;
+    let collatable: bool = row.try_get(5).map_err(map_error)?;
+    let collation: String = row.try_get(6).map_err(map_error)?;
+    let kind = kind_of(&typname, typmod);
+    Ok(Column {
+        name: row.try_get(0).map_err(map_error)?,
+        native_order: kind != ColumnKind::Text
+            || !collatable
+            || matches!(collation.as_str(), "C" | "POSIX"),
+        kind,
+        declared: row.try_get(2).map_err(map_error)?,
+        nullable: row.try_get(3).map_err(map_error)?,
+        collatable,
+    })
 }
 
 async fn primary_key(
@@ -242,8 +246,9 @@ pub(super) async fn clock(
 ) -> Result<String, Error> {
     let value = match column.kind {
         ColumnKind::TimestampTz => "to_char(h AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-        // A naive timestamp is taken in the server's time zone, as
-        // `DEFAULT now()` stamps it.
+        // A naive timestamp is compared in UTC, the session's zone (the
+        // driver sets it): a cursor stamped in a zone west of UTC needs a
+        // `settle` of at least the offset.
         ColumnKind::Timestamp => "to_char(h::timestamp, 'YYYY-MM-DD HH24:MI:SS.US')",
         ColumnKind::Date => "to_char(h::date, 'YYYY-MM-DD')",
         _ => {

@@ -136,23 +136,7 @@ async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(),
         .map(|(i, col)| D.written(col, &format!("dbfleet_u.c{i}")))
         .collect();
     let key: Vec<String> = a.key.iter().map(|&i| names[i].clone()).collect();
-    let rest: Vec<&String> = (0..names.len())
-        .filter(|i| !a.key.contains(i))
-        .map(|i| &names[i])
-        .collect();
-    let conflict = if rest.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        let set: Vec<String> = rest.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
-        let old: Vec<String> = rest.iter().map(|n| format!("dbfleet_t.{n}")).collect();
-        let new: Vec<String> = rest.iter().map(|n| format!("EXCLUDED.{n}")).collect();
-        format!(
-            "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-            set.join(", "),
-            old.join(", "),
-            new.join(", ")
-        )
-    };
+    let conflict = on_conflict(&names, a.key);
     let text = format!(
         "INSERT INTO {} AS dbfleet_t ({}) SELECT {} FROM UNNEST({}) AS dbfleet_u({}) \
          ON CONFLICT ({}) {conflict}",
@@ -172,4 +156,25 @@ async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(),
         );
     }
     query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
+}
+
+/// `DO UPDATE` of the non-key columns, only when one differs (no dead
+/// tuple for an unchanged row); `DO NOTHING` when every column is the key.
+fn on_conflict(names: &[String], key: &[usize]) -> String {
+    let rest: Vec<&String> = (0..names.len())
+        .filter(|i| !key.contains(i))
+        .map(|i| &names[i])
+        .collect();
+    if rest.is_empty() {
+        return "DO NOTHING".to_string();
+    }
+    let set: Vec<String> = rest.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+    let old: Vec<String> = rest.iter().map(|n| format!("dbfleet_t.{n}")).collect();
+    let new: Vec<String> = rest.iter().map(|n| format!("EXCLUDED.{n}")).collect();
+    format!(
+        "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+        set.join(", "),
+        old.join(", "),
+        new.join(", ")
+    )
 }

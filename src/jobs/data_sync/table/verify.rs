@@ -78,13 +78,12 @@ async fn boundary(
 ) -> Result<Option<Vec<String>>, String> {
     let key = plan.source_key();
     let scan = Scan {
-        table: &plan.source_table,
         select: key.clone(),
         order: key,
         after,
         limit: Some(1),
         offset: chunk - 1,
-        ..Scan::default()
+        ..Scan::new(&plan.source_table)
     };
     let rows = source
         .read(&scan)
@@ -153,8 +152,7 @@ async fn digest(
 }
 
 /// Copies the chunk again: the target's rows of the range deleted, the
-/// source's inserted, in one target transaction. A chunk is about ten
-/// pages, read in pages and held until it is written.
+/// source's inserted, in one target transaction.
 async fn repair(
     source: &mut SyncSession,
     target: &mut SyncSession,
@@ -162,24 +160,50 @@ async fn repair(
     plan: &Plan,
     range: &KeyRange,
 ) -> Result<(), String> {
+    let rows = chunk_rows(source, job, plan, range).await?;
+    let columns = plan.target_all();
+    let apply = Apply {
+        columns: &columns,
+        key: &plan.key,
+        rows: &rows,
+        upsert: true,
+        removal: Removal::All(range),
+        rows_per_statement: target.rows_per_statement(job.batch_size, columns.len()),
+        ..Apply::new(&plan.target_table)
+    };
+    target
+        .apply(&apply)
+        .await
+        .map(|_| ())
+        .map_err(|e| failed(job, "repairing a chunk", e))
+}
+
+/// The source's rows of a chunk (about ten pages), read page by page and
+/// held until they are written.
+async fn chunk_rows(
+    source: &mut SyncSession,
+    job: &TableJob<'_>,
+    plan: &Plan,
+    range: &KeyRange,
+) -> Result<Vec<Row>, String> {
     let key = plan.source_key();
+    let batch = job.batch_size.max(1);
     let mut rows: Vec<Row> = Vec::new();
     let mut after = range.after.clone();
     loop {
         let scan = Scan {
-            table: &plan.source_table,
             select: plan.source.columns.iter().collect(),
             order: key.clone(),
             after: after.as_deref(),
             through: range.through.as_deref(),
-            limit: Some(job.batch_size.max(1)),
-            ..Scan::default()
+            limit: Some(batch),
+            ..Scan::new(&plan.source_table)
         };
         let page = source
             .read(&scan)
             .await
             .map_err(|e| failed(job, "reading a chunk to repair", e))?;
-        let full = page.len() >= job.batch_size.max(1) as usize;
+        let full = page.len() >= batch as usize;
         after = page.last().map(|r| {
             plan.key
                 .iter()
@@ -188,23 +212,7 @@ async fn repair(
         });
         rows.extend(page);
         if !full {
-            break;
+            return Ok(rows);
         }
     }
-    let columns = plan.target_all();
-    let apply = Apply {
-        table: &plan.target_table,
-        columns: &columns,
-        key: &plan.key,
-        rows: &rows,
-        upsert: true,
-        removal: Removal::All(range),
-        checkpoint: None,
-        rows_per_statement: target.rows_per_statement(job.batch_size, columns.len()),
-    };
-    target
-        .apply(&apply)
-        .await
-        .map(|_| ())
-        .map_err(|e| failed(job, "repairing a chunk", e))
 }
