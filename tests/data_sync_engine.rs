@@ -551,6 +551,7 @@ async fn a_failed_page_resumes(engine: DbType) {
         "{error}"
     );
     assert_eq!(failed.rows_applied, 1_200);
+    assert_eq!(failed.position, Some(vec![Some("1200".to_string())]));
     assert_eq!(target.count("items").await, 1_200);
     target
         .exec("ALTER TABLE items DROP CONSTRAINT no_1234")
@@ -884,7 +885,10 @@ async fn an_incremental_failed_page_resumes(from: DbType, to: DbType) {
     job.verify = true;
     let resumed = run(&source, &target, &job).await;
     succeeded(&resumed);
-    assert_eq!(resumed.rows_read, 50, "resumed after the last committed page");
+    assert_eq!(
+        resumed.rows_read, 50,
+        "resumed after the last committed page"
+    );
     all_matched(&resumed.verification);
     assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
     source.drop().await;

@@ -351,3 +351,80 @@ fn removal_plan(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn keys(values: &[&str]) -> Vec<Row> {
+        values.iter().map(|v| vec![Some(v.to_string())]).collect()
+    }
+
+    fn range(after: Option<&str>, through: Option<&str>) -> KeyRange {
+        KeyRange {
+            after: after.map(|a| vec![a.to_string()]),
+            through: through.map(|t| vec![t.to_string()]),
+        }
+    }
+
+    #[test]
+    fn removal_plans() {
+        fn check(
+            removal: Removal<'_>,
+            rows: &[&str],
+            expected: (Option<KeyRange>, Option<KeyRange>),
+        ) {
+            assert_eq!(
+                removal_plan(removal, &keys(rows), &[0]),
+                expected,
+                "{removal:?} {rows:?}"
+            );
+        }
+        let open = range(Some("3"), None);
+        let closed = range(Some("3"), Some("9"));
+        check(Removal::Nothing, &["4"], (None, None));
+        check(Removal::All(&closed), &["4"], (None, Some(closed.clone())));
+        check(
+            Removal::Unlisted(&closed),
+            &["4", "9"],
+            (Some(closed.clone()), None),
+        );
+        // The open-ended last page: its own range pruned, the rest deleted.
+        check(
+            Removal::Unlisted(&open),
+            &["4", "7"],
+            (
+                Some(range(Some("3"), Some("7"))),
+                Some(range(Some("7"), None)),
+            ),
+        );
+        // No rows at all: everything in the range goes.
+        check(Removal::Unlisted(&open), &[], (None, Some(open.clone())));
+    }
+
+    #[test]
+    fn unlisted_keys_are_the_ones_the_page_lacks() {
+        let present = vec![
+            vec!["1".to_string()],
+            vec!["2".to_string()],
+            vec!["5".to_string()],
+        ];
+        assert_eq!(
+            unlisted(present, &keys(&["1", "5"]), &[0]),
+            [vec!["2".to_string()]]
+        );
+    }
+
+    #[test]
+    fn positions_round_trip_as_json() {
+        let position = Some(vec![
+            "2024-01-01 00:00:00.000000".to_string(),
+            "a\"b".to_string(),
+        ]);
+        let text = position_json(&position);
+        assert_eq!(position_from_json(text).unwrap(), position);
+        assert_eq!(position_from_json(None).unwrap(), None);
+        assert!(position_from_json(Some("[1".to_string())).is_err());
+    }
+}

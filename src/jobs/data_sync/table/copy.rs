@@ -288,6 +288,11 @@ impl Copy<'_, '_> {
             self.run.rows_applied += rows.len() as u64;
         }
         self.run.rows_deleted += removed;
+        // Where the checkpoint stands even if a later page fails.
+        self.run.position = checkpoint
+            .position
+            .as_ref()
+            .map(|p| p.iter().cloned().map(Some).collect());
         Ok(())
     }
 }
