@@ -8,8 +8,19 @@
 //! transaction together with its checkpoint (`dbfleet_sync_checkpoints` in
 //! the target database), so an interrupted run resumes from its last
 //! committed page. `postgres.rs` and `mysql.rs` hold each engine's
-//! statements, `shape.rs` the table shapes and their fingerprint, `scan.rs`
-//! what a keyset read asks for.
+//! statements (`write.rs` under each: a page's transaction), `shape.rs` the
+//! table shapes and their fingerprint, `scan.rs` what a keyset read asks
+//! for.
+//!
+//! Where the canonical text is not the same across engines, a copy is
+//! still right but a verification across engines reports the chunk as
+//! different: floats in exponent form (`1e+20` against `1e20`), an
+//! unconstrained PostgreSQL `numeric` against MySQL's `decimal(65,30)`,
+//! JSON written by MariaDB in another spacing than `jsonb`'s, text of a
+//! PostgreSQL database whose encoding is not UTF-8, and rows whose text is
+//! longer than MySQL's `max_allowed_packet`. Text keys are compared by code
+//! point on both engines; a source whose key has another collation is
+//! sorted for each page instead of read along its index.
 
 mod canonical;
 mod mysql;

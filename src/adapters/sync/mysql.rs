@@ -297,8 +297,23 @@ pub(super) async fn read(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<Vec
     }
     let rows = query.fetch_all(&mut *c).await.map_err(map_error)?;
     rows.iter()
-        .map(|r| (0..scan.select.len()).map(|i| text(r, i)).collect())
+        .map(|r| {
+            (0..scan.select.len())
+                .map(|i| canonical_text(r, i))
+                .collect()
+        })
         .collect()
+}
+
+/// A canonical text as selected: `utf8mb4_bin`, which the driver sends as
+/// bytes; taken as they are, without a failed typed decode per value.
+fn canonical_text(row: &MySqlRow, i: usize) -> Result<Option<String>, Error> {
+    let bytes = row
+        .try_get_unchecked::<Option<Vec<u8>>, _>(i)
+        .map_err(map_error)?;
+    Ok(bytes.map(|b| {
+        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }))
 }
 
 pub(super) async fn digest(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<Digest, Error> {
