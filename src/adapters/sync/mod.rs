@@ -131,6 +131,14 @@ impl SyncSession {
     /// through the engine's own connect path (TLS, timeouts); read-only for
     /// a source, writable for a target.
     pub async fn open(engine: DbType, options: &ConnectOptions, role: Role) -> Result<Self, Error> {
+        // Tables are found in the session's database: without one, MySQL
+        // would find none and PostgreSQL would look in `postgres`.
+        if options.database.is_none() {
+            return Err(Error::Unsupported(format!(
+                "a sync session on {}:{} needs the endpoint's database",
+                options.host, options.port
+            )));
+        }
         options.check_tls_files()?;
         let writable = role == Role::Target;
         let conn = match engine {
