@@ -136,6 +136,11 @@ impl Copy<'_, '_> {
                 "a full sync of table {} into {} did not finish; run a full sync to finish it",
                 job.spec.name, job.target_label
             )),
+            Some(k) if k.phase == phase::AFTER && !self.fits(&k) => Err(format!(
+                "the checkpoint of table {} in {} was written for other cursor columns; run a \
+                 full sync to start over",
+                job.spec.name, job.target_label
+            )),
             Some(k) if k.phase == phase::DONE => Ok(Checkpoint {
                 phase: phase::SINCE.to_string(),
                 position: None,
@@ -158,6 +163,12 @@ impl Copy<'_, '_> {
                 Ok(k)
             }
         }
+    }
+
+    /// An incremental position holds one text per cursor and key column.
+    fn fits(&self, k: &Checkpoint) -> bool {
+        let columns = self.plan.cursor.len() + self.plan.key.len();
+        k.position.as_ref().is_some_and(|p| p.len() == columns)
     }
 
     /// The source clock minus `settle`, held back by open transactions,
