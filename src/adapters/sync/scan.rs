@@ -26,6 +26,8 @@ pub struct Scan<'a> {
     pub select: Vec<&'a Column>,
     /// The keyset order: `cursor…, key…` or `key…`.
     pub order: Vec<&'a Column>,
+    /// The order reversed (the bounds stay what they are).
+    pub descending: bool,
     /// Rows strictly after this tuple of `order`.
     pub after: Option<&'a [String]>,
     /// Rows up to this tuple of `order`, included.
@@ -100,6 +102,7 @@ impl Sql {
                 .order
                 .iter()
                 .map(|c| d.ordered_in(c, "dbfleet_s"))
+                .map(|o| if scan.descending { o + " DESC" } else { o })
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
