@@ -955,3 +955,25 @@ async fn keys_compare_exactly_across_pages_and_engines() {
     source.drop().await;
     target.drop().await;
 }
+
+/// A source session is read-only on both engines; a target session writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_target_session_writes() {
+    for engine in [PG, MY] {
+        let db = Db::new(engine).await;
+        items(&db, "items", 3).await;
+        let mut source = db.session(Role::Source).await;
+        let shape = source.shape("items").await.unwrap().unwrap();
+        assert_eq!(shape.key, ["id"]);
+        let refused = source.create_table("copy", &shape).await;
+        assert!(refused.is_err(), "{engine}: {refused:?}");
+        let apply = dbfleet::adapters::sync::Apply::new("items");
+        assert!(source.apply(&apply).await.is_err(), "{engine}");
+        source.close().await;
+        let mut target = db.session(Role::Target).await;
+        target.create_table("copy", &shape).await.unwrap();
+        assert!(target.shape("copy").await.unwrap().is_some());
+        target.close().await;
+        db.drop().await;
+    }
+}
