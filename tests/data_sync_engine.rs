@@ -335,23 +335,28 @@ async fn full_copy_of_every_type(from: DbType, to: DbType) {
     items(&source, "items", 20_000).await;
     let spec = spec("items");
     let mut job = job(&spec, &target, SyncMode::Full, 5_000);
-    job.verify = true;
     let started = Instant::now();
     let outcome = run(&source, &target, &job).await;
-    let elapsed = started.elapsed();
+    let copied = started.elapsed();
     succeeded(&outcome);
-    println!(
-        "{from} -> {to}: 20000 rows in {elapsed:?} with verification ({:.0} rows/s)",
-        20_000.0 / elapsed.as_secs_f64()
-    );
     assert_eq!((outcome.rows_read, outcome.rows_applied), (20_000, 20_000));
-    all_matched(&outcome.verification);
+    job.verify_only = true;
+    let started = Instant::now();
+    let verified = run(&source, &target, &job).await;
+    println!(
+        "{from} -> {to}: 20000 rows copied in {copied:?} ({:.0} rows/s), verified in {:?}",
+        20_000.0 / copied.as_secs_f64(),
+        started.elapsed()
+    );
+    all_matched(&verified.verification);
     let expected = dump(&source, &items_select(from, "items")).await;
     let got = dump(&target, &items_select(to, "items")).await;
     assert_eq!(expected.len(), 20_000);
     assert_eq!(target.count("items").await, 20_000);
     assert_eq!(expected, got, "{from} -> {to}");
     // A second full run changes nothing and still matches.
+    job.verify_only = false;
+    job.verify = true;
     let again = run(&source, &target, &job).await;
     succeeded(&again);
     all_matched(&again.verification);
@@ -377,4 +382,598 @@ async fn full_copy_postgres_to_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_copy_mysql_to_postgres() {
     full_copy_of_every_type(MY, PG).await;
+}
+
+/// The timestamp type of a cursor column on each engine.
+fn stamp_type(engine: DbType) -> &'static str {
+    match engine {
+        DbType::Postgresql => "timestamptz NOT NULL DEFAULT now()",
+        DbType::Mysql => "timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+    }
+}
+
+async fn events(db: &Db) {
+    db.exec(&format!(
+        "CREATE TABLE ev (id bigint PRIMARY KEY, v text, updated_at {})",
+        stamp_type(db.engine)
+    ))
+    .await;
+}
+
+async fn insert_events(db: &Db, ids: std::ops::Range<i64>, at: &str) {
+    let values: Vec<String> = ids.map(|i| format!("({i}, 'v{i}', '{at}')")).collect();
+    db.exec(&format!(
+        "INSERT INTO ev (id, v, updated_at) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+}
+
+fn cursor_spec(name: &str) -> TableSpec {
+    TableSpec {
+        cursor: vec!["updated_at".to_string()],
+        ..spec(name)
+    }
+}
+
+async fn ev_ids(db: &Db) -> Vec<String> {
+    dump(db, "SELECT id FROM ev ORDER BY id")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+/// 50 rows share one timestamp across pages of 7: the composite keyset
+/// `(updated_at, id)` reads each once, and the next run only the new ones.
+async fn ties_across_pages(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    events(&source).await;
+    insert_events(&source, 1..4, "2024-01-01 00:00:00").await;
+    insert_events(&source, 100..150, "2024-01-02 00:00:00").await;
+    insert_events(&source, 200..203, "2024-01-03 00:00:00").await;
+    let spec = cursor_spec("ev");
+    let job = job(&spec, &target, SyncMode::Incremental, 7);
+    let first = run(&source, &target, &job).await;
+    succeeded(&first);
+    assert_eq!((first.rows_read, first.rows_applied), (56, 56));
+    assert_eq!(target.count("ev").await, 56);
+    assert_eq!(
+        first.position,
+        Some(vec![
+            Some("2024-01-03 00:00:00.000000".to_string()),
+            Some("202".to_string())
+        ])
+    );
+    insert_events(&source, 300..320, "2024-01-04 00:00:00").await;
+    let second = run(&source, &target, &job).await;
+    succeeded(&second);
+    assert_eq!(second.rows_read, 20, "only the new rows");
+    assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_across_pages_postgres() {
+    ties_across_pages(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_across_pages_mysql() {
+    ties_across_pages(MY).await;
+}
+
+/// A transaction stamps a row with `now()` (its start), another commits a
+/// later row, a run passes: the horizon is held at the open transaction's
+/// start, so once it commits the next run (settle 0) still gets its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_is_not_passed_postgres() {
+    let (source, target) = (Db::new(PG).await, Db::new(PG).await);
+    events(&source).await;
+    insert_events(&source, 1..2, "2024-01-01 00:00:00+00").await;
+    let Conn::Pg(mut slow) = source.conn().await else {
+        unreachable!()
+    };
+    let mut open = slow.begin().await.unwrap();
+    sqlx::query("INSERT INTO ev (id, v) VALUES (2, 'slow')")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    source
+        .exec("INSERT INTO ev (id, v) VALUES (3, 'fast')")
+        .await;
+    let spec = cursor_spec("ev");
+    let job = job(&spec, &target, SyncMode::Incremental, 100);
+    let first = run(&source, &target, &job).await;
+    succeeded(&first);
+    assert_eq!(ev_ids(&target).await, ["1"], "the later row waits");
+    open.commit().await.unwrap();
+    slow.close().await.unwrap();
+    let second = run(&source, &target, &job).await;
+    succeeded(&second);
+    assert_eq!(ev_ids(&target).await, ["1", "2", "3"]);
+    source.drop().await;
+    target.drop().await;
+}
+
+/// On MySQL the settle window holds back rows younger than it: the open
+/// transaction's row arrives once it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_is_not_passed_mysql() {
+    let (source, target) = (Db::new(MY).await, Db::new(MY).await);
+    events(&source).await;
+    insert_events(&source, 1..2, "2024-01-01 00:00:00").await;
+    let Conn::My(mut slow) = source.conn().await else {
+        unreachable!()
+    };
+    let mut open = slow.begin().await.unwrap();
+    sqlx::query("INSERT INTO ev (id, v) VALUES (2, 'slow')")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    source
+        .exec("INSERT INTO ev (id, v) VALUES (3, 'fast')")
+        .await;
+    let spec = cursor_spec("ev");
+    let mut job = job(&spec, &target, SyncMode::Incremental, 100);
+    job.settle = Duration::from_secs(3600);
+    let first = run(&source, &target, &job).await;
+    succeeded(&first);
+    assert_eq!(ev_ids(&target).await, ["1"]);
+    open.commit().await.unwrap();
+    slow.close().await.unwrap();
+    job.settle = Duration::ZERO;
+    let second = run(&source, &target, &job).await;
+    succeeded(&second);
+    assert_eq!(ev_ids(&target).await, ["1", "2", "3"]);
+    source.drop().await;
+    target.drop().await;
+}
+
+/// A page fails (a constraint of the target refuses id 1234): the pages
+/// before it stay with their checkpoint; the next run resumes after it and
+/// ends equal, each row once.
+async fn a_failed_page_resumes(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 2_000).await;
+    items(&target, "items", 1).await;
+    target
+        .exec("DELETE FROM items; ALTER TABLE items ADD CONSTRAINT no_1234 CHECK (id <> 1234)")
+        .await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 100);
+    let failed = run(&source, &target, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.unwrap();
+    assert!(
+        error.contains("items") && error.contains(&target.name),
+        "{error}"
+    );
+    assert_eq!(failed.rows_applied, 1_200);
+    assert_eq!(failed.position, Some(vec![Some("1200".to_string())]));
+    assert_eq!(target.count("items").await, 1_200);
+    target
+        .exec("ALTER TABLE items DROP CONSTRAINT no_1234")
+        .await;
+    job.verify = true;
+    let resumed = run(&source, &target, &job).await;
+    succeeded(&resumed);
+    assert_eq!(
+        resumed.rows_read, 800,
+        "resumed after the last committed page"
+    );
+    all_matched(&resumed.verification);
+    assert_eq!(target.count("items").await, 2_000);
+    assert_eq!(
+        dump(&source, &items_select(engine, "items")).await,
+        dump(&target, &items_select(engine, "items")).await
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_page_resumes_postgres() {
+    a_failed_page_resumes(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_page_resumes_mysql() {
+    a_failed_page_resumes(MY).await;
+}
+
+/// With `mirror`, rows deleted on the source leave the target: a full run
+/// prunes each page's key range, an incremental run reconciles keys.
+async fn mirror_removes_deleted_rows(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 3_000).await;
+    let spec = cursor_spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 500);
+    job.mirror = true;
+    succeeded(&run(&source, &target, &job).await);
+    source
+        .exec("DELETE FROM items WHERE id IN (1, 1500, 3000) OR id BETWEEN 2000 AND 2099")
+        .await;
+    target
+        .exec(
+            "INSERT INTO items (id, small, updated_at) \
+             VALUES (5000, 1, '2024-01-01 00:00:00'), (0, 1, '2024-01-01 00:00:00')",
+        )
+        .await;
+    let full = run(&source, &target, &job).await;
+    succeeded(&full);
+    assert_eq!(full.rows_deleted, 105);
+    assert_eq!(target.count("items").await, 2_897);
+    source
+        .exec("DELETE FROM items WHERE id BETWEEN 10 AND 19")
+        .await;
+    job.mode = SyncMode::Incremental;
+    job.verify = true;
+    let incremental = run(&source, &target, &job).await;
+    succeeded(&incremental);
+    assert_eq!(incremental.rows_deleted, 10);
+    all_matched(&incremental.verification);
+    assert_eq!(
+        dump(&source, &items_select(engine, "items")).await,
+        dump(&target, &items_select(engine, "items")).await
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_removes_deleted_rows_postgres() {
+    mirror_removes_deleted_rows(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_removes_deleted_rows_mysql() {
+    mirror_removes_deleted_rows(MY).await;
+}
+
+/// A column added on the source after a run: the incremental run stops
+/// with the change in words, and the target is left as it was.
+async fn a_changed_source_stops_the_run(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    events(&source).await;
+    insert_events(&source, 1..11, "2024-01-01 00:00:00").await;
+    let spec = cursor_spec("ev");
+    let job = job(&spec, &target, SyncMode::Incremental, 100);
+    succeeded(&run(&source, &target, &job).await);
+    source.exec("ALTER TABLE ev ADD COLUMN extra int").await;
+    insert_events(&source, 11..20, "2024-01-02 00:00:00").await;
+    let changed = run(&source, &target, &job).await;
+    assert_eq!(changed.status, RunStatus::Failed);
+    let error = changed.error.unwrap();
+    assert!(
+        error.contains("changed shape since the last run")
+            && error.contains("extra")
+            && error.contains("run a full sync"),
+        "{error}"
+    );
+    assert_eq!(changed.rows_applied, 0);
+    assert_eq!(target.count("ev").await, 10);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_source_stops_the_run_postgres() {
+    a_changed_source_stops_the_run(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_source_stops_the_run_mysql() {
+    a_changed_source_stops_the_run(MY).await;
+}
+
+/// A target corrupted in three chunks (a row changed, a row deleted, a
+/// chunk emptied) and a row added past the source's last key (extra, in a
+/// chunk of its own): each chunk is classified, `repair` copies exactly
+/// those again, and a second verification matches everywhere.
+async fn verification_finds_and_repairs(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    items(&source, "items", 2_100).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 50);
+    succeeded(&run(&source, &target, &job).await);
+    target
+        .exec(
+            "UPDATE items SET small = small + 1 WHERE id = 10; DELETE FROM items WHERE id = 700; \
+             DELETE FROM items WHERE id > 1000 AND id <= 1500; \
+             INSERT INTO items (id, small, updated_at) VALUES (999999, 1, '2024-01-01 00:00:00')",
+        )
+        .await;
+    job.verify_only = true;
+    let found = run(&source, &target, &job).await;
+    succeeded(&found);
+    // Chunks of 500 keys: (,500] (500,1000] (1000,1500] (1500,2000],
+    // then the source's last rows (2000,2100] and past its last key.
+    let expected = Verification {
+        chunks: 6,
+        matched: 2,
+        different: 2,
+        missing: 1,
+        extra: 1,
+        repaired: 0,
+    };
+    assert_eq!(found.verification, Some(expected.clone()));
+    assert_eq!(found.rows_read, 0, "verify only: no copy");
+    job.repair = true;
+    let repaired = run(&source, &target, &job).await;
+    succeeded(&repaired);
+    assert_eq!(
+        repaired.verification,
+        Some(Verification {
+            repaired: 4,
+            ..expected
+        })
+    );
+    job.repair = false;
+    let again = run(&source, &target, &job).await;
+    all_matched(&again.verification);
+    assert_eq!(
+        dump(&source, &items_select(from, "items")).await,
+        dump(&target, &items_select(to, "items")).await
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_finds_and_repairs_postgres_to_mysql() {
+    verification_finds_and_repairs(PG, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_finds_and_repairs_mysql_to_postgres() {
+    verification_finds_and_repairs(MY, PG).await;
+}
+
+/// A table and columns whose names hold a double quote and a backtick.
+async fn hostile_names(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    let table = "we\"ird`tab";
+    let (id, val, note) = ("i\"d`", "va`l", "no\"te");
+    let q = |n: &str| source.quote(n);
+    source
+        .exec(&format!(
+            "CREATE TABLE {} ({} bigint PRIMARY KEY, {} text NOT NULL, {} text)",
+            q(table),
+            q(id),
+            q(val),
+            q(note)
+        ))
+        .await;
+    let values: Vec<String> = (1..=30)
+        .map(|i| format!("({i}, 'v\"`{i}', NULL)"))
+        .collect();
+    source
+        .exec(&format!(
+            "INSERT INTO {} VALUES {}",
+            q(table),
+            values.join(", ")
+        ))
+        .await;
+    let spec = spec(table);
+    let mut job = job(&spec, &target, SyncMode::Full, 7);
+    job.verify = true;
+    job.mirror = true;
+    let outcome = run(&source, &target, &job).await;
+    succeeded(&outcome);
+    all_matched(&outcome.verification);
+    // MySQL sends `utf8mb4_bin` text as bytes; read it as text.
+    let text = |db: &Db, column: &str| match db.engine {
+        DbType::Postgresql => db.quote(column),
+        DbType::Mysql => format!(
+            "CONVERT({} USING utf8mb4) COLLATE utf8mb4_general_ci",
+            db.quote(column)
+        ),
+    };
+    let select = |db: &Db| {
+        format!(
+            "SELECT {}, {}, {} FROM {} ORDER BY 1",
+            db.quote(id),
+            text(db, val),
+            text(db, note),
+            db.quote(table)
+        )
+    };
+    let got = dump(&target, &select(&target)).await;
+    assert_eq!(dump(&source, &select(&source)).await, got);
+    assert_eq!(got.len(), 30);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_postgres_to_postgres() {
+    hostile_names(PG, PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_mysql_to_mysql() {
+    hostile_names(MY, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_across_engines() {
+    hostile_names(PG, MY).await;
+    hostile_names(MY, PG).await;
+}
+
+/// One sync per target table: a held lock fails the run in words; a table
+/// without a primary key asks for `key:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_table_and_a_table_without_key_fail_in_words() {
+    let (source, target) = (Db::new(PG).await, Db::new(MY).await);
+    items(&source, "items", 10).await;
+    let spec_items = spec("items");
+    let job_items = job(&spec_items, &target, SyncMode::Full, 100);
+    let mut holder = target.session(Role::Target).await;
+    assert!(holder.try_lock("items").await.unwrap());
+    let busy = run(&source, &target, &job_items).await;
+    assert_eq!(
+        busy.error.as_deref(),
+        Some(
+            format!(
+                "another sync of items into backup/{} is running",
+                target.name
+            )
+            .as_str()
+        )
+    );
+    holder.unlock("items").await.unwrap();
+    holder.close().await;
+    succeeded(&run(&source, &target, &job_items).await);
+
+    source
+        .exec("CREATE TABLE loose (id bigint, v text); INSERT INTO loose VALUES (1, 'a')")
+        .await;
+    let loose = spec("loose");
+    let keyless = run(&source, &target, &job(&loose, &target, SyncMode::Full, 100)).await;
+    assert_eq!(
+        keyless.error.as_deref(),
+        Some("table loose has no primary key; name `key:`")
+    );
+    let keyed = TableSpec {
+        key: vec!["id".to_string()],
+        ..spec("loose")
+    };
+    succeeded(&run(&source, &target, &job(&keyed, &target, SyncMode::Full, 100)).await);
+    assert_eq!(target.count("loose").await, 1);
+    source.drop().await;
+    target.drop().await;
+}
+
+/// Rows `ids` of `ev`, one minute apart from 2024-01-01.
+async fn insert_spread(db: &Db, ids: std::ops::Range<i64>) {
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let values: Vec<String> = ids
+        .map(|i| {
+            let at = start + chrono::Duration::minutes(i);
+            format!("({i}, 'v{i}', '{}')", at.format("%Y-%m-%d %H:%M:%S"))
+        })
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO ev (id, v, updated_at) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+}
+
+/// An incremental run across engines whose page fails half-way: the pages
+/// before it stay, with their position; the next run reads only the rest.
+async fn an_incremental_failed_page_resumes(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    events(&source).await;
+    insert_spread(&source, 1..11).await;
+    let spec = cursor_spec("ev");
+    let mut job = job(&spec, &target, SyncMode::Incremental, 10);
+    succeeded(&run(&source, &target, &job).await);
+    target
+        .exec("ALTER TABLE ev ADD CONSTRAINT no_55 CHECK (id <> 55)")
+        .await;
+    insert_spread(&source, 11..101).await;
+    let failed = run(&source, &target, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.rows_applied, 40);
+    assert_eq!(target.count("ev").await, 50);
+    target.exec("ALTER TABLE ev DROP CONSTRAINT no_55").await;
+    job.verify = true;
+    let resumed = run(&source, &target, &job).await;
+    succeeded(&resumed);
+    assert_eq!(
+        resumed.rows_read, 50,
+        "resumed after the last committed page"
+    );
+    all_matched(&resumed.verification);
+    assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_failed_page_resumes_postgres_to_mysql() {
+    an_incremental_failed_page_resumes(PG, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_failed_page_resumes_mysql_to_postgres() {
+    an_incremental_failed_page_resumes(MY, PG).await;
+}
+
+/// Keys compared as what they are, with pages of one row, mirror and
+/// verification: integers past 2^53, and text keys whose case-insensitive
+/// order on MySQL differs from code-point order on PostgreSQL (were the
+/// two orders mixed, a second mirror run would delete rows it then copies
+/// again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_compare_exactly_across_pages_and_engines() {
+    let (source, target) = (Db::new(MY).await, Db::new(PG).await);
+    source
+        .exec(
+            "CREATE TABLE big (id bigint PRIMARY KEY, v int); \
+             INSERT INTO big VALUES (9007199254740993, 1), (9007199254740994, 2), \
+               (9007199254740995, 3), (9007199254740996, 4), (-9223372036854775808, 5); \
+             CREATE TABLE words (w varchar(20) PRIMARY KEY, v int) \
+               DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci; \
+             INSERT INTO words VALUES ('a', 1), ('B', 2), ('c', 3), ('D', 4), ('é', 5), ('Z', 6)",
+        )
+        .await;
+    for (table, rows) in [("big", 5), ("words", 6)] {
+        let spec = spec(table);
+        let mut job = job(&spec, &target, SyncMode::Full, 1);
+        job.mirror = true;
+        job.verify = true;
+        let outcome = run(&source, &target, &job).await;
+        succeeded(&outcome);
+        assert_eq!(outcome.rows_read, rows, "{table}");
+        assert_eq!(outcome.rows_deleted, 0, "{table}");
+        all_matched(&outcome.verification);
+        let second = run(&source, &target, &job).await;
+        succeeded(&second);
+        assert_eq!(
+            (second.rows_read, second.rows_deleted),
+            (rows, 0),
+            "{table}"
+        );
+        all_matched(&second.verification);
+        assert_eq!(target.count(table).await, rows as i64);
+        // Into a MySQL target as well, the same key order.
+        let backup = Db::new(MY).await;
+        let again = run(&source, &backup, &job).await;
+        succeeded(&again);
+        assert_eq!((again.rows_read, again.rows_deleted), (rows, 0), "{table}");
+        all_matched(&again.verification);
+        backup.drop().await;
+    }
+    source.drop().await;
+    target.drop().await;
+}
+
+/// A source session is read-only on both engines; a target session writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_target_session_writes() {
+    for engine in [PG, MY] {
+        let db = Db::new(engine).await;
+        items(&db, "items", 3).await;
+        let mut source = db.session(Role::Source).await;
+        let shape = source.shape("items").await.unwrap().unwrap();
+        assert_eq!(shape.key, ["id"]);
+        let refused = source.create_table("copy", &shape).await;
+        assert!(refused.is_err(), "{engine}: {refused:?}");
+        let apply = dbfleet::adapters::sync::Apply::new("items");
+        assert!(source.apply(&apply).await.is_err(), "{engine}");
+        source.close().await;
+        let mut target = db.session(Role::Target).await;
+        target.create_table("copy", &shape).await.unwrap();
+        assert!(target.shape("copy").await.unwrap().is_some());
+        target.close().await;
+        db.drop().await;
+    }
 }

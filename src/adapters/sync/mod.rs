@@ -8,8 +8,19 @@
 //! transaction together with its checkpoint (`dbfleet_sync_checkpoints` in
 //! the target database), so an interrupted run resumes from its last
 //! committed page. `postgres.rs` and `mysql.rs` hold each engine's
-//! statements, `shape.rs` the table shapes and their fingerprint, `scan.rs`
-//! what a keyset read asks for.
+//! statements (`write.rs` under each: a page's transaction), `shape.rs` the
+//! table shapes and their fingerprint, `scan.rs` what a keyset read asks
+//! for.
+//!
+//! Where the canonical text is not the same across engines, a copy is
+//! still right but a verification across engines reports the chunk as
+//! different: floats in exponent form (`1e+20` against `1e20`), an
+//! unconstrained PostgreSQL `numeric` against MySQL's `decimal(65,30)`,
+//! JSON written by MariaDB in another spacing than `jsonb`'s, text of a
+//! PostgreSQL database whose encoding is not UTF-8, and rows whose text is
+//! longer than MySQL's `max_allowed_packet`. Text keys are compared by code
+//! point on both engines; a source whose key has another collation is
+//! sorted for each page instead of read along its index.
 
 mod canonical;
 mod mysql;
@@ -80,6 +91,22 @@ pub struct Apply<'a> {
     pub rows_per_statement: usize,
 }
 
+impl<'a> Apply<'a> {
+    /// A transaction on `table` that does nothing yet.
+    pub fn new(table: &'a str) -> Self {
+        Apply {
+            table,
+            columns: &[],
+            key: &[],
+            rows: &[],
+            upsert: false,
+            removal: Removal::Nothing,
+            checkpoint: None,
+            rows_per_statement: 1,
+        }
+    }
+}
+
 /// Row count and sum of row hashes of one key range on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest {
@@ -104,6 +131,14 @@ impl SyncSession {
     /// through the engine's own connect path (TLS, timeouts); read-only for
     /// a source, writable for a target.
     pub async fn open(engine: DbType, options: &ConnectOptions, role: Role) -> Result<Self, Error> {
+        // Tables are found in the session's database: without one, MySQL
+        // would find none and PostgreSQL would look in `postgres`.
+        if options.database.is_none() {
+            return Err(Error::Unsupported(format!(
+                "a sync session on {}:{} needs the endpoint's database",
+                options.host, options.port
+            )));
+        }
         options.check_tls_files()?;
         let writable = role == Role::Target;
         let conn = match engine {
@@ -333,5 +368,82 @@ fn removal_plan(
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn keys(values: &[&str]) -> Vec<Row> {
+        values.iter().map(|v| vec![Some(v.to_string())]).collect()
+    }
+
+    fn range(after: Option<&str>, through: Option<&str>) -> KeyRange {
+        KeyRange {
+            after: after.map(|a| vec![a.to_string()]),
+            through: through.map(|t| vec![t.to_string()]),
+        }
+    }
+
+    #[test]
+    fn removal_plans() {
+        fn check(
+            removal: Removal<'_>,
+            rows: &[&str],
+            expected: (Option<KeyRange>, Option<KeyRange>),
+        ) {
+            assert_eq!(
+                removal_plan(removal, &keys(rows), &[0]),
+                expected,
+                "{removal:?} {rows:?}"
+            );
+        }
+        let open = range(Some("3"), None);
+        let closed = range(Some("3"), Some("9"));
+        check(Removal::Nothing, &["4"], (None, None));
+        check(Removal::All(&closed), &["4"], (None, Some(closed.clone())));
+        check(
+            Removal::Unlisted(&closed),
+            &["4", "9"],
+            (Some(closed.clone()), None),
+        );
+        // The open-ended last page: its own range pruned, the rest deleted.
+        check(
+            Removal::Unlisted(&open),
+            &["4", "7"],
+            (
+                Some(range(Some("3"), Some("7"))),
+                Some(range(Some("7"), None)),
+            ),
+        );
+        // No rows at all: everything in the range goes.
+        check(Removal::Unlisted(&open), &[], (None, Some(open.clone())));
+    }
+
+    #[test]
+    fn unlisted_keys_are_the_ones_the_page_lacks() {
+        let present = vec![
+            vec!["1".to_string()],
+            vec!["2".to_string()],
+            vec!["5".to_string()],
+        ];
+        assert_eq!(
+            unlisted(present, &keys(&["1", "5"]), &[0]),
+            [vec!["2".to_string()]]
+        );
+    }
+
+    #[test]
+    fn positions_round_trip_as_json() {
+        let position = Some(vec![
+            "2024-01-01 00:00:00.000000".to_string(),
+            "a\"b".to_string(),
+        ]);
+        let text = position_json(&position);
+        assert_eq!(position_from_json(text).unwrap(), position);
+        assert_eq!(position_from_json(None).unwrap(), None);
+        assert!(position_from_json(Some("[1".to_string())).is_err());
     }
 }

@@ -9,18 +9,18 @@
 use std::time::Duration;
 
 use sqlx::mysql::MySqlRow;
-use sqlx::{Connection as _, MySqlConnection, Row as _};
+use sqlx::{MySqlConnection, Row as _};
 
 use super::canonical::{mysql_decimal, Dialect};
 use super::scan::{split_name, table_sql, Sql};
-use super::{Apply, Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
+use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
 use crate::adapters::mysql::map_error;
 
-const D: Dialect = Dialect::Mysql;
+mod write;
 
-/// Keys per `DELETE`: an `OR` of equalities the range optimizer still
-/// reads as point lookups.
-const KEYS_PER_DELETE: usize = 500;
+pub(super) use self::write::apply;
+
+const D: Dialect = Dialect::Mysql;
 
 pub(super) async fn prepare_session(c: &mut MySqlConnection) -> Result<(), Error> {
     execute(c, "SET time_zone = '+00:00', NAMES utf8mb4").await
@@ -77,28 +77,36 @@ pub(super) async fn shape(
     if rows.is_empty() {
         return Ok(None);
     }
-    let mut columns = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let data_type = text(row, 1)?.unwrap_or_default().to_ascii_lowercase();
-        let declared = text(row, 2)?.unwrap_or_default().to_ascii_lowercase();
-        let kind = kind_of(
-            &data_type,
-            &declared,
-            u32::try_from(number(row, 4)).unwrap_or(0),
-            u32::try_from(number(row, 5)).unwrap_or(0),
-        );
-        let collation = text(row, 6)?.unwrap_or_default();
-        columns.push(Column {
-            name: text(row, 0)?.unwrap_or_default(),
-            native_order: !matches!(kind, ColumnKind::Text | ColumnKind::Json)
-                || collation == "utf8mb4_bin",
-            kind,
-            nullable: text(row, 3)?.as_deref() == Some("YES"),
-            declared,
-            collatable: false,
-        });
-    }
-    let key = sqlx::query(
+    let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
+    let key = primary_key(c, table).await?;
+    Ok(Some(TableShape { columns, key }))
+}
+
+/// A column from its `information_schema.COLUMNS` row.
+fn column_of(row: &MySqlRow) -> Result<Column, Error> {
+    let data_type = text(row, 1)?.unwrap_or_default().to_ascii_lowercase();
+    let declared = text(row, 2)?.unwrap_or_default().to_ascii_lowercase();
+    let precision = u32::try_from(number(row, 4)).unwrap_or(0);
+    let kind = kind_of(
+        &data_type,
+        &declared,
+        precision,
+        u32::try_from(number(row, 5)).unwrap_or(0),
+    );
+    let collation = text(row, 6)?.unwrap_or_default();
+    Ok(Column {
+        name: text(row, 0)?.unwrap_or_default(),
+        native_order: !matches!(kind, ColumnKind::Text | ColumnKind::Json)
+            || collation == "utf8mb4_bin",
+        kind,
+        nullable: text(row, 3)?.as_deref() == Some("YES"),
+        declared,
+        collatable: false,
+    })
+}
+
+async fn primary_key(c: &mut MySqlConnection, table: &str) -> Result<Vec<String>, Error> {
+    sqlx::query(
         "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
          ORDER BY SEQ_IN_INDEX",
@@ -109,8 +117,7 @@ pub(super) async fn shape(
     .map_err(map_error)?
     .iter()
     .map(|r| text(r, 0).map(Option::unwrap_or_default))
-    .collect::<Result<Vec<String>, Error>>()?;
-    Ok(Some(TableShape { columns, key }))
+    .collect()
 }
 
 fn kind_of(data_type: &str, column_type: &str, precision: u32, scale: u32) -> ColumnKind {
@@ -229,28 +236,6 @@ pub(super) async fn load_checkpoint(
     }))
 }
 
-async fn save_checkpoint(c: &mut MySqlConnection, k: &Checkpoint) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO dbfleet_sync_checkpoints (`definition`, `target_table`, `mode`, `phase`, \
-           `position`, `horizon`, `fingerprint`, `rows_applied`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE `mode` = VALUES(`mode`), `phase` = VALUES(`phase`), \
-           `position` = VALUES(`position`), `horizon` = VALUES(`horizon`), \
-           `fingerprint` = VALUES(`fingerprint`), `rows_applied` = VALUES(`rows_applied`)",
-    )
-    .bind(&k.definition)
-    .bind(&k.table)
-    .bind(&k.mode)
-    .bind(&k.phase)
-    .bind(super::position_json(&k.position))
-    .bind(&k.horizon)
-    .bind(&k.fingerprint)
-    .bind(k.rows_applied)
-    .execute(&mut *c)
-    .await
-    .map(|_| ())
-    .map_err(map_error)
-}
-
 /// Takes (`take`) or releases the table's named lock. Names are
 /// server-wide and at most 64 characters: the database and the table,
 /// hashed.
@@ -312,8 +297,23 @@ pub(super) async fn read(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<Vec
     }
     let rows = query.fetch_all(&mut *c).await.map_err(map_error)?;
     rows.iter()
-        .map(|r| (0..scan.select.len()).map(|i| text(r, i)).collect())
+        .map(|r| {
+            (0..scan.select.len())
+                .map(|i| canonical_text(r, i))
+                .collect()
+        })
         .collect()
+}
+
+/// A canonical text as selected: `utf8mb4_bin`, which the driver sends as
+/// bytes; taken as they are, without a failed typed decode per value.
+fn canonical_text(row: &MySqlRow, i: usize) -> Result<Option<String>, Error> {
+    let bytes = row
+        .try_get_unchecked::<Option<Vec<u8>>, _>(i)
+        .map_err(map_error)?;
+    Ok(bytes.map(|b| {
+        String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }))
 }
 
 pub(super) async fn digest(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<Digest, Error> {
@@ -336,121 +336,6 @@ pub(super) async fn digest(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<D
         rows: u64::try_from(rows).unwrap_or(0),
         sum: text(&row, 1)?.unwrap_or_default(),
     })
-}
-
-pub(super) async fn apply(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
-    let mut tx = c.begin().await.map_err(map_error)?;
-    let removed = remove(&mut tx, a).await?;
-    let rows = if a.upsert { a.rows } else { &[] };
-    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
-        upsert(&mut tx, a, chunk).await?;
-    }
-    if let Some(k) = a.checkpoint {
-        save_checkpoint(&mut tx, k).await?;
-    }
-    tx.commit().await.map_err(map_error)?;
-    Ok(removed)
-}
-
-async fn remove(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
-    let key: Vec<&Column> = a.key.iter().map(|&i| a.columns[i]).collect();
-    let (unlisted, all) = super::removal_plan(a.removal, a.rows, a.key);
-    let mut removed = 0;
-    if let Some(range) = &unlisted {
-        let present = read(c, &Scan::range(a.table, key.clone(), range)).await?;
-        let present = present
-            .into_iter()
-            .map(|r| r.into_iter().flatten().collect())
-            .collect();
-        let gone = super::unlisted(present, a.rows, a.key);
-        for keys in gone.chunks(KEYS_PER_DELETE) {
-            removed += delete_keys(c, a.table, &key, keys).await?;
-        }
-    }
-    if let Some(range) = &all {
-        let mut sql = Sql::new(D);
-        let statement = format!(
-            "DELETE FROM {}{}",
-            table_sql(D, a.table),
-            sql.filter(&Scan::range(a.table, key.clone(), range))
-        );
-        let mut query = sqlx::query(&statement);
-        for b in &sql.binds {
-            query = query.bind(b);
-        }
-        removed += query
-            .execute(&mut *c)
-            .await
-            .map_err(map_error)?
-            .rows_affected();
-    }
-    Ok(removed)
-}
-
-async fn delete_keys(
-    c: &mut MySqlConnection,
-    table: &str,
-    key: &[&Column],
-    keys: &[Vec<String>],
-) -> Result<u64, Error> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let one: Vec<String> = key
-        .iter()
-        .map(|k| format!("{} = {}", D.ordered(k), D.compared(k, "?")))
-        .collect();
-    let one = format!("({})", one.join(" AND "));
-    let statement = format!(
-        "DELETE FROM {} WHERE {}",
-        table_sql(D, table),
-        vec![one; keys.len()].join(" OR ")
-    );
-    let mut query = sqlx::query(&statement);
-    for k in keys {
-        for v in k {
-            query = query.bind(v);
-        }
-    }
-    Ok(query
-        .execute(&mut *c)
-        .await
-        .map_err(map_error)?
-        .rows_affected())
-}
-
-async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
-    let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
-    let one: Vec<String> = a.columns.iter().map(|col| D.written(col, "?")).collect();
-    let one = format!("({})", one.join(", "));
-    let rest: Vec<&String> = (0..names.len())
-        .filter(|i| !a.key.contains(i))
-        .map(|i| &names[i])
-        .collect();
-    let update: Vec<String> = if rest.is_empty() {
-        // Every column is the key: nothing to update, and IGNORE would
-        // hide real errors too.
-        a.key
-            .iter()
-            .map(|&i| format!("{0} = {0}", names[i]))
-            .collect()
-    } else {
-        rest.iter().map(|n| format!("{n} = VALUES({n})")).collect()
-    };
-    let statement = format!(
-        "INSERT INTO {} ({}) VALUES {} ON DUPLICATE KEY UPDATE {}",
-        table_sql(D, a.table),
-        names.join(", "),
-        vec![one; rows.len()].join(", "),
-        update.join(", ")
-    );
-    let mut query = sqlx::query(&statement);
-    for row in rows {
-        for i in 0..a.columns.len() {
-            query = query.bind(row.get(i).cloned().flatten());
-        }
-    }
-    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
 }
 
 #[cfg(test)]

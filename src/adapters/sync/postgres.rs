@@ -5,12 +5,17 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection as _, PgConnection, Row as _};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
 
 use super::canonical::Dialect;
 use super::scan::{split_name, table_sql, Sql};
-use super::{Apply, Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
+use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
 use crate::adapters::postgres::map_error;
+
+mod write;
+
+pub(super) use self::write::apply;
 
 const D: Dialect = Dialect::Postgres;
 
@@ -39,26 +44,29 @@ pub(super) async fn shape(c: &mut PgConnection, name: &str) -> Result<Option<Tab
     if rows.is_empty() {
         return Ok(None);
     }
-    let mut columns = Vec::with_capacity(rows.len());
-    for row in rows {
-        let typname: String = row.try_get(1).map_err(map_error)?;
-        let typmod: i32 = row.try_get(4).map_err(map_error)?;
-        let collatable: bool = row.try_get(5).map_err(map_error)?;
-        let collation: String = row.try_get(6).map_err(map_error)?;
-        let kind = kind_of(&typname, typmod);
-        columns.push(Column {
-            name: row.try_get(0).map_err(map_error)?,
-            native_order: kind != ColumnKind::Text
-                || !collatable
-                || matches!(collation.as_str(), "C" | "POSIX"),
-            kind,
-            declared: row.try_get(2).map_err(map_error)?,
-            nullable: row.try_get(3).map_err(map_error)?,
-            collatable,
-        });
-    }
+    let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
     let key = primary_key(c, schema.unwrap_or("public"), table).await?;
     Ok(Some(TableShape { columns, key }))
+}
+
+/// A column from its catalogue row; text in a collation other than `C`
+/// needs one forced to compare by code point.
+fn column_of(row: &PgRow) -> Result<Column, Error> {
+    let typname: String = row.try_get(1).map_err(map_error)?;
+    let typmod: i32 = row.try_get(4).map_err(map_error)?;
+    let collatable: bool = row.try_get(5).map_err(map_error)?;
+    let collation: String = row.try_get(6).map_err(map_error)?;
+    let kind = kind_of(&typname, typmod);
+    Ok(Column {
+        name: row.try_get(0).map_err(map_error)?,
+        native_order: kind != ColumnKind::Text
+            || !collatable
+            || matches!(collation.as_str(), "C" | "POSIX"),
+        kind,
+        declared: row.try_get(2).map_err(map_error)?,
+        nullable: row.try_get(3).map_err(map_error)?,
+        collatable,
+    })
 }
 
 async fn primary_key(
@@ -215,30 +223,6 @@ pub(super) async fn load_checkpoint(
     }))
 }
 
-async fn save_checkpoint(c: &mut PgConnection, k: &Checkpoint) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO dbfleet_sync_checkpoints AS k \
-           (definition, target_table, mode, phase, position, horizon, fingerprint, rows_applied) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (definition, target_table) DO UPDATE SET mode = EXCLUDED.mode, \
-           phase = EXCLUDED.phase, position = EXCLUDED.position, horizon = EXCLUDED.horizon, \
-           fingerprint = EXCLUDED.fingerprint, rows_applied = EXCLUDED.rows_applied, \
-           updated_at = now()",
-    )
-    .bind(&k.definition)
-    .bind(&k.table)
-    .bind(&k.mode)
-    .bind(&k.phase)
-    .bind(super::position_json(&k.position))
-    .bind(&k.horizon)
-    .bind(&k.fingerprint)
-    .bind(i64::try_from(k.rows_applied).unwrap_or(i64::MAX))
-    .execute(&mut *c)
-    .await
-    .map(|_| ())
-    .map_err(map_error)
-}
-
 /// Takes (`take`) or releases the table's advisory lock: session level, so
 /// it outlives the page transactions and dies with the session.
 pub(super) async fn try_lock(c: &mut PgConnection, table: &str, take: bool) -> Result<bool, Error> {
@@ -262,8 +246,9 @@ pub(super) async fn clock(
 ) -> Result<String, Error> {
     let value = match column.kind {
         ColumnKind::TimestampTz => "to_char(h AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-        // A naive timestamp is taken in the server's time zone, as
-        // `DEFAULT now()` stamps it.
+        // A naive timestamp is compared in UTC, the session's zone (the
+        // driver sets it): a cursor stamped in a zone west of UTC needs a
+        // `settle` of at least the offset.
         ColumnKind::Timestamp => "to_char(h::timestamp, 'YYYY-MM-DD HH24:MI:SS.US')",
         ColumnKind::Date => "to_char(h::date, 'YYYY-MM-DD')",
         _ => {
@@ -275,7 +260,8 @@ pub(super) async fn clock(
     };
     let held = if hold {
         "coalesce((SELECT min(xact_start) FROM pg_stat_activity \
-           WHERE datname = current_database() AND pid <> pg_backend_pid()), 'infinity')"
+           WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND backend_type = 'client backend'), 'infinity')"
     } else {
         "'infinity'::timestamptz"
     };
@@ -326,144 +312,6 @@ pub(super) async fn digest(c: &mut PgConnection, scan: &Scan<'_>) -> Result<Dige
         rows: u64::try_from(rows).unwrap_or(0),
         sum: row.try_get(1).map_err(map_error)?,
     })
-}
-
-pub(super) async fn apply(c: &mut PgConnection, a: &Apply<'_>) -> Result<u64, Error> {
-    let mut tx = c.begin().await.map_err(map_error)?;
-    let removed = remove(&mut tx, a).await?;
-    let rows = if a.upsert { a.rows } else { &[] };
-    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
-        upsert(&mut tx, a, chunk).await?;
-    }
-    if let Some(k) = a.checkpoint {
-        save_checkpoint(&mut tx, k).await?;
-    }
-    tx.commit().await.map_err(map_error)?;
-    Ok(removed)
-}
-
-async fn remove(c: &mut PgConnection, a: &Apply<'_>) -> Result<u64, Error> {
-    let key: Vec<&Column> = a.key.iter().map(|&i| a.columns[i]).collect();
-    let (unlisted, all) = super::removal_plan(a.removal, a.rows, a.key);
-    let mut removed = 0;
-    if let Some(range) = &unlisted {
-        let present = read(c, &Scan::range(a.table, key.clone(), range)).await?;
-        let present = present
-            .into_iter()
-            .map(|r| r.into_iter().flatten().collect())
-            .collect();
-        let gone = super::unlisted(present, a.rows, a.key);
-        removed += delete_keys(c, a.table, &key, &gone).await?;
-    }
-    if let Some(range) = &all {
-        let mut sql = Sql::new(D);
-        let text = format!(
-            "DELETE FROM {}{}",
-            table_sql(D, a.table),
-            sql.filter(&Scan::range(a.table, key.clone(), range))
-        );
-        let mut query = sqlx::query(&text);
-        for b in &sql.binds {
-            query = query.bind(b);
-        }
-        removed += query
-            .execute(&mut *c)
-            .await
-            .map_err(map_error)?
-            .rows_affected();
-    }
-    Ok(removed)
-}
-
-async fn delete_keys(
-    c: &mut PgConnection,
-    table: &str,
-    key: &[&Column],
-    keys: &[Vec<String>],
-) -> Result<u64, Error> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let arrays: Vec<String> = (1..=key.len()).map(|i| format!("${i}::text[]")).collect();
-    let names: Vec<String> = (0..key.len()).map(|i| format!("k{i}")).collect();
-    let matches: Vec<String> = key
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            format!(
-                "dbfleet_t.{} = {}",
-                D.quote(&k.name),
-                D.compared(k, &format!("dbfleet_d.k{i}"))
-            )
-        })
-        .collect();
-    let text = format!(
-        "DELETE FROM {} AS dbfleet_t USING UNNEST({}) AS dbfleet_d({}) WHERE {}",
-        table_sql(D, table),
-        arrays.join(", "),
-        names.join(", "),
-        matches.join(" AND ")
-    );
-    let mut query = sqlx::query(&text);
-    for i in 0..key.len() {
-        query = query.bind(keys.iter().map(|k| k[i].clone()).collect::<Vec<String>>());
-    }
-    Ok(query
-        .execute(&mut *c)
-        .await
-        .map_err(map_error)?
-        .rows_affected())
-}
-
-async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
-    let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
-    let arrays: Vec<String> = (1..=a.columns.len())
-        .map(|i| format!("${i}::text[]"))
-        .collect();
-    let slots: Vec<String> = (0..a.columns.len()).map(|i| format!("c{i}")).collect();
-    let values: Vec<String> = a
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, col)| D.written(col, &format!("dbfleet_u.c{i}")))
-        .collect();
-    let key: Vec<String> = a.key.iter().map(|&i| names[i].clone()).collect();
-    let rest: Vec<&String> = (0..names.len())
-        .filter(|i| !a.key.contains(i))
-        .map(|i| &names[i])
-        .collect();
-    let conflict = if rest.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        let set: Vec<String> = rest.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
-        let old: Vec<String> = rest.iter().map(|n| format!("dbfleet_t.{n}")).collect();
-        let new: Vec<String> = rest.iter().map(|n| format!("EXCLUDED.{n}")).collect();
-        format!(
-            "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-            set.join(", "),
-            old.join(", "),
-            new.join(", ")
-        )
-    };
-    let text = format!(
-        "INSERT INTO {} AS dbfleet_t ({}) SELECT {} FROM UNNEST({}) AS dbfleet_u({}) \
-         ON CONFLICT ({}) {conflict}",
-        table_sql(D, a.table),
-        names.join(", "),
-        values.join(", "),
-        arrays.join(", "),
-        slots.join(", "),
-        key.join(", ")
-    );
-    let mut query = sqlx::query(&text);
-    for i in 0..a.columns.len() {
-        query = query.bind(
-            rows.iter()
-                .map(|r| r.get(i).cloned().flatten())
-                .collect::<Vec<Option<String>>>(),
-        );
-    }
-    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct Scan<'a> {
     pub select: Vec<&'a Column>,
     /// The keyset order: `cursor…, key…` or `key…`.
     pub order: Vec<&'a Column>,
+    /// The order reversed (the bounds stay what they are).
+    pub descending: bool,
     /// Rows strictly after this tuple of `order`.
     pub after: Option<&'a [String]>,
     /// Rows up to this tuple of `order`, included.
@@ -41,6 +43,14 @@ pub struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    /// Every row of `table`, nothing selected yet.
+    pub fn new(table: &'a str) -> Self {
+        Scan {
+            table,
+            ..Scan::default()
+        }
+    }
+
     /// The scan of a key range of `table`.
     pub fn range(table: &'a str, key: Vec<&'a Column>, range: &'a KeyRange) -> Self {
         Scan {
@@ -92,6 +102,7 @@ impl Sql {
                 .order
                 .iter()
                 .map(|c| d.ordered_in(c, "dbfleet_s"))
+                .map(|o| if scan.descending { o + " DESC" } else { o })
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }

@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
-use crate::adapters::sync::{Checkpoint, Column, SyncSession, TableShape};
+use crate::adapters::sync::{fingerprint_change, Checkpoint, Column, SyncSession, TableShape};
 use crate::adapters::Error;
 use crate::message::data_sync::{RunStatus, TableRun};
 use crate::sync::{SyncMode, TableSpec};
 
 mod copy;
 mod verify;
+
+use self::copy::Copy;
 
 /// What to do with one table.
 #[derive(Debug, Clone)]
@@ -157,20 +159,25 @@ async fn synced(
     source_shape: TableShape,
     run: &mut TableRun,
 ) -> Result<(), String> {
-    let plan = plan(target, job, source_shape).await?;
     let mut checkpoint = target
-        .checkpoint(job.definition, &plan.target_table)
+        .checkpoint(job.definition, job.spec.target_name())
         .await
         .map_err(|e| failed(job, "reading the checkpoint", e))?;
+    let plan = plan(target, job, source_shape, checkpoint.as_ref()).await?;
     if !job.verify_only {
+        let mut copy = Copy {
+            source: &mut *source,
+            target: &mut *target,
+            job,
+            plan: &plan,
+            run: &mut *run,
+        };
         let done = match job.mode {
-            SyncMode::Full => copy::full(source, target, job, &plan, checkpoint, run).await?,
-            SyncMode::Incremental => {
-                copy::incremental(source, target, job, &plan, checkpoint, run).await?
-            }
+            SyncMode::Full => copy.full(checkpoint).await?,
+            SyncMode::Incremental => copy.incremental(checkpoint).await?,
         };
         if job.mirror && job.mode == SyncMode::Incremental {
-            copy::reconcile(source, target, job, &plan, run).await?;
+            copy.reconcile().await?;
         }
         checkpoint = Some(done);
     }
@@ -204,11 +211,14 @@ async fn source_shape(source: &mut SyncSession, job: &TableJob<'_>) -> Result<Ta
         .ok_or_else(|| format!("table {} not found in the source", job.spec.name))
 }
 
-/// The key, the cursor and the target table (created when missing).
+/// The key, the cursor and the target table (created when missing). An
+/// incremental run stops first if the source changed shape since the
+/// checkpoint: before it writes anything, the target table included.
 async fn plan(
     target: &mut SyncSession,
     job: &TableJob<'_>,
     mut source: TableShape,
+    checkpoint: Option<&Checkpoint>,
 ) -> Result<Plan, String> {
     let name = &job.spec.name;
     if !job.spec.key.is_empty() {
@@ -219,32 +229,80 @@ async fn plan(
     }
     let key = positions(&source, &source.key, name, "key")?;
     let cursor = positions(&source, &job.spec.cursor, name, "cursor")?;
+    let fingerprint = source.fingerprint();
+    unchanged(job, checkpoint, &fingerprint)?;
     let target_table = job.spec.target_name().to_string();
     let target_shape = target_shape(target, job, &target_table, &source).await?;
-    let mut target_columns = Vec::with_capacity(source.columns.len());
-    let mut missing = Vec::new();
-    for column in &source.columns {
-        match target_shape.column(&column.name) {
-            Some(c) => target_columns.push(c.clone()),
-            None => missing.push(column.name.as_str()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(format!(
-            "the target table {target_table} in {} lacks the source's columns {}",
-            job.target_label,
-            missing.join(", ")
-        ));
-    }
+    let target_columns = matching(job, &target_table, &source, &target_shape)?;
     Ok(Plan {
         source_table: name.clone(),
         target_table,
-        fingerprint: source.fingerprint(),
+        fingerprint,
         source,
         target_columns,
         key,
         cursor,
     })
+}
+
+/// An incremental run continues only on the shape its checkpoint saw.
+fn unchanged(
+    job: &TableJob<'_>,
+    checkpoint: Option<&Checkpoint>,
+    fingerprint: &str,
+) -> Result<(), String> {
+    let incremental = job.mode == SyncMode::Incremental && !job.verify_only;
+    match checkpoint {
+        Some(k) if incremental && k.fingerprint != fingerprint => Err(format!(
+            "the source table {} changed shape since the last run into {}: {}; run a full sync \
+             to start over",
+            job.spec.name,
+            job.target_label,
+            fingerprint_change(&k.fingerprint, fingerprint)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The target's column for each source column, and a primary key that is
+/// the sync's key: upserts on any other would duplicate rows (MySQL) or
+/// fail (PostgreSQL).
+fn matching(
+    job: &TableJob<'_>,
+    table: &str,
+    source: &TableShape,
+    target: &TableShape,
+) -> Result<Vec<Column>, String> {
+    let missing: Vec<&str> = source
+        .columns
+        .iter()
+        .filter(|c| target.column(&c.name).is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the target table {table} in {} lacks the source's columns {}",
+            job.target_label,
+            missing.join(", ")
+        ));
+    }
+    let mut wanted = source.key.clone();
+    let mut has = target.key.clone();
+    wanted.sort();
+    has.sort();
+    if wanted != has {
+        return Err(format!(
+            "the target table {table} in {} has primary key ({}), not the sync's key ({})",
+            job.target_label,
+            target.key.join(", "),
+            source.key.join(", ")
+        ));
+    }
+    Ok(source
+        .columns
+        .iter()
+        .filter_map(|c| target.column(&c.name).cloned())
+        .collect())
 }
 
 fn positions(
@@ -272,6 +330,12 @@ async fn target_shape(
     let read = |e| failed(job, "reading the target table's columns", e);
     if let Some(shape) = target.shape(table).await.map_err(read)? {
         return Ok(shape);
+    }
+    if job.verify_only && !job.repair {
+        return Err(format!(
+            "the target table {table} does not exist in {}",
+            job.target_label
+        ));
     }
     target
         .create_table(table, source)

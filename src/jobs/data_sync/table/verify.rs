@@ -34,19 +34,62 @@ pub(super) async fn run(
     plan: &Plan,
     horizon: Option<String>,
 ) -> Result<Verification, String> {
-    let mut report = Verification::default();
+    let mut check = Check {
+        source,
+        target,
+        job,
+        plan,
+        horizon,
+        report: Verification::default(),
+    };
     let chunk = job.batch_size.max(1).saturating_mul(PAGES_PER_CHUNK);
     let mut after: Option<Vec<String>> = None;
     loop {
-        let through = boundary(source, job, plan, after.as_deref(), chunk).await?;
+        let through = match check.boundary(after.as_deref(), chunk).await? {
+            Some(key) => Some(key),
+            // Fewer rows than a chunk remain: up to the source's last key,
+            // then what the target has past it, which can only be extra.
+            None => check.boundary_last(after.as_deref()).await?,
+        };
+        let Some(through) = through else {
+            check
+                .chunk(KeyRange {
+                    after,
+                    through: None,
+                })
+                .await?;
+            return Ok(check.report);
+        };
         let range = KeyRange {
             after: after.clone(),
-            through: through.clone(),
+            through: Some(through.clone()),
         };
-        let mut outcome = compare(source, target, job, plan, &range, horizon.as_deref()).await?;
+        check.chunk(range).await?;
+        after = Some(through);
+    }
+}
+
+/// One verification under way.
+struct Check<'r, 'j> {
+    source: &'r mut SyncSession,
+    target: &'r mut SyncSession,
+    job: &'j TableJob<'j>,
+    plan: &'j Plan,
+    horizon: Option<String>,
+    report: Verification,
+}
+
+impl Check<'_, '_> {
+    /// Compares one chunk (twice if it differs), counts it, and repairs it
+    /// if asked.
+    async fn chunk(&mut self, range: KeyRange) -> Result<(), String> {
+        let (job, plan, horizon) = (self.job, self.plan, self.horizon.as_deref());
+        let (source, target) = (&mut *self.source, &mut *self.target);
+        let mut outcome = compare(source, target, job, plan, &range, horizon).await?;
         if outcome != Outcome::Matched {
-            outcome = compare(source, target, job, plan, &range, horizon.as_deref()).await?;
+            outcome = compare(source, target, job, plan, &range, horizon).await?;
         }
+        let report = &mut self.report;
         report.chunks += 1;
         match outcome {
             Outcome::Matched => report.matched += 1,
@@ -58,42 +101,53 @@ pub(super) async fn run(
             repair(source, target, job, plan, &range).await?;
             report.repaired += 1;
         }
-        match through {
-            Some(last) => after = Some(last),
-            // The last chunk is open-ended: target rows past the source's
-            // last key count as extra.
-            None => return Ok(report),
-        }
+        Ok(())
     }
-}
 
-/// The last key of the chunk after `after`: the key `chunk` rows on, or
-/// `None` when fewer rows remain.
-async fn boundary(
-    source: &mut SyncSession,
-    job: &TableJob<'_>,
-    plan: &Plan,
-    after: Option<&[String]>,
-    chunk: u32,
-) -> Result<Option<Vec<String>>, String> {
-    let key = plan.source_key();
-    let scan = Scan {
-        table: &plan.source_table,
-        select: key.clone(),
-        order: key,
-        after,
-        limit: Some(1),
-        offset: chunk - 1,
-        ..Scan::default()
-    };
-    let rows = source
-        .read(&scan)
-        .await
-        .map_err(|e| failed(job, "reading the source's chunk boundaries", e))?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .map(|r| r.into_iter().flatten().collect()))
+    /// The last key of the chunk after `after`: the key `chunk` rows on,
+    /// or `None` when fewer rows remain.
+    async fn boundary(
+        &mut self,
+        after: Option<&[String]>,
+        chunk: u32,
+    ) -> Result<Option<Vec<String>>, String> {
+        self.key_at(after, chunk - 1, false).await
+    }
+
+    /// The source's last key after `after`, if any.
+    async fn boundary_last(
+        &mut self,
+        after: Option<&[String]>,
+    ) -> Result<Option<Vec<String>>, String> {
+        self.key_at(after, 0, true).await
+    }
+
+    async fn key_at(
+        &mut self,
+        after: Option<&[String]>,
+        offset: u32,
+        descending: bool,
+    ) -> Result<Option<Vec<String>>, String> {
+        let key = self.plan.source_key();
+        let scan = Scan {
+            select: key.clone(),
+            order: key,
+            descending,
+            after,
+            limit: Some(1),
+            offset,
+            ..Scan::new(&self.plan.source_table)
+        };
+        let rows = self
+            .source
+            .read(&scan)
+            .await
+            .map_err(|e| failed(self.job, "reading the source's chunk boundaries", e))?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| r.into_iter().flatten().collect()))
+    }
 }
 
 async fn compare(
@@ -153,8 +207,7 @@ async fn digest(
 }
 
 /// Copies the chunk again: the target's rows of the range deleted, the
-/// source's inserted, in one target transaction. A chunk is about ten
-/// pages, read in pages and held until it is written.
+/// source's inserted, in one target transaction.
 async fn repair(
     source: &mut SyncSession,
     target: &mut SyncSession,
@@ -162,24 +215,50 @@ async fn repair(
     plan: &Plan,
     range: &KeyRange,
 ) -> Result<(), String> {
+    let rows = chunk_rows(source, job, plan, range).await?;
+    let columns = plan.target_all();
+    let apply = Apply {
+        columns: &columns,
+        key: &plan.key,
+        rows: &rows,
+        upsert: true,
+        removal: Removal::All(range),
+        rows_per_statement: target.rows_per_statement(job.batch_size, columns.len()),
+        ..Apply::new(&plan.target_table)
+    };
+    target
+        .apply(&apply)
+        .await
+        .map(|_| ())
+        .map_err(|e| failed(job, "repairing a chunk", e))
+}
+
+/// The source's rows of a chunk (about ten pages), read page by page and
+/// held until they are written.
+async fn chunk_rows(
+    source: &mut SyncSession,
+    job: &TableJob<'_>,
+    plan: &Plan,
+    range: &KeyRange,
+) -> Result<Vec<Row>, String> {
     let key = plan.source_key();
+    let batch = job.batch_size.max(1);
     let mut rows: Vec<Row> = Vec::new();
     let mut after = range.after.clone();
     loop {
         let scan = Scan {
-            table: &plan.source_table,
             select: plan.source.columns.iter().collect(),
             order: key.clone(),
             after: after.as_deref(),
             through: range.through.as_deref(),
-            limit: Some(job.batch_size.max(1)),
-            ..Scan::default()
+            limit: Some(batch),
+            ..Scan::new(&plan.source_table)
         };
         let page = source
             .read(&scan)
             .await
             .map_err(|e| failed(job, "reading a chunk to repair", e))?;
-        let full = page.len() >= job.batch_size.max(1) as usize;
+        let full = page.len() >= batch as usize;
         after = page.last().map(|r| {
             plan.key
                 .iter()
@@ -188,23 +267,7 @@ async fn repair(
         });
         rows.extend(page);
         if !full {
-            break;
+            return Ok(rows);
         }
     }
-    let columns = plan.target_all();
-    let apply = Apply {
-        table: &plan.target_table,
-        columns: &columns,
-        key: &plan.key,
-        rows: &rows,
-        upsert: true,
-        removal: Removal::All(range),
-        checkpoint: None,
-        rows_per_statement: target.rows_per_statement(job.batch_size, columns.len()),
-    };
-    target
-        .apply(&apply)
-        .await
-        .map(|_| ())
-        .map_err(|e| failed(job, "repairing a chunk", e))
 }

@@ -1,0 +1,195 @@
+//! A page's transaction on MySQL: removals, the upsert (multi-row prepared
+//! `INSERT … ON DUPLICATE KEY UPDATE`, within the 65,535 binds) and the
+//! checkpoint, committed together.
+
+use sqlx::{Connection as _, MySqlConnection};
+
+use super::{read, D};
+use crate::adapters::mysql::map_error;
+use crate::adapters::sync::scan::{table_sql, Sql};
+use crate::adapters::sync::{Apply, Checkpoint, Column, Error, Row, Scan};
+
+/// Keys per `DELETE`: an `OR` of equalities the range optimizer still
+/// reads as point lookups.
+const KEYS_PER_DELETE: usize = 500;
+
+/// Bytes of values per `INSERT`, well below the default 16 MiB
+/// `max_allowed_packet`, whatever the rows hold.
+const BYTES_PER_STATEMENT: usize = 4 << 20;
+
+async fn save_checkpoint(c: &mut MySqlConnection, k: &Checkpoint) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO dbfleet_sync_checkpoints (`definition`, `target_table`, `mode`, `phase`, \
+           `position`, `horizon`, `fingerprint`, `rows_applied`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE `mode` = VALUES(`mode`), `phase` = VALUES(`phase`), \
+           `position` = VALUES(`position`), `horizon` = VALUES(`horizon`), \
+           `fingerprint` = VALUES(`fingerprint`), `rows_applied` = VALUES(`rows_applied`)",
+    )
+    .bind(&k.definition)
+    .bind(&k.table)
+    .bind(&k.mode)
+    .bind(&k.phase)
+    .bind(crate::adapters::sync::position_json(&k.position))
+    .bind(&k.horizon)
+    .bind(&k.fingerprint)
+    .bind(k.rows_applied)
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    .map_err(map_error)
+}
+
+pub(in crate::adapters::sync) async fn apply(
+    c: &mut MySqlConnection,
+    a: &Apply<'_>,
+) -> Result<u64, Error> {
+    let mut tx = c.begin().await.map_err(map_error)?;
+    let removed = remove(&mut tx, a).await?;
+    let rows = if a.upsert { a.rows } else { &[] };
+    for chunk in statements(rows, a.rows_per_statement) {
+        upsert(&mut tx, a, chunk).await?;
+    }
+    if let Some(k) = a.checkpoint {
+        save_checkpoint(&mut tx, k).await?;
+    }
+    tx.commit().await.map_err(map_error)?;
+    Ok(removed)
+}
+
+async fn remove(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
+    let key: Vec<&Column> = a.key.iter().map(|&i| a.columns[i]).collect();
+    let (unlisted, all) = crate::adapters::sync::removal_plan(a.removal, a.rows, a.key);
+    let mut removed = 0;
+    if let Some(range) = &unlisted {
+        let present = read(c, &Scan::range(a.table, key.clone(), range)).await?;
+        let present = present
+            .into_iter()
+            .map(|r| r.into_iter().flatten().collect())
+            .collect();
+        let gone = crate::adapters::sync::unlisted(present, a.rows, a.key);
+        for keys in gone.chunks(KEYS_PER_DELETE) {
+            removed += delete_keys(c, a.table, &key, keys).await?;
+        }
+    }
+    if let Some(range) = &all {
+        let mut sql = Sql::new(D);
+        let statement = format!(
+            "DELETE FROM {}{}",
+            table_sql(D, a.table),
+            sql.filter(&Scan::range(a.table, key.clone(), range))
+        );
+        let mut query = sqlx::query(&statement);
+        for b in &sql.binds {
+            query = query.bind(b);
+        }
+        removed += query
+            .execute(&mut *c)
+            .await
+            .map_err(map_error)?
+            .rows_affected();
+    }
+    Ok(removed)
+}
+
+async fn delete_keys(
+    c: &mut MySqlConnection,
+    table: &str,
+    key: &[&Column],
+    keys: &[Vec<String>],
+) -> Result<u64, Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let one: Vec<String> = key
+        .iter()
+        .map(|k| format!("{} = {}", D.ordered(k), D.compared(k, "?")))
+        .collect();
+    let one = format!("({})", one.join(" AND "));
+    let statement = format!(
+        "DELETE FROM {} WHERE {}",
+        table_sql(D, table),
+        vec![one; keys.len()].join(" OR ")
+    );
+    let mut query = sqlx::query(&statement);
+    for k in keys {
+        for v in k {
+            query = query.bind(v);
+        }
+    }
+    Ok(query
+        .execute(&mut *c)
+        .await
+        .map_err(map_error)?
+        .rows_affected())
+}
+
+async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
+    let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
+    let one: Vec<String> = a.columns.iter().map(|col| D.written(col, "?")).collect();
+    let one = format!("({})", one.join(", "));
+    let rest: Vec<&String> = (0..names.len())
+        .filter(|i| !a.key.contains(i))
+        .map(|i| &names[i])
+        .collect();
+    let update: Vec<String> = if rest.is_empty() {
+        // Every column is the key: nothing to update, and IGNORE would
+        // hide real errors too.
+        a.key
+            .iter()
+            .map(|&i| format!("{0} = {0}", names[i]))
+            .collect()
+    } else {
+        rest.iter().map(|n| format!("{n} = VALUES({n})")).collect()
+    };
+    let statement = format!(
+        "INSERT INTO {} ({}) VALUES {} ON DUPLICATE KEY UPDATE {}",
+        table_sql(D, a.table),
+        names.join(", "),
+        vec![one; rows.len()].join(", "),
+        update.join(", ")
+    );
+    let mut query = sqlx::query(&statement);
+    for row in rows {
+        for i in 0..a.columns.len() {
+            query = query.bind(row.get(i).cloned().flatten());
+        }
+    }
+    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
+}
+
+/// The rows cut into statements of at most `per_statement` rows and about
+/// [`BYTES_PER_STATEMENT`] bytes (a statement has at least one row).
+fn statements(rows: &[Row], per_statement: usize) -> Vec<&[Row]> {
+    let mut cuts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let size: usize = row.iter().flatten().map(|v| v.len() + 8).sum();
+        let full = i - start >= per_statement.max(1) || bytes + size > BYTES_PER_STATEMENT;
+        if i > start && full {
+            cuts.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < rows.len() {
+        cuts.push(&rows[start..]);
+    }
+    cuts
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_cut_by_rows_and_bytes() {
+        let small: Vec<Row> = (0..10).map(|i| vec![Some(i.to_string())]).collect();
+        let sizes: Vec<usize> = statements(&small, 4).iter().map(|s| s.len()).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        let big: Vec<Row> = (0..3).map(|_| vec![Some("x".repeat(3 << 20))]).collect();
+        let sizes: Vec<usize> = statements(&big, 100).iter().map(|s| s.len()).collect();
+        assert_eq!(sizes, [1, 1, 1]);
+        assert!(statements(&[], 5).is_empty());
+    }
+}
