@@ -288,6 +288,7 @@ on_both_backends!(
     a_maintenance_window_holds_the_run_until_it_ends,
     a_trigger_runs_now_with_the_schedules_parameters,
     sync_cadences_wait_only_for_their_own_definition,
+    one_control_plane_at_a_time_holds_the_scheduling_role,
 );
 
 /// Two definitions syncing into one instance every 15 minutes: each
@@ -332,5 +333,35 @@ async fn sync_cadences_wait_only_for_their_own_definition(backend: Backend) {
             .all(|(_, o)| matches!(o, Outcome::Waiting { .. })),
         "{next:?}"
     );
+    world.teardown().await;
+}
+
+/// Of several `serve` replicas only the holder of the store's role lease
+/// schedules; it renews its own, and another takes it once it expires or
+/// is given up.
+async fn one_control_plane_at_a_time_holds_the_scheduling_role(backend: Backend) {
+    let world = World::on(backend).await;
+    let roles = world.store.role_leases();
+    let t0 = paris(30, 2, 0);
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let hold = |who: &'static str, now: i64| {
+        let roles = world.store.role_leases();
+        async move {
+            roles
+                .hold("scheduler", who, (at(now + 15), at(now)))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(hold("a", 0).await);
+    assert!(!hold("b", 1).await, "a holds it");
+    assert!(hold("a", 10).await, "the holder renews");
+    assert!(!hold("b", 20).await, "renewed until 25");
+    assert!(hold("b", 26).await, "expired: b takes it");
+    assert!(!hold("a", 27).await);
+    roles.release("scheduler", "a").await.unwrap();
+    assert!(!hold("a", 28).await, "only the holder gives it up");
+    roles.release("scheduler", "b").await.unwrap();
+    assert!(hold("a", 29).await, "given up: taken at once");
     world.teardown().await;
 }

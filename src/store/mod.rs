@@ -37,6 +37,7 @@ mod outbox;
 mod prune;
 mod results;
 mod retention;
+mod role_leases;
 mod runs;
 mod schedules;
 mod schema;
@@ -70,6 +71,7 @@ pub use leases::Leases;
 pub use outbox::{Outbox, Parked};
 pub use results::Folded;
 pub use retention::{Deleted, Maintained};
+pub use role_leases::RoleLeases;
 pub use runs::{HostSlot, Runs, Start, StartingJob};
 pub use schedules::{ScheduleRun, ScheduleSlot, ScheduleState, Schedules};
 pub use schema::{Migrated, Schema};
@@ -202,6 +204,10 @@ impl Store {
 
     pub fn aggregates(&self) -> Aggregates<'_> {
         Aggregates { db: &self.db }
+    }
+
+    pub fn role_leases(&self) -> RoleLeases<'_> {
+        RoleLeases { db: &self.db }
     }
 
     pub fn syncs(&self) -> Syncs<'_> {
