@@ -1,8 +1,10 @@
 //! Adapters to the monitored database engines.
 //!
 //! One file per engine. Every session is read-only, with connect, statement
-//! and lock timeouts; no SQL is built from untrusted strings (names travel as
-//! bind parameters, and identifiers, where unavoidable, are quoted).
+//! and lock timeouts, except a data sync's target session (`sync/`), the
+//! one place dbfleet writes to a database it does not own; no SQL is built
+//! from untrusted strings (names travel as bind parameters, and
+//! identifiers, where unavoidable, are quoted).
 //!
 //! Besides inventory and sizes, a session can describe itself for a `probe`
 //! job ([`Connection::server_info`], [`Connection::privileges`]), so that an
