@@ -192,6 +192,27 @@ pub struct JobSettings {
     /// a batch never opens 50 sessions on a server that hosts 50 instance
     /// records); 0: no cap. Every worker of a fleet must use the same.
     pub max_per_host: u32,
+    /// `jobs.<kind>.deadline`: a kind's own budget instead of `deadline`.
+    pub kind_deadlines: Vec<(crate::message::JobKind, Duration)>,
+}
+
+/// A data sync's budget when `jobs.data_sync.deadline` is not set: a
+/// first copy of a large table takes hours, and a run that stops resumes
+/// from its checkpoint anyway.
+pub const DATA_SYNC_DEADLINE: Duration = Duration::from_secs(6 * 3600);
+
+impl JobSettings {
+    /// The budget of a job of `kind`: `jobs.<kind>.deadline`, else the
+    /// kind's own default (data sync: [`DATA_SYNC_DEADLINE`]), else
+    /// `job.deadline`.
+    pub fn deadline_of(&self, kind: crate::message::JobKind) -> Duration {
+        let set = self.kind_deadlines.iter().find(|(k, _)| *k == kind);
+        match (set, kind) {
+            (Some((_, deadline)), _) => *deadline,
+            (None, crate::message::JobKind::DataSync) => DATA_SYNC_DEADLINE.max(self.deadline),
+            (None, _) => self.deadline,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use super::{
     AggregatorSettings, ApiSettings, BatchSettings, BrokerSettings, FilterSettings, JobSettings,
     LogFormat, LogSettings, Settings, StoreSettings, TelemetrySettings, WorkerSettings,
 };
+use crate::message::JobKind;
 
 /// Build the whole [`Settings`] from the root section.
 pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
@@ -34,7 +35,10 @@ pub(super) fn build_settings(root: &mut Section<'_>) -> Settings {
         store: root.section("store", store),
         broker: root.section("broker", broker),
         worker: root.section("worker", worker),
-        job: root.section("job", job),
+        job: JobSettings {
+            kind_deadlines: root.section("jobs", kind_deadlines),
+            ..root.section("job", job)
+        },
         batch: root.section("batch", batch),
         aggregator: root.section("aggregator", aggregator),
         timezone,
@@ -164,6 +168,7 @@ fn job(s: &mut Section<'_>) -> JobSettings {
         statement_timeout: s.duration("statement_timeout", Duration::from_secs(300), millisecond),
         lock_timeout: s.duration("lock_timeout", Duration::from_secs(10), millisecond),
         max_per_host: s.int_in("max_per_host", 0..=10_000, 0),
+        kind_deadlines: Vec::new(),
     };
     let inner = [
         ("connect_timeout", settings.connect_timeout),
@@ -182,6 +187,20 @@ fn job(s: &mut Section<'_>) -> JobSettings {
         }
     }
     settings
+}
+
+/// `jobs:`: per kind, its own budget (`jobs.data_sync.deadline: 12h`).
+fn kind_deadlines(s: &mut Section<'_>) -> Vec<(JobKind, Duration)> {
+    let mut deadlines = Vec::new();
+    for kind in JobKind::ALL {
+        let deadline = s.section(kind.as_str(), |k| {
+            let set = k.map.contains_key("deadline");
+            let deadline = k.duration("deadline", Duration::ZERO, Duration::from_secs(1));
+            set.then_some(deadline)
+        });
+        deadlines.extend(deadline.map(|d| (*kind, d)));
+    }
+    deadlines
 }
 
 /// A batch's bound: jobs not started by then fail, whatever their budget.
@@ -327,6 +346,38 @@ mod tests {
     use crate::config::test_support::{errors, exposed, secs, SOURCE};
     use crate::config::ConfigErrors;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn each_kind_may_have_its_own_budget() {
+        use crate::message::JobKind;
+        let text =
+            "job: {deadline: 15m}\njobs: {data_sync: {deadline: 12h}, probe: {deadline: 30s}}\n";
+        let job = load_from_str(SOURCE, text, Vec::new()).unwrap().job;
+        assert_eq!(job.deadline_of(JobKind::DataSync), secs(12 * 3600));
+        assert_eq!(job.deadline_of(JobKind::Probe), secs(30));
+        assert_eq!(job.deadline_of(JobKind::CapacitySync), secs(900));
+        let defaults = load_from_str(SOURCE, "", Vec::new()).unwrap().job;
+        assert_eq!(defaults.deadline_of(JobKind::DataSync), secs(6 * 3600));
+        let problems: Vec<String> = errors(
+            "jobs: {backup: {deadline: 1h}, probe: {deadline: 0s}}\n",
+            vec![],
+        )
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.problem))
+        .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("jobs.backup: unknown key")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("jobs.probe.deadline:")),
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn full_file_gives_every_value_as_written() {

@@ -273,7 +273,7 @@ impl Worker {
 
     /// Run the job within its own deadline; a panic is the job's failure.
     async fn execute(&self, ctx: &Context<'_>, job: &JobMessage) -> Result<Ran, Failure> {
-        let budget = self.job.deadline;
+        let budget = self.job.deadline_of(job.kind());
         let timed = async {
             tokio::time::timeout(budget, jobs::run(ctx, &job.params))
                 .await

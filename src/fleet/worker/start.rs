@@ -73,8 +73,9 @@ impl Worker {
         server: &'a str,
     ) -> StartingJob<'a> {
         let instance_lease = jobs::takes_instance_lease(job.kind());
-        let lease = chrono::Duration::from_std(self.job.deadline + LEASE_GRACE)
-            .unwrap_or(chrono::Duration::MAX);
+        let budget = self.job.deadline_of(job.kind());
+        let lease =
+            chrono::Duration::from_std(budget + LEASE_GRACE).unwrap_or(chrono::Duration::MAX);
         StartingJob {
             job_id: job.job_id,
             batch_id: job.effective_batch_id(),
