@@ -3,7 +3,8 @@
 //! MariaDB checked by an independent read, the watermark traps of
 //! incremental runs (ties across pages, late commits), resuming after a
 //! failed page, mirror deletes, a source that changed shape, verification
-//! and repair of corrupted chunks, and hostile names.
+//! and repair of corrupted chunks, hostile names, and the `COPY` path of a
+//! fresh copy into PostgreSQL.
 //!
 //! Each test makes its own databases (`dbft_sync_<tag>`) and drops them.
 
@@ -976,4 +977,123 @@ async fn only_a_target_session_writes() {
         target.close().await;
         db.drop().await;
     }
+}
+
+/// An empty `items` table on a PostgreSQL target that logs the first word
+/// of each statement that inserts into it (`COPY` or `INSERT`).
+async fn logged_items(target: &Db) {
+    items(target, "items", 1).await;
+    target
+        .exec(
+            "DELETE FROM items; CREATE TABLE statements (n serial, q text); \
+             CREATE FUNCTION log_statement() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               INSERT INTO statements (q) VALUES (upper(split_part(ltrim(current_query()), ' ', 1))); \
+               RETURN NULL; END $$; \
+             CREATE TRIGGER logged AFTER INSERT ON items FOR EACH STATEMENT \
+               EXECUTE FUNCTION log_statement()",
+        )
+        .await;
+}
+
+/// The statements logged by [`logged_items`] since the `after`-th.
+async fn statements(target: &Db, after: i64) -> Vec<String> {
+    let sql = format!("SELECT q FROM statements WHERE n > {after} ORDER BY n");
+    dump(target, &sql).await.into_iter().flatten().collect()
+}
+
+/// A fresh full copy into an empty PostgreSQL table goes in with `COPY`
+/// and stores what the source has, every type; into a table that is not
+/// empty the same copy upserts. Prints the rate of both paths.
+async fn a_fresh_copy_into_postgres_uses_copy(from: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(PG).await);
+    items(&source, "items", 20_000).await;
+    logged_items(&target).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 5_000);
+    let started = Instant::now();
+    let outcome = run(&source, &target, &job).await;
+    let copied = started.elapsed();
+    succeeded(&outcome);
+    assert_eq!(outcome.rows_applied, 20_000);
+    assert_eq!(statements(&target, 0).await, ["COPY"; 4]);
+    let expected = dump(&source, &items_select(from, "items")).await;
+    assert_eq!(expected, dump(&target, &items_select(PG, "items")).await);
+    job.verify_only = true;
+    all_matched(&run(&source, &target, &job).await.verification);
+    // The same copy into a table holding one row of its own upserts.
+    target
+        .exec(
+            "TRUNCATE items; DELETE FROM dbfleet_sync_checkpoints; \
+             INSERT INTO items (id, small) VALUES (-1, 0); \
+             TRUNCATE statements; ALTER SEQUENCE statements_n_seq RESTART",
+        )
+        .await;
+    job.verify_only = false;
+    let started = Instant::now();
+    succeeded(&run(&source, &target, &job).await);
+    let upserted = started.elapsed();
+    assert_eq!(statements(&target, 0).await, ["INSERT"; 4]);
+    assert_eq!(target.count("items").await, 20_001);
+    println!(
+        "{from} -> postgresql, 20000 rows: COPY {:.0} rows/s, UNNEST upsert {:.0} rows/s",
+        20_000.0 / copied.as_secs_f64(),
+        20_000.0 / upserted.as_secs_f64()
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_postgres_to_postgres_uses_copy() {
+    a_fresh_copy_into_postgres_uses_copy(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_mysql_to_postgres_uses_copy() {
+    a_fresh_copy_into_postgres_uses_copy(MY).await;
+}
+
+/// A `COPY` that fails leaves no row of its page; the run resumed after it
+/// finds the table no longer empty, upserts the rest, and ends equal to the
+/// source with no row twice.
+async fn a_failed_copy_resumes(from: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(PG).await);
+    items(&source, "items", 2_000).await;
+    logged_items(&target).await;
+    target
+        .exec("ALTER TABLE items ADD CONSTRAINT no_1234 CHECK (id <> 1234)")
+        .await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 100);
+    let failed = run(&source, &target, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.rows_applied, 1_200);
+    assert_eq!(target.count("items").await, 1_200);
+    assert_eq!(statements(&target, 0).await, ["COPY"; 12]);
+    target
+        .exec("ALTER TABLE items DROP CONSTRAINT no_1234")
+        .await;
+    job.verify = true;
+    let resumed = run(&source, &target, &job).await;
+    succeeded(&resumed);
+    assert_eq!(resumed.rows_read, 800);
+    assert_eq!(statements(&target, 12).await, ["INSERT"; 8]);
+    all_matched(&resumed.verification);
+    assert_eq!(target.count("items").await, 2_000);
+    assert_eq!(
+        dump(&source, &items_select(from, "items")).await,
+        dump(&target, &items_select(PG, "items")).await
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_resumes_postgres_to_postgres() {
+    a_failed_copy_resumes(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_resumes_mysql_to_postgres() {
+    a_failed_copy_resumes(MY).await;
 }

@@ -171,6 +171,7 @@ async fn synced(
             job,
             plan: &plan,
             run: &mut *run,
+            bulk: false,
         };
         let done = match job.mode {
             SyncMode::Full => copy.full(checkpoint).await?,

@@ -1,6 +1,7 @@
 //! A page's transaction on PostgreSQL: removals, the upsert (rows passed
 //! as `text[]` arrays through `UNNEST`, so a page is one statement whatever
-//! its size) and the checkpoint, committed together.
+//! its size, or a `COPY` into a table a fresh load fills) and the
+//! checkpoint, committed together.
 
 use sqlx::{Connection as _, PgConnection};
 
@@ -40,8 +41,12 @@ pub(in crate::adapters::sync) async fn apply(
     let mut tx = c.begin().await.map_err(map_error)?;
     let removed = remove(&mut tx, a).await?;
     let rows = if a.upsert { a.rows } else { &[] };
-    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
-        upsert(&mut tx, a, chunk).await?;
+    if a.bulk {
+        super::copy::copy_rows(&mut tx, a, rows).await?;
+    } else {
+        for chunk in rows.chunks(a.rows_per_statement.max(1)) {
+            upsert(&mut tx, a, chunk).await?;
+        }
     }
     if let Some(k) = a.checkpoint {
         save_checkpoint(&mut tx, k).await?;

@@ -8,6 +8,7 @@
 //! skipped, and a page applied twice is the same upsert.
 
 use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
+use crate::domain::DbType;
 use crate::message::data_sync::TableRun;
 
 use super::{failed, phase, Plan, TableJob};
@@ -19,6 +20,8 @@ pub(super) struct Copy<'r, 'j> {
     pub job: &'j TableJob<'j>,
     pub plan: &'j Plan,
     pub run: &'r mut TableRun,
+    /// Pages go in with `COPY` (see [`Copy::fresh`]).
+    pub bulk: bool,
 }
 
 impl Copy<'_, '_> {
@@ -33,7 +36,10 @@ impl Copy<'_, '_> {
             Some(k) => (k.position, k.horizon, k.rows_applied),
             // Taken before the first page: rows changed while the copy
             // runs are read again by the next incremental run.
-            None => (None, self.horizon().await?, 0),
+            None => {
+                self.bulk = self.fresh().await?;
+                (None, self.horizon().await?, 0)
+            }
         };
         loop {
             let rows = self.read_page(&plan.key, after.as_deref(), None).await?;
@@ -56,6 +62,20 @@ impl Copy<'_, '_> {
             }
             after = last_key;
         }
+    }
+
+    /// A fresh copy into a PostgreSQL table with no row can insert rather
+    /// than upsert: its pages come in key order, each after the last, under
+    /// the table's sync lock, so none meets a row already there. A resumed
+    /// copy finds the rows of its first run and upserts.
+    async fn fresh(&mut self) -> Result<bool, String> {
+        if self.target.engine() != DbType::Postgresql {
+            return Ok(false);
+        }
+        self.target
+            .is_empty(&self.plan.target_table)
+            .await
+            .map_err(|e| failed(self.job, "reading whether the target table is empty", e))
     }
 
     /// During the copy the position is the last key; at its end, where
@@ -288,6 +308,7 @@ impl Copy<'_, '_> {
             rows_per_statement: self
                 .target
                 .rows_per_statement(job.batch_size, columns.len()),
+            bulk: self.bulk && upsert,
             ..Apply::new(&plan.target_table)
         };
         let removed = self
