@@ -308,6 +308,7 @@ fn job<'a>(spec: &'a TableSpec, target: &Db, mode: SyncMode, batch_size: u32) ->
         verify: false,
         verify_only: false,
         repair: false,
+        max_rejected_rows: 0,
     }
 }
 
@@ -1096,4 +1097,72 @@ async fn a_failed_copy_resumes_postgres_to_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_copy_resumes_mysql_to_postgres() {
     a_failed_copy_resumes(MY).await;
+}
+
+/// Rows the target refuses (a CHECK there that the source lacks) are left
+/// out and reported with their key and the database's reason; the others
+/// sync. Over `max_rejected_rows` the table fails, its last page unapplied.
+async fn refused_rows_are_reported(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 2_000).await;
+    items(&target, "items", 1).await;
+    target
+        .exec("DELETE FROM items; ALTER TABLE items ADD CONSTRAINT no_7 CHECK (id % 100 <> 7)")
+        .await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 100);
+    job.max_rejected_rows = 20;
+    let outcome = run(&source, &target, &job).await;
+    succeeded(&outcome);
+    assert_eq!((outcome.rows_read, outcome.rows_applied), (2_000, 1_980));
+    assert_eq!(outcome.rows_rejected, 20);
+    let keys: Vec<String> = (0..20).map(|i| (i * 100 + 7).to_string()).collect();
+    let found: Vec<String> = outcome
+        .rejected
+        .iter()
+        .map(|r| r.key[0].clone().unwrap())
+        .collect();
+    assert_eq!(found, keys);
+    assert!(
+        outcome.rejected.iter().all(|r| r.reason.contains("no_7")),
+        "{:?}",
+        outcome.rejected[0]
+    );
+    let summary = outcome.rejections().unwrap();
+    assert!(
+        summary.starts_with("20 rows rejected, e.g. key [7]: "),
+        "{summary}"
+    );
+    assert_eq!(target.count("items").await, 1_980);
+    // One more refusal than allowed: the table fails on the 11th page.
+    let backup = Db::new(engine).await;
+    items(&backup, "items", 1).await;
+    backup
+        .exec("DELETE FROM items; ALTER TABLE items ADD CONSTRAINT no_7 CHECK (id % 100 <> 7)")
+        .await;
+    job.max_rejected_rows = 10;
+    job.target_label = format!("backup/{}", backup.name);
+    let failed = run(&source, &backup, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.clone().unwrap();
+    assert!(error.contains("refused more than 10 rows"), "{error}");
+    assert!(
+        error.contains("key [1007]") && error.contains("no_7"),
+        "{error}"
+    );
+    assert_eq!(failed.rows_rejected, 11);
+    assert_eq!(backup.count("items").await, 990);
+    source.drop().await;
+    target.drop().await;
+    backup.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_are_reported_postgres() {
+    refused_rows_are_reported(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_are_reported_mysql() {
+    refused_rows_are_reported(MY).await;
 }

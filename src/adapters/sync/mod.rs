@@ -93,6 +93,22 @@ pub struct Apply<'a> {
     /// PostgreSQL they are written with `COPY`, several times faster than
     /// an upsert, which they do not need. MySQL upserts all the same.
     pub bulk: bool,
+    /// How many rows the target may refuse for their values (a data or
+    /// integrity error) before the page fails. A refused page is written
+    /// again row by row, each under a savepoint, so the rows it accepts are
+    /// kept; `None`: the first refusal fails the page.
+    pub rejects: Option<u64>,
+}
+
+/// What a page's transaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub removed: u64,
+    /// The rows refused: their index in `rows` and the database's reason.
+    pub rejected: Vec<(usize, String)>,
+    /// False when more rows were refused than `rejects` allows: the whole
+    /// transaction, checkpoint included, was rolled back.
+    pub committed: bool,
 }
 
 impl<'a> Apply<'a> {
@@ -108,6 +124,7 @@ impl<'a> Apply<'a> {
             checkpoint: None,
             rows_per_statement: 1,
             bulk: false,
+            rejects: None,
         }
     }
 }
@@ -291,6 +308,16 @@ impl SyncSession {
 
     /// Runs `apply` in one transaction; returns the rows removed.
     pub async fn apply(&mut self, apply: &Apply<'_>) -> Result<u64, Error> {
+        let apply = Apply {
+            rejects: None,
+            ..*apply
+        };
+        self.apply_page(&apply).await.map(|a| a.removed)
+    }
+
+    /// Runs `apply` in one transaction, rows the target refuses set aside
+    /// as `apply.rejects` allows.
+    pub async fn apply_page(&mut self, apply: &Apply<'_>) -> Result<Applied, Error> {
         if self.role != Role::Target {
             return Err(Error::Unsupported(
                 "a source session does not write".to_string(),

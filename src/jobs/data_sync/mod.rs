@@ -208,6 +208,7 @@ fn table_job<'a>(
         verify: params.verify.unwrap_or(def.verify) || params.verify_only,
         verify_only: params.verify_only,
         repair: params.repair,
+        max_rejected_rows: def.limits.max_rejected_rows,
     }
 }
 
@@ -230,6 +231,8 @@ fn unrun(
         position: None,
         verification: None,
         error: Some(why),
+        rows_rejected: 0,
+        rejected: Vec::new(),
     }
 }
 

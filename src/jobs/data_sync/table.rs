@@ -33,6 +33,9 @@ pub struct TableJob<'a> {
     pub verify: bool,
     pub verify_only: bool,
     pub repair: bool,
+    /// Refused rows tolerated before the run fails (see
+    /// [`crate::sync::Limits`]).
+    pub max_rejected_rows: u64,
 }
 
 /// The checkpoint's phases.
@@ -114,6 +117,8 @@ pub async fn run_table(
         position: None,
         verification: None,
         error: None,
+        rows_rejected: 0,
+        rejected: Vec::new(),
     };
     if let Err(e) = locked(source, target, job, &mut run).await {
         run.status = RunStatus::Failed;

@@ -6,9 +6,8 @@
 use sqlx::PgConnection;
 
 use super::D;
-use crate::adapters::postgres::map_error;
 use crate::adapters::sync::scan::table_sql;
-use crate::adapters::sync::{Apply, ColumnKind, Error, Row};
+use crate::adapters::sync::{Apply, ColumnKind, Row};
 
 /// Bytes buffered before they are sent: the page streams, whatever its
 /// size, without holding a second copy of it.
@@ -20,7 +19,7 @@ pub(super) async fn copy_rows(
     c: &mut PgConnection,
     a: &Apply<'_>,
     rows: &[Row],
-) -> Result<(), Error> {
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -30,7 +29,7 @@ pub(super) async fn copy_rows(
         table_sql(D, a.table),
         names.join(", ")
     );
-    let mut copy = c.copy_in_raw(&statement).await.map_err(map_error)?;
+    let mut copy = c.copy_in_raw(&statement).await?;
     let kinds: Vec<&ColumnKind> = a.columns.iter().map(|col| &col.kind).collect();
     let mut buffer = Vec::with_capacity(SEND_AT + 4096);
     for row in rows {
@@ -38,16 +37,16 @@ pub(super) async fn copy_rows(
         if buffer.len() >= SEND_AT {
             if let Err(e) = copy.send(buffer.as_slice()).await {
                 let _ = copy.abort("the page could not be sent").await;
-                return Err(map_error(e));
+                return Err(e);
             }
             buffer.clear();
         }
     }
     if let Err(e) = copy.send(buffer.as_slice()).await {
         let _ = copy.abort("the page could not be sent").await;
-        return Err(map_error(e));
+        return Err(e);
     }
-    copy.finish().await.map(|_| ()).map_err(map_error)
+    copy.finish().await.map(|_| ())
 }
 
 /// One line of `COPY` text: values separated by tabs, NULL as `\N`.

@@ -7,9 +7,11 @@
 //! a run that stops resumes after its last committed page: no row is
 //! skipped, and a page applied twice is the same upsert.
 
-use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
+use crate::adapters::sync::{
+    Applied, Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession,
+};
 use crate::domain::DbType;
-use crate::message::data_sync::TableRun;
+use crate::message::data_sync::{Rejected, TableRun, REJECTED_KEPT};
 
 use super::{failed, phase, Plan, TableJob};
 
@@ -309,23 +311,60 @@ impl Copy<'_, '_> {
                 .target
                 .rows_per_statement(job.batch_size, columns.len()),
             bulk: self.bulk && upsert,
+            rejects: Some(job.max_rejected_rows.saturating_sub(self.run.rows_rejected)),
             ..Apply::new(&plan.target_table)
         };
-        let removed = self
+        let applied = self
             .target
-            .apply(&apply)
+            .apply_page(&apply)
             .await
             .map_err(|e| failed(job, "writing a page to the target", e))?;
+        self.rejected(rows, &applied)?;
         if upsert {
-            self.run.rows_applied += rows.len() as u64;
+            self.run.rows_applied += (rows.len() - applied.rejected.len()) as u64;
         }
-        self.run.rows_deleted += removed;
+        self.run.rows_deleted += applied.removed;
         // Where the checkpoint stands even if a later page fails.
         self.run.position = checkpoint
             .position
             .as_ref()
             .map(|p| p.iter().cloned().map(Some).collect());
         Ok(())
+    }
+}
+
+impl Copy<'_, '_> {
+    /// Counts and lists the rows the target refused; fails the table when
+    /// they were more than `max_rejected_rows` (the page was then rolled
+    /// back, checkpoint included).
+    fn rejected(&mut self, rows: &[Row], applied: &Applied) -> Result<(), String> {
+        let (job, plan) = (self.job, self.plan);
+        for (i, reason) in &applied.rejected {
+            if self.run.rejected.len() < REJECTED_KEPT {
+                let key = plan.key.iter().map(|&k| rows[*i][k].clone()).collect();
+                let reason = reason.clone();
+                self.run.rejected.push(Rejected { key, reason });
+            }
+        }
+        self.run.rows_rejected += applied.rejected.len() as u64;
+        if applied.committed {
+            return Ok(());
+        }
+        let last = applied.rejected.last().map(|(i, reason)| {
+            let key: Vec<&str> = plan
+                .key
+                .iter()
+                .map(|&k| rows[*i][k].as_deref().unwrap_or("NULL"))
+                .collect();
+            format!("key [{}]: {reason}", key.join(", "))
+        });
+        Err(format!(
+            "the target refused more than {} rows (table {} into {}), the last {}; its page was not applied",
+            job.max_rejected_rows,
+            job.spec.name,
+            job.target_label,
+            last.unwrap_or_default()
+        ))
     }
 }
 
