@@ -309,6 +309,8 @@ fn job<'a>(spec: &'a TableSpec, target: &Db, mode: SyncMode, batch_size: u32) ->
         verify_only: false,
         repair: false,
         max_rejected_rows: 0,
+        rows_per_second: None,
+        max_gap: None,
     }
 }
 
@@ -1165,4 +1167,76 @@ async fn refused_rows_are_reported_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_rows_are_reported_mysql() {
     refused_rows_are_reported(MY).await;
+}
+
+/// `rows_per_second` paces the reads: 2,000 rows at 1,000 a second take
+/// at least two seconds, and all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_paces_the_copy() {
+    let (source, target) = (Db::new(PG).await, Db::new(PG).await);
+    items(&source, "items", 2_000).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 200);
+    job.rows_per_second = Some(1_000);
+    let started = Instant::now();
+    let outcome = run(&source, &target, &job).await;
+    let took = started.elapsed();
+    succeeded(&outcome);
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert_eq!(target.count("items").await, 2_000);
+    source.drop().await;
+    target.drop().await;
+}
+
+/// An incremental catch-up over rows spread across nine days, read in
+/// windows of one day of the cursor (pages of 7 inside each): every row
+/// arrives, and the next run finds nothing new.
+async fn a_catch_up_reads_window_by_window(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    events(&source).await;
+    let ago = |days: i64, minutes: i64| match from {
+        DbType::Postgresql => {
+            format!("now() - interval '{days} days' + interval '{minutes} minutes'")
+        }
+        DbType::Mysql => {
+            format!("CURRENT_TIMESTAMP(6) - INTERVAL {days} DAY + INTERVAL {minutes} MINUTE")
+        }
+    };
+    let mut values = Vec::new();
+    for day in 1..=9_i64 {
+        for i in 0..30_i64 {
+            let id = day * 100 + i;
+            values.push(format!("({id}, 'v{id}', {})", ago(day, i * 17)));
+        }
+    }
+    let insert = format!(
+        "INSERT INTO ev (id, v, updated_at) VALUES {}",
+        values.join(", ")
+    );
+    source.exec(&insert).await;
+    let spec = cursor_spec("ev");
+    let mut job = job(&spec, &target, SyncMode::Incremental, 7);
+    job.initial_days = 10;
+    job.max_gap = Some(Duration::from_secs(24 * 3_600));
+    job.verify = true;
+    let outcome = run(&source, &target, &job).await;
+    succeeded(&outcome);
+    assert_eq!((outcome.rows_read, outcome.rows_applied), (270, 270));
+    all_matched(&outcome.verification);
+    assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
+    let again = run(&source, &target, &job).await;
+    succeeded(&again);
+    assert_eq!(again.rows_read, 0);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_reads_window_by_window_postgres_to_mysql() {
+    a_catch_up_reads_window_by_window(PG, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_reads_window_by_window_mysql_to_postgres() {
+    a_catch_up_reads_window_by_window(MY, PG).await;
 }

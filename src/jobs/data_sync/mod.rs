@@ -18,6 +18,8 @@
 mod history;
 pub mod table;
 
+use std::time::Duration;
+
 use chrono::Utc;
 
 use super::{Context, Failure, Job};
@@ -174,8 +176,14 @@ async fn open(
     source: &Instance,
     target: &Endpoint,
 ) -> Result<(SyncSession, SyncSession), Failure> {
-    let from_options = ctx.options(source, Some(&def.source.database))?;
-    let into_options = ctx.options(ctx.instance, Some(&target.database))?;
+    let mut from_options = ctx.options(source, Some(&def.source.database))?;
+    let mut into_options = ctx.options(ctx.instance, Some(&target.database))?;
+    // The definition's own timeout, for both ends: a copy's statements
+    // may rightly take longer (or must take shorter) than a probe's.
+    if let Some(seconds) = def.limits.statement_timeout_seconds {
+        from_options.statement_timeout = Duration::from_secs(seconds);
+        into_options.statement_timeout = Duration::from_secs(seconds);
+    }
     let from = SyncSession::open(source.db_type, &from_options, Role::Source);
     let from = ctx.remote("connect", from).await?;
     let into = SyncSession::open(ctx.instance.db_type, &into_options, Role::Target);
@@ -209,6 +217,10 @@ fn table_job<'a>(
         verify_only: params.verify_only,
         repair: params.repair,
         max_rejected_rows: def.limits.max_rejected_rows,
+        rows_per_second: def.limits.rows_per_second,
+        max_gap: Some(Duration::from_secs(
+            u64::from(def.limits.max_gap_hours) * 3_600,
+        )),
     }
 }
 

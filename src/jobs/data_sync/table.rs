@@ -13,6 +13,7 @@ use crate::message::data_sync::{RunStatus, TableRun};
 use crate::sync::{SyncMode, TableSpec};
 
 mod copy;
+mod limits;
 mod verify;
 
 use self::copy::Copy;
@@ -36,6 +37,11 @@ pub struct TableJob<'a> {
     /// Refused rows tolerated before the run fails (see
     /// [`crate::sync::Limits`]).
     pub max_rejected_rows: u64,
+    /// Rows read from the source per second, at most, over the copy.
+    pub rows_per_second: Option<u32>,
+    /// The widest span of the first (time) cursor column one incremental
+    /// statement reads; `None`: up to the horizon at once.
+    pub max_gap: Option<Duration>,
 }
 
 /// The checkpoint's phases.
@@ -177,6 +183,7 @@ async fn synced(
             plan: &plan,
             run: &mut *run,
             bulk: false,
+            started: std::time::Instant::now(),
         };
         let done = match job.mode {
             SyncMode::Full => copy.full(checkpoint).await?,

@@ -7,13 +7,13 @@
 //! a run that stops resumes after its last committed page: no row is
 //! skipped, and a page applied twice is the same upsert.
 
-use crate::adapters::sync::{
-    Applied, Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession,
-};
+use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
 use crate::domain::DbType;
-use crate::message::data_sync::{Rejected, TableRun, REJECTED_KEPT};
+use crate::message::data_sync::TableRun;
 
-use super::{failed, phase, Plan, TableJob};
+use super::{failed, limits, phase, Plan, TableJob};
+
+mod rejected;
 
 /// One table's copy: both sessions, what to do, and the run's counters.
 pub(super) struct Copy<'r, 'j> {
@@ -24,6 +24,8 @@ pub(super) struct Copy<'r, 'j> {
     pub run: &'r mut TableRun,
     /// Pages go in with `COPY` (see [`Copy::fresh`]).
     pub bulk: bool,
+    /// When the copy began: the origin of its `rows_per_second` pace.
+    pub started: std::time::Instant,
 }
 
 impl Copy<'_, '_> {
@@ -119,32 +121,55 @@ impl Copy<'_, '_> {
         k.horizon = self.horizon().await?;
         k.mode = "incremental".to_string();
         let order: Vec<usize> = plan.cursor.iter().chain(&plan.key).copied().collect();
+        let mut window = self.next_window(k.position.as_ref().and_then(|p| p.first()), &k);
+        let mut wrote = false;
         loop {
-            let rows = self.next_page(&order, &k).await?;
-            let Some(last) = rows.last() else { break };
-            k.phase = phase::AFTER.to_string();
-            k.position = Some(values(last, &order));
-            k.rows_applied += rows.len() as u64;
-            self.write(&rows, true, Removal::Nothing, &k).await?;
-            if rows.len() < self.batch() {
-                return Ok(k);
+            let rows = self.next_page(&order, &k, window.as_deref()).await?;
+            let short = rows.len() < self.batch();
+            if let Some(last) = rows.last() {
+                k.phase = phase::AFTER.to_string();
+                k.position = Some(values(last, &order));
+                k.rows_applied += rows.len() as u64;
+                self.write(&rows, true, Removal::Nothing, &k).await?;
+                wrote = true;
+            }
+            if short {
+                match window.take() {
+                    Some(end) => window = self.next_window(Some(&end), &k),
+                    None => break,
+                }
             }
         }
-        // Nothing new: the start and the horizon are kept all the same.
-        self.write(&[], false, Removal::Nothing, &k).await?;
+        if !wrote {
+            // Nothing new: the start and the horizon are kept all the same.
+            self.write(&[], false, Removal::Nothing, &k).await?;
+        }
         Ok(k)
+    }
+
+    /// The end of the window after `start` (a first cursor value), below
+    /// the horizon; `None` when the rest up to the horizon is read at once.
+    fn next_window(&self, start: Option<&String>, k: &Checkpoint) -> Option<String> {
+        let gap = self.job.max_gap?;
+        self.plan.time_cursor()?;
+        limits::window_end(start?, gap, k.horizon.as_deref()?)
     }
 
     /// The page after the checkpoint `k`: strictly after its position, or
     /// from its first cursor value; below its horizon.
-    async fn next_page(&mut self, order: &[usize], k: &Checkpoint) -> Result<Vec<Row>, String> {
+    async fn next_page(
+        &mut self,
+        order: &[usize],
+        k: &Checkpoint,
+        window: Option<&str>,
+    ) -> Result<Vec<Row>, String> {
         let (after, since) = match k.phase.as_str() {
             phase::AFTER => (k.position.as_deref(), None),
             _ => (None, k.position.as_ref().and_then(|p| p.first())),
         };
         let bounds = Bounds {
             since: since.map(String::as_str),
-            before: k.horizon.as_deref(),
+            before: window.or(k.horizon.as_deref()),
         };
         self.read_page(order, after, Some(bounds)).await
     }
@@ -286,6 +311,10 @@ impl Copy<'_, '_> {
             .await
             .map_err(|e| failed(job, "reading the source", e))?;
         self.run.rows_read += rows.len() as u64;
+        if let Some(rate) = job.rows_per_second {
+            let elapsed = self.started.elapsed();
+            tokio::time::sleep(limits::pause(self.run.rows_read, elapsed, rate)).await;
+        }
         Ok(rows)
     }
 
@@ -330,41 +359,6 @@ impl Copy<'_, '_> {
             .as_ref()
             .map(|p| p.iter().cloned().map(Some).collect());
         Ok(())
-    }
-}
-
-impl Copy<'_, '_> {
-    /// Counts and lists the rows the target refused; fails the table when
-    /// they were more than `max_rejected_rows` (the page was then rolled
-    /// back, checkpoint included).
-    fn rejected(&mut self, rows: &[Row], applied: &Applied) -> Result<(), String> {
-        let (job, plan) = (self.job, self.plan);
-        for (i, reason) in &applied.rejected {
-            if self.run.rejected.len() < REJECTED_KEPT {
-                let key = plan.key.iter().map(|&k| rows[*i][k].clone()).collect();
-                let reason = reason.clone();
-                self.run.rejected.push(Rejected { key, reason });
-            }
-        }
-        self.run.rows_rejected += applied.rejected.len() as u64;
-        if applied.committed {
-            return Ok(());
-        }
-        let last = applied.rejected.last().map(|(i, reason)| {
-            let key: Vec<&str> = plan
-                .key
-                .iter()
-                .map(|&k| rows[*i][k].as_deref().unwrap_or("NULL"))
-                .collect();
-            format!("key [{}]: {reason}", key.join(", "))
-        });
-        Err(format!(
-            "the target refused more than {} rows (table {} into {}), the last {}; its page was not applied",
-            job.max_rejected_rows,
-            job.spec.name,
-            job.target_label,
-            last.unwrap_or_default()
-        ))
     }
 }
 
