@@ -3,8 +3,9 @@
 //! MariaDB checked by an independent read, the watermark traps of
 //! incremental runs (ties across pages, late commits), resuming after a
 //! failed page, mirror deletes, a source that changed shape, verification
-//! and repair of corrupted chunks, hostile names, and the `COPY` path of a
-//! fresh copy into PostgreSQL.
+//! and repair of corrupted chunks, hostile names, the `COPY` path of a
+//! fresh copy into PostgreSQL, rows the target refuses, the rate limit and
+//! the windows of an incremental catch-up.
 //!
 //! Each test makes its own databases (`dbft_sync_<tag>`) and drops them.
 
