@@ -505,7 +505,7 @@ fn data_sync_result() -> JobResult {
                 mode: dbfleet::sync::SyncMode::Incremental,
                 status: data_sync::RunStatus::Success,
                 rows_read: 5120,
-                rows_applied: 5120,
+                rows_applied: 5119,
                 rows_deleted: 0,
                 position: Some(vec![
                     Some("2026-04-01 01:59:00.000000".to_string()),
@@ -517,6 +517,13 @@ fn data_sync_result() -> JobResult {
                     ..Default::default()
                 }),
                 error: None,
+                rows_rejected: 1,
+                rejected: vec![data_sync::Rejected {
+                    key: vec![Some("90007".to_string())],
+                    reason: "new row for relation \"orders\" violates check constraint \
+                             \"orders_total_check\" (SQLSTATE 23514)"
+                        .to_string(),
+                }],
             }],
         })),
         started_at: at(2026, 4, 1, 2, 0, 1, 0),

@@ -3,7 +3,9 @@
 //! MariaDB checked by an independent read, the watermark traps of
 //! incremental runs (ties across pages, late commits), resuming after a
 //! failed page, mirror deletes, a source that changed shape, verification
-//! and repair of corrupted chunks, and hostile names.
+//! and repair of corrupted chunks, hostile names, the `COPY` path of a
+//! fresh copy into PostgreSQL, rows the target refuses, the rate limit and
+//! the windows of an incremental catch-up.
 //!
 //! Each test makes its own databases (`dbft_sync_<tag>`) and drops them.
 
@@ -307,6 +309,9 @@ fn job<'a>(spec: &'a TableSpec, target: &Db, mode: SyncMode, batch_size: u32) ->
         verify: false,
         verify_only: false,
         repair: false,
+        max_rejected_rows: 0,
+        rows_per_second: None,
+        max_gap: None,
     }
 }
 
@@ -976,4 +981,263 @@ async fn only_a_target_session_writes() {
         target.close().await;
         db.drop().await;
     }
+}
+
+/// An empty `items` table on a PostgreSQL target that logs the first word
+/// of each statement that inserts into it (`COPY` or `INSERT`).
+async fn logged_items(target: &Db) {
+    items(target, "items", 1).await;
+    target
+        .exec(
+            "DELETE FROM items; CREATE TABLE statements (n serial, q text); \
+             CREATE FUNCTION log_statement() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               INSERT INTO statements (q) VALUES (upper(split_part(ltrim(current_query()), ' ', 1))); \
+               RETURN NULL; END $$; \
+             CREATE TRIGGER logged AFTER INSERT ON items FOR EACH STATEMENT \
+               EXECUTE FUNCTION log_statement()",
+        )
+        .await;
+}
+
+/// The statements logged by [`logged_items`] since the `after`-th.
+async fn statements(target: &Db, after: i64) -> Vec<String> {
+    let sql = format!("SELECT q FROM statements WHERE n > {after} ORDER BY n");
+    dump(target, &sql).await.into_iter().flatten().collect()
+}
+
+/// A fresh full copy into an empty PostgreSQL table goes in with `COPY`
+/// and stores what the source has, every type; into a table that is not
+/// empty the same copy upserts. Prints the rate of both paths.
+async fn a_fresh_copy_into_postgres_uses_copy(from: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(PG).await);
+    items(&source, "items", 20_000).await;
+    logged_items(&target).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 5_000);
+    let started = Instant::now();
+    let outcome = run(&source, &target, &job).await;
+    let copied = started.elapsed();
+    succeeded(&outcome);
+    assert_eq!(outcome.rows_applied, 20_000);
+    assert_eq!(statements(&target, 0).await, ["COPY"; 4]);
+    let expected = dump(&source, &items_select(from, "items")).await;
+    assert_eq!(expected, dump(&target, &items_select(PG, "items")).await);
+    job.verify_only = true;
+    all_matched(&run(&source, &target, &job).await.verification);
+    // The same copy into a table holding one row of its own upserts.
+    target
+        .exec(
+            "TRUNCATE items; DELETE FROM dbfleet_sync_checkpoints; \
+             INSERT INTO items (id, small) VALUES (-1, 0); \
+             TRUNCATE statements; ALTER SEQUENCE statements_n_seq RESTART",
+        )
+        .await;
+    job.verify_only = false;
+    let started = Instant::now();
+    succeeded(&run(&source, &target, &job).await);
+    let upserted = started.elapsed();
+    assert_eq!(statements(&target, 0).await, ["INSERT"; 4]);
+    assert_eq!(target.count("items").await, 20_001);
+    println!(
+        "{from} -> postgresql, 20000 rows: COPY {:.0} rows/s, UNNEST upsert {:.0} rows/s",
+        20_000.0 / copied.as_secs_f64(),
+        20_000.0 / upserted.as_secs_f64()
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_postgres_to_postgres_uses_copy() {
+    a_fresh_copy_into_postgres_uses_copy(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_mysql_to_postgres_uses_copy() {
+    a_fresh_copy_into_postgres_uses_copy(MY).await;
+}
+
+/// A `COPY` that fails leaves no row of its page; the run resumed after it
+/// finds the table no longer empty, upserts the rest, and ends equal to the
+/// source with no row twice.
+async fn a_failed_copy_resumes(from: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(PG).await);
+    items(&source, "items", 2_000).await;
+    logged_items(&target).await;
+    target
+        .exec("ALTER TABLE items ADD CONSTRAINT no_1234 CHECK (id <> 1234)")
+        .await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 100);
+    let failed = run(&source, &target, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.rows_applied, 1_200);
+    assert_eq!(target.count("items").await, 1_200);
+    assert_eq!(statements(&target, 0).await, ["COPY"; 12]);
+    target
+        .exec("ALTER TABLE items DROP CONSTRAINT no_1234")
+        .await;
+    job.verify = true;
+    let resumed = run(&source, &target, &job).await;
+    succeeded(&resumed);
+    assert_eq!(resumed.rows_read, 800);
+    assert_eq!(statements(&target, 12).await, ["INSERT"; 8]);
+    all_matched(&resumed.verification);
+    assert_eq!(target.count("items").await, 2_000);
+    assert_eq!(
+        dump(&source, &items_select(from, "items")).await,
+        dump(&target, &items_select(PG, "items")).await
+    );
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_resumes_postgres_to_postgres() {
+    a_failed_copy_resumes(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_resumes_mysql_to_postgres() {
+    a_failed_copy_resumes(MY).await;
+}
+
+/// Rows the target refuses (a CHECK there that the source lacks) are left
+/// out and reported with their key and the database's reason; the others
+/// sync. Over `max_rejected_rows` the table fails, its last page unapplied.
+async fn refused_rows_are_reported(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 2_000).await;
+    items(&target, "items", 1).await;
+    target
+        .exec("DELETE FROM items; ALTER TABLE items ADD CONSTRAINT no_7 CHECK (id % 100 <> 7)")
+        .await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 100);
+    job.max_rejected_rows = 20;
+    let outcome = run(&source, &target, &job).await;
+    succeeded(&outcome);
+    assert_eq!((outcome.rows_read, outcome.rows_applied), (2_000, 1_980));
+    assert_eq!(outcome.rows_rejected, 20);
+    let keys: Vec<String> = (0..20).map(|i| (i * 100 + 7).to_string()).collect();
+    let found: Vec<String> = outcome
+        .rejected
+        .iter()
+        .map(|r| r.key[0].clone().unwrap())
+        .collect();
+    assert_eq!(found, keys);
+    assert!(
+        outcome.rejected.iter().all(|r| r.reason.contains("no_7")),
+        "{:?}",
+        outcome.rejected[0]
+    );
+    let summary = outcome.rejections().unwrap();
+    assert!(
+        summary.starts_with("20 rows rejected, e.g. key [7]: "),
+        "{summary}"
+    );
+    assert_eq!(target.count("items").await, 1_980);
+    // One more refusal than allowed: the table fails on the 11th page.
+    let backup = Db::new(engine).await;
+    items(&backup, "items", 1).await;
+    backup
+        .exec("DELETE FROM items; ALTER TABLE items ADD CONSTRAINT no_7 CHECK (id % 100 <> 7)")
+        .await;
+    job.max_rejected_rows = 10;
+    job.target_label = format!("backup/{}", backup.name);
+    let failed = run(&source, &backup, &job).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.clone().unwrap();
+    assert!(error.contains("refused more than 10 rows"), "{error}");
+    assert!(
+        error.contains("key [1007]") && error.contains("no_7"),
+        "{error}"
+    );
+    assert_eq!(failed.rows_rejected, 11);
+    assert_eq!(backup.count("items").await, 990);
+    source.drop().await;
+    target.drop().await;
+    backup.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_are_reported_postgres() {
+    refused_rows_are_reported(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_are_reported_mysql() {
+    refused_rows_are_reported(MY).await;
+}
+
+/// `rows_per_second` paces the reads: 2,000 rows at 1,000 a second take
+/// at least two seconds, and all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_paces_the_copy() {
+    let (source, target) = (Db::new(PG).await, Db::new(PG).await);
+    items(&source, "items", 2_000).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 200);
+    job.rows_per_second = Some(1_000);
+    let started = Instant::now();
+    let outcome = run(&source, &target, &job).await;
+    let took = started.elapsed();
+    succeeded(&outcome);
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert_eq!(target.count("items").await, 2_000);
+    source.drop().await;
+    target.drop().await;
+}
+
+/// An incremental catch-up over rows spread across nine days, read in
+/// windows of one day of the cursor (pages of 7 inside each): every row
+/// arrives, and the next run finds nothing new.
+async fn a_catch_up_reads_window_by_window(from: DbType, to: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(to).await);
+    events(&source).await;
+    let ago = |days: i64, minutes: i64| match from {
+        DbType::Postgresql => {
+            format!("now() - interval '{days} days' + interval '{minutes} minutes'")
+        }
+        DbType::Mysql => {
+            format!("CURRENT_TIMESTAMP(6) - INTERVAL {days} DAY + INTERVAL {minutes} MINUTE")
+        }
+    };
+    let mut values = Vec::new();
+    for day in 1..=9_i64 {
+        for i in 0..30_i64 {
+            let id = day * 100 + i;
+            values.push(format!("({id}, 'v{id}', {})", ago(day, i * 17)));
+        }
+    }
+    let insert = format!(
+        "INSERT INTO ev (id, v, updated_at) VALUES {}",
+        values.join(", ")
+    );
+    source.exec(&insert).await;
+    let spec = cursor_spec("ev");
+    let mut job = job(&spec, &target, SyncMode::Incremental, 7);
+    job.initial_days = 10;
+    job.max_gap = Some(Duration::from_secs(24 * 3_600));
+    job.verify = true;
+    let outcome = run(&source, &target, &job).await;
+    succeeded(&outcome);
+    assert_eq!((outcome.rows_read, outcome.rows_applied), (270, 270));
+    all_matched(&outcome.verification);
+    assert_eq!(ev_ids(&source).await, ev_ids(&target).await);
+    let again = run(&source, &target, &job).await;
+    succeeded(&again);
+    assert_eq!(again.rows_read, 0);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_reads_window_by_window_postgres_to_mysql() {
+    a_catch_up_reads_window_by_window(PG, MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_reads_window_by_window_mysql_to_postgres() {
+    a_catch_up_reads_window_by_window(MY, PG).await;
 }

@@ -18,12 +18,18 @@
 //!     settle: 1m                 # how old a row must be to be passed
 //!     verify: true               # checksum chunks after each run
 //!     enabled: true
+//!     max_rejected_rows: 100     # rows the target may refuse
+//!     rows_per_second: 20000     # pace of the reads on the source
+//!     statement_timeout: 10m     # both sessions, instead of the job's
+//!     max_gap_hours: 24          # widest window of a catch-up read
 //!     incremental_every: 15m     # run by `dbfleet serve` (schedule
 //!     verify_every: 1d           #   `sync.orders-backup.incremental`, …)
 //! ```
 //!
 //! Whether the instances exist is checked when the definitions are
 //! reconciled, against the registry; here only their shape is.
+
+mod limits;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -78,6 +84,7 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let settle = s.duration("settle", DEFAULT_SETTLE, Duration::ZERO);
     let verify = s.bool_or("verify", false);
     let enabled = s.bool_or("enabled", true);
+    let limits = limits::limits(s);
     let every = Cadences {
         incremental: every(s, "incremental_every"),
         full: every(s, "full_every"),
@@ -98,6 +105,7 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
                 verify,
                 enabled,
                 every,
+                limits,
             })
         }
         _ => None,

@@ -186,6 +186,7 @@ mod tests {
                 verify: false,
                 enabled,
                 every: Default::default(),
+                limits: Default::default(),
             },
             declared: true,
             enabled_override,

@@ -88,6 +88,47 @@ pub struct TableRun {
     /// Why the table failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Rows the target refused for their values, not applied.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_rejected: u64,
+    /// The first of them (at most [`REJECTED_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
+}
+
+/// How many refused rows a table's run lists: enough to see the pattern,
+/// few enough for a result message.
+pub const REJECTED_KEPT: usize = 20;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A row the target refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The row's key, canonical text.
+    pub key: Vec<Option<String>>,
+    /// The target database's message.
+    pub reason: String,
+}
+
+impl TableRun {
+    /// `N rows rejected, e.g. key [..]: reason`, when any were.
+    pub fn rejections(&self) -> Option<String> {
+        let first = self.rejected.first()?;
+        let key: Vec<&str> = first
+            .key
+            .iter()
+            .map(|v| v.as_deref().unwrap_or("NULL"))
+            .collect();
+        Some(format!(
+            "{} rows rejected, e.g. key [{}]: {}",
+            self.rows_rejected,
+            key.join(", "),
+            first.reason
+        ))
+    }
 }
 
 /// A table's run status, in the words of batches.

@@ -54,6 +54,55 @@ pub struct SyncDefinition {
     /// How often `dbfleet serve` runs it, by mode; none: only on demand.
     #[serde(default)]
     pub every: Cadences,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+/// Rows a table's run may leave out when the target refuses them.
+pub const DEFAULT_MAX_REJECTED_ROWS: u64 = 100;
+/// The widest window of an incremental catch-up, in hours of the first
+/// cursor column.
+pub const DEFAULT_MAX_GAP_HOURS: u32 = 24;
+
+/// How much a definition may load its source, and how many refused rows
+/// it tolerates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Rows the target may refuse (for their values) before the table's
+    /// run fails; 0: the first fails it.
+    #[serde(default = "max_rejected_rows")]
+    pub max_rejected_rows: u64,
+    /// Rows read from the source per second, at most, on average over the
+    /// run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_second: Option<u32>,
+    /// The statement timeout of both sessions, in seconds, instead of the
+    /// job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_seconds: Option<u64>,
+    /// An incremental run reads at most this many hours of the first
+    /// (time) cursor column per statement.
+    #[serde(default = "max_gap_hours")]
+    pub max_gap_hours: u32,
+}
+
+fn max_rejected_rows() -> u64 {
+    DEFAULT_MAX_REJECTED_ROWS
+}
+
+fn max_gap_hours() -> u32 {
+    DEFAULT_MAX_GAP_HOURS
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_rejected_rows: DEFAULT_MAX_REJECTED_ROWS,
+            rows_per_second: None,
+            statement_timeout_seconds: None,
+            max_gap_hours: DEFAULT_MAX_GAP_HOURS,
+        }
+    }
 }
 
 /// The periods of a definition's runs, in seconds, each dividing a minute,

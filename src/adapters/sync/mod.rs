@@ -8,7 +8,9 @@
 //! transaction together with its checkpoint (`dbfleet_sync_checkpoints` in
 //! the target database), so an interrupted run resumes from its last
 //! committed page. `postgres.rs` and `mysql.rs` hold each engine's
-//! statements (`write.rs` under each: a page's transaction), `shape.rs` the
+//! statements (`write.rs` under each: a page's transaction; `copy.rs`
+//! under `postgres`: the `COPY` of a fresh load), `apply.rs` what a page's
+//! transaction is asked to do and what it did, `shape.rs` the
 //! table shapes and their fingerprint, `scan.rs` what a keyset read asks
 //! for.
 //!
@@ -22,12 +24,14 @@
 //! point on both engines; a source whose key has another collation is
 //! sorted for each page instead of read along its index.
 
+mod apply;
 mod canonical;
 mod mysql;
 mod postgres;
 mod scan;
 mod shape;
 
+pub use apply::{Applied, Apply, Removal};
 pub use scan::{KeyRange, Scan};
 pub use shape::{fingerprint_change, Column, ColumnKind, TableShape};
 
@@ -63,48 +67,6 @@ pub struct Checkpoint {
     pub horizon: Option<String>,
     pub fingerprint: String,
     pub rows_applied: u64,
-}
-
-/// What a target transaction removes before it upserts its rows.
-#[derive(Debug, Clone, Copy)]
-pub enum Removal<'a> {
-    Nothing,
-    /// The rows of the range whose key is none of the page's.
-    Unlisted(&'a KeyRange),
-    /// Every row of the range.
-    All(&'a KeyRange),
-}
-
-/// One target transaction: removals, upserts, the checkpoint.
-pub struct Apply<'a> {
-    pub table: &'a str,
-    /// The target's columns, in the order of the rows' values.
-    pub columns: &'a [&'a Column],
-    /// Positions in `columns` of the key.
-    pub key: &'a [usize],
-    pub rows: &'a [Row],
-    /// Write `rows`; when false they only list the keys a removal keeps.
-    pub upsert: bool,
-    pub removal: Removal<'a>,
-    pub checkpoint: Option<&'a Checkpoint>,
-    /// Rows per statement, at most (the MySQL bind limit is the caller's).
-    pub rows_per_statement: usize,
-}
-
-impl<'a> Apply<'a> {
-    /// A transaction on `table` that does nothing yet.
-    pub fn new(table: &'a str) -> Self {
-        Apply {
-            table,
-            columns: &[],
-            key: &[],
-            rows: &[],
-            upsert: false,
-            removal: Removal::Nothing,
-            checkpoint: None,
-            rows_per_statement: 1,
-        }
-    }
 }
 
 /// Row count and sum of row hashes of one key range on one side.
@@ -244,6 +206,14 @@ impl SyncSession {
         }
     }
 
+    /// Whether `table` holds no row at all.
+    pub async fn is_empty(&mut self, table: &str) -> Result<bool, Error> {
+        match &mut self.conn {
+            Conn::Postgres(c) => postgres::is_empty(c, table).await,
+            Conn::Mysql(c) => mysql::is_empty(c, table).await,
+        }
+    }
+
     /// The source clock minus `back`, as canonical text of `column`'s kind.
     /// With `hold`, on PostgreSQL, no later than the start of the oldest
     /// transaction open in the database: a row it stamped may commit later.
@@ -278,6 +248,16 @@ impl SyncSession {
 
     /// Runs `apply` in one transaction; returns the rows removed.
     pub async fn apply(&mut self, apply: &Apply<'_>) -> Result<u64, Error> {
+        let apply = Apply {
+            rejects: None,
+            ..*apply
+        };
+        self.apply_page(&apply).await.map(|a| a.removed)
+    }
+
+    /// Runs `apply` in one transaction, rows the target refuses set aside
+    /// as `apply.rejects` allows.
+    pub async fn apply_page(&mut self, apply: &Apply<'_>) -> Result<Applied, Error> {
         if self.role != Role::Target {
             return Err(Error::Unsupported(
                 "a source session does not write".to_string(),

@@ -236,6 +236,16 @@ pub(super) async fn load_checkpoint(
     }))
 }
 
+/// Whether `table` holds no row: one index or heap page read at most.
+pub(super) async fn is_empty(c: &mut MySqlConnection, table: &str) -> Result<bool, Error> {
+    let sql = format!("SELECT 1 FROM {} LIMIT 1", table_sql(D, table));
+    let row = sqlx::query(&sql)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_error)?;
+    Ok(row.is_none())
+}
+
 /// Takes (`take`) or releases the table's named lock. Names are
 /// server-wide and at most 64 characters: the database and the table,
 /// hashed.

@@ -13,6 +13,7 @@ use super::scan::{split_name, table_sql, Sql};
 use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
 use crate::adapters::postgres::map_error;
 
+mod copy;
 mod write;
 
 pub(super) use self::write::apply;
@@ -221,6 +222,16 @@ pub(super) async fn load_checkpoint(
         fingerprint: row.try_get(4).map_err(map_error)?,
         rows_applied: u64::try_from(applied).unwrap_or(0),
     }))
+}
+
+/// Whether `table` holds no row: one index or heap page read at most.
+pub(super) async fn is_empty(c: &mut PgConnection, table: &str) -> Result<bool, Error> {
+    let sql = format!("SELECT 1 FROM {} LIMIT 1", table_sql(D, table));
+    let row = sqlx::query(&sql)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_error)?;
+    Ok(row.is_none())
 }
 
 /// Takes (`take`) or releases the table's advisory lock: session level, so

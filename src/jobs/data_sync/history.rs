@@ -40,7 +40,7 @@ pub(super) async fn ended(
         rows_deleted: count(run.rows_deleted),
         chunks_verified: verified.map(|v| count(v.chunks)),
         chunks_differing: verified.map(|v| count(v.differing())),
-        error: run.error.clone(),
+        error: run.error.clone().or_else(|| run.rejections()),
         ..row(ctx, definition, (&run.table, &run.target), run.mode, at)
     };
     Ok(ctx.store.sync_runs().record(&record).await?)

@@ -18,10 +18,13 @@
 mod history;
 pub mod table;
 
+use std::time::Duration;
+
 use chrono::Utc;
 
 use super::{Context, Failure, Job};
 use crate::adapters::sync::{Role, SyncSession};
+use crate::adapters::ConnectOptions;
 use crate::message::data_sync::{Output, Params, RunStatus, TableRun};
 use crate::message::{ErrorClass, JobError};
 use crate::store::{Instance, StoredSync, Tally};
@@ -174,8 +177,8 @@ async fn open(
     source: &Instance,
     target: &Endpoint,
 ) -> Result<(SyncSession, SyncSession), Failure> {
-    let from_options = ctx.options(source, Some(&def.source.database))?;
-    let into_options = ctx.options(ctx.instance, Some(&target.database))?;
+    let from_options = timed(ctx.options(source, Some(&def.source.database))?, def);
+    let into_options = timed(ctx.options(ctx.instance, Some(&target.database))?, def);
     let from = SyncSession::open(source.db_type, &from_options, Role::Source);
     let from = ctx.remote("connect", from).await?;
     let into = SyncSession::open(ctx.instance.db_type, &into_options, Role::Target);
@@ -186,6 +189,16 @@ async fn open(
             Err(e.into())
         }
     }
+}
+
+/// The definition's own statement timeout, when it has one, for both
+/// ends: a copy's statements may rightly take longer (or must take
+/// shorter) than the job's.
+fn timed(mut options: ConnectOptions, def: &SyncDefinition) -> ConnectOptions {
+    if let Some(seconds) = def.limits.statement_timeout_seconds {
+        options.statement_timeout = Duration::from_secs(seconds);
+    }
+    options
 }
 
 /// How to run `spec` into the target `label`: the definition's settings,
@@ -208,6 +221,11 @@ fn table_job<'a>(
         verify: params.verify.unwrap_or(def.verify) || params.verify_only,
         verify_only: params.verify_only,
         repair: params.repair,
+        max_rejected_rows: def.limits.max_rejected_rows,
+        rows_per_second: def.limits.rows_per_second,
+        max_gap: Some(Duration::from_secs(
+            u64::from(def.limits.max_gap_hours) * 3_600,
+        )),
     }
 }
 
@@ -230,6 +248,8 @@ fn unrun(
         position: None,
         verification: None,
         error: Some(why),
+        rows_rejected: 0,
+        rejected: Vec::new(),
     }
 }
 
@@ -252,4 +272,48 @@ fn failed(output: &Output) -> Option<String> {
             failed.join("; ")
         )
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn definition(timeout: Option<u64>) -> SyncDefinition {
+        serde_json::from_value(serde_json::json!({
+            "name": "o",
+            "source": { "instance": "p", "database": "s" },
+            "targets": [ { "instance": "b", "database": "s" } ],
+            "mode": "full",
+            "tables": [ { "name": "t" } ],
+            "batch_size": 5000,
+            "initial_days": 1825,
+            "settle_seconds": 60,
+            "enabled": true,
+            "statement_timeout_seconds": timeout,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_definition_statement_timeout_overrides_the_jobs() {
+        let options = ConnectOptions {
+            host: "h".to_string(),
+            port: 5432,
+            username: "u".to_string(),
+            password: String::new().into(),
+            database: Some("s".to_string()),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(5),
+            tls: Default::default(),
+        };
+        // A definition stored before the limits existed has their defaults.
+        let stored = definition(None);
+        assert_eq!(stored.limits, crate::sync::Limits::default());
+        let kept = timed(options.clone(), &stored);
+        assert_eq!(kept.statement_timeout, Duration::from_secs(30));
+        let set = timed(options, &definition(Some(600)));
+        assert_eq!(set.statement_timeout, Duration::from_secs(600));
+    }
 }

@@ -13,6 +13,7 @@ use crate::message::data_sync::{RunStatus, TableRun};
 use crate::sync::{SyncMode, TableSpec};
 
 mod copy;
+mod limits;
 mod verify;
 
 use self::copy::Copy;
@@ -33,6 +34,14 @@ pub struct TableJob<'a> {
     pub verify: bool,
     pub verify_only: bool,
     pub repair: bool,
+    /// Refused rows tolerated before the run fails (see
+    /// [`crate::sync::Limits`]).
+    pub max_rejected_rows: u64,
+    /// Rows read from the source per second, at most, over the copy.
+    pub rows_per_second: Option<u32>,
+    /// The widest span of the first (time) cursor column one incremental
+    /// statement reads; `None`: up to the horizon at once.
+    pub max_gap: Option<Duration>,
 }
 
 /// The checkpoint's phases.
@@ -114,6 +123,8 @@ pub async fn run_table(
         position: None,
         verification: None,
         error: None,
+        rows_rejected: 0,
+        rejected: Vec::new(),
     };
     if let Err(e) = locked(source, target, job, &mut run).await {
         run.status = RunStatus::Failed;
@@ -171,6 +182,8 @@ async fn synced(
             job,
             plan: &plan,
             run: &mut *run,
+            bulk: false,
+            started: std::time::Instant::now(),
         };
         let done = match job.mode {
             SyncMode::Full => copy.full(checkpoint).await?,

@@ -7,7 +7,7 @@ use sqlx::{Connection as _, MySqlConnection};
 use super::{read, D};
 use crate::adapters::mysql::map_error;
 use crate::adapters::sync::scan::{table_sql, Sql};
-use crate::adapters::sync::{Apply, Checkpoint, Column, Error, Row, Scan};
+use crate::adapters::sync::{Applied, Apply, Checkpoint, Column, Error, Row, Scan};
 
 /// Keys per `DELETE`: an `OR` of equalities the range optimizer still
 /// reads as point lookups.
@@ -42,18 +42,103 @@ async fn save_checkpoint(c: &mut MySqlConnection, k: &Checkpoint) -> Result<(), 
 pub(in crate::adapters::sync) async fn apply(
     c: &mut MySqlConnection,
     a: &Apply<'_>,
-) -> Result<u64, Error> {
+) -> Result<Applied, Error> {
     let mut tx = c.begin().await.map_err(map_error)?;
     let removed = remove(&mut tx, a).await?;
     let rows = if a.upsert { a.rows } else { &[] };
-    for chunk in statements(rows, a.rows_per_statement) {
-        upsert(&mut tx, a, chunk).await?;
+    let rejected = match a.rejects {
+        None => {
+            write_rows(&mut tx, a, rows).await.map_err(map_error)?;
+            Vec::new()
+        }
+        Some(allowed) => rejecting(&mut tx, a, rows, allowed).await?,
+    };
+    if rejected.len() as u64 > a.rejects.unwrap_or(0) {
+        tx.rollback().await.map_err(map_error)?;
+        return Ok(Applied {
+            removed: 0,
+            rejected,
+            committed: false,
+        });
     }
     if let Some(k) = a.checkpoint {
         save_checkpoint(&mut tx, k).await?;
     }
     tx.commit().await.map_err(map_error)?;
-    Ok(removed)
+    Ok(Applied {
+        removed,
+        rejected,
+        committed: true,
+    })
+}
+
+async fn write_rows(
+    c: &mut MySqlConnection,
+    a: &Apply<'_>,
+    rows: &[Row],
+) -> Result<(), sqlx::Error> {
+    for chunk in statements(rows, a.rows_per_statement) {
+        upsert(c, a, chunk).await?;
+    }
+    Ok(())
+}
+
+/// The page under a savepoint; when the target refuses a value, again row
+/// by row, each under its own savepoint, keeping the rows it accepts.
+/// Stops once more than `allowed` rows were refused.
+async fn rejecting(
+    c: &mut MySqlConnection,
+    a: &Apply<'_>,
+    rows: &[Row],
+    allowed: u64,
+) -> Result<Vec<(usize, String)>, Error> {
+    let mut whole = c.begin().await.map_err(map_error)?;
+    match write_rows(&mut whole, a, rows).await {
+        Ok(()) => {
+            whole.commit().await.map_err(map_error)?;
+            return Ok(Vec::new());
+        }
+        Err(e) if refused(&e).is_some() => whole.rollback().await.map_err(map_error)?,
+        Err(e) => return Err(map_error(e)),
+    }
+    let mut rejected = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut one = c.begin().await.map_err(map_error)?;
+        match upsert(&mut one, a, std::slice::from_ref(row)).await {
+            Ok(()) => one.commit().await.map_err(map_error)?,
+            Err(e) => {
+                let Some(reason) = refused(&e) else {
+                    return Err(map_error(e));
+                };
+                one.rollback().await.map_err(map_error)?;
+                rejected.push((i, reason));
+                if rejected.len() as u64 > allowed {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(rejected)
+}
+
+/// Errors a row's own values cause under the session's strict mode: NULL
+/// into NOT NULL (1048), a duplicate on another unique key (1062), out of
+/// range (1264, 1690), truncated or invalid values (1265, 1292, 1366,
+/// 1367, 1406, 1411, 3140 invalid JSON), a foreign key (1451, 1452), a
+/// CHECK (3819 MySQL, 4025 MariaDB). Locks, timeouts, privileges and a
+/// schema that does not fit are no row's fault and fail the page.
+const REFUSALS: &[u16] = &[
+    1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3140, 3819, 4025,
+];
+
+fn refused(e: &sqlx::Error) -> Option<String> {
+    let db = e.as_database_error()?;
+    let number = db
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?
+        .number();
+    REFUSALS
+        .contains(&number)
+        .then(|| format!("{} (error {number})", db.message()))
 }
 
 async fn remove(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
@@ -123,7 +208,7 @@ async fn delete_keys(
         .rows_affected())
 }
 
-async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
+async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), sqlx::Error> {
     let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
     let one: Vec<String> = a.columns.iter().map(|col| D.written(col, "?")).collect();
     let one = format!("({})", one.join(", "));
@@ -154,7 +239,7 @@ async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<
             query = query.bind(row.get(i).cloned().flatten());
         }
     }
-    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
+    query.execute(&mut *c).await.map(|_| ())
 }
 
 /// The rows cut into statements of at most `per_statement` rows and about

@@ -1,13 +1,14 @@
 //! A page's transaction on PostgreSQL: removals, the upsert (rows passed
 //! as `text[]` arrays through `UNNEST`, so a page is one statement whatever
-//! its size) and the checkpoint, committed together.
+//! its size, or a `COPY` into a table a fresh load fills) and the
+//! checkpoint, committed together.
 
 use sqlx::{Connection as _, PgConnection};
 
 use super::{read, D};
 use crate::adapters::postgres::map_error;
 use crate::adapters::sync::scan::{table_sql, Sql};
-use crate::adapters::sync::{Apply, Checkpoint, Column, Error, Row, Scan};
+use crate::adapters::sync::{Applied, Apply, Checkpoint, Column, Error, Row, Scan};
 
 async fn save_checkpoint(c: &mut PgConnection, k: &Checkpoint) -> Result<(), Error> {
     sqlx::query(
@@ -36,18 +37,93 @@ async fn save_checkpoint(c: &mut PgConnection, k: &Checkpoint) -> Result<(), Err
 pub(in crate::adapters::sync) async fn apply(
     c: &mut PgConnection,
     a: &Apply<'_>,
-) -> Result<u64, Error> {
+) -> Result<Applied, Error> {
     let mut tx = c.begin().await.map_err(map_error)?;
     let removed = remove(&mut tx, a).await?;
     let rows = if a.upsert { a.rows } else { &[] };
-    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
-        upsert(&mut tx, a, chunk).await?;
+    let rejected = match a.rejects {
+        None => {
+            write_rows(&mut tx, a, rows).await.map_err(map_error)?;
+            Vec::new()
+        }
+        Some(allowed) => rejecting(&mut tx, a, rows, allowed).await?,
+    };
+    if rejected.len() as u64 > a.rejects.unwrap_or(0) {
+        tx.rollback().await.map_err(map_error)?;
+        return Ok(Applied {
+            removed: 0,
+            rejected,
+            committed: false,
+        });
     }
     if let Some(k) = a.checkpoint {
         save_checkpoint(&mut tx, k).await?;
     }
     tx.commit().await.map_err(map_error)?;
-    Ok(removed)
+    Ok(Applied {
+        removed,
+        rejected,
+        committed: true,
+    })
+}
+
+async fn write_rows(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), sqlx::Error> {
+    if a.bulk {
+        return super::copy::copy_rows(c, a, rows).await;
+    }
+    for chunk in rows.chunks(a.rows_per_statement.max(1)) {
+        upsert(c, a, chunk).await?;
+    }
+    Ok(())
+}
+
+/// The page under a savepoint; when the target refuses a value, again row
+/// by row, each under its own savepoint, keeping the rows it accepts.
+/// Stops once more than `allowed` rows were refused.
+async fn rejecting(
+    c: &mut PgConnection,
+    a: &Apply<'_>,
+    rows: &[Row],
+    allowed: u64,
+) -> Result<Vec<(usize, String)>, Error> {
+    let mut whole = c.begin().await.map_err(map_error)?;
+    match write_rows(&mut whole, a, rows).await {
+        Ok(()) => {
+            whole.commit().await.map_err(map_error)?;
+            return Ok(Vec::new());
+        }
+        Err(e) if refused(&e).is_some() => whole.rollback().await.map_err(map_error)?,
+        Err(e) => return Err(map_error(e)),
+    }
+    let mut rejected = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut one = c.begin().await.map_err(map_error)?;
+        match upsert(&mut one, a, std::slice::from_ref(row)).await {
+            Ok(()) => one.commit().await.map_err(map_error)?,
+            Err(e) => {
+                let Some(reason) = refused(&e) else {
+                    return Err(map_error(e));
+                };
+                one.rollback().await.map_err(map_error)?;
+                rejected.push((i, reason));
+                if rejected.len() as u64 > allowed {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(rejected)
+}
+
+/// The reason the target refused a row for its values: SQLSTATE class 22
+/// (data exception: out of range, too long, invalid text) or 23 (integrity
+/// constraint: NOT NULL, CHECK, foreign or unique key). Any other error is
+/// the session's, the schema's or the server's, and no row is to blame.
+fn refused(e: &sqlx::Error) -> Option<String> {
+    let db = e.as_database_error()?;
+    let code = db.code()?;
+    (code.starts_with("22") || code.starts_with("23"))
+        .then(|| format!("{} (SQLSTATE {code})", db.message()))
 }
 
 async fn remove(c: &mut PgConnection, a: &Apply<'_>) -> Result<u64, Error> {
@@ -123,7 +199,7 @@ async fn delete_keys(
         .rows_affected())
 }
 
-async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), Error> {
+async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), sqlx::Error> {
     let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
     let arrays: Vec<String> = (1..=a.columns.len())
         .map(|i| format!("${i}::text[]"))
@@ -155,7 +231,7 @@ async fn upsert(c: &mut PgConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(),
                 .collect::<Vec<Option<String>>>(),
         );
     }
-    query.execute(&mut *c).await.map(|_| ()).map_err(map_error)
+    query.execute(&mut *c).await.map(|_| ())
 }
 
 /// `DO UPDATE` of the non-key columns, only when one differs (no dead

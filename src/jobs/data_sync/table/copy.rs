@@ -8,9 +8,12 @@
 //! skipped, and a page applied twice is the same upsert.
 
 use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
+use crate::domain::DbType;
 use crate::message::data_sync::TableRun;
 
-use super::{failed, phase, Plan, TableJob};
+use super::{failed, limits, phase, Plan, TableJob};
+
+mod rejected;
 
 /// One table's copy: both sessions, what to do, and the run's counters.
 pub(super) struct Copy<'r, 'j> {
@@ -19,6 +22,10 @@ pub(super) struct Copy<'r, 'j> {
     pub job: &'j TableJob<'j>,
     pub plan: &'j Plan,
     pub run: &'r mut TableRun,
+    /// Pages go in with `COPY` (see [`Copy::fresh`]).
+    pub bulk: bool,
+    /// When the copy began: the origin of its `rows_per_second` pace.
+    pub started: std::time::Instant,
 }
 
 impl Copy<'_, '_> {
@@ -33,7 +40,10 @@ impl Copy<'_, '_> {
             Some(k) => (k.position, k.horizon, k.rows_applied),
             // Taken before the first page: rows changed while the copy
             // runs are read again by the next incremental run.
-            None => (None, self.horizon().await?, 0),
+            None => {
+                self.bulk = self.fresh().await?;
+                (None, self.horizon().await?, 0)
+            }
         };
         loop {
             let rows = self.read_page(&plan.key, after.as_deref(), None).await?;
@@ -56,6 +66,20 @@ impl Copy<'_, '_> {
             }
             after = last_key;
         }
+    }
+
+    /// A fresh copy into a PostgreSQL table with no row can insert rather
+    /// than upsert: its pages come in key order, each after the last, under
+    /// the table's sync lock, so none meets a row already there. A resumed
+    /// copy finds the rows of its first run and upserts.
+    async fn fresh(&mut self) -> Result<bool, String> {
+        if self.target.engine() != DbType::Postgresql {
+            return Ok(false);
+        }
+        self.target
+            .is_empty(&self.plan.target_table)
+            .await
+            .map_err(|e| failed(self.job, "reading whether the target table is empty", e))
     }
 
     /// During the copy the position is the last key; at its end, where
@@ -97,32 +121,55 @@ impl Copy<'_, '_> {
         k.horizon = self.horizon().await?;
         k.mode = "incremental".to_string();
         let order: Vec<usize> = plan.cursor.iter().chain(&plan.key).copied().collect();
+        let mut window = self.next_window(k.position.as_ref().and_then(|p| p.first()), &k);
+        let mut wrote = false;
         loop {
-            let rows = self.next_page(&order, &k).await?;
-            let Some(last) = rows.last() else { break };
-            k.phase = phase::AFTER.to_string();
-            k.position = Some(values(last, &order));
-            k.rows_applied += rows.len() as u64;
-            self.write(&rows, true, Removal::Nothing, &k).await?;
-            if rows.len() < self.batch() {
-                return Ok(k);
+            let rows = self.next_page(&order, &k, window.as_deref()).await?;
+            let short = rows.len() < self.batch();
+            if let Some(last) = rows.last() {
+                k.phase = phase::AFTER.to_string();
+                k.position = Some(values(last, &order));
+                k.rows_applied += rows.len() as u64;
+                self.write(&rows, true, Removal::Nothing, &k).await?;
+                wrote = true;
+            }
+            if short {
+                match window.take() {
+                    Some(end) => window = self.next_window(Some(&end), &k),
+                    None => break,
+                }
             }
         }
-        // Nothing new: the start and the horizon are kept all the same.
-        self.write(&[], false, Removal::Nothing, &k).await?;
+        if !wrote {
+            // Nothing new: the start and the horizon are kept all the same.
+            self.write(&[], false, Removal::Nothing, &k).await?;
+        }
         Ok(k)
+    }
+
+    /// The end of the window after `start` (a first cursor value), below
+    /// the horizon; `None` when the rest up to the horizon is read at once.
+    fn next_window(&self, start: Option<&String>, k: &Checkpoint) -> Option<String> {
+        let gap = self.job.max_gap?;
+        self.plan.time_cursor()?;
+        limits::window_end(start?, gap, k.horizon.as_deref()?)
     }
 
     /// The page after the checkpoint `k`: strictly after its position, or
     /// from its first cursor value; below its horizon.
-    async fn next_page(&mut self, order: &[usize], k: &Checkpoint) -> Result<Vec<Row>, String> {
+    async fn next_page(
+        &mut self,
+        order: &[usize],
+        k: &Checkpoint,
+        window: Option<&str>,
+    ) -> Result<Vec<Row>, String> {
         let (after, since) = match k.phase.as_str() {
             phase::AFTER => (k.position.as_deref(), None),
             _ => (None, k.position.as_ref().and_then(|p| p.first())),
         };
         let bounds = Bounds {
             since: since.map(String::as_str),
-            before: k.horizon.as_deref(),
+            before: window.or(k.horizon.as_deref()),
         };
         self.read_page(order, after, Some(bounds)).await
     }
@@ -264,6 +311,10 @@ impl Copy<'_, '_> {
             .await
             .map_err(|e| failed(job, "reading the source", e))?;
         self.run.rows_read += rows.len() as u64;
+        if let Some(rate) = job.rows_per_second {
+            let elapsed = self.started.elapsed();
+            tokio::time::sleep(limits::pause(self.run.rows_read, elapsed, rate)).await;
+        }
         Ok(rows)
     }
 
@@ -288,17 +339,20 @@ impl Copy<'_, '_> {
             rows_per_statement: self
                 .target
                 .rows_per_statement(job.batch_size, columns.len()),
+            bulk: self.bulk && upsert,
+            rejects: Some(job.max_rejected_rows.saturating_sub(self.run.rows_rejected)),
             ..Apply::new(&plan.target_table)
         };
-        let removed = self
+        let applied = self
             .target
-            .apply(&apply)
+            .apply_page(&apply)
             .await
             .map_err(|e| failed(job, "writing a page to the target", e))?;
+        self.rejected(rows, &applied)?;
         if upsert {
-            self.run.rows_applied += rows.len() as u64;
+            self.run.rows_applied += (rows.len() - applied.rejected.len()) as u64;
         }
-        self.run.rows_deleted += removed;
+        self.run.rows_deleted += applied.removed;
         // Where the checkpoint stands even if a later page fails.
         self.run.position = checkpoint
             .position
