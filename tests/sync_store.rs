@@ -20,6 +20,7 @@ on_both_backends!(
     a_run_row_is_rewritten_by_its_job_and_found_by_its_filters,
     retention_deletes_old_ended_runs_and_keeps_running_ones,
     the_latest_ended_run_of_each_table_is_what_alerts_read,
+    a_run_left_running_by_another_job_is_ended_as_failed,
 );
 
 fn definitions(yaml: &str) -> Vec<SyncDefinition> {
@@ -256,6 +257,12 @@ async fn retention_deletes_old_ended_runs_and_keeps_running_ones(backend: Backen
 
 async fn the_latest_ended_run_of_each_table_is_what_alerts_read(backend: Backend) {
     let world = World::on(backend).await;
+    let syncs = world.store.syncs();
+    let now = Utc::now();
+    syncs
+        .reconcile(&declared(&[("orders", "t")]), now)
+        .await
+        .unwrap();
     let runs = world.store.sync_runs();
     let ended = |job, table: &str, status: &str, minutes: i64| SyncRun {
         ended_at: Some(Utc::now() - Duration::minutes(minutes)),
@@ -288,5 +295,46 @@ async fn the_latest_ended_run_of_each_table_is_what_alerts_read(backend: Backend
     let expected =
         [("items", "failed"), ("orders", "success")].map(|(t, s)| (t.to_string(), s.to_string()));
     assert_eq!(latest, expected);
+    // A definition gone from the configuration no longer alerts.
+    syncs.reconcile(&[], now).await.unwrap();
+    assert!(runs.latest_ended().await.unwrap().is_empty());
+    world.teardown().await;
+}
+
+async fn a_run_left_running_by_another_job_is_ended_as_failed(backend: Backend) {
+    let world = World::on(backend).await;
+    let runs = world.store.sync_runs();
+    let (dead, next) = (JobId::new(), JobId::new());
+    runs.record(&run(dead, "b/copy", "orders", "running", 1))
+        .await
+        .unwrap();
+    runs.record(&run(dead, "b/copy", "items", "running", 1))
+        .await
+        .unwrap();
+    let starting = run(next, "b/copy", "orders", "running", 5);
+    assert_eq!(runs.close_stale(&starting).await.unwrap(), 1);
+    let all = runs
+        .history(&RunFilter {
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    let dead_orders = all
+        .iter()
+        .find(|r| r.job_id == dead && r.table == "orders")
+        .unwrap();
+    assert_eq!(dead_orders.status, "failed");
+    assert!(dead_orders.ended_at.is_some());
+    assert!(dead_orders
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("ended before the table did"));
+    let other_table = all.iter().find(|r| r.table == "items").unwrap();
+    assert_eq!(
+        other_table.status, "running",
+        "another table is not touched"
+    );
     world.teardown().await;
 }

@@ -36,6 +36,9 @@ fn job<'a>(spec: &'a TableSpec, target: &str, verify_only: bool) -> TableJob<'a>
         verify: false,
         verify_only,
         repair: false,
+        max_rejected_rows: 0,
+        rows_per_second: None,
+        max_gap: None,
     }
 }
 

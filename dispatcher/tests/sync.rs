@@ -207,6 +207,11 @@ async fn the_api_lists_runs_and_reports_syncs() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = api.get("/sync-runs?status=done").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api
+        .post("/syncs/orders-copy/run", json!({ "mode": "fast" }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "mode", "{body}");
     let syncs = world.store.syncs();
     syncs
         .set_enabled("orders-copy", Some(false), "ops", chrono::Utc::now())

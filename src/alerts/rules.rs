@@ -137,6 +137,8 @@ fn growth(g: &GrowthFact, days: u32, percent: Option<u32>, mib: Option<u64>) -> 
 fn sync_failed(s: &SyncFact) -> Observation {
     let differing = s.chunks_differing.unwrap_or(0);
     let failed = s.status == "failed";
+    // A run that succeeded with an error left rows the target refused out.
+    let rejected = !failed && s.error.is_some();
     let summary = match (&s.error, failed, differing) {
         (Some(error), true, _) => format!(
             "sync {} of {} into {} failed: {error}",
@@ -150,6 +152,10 @@ fn sync_failed(s: &SyncFact) -> Observation {
             "sync {} of {} into {}: verification found {n} chunks that differ",
             s.definition, s.table, s.target
         ),
+        (Some(error), false, _) => format!(
+            "sync {} of {} into {} left rows out: {error}",
+            s.definition, s.table, s.target
+        ),
         _ => format!(
             "sync {} of {} into {} is in step",
             s.definition, s.table, s.target
@@ -157,7 +163,7 @@ fn sync_failed(s: &SyncFact) -> Observation {
     };
     Observation {
         subject: format!("{}:{}:{}", s.definition, s.target, s.table),
-        firing: failed || differing > 0,
+        firing: failed || differing > 0 || rejected,
         summary,
         details: json!(s),
     }

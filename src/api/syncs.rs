@@ -124,8 +124,7 @@ pub struct RunSync {
     /// absent.
     target: Option<String>,
     /// `full` or `incremental`; the definition's own when absent.
-    #[schema(value_type = Option<String>)]
-    mode: Option<SyncMode>,
+    mode: Option<String>,
     /// Compare only, no sync.
     #[serde(default)]
     verify_only: bool,
@@ -142,10 +141,22 @@ pub async fn run(
     Path(name): Path<String>,
     Body(body): Body<RunSync>,
 ) -> Result<(StatusCode, Json<Batch>), ApiError> {
+    let mode = match body.mode.as_deref() {
+        None => None,
+        Some("full") => Some(SyncMode::Full),
+        Some("incremental") => Some(SyncMode::Incremental),
+        Some(_) => return Err(ApiError::invalid("mode", "expected full or incremental")),
+    };
+    if body.repair && !body.verify_only {
+        return Err(ApiError::invalid(
+            "repair",
+            "repairs only with `verify_only`",
+        ));
+    }
     let request = SyncRequest {
         definition: &name,
         target: body.target.as_deref(),
-        mode: body.mode,
+        mode,
         verify_only: body.verify_only,
         repair: body.repair,
     };

@@ -250,7 +250,18 @@ impl Scheduler {
             manual: false,
             started_by: &self.name,
         };
-        Ok(Some(match self.start(schedule, claim).await? {
+        let started = match self.start(schedule, claim).await {
+            // A sync's definition disabled, or gone: said once per slot,
+            // not every tick of the grace window.
+            Err(TriggerError::Dispatch(dispatcher::Error::Sync(e))) => {
+                self.report_once(schedule, slot, || {
+                    tracing::warn!(schedule = %schedule.name, %slot, reason = %e, "a scheduled sync does not run");
+                });
+                return Ok(None);
+            }
+            started => started?,
+        };
+        Ok(Some(match started {
             Keyed::Created(batch) => {
                 tracing::info!(schedule = %schedule.name, %slot, batch_id = %batch.id, "schedule started its batch");
                 Outcome::Started { slot, batch }

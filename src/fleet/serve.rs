@@ -60,10 +60,14 @@ pub async fn serve(
 /// plane in the runs it starts.
 pub fn scheduler(settings: &Settings, store: Store, broker: Arc<dyn Broker>) -> Scheduler {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty());
+    // The process id alone may repeat (pid 1 in every container, a host
+    // name not exported): a few random characters keep holders apart.
+    let tag = uuid::Uuid::new_v4().simple().to_string();
     let name = format!(
-        "serve {}:{}",
+        "serve {}:{}:{}",
         host.as_deref().unwrap_or("localhost"),
-        std::process::id()
+        std::process::id(),
+        &tag[..6]
     );
     let schedules = settings.schedules.clone();
     Scheduler::new(store, broker, schedules, settings.batch.deadline, name)

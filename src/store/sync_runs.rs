@@ -93,13 +93,38 @@ impl SyncRuns<'_> {
         Ok(())
     }
 
-    /// The latest ended run of each (definition, target, table).
+    /// End as failed the runs of `run`'s table into its target that other
+    /// jobs left `running`: a job past its deadline, or whose worker
+    /// stopped, never wrote its end, and a table has one sync at a time. A
+    /// job still running that row rewrites it as it ends.
+    pub async fn close_stale(&self, run: &SyncRun) -> Result<u64> {
+        self.db
+            .execute(
+                "UPDATE sync_runs SET status = 'failed', ended_at = $5, error = $6 \
+                 WHERE definition = $1 AND target = $2 AND table_name = $3 \
+                   AND status = 'running' AND job_id <> $4",
+                args![
+                    &run.definition,
+                    &run.target,
+                    &run.table,
+                    run.job_id,
+                    run.started_at,
+                    "the job ended before the table did (its deadline passed, or its worker stopped)",
+                ],
+            )
+            .await
+    }
+
+    /// The latest ended run of each (definition, target, table) of a
+    /// definition still declared.
     pub async fn latest_ended(&self) -> Result<Vec<SyncRun>> {
         let rows = self
             .db
             .fetch_all(
                 &format!(
-                    "{COLUMNS} FROM sync_runs r WHERE r.ended_at = \
+                    "{COLUMNS} FROM sync_runs r \
+                     JOIN sync_definitions d ON d.name = r.definition AND d.declared \
+                     WHERE r.ended_at = \
                      (SELECT max(l.ended_at) FROM sync_runs l WHERE l.definition = r.definition \
                       AND l.target = r.target AND l.table_name = r.table_name) \
                      ORDER BY r.definition, r.target, r.table_name"
@@ -116,7 +141,7 @@ impl SyncRuns<'_> {
             .db
             .fetch_all(
                 &format!(
-                    "{COLUMNS} FROM sync_runs \
+                    "{COLUMNS} FROM sync_runs r \
                  WHERE ($1 IS NULL OR definition = $1) \
                    AND ($2 IS NULL OR target = $2 OR target LIKE $3 ESCAPE '\\') \
                    AND ($4 IS NULL OR table_name = $4) \
@@ -137,9 +162,9 @@ impl SyncRuns<'_> {
     }
 }
 
-const COLUMNS: &str = "SELECT job_id, batch_id, definition, target, table_name, mode, status, \
-     started_at, ended_at, rows_read, rows_applied, rows_deleted, chunks_verified, \
-     chunks_differing, error, attempt, worker";
+const COLUMNS: &str = "SELECT r.job_id, r.batch_id, r.definition, r.target, r.table_name, \
+     r.mode, r.status, r.started_at, r.ended_at, r.rows_read, r.rows_applied, r.rows_deleted, \
+     r.chunks_verified, r.chunks_differing, r.error, r.attempt, r.worker";
 
 /// `text` matched literally by `LIKE` (no `%` or `_` wildcards; instance
 /// names have neither `%` nor `\`, but `_` is common).

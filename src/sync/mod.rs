@@ -58,8 +58,10 @@ pub struct SyncDefinition {
     pub limits: Limits,
 }
 
-/// Rows a table's run may leave out when the target refuses them.
-pub const DEFAULT_MAX_REJECTED_ROWS: u64 = 100;
+/// Rows a table's run may leave out when the target refuses them: none
+/// unless the definition says so, since a row left out is past the
+/// checkpoint and stays missing until a full run or a repair.
+pub const DEFAULT_MAX_REJECTED_ROWS: u64 = 0;
 /// The widest window of an incremental catch-up, in hours of the first
 /// cursor column.
 pub const DEFAULT_MAX_GAP_HOURS: u32 = 24;

@@ -69,11 +69,15 @@ pub enum SyncCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Let runs of a definition start again (clears `disable`).
+    /// Let runs of a definition start, whatever the configuration says,
+    /// until `reset`; reconciliation keeps the switch.
     Enable { definition: String },
     /// Stop runs of a definition from starting, whatever the configuration
-    /// says, until `enable`; reconciliation keeps the switch.
+    /// says, until `enable` or `reset`; reconciliation keeps the switch.
     Disable { definition: String },
+    /// Clear the operator's switch: the configuration's `enabled` decides
+    /// again.
+    Reset { definition: String },
 }
 
 fn mode(raw: &str) -> Result<SyncMode, String> {

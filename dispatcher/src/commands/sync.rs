@@ -26,18 +26,7 @@ pub async fn run(
         SyncCommand::List { json } => {
             render::syncs::list(out, &store.syncs().list().await?, json)?;
         }
-        SyncCommand::Show { definition, json } => {
-            let Some(stored) = store.syncs().get(&definition).await? else {
-                return Err(Usage(format!("there is no sync definition `{definition}`")).into());
-            };
-            let filter = RunFilter {
-                definition: Some(&definition),
-                limit: 1000,
-                ..RunFilter::default()
-            };
-            let runs = store.sync_runs().history(&filter).await?;
-            render::syncs::show(out, &stored, &runs, json)?;
-        }
+        SyncCommand::Show { definition, json } => show(&store, &definition, json, out).await?,
         SyncCommand::Run {
             definition,
             target,
@@ -51,7 +40,7 @@ pub async fn run(
                 mode,
                 ..Default::default()
             };
-            return start(settings, &store, &request, wait, json, out).await;
+            return start(settings, &store, &request, (wait, json), out).await;
         }
         SyncCommand::Verify {
             definition,
@@ -67,31 +56,52 @@ pub async fn run(
                 repair,
                 ..Default::default()
             };
-            return start(settings, &store, &request, wait, json, out).await;
+            return start(settings, &store, &request, (wait, json), out).await;
         }
-        SyncCommand::History {
-            definition,
-            target,
-            table,
-            status,
-            limit,
-            json,
-        } => {
-            let filter = RunFilter {
-                definition: definition.as_deref(),
-                target: target.as_deref(),
-                table: table.as_deref(),
-                status: status.as_deref(),
-                limit,
-            };
-            render::syncs::history(out, &store.sync_runs().history(&filter).await?, json)?;
-        }
-        SyncCommand::Enable { definition } => switch(&store, &definition, None, out).await?,
+        history @ SyncCommand::History { .. } => show_history(&store, history, out).await?,
+        SyncCommand::Enable { definition } => switch(&store, &definition, Some(true), out).await?,
         SyncCommand::Disable { definition } => {
             switch(&store, &definition, Some(false), out).await?
         }
+        SyncCommand::Reset { definition } => switch(&store, &definition, None, out).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One definition and the latest run of each of its tables and targets.
+async fn show(store: &Store, definition: &str, json: bool, out: &mut impl Write) -> Result<()> {
+    let Some(stored) = store.syncs().get(definition).await? else {
+        return Err(Usage(format!("there is no sync definition `{definition}`")).into());
+    };
+    let filter = RunFilter {
+        definition: Some(definition),
+        limit: 1000,
+        ..RunFilter::default()
+    };
+    let runs = store.sync_runs().history(&filter).await?;
+    render::syncs::show(out, &stored, &runs, json)
+}
+
+async fn show_history(store: &Store, command: SyncCommand, out: &mut impl Write) -> Result<()> {
+    let SyncCommand::History {
+        definition,
+        target,
+        table,
+        status,
+        limit,
+        json,
+    } = command
+    else {
+        return Ok(());
+    };
+    let filter = RunFilter {
+        definition: definition.as_deref(),
+        target: target.as_deref(),
+        table: table.as_deref(),
+        status: status.as_deref(),
+        limit,
+    };
+    render::syncs::history(out, &store.sync_runs().history(&filter).await?, json)
 }
 
 /// The store, with the configuration's definitions reconciled into it;
@@ -115,8 +125,7 @@ async fn start(
     settings: &Settings,
     store: &Store,
     request: &sync::SyncRequest<'_>,
-    wait: bool,
-    json: bool,
+    (wait, json): (bool, bool),
     out: &mut impl Write,
 ) -> Result<ExitCode> {
     let stored = store.syncs().get(request.definition).await?;
@@ -149,18 +158,19 @@ async fn switch(
     enabled: Option<bool>,
     out: &mut impl Write,
 ) -> Result<()> {
-    if !store
-        .syncs()
+    let syncs = store.syncs();
+    if !syncs
         .set_enabled(definition, enabled, operator(), Utc::now())
         .await?
     {
         return Err(Usage(format!("there is no sync definition `{definition}`")).into());
     }
-    let state = if enabled == Some(false) {
-        "disabled"
-    } else {
-        "enabled"
+    let now = syncs.get(definition).await?.is_some_and(|s| s.is_enabled());
+    let state = if now { "enabled" } else { "disabled" };
+    let how = match enabled {
+        Some(_) => "by the operator's switch (`dbfleet sync reset` clears it)",
+        None => "as the configuration says",
     };
-    writeln!(out, "sync `{definition}`: {state}")?;
+    writeln!(out, "sync `{definition}`: {state}, {how}")?;
     Ok(())
 }

@@ -59,16 +59,16 @@ mod tests {
     #[test]
     fn limits_default_and_load() {
         assert_eq!(limits(""), Limits::default());
-        assert_eq!(Limits::default().max_rejected_rows, 100);
+        assert_eq!(Limits::default().max_rejected_rows, 0);
         assert_eq!(Limits::default().max_gap_hours, 24);
         let set = limits(
-            "    max_rejected_rows: 0\n    rows_per_second: 500\n\
+            "    max_rejected_rows: 20\n    rows_per_second: 500\n\
              \x20   statement_timeout: 2m\n    max_gap_hours: 6\n",
         );
         assert_eq!(
             set,
             Limits {
-                max_rejected_rows: 0,
+                max_rejected_rows: 20,
                 rows_per_second: Some(500),
                 statement_timeout_seconds: Some(120),
                 max_gap_hours: 6,

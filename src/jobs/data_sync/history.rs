@@ -21,7 +21,9 @@ pub(super) async fn started(
         ended_at: None,
         ..row(ctx, definition, (table, target), mode, at)
     };
-    Ok(ctx.store.sync_runs().record(&run).await?)
+    let runs = ctx.store.sync_runs();
+    runs.close_stale(&run).await?;
+    Ok(runs.record(&run).await?)
 }
 
 /// Record how `run`, started at `at`, ended.
