@@ -51,8 +51,9 @@ fn config(files: &Files, source: &str, target: &str) -> PathBuf {
     files.write("dbfleet.yaml", &text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_commands_on_the_embedded_defaults() {
+/// A source database with `orders` (`rows` rows) and an empty target
+/// database, both on PostgreSQL, named for this test.
+async fn databases(rows: i64) -> (String, String) {
     let tag = common::tag();
     let (source, target) = (format!("dbft_src_{tag}"), format!("dbft_dst_{tag}"));
     let mut admin = pg_admin().await;
@@ -62,12 +63,20 @@ async fn sync_commands_on_the_embedded_defaults() {
     }
     pg(&source)
         .await
-        .execute(
-            "CREATE TABLE orders (id bigint PRIMARY KEY, note text); \
-             INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 500) g",
-        )
+        .execute("CREATE TABLE orders (id bigint PRIMARY KEY, note text)")
         .await
         .unwrap();
+    sqlx::query("INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, $1::bigint) g")
+        .bind(rows)
+        .execute(&mut pg(&source).await)
+        .await
+        .unwrap();
+    (source, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_commands_on_the_embedded_defaults() {
+    let (source, target) = databases(500).await;
     let world = World::on(Backend::Embedded).await;
     let files = Files::new();
     let config = config(&files, &source, &target);
@@ -149,21 +158,7 @@ async fn sync_commands_on_the_embedded_defaults() {
 /// answers a caller gets wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_lists_runs_and_reports_syncs() {
-    let tag = common::tag();
-    let (source, target) = (format!("dbft_src_{tag}"), format!("dbft_dst_{tag}"));
-    let mut admin = pg_admin().await;
-    for db in [&source, &target] {
-        let sql = format!("CREATE DATABASE {}", pg_ident(db));
-        admin.execute(sql.as_str()).await.unwrap();
-    }
-    pg(&source)
-        .await
-        .execute(
-            "CREATE TABLE orders (id bigint PRIMARY KEY, note text); \
-             INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 50) g",
-        )
-        .await
-        .unwrap();
+    let (source, target) = databases(50).await;
     let world = World::new().await;
     world.add_postgres("src-pg").await;
     world.add_postgres("dst-pg").await;

@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod folder;
 mod publish;
 mod report;
+mod role;
 pub mod scheduler;
 mod serve;
 mod spans;

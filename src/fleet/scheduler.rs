@@ -23,6 +23,7 @@ use chrono::{DateTime, Timelike, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::dispatcher::{self, BatchRequest, Selection};
+use super::role::Role;
 use super::spread;
 use crate::broker::Broker;
 use crate::config::DeclaredSchedule;
@@ -31,12 +32,6 @@ use crate::store::{Batch, Claim, Keyed, ScheduleRun, ScheduleSlot, ScheduleState
 
 /// How often the scheduler looks; the finest cron field is the second.
 const TICK: Duration = Duration::from_secs(1);
-/// The store's name of the scheduling role.
-const ROLE: &str = "scheduler";
-/// How long the role outlives its holder's last renewal: a replica that
-/// dies hands scheduling to another within this, well inside a schedule's
-/// grace.
-const ROLE_TTL: chrono::Duration = chrono::Duration::seconds(15);
 
 /// What a tick did for one schedule.
 #[derive(Debug, Clone)]
@@ -97,52 +92,22 @@ impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut holding = false;
+        // Of several replicas only the role's holder ticks, so that a
+        // schedule's wait for a running batch of its kind holds across them.
+        let mut role = Role::new(self.store.clone(), "scheduler", self.name.clone());
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            holding = self.holds_role(holding).await;
-            if !holding {
+            if !role.renew().await {
                 continue;
             }
             if let Err(e) = self.tick(Utc::now()).await {
                 tracing::warn!(error = %e, "the scheduler could not look at its schedules");
             }
         }
-        if holding {
-            let leases = self.store.role_leases();
-            if let Err(e) = leases.release(ROLE, &self.name).await {
-                tracing::warn!(error = %e, "the scheduler's role not released; it expires on its own");
-            }
-        }
-    }
-
-    /// Whether this control plane is the one that schedules (the store's
-    /// role lease, renewed each tick), so that of several replicas only one
-    /// looks at the schedules and a schedule's wait for a running batch of
-    /// its kind holds across replicas. A change of holder is logged.
-    async fn holds_role(&self, held: bool) -> bool {
-        let now = Utc::now();
-        let until = now + ROLE_TTL;
-        match self
-            .store
-            .role_leases()
-            .hold(ROLE, &self.name, (until, now))
-            .await
-        {
-            Ok(holds) => {
-                if holds != held {
-                    tracing::info!(holder = %self.name, holds, "the scheduler's role changed hands");
-                }
-                holds
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot renew the scheduler's role");
-                false
-            }
-        }
+        role.release().await;
     }
 
     /// Start what is owed at `now`; what happened, per schedule that owed
