@@ -12,7 +12,7 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlConnection, Row as _};
 
 use super::canonical::{mysql_decimal, Dialect};
-use super::scan::{split_name, table_sql, Sql};
+use super::scan::{digest_sql, split_name, table_sql, Sql};
 use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
 use crate::adapters::mysql::map_error;
 
@@ -327,17 +327,9 @@ fn canonical_text(row: &MySqlRow, i: usize) -> Result<Option<String>, Error> {
 }
 
 pub(super) async fn digest(c: &mut MySqlConnection, scan: &Scan<'_>) -> Result<Digest, Error> {
-    let mut sql = Sql::new(D);
-    let mut columns = scan.select.clone();
-    columns.sort_by(|a, b| a.name.cmp(&b.name));
-    let statement = format!(
-        "SELECT COUNT(*), {} FROM {}{}",
-        D.hash_sum(&columns),
-        table_sql(D, scan.table),
-        sql.filter(scan)
-    );
+    let (statement, binds) = digest_sql(D, scan);
     let mut query = sqlx::query(&statement);
-    for b in &sql.binds {
+    for b in &binds {
         query = query.bind(b);
     }
     let row = query.fetch_one(&mut *c).await.map_err(map_error)?;

@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
 use super::canonical::Dialect;
-use super::scan::{split_name, table_sql, Sql};
+use super::scan::{digest_sql, split_name, table_sql, Sql};
 use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
 use crate::adapters::postgres::map_error;
 
@@ -304,17 +304,9 @@ pub(super) async fn read(c: &mut PgConnection, scan: &Scan<'_>) -> Result<Vec<Ro
 }
 
 pub(super) async fn digest(c: &mut PgConnection, scan: &Scan<'_>) -> Result<Digest, Error> {
-    let mut sql = Sql::new(D);
-    let mut columns = scan.select.clone();
-    columns.sort_by(|a, b| a.name.cmp(&b.name));
-    let text = format!(
-        "SELECT count(*), {} FROM {}{}",
-        D.hash_sum(&columns),
-        table_sql(D, scan.table),
-        sql.filter(scan)
-    );
-    let mut query = sqlx::query(&text);
-    for b in &sql.binds {
+    let (statement, binds) = digest_sql(D, scan);
+    let mut query = sqlx::query(&statement);
+    for b in &binds {
         query = query.bind(b);
     }
     let row = query.fetch_one(&mut *c).await.map_err(map_error)?;

@@ -188,6 +188,22 @@ impl Sql {
     }
 }
 
+/// The statement that counts the rows `scan` selects and sums their
+/// hashes (columns in name order, as on the other side), and its binds:
+/// one text for both engines, each in its own dialect.
+pub(crate) fn digest_sql(d: Dialect, scan: &Scan<'_>) -> (String, Vec<String>) {
+    let mut sql = Sql::new(d);
+    let mut columns = scan.select.clone();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let text = format!(
+        "SELECT count(*), {} FROM {}{}",
+        d.hash_sum(&columns),
+        table_sql(d, scan.table),
+        sql.filter(scan)
+    );
+    (text, sql.binds)
+}
+
 /// The table's name in SQL: PostgreSQL `"schema"."table"` (`public` when
 /// no `schema.` is given); MySQL the table in the session's database, a
 /// `prefix.` dropped.
