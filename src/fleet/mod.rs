@@ -36,7 +36,7 @@ use crate::config::Settings;
 use crate::filters::{DatabaseFilters, FilterError};
 use crate::store::{self, Migrated, Store};
 
-pub use serve::{scheduler, serve};
+pub use serve::{reconcile_syncs, scheduler, serve};
 pub use startup::{wait_for_broker, wait_for_store};
 pub use worker::Worker;
 

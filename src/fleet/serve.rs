@@ -30,9 +30,7 @@ pub async fn serve(
     broker: Arc<dyn Broker>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    for problem in super::sync::reconcile(&store, &settings.syncs).await? {
-        tracing::warn!(%problem, "sync definition");
-    }
+    reconcile_syncs(settings, &store).await?;
     let mut tasks = Tasks::new(shutdown.clone());
     // Only `serve` schedules and alerts: `dbfleet run` runs the loops of
     // `spawn`, not these.
@@ -54,6 +52,16 @@ pub async fn serve(
         }
     }
     Ok(tasks.stop().await?)
+}
+
+/// Bring the store's sync definitions in line with the configuration,
+/// logging each problem. Idempotent: `dbfleet serve` runs it before its API
+/// answers (so `GET /syncs` never lists a stale set), and [`serve`] again.
+pub async fn reconcile_syncs(settings: &Settings, store: &Store) -> Result<(), Error> {
+    for problem in super::sync::reconcile(store, &settings.syncs).await? {
+        tracing::warn!(%problem, "sync definition");
+    }
+    Ok(())
 }
 
 /// The scheduler of the configuration's schedules, naming this control

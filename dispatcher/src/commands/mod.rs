@@ -101,6 +101,7 @@ async fn serve(settings: &Settings) -> Result<ExitCode> {
         anyhow::Context::with_context(endpoint, || format!("cannot serve metrics on {addr}"))?;
     }
     if settings.api.enabled {
+        fleet::reconcile_syncs(settings, &store).await?;
         let api = dbfleet::api::serve(settings, store.clone(), broker.clone(), shutdown.clone());
         match api.await {
             Ok(_) => {}
