@@ -46,6 +46,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod metrics;
 pub mod reconcile;
+pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod store;

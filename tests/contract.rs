@@ -173,6 +173,7 @@ fn canonical_job() -> JobMessage {
         deadline: at(2026, 3, 14, 2, 15, 0, 0),
         requested_by: None,
         enqueued_at: at(2026, 3, 14, 2, 0, 0, 125),
+        attempt: 1,
     }
 }
 
@@ -187,6 +188,7 @@ fn standalone_job() -> JobMessage {
         deadline: at(2026, 3, 14, 9, 40, 0, 0),
         requested_by: Some("ops-portal:jdoe".to_string()),
         enqueued_at: at(2026, 3, 14, 9, 30, 0, 0),
+        attempt: 1,
     }
 }
 
@@ -275,6 +277,7 @@ fn probe_job() -> JobMessage {
         deadline: at(2026, 3, 14, 2, 15, 0, 0),
         requested_by: Some("jdoe".to_string()),
         enqueued_at: at(2026, 3, 14, 2, 0, 0, 0),
+        attempt: 1,
     }
 }
 
@@ -289,6 +292,7 @@ fn job_by_name() -> JobMessage {
         deadline: at(2026, 3, 14, 9, 40, 0, 0),
         requested_by: Some("maintenance-runner".to_string()),
         enqueued_at: at(2026, 3, 14, 9, 30, 0, 0),
+        attempt: 1,
     }
 }
 
@@ -377,6 +381,7 @@ fn table_sizes_job() -> JobMessage {
         deadline: at(2026, 3, 14, 3, 10, 0, 0),
         requested_by: Some("scheduler".to_string()),
         enqueued_at: at(2026, 3, 14, 3, 0, 0, 0),
+        attempt: 1,
     }
 }
 
@@ -430,6 +435,7 @@ fn aggregate_job() -> JobMessage {
         deadline: at(2026, 4, 1, 1, 10, 0, 0),
         requested_by: Some("scheduler".to_string()),
         enqueued_at: at(2026, 4, 1, 1, 0, 0, 0),
+        attempt: 1,
     }
 }
 
@@ -482,6 +488,7 @@ fn data_sync_job() -> JobMessage {
         deadline: at(2026, 4, 1, 2, 10, 0, 0),
         requested_by: Some("maintenance-runner".to_string()),
         enqueued_at: at(2026, 4, 1, 2, 0, 0, 0),
+        attempt: 1,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Data sync on the fleet: definitions declared in the configuration and
 //! reconciled into the store, a definition's run as a batch of `data_sync`
 //! jobs (one per target instance) on both backends, its history, a target
-//! that cannot be reached failing only its own job, and a `data_sync` job
+//! that cannot be reached failing only its own job after its retries, a
+//! failed job that its retries carry to success, and a `data_sync` job
 //! published by a program that is not dbfleet. The engine's own cases
 //! (types, watermark traps, verification) are in `data_sync_engine.rs`.
 
@@ -24,6 +25,7 @@ use sqlx::{Connection, Executor, MySqlConnection, PgConnection, Row};
 on_both_backends!(
     a_definition_syncs_each_target_instance_in_one_batch,
     an_unreachable_target_fails_only_its_own_job,
+    a_failed_sync_runs_again_until_it_succeeds,
 );
 
 /// A source database on PostgreSQL with `orders` (`rows` rows), an empty
@@ -153,6 +155,18 @@ async fn register(world: &World, dbs: &Databases) {
 
 /// Run `definition` as `dbfleet sync run` does, to the batch's end.
 async fn run_sync(world: &World, definition: &str) -> Batch {
+    let batch = start_sync(world, definition).await;
+    let poll = Duration::from_millis(100);
+    within(
+        "sync batch end",
+        dispatcher::wait(&world.store, batch.id, poll),
+    )
+    .await
+    .unwrap()
+}
+
+/// Start `definition`'s batch, as `dbfleet sync run` does.
+async fn start_sync(world: &World, definition: &str) -> Batch {
     let stored = world.store.syncs().get(definition).await.unwrap();
     let request = SyncRequest {
         definition,
@@ -166,16 +180,9 @@ async fn run_sync(world: &World, definition: &str) -> Batch {
         requested_by: Some("test"),
         interactive: false,
     };
-    let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
+    dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
         .await
-        .unwrap();
-    let poll = Duration::from_millis(100);
-    within(
-        "sync batch end",
-        dispatcher::wait(&world.store, batch.id, poll),
-    )
-    .await
-    .unwrap()
+        .unwrap()
 }
 
 async fn history(world: &World, definition: &str) -> Vec<SyncRun> {
@@ -245,7 +252,8 @@ async fn a_definition_syncs_each_target_instance_in_one_batch(backend: Backend) 
 async fn an_unreachable_target_fails_only_its_own_job(backend: Backend) {
     let tag = common::tag();
     let dbs = Databases::new(&tag, 200).await;
-    let down = "\x20     - { instance: dst-down, database: shop }\n";
+    let down = "\x20     - { instance: dst-down, database: shop }\n\
+                \x20   retry_times: 1\n    retry_delay: 1s\n";
     let world = World::with_yaml(backend, &syncs_yaml("orders-two", &dbs, down)).await;
     world.add_unreachable("dst-down").await;
     register(&world, &dbs).await;
@@ -258,6 +266,13 @@ async fn an_unreachable_target_fails_only_its_own_job(backend: Backend) {
     let report = dispatcher::report(&world.store, batch.id).await.unwrap();
     let failed = report.jobs.iter().find(|j| j.status == "failed").unwrap();
     assert_eq!(failed.instance, "dst-down");
+    // It ran twice (once more after its retry delay), then failed for good;
+    // the targets that synced ran once.
+    assert_eq!(failed.attempt, 2, "{failed:?}");
+    assert!(report
+        .jobs
+        .iter()
+        .all(|j| j.status == "failed" || j.attempt == 1));
     let error = failed.error.as_ref().unwrap();
     assert!(
         error.message.contains("orders into dst-down/shop"),
@@ -265,7 +280,7 @@ async fn an_unreachable_target_fails_only_its_own_job(backend: Backend) {
     );
     let runs = history(&world, "orders-two").await;
     let down_run = runs.iter().find(|r| r.target == "dst-down/shop").unwrap();
-    assert_eq!(down_run.status, "failed");
+    assert_eq!((down_run.status.as_str(), down_run.attempt), ("failed", 2));
     assert!(
         down_run.error.as_deref().unwrap().contains("connect"),
         "{down_run:?}"
@@ -316,6 +331,79 @@ async fn a_data_sync_job_from_another_system_runs() {
     let targets: Vec<&str> = runs.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(targets, [format!("dst-my/{}", dbs.my_target)]);
     assert_eq!(runs[0].worker, "worker-0");
+    world.teardown().await;
+    dbs.teardown().await;
+}
+
+/// A definition whose second table is missing from the source fails its
+/// first run; while its next attempt waits, the job and its batch stay
+/// pending with the reason, and once the table exists an attempt succeeds:
+/// one batch, one success, the history's row at that attempt.
+async fn a_failed_sync_runs_again_until_it_succeeds(backend: Backend) {
+    let tag = common::tag();
+    let dbs = Databases::new(&tag, 100).await;
+    let yaml = format!(
+        "syncs:\n\
+         \x20 - name: orders-late\n\
+         \x20   source: {{ instance: src-pg, database: {} }}\n\
+         \x20   targets: [ {{ instance: dst-pg, database: {} }} ]\n\
+         \x20   mode: full\n\
+         \x20   retry_times: 5\n    retry_delay: 1s\n    retry_backoff: linear\n\
+         \x20   tables: [ {{ name: orders }}, {{ name: late }} ]\n",
+        dbs.source, dbs.pg_target
+    );
+    let world = World::with_yaml(backend, &yaml).await;
+    register(&world, &dbs).await;
+    let fleet = Fleet::start(&world, 1);
+    let batch = start_sync(&world, "orders-late").await;
+
+    let waiting = within("a parked retry", async {
+        loop {
+            let report = dispatcher::report(&world.store, batch.id).await.unwrap();
+            let job = report.jobs[0].clone();
+            if job.attempt >= 2 && job.status == "pending" {
+                return (report.batch, job);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (pending, job) = waiting;
+    assert!(!pending.status.is_terminal(), "{pending:?}");
+    let error = job.error.as_ref().expect("the failure that is retried");
+    assert!(error.message.contains("late"), "{error:?}");
+    pg(&dbs.source)
+        .await
+        .execute("CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'x')")
+        .await
+        .unwrap();
+
+    let poll = Duration::from_millis(100);
+    let ended = within(
+        "sync batch end",
+        dispatcher::wait(&world.store, batch.id, poll),
+    )
+    .await
+    .unwrap();
+    fleet.stop().await;
+    assert_eq!(ended.status, BatchStatus::Success, "{ended:?}");
+    assert_eq!((ended.total, ended.succeeded, ended.failed), (1, 1, 0));
+    let report = dispatcher::report(&world.store, batch.id).await.unwrap();
+    let attempt = report.jobs[0].attempt;
+    assert!((2..=6).contains(&attempt), "{:?}", report.jobs[0]);
+    assert!(report.jobs[0].error.is_none(), "{:?}", report.jobs[0]);
+    let runs = history(&world, "orders-late").await;
+    let late = runs.iter().find(|r| r.table == "late").unwrap();
+    assert_eq!((late.status.as_str(), late.attempt), ("success", attempt));
+    let copied: i64 = sqlx::query_scalar("SELECT count(*) FROM late")
+        .fetch_one(&mut pg(&dbs.pg_target).await)
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    assert_eq!(
+        pg_orders(&dbs.pg_target).await,
+        pg_orders(&dbs.source).await
+    );
     world.teardown().await;
     dbs.teardown().await;
 }

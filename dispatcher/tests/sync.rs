@@ -43,6 +43,8 @@ fn config(files: &Files, source: &str, target: &str) -> PathBuf {
          \x20   source: {{ instance: src-pg, database: {source} }}\n\
          \x20   targets: [ {{ instance: dst-pg, database: {target} }} ]\n\
          \x20   mode: full\n\
+         \x20   retry_times: 1\n\
+         \x20   retry_delay: 1s\n\
          \x20   tables: [ {{ name: orders }} ]\n",
         filters.display(),
         instance("src-pg"),
@@ -148,6 +150,8 @@ async fn sync_commands_on_the_embedded_defaults() {
         history[0]["error"].as_str().unwrap().contains("orders"),
         "{history:#}"
     );
+    // It ran again once after its retry delay before the run failed.
+    assert_eq!(history[0]["attempt"], 2, "{history:#}");
     world.teardown().await;
     common::drop_pg_databases(&[source, target]).await;
 }

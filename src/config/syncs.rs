@@ -22,6 +22,9 @@
 //!     rows_per_second: 20000     # pace of the reads on the source
 //!     statement_timeout: 10m     # both sessions, instead of the job's
 //!     max_gap_hours: 24          # widest window of a catch-up read
+//!     retry_times: 3             # a failed run runs again, up to 3 times,
+//!     retry_delay: 5s            #   after 5s, 10s, 20s (with jitter)
+//!     retry_backoff: exponential #   or linear: 5s, 10s, 15s
 //!     incremental_every: 15m     # run by `dbfleet serve` (schedule
 //!     verify_every: 1d           #   `sync.orders-backup.incremental`, …)
 //! ```
@@ -30,6 +33,7 @@
 //! reconciled, against the registry; here only their shape is.
 
 mod limits;
+mod retry;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -85,6 +89,7 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let verify = s.bool_or("verify", false);
     let enabled = s.bool_or("enabled", true);
     let limits = limits::limits(s);
+    let retry = retry::retry(s);
     let every = Cadences {
         incremental: every(s, "incremental_every"),
         full: every(s, "full_every"),
@@ -106,6 +111,7 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
                 enabled,
                 every,
                 limits,
+                retry,
             })
         }
         _ => None,

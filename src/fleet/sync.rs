@@ -187,6 +187,7 @@ mod tests {
                 enabled,
                 every: Default::default(),
                 limits: Default::default(),
+                retry: Default::default(),
             },
             declared: true,
             enabled_override,

@@ -29,6 +29,7 @@ use crate::config::JobSettings;
 use crate::domain::{BatchId, JobId};
 use crate::filters::DatabaseFilters;
 use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
+use crate::retry::RetryPolicy;
 use crate::store::{self, Filing, Instance, Store, Tally};
 
 pub use aggregate::Aggregate;
@@ -65,6 +66,15 @@ pub trait Job {
     /// its own lease instead, so it never keeps the instance's other jobs
     /// waiting.
     const INSTANCE_LEASE: bool = true;
+
+    /// Whether a failed job runs again, and when ([`crate::retry`]); only
+    /// asked after a failure that may pass. None: a failure is final.
+    fn retry_policy(
+        _ctx: &Context<'_>,
+        _params: &Self::Params,
+    ) -> impl Future<Output = Option<RetryPolicy>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// Why a job did not finish.
@@ -255,6 +265,26 @@ pub fn tally(output: &JobOutput) -> Tally {
         JobOutput::TableSizes(o) => TableSizes::tally(o),
         JobOutput::Aggregate(o) => Aggregate::tally(o),
         JobOutput::DataSync(o) => DataSync::tally(o),
+    }
+}
+
+/// The retry policy of the job `params` describes, after it failed with
+/// `error`: none for a failure that would only fail again (a wrong
+/// configuration, an engine dbfleet does not support).
+pub async fn retry_policy(
+    ctx: &Context<'_>,
+    params: &JobParams,
+    error: &JobError,
+) -> Option<RetryPolicy> {
+    if matches!(error.class, ErrorClass::Config | ErrorClass::Unsupported) {
+        return None;
+    }
+    match params {
+        JobParams::CapacitySync(p) => CapacitySync::retry_policy(ctx, p).await,
+        JobParams::Probe(p) => Probe::retry_policy(ctx, p).await,
+        JobParams::TableSizes(p) => TableSizes::retry_policy(ctx, p).await,
+        JobParams::Aggregate(p) => Aggregate::retry_policy(ctx, p).await,
+        JobParams::DataSync(p) => DataSync::retry_policy(ctx, p).await,
     }
 }
 

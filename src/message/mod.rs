@@ -262,6 +262,10 @@ pub struct JobMessage {
     pub deadline: DateTime<Utc>,
     pub requested_by: Option<String>,
     pub enqueued_at: DateTime<Utc>,
+    /// Which run of the job this message asks for: 1 for the first, more
+    /// when a retry policy parked it again after a failure
+    /// ([`crate::retry`]). Broker redeliveries do not change it.
+    pub attempt: u32,
 }
 
 impl JobMessage {
@@ -284,6 +288,7 @@ impl JobMessage {
             deadline,
             requested_by,
             enqueued_at: Utc::now(),
+            attempt: 1,
         }
     }
 

@@ -59,6 +59,16 @@ struct JobWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     requested_by: Option<String>,
     enqueued_at: DateTime<Utc>,
+    #[serde(default = "first", skip_serializing_if = "is_first")]
+    attempt: u32,
+}
+
+fn first() -> u32 {
+    1
+}
+
+fn is_first(attempt: &u32) -> bool {
+    *attempt <= 1
 }
 
 /// A result as it travels.
@@ -129,6 +139,7 @@ pub(super) fn decode_job(bytes: &[u8]) -> Result<JobMessage, DecodeError> {
         deadline: wire.deadline,
         requested_by: wire.requested_by,
         enqueued_at: wire.enqueued_at,
+        attempt: wire.attempt.max(1),
     })
 }
 
@@ -149,6 +160,7 @@ pub(super) fn encode_job(job: &JobMessage) -> Vec<u8> {
         deadline: job.deadline,
         requested_by: job.requested_by.clone(),
         enqueued_at: job.enqueued_at,
+        attempt: job.attempt,
     };
     to_bytes(&wire)
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::InstanceName;
+use crate::retry::RetryPolicy;
 
 /// The largest `batch_size`: rows per page read and per statement
 /// written. A statement's placeholders are further capped per table by
@@ -56,6 +57,10 @@ pub struct SyncDefinition {
     pub every: Cadences,
     #[serde(flatten)]
     pub limits: Limits,
+    /// When a failed run runs again (a definition stored before retries
+    /// existed has the default policy).
+    #[serde(default)]
+    pub retry: RetryPolicy,
 }
 
 /// Rows a table's run may leave out when the target refuses them: none

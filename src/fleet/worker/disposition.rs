@@ -2,8 +2,9 @@
 //! delivery can end ([`Outcome`]) has exactly one [`disposition`], and one
 //! log line.
 
+use super::retry::NextAttempt;
 use crate::broker::{self, Disposition};
-use crate::message::{DecodeError, JobStatus};
+use crate::message::{DecodeError, JobError, JobStatus};
 
 /// How one delivery ended, before it is settled.
 #[derive(Debug)]
@@ -15,6 +16,13 @@ pub enum Outcome {
     UnknownKind { kind: String, retries: usize },
     /// The result (success or an instance failure) is on the broker.
     Reported(JobStatus),
+    /// Attempt `attempt` failed with `error`, and its kind's retry policy
+    /// parked the next in the control store: no result yet.
+    Retrying {
+        attempt: u32,
+        next: NextAttempt,
+        error: JobError,
+    },
     /// The result could not be published.
     Unreported(broker::Error),
     /// The job could not run now (the control store is unavailable):
@@ -41,7 +49,7 @@ pub fn disposition(outcome: &Outcome, retry_tiers: usize) -> Disposition {
         Outcome::UnknownKind { kind, .. } => {
             Disposition::DeadLetter(DecodeError::UnknownKind(kind.clone()).to_string())
         }
-        Outcome::Reported(_) | Outcome::Cancelled => Disposition::Ack,
+        Outcome::Reported(_) | Outcome::Cancelled | Outcome::Retrying { .. } => Disposition::Ack,
         // Counted by the broker's delivery limit, then dead-lettered.
         Outcome::Unreported(_) => Disposition::Retry,
         Outcome::Deferred { retries, .. } if *retries < retry_tiers => {
@@ -72,6 +80,18 @@ pub(super) fn log(outcome: &Outcome) {
             tracing::info!(retries, "instance busy with another job; waiting")
         }
         Outcome::Cancelled => tracing::info!("job cancelled before it started; not run"),
+        Outcome::Retrying {
+            attempt,
+            next,
+            error,
+        } => {
+            let delay = humantime::format_duration(next.delay);
+            tracing::warn!(
+                attempt, class = error.class.as_str(), error = %error.message,
+                next_attempt = next.attempt, %delay,
+                "job failed; attempt {} in {delay}", next.attempt
+            )
+        }
         Outcome::Reported(_) | Outcome::Abandoned => {}
     }
 }
@@ -103,6 +123,15 @@ mod tests {
         check(deferred(2), Disposition::Delay { tier: 2 });
         check(deferred(3), Disposition::Retry);
         check(Outcome::Abandoned, Disposition::HandBack);
+        let retrying = Outcome::Retrying {
+            attempt: 1,
+            next: NextAttempt {
+                attempt: 2,
+                delay: std::time::Duration::from_secs(5),
+            },
+            error: JobError::new(crate::message::ErrorClass::Connect, "refused"),
+        };
+        check(retrying, Disposition::Ack);
         check(Outcome::Busy { retries: 0 }, Disposition::Delay { tier: 0 });
         check(Outcome::Busy { retries: 9 }, Disposition::Delay { tier: 2 });
         assert_eq!(

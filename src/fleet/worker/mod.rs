@@ -8,9 +8,11 @@
 //! concurrency, drain) is [`crate::broker::consume`]'s.
 //!
 //! `disposition.rs` decides each delivery's fate; `start.rs` takes a job's
-//! lease and records its start.
+//! lease and records its start; `retry.rs` parks the next attempt of a job
+//! whose kind retries it.
 
 mod disposition;
+mod retry;
 mod start;
 
 use disposition::log;
@@ -146,6 +148,9 @@ impl Worker {
 
     async fn process_job(&self, job: &JobMessage, meta: &DeliveryMeta) -> Step {
         let started_at = Utc::now();
+        // Every run counts: the retries of its kind's policy and the
+        // broker's redeliveries.
+        let attempt = job.attempt.saturating_add(meta.attempt.saturating_sub(1));
         let deferred = |e: store::Error| {
             Step::Settle(Outcome::Deferred {
                 reason: e.to_string(),
@@ -156,7 +161,7 @@ impl Worker {
         let cached = details.filter(|_| self.broker.published_by_this_fleet(meta));
         let instance = match self.instance(&job.target, cached).await {
             Ok(Ok(instance)) => instance,
-            Ok(Err(unusable)) => return self.report(job, meta, started_at, unusable),
+            Ok(Err(unusable)) => return self.report(job, attempt, started_at, unusable),
             Err(e) => return deferred(e),
         };
         let span = tracing::Span::current();
@@ -166,17 +171,24 @@ impl Worker {
         if started_at >= job.deadline {
             let late = "the batch deadline passed before a worker could start the job";
             let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
-            return self.report(job, meta, started_at, finished);
+            return self.report(job, attempt, started_at, finished);
         }
         let metrics = crate::metrics::metrics();
         metrics.jobs_in_flight.inc();
-        let leased = self.leased(job, &instance, meta.attempt, started_at).await;
+        let leased = self.leased(job, &instance, attempt, started_at).await;
         metrics.jobs_in_flight.dec();
         let finished = match leased {
             Ok(Leased::Ran(finished)) => {
                 let took = (Utc::now() - started_at).to_std().unwrap_or_default();
                 metrics.job_ran(job.kind().as_str(), instance.db_type.as_str(), took);
                 *finished
+            }
+            Ok(Leased::Retrying(next, error)) => {
+                return Step::Settle(Outcome::Retrying {
+                    attempt,
+                    next,
+                    error,
+                })
             }
             Ok(Leased::Busy) => {
                 let retries = meta.retries();
@@ -185,7 +197,7 @@ impl Worker {
             Ok(Leased::Cancelled) => return Step::Settle(Outcome::Cancelled),
             Err(e) => return deferred(e),
         };
-        self.report(job, meta, started_at, finished)
+        self.report(job, attempt, started_at, finished)
     }
 
     /// The registered, active instance the job targets; a job naming any
@@ -254,6 +266,10 @@ impl Worker {
             },
         );
         let executed = self.execute(&ctx, job).await;
+        let next = match &executed {
+            Err(Failure::Instance(e)) => Self::next_attempt(&ctx, job, e).await,
+            _ => None,
+        };
         let filing = ctx.into_filing();
         let runs = self.store.runs();
         let filed = runs.end(instance.id, job.job_id, &filing);
@@ -264,11 +280,7 @@ impl Worker {
             }
             tracing::warn!(error = %e, "lease not released; it expires on its own");
         }
-        match executed {
-            Ok(ran) => Ok(Leased::Ran(Box::new(ended(instance, Ok(ran))))),
-            Err(Failure::Instance(e)) => Ok(Leased::Ran(Box::new(ended(instance, Err(e))))),
-            Err(Failure::Store(e)) => Err(e),
-        }
+        self.settled(job, instance, executed, next).await
     }
 
     /// Run the job within its own deadline; a panic is the job's failure.
@@ -295,11 +307,11 @@ impl Worker {
     fn report(
         &self,
         job: &JobMessage,
-        meta: &DeliveryMeta,
+        attempt: u32,
         started_at: DateTime<Utc>,
         finished: Finished,
     ) -> Step {
-        let result = JobResult::for_job(job, started_at, finished, meta.attempt, &self.name);
+        let result = JobResult::for_job(job, started_at, finished, attempt, &self.name);
         let took = (result.finished_at - started_at).num_milliseconds();
         tracing::Span::current().record("duration_ms", took);
         let class = result.error.as_ref().map(|e| e.class.as_str());
@@ -332,6 +344,8 @@ enum Step {
 /// What happened once the worker went for the instance's lease.
 enum Leased {
     Ran(Box<Finished>),
+    /// It failed, and its next attempt is parked.
+    Retrying(retry::NextAttempt, JobError),
     Busy,
     /// Its batch was cancelled before it started: not run.
     Cancelled,

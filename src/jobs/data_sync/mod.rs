@@ -27,6 +27,7 @@ use crate::adapters::sync::{Role, SyncSession};
 use crate::adapters::ConnectOptions;
 use crate::message::data_sync::{Output, Params, RunStatus, TableRun};
 use crate::message::{ErrorClass, JobError};
+use crate::retry::RetryPolicy;
 use crate::store::{Instance, StoredSync, Tally};
 use crate::sync::{Endpoint, SyncDefinition, TableSpec};
 use table::TableJob;
@@ -55,6 +56,20 @@ impl Job for DataSync {
         match failed(&output) {
             None => Ok(output),
             Some(message) => Err(JobError::new(ErrorClass::Query, message).into()),
+        }
+    }
+
+    /// The definition's policy, as the store has it now: a definition
+    /// disabled or removed since the failure is not retried.
+    async fn retry_policy(ctx: &Context<'_>, params: &Params) -> Option<RetryPolicy> {
+        match ctx.store.syncs().get(&params.definition).await {
+            Ok(Some(stored)) if stored.is_enabled() => Some(stored.definition.retry),
+            Ok(_) => None,
+            Err(e) => {
+                // The failure is reported as it is: a retry lost, no run.
+                tracing::warn!(error = %e, "the retry policy could not be read");
+                None
+            }
         }
     }
 
