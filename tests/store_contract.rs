@@ -20,8 +20,8 @@ use dbfleet::store::Cancel;
 use dbfleet::store::{
     Batch, BatchStatus, DeadLetter, Error, Filing, FinishedJob, HostSlot, IdempotencyKey,
     ImportOptions, ImportReport, ImportRow, Imported, Instance, JobRow, Keyed, Migrated,
-    NewInstance, NewJob, Origin, Parked, ScheduleSlot, Schema, Start, StartingJob, StatRow, Store,
-    StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
+    NewInstance, NewJob, Origin, Parked, Retrying, ScheduleSlot, Schema, Start, StartingJob,
+    StatRow, Store, StoredStat, StoredUnmeasured, Tally, UnmeasuredRow,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
@@ -201,6 +201,7 @@ contract!(
     flavor = "multi_thread",
     worker_threads = 4
 );
+contract!(retries, check_retries);
 
 /// Who may change the schema, and what the others see.
 mod schema {
@@ -3188,4 +3189,93 @@ async fn check_dead_letter_claims(store: Store) {
     let pending = letters.list(false, 10).await.unwrap();
     assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), [id]);
     assert!(letters.claim(id, at).await.unwrap(), "pending again");
+}
+
+/// A failed job parked for its next attempt: its row back to "not started"
+/// with the attempt, the reason and a start-by after the retry's time; its
+/// message published only when due; a second retry replacing the first; a
+/// job no longer pending not retried.
+async fn check_retries(store: Store) {
+    let one = add(&store, "retry-1").await;
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    let (batch, job) = (BatchId::new(), JobId::new());
+    let new_job = NewJob {
+        job_id: job,
+        instance_id: Some(one.id),
+        target: "retry-1".into(),
+        deadline: now + Duration::minutes(10),
+    };
+    let origin = Origin::default();
+    let batches = store.batches();
+    batches
+        .create(batch, "data_sync", &origin, &[new_job], &zero())
+        .await
+        .unwrap();
+    let error = JobError::new(ErrorClass::Connect, "connection refused");
+    let retry = |body: &str, after: i64| Retrying {
+        parked: Parked {
+            job_id: job,
+            batch_id: batch,
+            publish_at: now + Duration::seconds(after),
+            interactive: false,
+            zone: None,
+            body: body.as_bytes().to_vec(),
+        },
+        attempt: 2,
+        error: &error,
+        start_by: now + Duration::hours(1),
+        now,
+    };
+    assert!(store.runs().retry(&retry("first", 5)).await.unwrap());
+    let row = &batches.jobs(batch).await.unwrap()[0];
+    assert_eq!(
+        (row.status.as_str(), row.attempt),
+        ("pending", 2),
+        "{row:?}"
+    );
+    assert_eq!(row.error.as_ref().unwrap().message, "connection refused");
+    assert!(row.started_at.is_none());
+
+    let outbox = store.outbox();
+    let claim = Duration::minutes(2);
+    assert!(
+        outbox.claim_due(now, claim, 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    let due = outbox
+        .claim_due(now + Duration::seconds(6), claim, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].body, b"first");
+    // A redelivered copy failed too: its retry replaces the first, claim and all.
+    assert!(store.runs().retry(&retry("second", 7)).await.unwrap());
+    let due = outbox
+        .claim_due(now + Duration::seconds(8), claim, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|p| p.body.as_slice()).collect::<Vec<_>>(),
+        [b"second"]
+    );
+
+    // The sweeper waits for the new start-by, then fails it as any job.
+    assert!(batches
+        .sweep_expired(now + Duration::minutes(30))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        batches
+            .sweep_expired(now + Duration::hours(2))
+            .await
+            .unwrap(),
+        [batch]
+    );
+    let row = &batches.jobs(batch).await.unwrap()[0];
+    assert_eq!(row.status, "failed");
+    // No longer pending: not retried, nothing parked.
+    outbox.published(job).await.unwrap();
+    assert!(!store.runs().retry(&retry("third", 5)).await.unwrap());
+    assert_eq!(outbox.waiting(batch).await.unwrap(), 0);
 }
