@@ -43,7 +43,7 @@ pub(super) async fn target_lock(
     table: &str,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let mut delays = delays();
+    let mut delays = delays().peekable();
     loop {
         let held = target
             .try_lock(table)
@@ -56,14 +56,15 @@ pub(super) async fn target_lock(
         if waited >= job.lock_wait {
             return Err(busy(target, job, table, waited).await);
         }
-        let delay = delays.next().unwrap_or(LONGEST_DELAY);
-        if delay == FIRST_DELAY {
+        // Said once, as the wait begins.
+        if delays.peek() == Some(&FIRST_DELAY) {
             tracing::info!(
                 definition = %job.definition, table = %job.spec.name, target = %job.target_label,
                 lock_wait = %spent(job.lock_wait),
                 "waiting for the target table: another sync of it is running"
             );
         }
+        let delay = delays.next().unwrap_or(LONGEST_DELAY);
         tokio::time::sleep(delay.min(job.lock_wait - waited)).await;
     }
 }
@@ -99,19 +100,24 @@ pub(super) async fn source_slot(
     let Some(slots) = job.source_slots else {
         return Ok(None);
     };
-    let mut delays = delays();
+    let started = Instant::now();
+    let mut delays = delays().peekable();
     loop {
         if let Some(slot) = free_slot(source, job, slots).await? {
+            if delays.peek() != Some(&FIRST_DELAY) {
+                let waited = spent(started.elapsed());
+                tracing::info!(table = %job.spec.name, target = %job.target_label, slot, %waited, "took a source slot");
+            }
             return Ok(Some(slot));
         }
-        let delay = delays.next().unwrap_or(LONGEST_DELAY);
-        if delay == FIRST_DELAY {
+        // Said once, as the wait begins.
+        if delays.peek() == Some(&FIRST_DELAY) {
             tracing::info!(
                 definition = %job.definition, table = %job.spec.name, target = %job.target_label, slots,
                 "waiting for a source slot: the definition's `source_connections` are all reading"
             );
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delays.next().unwrap_or(LONGEST_DELAY)).await;
     }
 }
 
