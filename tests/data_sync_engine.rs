@@ -312,6 +312,8 @@ fn job<'a>(spec: &'a TableSpec, target: &Db, mode: SyncMode, batch_size: u32) ->
         max_rejected_rows: 0,
         rows_per_second: None,
         max_gap: None,
+        lock_wait: Duration::ZERO,
+        source_slots: None,
     }
 }
 
@@ -808,7 +810,8 @@ async fn hostile_names_across_engines() {
     hostile_names(MY, PG).await;
 }
 
-/// One sync per target table: a held lock fails the run in words; a table
+/// One sync per target table: a held lock fails the run in words (at
+/// once with no `lock_wait`), naming its holder; a table
 /// without a primary key asks for `key:`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_table_and_a_table_without_key_fail_in_words() {
@@ -819,15 +822,15 @@ async fn a_busy_table_and_a_table_without_key_fail_in_words() {
     let mut holder = target.session(Role::Target).await;
     assert!(holder.try_lock("items").await.unwrap());
     let busy = run(&source, &target, &job_items).await;
-    assert_eq!(
-        busy.error.as_deref(),
-        Some(
-            format!(
-                "another sync of items into backup/{} is running",
-                target.name
-            )
-            .as_str()
-        )
+    let error = busy.error.as_deref().unwrap();
+    let expected = format!(
+        "another sync of items into backup/{} is running, held by connection ",
+        target.name
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    assert!(
+        error.ends_with("; gave up after waiting 0s (`lock_wait`)"),
+        "{error}"
     );
     holder.unlock("items").await.unwrap();
     holder.close().await;

@@ -39,6 +39,8 @@ fn job<'a>(spec: &'a TableSpec, target: &str, verify_only: bool) -> TableJob<'a>
         max_rejected_rows: 0,
         rows_per_second: None,
         max_gap: None,
+        lock_wait: Duration::ZERO,
+        source_slots: None,
     }
 }
 

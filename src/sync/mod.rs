@@ -4,8 +4,9 @@
 //! A definition copies tables of one source database (an instance and a
 //! database) into one or more targets (each a backup instance and
 //! database). A `data_sync` job runs one definition on one target
-//! instance, each of the definition's targets there; backups on
-//! different instances sync in parallel across the fleet.
+//! instance, each of the definition's targets there, up to `max_parallel`
+//! tables at once; backups on different instances sync in parallel across
+//! the fleet, as far as the definition's `source_connections` let them.
 //!
 //! This module does no IO: the SQL is in `adapters::sync`, the run in
 //! `jobs::data_sync`.
@@ -70,6 +71,12 @@ pub const DEFAULT_MAX_REJECTED_ROWS: u64 = 0;
 /// The widest window of an incremental catch-up, in hours of the first
 /// cursor column.
 pub const DEFAULT_MAX_GAP_HOURS: u32 = 24;
+/// Tables one job runs at once when the definition does not say: one,
+/// as before the key existed.
+pub const DEFAULT_MAX_PARALLEL: u32 = 1;
+/// How long a table waits for its target table's lock, held by another
+/// sync, before it fails.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// How much a definition may load its source, and how many refused rows
 /// it tolerates.
@@ -91,6 +98,18 @@ pub struct Limits {
     /// (time) cursor column per statement.
     #[serde(default = "max_gap_hours")]
     pub max_gap_hours: u32,
+    /// Tables one job runs at once, each on a source and a target session
+    /// of its own.
+    #[serde(default = "max_parallel")]
+    pub max_parallel: u32,
+    /// Sessions all the definition's jobs read the source with at once,
+    /// fleet-wide; `None`: `max_parallel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_connections: Option<u32>,
+    /// How long a table waits, in seconds, for its target table's lock
+    /// while another sync holds it.
+    #[serde(default = "lock_wait_seconds")]
+    pub lock_wait_seconds: u64,
 }
 
 fn max_rejected_rows() -> u64 {
@@ -101,6 +120,33 @@ fn max_gap_hours() -> u32 {
     DEFAULT_MAX_GAP_HOURS
 }
 
+fn max_parallel() -> u32 {
+    DEFAULT_MAX_PARALLEL
+}
+
+fn lock_wait_seconds() -> u64 {
+    DEFAULT_LOCK_WAIT.as_secs()
+}
+
+impl Limits {
+    /// The source sessions the definition's jobs share: as many as one
+    /// job may run tables when the definition does not say, so the load
+    /// on the source does not grow with the number of targets.
+    pub fn source_connections(&self) -> u32 {
+        self.source_connections.unwrap_or(self.max_parallel).max(1)
+    }
+
+    /// Tables one job runs at once: a table beyond the source's sessions
+    /// could only wait for one.
+    pub fn parallel(&self) -> u32 {
+        self.max_parallel.min(self.source_connections()).max(1)
+    }
+
+    pub fn lock_wait(&self) -> Duration {
+        Duration::from_secs(self.lock_wait_seconds)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -108,6 +154,9 @@ impl Default for Limits {
             rows_per_second: None,
             statement_timeout_seconds: None,
             max_gap_hours: DEFAULT_MAX_GAP_HOURS,
+            max_parallel: DEFAULT_MAX_PARALLEL,
+            source_connections: None,
+            lock_wait_seconds: DEFAULT_LOCK_WAIT.as_secs(),
         }
     }
 }

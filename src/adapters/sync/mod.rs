@@ -12,7 +12,7 @@
 //! under `postgres`: the `COPY` of a fresh load), `apply.rs` what a page's
 //! transaction is asked to do and what it did, `shape.rs` the
 //! table shapes and their fingerprint, `scan.rs` what a keyset read asks
-//! for.
+//! for, `locks.rs` the source slots and who holds a target table.
 //!
 //! Where the canonical text is not the same across engines, a copy is
 //! still right but a verification across engines reports the chunk as
@@ -26,6 +26,7 @@
 
 mod apply;
 mod canonical;
+mod locks;
 mod mysql;
 mod postgres;
 mod scan;

@@ -8,7 +8,8 @@ use crate::message::data_sync::TableRun;
 use crate::store::SyncRun;
 use crate::sync::SyncMode;
 
-/// Record that `table` started syncing into `target`.
+/// Record that `table` started syncing into `target` (it may still be
+/// waiting for its locks).
 pub(super) async fn started(
     ctx: &Context<'_>,
     definition: &str,
@@ -16,14 +17,39 @@ pub(super) async fn started(
     mode: SyncMode,
     at: DateTime<Utc>,
 ) -> Result<(), Failure> {
-    let run = SyncRun {
+    let run = running(ctx, definition, (table, target), mode, at);
+    Ok(ctx.store.sync_runs().record(&run).await?)
+}
+
+/// End the runs of `table` into `target` that other jobs left `running`.
+/// Called only once this run holds the target table's lock: before, a
+/// run of another job may rightly be running, or waiting as this one did.
+/// A failure is logged: the next run closes them.
+pub(super) async fn close_stale(
+    ctx: &Context<'_>,
+    definition: &str,
+    (table, target): (&str, &str),
+    mode: SyncMode,
+    at: DateTime<Utc>,
+) {
+    let run = running(ctx, definition, (table, target), mode, at);
+    if let Err(e) = ctx.store.sync_runs().close_stale(&run).await {
+        tracing::warn!(table, target, error = %e, "ending stale sync runs failed");
+    }
+}
+
+fn running(
+    ctx: &Context<'_>,
+    definition: &str,
+    names: (&str, &str),
+    mode: SyncMode,
+    at: DateTime<Utc>,
+) -> SyncRun {
+    SyncRun {
         status: "running".to_string(),
         ended_at: None,
-        ..row(ctx, definition, (table, target), mode, at)
-    };
-    let runs = ctx.store.sync_runs();
-    runs.close_stale(&run).await?;
-    Ok(runs.record(&run).await?)
+        ..row(ctx, definition, names, mode, at)
+    }
 }
 
 /// Record how `run`, started at `at`, ended.

@@ -1,9 +1,10 @@
 //! `data_sync`: bring the backups of one sync definition on the job's
 //! instance in step with the definition's source.
 //!
-//! The job reads its definition from the control store, opens one
-//! read-only session on the source database and one writable session per
-//! target database on its own instance, and runs each table in turn
+//! The job reads its definition from the control store and, for each
+//! target database on its own instance, runs the tables up to
+//! `max_parallel` at once (`target.rs`), each on a read-only session on
+//! the source database and a writable one on the target
 //! ([`table::run_table`]). Each table's run is written to the history
 //! (`store::sync_runs`) as it starts and as it ends, so a long sync shows
 //! where it is; the rows and their checkpoint are committed together in
@@ -13,14 +14,16 @@
 //!
 //! Its lease is the target table's (held in the target database by
 //! `table`), not the instance's: a long sync never holds back the
-//! instance's capacity jobs.
+//! instance's capacity jobs. A table whose lock another sync holds waits
+//! for it up to `lock_wait`; a table reads the source only while it holds
+//! one of the definition's `source_connections` slots, shared by all its
+//! jobs.
 
 mod history;
 pub mod table;
+mod target;
 
 use std::time::Duration;
-
-use chrono::Utc;
 
 use super::{Context, Failure, Job};
 use crate::adapters::sync::{Role, SyncSession};
@@ -51,7 +54,7 @@ impl Job for DataSync {
             tables: Vec::new(),
         };
         for target in targets {
-            sync_target(ctx, def, params, (&source, target), &mut output).await?;
+            target::sync_target(ctx, def, params, (&source, target), &mut output).await?;
         }
         match failed(&output) {
             None => Ok(output),
@@ -147,44 +150,6 @@ async fn source(ctx: &Context<'_>, def: &SyncDefinition) -> Result<Instance, Fai
     }
 }
 
-/// Sync every table of `def` from `source` into `target`, each table's run
-/// recorded as it starts and ends.
-async fn sync_target(
-    ctx: &Context<'_>,
-    def: &SyncDefinition,
-    params: &Params,
-    (source, target): (&Instance, &Endpoint),
-    output: &mut Output,
-) -> Result<(), Failure> {
-    let label = target.to_string();
-    let sessions = open(ctx, def, source, target).await;
-    let (mut from, mut into) = match sessions {
-        Ok(pair) => pair,
-        Err(e) => {
-            for spec in &def.tables {
-                let run = unrun(def, params, &spec.name, &label, e.to_string());
-                history::ended(ctx, &def.name, &run, Utc::now()).await?;
-                output.tables.push(run);
-            }
-            return Ok(());
-        }
-    };
-    for spec in &def.tables {
-        let job = table_job(def, spec, &label, params);
-        let started = Utc::now();
-        let names = (spec.name.as_str(), label.as_str());
-        history::started(ctx, &def.name, names, job.mode, started).await?;
-        let run = ctx
-            .remote("sync_table", table::run_table(&mut from, &mut into, &job))
-            .await;
-        history::ended(ctx, &def.name, &run, started).await?;
-        output.tables.push(run);
-    }
-    from.close().await;
-    into.close().await;
-    Ok(())
-}
-
 /// The source session (read-only) and the target's (writable).
 async fn open(
     ctx: &Context<'_>,
@@ -241,6 +206,8 @@ fn table_job<'a>(
         max_gap: Some(Duration::from_secs(
             u64::from(def.limits.max_gap_hours) * 3_600,
         )),
+        lock_wait: def.limits.lock_wait(),
+        source_slots: Some(def.limits.source_connections()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! One table of a sync definition into one target: shape, target table,
-//! lock, then the copy (`copy.rs`) and the verification (`verify.rs`).
+//! One table of a sync definition into one target: the target table's
+//! lock and a source slot (`waits.rs`), shape, target table, then the copy
+//! (`copy.rs`) and the verification (`verify.rs`).
 //!
 //! A run never fails the job by itself: whatever stops it is a `Failed`
 //! [`TableRun`] whose error names the table and the cause, and the pages
@@ -15,6 +16,7 @@ use crate::sync::{SyncMode, TableSpec};
 mod copy;
 mod limits;
 mod verify;
+mod waits;
 
 use self::copy::Copy;
 
@@ -42,6 +44,12 @@ pub struct TableJob<'a> {
     /// The widest span of the first (time) cursor column one incremental
     /// statement reads; `None`: up to the horizon at once.
     pub max_gap: Option<Duration>,
+    /// How long to wait for the target table's lock while another sync
+    /// holds it; zero: fail at once.
+    pub lock_wait: Duration,
+    /// The definition's source slots, one of which the run holds while it
+    /// reads; `None`: read without one.
+    pub source_slots: Option<u32>,
 }
 
 /// The checkpoint's phases.
@@ -112,6 +120,17 @@ pub async fn run_table(
     target: &mut SyncSession,
     job: &TableJob<'_>,
 ) -> TableRun {
+    run_table_then(source, target, job, async {}).await
+}
+
+/// [`run_table`], awaiting `locked` as soon as the run holds its target
+/// table's lock: what only the table's one running sync may do.
+pub async fn run_table_then(
+    source: &mut SyncSession,
+    target: &mut SyncSession,
+    job: &TableJob<'_>,
+    locked: impl std::future::Future<Output = ()>,
+) -> TableRun {
     let mut run = TableRun {
         table: job.spec.name.clone(),
         target: job.target_label.clone(),
@@ -126,7 +145,7 @@ pub async fn run_table(
         rows_rejected: 0,
         rejected: Vec::new(),
     };
-    if let Err(e) = locked(source, target, job, &mut run).await {
+    if let Err(e) = under_lock(source, target, job, (locked, &mut run)).await {
         run.status = RunStatus::Failed;
         run.error = Some(e);
     }
@@ -134,31 +153,40 @@ pub async fn run_table(
 }
 
 /// The run under the target table's lock, released whatever happens.
-async fn locked(
+async fn under_lock(
     source: &mut SyncSession,
     target: &mut SyncSession,
     job: &TableJob<'_>,
-    run: &mut TableRun,
+    (locked, run): (impl std::future::Future<Output = ()>, &mut TableRun),
 ) -> Result<(), String> {
-    let source_shape = source_shape(source, job).await?;
     let table = job.spec.target_name().to_string();
     target
         .ensure_checkpoints()
         .await
         .map_err(|e| failed(job, "creating dbfleet_sync_checkpoints", e))?;
-    let held = target
-        .try_lock(&table)
-        .await
-        .map_err(|e| failed(job, "taking the table's sync lock", e))?;
-    if !held {
-        return Err(format!(
-            "another sync of {} into {} is running",
-            table, job.target_label
-        ));
-    }
-    let result = synced(source, target, job, source_shape, run).await;
+    waits::target_lock(target, job, &table).await?;
+    locked.await;
+    let result = reading(source, target, job, run).await;
     if let Err(e) = target.unlock(&table).await {
         tracing::warn!(table = %table, error = %e, "releasing a sync lock failed");
+    }
+    result
+}
+
+/// The run holding a source slot, given back whatever happens.
+async fn reading(
+    source: &mut SyncSession,
+    target: &mut SyncSession,
+    job: &TableJob<'_>,
+    run: &mut TableRun,
+) -> Result<(), String> {
+    let slot = waits::source_slot(source, job).await?;
+    let result = match source_shape(source, job).await {
+        Ok(shape) => synced(source, target, job, shape, run).await,
+        Err(e) => Err(e),
+    };
+    if let Some(slot) = slot {
+        waits::release_slot(source, job, slot).await;
     }
     result
 }
