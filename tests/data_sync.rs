@@ -407,3 +407,79 @@ async fn a_failed_sync_runs_again_until_it_succeeds(backend: Backend) {
     world.teardown().await;
     dbs.teardown().await;
 }
+
+/// Tables declared by pattern: each source table it matches is synced
+/// under its own name, from PostgreSQL and from MariaDB (where dbfleet's
+/// own checkpoint table is never taken for data), and a pattern that
+/// matches nothing fails as a table of its own while the others sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_declared_by_pattern_are_listed_from_the_source() {
+    let tag = common::tag();
+    let dbs = Databases::new(&tag, 10).await;
+    let mut src = pg(&dbs.source).await;
+    for (table, rows) in [("audit_1", 3), ("audit_2", 2), ("auditx", 1)] {
+        let sql = format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, v text); \
+             INSERT INTO {table} SELECT g, 'v' || g FROM generate_series(1, {rows}) g"
+        );
+        src.execute(sql.as_str()).await.unwrap();
+    }
+    let yaml = format!(
+        "syncs:\n\
+         \x20 - name: audit-out\n\
+         \x20   source: {{ instance: src-pg, database: {} }}\n\
+         \x20   targets: [ {{ instance: dst-my, database: {} }} ]\n\
+         \x20   retry_times: 0\n\
+         \x20   tables: [ {{ pattern: \"audit_*\" }}, {{ pattern: \"nothing_*\" }} ]\n\
+         \x20 - name: audit-back\n\
+         \x20   source: {{ instance: dst-my, database: {} }}\n\
+         \x20   targets: [ {{ instance: dst-pg, database: {} }} ]\n\
+         \x20   tables: [ {{ pattern: \"*\" }} ]\n",
+        dbs.source, dbs.my_target, dbs.my_target, dbs.pg_target
+    );
+    let world = World::with_yaml(Backend::Embedded, &yaml).await;
+    register(&world, &dbs).await;
+    let fleet = Fleet::start(&world, 1);
+    let out = run_sync(&world, "audit-out").await;
+    let back = run_sync(&world, "audit-back").await;
+    fleet.stop().await;
+
+    assert_eq!(out.status, BatchStatus::Failed, "{out:?}");
+    let mut runs: Vec<(String, String)> = history(&world, "audit-out")
+        .await
+        .into_iter()
+        .map(|r| (r.table, r.status))
+        .collect();
+    runs.sort();
+    let expected = [
+        ("audit_1", "success"),
+        ("audit_2", "success"),
+        ("nothing_*", "failed"),
+    ];
+    let expected: Vec<(String, String)> =
+        expected.map(|(t, s)| (t.to_string(), s.to_string())).into();
+    assert_eq!(runs, expected);
+    let nothing = history(&world, "audit-out").await;
+    let nothing = nothing.iter().find(|r| r.table == "nothing_*").unwrap();
+    let error = nothing.error.as_deref().unwrap();
+    assert!(error.contains("matches no table"), "{error}");
+
+    // Back from MariaDB: its tables, not the checkpoints kept beside them.
+    assert_eq!(back.status, BatchStatus::Success, "{back:?}");
+    let mut tables: Vec<String> = history(&world, "audit-back")
+        .await
+        .into_iter()
+        .map(|r| r.table)
+        .collect();
+    tables.sort();
+    assert_eq!(tables, ["audit_1", "audit_2"]);
+    let copied: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM audit_1) + (SELECT count(*) FROM audit_2)",
+    )
+    .fetch_one(&mut pg(&dbs.pg_target).await)
+    .await
+    .unwrap();
+    assert_eq!(copied, 5);
+    world.teardown().await;
+    dbs.teardown().await;
+}

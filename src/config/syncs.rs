@@ -13,6 +13,7 @@
 //!     tables:
 //!       - { name: orders, key: [id], cursor: [updated_at] }
 //!       - { name: customers }    # key: the primary key
+//!       - { pattern: "audit_*" } # every source table it matches (* and ?)
 //!     batch_size: 5000           # rows per page and per statement
 //!     initial_days: 1825         # reach of a first incremental run
 //!     settle: 1m                 # how old a row must be to be passed
@@ -34,23 +35,22 @@
 
 mod limits;
 mod retry;
+mod tables;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_yaml::Value;
-
 use chrono_tz::Tz;
 
 use super::schedules::valid_name;
-use super::section::{kind, Section};
+use super::section::Section;
 use super::DeclaredSchedule;
 use crate::domain::InstanceName;
 use crate::message::data_sync::Params;
 use crate::message::JobParams;
 use crate::schedule::{Timing, DEFAULT_GRACE};
 use crate::sync::{
-    cron_every, Cadences, Endpoint, SyncDefinition, SyncMode, TableSpec, DEFAULT_BATCH_SIZE,
+    cron_every, Cadences, Endpoint, SyncDefinition, SyncMode, DEFAULT_BATCH_SIZE,
     DEFAULT_INITIAL_DAYS, DEFAULT_SETTLE, MAX_BATCH_SIZE,
 };
 
@@ -80,8 +80,8 @@ fn sync(s: &mut Section<'_>) -> (String, Option<SyncDefinition>) {
     let source = s.section("source", endpoint);
     let targets = targets(s, source.as_ref());
     let mode = mode(s);
-    let tables = s.list("tables", "table", |t, _| table(t));
-    let tables = checked_tables(s, tables, mode);
+    let tables = s.list("tables", "table", |t, _| tables::table(t));
+    let tables = tables::checked_tables(s, tables, mode);
     let mirror = s.bool_or("mirror", false);
     let batch_size = s.int_in("batch_size", 1..=MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE);
     let initial_days = s.int_in("initial_days", 1..=36_500, DEFAULT_INITIAL_DAYS);
@@ -223,81 +223,6 @@ fn mode(s: &mut Section<'_>) -> Option<SyncMode> {
             None
         }
     }
-}
-
-fn table(t: &mut Section<'_>) -> Option<TableSpec> {
-    let name = t.required_string("name");
-    let target = t.non_empty_string("target");
-    let key = columns(t, "key");
-    let cursor = columns(t, "cursor");
-    (!name.is_empty()).then_some(TableSpec {
-        name,
-        target,
-        key,
-        cursor,
-    })
-}
-
-/// A list of column names (or one name as a string).
-fn columns(t: &mut Section<'_>, key: &'static str) -> Vec<String> {
-    let items = match t.take(key) {
-        None => return Vec::new(),
-        Some(Value::String(one)) => vec![Value::String(one)],
-        Some(Value::Sequence(items)) => items,
-        Some(other) => {
-            let problem = format!("expected a list of column names, found {}", kind(&other));
-            t.error(key, &problem);
-            return Vec::new();
-        }
-    };
-    let mut names = Vec::new();
-    for item in items {
-        match item {
-            Value::String(name) if !name.is_empty() && !names.contains(&name) => names.push(name),
-            Value::String(name) if !name.is_empty() => {
-                t.error(key, &format!("column `{name}` is listed twice"))
-            }
-            other => {
-                let problem = format!("expected a column name, found {}", kind(&other));
-                t.error(key, &problem);
-            }
-        }
-    }
-    names
-}
-
-/// At least one table, none twice, and a cursor on every table of an
-/// incremental definition.
-fn checked_tables(
-    s: &mut Section<'_>,
-    tables: Vec<Option<TableSpec>>,
-    mode: Option<SyncMode>,
-) -> Option<Vec<TableSpec>> {
-    if tables.is_empty() {
-        s.error("tables", "name at least one table");
-        return None;
-    }
-    let mut specs: Vec<TableSpec> = Vec::new();
-    let mut fine = true;
-    for (index, table) in tables.into_iter().enumerate() {
-        let Some(table) = table else {
-            fine = false;
-            continue;
-        };
-        let key = format!("tables[{index}]");
-        if specs.iter().any(|t| t.target_name() == table.target_name()) {
-            let problem = format!("target table `{}` is written twice", table.target_name());
-            s.error(&key, &problem);
-            fine = false;
-        } else if mode == Some(SyncMode::Incremental) && table.cursor.is_empty() {
-            let problem = "an incremental sync needs `cursor:` (a column the database \
-                           stamps on every insert and update, such as updated_at)";
-            s.error(&format!("{key}.cursor"), problem);
-            fine = false;
-        }
-        specs.push(table);
-    }
-    fine.then_some(specs)
 }
 
 #[cfg(test)]

@@ -253,4 +253,89 @@ impl TableSpec {
     pub fn target_name(&self) -> &str {
         self.target.as_deref().unwrap_or(&self.name)
     }
+
+    /// Whether `name` is a pattern of the source's tables (`*` any run of
+    /// characters, `?` exactly one; declared as `pattern:`): each table it
+    /// matches is synced under its own name, with this key and cursor.
+    /// The configuration refuses `*` and `?` in a plain `name`.
+    pub fn is_pattern(&self) -> bool {
+        self.name.contains(['*', '?'])
+    }
+
+    /// Whether the pattern matches `table` (a name without its schema),
+    /// case-sensitively as the catalogues name it.
+    pub fn matches(&self, table: &str) -> bool {
+        let pattern = self.name.rsplit('.').next().unwrap_or(&self.name);
+        glob(pattern, table)
+    }
+
+    /// The schema a `pattern` spec names (`archive.audit_*`), if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.name.rsplit_once('.').map(|(schema, _)| schema)
+    }
+}
+
+/// `*` matches any run of characters (even none), `?` exactly one; the
+/// rest matches itself. Iterative, with one backtrack point: linear in
+/// practice, never exponential.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (t, p): (Vec<char>, Vec<char>) = (text.chars().collect(), pattern.chars().collect());
+    let (mut ti, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => (ti, pi) = (ti + 1, pi + 1),
+            _ => match star {
+                Some((sp, st)) => {
+                    (pi, ti) = (sp + 1, st + 1);
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(pattern: &str) -> TableSpec {
+        TableSpec {
+            name: pattern.to_string(),
+            target: None,
+            key: Vec::new(),
+            cursor: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn patterns_match_whole_names() {
+        let audit = spec("audit_*");
+        assert!(audit.is_pattern() && !spec("audit").is_pattern());
+        assert!(audit.matches("audit_2024"));
+        assert!(audit.matches("audit_"));
+        assert!(!audit.matches("xaudit_2024"));
+        assert!(!audit.matches("Audit_2024"));
+        let one = spec("t?_log");
+        assert!(one.matches("t1_log"));
+        assert!(!one.matches("t12_log"));
+        assert!(!one.matches("t_log"));
+        let inner = spec("*_2024_*");
+        assert!(inner.matches("orders_2024_01"));
+        assert!(!inner.matches("orders_2023_01"));
+        assert!(spec("*").matches("anything"));
+        assert!(spec("a*b*c").matches("aXbYbZc"));
+        assert!(!spec("a*b*c").matches("aXbYbZ"));
+        // The schema is the catalogue's to choose, not the pattern's.
+        let archived = spec("archive.log_*");
+        assert_eq!(archived.schema(), Some("archive"));
+        assert!(archived.matches("log_1"));
+        assert_eq!(audit.schema(), None);
+    }
 }

@@ -162,6 +162,15 @@ impl SyncSession {
         }
     }
 
+    /// The tables a sync may read: on PostgreSQL those of `schema`
+    /// (`public` when `None`), on MySQL those of the session's database.
+    pub async fn tables(&mut self, schema: Option<&str>) -> Result<Vec<String>, Error> {
+        match &mut self.conn {
+            Conn::Postgres(c) => postgres::tables(c, schema.unwrap_or("public")).await,
+            Conn::Mysql(c) => mysql::tables(c).await,
+        }
+    }
+
     /// Creates `name` with the closest type for each column, primary key
     /// `key`.
     pub async fn create_table(&mut self, name: &str, shape: &TableShape) -> Result<(), Error> {

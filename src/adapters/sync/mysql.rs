@@ -82,6 +82,23 @@ pub(super) async fn shape(
     Ok(Some(TableShape { columns, key }))
 }
 
+/// The base tables of the session's database, by name.
+pub(super) async fn tables(c: &mut MySqlConnection) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_error)?;
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|row| text(row, 0).map(Option::unwrap_or_default))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
 /// A column from its `information_schema.COLUMNS` row.
 fn column_of(row: &MySqlRow) -> Result<Column, Error> {
     let data_type = text(row, 1)?.unwrap_or_default().to_ascii_lowercase();

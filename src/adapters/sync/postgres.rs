@@ -50,6 +50,20 @@ pub(super) async fn shape(c: &mut PgConnection, name: &str) -> Result<Option<Tab
     Ok(Some(TableShape { columns, key }))
 }
 
+/// The tables of `schema` (partitions left to their parent), by name.
+pub(super) async fn tables(c: &mut PgConnection, schema: &str) -> Result<Vec<String>, Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+         ORDER BY c.relname COLLATE \"C\"",
+    )
+    .bind(schema)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_error)
+}
+
 /// A column from its catalogue row; text in a collation other than `C`
 /// needs one forced to compare by code point.
 fn column_of(row: &PgRow) -> Result<Column, Error> {

@@ -21,6 +21,7 @@
 
 mod history;
 pub mod table;
+mod tables;
 mod target;
 
 use std::time::Duration;
@@ -49,12 +50,18 @@ impl Job for DataSync {
         let def = &stored.definition;
         let targets = targets(ctx, def, params)?;
         let source = source(ctx, def).await?;
+        let (def, unmatched) = tables::expanded(ctx, def, &source).await?;
         let mut output = Output {
             definition: def.name.clone(),
             tables: Vec::new(),
         };
         for target in targets {
-            target::sync_target(ctx, def, params, (&source, target), &mut output).await?;
+            target::sync_target(ctx, &def, params, (&source, target), &mut output).await?;
+            for (pattern, why) in &unmatched {
+                let run = unrun(&def, params, pattern, &target.to_string(), why.clone());
+                history::ended(ctx, &def.name, &run, chrono::Utc::now()).await?;
+                output.tables.push(run);
+            }
         }
         match failed(&output) {
             None => Ok(output),
