@@ -76,6 +76,10 @@ pub const DEFAULT_MAX_GAP_HOURS: u32 = 24;
 pub const DEFAULT_MAX_PARALLEL: u32 = 1;
 /// How long a table waits for its target table's lock, held by another
 /// sync, before it fails.
+/// Sessions a definition's jobs read its source with at once, all
+/// together, unless it says (or its `max_parallel` is higher): the
+/// connection pool of the sync tools it replaces.
+pub const DEFAULT_SOURCE_CONNECTIONS: u32 = 5;
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// How much a definition may load its source, and how many refused rows
@@ -103,7 +107,8 @@ pub struct Limits {
     #[serde(default = "max_parallel")]
     pub max_parallel: u32,
     /// Sessions all the definition's jobs read the source with at once,
-    /// fleet-wide; `None`: `max_parallel`.
+    /// fleet-wide; `None`: [`DEFAULT_SOURCE_CONNECTIONS`], or
+    /// `max_parallel` when higher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_connections: Option<u32>,
     /// How long a table waits, in seconds, for its target table's lock
@@ -129,11 +134,12 @@ fn lock_wait_seconds() -> u64 {
 }
 
 impl Limits {
-    /// The source sessions the definition's jobs share: as many as one
-    /// job may run tables when the definition does not say, so the load
-    /// on the source does not grow with the number of targets.
+    /// The source sessions the definition's jobs share. Bounded by
+    /// default, so the load on the source does not grow with the number
+    /// of targets, yet wide enough that a few backups sync side by side.
     pub fn source_connections(&self) -> u32 {
-        self.source_connections.unwrap_or(self.max_parallel).max(1)
+        let default = DEFAULT_SOURCE_CONNECTIONS.max(self.max_parallel);
+        self.source_connections.unwrap_or(default).max(1)
     }
 
     /// Tables one job runs at once: a table beyond the source's sessions

@@ -100,7 +100,7 @@ mod tests {
             (defaults.max_parallel, defaults.lock_wait_seconds),
             (1, 600)
         );
-        assert_eq!((defaults.source_connections(), defaults.parallel()), (1, 1));
+        assert_eq!((defaults.source_connections(), defaults.parallel()), (5, 1));
         let set = limits(
             "    max_rejected_rows: 20\n    rows_per_second: 500\n\
              \x20   statement_timeout: 2m\n    max_gap_hours: 6\n\
@@ -121,7 +121,9 @@ mod tests {
         // A job runs no more tables than the source has sessions for.
         assert_eq!((set.source_connections(), set.parallel()), (2, 2));
         let wide = limits("    max_parallel: 3\n    lock_wait: 0s\n");
-        assert_eq!((wide.source_connections(), wide.parallel()), (3, 3));
+        assert_eq!((wide.source_connections(), wide.parallel()), (5, 3));
+        let wider = limits("    max_parallel: 8\n");
+        assert_eq!((wider.source_connections(), wider.parallel()), (8, 8));
         assert_eq!(wide.lock_wait_seconds, 0);
     }
 
