@@ -5,7 +5,8 @@
 //! failed page, mirror deletes, a source that changed shape, verification
 //! and repair of corrupted chunks, hostile names, the `COPY` path of a
 //! fresh copy into PostgreSQL, rows the target refuses, the rate limit and
-//! the windows of an incremental catch-up.
+//! the windows of an incremental catch-up, and a target table with another
+//! unique index, refused.
 //!
 //! Each test makes its own databases (`dbft_sync_<tag>`) and drops them.
 
@@ -1240,4 +1241,55 @@ async fn a_catch_up_reads_window_by_window_postgres_to_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_reads_window_by_window_mysql_to_postgres() {
     a_catch_up_reads_window_by_window(MY, PG).await;
+}
+
+/// A target table with a unique index besides its primary key is refused
+/// before a row is written, in words that name the table, the target, the
+/// index and its columns, and what to do; a unique index holding the key
+/// cannot merge rows and is accepted. `small` repeats every 1,000 rows: on
+/// MySQL, an upsert would have merged them.
+async fn another_unique_index_is_refused(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 2_000).await;
+    items(&target, "items", 1).await;
+    target
+        .exec("DELETE FROM items; CREATE UNIQUE INDEX items_small ON items (small)")
+        .await;
+    let spec = spec("items");
+    let job = job(&spec, &target, SyncMode::Full, 500);
+    let refused = run(&source, &target, &job).await;
+    assert_eq!(refused.status, RunStatus::Failed);
+    let error = refused.error.unwrap();
+    for part in [
+        "the target table items",
+        &format!("backup/{}", target.name),
+        "unique index items_small (small)",
+        "drop that index on the backup",
+    ] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert_eq!(target.count("items").await, 0);
+    let drop = match engine {
+        DbType::Postgresql => "DROP INDEX items_small",
+        DbType::Mysql => "DROP INDEX items_small ON items",
+    };
+    target.exec(drop).await;
+    target
+        .exec("CREATE UNIQUE INDEX items_small_id ON items (small, id)")
+        .await;
+    let copied = run(&source, &target, &job).await;
+    succeeded(&copied);
+    assert_eq!(target.count("items").await, 2_000);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_unique_index_is_refused_mysql() {
+    another_unique_index_is_refused(MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_unique_index_is_refused_postgres() {
+    another_unique_index_is_refused(PG).await;
 }
