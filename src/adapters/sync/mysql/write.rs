@@ -138,7 +138,25 @@ fn refused(e: &sqlx::Error) -> Option<String> {
         .number();
     REFUSALS
         .contains(&number)
-        .then(|| format!("{} (error {number})", db.message()))
+        .then(|| format!("{} (error {number})", withheld(db.message())))
+}
+
+/// The server's message with the row's value taken out: a duplicate entry
+/// (1062) or an incorrect value (1292, 1366, 1367) quotes it, and a reason
+/// is kept in the run history, where a row's data has no place (the key is
+/// recorded apart). The value ends at the last `' for `: a value may hold
+/// quotes, the index or column name after it does not.
+fn withheld(message: &str) -> String {
+    for opening in ["Duplicate entry '", " value: '"] {
+        let Some(start) = message.find(opening).map(|i| i + opening.len()) else {
+            continue;
+        };
+        if let Some(length) = message[start..].rfind("' for ") {
+            let end = start + length;
+            return format!("{}(value withheld){}", &message[..start], &message[end..]);
+        }
+    }
+    message.to_string()
 }
 
 async fn remove(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
@@ -266,6 +284,32 @@ fn statements(rows: &[Row], per_statement: usize) -> Vec<&[Row]> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_withheld_from_reasons() {
+        fn check(message: &str, expected: &str) {
+            assert_eq!(withheld(message), expected, "{message}");
+        }
+        check(
+            "Duplicate entry 'ann@example.com' for key 'users_email'",
+            "Duplicate entry '(value withheld)' for key 'users_email'",
+        );
+        check(
+            "Duplicate entry '7-it's' for key' for key 'users.tenant_name'",
+            "Duplicate entry '(value withheld)' for key 'users.tenant_name'",
+        );
+        check(
+            "Incorrect integer value: 'abc' for column `db`.`t`.`n` at row 1",
+            "Incorrect integer value: '(value withheld)' for column `db`.`t`.`n` at row 1",
+        );
+        check(
+            "Incorrect datetime value: '2024-13-01' for column `db`.`t`.`at` at row 1",
+            "Incorrect datetime value: '(value withheld)' for column `db`.`t`.`at` at row 1",
+        );
+        let kept = "CONSTRAINT `no_7` failed for `db`.`items`";
+        check(kept, kept);
+        check("Duplicate entry 'cut short", "Duplicate entry 'cut short");
+    }
 
     #[test]
     fn statements_are_cut_by_rows_and_bytes() {
