@@ -8,7 +8,6 @@
 //! skipped, and a page applied twice is the same upsert.
 
 use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
-use crate::domain::DbType;
 use crate::message::data_sync::TableRun;
 
 use super::{failed, limits, phase, Plan, TableJob};
@@ -22,7 +21,8 @@ pub(super) struct Copy<'r, 'j> {
     pub job: &'j TableJob<'j>,
     pub plan: &'j Plan,
     pub run: &'r mut TableRun,
-    /// Pages go in with `COPY` (see [`Copy::fresh`]).
+    /// Pages go in with `COPY` on PostgreSQL, a plain `INSERT` on MySQL
+    /// (see [`Copy::fresh`]).
     pub bulk: bool,
     /// When the copy began: the origin of its `rows_per_second` pace.
     pub started: std::time::Instant,
@@ -68,14 +68,13 @@ impl Copy<'_, '_> {
         }
     }
 
-    /// A fresh copy into a PostgreSQL table with no row can insert rather
-    /// than upsert: its pages come in key order, each after the last, under
-    /// the table's sync lock, so none meets a row already there. A resumed
-    /// copy finds the rows of its first run and upserts.
+    /// A fresh copy into a table with no row can insert rather than
+    /// upsert: its pages come in key order, each after the last, under the
+    /// table's sync lock, so none meets a row already there. A page that
+    /// fails is rolled back with its checkpoint, and the copy resumed after
+    /// the last committed page is not fresh: it finds the rows of its first
+    /// run and upserts.
     async fn fresh(&mut self) -> Result<bool, String> {
-        if self.target.engine() != DbType::Postgresql {
-            return Ok(false);
-        }
         self.target
             .is_empty(&self.plan.target_table)
             .await
