@@ -4,8 +4,10 @@
 //! incremental runs (ties across pages, late commits), resuming after a
 //! failed page, mirror deletes, a source that changed shape, verification
 //! and repair of corrupted chunks, hostile names, the `COPY` path of a
-//! fresh copy into PostgreSQL, rows the target refuses, the rate limit and
-//! the windows of an incremental catch-up.
+//! fresh copy into PostgreSQL and the plain `INSERT` of one into MariaDB,
+//! rows the target refuses, the rate limit and the windows of an
+//! incremental catch-up, and a target table with another unique index,
+//! refused.
 //!
 //! Each test makes its own databases (`dbft_sync_<tag>`) and drops them.
 
@@ -1243,4 +1245,144 @@ async fn a_catch_up_reads_window_by_window_postgres_to_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_reads_window_by_window_mysql_to_postgres() {
     a_catch_up_reads_window_by_window(MY, PG).await;
+}
+
+/// A MariaDB login on `target`'s database that may read and insert into
+/// its tables but update none but the checkpoints: a statement with `ON
+/// DUPLICATE KEY UPDATE` is refused for it even when no row collides.
+/// Returns the connect options and the user, for [`drop_user`].
+async fn insert_only_user(target: &Db) -> (ConnectOptions, String) {
+    let mut root = target.session(Role::Target).await;
+    root.ensure_checkpoints().await.unwrap();
+    root.close().await;
+    let user = format!("dbft_ins_{:08x}", rand::random::<u32>());
+    let db = &target.name;
+    target
+        .exec(&format!(
+            "CREATE USER '{user}'@'%'; \
+             GRANT SELECT, INSERT, CREATE ON `{db}`.* TO '{user}'@'%'; \
+             GRANT UPDATE ON `{db}`.dbfleet_sync_checkpoints TO '{user}'@'%'"
+        ))
+        .await;
+    let options = ConnectOptions {
+        username: user.clone(),
+        ..target.options()
+    };
+    (options, user)
+}
+
+async fn drop_user(target: &Db, user: &str) {
+    target
+        .exec(&format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .await;
+}
+
+/// One run whose target session logs in with `options`.
+async fn run_as(source: &Db, options: &ConnectOptions, job: &TableJob<'_>) -> TableRun {
+    let mut s = source.session(Role::Source).await;
+    let mut t = SyncSession::open(MY, options, Role::Target).await.unwrap();
+    let run = run_table(&mut s, &mut t, job).await;
+    s.close().await;
+    t.close().await;
+    run
+}
+
+/// A fresh full copy into an empty MariaDB table inserts without the
+/// upsert clause (a login that may insert but not update copies it all),
+/// and stores what the source has, every type; into a table that is not
+/// empty the same copy upserts, which that login may not do.
+async fn a_fresh_copy_into_mysql_inserts(from: DbType) {
+    let (source, target) = (Db::new(from).await, Db::new(MY).await);
+    items(&source, "items", 20_000).await;
+    items(&target, "items", 1).await;
+    target.exec("DELETE FROM items").await;
+    let (options, user) = insert_only_user(&target).await;
+    let spec = spec("items");
+    let mut job = job(&spec, &target, SyncMode::Full, 5_000);
+    let outcome = run_as(&source, &options, &job).await;
+    succeeded(&outcome);
+    assert_eq!((outcome.rows_read, outcome.rows_applied), (20_000, 20_000));
+    let expected = dump(&source, &items_select(from, "items")).await;
+    assert_eq!(expected, dump(&target, &items_select(MY, "items")).await);
+    job.verify_only = true;
+    all_matched(&run(&source, &target, &job).await.verification);
+    // The same copy into a table holding one row of its own upserts.
+    target
+        .exec(
+            "DELETE FROM items; DELETE FROM dbfleet_sync_checkpoints; \
+             INSERT INTO items (id, small) VALUES (-1, 0)",
+        )
+        .await;
+    job.verify_only = false;
+    let refused = run_as(&source, &options, &job).await;
+    assert_eq!(refused.status, RunStatus::Failed);
+    let error = refused.error.unwrap();
+    assert!(error.contains("UPDATE command denied"), "{error}");
+    assert_eq!(target.count("items").await, 1);
+    drop_user(&target, &user).await;
+    succeeded(&run(&source, &target, &job).await);
+    assert_eq!(target.count("items").await, 20_001);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_postgres_to_mysql_inserts() {
+    a_fresh_copy_into_mysql_inserts(PG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_copy_mysql_to_mysql_inserts() {
+    a_fresh_copy_into_mysql_inserts(MY).await;
+}
+
+/// A target table with a unique index besides its primary key is refused
+/// before a row is written, in words that name the table, the target, the
+/// index and its columns, and what to do; a unique index holding the key
+/// cannot merge rows and is accepted. `small` repeats every 1,000 rows: on
+/// MySQL, an upsert would have merged them.
+async fn another_unique_index_is_refused(engine: DbType) {
+    let (source, target) = (Db::new(engine).await, Db::new(engine).await);
+    items(&source, "items", 2_000).await;
+    items(&target, "items", 1).await;
+    target
+        .exec("DELETE FROM items; CREATE UNIQUE INDEX items_small ON items (small)")
+        .await;
+    let spec = spec("items");
+    let job = job(&spec, &target, SyncMode::Full, 500);
+    let refused = run(&source, &target, &job).await;
+    assert_eq!(refused.status, RunStatus::Failed);
+    let error = refused.error.unwrap();
+    for part in [
+        "the target table items",
+        &format!("backup/{}", target.name),
+        "unique index items_small (small)",
+        "drop that index on the backup",
+    ] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert_eq!(target.count("items").await, 0);
+    let drop = match engine {
+        DbType::Postgresql => "DROP INDEX items_small",
+        DbType::Mysql => "DROP INDEX items_small ON items",
+    };
+    target.exec(drop).await;
+    target
+        .exec("CREATE UNIQUE INDEX items_small_id ON items (small, id)")
+        .await;
+    let copied = run(&source, &target, &job).await;
+    succeeded(&copied);
+    assert_eq!(target.count("items").await, 2_000);
+    source.drop().await;
+    target.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_unique_index_is_refused_mysql() {
+    another_unique_index_is_refused(MY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_unique_index_is_refused_postgres() {
+    another_unique_index_is_refused(PG).await;
 }

@@ -27,9 +27,10 @@ pub struct Apply<'a> {
     pub checkpoint: Option<&'a Checkpoint>,
     /// Rows per statement, at most (the MySQL bind limit is the caller's).
     pub rows_per_statement: usize,
-    /// The rows are new to a table that was empty when the run began: on
-    /// PostgreSQL they are written with `COPY`, several times faster than
-    /// an upsert, which they do not need. MySQL upserts all the same.
+    /// The rows are new to a table that was empty when the run began, and
+    /// need no upsert: on PostgreSQL they are written with `COPY`, several
+    /// times faster than an upsert; on MySQL with a plain multi-row
+    /// `INSERT`, without the `ON DUPLICATE KEY UPDATE` clause.
     pub bulk: bool,
     /// How many rows the target may refuse for their values (a data or
     /// integrity error) before the page fails. A refused page is written

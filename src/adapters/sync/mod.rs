@@ -34,7 +34,7 @@ mod shape;
 
 pub use apply::{Applied, Apply, Removal};
 pub use scan::{KeyRange, Scan};
-pub use shape::{fingerprint_change, Column, ColumnKind, TableShape};
+pub use shape::{fingerprint_change, Column, ColumnKind, TableShape, UniqueIndex};
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use sqlx::{MySqlConnection, Row as _};
 
 use super::canonical::{mysql_decimal, Dialect};
 use super::scan::{digest_sql, split_name, table_sql, Sql};
-use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
+use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape, UniqueIndex};
 use crate::adapters::mysql::map_error;
 
 mod write;
@@ -78,8 +78,12 @@ pub(super) async fn shape(
         return Ok(None);
     }
     let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
-    let key = primary_key(c, table).await?;
-    Ok(Some(TableShape { columns, key }))
+    let (key, unique) = unique_keys(c, table).await?;
+    Ok(Some(TableShape {
+        columns,
+        key,
+        unique,
+    }))
 }
 
 /// The base tables of the session's database, by name.
@@ -122,19 +126,36 @@ fn column_of(row: &MySqlRow) -> Result<Column, Error> {
     })
 }
 
-async fn primary_key(c: &mut MySqlConnection, table: &str) -> Result<Vec<String>, Error> {
-    sqlx::query(
-        "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
-         ORDER BY SEQ_IN_INDEX",
+/// The primary key's columns and the other unique indexes, each in index
+/// order. A MySQL 8 functional key part has no column name: it shows as
+/// its expression.
+async fn unique_keys(
+    c: &mut MySqlConnection,
+    table: &str,
+) -> Result<(Vec<String>, Vec<UniqueIndex>), Error> {
+    let rows = sqlx::query(
+        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+         ORDER BY INDEX_NAME, SEQ_IN_INDEX",
     )
     .bind(table)
     .fetch_all(&mut *c)
     .await
-    .map_err(map_error)?
-    .iter()
-    .map(|r| text(r, 0).map(Option::unwrap_or_default))
-    .collect()
+    .map_err(map_error)?;
+    let (mut key, mut unique) = (Vec::new(), Vec::<UniqueIndex>::new());
+    for row in &rows {
+        let index = text(row, 0)?.unwrap_or_default();
+        let column = text(row, 1)?.unwrap_or_else(|| "(an expression)".to_string());
+        match unique.last_mut() {
+            _ if index == "PRIMARY" => key.push(column),
+            Some(u) if u.name == index => u.columns.push(column),
+            _ => unique.push(UniqueIndex {
+                name: index,
+                columns: vec![column],
+            }),
+        }
+    }
+    Ok((key, unique))
 }
 
 fn kind_of(data_type: &str, column_type: &str, precision: u32, scale: u32) -> ColumnKind {

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row as _};
 
 use super::canonical::Dialect;
 use super::scan::{digest_sql, split_name, table_sql, Sql};
-use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape};
+use super::{Checkpoint, Column, ColumnKind, Digest, Error, Row, Scan, TableShape, UniqueIndex};
 use crate::adapters::postgres::map_error;
 
 mod copy;
@@ -46,8 +46,14 @@ pub(super) async fn shape(c: &mut PgConnection, name: &str) -> Result<Option<Tab
         return Ok(None);
     }
     let columns = rows.iter().map(column_of).collect::<Result<Vec<_>, _>>()?;
-    let key = primary_key(c, schema.unwrap_or("public"), table).await?;
-    Ok(Some(TableShape { columns, key }))
+    let schema = schema.unwrap_or("public");
+    let key = primary_key(c, schema, table).await?;
+    let unique = unique_indexes(c, schema, table).await?;
+    Ok(Some(TableShape {
+        columns,
+        key,
+        unique,
+    }))
 }
 
 /// The tables of `schema` (partitions left to their parent), by name.
@@ -104,6 +110,46 @@ async fn primary_key(
     .fetch_all(&mut *c)
     .await
     .map_err(map_error)
+}
+
+/// The unique indexes besides the primary key (partial ones included: a
+/// row can still collide inside their predicate), each with its key
+/// columns in order (not its `INCLUDE` ones), an expression as its text.
+async fn unique_indexes(
+    c: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<UniqueIndex>, Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT ci.relname::text, \
+                coalesce(a.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true)) \
+         FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indrelid \
+         JOIN pg_class ci ON ci.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+         LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+           AND k.attnum > 0 \
+         WHERE i.indisunique AND NOT i.indisprimary AND k.ord <= i.indnkeyatts \
+           AND n.nspname = $1 AND c.relname = $2 \
+         ORDER BY ci.relname, k.ord",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_error)?;
+    let mut unique: Vec<UniqueIndex> = Vec::new();
+    for (name, column) in rows {
+        match unique.last_mut() {
+            Some(u) if u.name == name => u.columns.push(column),
+            _ => unique.push(UniqueIndex {
+                name,
+                columns: vec![column],
+            }),
+        }
+    }
+    Ok(unique)
 }
 
 /// The kind of a PostgreSQL type; `numeric`'s precision and scale from its

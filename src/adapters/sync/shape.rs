@@ -60,12 +60,25 @@ pub struct Column {
     pub collatable: bool,
 }
 
-/// A table's columns (in the table's order) and key.
+/// A table's columns (in the table's order), key and other unique
+/// indexes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableShape {
     pub columns: Vec<Column>,
     /// The primary key's columns, in key order; empty when there is none.
     pub key: Vec<String>,
+    /// The unique indexes besides the primary key: a target's upsert on the
+    /// key meets them too. Not part of the fingerprint, which is the
+    /// source's columns.
+    pub unique: Vec<UniqueIndex>,
+}
+
+/// A unique index (or constraint) other than the primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueIndex {
+    pub name: String,
+    /// Its key columns in index order; an expression as its SQL text.
+    pub columns: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +108,16 @@ impl TableShape {
 
     pub fn position(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The unique indexes two rows of different keys can collide on. One
+    /// that holds every key column cannot: rows equal on it are equal on
+    /// the key, so an upsert on the key meets the same row there.
+    pub fn unique_besides_key(&self) -> Vec<&UniqueIndex> {
+        self.unique
+            .iter()
+            .filter(|u| !self.key.iter().all(|k| u.columns.contains(k)))
+            .collect()
     }
 }
 
@@ -157,7 +180,27 @@ mod tests {
                 })
                 .collect(),
             key: vec!["id".to_string()],
+            unique: Vec::new(),
         }
+    }
+
+    #[test]
+    fn only_unique_indexes_without_the_whole_key_collide() {
+        fn check(columns: &[&str], collides: bool) {
+            let mut s = shape(&[("id", ColumnKind::Int), ("email", ColumnKind::Text)]);
+            s.key.push("tenant".to_string());
+            s.unique.push(UniqueIndex {
+                name: "u".to_string(),
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+            });
+            assert_eq!(!s.unique_besides_key().is_empty(), collides, "{columns:?}");
+        }
+        check(&["email"], true);
+        check(&["id"], true);
+        check(&["email", "tenant"], true);
+        check(&["tenant", "id"], false);
+        check(&["email", "id", "tenant"], false);
+        check(&["lower((email)::text)"], true);
     }
 
     #[test]

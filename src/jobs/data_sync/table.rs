@@ -15,10 +15,12 @@ use crate::sync::{SyncMode, TableSpec};
 
 mod copy;
 mod limits;
+mod matching;
 mod verify;
 mod waits;
 
 use self::copy::Copy;
+use self::matching::matching;
 
 /// What to do with one table.
 #[derive(Debug, Clone)]
@@ -274,7 +276,7 @@ async fn plan(
     unchanged(job, checkpoint, &fingerprint)?;
     let target_table = job.spec.target_name().to_string();
     let target_shape = target_shape(target, job, &target_table, &source).await?;
-    let target_columns = matching(job, &target_table, &source, &target_shape)?;
+    let target_columns = matching(job, &target_table, target.engine(), &source, &target_shape)?;
     Ok(Plan {
         source_table: name.clone(),
         target_table,
@@ -303,47 +305,6 @@ fn unchanged(
         )),
         _ => Ok(()),
     }
-}
-
-/// The target's column for each source column, and a primary key that is
-/// the sync's key: upserts on any other would duplicate rows (MySQL) or
-/// fail (PostgreSQL).
-fn matching(
-    job: &TableJob<'_>,
-    table: &str,
-    source: &TableShape,
-    target: &TableShape,
-) -> Result<Vec<Column>, String> {
-    let missing: Vec<&str> = source
-        .columns
-        .iter()
-        .filter(|c| target.column(&c.name).is_none())
-        .map(|c| c.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "the target table {table} in {} lacks the source's columns {}",
-            job.target_label,
-            missing.join(", ")
-        ));
-    }
-    let mut wanted = source.key.clone();
-    let mut has = target.key.clone();
-    wanted.sort();
-    has.sort();
-    if wanted != has {
-        return Err(format!(
-            "the target table {table} in {} has primary key ({}), not the sync's key ({})",
-            job.target_label,
-            target.key.join(", "),
-            source.key.join(", ")
-        ));
-    }
-    Ok(source
-        .columns
-        .iter()
-        .filter_map(|c| target.column(&c.name).cloned())
-        .collect())
 }
 
 fn positions(

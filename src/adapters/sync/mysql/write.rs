@@ -1,6 +1,7 @@
 //! A page's transaction on MySQL: removals, the upsert (multi-row prepared
-//! `INSERT … ON DUPLICATE KEY UPDATE`, within the 65,535 binds) and the
-//! checkpoint, committed together.
+//! `INSERT … ON DUPLICATE KEY UPDATE`, within the 65,535 binds; a plain
+//! multi-row `INSERT` for the rows of a fresh load) and the checkpoint,
+//! committed together.
 
 use sqlx::{Connection as _, MySqlConnection};
 
@@ -78,14 +79,16 @@ async fn write_rows(
     rows: &[Row],
 ) -> Result<(), sqlx::Error> {
     for chunk in statements(rows, a.rows_per_statement) {
-        upsert(c, a, chunk).await?;
+        insert(c, a, chunk, !a.bulk).await?;
     }
     Ok(())
 }
 
 /// The page under a savepoint; when the target refuses a value, again row
 /// by row, each under its own savepoint, keeping the rows it accepts.
-/// Stops once more than `allowed` rows were refused.
+/// Stops once more than `allowed` rows were refused. Row by row always
+/// upserts: a fresh load whose plain `INSERT` met a row already there
+/// (error 1062) then writes the page as any other.
 async fn rejecting(
     c: &mut MySqlConnection,
     a: &Apply<'_>,
@@ -104,7 +107,7 @@ async fn rejecting(
     let mut rejected = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let mut one = c.begin().await.map_err(map_error)?;
-        match upsert(&mut one, a, std::slice::from_ref(row)).await {
+        match insert(&mut one, a, std::slice::from_ref(row), true).await {
             Ok(()) => one.commit().await.map_err(map_error)?,
             Err(e) => {
                 let Some(reason) = refused(&e) else {
@@ -138,7 +141,25 @@ fn refused(e: &sqlx::Error) -> Option<String> {
         .number();
     REFUSALS
         .contains(&number)
-        .then(|| format!("{} (error {number})", db.message()))
+        .then(|| format!("{} (error {number})", withheld(db.message())))
+}
+
+/// The server's message with the row's value taken out: a duplicate entry
+/// (1062) or an incorrect value (1292, 1366, 1367) quotes it, and a reason
+/// is kept in the run history, where a row's data has no place (the key is
+/// recorded apart). The value ends at the last `' for `: a value may hold
+/// quotes, the index or column name after it does not.
+fn withheld(message: &str) -> String {
+    for opening in ["Duplicate entry '", " value: '"] {
+        let Some(start) = message.find(opening).map(|i| i + opening.len()) else {
+            continue;
+        };
+        if let Some(length) = message[start..].rfind("' for ") {
+            let end = start + length;
+            return format!("{}(value withheld){}", &message[..start], &message[end..]);
+        }
+    }
+    message.to_string()
 }
 
 async fn remove(c: &mut MySqlConnection, a: &Apply<'_>) -> Result<u64, Error> {
@@ -208,10 +229,37 @@ async fn delete_keys(
         .rows_affected())
 }
 
-async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<(), sqlx::Error> {
+/// One multi-row `INSERT` of `rows`, with the upsert clause when `upsert`.
+/// Values are bound as the rows hold them, borrowed, not copied.
+async fn insert(
+    c: &mut MySqlConnection,
+    a: &Apply<'_>,
+    rows: &[Row],
+    upsert: bool,
+) -> Result<(), sqlx::Error> {
     let names: Vec<String> = a.columns.iter().map(|col| D.quote(&col.name)).collect();
     let one: Vec<String> = a.columns.iter().map(|col| D.written(col, "?")).collect();
     let one = format!("({})", one.join(", "));
+    let mut statement = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        table_sql(D, a.table),
+        names.join(", "),
+        vec![one; rows.len()].join(", "),
+    );
+    if upsert {
+        statement.push_str(&on_duplicate(a, &names));
+    }
+    let mut query = sqlx::query(&statement);
+    for row in rows {
+        for i in 0..a.columns.len() {
+            query = query.bind(row.get(i).and_then(|v| v.as_deref()));
+        }
+    }
+    query.execute(&mut *c).await.map(|_| ())
+}
+
+/// ` ON DUPLICATE KEY UPDATE` of every column but the key's.
+fn on_duplicate(a: &Apply<'_>, names: &[String]) -> String {
     let rest: Vec<&String> = (0..names.len())
         .filter(|i| !a.key.contains(i))
         .map(|i| &names[i])
@@ -226,20 +274,7 @@ async fn upsert(c: &mut MySqlConnection, a: &Apply<'_>, rows: &[Row]) -> Result<
     } else {
         rest.iter().map(|n| format!("{n} = VALUES({n})")).collect()
     };
-    let statement = format!(
-        "INSERT INTO {} ({}) VALUES {} ON DUPLICATE KEY UPDATE {}",
-        table_sql(D, a.table),
-        names.join(", "),
-        vec![one; rows.len()].join(", "),
-        update.join(", ")
-    );
-    let mut query = sqlx::query(&statement);
-    for row in rows {
-        for i in 0..a.columns.len() {
-            query = query.bind(row.get(i).cloned().flatten());
-        }
-    }
-    query.execute(&mut *c).await.map(|_| ())
+    format!(" ON DUPLICATE KEY UPDATE {}", update.join(", "))
 }
 
 /// The rows cut into statements of at most `per_statement` rows and about
@@ -266,6 +301,32 @@ fn statements(rows: &[Row], per_statement: usize) -> Vec<&[Row]> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_withheld_from_reasons() {
+        fn check(message: &str, expected: &str) {
+            assert_eq!(withheld(message), expected, "{message}");
+        }
+        check(
+            "Duplicate entry 'ann@example.com' for key 'users_email'",
+            "Duplicate entry '(value withheld)' for key 'users_email'",
+        );
+        check(
+            "Duplicate entry '7-it's' for key' for key 'users.tenant_name'",
+            "Duplicate entry '(value withheld)' for key 'users.tenant_name'",
+        );
+        check(
+            "Incorrect integer value: 'abc' for column `db`.`t`.`n` at row 1",
+            "Incorrect integer value: '(value withheld)' for column `db`.`t`.`n` at row 1",
+        );
+        check(
+            "Incorrect datetime value: '2024-13-01' for column `db`.`t`.`at` at row 1",
+            "Incorrect datetime value: '(value withheld)' for column `db`.`t`.`at` at row 1",
+        );
+        let kept = "CONSTRAINT `no_7` failed for `db`.`items`";
+        check(kept, kept);
+        check("Duplicate entry 'cut short", "Duplicate entry 'cut short");
+    }
 
     #[test]
     fn statements_are_cut_by_rows_and_bytes() {

@@ -8,12 +8,14 @@
 //! skipped, and a page applied twice is the same upsert.
 
 use crate::adapters::sync::{Apply, Checkpoint, KeyRange, Removal, Row, Scan, SyncSession};
-use crate::domain::DbType;
 use crate::message::data_sync::TableRun;
 
 use super::{failed, limits, phase, Plan, TableJob};
 
+mod page;
 mod rejected;
+
+use self::page::Bounds;
 
 /// One table's copy: both sessions, what to do, and the run's counters.
 pub(super) struct Copy<'r, 'j> {
@@ -22,7 +24,8 @@ pub(super) struct Copy<'r, 'j> {
     pub job: &'j TableJob<'j>,
     pub plan: &'j Plan,
     pub run: &'r mut TableRun,
-    /// Pages go in with `COPY` (see [`Copy::fresh`]).
+    /// Pages go in with `COPY` on PostgreSQL, a plain `INSERT` on MySQL
+    /// (see [`Copy::fresh`]).
     pub bulk: bool,
     /// When the copy began: the origin of its `rows_per_second` pace.
     pub started: std::time::Instant,
@@ -45,8 +48,8 @@ impl Copy<'_, '_> {
                 (None, self.horizon().await?, 0)
             }
         };
+        let mut rows = self.read_page(&plan.key, after.as_deref(), None).await?;
         loop {
-            let rows = self.read_page(&plan.key, after.as_deref(), None).await?;
             let last_page = rows.len() < self.batch();
             let last_key = rows.last().map(|r| values(r, &plan.key));
             let range = KeyRange {
@@ -60,22 +63,22 @@ impl Copy<'_, '_> {
             } else {
                 Removal::Nothing
             };
-            self.write(&rows, true, removal, &k).await?;
             if last_page {
+                self.write(&rows, true, removal, &k).await?;
                 return Ok(k);
             }
+            rows = self.write_and_read(&rows, removal, &k, &last_key).await?;
             after = last_key;
         }
     }
 
-    /// A fresh copy into a PostgreSQL table with no row can insert rather
-    /// than upsert: its pages come in key order, each after the last, under
-    /// the table's sync lock, so none meets a row already there. A resumed
-    /// copy finds the rows of its first run and upserts.
+    /// A fresh copy into a table with no row can insert rather than
+    /// upsert: its pages come in key order, each after the last, under the
+    /// table's sync lock, so none meets a row already there. A page that
+    /// fails is rolled back with its checkpoint, and the copy resumed after
+    /// the last committed page is not fresh: it finds the rows of its first
+    /// run and upserts.
     async fn fresh(&mut self) -> Result<bool, String> {
-        if self.target.engine() != DbType::Postgresql {
-            return Ok(false);
-        }
         self.target
             .is_empty(&self.plan.target_table)
             .await
@@ -281,92 +284,6 @@ impl Copy<'_, '_> {
     fn batch(&self) -> usize {
         self.job.batch_size.max(1) as usize
     }
-
-    /// A page of whole rows in the order of the columns `order`.
-    async fn read_page(
-        &mut self,
-        order: &[usize],
-        after: Option<&[String]>,
-        bounds: Option<Bounds<'_>>,
-    ) -> Result<Vec<Row>, String> {
-        let (job, plan) = (self.job, self.plan);
-        let columns = &plan.source.columns;
-        let mut scan = Scan {
-            select: columns.iter().collect(),
-            order: order.iter().map(|&i| &columns[i]).collect(),
-            after,
-            limit: Some(job.batch_size.max(1)),
-            ..Scan::new(&plan.source_table)
-        };
-        if let Some(b) = bounds {
-            scan.not_null = plan.cursor.iter().map(|&i| &columns[i]).collect();
-            scan.since = b.since;
-            if let (Some(before), Some((column, _))) = (b.before, plan.time_cursor()) {
-                scan.before = Some((column, before));
-            }
-        }
-        let rows = self
-            .source
-            .read(&scan)
-            .await
-            .map_err(|e| failed(job, "reading the source", e))?;
-        self.run.rows_read += rows.len() as u64;
-        if let Some(rate) = job.rows_per_second {
-            let elapsed = self.started.elapsed();
-            tokio::time::sleep(limits::pause(self.run.rows_read, elapsed, rate)).await;
-        }
-        Ok(rows)
-    }
-
-    /// Applies one page (its removal and its checkpoint) in one target
-    /// transaction.
-    async fn write(
-        &mut self,
-        rows: &[Row],
-        upsert: bool,
-        removal: Removal<'_>,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), String> {
-        let (job, plan) = (self.job, self.plan);
-        let columns = plan.target_all();
-        let apply = Apply {
-            columns: &columns,
-            key: &plan.key,
-            rows,
-            upsert,
-            removal,
-            checkpoint: Some(checkpoint),
-            rows_per_statement: self
-                .target
-                .rows_per_statement(job.batch_size, columns.len()),
-            bulk: self.bulk && upsert,
-            rejects: Some(job.max_rejected_rows.saturating_sub(self.run.rows_rejected)),
-            ..Apply::new(&plan.target_table)
-        };
-        let applied = self
-            .target
-            .apply_page(&apply)
-            .await
-            .map_err(|e| failed(job, "writing a page to the target", e))?;
-        self.rejected(rows, &applied)?;
-        if upsert {
-            self.run.rows_applied += (rows.len() - applied.rejected.len()) as u64;
-        }
-        self.run.rows_deleted += applied.removed;
-        // Where the checkpoint stands even if a later page fails.
-        self.run.position = checkpoint
-            .position
-            .as_ref()
-            .map(|p| p.iter().cloned().map(Some).collect());
-        Ok(())
-    }
-}
-
-/// What bounds an incremental page besides its keyset position.
-#[derive(Clone, Copy)]
-struct Bounds<'a> {
-    since: Option<&'a str>,
-    before: Option<&'a str>,
 }
 
 fn checkpoint_of(job: &TableJob<'_>, plan: &Plan, mode: &str, applied: u64) -> Checkpoint {
