@@ -153,6 +153,8 @@ mod tests {
             max_rejected_rows: 0,
             rows_per_second: None,
             max_gap: None,
+            lock_wait: Duration::ZERO,
+            source_slots: None,
         }
     }
 
