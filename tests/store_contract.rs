@@ -3158,7 +3158,13 @@ async fn check_outbox(store: Store) {
         "a dead claimer's jobs are taken again"
     );
 
-    outbox.published(jobs[0].job_id).await.unwrap();
+    // Only the version published goes.
+    outbox.published(jobs[0].job_id, now).await.unwrap();
+    assert_eq!(outbox.waiting(batch).await.unwrap(), 6);
+    outbox
+        .published(jobs[0].job_id, parked[0].publish_at)
+        .await
+        .unwrap();
     assert_eq!(outbox.waiting(batch).await.unwrap(), 5);
     store.batches().cancel(batch, "ops").await.unwrap();
     let later = now + Duration::minutes(10);
@@ -3248,8 +3254,11 @@ async fn check_retries(store: Store) {
         .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].body, b"first");
-    // A redelivered copy failed too: its retry replaces the first, claim and all.
+    // That attempt ran and failed fast, parking the next before its
+    // publisher marked it published: the next one stays parked.
     assert!(store.runs().retry(&retry("second", 7)).await.unwrap());
+    outbox.published(job, due[0].publish_at).await.unwrap();
+    assert_eq!(outbox.waiting(batch).await.unwrap(), 1);
     let due = outbox
         .claim_due(now + Duration::seconds(8), claim, 10)
         .await
@@ -3274,8 +3283,51 @@ async fn check_retries(store: Store) {
     );
     let row = &batches.jobs(batch).await.unwrap()[0];
     assert_eq!(row.status, "failed");
-    // No longer pending: not retried, nothing parked.
-    outbox.published(job).await.unwrap();
+    // No longer pending: its parked message is dropped, and it is not
+    // retried again.
+    let later = now + Duration::days(1);
+    assert!(outbox.claim_due(later, claim, 10).await.unwrap().is_empty());
     assert!(!store.runs().retry(&retry("third", 5)).await.unwrap());
     assert_eq!(outbox.waiting(batch).await.unwrap(), 0);
+    check_no_retry_after_cancel(&store, &one, now).await;
+}
+
+/// A batch cancelled while one of its jobs ran: that job's failure is
+/// final, no attempt is parked.
+async fn check_no_retry_after_cancel(store: &Store, one: &Instance, now: DateTime<Utc>) {
+    let batch = BatchId::new();
+    let jobs = jobs(&[one.id, one.id], now + Duration::hours(1));
+    let batches = store.batches();
+    batches
+        .create(batch, KIND, &Origin::default(), &jobs, &zero())
+        .await
+        .unwrap();
+    let summary = zero();
+    let start = starting(
+        jobs[0].job_id,
+        batch,
+        one,
+        now,
+        now + Duration::hours(1),
+        &summary,
+    );
+    assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
+    batches.cancel(batch, "ops").await.unwrap();
+    let error = JobError::new(ErrorClass::Query, "lost the connection");
+    let retry = Retrying {
+        parked: Parked {
+            job_id: jobs[0].job_id,
+            batch_id: batch,
+            publish_at: now + Duration::seconds(5),
+            interactive: false,
+            zone: None,
+            body: b"retry".to_vec(),
+        },
+        attempt: 2,
+        error: &error,
+        start_by: now + Duration::hours(1),
+        now,
+    };
+    assert!(!store.runs().retry(&retry).await.unwrap());
+    assert_eq!(store.outbox().waiting(batch).await.unwrap(), 0);
 }

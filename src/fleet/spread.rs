@@ -170,7 +170,10 @@ pub async fn publish_due(store: Store, broker: Arc<dyn Broker>, shutdown: Cancel
 async fn publish(store: &Store, broker: &dyn Broker, parked: &Parked) -> bool {
     let Ok(job) = JobMessage::decode(&parked.body) else {
         tracing::error!(job_id = %parked.job_id, "a parked job does not decode; dropping it");
-        let _ = store.outbox().published(parked.job_id).await;
+        let _ = store
+            .outbox()
+            .published(parked.job_id, parked.publish_at)
+            .await;
         return true;
     };
     let zone = parked.zone.as_deref();
@@ -180,7 +183,11 @@ async fn publish(store: &Store, broker: &dyn Broker, parked: &Parked) -> bool {
         tracing::warn!(job_id = %parked.job_id, error = %e, "parked job not published; retrying");
         return false;
     }
-    if let Err(e) = store.outbox().published(parked.job_id).await {
+    if let Err(e) = store
+        .outbox()
+        .published(parked.job_id, parked.publish_at)
+        .await
+    {
         // Its claim expires and it goes out again: never lost.
         tracing::warn!(job_id = %parked.job_id, error = %e, "published job still parked");
     }

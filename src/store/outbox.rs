@@ -112,10 +112,15 @@ impl Outbox<'_> {
         Ok(())
     }
 
-    /// Job `job` is on the broker: it is parked no more.
-    pub async fn published(&self, job: JobId) -> Result<()> {
+    /// Job `job`, parked for `publish_at`, is on the broker: it is parked
+    /// no more. Only that version goes: a retry parked for the same job
+    /// meanwhile (its next attempt, due later) stays.
+    pub async fn published(&self, job: JobId, publish_at: DateTime<Utc>) -> Result<()> {
         self.db
-            .execute("DELETE FROM job_outbox WHERE job_id = $1", args![job])
+            .execute(
+                "DELETE FROM job_outbox WHERE job_id = $1 AND publish_at = $2",
+                args![job, publish_at],
+            )
             .await?;
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! [`crate::retry`]).
 //!
 //! Contract: the job's row and its parked message are written in one
-//! transaction, and only while the row is pending: a job whose batch was
-//! cancelled or swept meanwhile is not retried (the caller reports the
+//! transaction, and only while the row is pending and its batch has no
+//! cancelled job: a job swept meanwhile, or whose batch was cancelled while
+//! it ran, is not retried (the caller reports the
 //! failure as usual). The row goes back to "not started", with the next
 //! attempt's number, the failure that caused it (so people see why the job
 //! is still pending) and a new start-by deadline after the retry's time, so
@@ -42,14 +43,17 @@ impl Runs<'_> {
             .execute(
                 "UPDATE batch_jobs SET attempt = $2, error_class = $3, error_message = $4, \
                      deadline = $5, started_at = NULL, lease_expires_at = NULL, updated_at = $6 \
-                 WHERE job_id = $1 AND status = 'pending'",
+                 WHERE job_id = $1 AND status = 'pending' AND NOT EXISTS ( \
+                     SELECT 1 FROM batch_jobs c \
+                     WHERE c.batch_id = batch_jobs.batch_id AND c.error_class = $7)",
                 args![
                     parked.job_id,
                     i64::from(retry.attempt).min(i64::from(i32::MAX)),
                     retry.error.class.as_str(),
                     retry.error.message.as_str(),
                     retry.start_by,
-                    retry.now
+                    retry.now,
+                    super::cancel::CANCELLED
                 ],
             )
             .await?;
