@@ -524,6 +524,7 @@ fn data_sync_result() -> JobResult {
                     ..Default::default()
                 }),
                 error: None,
+                permanent: false,
                 rows_rejected: 1,
                 rejected: vec![data_sync::Rejected {
                     key: vec![Some("90007".to_string())],

@@ -483,3 +483,44 @@ async fn tables_declared_by_pattern_are_listed_from_the_source() {
     world.teardown().await;
     dbs.teardown().await;
 }
+
+/// A table that fails on its configuration (here a target table without
+/// one of the source's columns) would fail the same way again: the job
+/// fails at once, class `config`, without a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_only_the_configuration_can_fix_is_not_retried() {
+    let tag = common::tag();
+    let dbs = Databases::new(&tag, 10).await;
+    pg(&dbs.pg_target)
+        .await
+        .execute("CREATE TABLE orders (id bigint PRIMARY KEY, note text)")
+        .await
+        .unwrap();
+    let yaml = format!(
+        "syncs:\n\
+         \x20 - name: orders-narrow\n\
+         \x20   source: {{ instance: src-pg, database: {} }}\n\
+         \x20   targets: [ {{ instance: dst-pg, database: {} }} ]\n\
+         \x20   retry_times: 3\n    retry_delay: 1s\n\
+         \x20   tables: [ {{ name: orders }} ]\n",
+        dbs.source, dbs.pg_target
+    );
+    let world = World::with_yaml(Backend::Embedded, &yaml).await;
+    register(&world, &dbs).await;
+    let fleet = Fleet::start(&world, 1);
+    let batch = run_sync(&world, "orders-narrow").await;
+    fleet.stop().await;
+
+    assert_eq!(batch.status, BatchStatus::Failed, "{batch:?}");
+    let report = dispatcher::report(&world.store, batch.id).await.unwrap();
+    let job = &report.jobs[0];
+    assert_eq!(job.attempt, 1, "{job:?}");
+    let error = job.error.as_ref().unwrap();
+    assert_eq!(error.class.as_str(), "config", "{error:?}");
+    assert!(
+        error.message.contains("lacks the source's columns amount"),
+        "{error:?}"
+    );
+    world.teardown().await;
+    dbs.teardown().await;
+}

@@ -94,6 +94,12 @@ pub struct TableRun {
     /// The first of them (at most [`REJECTED_KEPT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
+    /// It failed on what only its configuration can change (a key or a
+    /// column missing, a target table that does not fit, a source that
+    /// changed shape): running it again would fail the same way. Kept by
+    /// the worker, not sent.
+    #[serde(skip)]
+    pub permanent: bool,
 }
 
 /// How many refused rows a table's run lists: enough to see the pattern,

@@ -74,12 +74,12 @@ pub const DEFAULT_MAX_GAP_HOURS: u32 = 24;
 /// Tables one job runs at once when the definition does not say: one,
 /// as before the key existed.
 pub const DEFAULT_MAX_PARALLEL: u32 = 1;
-/// How long a table waits for its target table's lock, held by another
-/// sync, before it fails.
 /// Sessions a definition's jobs read its source with at once, all
 /// together, unless it says (or its `max_parallel` is higher): the
 /// connection pool of the sync tools it replaces.
 pub const DEFAULT_SOURCE_CONNECTIONS: u32 = 5;
+/// How long a table waits for its target table's lock, held by another
+/// sync, before it fails.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// How much a definition may load its source, and how many refused rows

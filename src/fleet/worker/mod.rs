@@ -2,7 +2,8 @@
 //!
 //! Each delivery goes decode → resolve the instance → lease → run the kind →
 //! report → settle, and its fate is decided in one place, [`disposition`].
-//! A job is acked only after its result is confirmed by the broker, so a
+//! A job is acked only after its result is confirmed by the broker (or its
+//! next attempt is committed to the store, for a kind that retries), so a
 //! crash at any point means a redelivery and a re-run, never a lost job; the
 //! aggregator makes the duplicate result harmless. Consuming (reconnects,
 //! concurrency, drain) is [`crate::broker::consume`]'s.

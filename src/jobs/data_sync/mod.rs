@@ -65,7 +65,7 @@ impl Job for DataSync {
         }
         match failed(&output) {
             None => Ok(output),
-            Some(message) => Err(JobError::new(ErrorClass::Query, message).into()),
+            Some(message) => Err(JobError::new(failure_class(&output), message).into()),
         }
     }
 
@@ -239,6 +239,20 @@ fn unrun(
         error: Some(why),
         rows_rejected: 0,
         rejected: Vec::new(),
+        permanent: false,
+    }
+}
+
+/// `config` when every table that failed did so on its configuration
+/// (nothing a retry could change), `query` otherwise.
+fn failure_class(output: &Output) -> ErrorClass {
+    let mut failed = output
+        .tables
+        .iter()
+        .filter(|t| t.status == RunStatus::Failed);
+    match failed.all(|t| t.permanent) {
+        true => ErrorClass::Config,
+        false => ErrorClass::Query,
     }
 }
 

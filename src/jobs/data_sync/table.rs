@@ -146,6 +146,7 @@ pub async fn run_table_then(
         error: None,
         rows_rejected: 0,
         rejected: Vec::new(),
+        permanent: false,
     };
     if let Err(e) = under_lock(source, target, job, (locked, &mut run)).await {
         run.status = RunStatus::Failed;
@@ -204,7 +205,13 @@ async fn synced(
         .checkpoint(job.definition, job.spec.target_name())
         .await
         .map_err(|e| failed(job, "reading the checkpoint", e))?;
-    let plan = plan(target, job, source_shape, checkpoint.as_ref()).await?;
+    let plan = match plan(target, job, source_shape, checkpoint.as_ref()).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            run.permanent = true;
+            return Err(e);
+        }
+    };
     if !job.verify_only {
         let mut copy = Copy {
             source: &mut *source,
