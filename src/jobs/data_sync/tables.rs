@@ -30,11 +30,7 @@ pub(super) enum Planned {
 /// a table named explicitly, or matched by an earlier pattern, is not
 /// added again.
 pub(super) async fn expand(source: &mut SyncSession, specs: &[TableSpec]) -> Vec<Planned> {
-    let named: BTreeSet<&str> = specs
-        .iter()
-        .filter(|s| !s.is_pattern())
-        .map(|s| s.name.as_str())
-        .collect();
+    let named = named(specs);
     let mut listed: BTreeMap<Option<&str>, Result<Vec<String>, String>> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut planned = Vec::with_capacity(specs.len());
@@ -68,8 +64,21 @@ pub(super) async fn expand(source: &mut SyncSession, specs: &[TableSpec]) -> Vec
     planned
 }
 
+/// The names the tables declared by name take: each one's source and
+/// target name, with and without PostgreSQL's default schema, so that no
+/// pattern sends a second table to the same target table.
+fn named(specs: &[TableSpec]) -> BTreeSet<&str> {
+    specs
+        .iter()
+        .filter(|s| !s.is_pattern())
+        .flat_map(|s| [s.name.as_str(), s.target_name()])
+        .flat_map(|n| [n, n.strip_prefix("public.").unwrap_or(n)])
+        .collect()
+}
+
 /// The tables of `tables` that `spec` matches and no other spec took,
 /// each as a spec of its own (`schema.table` when the pattern named one).
+/// A name with a `.` in it is left out: it would read as `schema.table`.
 fn matched(
     spec: &TableSpec,
     tables: &[String],
@@ -79,7 +88,7 @@ fn matched(
     let prefix = spec.schema().map(|s| format!("{s}.")).unwrap_or_default();
     tables
         .iter()
-        .filter(|t| t.as_str() != CHECKPOINTS && spec.matches(t))
+        .filter(|t| t.as_str() != CHECKPOINTS && !t.contains('.') && spec.matches(t))
         .map(|t| format!("{prefix}{t}"))
         .filter(|name| !named.contains(name.as_str()) && taken.insert(name.clone()))
         .map(|name| TableSpec {
@@ -162,7 +171,7 @@ mod tests {
 
     #[test]
     fn each_table_is_taken_once_and_never_the_checkpoints() {
-        let listed: Vec<String> = ["a_1", "a_2", "ab", CHECKPOINTS, "b_1"]
+        let listed: Vec<String> = ["a_1", "a_2", "ab", CHECKPOINTS, "b_1", "b.2"]
             .map(str::to_string)
             .into();
         let named = BTreeSet::from(["a_1"]);
@@ -176,5 +185,21 @@ mod tests {
         assert_eq!(names, ["ab", "b_1"]);
         let schema = matched(&spec("archive.b_?"), &listed, &named, &mut BTreeSet::new());
         assert_eq!(schema[0].name, "archive.b_1");
+    }
+
+    #[test]
+    fn a_named_table_takes_its_source_and_target_names() {
+        let renamed = TableSpec {
+            target: Some("orders_archive".to_string()),
+            ..spec("public.orders")
+        };
+        let specs = [renamed, spec("orders*")];
+        let taken = named(&specs);
+        let listed: Vec<String> = ["orders", "orders_archive", "orders_2"]
+            .map(str::to_string)
+            .into();
+        let found = matched(&specs[1], &listed, &taken, &mut BTreeSet::new());
+        let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["orders_2"]);
     }
 }

@@ -147,14 +147,23 @@ fn refused(e: &sqlx::Error) -> Option<String> {
 /// The server's message with the row's value taken out: a duplicate entry
 /// (1062) or an incorrect value (1292, 1366, 1367) quotes it, and a reason
 /// is kept in the run history, where a row's data has no place (the key is
-/// recorded apart). The value ends at the last `' for `: a value may hold
-/// quotes, the index or column name after it does not.
+/// recorded apart). The value ends at the last closing text (`' for `,
+/// or the message's last quote): a value may hold quotes, the index or
+/// column name after it does not.
 fn withheld(message: &str) -> String {
-    for opening in ["Duplicate entry '", " value: '"] {
+    const QUOTED: [(&str, &str); 4] = [
+        ("Duplicate entry '", "' for "),
+        (" value: '", "' for "),
+        // 1292: "Truncated incorrect INTEGER value: 'abc'".
+        (" value: '", "'"),
+        // 1367: "Illegal double '1e500' value found during parsing".
+        ("'", "' value found"),
+    ];
+    for (opening, closing) in QUOTED {
         let Some(start) = message.find(opening).map(|i| i + opening.len()) else {
             continue;
         };
-        if let Some(length) = message[start..].rfind("' for ") {
+        if let Some(length) = message[start..].rfind(closing) {
             let end = start + length;
             return format!("{}(value withheld){}", &message[..start], &message[end..]);
         }
@@ -322,6 +331,14 @@ mod tests {
         check(
             "Incorrect datetime value: '2024-13-01' for column `db`.`t`.`at` at row 1",
             "Incorrect datetime value: '(value withheld)' for column `db`.`t`.`at` at row 1",
+        );
+        check(
+            "Truncated incorrect INTEGER value: 'abc'",
+            "Truncated incorrect INTEGER value: '(value withheld)'",
+        );
+        check(
+            "Illegal double '1e500' value found during parsing",
+            "Illegal double '(value withheld)' value found during parsing",
         );
         let kept = "CONSTRAINT `no_7` failed for `db`.`items`";
         check(kept, kept);
