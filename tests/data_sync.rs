@@ -395,6 +395,10 @@ async fn a_failed_sync_runs_again_until_it_succeeds(backend: Backend) {
     let runs = history(&world, "orders-late").await;
     let late = runs.iter().find(|r| r.table == "late").unwrap();
     assert_eq!((late.status.as_str(), late.attempt), ("success", attempt));
+    // `orders` synced on the first attempt: the retries left it be.
+    let orders = runs.iter().find(|r| r.table == "orders").unwrap();
+    assert_eq!((orders.status.as_str(), orders.attempt), ("success", 1));
+    assert_eq!(ended.summary.get("rows_applied"), 101);
     let copied: i64 = sqlx::query_scalar("SELECT count(*) FROM late")
         .fetch_one(&mut pg(&dbs.pg_target).await)
         .await

@@ -135,6 +135,13 @@ impl SyncRuns<'_> {
         rows.iter().map(from_row).collect()
     }
 
+    /// The runs job `job` wrote, one per (target, table).
+    pub async fn of_job(&self, job: JobId) -> Result<Vec<SyncRun>> {
+        let sql = format!("{COLUMNS} FROM sync_runs r WHERE r.job_id = $1");
+        let rows = self.db.fetch_all(&sql, args![job]).await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The runs `filter` selects, newest first.
     pub async fn history(&self, filter: &RunFilter<'_>) -> Result<Vec<SyncRun>> {
         let rows = self

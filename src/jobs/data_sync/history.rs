@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::super::{Context, Failure};
-use crate::message::data_sync::TableRun;
+use crate::message::data_sync::{RunStatus, TableRun};
 use crate::store::SyncRun;
 use crate::sync::SyncMode;
 
@@ -72,6 +72,38 @@ pub(super) async fn ended(
         ..row(ctx, definition, (&run.table, &run.target), run.mode, at)
     };
     Ok(ctx.store.sync_runs().record(&record).await?)
+}
+
+/// The tables an earlier attempt of this job synced cleanly (no chunk
+/// found different): a retry leaves them be, so one failing table does
+/// not copy the others again. None on a first attempt.
+pub(super) async fn done_before(ctx: &Context<'_>) -> Result<Vec<SyncRun>, Failure> {
+    if ctx.job.attempt <= 1 {
+        return Ok(Vec::new());
+    }
+    let runs = ctx.store.sync_runs().of_job(ctx.job.job_id).await?;
+    let clean = |r: &SyncRun| r.status == "success" && r.chunks_differing.unwrap_or(0) == 0;
+    Ok(runs.into_iter().filter(clean).collect())
+}
+
+/// `done`, an earlier attempt's clean run, as this attempt reports it.
+pub(super) fn reused(done: &SyncRun, mode: SyncMode) -> TableRun {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    TableRun {
+        table: done.table.clone(),
+        target: done.target.clone(),
+        mode,
+        status: RunStatus::Success,
+        rows_read: n(done.rows_read),
+        rows_applied: n(done.rows_applied),
+        rows_deleted: n(done.rows_deleted),
+        position: None,
+        verification: None,
+        error: None,
+        rows_rejected: 0,
+        rejected: Vec::new(),
+        permanent: false,
+    }
 }
 
 fn row(

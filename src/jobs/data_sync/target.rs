@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 use super::{history, open, table, table_job, unrun, Context, Failure};
 use crate::adapters::sync::SyncSession;
 use crate::message::data_sync::{Output, Params, TableRun};
-use crate::store::Instance;
+use crate::store::{Instance, SyncRun};
 use crate::sync::{Endpoint, SyncDefinition, TableSpec};
 
 /// What every table of one target shares.
@@ -31,6 +31,8 @@ struct Shared<'a> {
     /// tables after it fail for the same reason instead of each waiting
     /// out a connect timeout.
     unreachable: Mutex<Option<String>>,
+    /// What an earlier attempt of the job already synced.
+    done: Vec<SyncRun>,
 }
 
 /// Sync every table of `def` from `source` into `target`, up to the
@@ -50,6 +52,7 @@ pub(super) async fn sync_target(
         target,
         label: target.to_string(),
         unreachable: Mutex::new(None),
+        done: history::done_before(ctx).await?,
     };
     let at_once = def.limits.parallel() as usize;
     let shared = &shared;
@@ -79,6 +82,10 @@ async fn sync_table(shared: &Shared<'_>, spec: &TableSpec) -> Result<TableRun, F
     let Shared { ctx, def, .. } = *shared;
     let label = shared.label.as_str();
     let job = table_job(def, spec, label, shared.params);
+    let earlier = |r: &&SyncRun| r.table == spec.name && r.target == label;
+    if let Some(done) = shared.done.iter().find(earlier) {
+        return Ok(history::reused(done, job.mode));
+    }
     let started = Utc::now();
     history::started(ctx, &def.name, (&spec.name, label), job.mode, started).await?;
     let run = match sessions(shared).await {
