@@ -111,10 +111,10 @@ async fn pg_holder(c: &mut PgConnection, table: &str) -> Result<Option<String>, 
     }))
 }
 
-/// The holder of the table's named lock (see `mysql::try_lock`), its
+/// The holder of the table's named lock (`sync::mysql::TABLE_LOCK`), its
 /// account when this one may see the process list.
 async fn my_holder(c: &mut MySqlConnection, table: &str) -> Result<Option<String>, Error> {
-    let name = "CONCAT('dbfleet_sync_', SHA1(CONCAT(DATABASE(), '/', ?)))";
+    let name = super::mysql::TABLE_LOCK;
     let sql = format!(
         "SELECT CAST(h.id AS SIGNED), \
            (SELECT CONCAT(p.USER, '@', p.HOST) FROM information_schema.PROCESSLIST p \

@@ -284,19 +284,21 @@ pub(super) async fn is_empty(c: &mut MySqlConnection, table: &str) -> Result<boo
     Ok(row.is_none())
 }
 
-/// Takes (`take`) or releases the table's named lock. Names are
+/// The name of a target table's lock, its table bound as `?`. Names are
 /// server-wide and at most 64 characters: the database and the table,
 /// hashed.
+pub(super) const TABLE_LOCK: &str = "CONCAT('dbfleet_sync_', SHA1(CONCAT(DATABASE(), '/', ?)))";
+
+/// Takes (`take`) or releases the table's named lock ([`TABLE_LOCK`]).
 pub(super) async fn try_lock(
     c: &mut MySqlConnection,
     table: &str,
     take: bool,
 ) -> Result<bool, Error> {
-    let name = "CONCAT('dbfleet_sync_', SHA1(CONCAT(DATABASE(), '/', ?)))";
     let sql = if take {
-        format!("SELECT GET_LOCK({name}, 0)")
+        format!("SELECT GET_LOCK({TABLE_LOCK}, 0)")
     } else {
-        format!("SELECT RELEASE_LOCK({name})")
+        format!("SELECT RELEASE_LOCK({TABLE_LOCK})")
     };
     let held: Option<i64> = sqlx::query_scalar(&sql)
         .bind(super::lock_name(table))
