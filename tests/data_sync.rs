@@ -14,10 +14,11 @@ mod common;
 use std::time::Duration;
 
 use common::raw::{ended_batch, publish_raw};
+use common::syncs::start_sync;
 use common::{pg_admin, pg_ident, within, Backend, Fleet, MariaUser, World, MARIADB_ADMIN};
 use dbfleet::domain::JobId;
-use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
-use dbfleet::fleet::sync::{self, SyncRequest};
+use dbfleet::fleet::dispatcher;
+use dbfleet::fleet::sync;
 use dbfleet::store::{Batch, BatchStatus, RunFilter, SyncRun};
 use serde_json::json;
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection, Row};
@@ -163,26 +164,6 @@ async fn run_sync(world: &World, definition: &str) -> Batch {
     )
     .await
     .unwrap()
-}
-
-/// Start `definition`'s batch, as `dbfleet sync run` does.
-async fn start_sync(world: &World, definition: &str) -> Batch {
-    let stored = world.store.syncs().get(definition).await.unwrap();
-    let request = SyncRequest {
-        definition,
-        ..SyncRequest::default()
-    };
-    let plan = sync::plan(stored.as_ref(), &request).unwrap();
-    let request = BatchRequest {
-        params: &plan.params,
-        selection: Selection::Named(&plan.instances),
-        deadline: world.settings.batch.deadline,
-        requested_by: Some("test"),
-        interactive: false,
-    };
-    dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
-        .await
-        .unwrap()
 }
 
 async fn history(world: &World, definition: &str) -> Vec<SyncRun> {

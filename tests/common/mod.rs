@@ -31,6 +31,7 @@ pub mod pki;
 pub mod private_mariadb;
 pub mod raw;
 pub mod slow_link;
+pub mod syncs;
 pub mod tls_proxy;
 
 #[allow(unused_imports)]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{pg_admin, pg_ident, within, Backend, Fleet, MariaUser, World};
 use dbfleet::domain::BatchId;
-use dbfleet::fleet::dispatcher::{self, BatchRequest, Selection};
-use dbfleet::fleet::sync::{self, SyncRequest};
+use dbfleet::fleet::dispatcher;
+use dbfleet::fleet::sync;
 use dbfleet::store::{Batch, BatchStatus, RunFilter, SyncRun};
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
 
@@ -93,23 +93,7 @@ async fn reconcile(world: &World) {
 
 /// Start `definition` as `dbfleet sync run` does, without waiting.
 async fn start(world: &World, definition: &str) -> BatchId {
-    let stored = world.store.syncs().get(definition).await.unwrap();
-    let request = SyncRequest {
-        definition,
-        ..SyncRequest::default()
-    };
-    let plan = sync::plan(stored.as_ref(), &request).unwrap();
-    let request = BatchRequest {
-        params: &plan.params,
-        selection: Selection::Named(&plan.instances),
-        deadline: world.settings.batch.deadline,
-        requested_by: Some("test"),
-        interactive: false,
-    };
-    let batch = dispatcher::start_batch(&world.store, world.broker.as_ref(), &request)
-        .await
-        .unwrap();
-    batch.id
+    common::syncs::start_sync(world, definition).await.id
 }
 
 async fn ended(world: &World, batch: BatchId) -> Batch {
