@@ -2,8 +2,8 @@
 //!
 //! Each delivery of the results queue is decoded by its own handler and
 //! handed to one folding task, which takes every result waiting (up to
-//! [`FOLD_BATCH`]) and folds them in one store transaction, then settles
-//! each. A fold is idempotent, so a result folded twice (a redelivery, a
+//! [`FOLD_BATCH`], lingering [`FOLD_LINGER`] for more) and folds them in one
+//! store transaction, then settles each. A fold is idempotent, so a result folded twice (a redelivery, a
 //! second `dbfleet serve`) changes nothing; if a group fails (one result the
 //! store refuses), its results are folded one by one, so one bad result
 //! never holds the others back. A result is acked only after its fold
@@ -25,6 +25,9 @@ use crate::store::{FinishedJob, Folded, Store};
 
 /// Results folded in one transaction at most.
 pub const FOLD_BATCH: usize = 128;
+
+/// How long a group waits for more results after its first.
+pub const FOLD_LINGER: Duration = Duration::from_millis(20);
 
 /// A result on its way to the folding task, with the delivery it came in.
 struct Folding {
@@ -88,9 +91,30 @@ async fn hand_over(broker: Arc<dyn Broker>, to_folder: mpsc::Sender<Folding>, de
 
 async fn fold_loop(store: Store, mut folding: mpsc::Receiver<Folding>) {
     let mut group = Vec::with_capacity(FOLD_BATCH);
-    while folding.recv_many(&mut group, FOLD_BATCH).await > 0 {
+    while gather(&mut folding, &mut group, FOLD_LINGER).await {
         fold_group(&store, std::mem::take(&mut group)).await;
     }
+}
+
+/// Take the next group: wait for a first result, then up to `linger`
+/// ([`FOLD_LINGER`]) for more while the group has room. Under a steady
+/// trickle of results (workers finishing jobs a few at a time) a group of
+/// one would cost a commit per result; lingering a moment folds several
+/// per commit, and delays a batch's end by at most the linger. False once
+/// the handlers are gone and nothing is left.
+async fn gather<T>(folding: &mut mpsc::Receiver<T>, group: &mut Vec<T>, linger: Duration) -> bool {
+    if folding.recv_many(group, FOLD_BATCH).await == 0 {
+        return false;
+    }
+    let until = tokio::time::Instant::now() + linger;
+    while group.len() < FOLD_BATCH {
+        let room = FOLD_BATCH - group.len();
+        match tokio::time::timeout_at(until, folding.recv_many(group, room)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    true
 }
 
 /// Fold a group in one transaction; if that fails, each on its own.
@@ -190,5 +214,56 @@ async fn finish(folding: Folding, disposition: Disposition) {
 async fn settle(delivery: Delivery, disposition: Disposition) {
     if let Err(e) = delivery.settle(disposition).await {
         tracing::warn!(error = %e, "could not settle a result");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results that arrive within the linger of the first fold together,
+    /// however the sender is scheduled (the linger is long here).
+    #[tokio::test]
+    async fn a_group_lingers_for_results_close_behind_the_first() {
+        let (tx, mut rx) = mpsc::channel(FOLD_BATCH);
+        tx.send(1).await.unwrap();
+        let sender = tokio::spawn(async move {
+            for n in 2..=3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                tx.send(n).await.unwrap();
+            }
+            tx
+        });
+        let mut group = Vec::new();
+        let linger = Duration::from_millis(300);
+        assert!(gather(&mut rx, &mut group, linger).await);
+        assert_eq!(std::mem::take(&mut group), [1, 2, 3]);
+
+        // Nothing close behind: the group goes after the linger, alone.
+        let tx = sender.await.unwrap();
+        tx.send(4).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let short = Duration::from_millis(30);
+        assert!(gather(&mut rx, &mut group, short).await);
+        assert!(started.elapsed() >= short);
+        assert_eq!(std::mem::take(&mut group), [4]);
+
+        // Closed and drained: the loop ends.
+        drop(tx);
+        assert!(!gather(&mut rx, &mut group, short).await);
+    }
+
+    /// A full group does not wait for the linger.
+    #[tokio::test]
+    async fn a_full_group_folds_at_once() {
+        let (tx, mut rx) = mpsc::channel(FOLD_BATCH * 2);
+        for n in 0..=FOLD_BATCH {
+            tx.send(n).await.unwrap();
+        }
+        let mut group = Vec::new();
+        let forever = Duration::from_secs(3600);
+        let gathered = gather(&mut rx, &mut group, forever);
+        let within = tokio::time::timeout(Duration::from_secs(60), gathered).await;
+        assert_eq!((within, group.len()), (Ok(true), FOLD_BATCH));
     }
 }
