@@ -138,6 +138,21 @@ impl Db {
         })
     }
 
+    /// Begin a write transaction whose commit does not wait for its flush
+    /// to disk: on PostgreSQL `synchronous_commit = off` for it alone, so
+    /// it is visible to every session at once and durable a moment later
+    /// (three `wal_writer_delay`s at most); a server crash in between
+    /// loses it whole, never part of it. Any later commit that waits for
+    /// its flush makes this one durable too (the log is written in order).
+    /// SQLite's store already commits this way (`synchronous = NORMAL`).
+    /// Only for writes whose loss the design absorbs.
+    pub(crate) async fn write_unflushed(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Postgres(pool) => Tx::Postgres(pg::begin_unflushed(pool).await?),
+            Db::Sqlite(pool) => Tx::Sqlite(lite::begin_write(pool).await?),
+        })
+    }
+
     /// Run one statement; returns the rows it changed.
     pub(crate) async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64> {
         Ok(match self {

@@ -48,6 +48,14 @@ pub(crate) async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Po
     Ok(pool.begin().await?)
 }
 
+/// A write transaction whose commit returns before its flush (see
+/// `Db::write_unflushed`); one round trip, as `BEGIN` alone.
+pub(crate) async fn begin_unflushed(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    Ok(pool
+        .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+        .await?)
+}
+
 pub(crate) fn query<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Postgres, PgArguments> {
     args.iter().fold(sqlx::query(sql), |q, arg| match arg {
         Arg::I64(v) => q.bind(*v),
