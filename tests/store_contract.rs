@@ -168,6 +168,7 @@ contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
 contract!(host_cap, check_host_cap);
+contract!(start_reads_inventory, check_start_reads_inventory);
 contract!(batch_pages, check_batch_pages);
 contract!(cancel, check_cancel);
 contract!(capacity_reads, check_capacity_reads);
@@ -2170,6 +2171,56 @@ async fn check_host_cap(store: Store) {
         store.runs().start(&after_b_expired).await.unwrap(),
         Start::Started
     );
+}
+
+/// A start that reads the inventory returns the instance's records, read
+/// with the lease just taken, and only for a job that started.
+async fn check_start_reads_inventory(store: Store) {
+    let (one, two) = (add(&store, "one").await, add(&store, "two").await);
+    let some = plan(&["b", "a"], &[], &[], &[]);
+    for instance in [&one, &two] {
+        let listed = if instance.id == one.id {
+            &some
+        } else {
+            &plan(&["z"], &[], &[], &[])
+        };
+        let inventory = store.inventory();
+        inventory
+            .apply(instance.id, listed, day(1), at(1, 0))
+            .await
+            .unwrap();
+    }
+    let summary = zero();
+    let first = starting(
+        JobId::new(),
+        BatchId::new(),
+        &one,
+        at(1, 1),
+        at(1, 40),
+        &summary,
+    );
+    let (started, records) = store.runs().start_reading_inventory(&first).await.unwrap();
+    assert_eq!(started, Start::Started);
+    let want = [
+        record("a", day(1), day(1), None),
+        record("b", day(1), day(1), None),
+    ];
+    assert_eq!(records, want, "one's records, none of two's");
+    let rows = store.batches().jobs(first.batch_id).await.unwrap();
+    assert_eq!(rows[0].started_at, Some(at(1, 1)), "the start is recorded");
+
+    // A job that cannot start gets no records, and leaves nothing behind.
+    let other = starting(
+        JobId::new(),
+        BatchId::new(),
+        &one,
+        at(1, 2),
+        at(1, 41),
+        &summary,
+    );
+    let (busy, none) = store.runs().start_reading_inventory(&other).await.unwrap();
+    assert_eq!((busy, none.len()), (Start::Busy, 0));
+    assert!(store.batches().get(other.batch_id).await.unwrap().is_none());
 }
 
 async fn check_runs(store: Store) {

@@ -42,6 +42,8 @@ impl Job for CapacitySync {
     type Params = Params;
     type Output = Output;
 
+    const READS_INVENTORY: bool = true;
+
     /// The connection is closed whatever happens.
     async fn run(ctx: &Context<'_>, _params: &Params) -> Result<Output, Failure> {
         let mut connection = ctx.connect().await?;
@@ -95,7 +97,7 @@ async fn collect(ctx: &Context<'_>, connection: &mut Connection) -> Result<Outpu
 /// Diff the listing against the stored inventory and apply it.
 async fn take_inventory(ctx: &Context<'_>, listing: &Listing) -> Result<InventoryPlan, Failure> {
     let instance = ctx.instance;
-    let existing = ctx.store.inventory().records(instance.id).await?;
+    let existing = ctx.stored_inventory().await?;
     let plan = inventory::plan(instance.db_type, &existing, listing, ctx.filters);
     for (name, reason) in &plan.filtered {
         tracing::debug!(database = %name, %reason, "database excluded by filter");

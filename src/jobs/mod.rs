@@ -28,6 +28,7 @@ use crate::adapters::{self, ConnectOptions, Connection};
 use crate::config::JobSettings;
 use crate::domain::{BatchId, JobId};
 use crate::filters::DatabaseFilters;
+use crate::inventory::InventoryRecord;
 use crate::message::{ErrorClass, JobError, JobKind, JobOutput, JobParams, Warning};
 use crate::retry::RetryPolicy;
 use crate::store::{self, Filing, Instance, Store, Tally};
@@ -66,6 +67,12 @@ pub trait Job {
     /// its own lease instead, so it never keeps the instance's other jobs
     /// waiting.
     const INSTANCE_LEASE: bool = true;
+
+    /// Whether a job reads its instance's stored inventory
+    /// ([`Context::stored_inventory`]): the worker then reads it in the
+    /// transaction that records the start, which spares the job a store
+    /// round trip and a commit of its own.
+    const READS_INVENTORY: bool = false;
 
     /// Whether a failed job runs again, and when ([`crate::retry`]); only
     /// asked after a failure that may pass. None: a failure is final.
@@ -142,6 +149,8 @@ pub struct Context<'a> {
     pub clock: Clock,
     /// Written when the job ends, with the lease released, in one commit.
     filing: Mutex<Filing>,
+    /// The instance's inventory as its start read it, if it did.
+    inventory: Mutex<Option<Vec<InventoryRecord>>>,
 }
 
 impl<'a> Context<'a> {
@@ -166,6 +175,7 @@ impl<'a> Context<'a> {
             limits,
             clock,
             filing: Mutex::new(Filing::new(clock.today, clock.now)),
+            inventory: Mutex::new(None),
         }
     }
 
@@ -173,6 +183,30 @@ impl<'a> Context<'a> {
     pub fn for_job(mut self, job: JobIdentity) -> Self {
         self.job = job;
         self
+    }
+
+    /// This context with the instance's inventory as the job's start read
+    /// it (None: the start did not).
+    pub fn with_inventory(self, records: Option<Vec<InventoryRecord>>) -> Self {
+        *self
+            .inventory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = records;
+        self
+    }
+
+    /// The instance's stored inventory: as the job's start read it, under
+    /// the lease, or read now. The first call takes the start's copy.
+    pub async fn stored_inventory(&self) -> store::Result<Vec<InventoryRecord>> {
+        let read = self
+            .inventory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match read {
+            Some(records) => Ok(records),
+            None => self.store.inventory().records(self.instance.id).await,
+        }
     }
 
     /// Stage writes for the end of the job. What is staged is filed even
@@ -296,6 +330,18 @@ pub fn takes_instance_lease(kind: JobKind) -> bool {
         JobKind::TableSizes => TableSizes::INSTANCE_LEASE,
         JobKind::Aggregate => Aggregate::INSTANCE_LEASE,
         JobKind::DataSync => DataSync::INSTANCE_LEASE,
+    }
+}
+
+/// Whether a job of `kind` reads its instance's stored inventory
+/// ([`Job::READS_INVENTORY`]).
+pub fn reads_inventory(kind: JobKind) -> bool {
+    match kind {
+        JobKind::CapacitySync => CapacitySync::READS_INVENTORY,
+        JobKind::Probe => Probe::READS_INVENTORY,
+        JobKind::TableSizes => TableSizes::READS_INVENTORY,
+        JobKind::Aggregate => Aggregate::READS_INVENTORY,
+        JobKind::DataSync => DataSync::READS_INVENTORY,
     }
 }
 

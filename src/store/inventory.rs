@@ -45,14 +45,7 @@ fn names<'a>(names: impl IntoIterator<Item = &'a String>) -> Value {
 impl Inventory<'_> {
     /// Every database ever seen on `instance`, by name.
     pub async fn records(&self, instance: InstanceId) -> Result<Vec<InventoryRecord>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT database_name, is_active, first_seen_date, last_seen_date, deleted_at \
-                 FROM instance_databases WHERE instance_id = $1 ORDER BY database_name",
-                args![instance],
-            )
-            .await?;
+        let rows = self.db.fetch_all(RECORDS, args![instance]).await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -68,6 +61,15 @@ impl Inventory<'_> {
         apply(&mut tx, instance, plan, today, now).await?;
         tx.commit().await
     }
+}
+
+const RECORDS: &str = "SELECT database_name, is_active, first_seen_date, last_seen_date, \
+     deleted_at FROM instance_databases WHERE instance_id = $1 ORDER BY database_name";
+
+/// [`Inventory::records`] inside a transaction of the caller's.
+pub(super) async fn records(tx: &mut Tx, instance: InstanceId) -> Result<Vec<InventoryRecord>> {
+    let rows = tx.fetch_all(RECORDS, args![instance]).await?;
+    rows.iter().map(record_from_row).collect()
 }
 
 /// [`Inventory::apply`] inside a write transaction of the caller's. A list

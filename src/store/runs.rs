@@ -9,6 +9,16 @@
 //! its start creates its batch (with who asked for it) and its row, so it is
 //! visible while it runs. A job that already ended (a redelivered copy) is
 //! left as it is: its new result decides, through the fold.
+//!
+//! The start commits without waiting for its flush to disk
+//! (`Db::write_unflushed`): it is one of the two commits on every job's
+//! path, and what it records can be lost to a store server crash at little
+//! cost. The job then looks unstarted (the sweeper fails it at its batch's
+//! deadline, unless its result comes first) and the instance's lease is
+//! free early, so another job on the same instance may overlap this one;
+//! the inventory diff is written to be safe against that. The end, which
+//! carries what the job found, waits for its flush, and makes the start
+//! durable with it.
 
 use chrono::{DateTime, Utc};
 
@@ -16,10 +26,12 @@ use super::cancel::is_cancelled;
 use super::db::{args, Db, Tx};
 use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
+use super::inventory;
 use super::leases;
 use super::results::{ensure_batch, lock, save, stored, NewBatch};
 use super::{Result, Tally};
 use crate::domain::{BatchId, InstanceId, JobId};
+use crate::inventory::InventoryRecord;
 
 /// A job a worker is about to run on a registered instance.
 #[derive(Debug, Clone)]
@@ -80,26 +92,32 @@ impl Runs<'_> {
     /// Take the instance's lease (if its host has room and the job takes
     /// one) and record the start, in one transaction.
     pub async fn start(&self, job: &StartingJob<'_>) -> Result<Start> {
-        let mut tx = self.db.write().await?;
-        let (instance, id, now) = (job.instance_id, job.job_id, job.started_at);
-        if let Some(slot) = job.host {
-            if !leases::host_has_room(&mut tx, instance, slot.key, slot.limit, now).await? {
-                tx.commit().await?;
-                return Ok(Start::HostFull);
-            }
-        }
-        let host_key = job.host.map(|slot| slot.key);
-        let lease = (job.lease_until, now);
-        if job.instance_lease && !leases::take(&mut tx, instance, id, lease, host_key).await? {
+        let mut tx = self.db.write_unflushed().await?;
+        let start = begin(&mut tx, job).await?;
+        if start != Start::Cancelled {
             tx.commit().await?;
-            return Ok(Start::Busy);
         }
-        if !record_start(&mut tx, job).await? {
+        Ok(start)
+    }
+
+    /// [`Runs::start`], then read the instance's inventory in the same
+    /// transaction, under the lease just taken: a job that diffs the
+    /// inventory spares a store round trip and a commit of its own. The
+    /// records are read only for a job that started.
+    pub async fn start_reading_inventory(
+        &self,
+        job: &StartingJob<'_>,
+    ) -> Result<(Start, Vec<InventoryRecord>)> {
+        let mut tx = self.db.write_unflushed().await?;
+        let start = begin(&mut tx, job).await?;
+        let records = match start {
+            Start::Started => inventory::records(&mut tx, job.instance_id).await?,
             // Dropped uncommitted: the lease just taken goes with it.
-            return Ok(Start::Cancelled);
-        }
+            Start::Cancelled => return Ok((start, Vec::new())),
+            Start::Busy | Start::HostFull => Vec::new(),
+        };
         tx.commit().await?;
-        Ok(Start::Started)
+        Ok((start, records))
     }
 
     /// Write what the job filed and release the instance's lease (if `job`
@@ -125,6 +143,27 @@ impl Runs<'_> {
         filing::write(&mut tx, instance, filing).await?;
         tx.commit().await
     }
+}
+
+/// Take the lease and record the start in `tx`, uncommitted. A job of a
+/// cancelled batch writes nothing the caller should keep: drop `tx` then,
+/// and the lease just taken goes with it.
+async fn begin(tx: &mut Tx, job: &StartingJob<'_>) -> Result<Start> {
+    let (instance, id, now) = (job.instance_id, job.job_id, job.started_at);
+    if let Some(slot) = job.host {
+        if !leases::host_has_room(tx, instance, slot.key, slot.limit, now).await? {
+            return Ok(Start::HostFull);
+        }
+    }
+    let host_key = job.host.map(|slot| slot.key);
+    let lease = (job.lease_until, now);
+    if job.instance_lease && !leases::take(tx, instance, id, lease, host_key).await? {
+        return Ok(Start::Busy);
+    }
+    if !record_start(tx, job).await? {
+        return Ok(Start::Cancelled);
+    }
+    Ok(Start::Started)
 }
 
 /// Mark the job started. The row of a job the dispatcher created is

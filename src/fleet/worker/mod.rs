@@ -248,24 +248,24 @@ impl Worker {
         now: DateTime<Utc>,
     ) -> store::Result<Leased> {
         let start = tracing::info_span!("start");
-        match self
+        let inventory = match self
             .started(job, instance, attempt, now)
             .instrument(start)
             .await?
         {
-            Started::Yes => {}
+            Started::Yes(inventory) => inventory,
             Started::Busy => return Ok(Leased::Busy),
             Started::Cancelled => return Ok(Leased::Cancelled),
-        }
+        };
         let clock = Clock::system(self.timezone);
-        let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock).for_job(
-            JobIdentity {
+        let ctx = Context::new(instance, &self.store, &self.filters, &self.job, clock)
+            .for_job(JobIdentity {
                 job_id: job.job_id,
                 batch_id: job.effective_batch_id(),
                 attempt,
                 worker: self.name.clone(),
-            },
-        );
+            })
+            .with_inventory(inventory);
         let executed = self.execute(&ctx, job).await;
         let next = match &executed {
             Err(Failure::Instance(e)) => Self::next_attempt(&ctx, job, e).await,

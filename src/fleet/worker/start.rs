@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::Worker;
 use crate::domain::InstanceId;
+use crate::inventory::InventoryRecord;
 use crate::jobs;
 use crate::labels::Labels;
 use crate::message::{InstanceDetails, JobMessage};
@@ -22,7 +23,9 @@ const LEASE_GRACE: Duration = Duration::from_secs(30);
 
 /// Whether a job may run now.
 pub(super) enum Started {
-    Yes,
+    /// With the instance's inventory, for a kind that reads it
+    /// ([`jobs::reads_inventory`]): read in the start's transaction.
+    Yes(Option<Vec<InventoryRecord>>),
     Busy,
     Cancelled,
 }
@@ -40,11 +43,13 @@ impl Worker {
     ) -> store::Result<Started> {
         let summary = jobs::empty_summary(job.kind());
         let server = server_key(instance);
+        let reads_inventory = jobs::reads_inventory(job.kind());
         let waiting = std::time::Instant::now();
         loop {
             let start = self.starting(job, instance, attempt, now, &summary, &server);
-            match self.store.runs().start(&start).await? {
-                Start::Started => return Ok(Started::Yes),
+            let (started, inventory) = self.start(&start, reads_inventory).await?;
+            match started {
+                Start::Started => return Ok(Started::Yes(inventory)),
                 Start::Busy => return Ok(Started::Busy),
                 Start::Cancelled => return Ok(Started::Cancelled),
                 Start::HostFull if waiting.elapsed() < HOST_WAIT => {
@@ -59,6 +64,21 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Record the start, reading the instance's inventory with it for a
+    /// kind that needs it.
+    async fn start(
+        &self,
+        start: &StartingJob<'_>,
+        reads_inventory: bool,
+    ) -> store::Result<(Start, Option<Vec<InventoryRecord>>)> {
+        let runs = self.store.runs();
+        if !reads_inventory {
+            return Ok((runs.start(start).await?, None));
+        }
+        let (started, records) = runs.start_reading_inventory(start).await?;
+        Ok((started, Some(records)))
     }
 
     /// The start of `job` on `instance`: its lease lasts the job's own
