@@ -109,8 +109,8 @@ pub async fn start_batch(
             &plan.summary,
         )
         .await?;
-    publish_planned(store, broker, request, &plan).await?;
-    Ok(store.batches().get(plan.id).await?.unwrap_or(batch))
+    let unpublished = publish_planned(store, broker, request, &plan).await?;
+    as_published(store, batch, unpublished).await
 }
 
 /// [`start_batch`] under an idempotency key or a schedule's slot: the first
@@ -143,9 +143,23 @@ pub async fn start_batch_once(
     let Keyed::Created(batch) = keyed else {
         return Ok(keyed);
     };
-    publish_planned(store, broker, request, &plan).await?;
-    let batch = store.batches().get(plan.id).await?.unwrap_or(batch);
-    Ok(Keyed::Created(batch))
+    let unpublished = publish_planned(store, broker, request, &plan).await?;
+    Ok(Keyed::Created(
+        as_published(store, batch, unpublished).await?,
+    ))
+}
+
+/// A batch just created and published: as created, or as the store holds
+/// it once jobs the broker would not take were failed.
+pub(super) async fn as_published(
+    store: &Store,
+    created: Batch,
+    unpublished: usize,
+) -> Result<Batch, Error> {
+    if unpublished == 0 {
+        return Ok(created);
+    }
+    Ok(store.batches().get(created.id).await?.unwrap_or(created))
 }
 
 /// Declare the queues of the zones `plan`'s instances are in, before the
@@ -207,26 +221,27 @@ pub(super) async fn plan(store: &Store, request: &BatchRequest<'_>) -> Result<Pl
     })
 }
 
-/// Publish the jobs of a batch just created from `plan`.
+/// Publish the jobs of a batch just created from `plan`; returns how many
+/// the broker would not take.
 async fn publish_planned(
     store: &Store,
     broker: &dyn Broker,
     request: &BatchRequest<'_>,
     plan: &Plan,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let messages = messages(request, plan);
     publish_now(store, broker, request, plan, messages).await
 }
 
 /// Publish `messages`, jobs of the batch just created from `plan`, in the
-/// batch's span.
+/// batch's span; returns how many the broker would not take.
 pub(super) async fn publish_now(
     store: &Store,
     broker: &dyn Broker,
     request: &BatchRequest<'_>,
     plan: &Plan,
     messages: Vec<(JobMessage, Option<String>)>,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let (batch_id, kind) = (plan.id, request.kind());
     tracing::info!(batch_id = %batch_id, %kind, jobs = plan.jobs.len(), "batch created");
     let continues = spans::caller().filter(|_| plan.jobs.len() == 1);

@@ -29,13 +29,13 @@ pub(super) struct Publishing<'a> {
 }
 
 /// Publish every job, a window of confirms at a time; fail the ones the
-/// broker would not take.
+/// broker would not take. Returns how many it failed.
 pub(super) async fn publish_all(
     store: &Store,
     broker: &dyn Broker,
     messages: impl Iterator<Item = (JobMessage, Option<String>)>,
     how: &Publishing<'_>,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let unpublished: Vec<(JobMessage, String)> = stream::iter(messages)
         .map(|(job, zone)| async move {
             let mut outgoing = Outgoing::job_in_lane(&job, zone.as_deref(), how.interactive);
@@ -61,7 +61,7 @@ pub(super) async fn publish_all(
             .record_result(&finished_job(&result))
             .await?;
     }
-    Ok(())
+    Ok(unpublished.len())
 }
 
 /// Publish attempts per job before it is failed as unpublished: enough to

@@ -100,8 +100,8 @@ async fn spread_batch(
         return Ok(created);
     };
     tracing::info!(batch_id = %plan.id, parked = later.len(), window = ?window, "batch spread");
-    dispatcher::publish_now(store, broker, &extended, &plan, messages).await?;
-    let batch = store.batches().get(plan.id).await?.unwrap_or(batch);
+    let unpublished = dispatcher::publish_now(store, broker, &extended, &plan, messages).await?;
+    let batch = dispatcher::as_published(store, batch, unpublished).await?;
     Ok(Keyed::Created(batch))
 }
 

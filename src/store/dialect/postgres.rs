@@ -24,6 +24,12 @@ use crate::store::Result;
 /// Open the pool once a first connection, made here within a short bound,
 /// has worked: the pool itself would retry a refused connection until its
 /// acquire timeout and then report only that it timed out.
+///
+/// A connection leaving the pool is pinged only when it sat idle for more
+/// than [`PING_IDLE_AFTER`]: a ping is a round trip before every
+/// transaction, two on each job's path, and a connection in steady use
+/// has just shown it works. One the server closed while it sat idle (a
+/// restart, an idle timeout) is found by the ping and replaced.
 pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
     let probe = connect::first(options.connect()).await?;
@@ -31,8 +37,19 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, s
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                let stale = meta.idle_for > PING_IDLE_AFTER;
+                Ok(!stale || connection.ping().await.is_ok())
+            })
+        })
         .connect_lazy_with(options))
 }
+
+/// How long a pooled connection may sit idle before it is pinged on its way
+/// out of the pool.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Every migration of this build, compiled in.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
