@@ -1,7 +1,9 @@
 //! The worker: consume jobs, run each on its instance, publish the result.
 //!
 //! Each delivery goes decode → resolve the instance → lease → run the kind →
-//! report → settle, and its fate is decided in one place, [`disposition`].
+//! file → report → settle, and its fate is decided in one place,
+//! [`disposition`]. A job's slot is free once the kind has run: filing,
+//! reporting and settling are its tail ([`Slot::finish_later`]).
 //! A job is acked only after its result is confirmed by the broker (or its
 //! next attempt is committed to the store, for a kind that retries), so a
 //! crash at any point means a redelivery and a re-run, never a lost job; the
@@ -9,15 +11,18 @@
 //! concurrency, drain) is [`crate::broker::consume`]'s.
 //!
 //! `disposition.rs` decides each delivery's fate; `start.rs` takes a job's
-//! lease and records its start; `retry.rs` parks the next attempt of a job
-//! whose kind retries it.
+//! lease and records its start; `end.rs` files what a job found and
+//! publishes its result; `retry.rs` parks the next attempt of a job whose
+//! kind retries it.
 
 mod disposition;
+mod end;
 mod retry;
 mod start;
 
 use disposition::log;
 pub use disposition::{disposition, Outcome};
+use end::Unfiled;
 use start::{from_details, Started};
 
 use std::future::Future;
@@ -33,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::broker::consume::Slot;
-use crate::broker::{self, Broker, Delivery, DeliveryMeta, Outgoing, Queue};
+use crate::broker::{self, Broker, Delivery, DeliveryMeta, Queue};
 use crate::config::JobSettings;
 use crate::filters::DatabaseFilters;
 use crate::jobs::{self, Clock, Context, Failure, JobIdentity, Ran};
@@ -95,8 +100,9 @@ impl Worker {
         tracing::info!(worker = %self.name, "worker stopped");
     }
 
-    /// Run the job in its slot; publish its result, wait for the confirm
-    /// and ack outside it, so the slot takes its next job meanwhile.
+    /// Run the job in its slot; file what it found, publish its result,
+    /// wait for the confirm and ack outside it ([`Worker::finish`]), so the
+    /// slot takes its next job meanwhile.
     async fn handle(self: Arc<Self>, delivery: Delivery, slot: Slot) {
         let (job, span) = match self.decode(&delivery.meta) {
             Ok(job) => job,
@@ -108,16 +114,9 @@ impl Worker {
         };
         match step {
             Step::Settle(outcome) => self.settle(delivery, outcome).instrument(span).await,
-            Step::Publish(result) => slot.finish_later(async move {
-                let mut outgoing = Outgoing::result(&result);
-                let broker = self.broker.as_ref();
-                let publish = spans::publish_result(broker, &mut outgoing, &result, &span);
-                let outcome = match broker.publish(outgoing).instrument(publish).await {
-                    Ok(()) => Outcome::Reported(result.status),
-                    Err(e) => Outcome::Unreported(e),
-                };
-                self.settle(delivery, outcome).instrument(span).await;
-            }),
+            Step::Publish(result, unfiled) => {
+                slot.finish_later(self.finish(delivery, result, unfiled, span));
+            }
         }
     }
 
@@ -162,7 +161,9 @@ impl Worker {
         let cached = details.filter(|_| self.broker.published_by_this_fleet(meta));
         let instance = match self.instance(&job.target, cached).await {
             Ok(Ok(instance)) => instance,
-            Ok(Err(unusable)) => return self.report(job, attempt, started_at, unusable),
+            Ok(Err(unusable)) => {
+                return Step::Publish(self.report(job, attempt, started_at, unusable), None)
+            }
             Err(e) => return deferred(e),
         };
         let span = tracing::Span::current();
@@ -172,17 +173,17 @@ impl Worker {
         if started_at >= job.deadline {
             let late = "the batch deadline passed before a worker could start the job";
             let finished = ended(&instance, Err(JobError::new(ErrorClass::Timeout, late)));
-            return self.report(job, attempt, started_at, finished);
+            return Step::Publish(self.report(job, attempt, started_at, finished), None);
         }
         let metrics = crate::metrics::metrics();
         metrics.jobs_in_flight.inc();
         let leased = self.leased(job, &instance, attempt, started_at).await;
         metrics.jobs_in_flight.dec();
-        let finished = match leased {
-            Ok(Leased::Ran(finished)) => {
+        let (finished, unfiled) = match leased {
+            Ok(Leased::Ran(finished, unfiled)) => {
                 let took = (Utc::now() - started_at).to_std().unwrap_or_default();
                 metrics.job_ran(job.kind().as_str(), instance.db_type.as_str(), took);
-                *finished
+                (*finished, unfiled)
             }
             Ok(Leased::Retrying(next, error)) => {
                 return Step::Settle(Outcome::Retrying {
@@ -198,7 +199,7 @@ impl Worker {
             Ok(Leased::Cancelled) => return Step::Settle(Outcome::Cancelled),
             Err(e) => return deferred(e),
         };
-        self.report(job, attempt, started_at, finished)
+        Step::Publish(self.report(job, attempt, started_at, finished), unfiled)
     }
 
     /// The registered, active instance the job targets; a job naming any
@@ -238,8 +239,10 @@ impl Worker {
     }
 
     /// Take the instance's lease and record the start (one transaction),
-    /// run the job within its own deadline, counted from now, then file
-    /// what it staged and release the lease (one transaction).
+    /// run the job within its own deadline, counted from now. What it
+    /// staged is filed with the lease's release (one transaction): off the
+    /// slot, before its result is published, for a job that ended; here,
+    /// before its next attempt is parked, for one its kind retries.
     async fn leased(
         &self,
         job: &JobMessage,
@@ -271,17 +274,21 @@ impl Worker {
             Err(Failure::Instance(e)) => Self::next_attempt(&ctx, job, e).await,
             _ => None,
         };
-        let filing = ctx.into_filing();
-        let runs = self.store.runs();
-        let filed = runs.end(instance.id, job.job_id, &filing);
-        if let Err(e) = filed.instrument(tracing::info_span!("persist")).await {
-            if !filing.is_empty() {
-                // Nothing the job found is stored: it runs again.
-                return Err(e);
+        let unfiled = Unfiled {
+            instance: instance.id,
+            job: job.job_id,
+            filing: ctx.into_filing(),
+        };
+        let outcome = match (executed, next) {
+            (Ok(ran), _) => Ok(ran),
+            (Err(Failure::Instance(e)), None) => Err(e),
+            (executed, next) => {
+                self.file(&unfiled).await?;
+                return self.settled(job, instance, executed, next).await;
             }
-            tracing::warn!(error = %e, "lease not released; it expires on its own");
-        }
-        self.settled(job, instance, executed, next).await
+        };
+        let finished = Box::new(ended(instance, outcome));
+        Ok(Leased::Ran(finished, Some(unfiled)))
     }
 
     /// Run the job within its own deadline; a panic is the job's failure.
@@ -311,7 +318,7 @@ impl Worker {
         attempt: u32,
         started_at: DateTime<Utc>,
         finished: Finished,
-    ) -> Step {
+    ) -> Box<JobResult> {
         let result = JobResult::for_job(job, started_at, finished, attempt, &self.name);
         let took = (result.finished_at - started_at).num_milliseconds();
         tracing::Span::current().record("duration_ms", took);
@@ -321,7 +328,7 @@ impl Worker {
             None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
             Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
         }
-        Step::Publish(Box::new(result))
+        Box::new(result)
     }
 }
 
@@ -338,13 +345,16 @@ fn ended(instance: &Instance, outcome: Result<Ran, JobError>) -> Finished {
 enum Step {
     /// Settle it as the outcome says.
     Settle(Outcome),
-    /// Publish this result, then settle by whether the broker confirmed it.
-    Publish(Box<JobResult>),
+    /// File what the job found (if anything), publish this result, then
+    /// settle by whether the store took it and the broker confirmed it.
+    Publish(Box<JobResult>, Option<Unfiled>),
 }
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {
-    Ran(Box<Finished>),
+    /// It ended; what it staged is still to be filed, unless the worker
+    /// filed it already.
+    Ran(Box<Finished>, Option<Unfiled>),
     /// It failed, and its next attempt is parked.
     Retrying(retry::NextAttempt, JobError),
     Busy,

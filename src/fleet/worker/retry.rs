@@ -35,7 +35,7 @@ impl Worker {
         next: Option<NextAttempt>,
     ) -> store::Result<Leased> {
         let e = match executed {
-            Ok(ran) => return Ok(Leased::Ran(Box::new(ended(instance, Ok(ran))))),
+            Ok(ran) => return Ok(Leased::Ran(Box::new(ended(instance, Ok(ran))), None)),
             Err(Failure::Store(e)) => return Err(e),
             Err(Failure::Instance(e)) => e,
         };
@@ -46,7 +46,7 @@ impl Worker {
                 return Ok(Leased::Retrying(next, e));
             }
         }
-        Ok(Leased::Ran(Box::new(ended(instance, Err(e)))))
+        Ok(Leased::Ran(Box::new(ended(instance, Err(e))), None))
     }
 
     /// Whether the job's kind runs it again after `error`, as attempt
