@@ -238,6 +238,7 @@ fn attempt(job: &FinishedJob) -> i64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use chrono::TimeZone;
 
@@ -297,53 +298,58 @@ mod tests {
         counters
     }
 
-    #[test]
-    #[allow(clippy::unwrap_used)]
-    fn a_group_ends_where_its_results_one_by_one_do() {
+    /// Jobs a, b and c pending, and a group of results of a, b and a job
+    /// with no row: duplicates, an older result after a newer one, and a
+    /// failure then a success.
+    fn group() -> (HashMap<JobId, Slot>, [FinishedJob; 5]) {
         let (a, b, c, alone) = (JobId::new(), JobId::new(), JobId::new(), JobId::new());
         let stored = HashMap::from([(a, pending()), (b, pending()), (c, pending())]);
-        let before = Counters {
+        let results = [
+            result(a, true, 5, 9),
+            result(a, true, 10, 4),
+            result(b, false, 10, 0),
+            result(b, true, 30, 2),
+            result(alone, true, 11, 3),
+        ];
+        (stored, results)
+    }
+
+    fn counters() -> Counters {
+        Counters {
             total: 3,
             pending: 3,
             ..Counters::default()
-        };
-        let (a_old, a_new) = (result(a, true, 5, 9), result(a, true, 10, 4));
-        let (b_failed, b_ok) = (result(b, false, 10, 0), result(b, true, 30, 2));
-        let lone = result(alone, true, 11, 3);
+        }
+    }
+
+    #[test]
+    fn a_group_ends_where_its_results_one_by_one_do() {
+        let (stored, [a_old, a_new, b_failed, b_ok, lone]) = group();
         let group = [
             &a_old, &b_failed, &a_new, &lone, &b_ok, &a_old, &a_new, &lone,
         ];
-        let outcome = decide(before.clone(), &stored, &group);
-        assert_eq!(outcome.counters, one_by_one(before, &stored, &group));
-        assert_eq!(
-            (
-                outcome.counters.pending,
-                outcome.counters.succeeded,
-                outcome.counters.total
-            ),
-            (1, 3, 4)
-        );
-        assert_eq!(outcome.counters.summary.get("records"), 9);
-        // Each job once, with its last winning result.
+        let outcome = decide(counters(), &stored, &group);
+        let c = &outcome.counters;
+        assert_eq!(*c, one_by_one(counters(), &stored, &group));
+        let found = (c.total, c.pending, c.succeeded, c.summary.get("records"));
+        assert_eq!(found, (4, 1, 3, 9));
+    }
+
+    #[test]
+    fn each_job_is_written_once_with_its_last_winning_result() {
+        let (stored, [a_old, a_new, b_failed, b_ok, lone]) = group();
+        let group = [
+            &a_old, &b_failed, &a_new, &lone, &b_ok, &a_old, &a_new, &lone,
+        ];
+        let outcome = decide(counters(), &stored, &group);
         let ends = |jobs: &[&FinishedJob]| -> Vec<(JobId, DateTime<Utc>)> {
             jobs.iter().map(|j| (j.job_id, j.finished_at)).collect()
         };
-        assert_eq!(
-            ends(&outcome.updates),
-            ends(&[&a_new, &b_ok]),
-            "c had no result"
-        );
+        assert_eq!(ends(&outcome.updates), ends(&[&a_new, &b_ok]));
         assert_eq!(ends(&outcome.inserts), ends(&[&lone]));
-        // Nothing wins again.
-        let again = decide(
-            outcome.counters.clone(),
-            &HashMap::from([
-                (a, Slot::of(&a_new)),
-                (b, Slot::of(&b_ok)),
-                (alone, Slot::of(&lone)),
-            ]),
-            &group,
-        );
+        // Once written, nothing of the group wins again.
+        let written = [&a_new, &b_ok, &lone].map(|j| (j.job_id, Slot::of(j)));
+        let again = decide(outcome.counters.clone(), &HashMap::from(written), &group);
         assert!(!again.changed());
         assert_eq!(again.counters, outcome.counters);
     }
