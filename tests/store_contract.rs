@@ -2447,7 +2447,8 @@ async fn forget_latest_migration(settings: &StoreSettings, version: i64) {
 }
 
 /// Folding a group of results in one transaction ends exactly where folding
-/// them one by one does, whatever the order, duplicates and batches mixed.
+/// them one by one does, whatever the order, duplicates and batches mixed,
+/// and each job row keeps its last winning result.
 async fn check_group_fold(store: Store) {
     let ids: Vec<InstanceId> = [add(&store, "a").await.id, add(&store, "b").await.id].into();
     let (first, second) = (BatchId::new(), BatchId::new());
@@ -2459,10 +2460,16 @@ async fn check_group_fold(store: Store) {
             .await
             .unwrap();
     }
+    let slow = serde_json::json!({ "code": "slow", "message": "took 40 s" });
     let old_ok = result(first, one[0].job_id, ids[0], true, at(1, 5), 9);
     let new_ok = result(first, one[0].job_id, ids[0], true, at(1, 10), 4);
-    let failed = result(first, one[1].job_id, ids[1], false, at(1, 10), 0);
-    let late_ok = result(first, one[1].job_id, ids[1], true, at(1, 30), 2);
+    let mut failed = result(first, one[1].job_id, ids[1], false, at(1, 10), 0);
+    failed.warnings = vec![slow.clone()];
+    let mut late_ok = result(first, one[1].job_id, ids[1], true, at(1, 30), 2);
+    (late_ok.attempt, late_ok.worker) = (2, "worker-1".into());
+    // Two successes of one job in one group, both winning: the later stays.
+    let mut early = result(second, two[0].job_id, ids[0], true, at(1, 8), 7);
+    early.warnings = vec![slow.clone()];
     let other = result(second, two[0].job_id, ids[0], true, at(1, 10), 1);
     // A job alone, whose batch the group creates.
     let alone = JobId::new();
@@ -2470,42 +2477,124 @@ async fn check_group_fold(store: Store) {
     let group = [
         new_ok.clone(),
         failed.clone(),
+        early.clone(),
         other.clone(),
         old_ok.clone(),
         late_ok.clone(),
         lone.clone(),
         new_ok.clone(),
+        early.clone(),
     ];
     let folded_batches = store.batches().record_results(&group).await.unwrap();
     assert_eq!(folded_batches.len(), 3, "each batch touched once");
 
     let b = store.batches().get(first).await.unwrap().unwrap();
     assert_eq!(
-        (counts(&b), b.summary.get("total_records")),
-        ((BatchStatus::Success, 2, 2, 0), 6)
+        (counts(&b), folded(&b)),
+        ((BatchStatus::Success, 2, 2, 0), (0, 2, 0, 0, 6))
     );
+    let rows = store.batches().jobs(first).await.unwrap();
+    assert_eq!(
+        recount(&rows),
+        folded(&b),
+        "the counters agree with the rows"
+    );
+    let row = |r: &JobRow| {
+        (
+            r.status.clone(),
+            r.finished_at,
+            r.count("records"),
+            r.attempt,
+        )
+    };
+    assert_eq!(row(&rows[0]), ("succeeded".into(), Some(at(1, 10)), 4, 1));
+    assert_eq!(row(&rows[1]), ("succeeded".into(), Some(at(1, 30)), 2, 2));
+    assert_eq!(
+        (
+            &rows[1].error,
+            rows[1].warnings.len(),
+            rows[1].worker.as_deref()
+        ),
+        (&None, 0, Some("worker-1")),
+        "the success replaced the failure in the same group"
+    );
+    assert_eq!(rows[1].started_at, Some(at(1, 30) - Duration::seconds(3)));
+
     let b = store.batches().get(second).await.unwrap().unwrap();
     assert_eq!(
-        (counts(&b), b.pending),
-        ((BatchStatus::Running, 2, 1, 0), 1)
+        (counts(&b), folded(&b)),
+        ((BatchStatus::Running, 2, 1, 0), (1, 1, 0, 0, 1))
     );
+    let rows = store.batches().jobs(second).await.unwrap();
+    assert_eq!(
+        recount(&rows),
+        folded(&b),
+        "the counters agree with the rows"
+    );
+    assert_eq!(
+        (row(&rows[0]), rows[0].warnings.len()),
+        (("succeeded".into(), Some(at(1, 10)), 1, 1), 0),
+        "the last winning result is the one written"
+    );
+
     let b = store
         .batches()
         .get(BatchId(alone.0))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(counts(&b), (BatchStatus::Success, 1, 1, 0));
+    assert_eq!(
+        (counts(&b), folded(&b)),
+        ((BatchStatus::Success, 1, 1, 0), (0, 1, 0, 0, 3))
+    );
+    let rows = store.batches().jobs(BatchId(alone.0)).await.unwrap();
+    assert_eq!(
+        (
+            rows.len(),
+            rows[0].instance.as_str(),
+            rows[0].instance_id,
+            row(&rows[0])
+        ),
+        (
+            1,
+            "b",
+            Some(ids[1]),
+            ("succeeded".into(), Some(at(1, 11)), 3, 1)
+        )
+    );
 
-    // The same group again, reversed: nothing moves.
+    // The same results again, reversed, in groups of two, then one by one:
+    // nothing moves, neither counters nor rows.
+    let state = || async {
+        let mut all = Vec::new();
+        for batch in [first, second, BatchId(alone.0)] {
+            let b = store.batches().get(batch).await.unwrap().unwrap();
+            let rows = store.batches().jobs(batch).await.unwrap();
+            all.push((
+                counts(&b),
+                folded(&b),
+                b.finished_at,
+                serde_json::to_value(rows).unwrap(),
+            ));
+        }
+        all
+    };
+    let settled = state().await;
     let mut again = group.to_vec();
     again.reverse();
     store.batches().record_results(&again).await.unwrap();
-    let b = store.batches().get(first).await.unwrap().unwrap();
-    assert_eq!(
-        (counts(&b), b.summary.get("total_records")),
-        ((BatchStatus::Success, 2, 2, 0), 6)
-    );
+    assert_eq!(state().await, settled, "the group again, reversed");
+    for pair in again.chunks(2) {
+        store.batches().record_results(pair).await.unwrap();
+    }
+    for one in &group {
+        store.batches().record_result(one).await.unwrap();
+    }
+    assert_eq!(state().await, settled, "the results again, apart");
+
+    // Out of order across groups: a newer success, then an older one, and a
+    // success after its job's failure, whatever their times.
+    check_groups_out_of_order(&store, &ids, slow).await;
 
     // A result of a job that belongs to another batch fails the whole
     // group, which then changes nothing.
@@ -2515,6 +2604,65 @@ async fn check_group_fold(store: Store) {
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
     let b = store.batches().get(second).await.unwrap().unwrap();
     assert_eq!(counts(&b), (BatchStatus::Running, 2, 1, 0), "rolled back");
+}
+
+/// Results of one batch folded in separate groups, out of order and each
+/// group twice, leave the counters and rows one-by-one folding would.
+async fn check_groups_out_of_order(store: &Store, ids: &[InstanceId], slow: serde_json::Value) {
+    let batch = BatchId::new();
+    let new_jobs = jobs(ids, at(2, 300));
+    let (j0, j1) = (new_jobs[0].job_id, new_jobs[1].job_id);
+    store
+        .batches()
+        .create(batch, KIND, &Origin::default(), &new_jobs, &zero())
+        .await
+        .unwrap();
+    let newer = result(batch, j0, ids[0], true, at(2, 20), 5);
+    let older = result(batch, j0, ids[0], true, at(2, 10), 8);
+    let mut failed = result(batch, j1, ids[1], false, at(2, 10), 0);
+    failed.warnings = vec![slow];
+    let ok = result(batch, j1, ids[1], true, at(2, 5), 3);
+    let groups = [
+        vec![newer.clone(), failed.clone()],
+        vec![failed.clone(), older.clone(), newer.clone()],
+    ];
+    let mut seen = Vec::new();
+    for group in groups.iter().chain(groups.iter()) {
+        let b = store
+            .batches()
+            .record_results(group)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        seen.push(folded(&b.after));
+    }
+    let warned_failure = (0, 1, 1, 1, 5);
+    assert_eq!(seen, [warned_failure; 4]);
+    for group in [
+        vec![ok.clone(), older.clone()],
+        vec![failed, ok, newer, older],
+    ] {
+        store.batches().record_results(&group).await.unwrap();
+        let b = store.batches().get(batch).await.unwrap().unwrap();
+        assert_eq!(
+            (counts(&b), folded(&b)),
+            ((BatchStatus::Success, 2, 2, 0), (0, 2, 0, 0, 8))
+        );
+    }
+    let rows = store.batches().jobs(batch).await.unwrap();
+    let row = |r: &JobRow| {
+        (
+            r.finished_at,
+            r.count("records"),
+            r.error.is_none(),
+            r.warnings.len(),
+        )
+    };
+    assert_eq!(
+        (row(&rows[0]), row(&rows[1])),
+        ((Some(at(2, 20)), 5, true, 0), (Some(at(2, 5)), 3, true, 0))
+    );
 }
 
 // ------------------------------------------------ partial days, overrides

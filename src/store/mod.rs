@@ -27,6 +27,7 @@ mod dead_letters;
 mod dialect;
 mod filing;
 mod fold;
+mod fold_rows;
 mod growth;
 mod idempotency;
 mod import;

@@ -1,23 +1,27 @@
 //! Folding job ends into their batch, in the database: results, and the
 //! deadline sweep.
 //!
-//! Contract: idempotent, and the batch counters move only with a job row, in
-//! the same write transaction: lock the batch row, read the old job row,
-//! decide with [`fold`] (`fold.rs`), write the row, write the counters,
-//! status and `finished_at`. A result for a batch that does not exist creates
-//! it (jobs enqueued alone by other systems), and a job row naming an
-//! instance the store does not know keeps a NULL `instance_id` with the id
-//! as `target`. A job belongs to the batch it was first stored in: a result
-//! naming another batch is a [`Error::Conflict`].
+//! Contract: idempotent, and the batch counters move only with job rows,
+//! in the same write transaction: lock the batch row, read the old job rows,
+//! decide with [`fold`] (`fold.rs`), write the rows, write the counters,
+//! status and `finished_at`. The fold is set-wise (`fold_rows.rs`): a group
+//! of results of one batch reads its job rows in one statement and writes
+//! them in one more (and one for jobs without a row), whatever its size,
+//! and ends where folding its results one by one would. A result for a
+//! batch that does not exist creates it (jobs enqueued alone by other
+//! systems), and a job row naming an instance the store does not know keeps
+//! a NULL `instance_id` with the id as `target`. A job belongs to the batch
+//! it was first stored in: a result naming another batch is a
+//! [`Error::Conflict`].
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::batches::{batch_from_row, BATCH_COLUMNS};
-use super::db::{args, Row, Tx};
+use super::db::{args, Tx};
 use super::fold::{fold, Counters, Slot, State};
+use super::fold_rows::{decide, insert_rows, slot_of, stored_rows, tally, update_rows, warned};
 use super::{Batch, BatchStatus, Batches, Error, FinishedJob, Result, Tally};
 use crate::domain::{BatchId, JobId};
 
@@ -148,7 +152,7 @@ impl Batches<'_> {
 }
 
 /// Fold `jobs`, all of batch `id`, into it: its counters move with each job
-/// row that changes, and are written once.
+/// row that changes, and are written once, as are the rows.
 async fn fold_into(
     tx: &mut Tx,
     id: BatchId,
@@ -167,23 +171,17 @@ async fn fold_into(
         ensure_batch(tx, &new_batch, now).await?;
     }
     let before = lock(tx, id).await?;
-    let mut counters = Counters::of(&before);
-    let mut changed = false;
-    for job in jobs {
-        let old = stored(tx, job.job_id, id).await?;
-        let Some(next) = fold(&counters, old.as_ref(), &Slot::of(job)) else {
-            continue;
-        };
-        match old {
-            None => insert_job(tx, job, now).await?,
-            Some(_) => update_job(tx, job, now).await?,
-        }
-        (counters, changed) = (next, true);
+    let stored = stored_rows(tx, jobs, id).await?;
+    let outcome = decide(Counters::of(&before), &stored, jobs);
+    if !outcome.changed() {
+        return Ok(Folded {
+            after: before.clone(),
+            before,
+        });
     }
-    let after = match changed {
-        true => save(tx, &before, counters, now).await?,
-        false => before.clone(),
-    };
+    update_rows(tx, &outcome.updates, now).await?;
+    insert_rows(tx, id, &outcome.inserts, now).await?;
+    let after = save(tx, &before, outcome.counters, now).await?;
     Ok(Folded { before, after })
 }
 
@@ -238,99 +236,7 @@ pub(super) async fn stored(tx: &mut Tx, id: JobId, named: BatchId) -> Result<Opt
             args![id],
         )
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let batch = BatchId(row.uuid("batch_id")?);
-    if batch != named {
-        return Err(Error::Conflict(format!(
-            "job {id} belongs to batch {batch}, not {named}"
-        )));
-    }
-    let status: String = row.get("status")?;
-    Ok(Some(Slot {
-        state: State::parse(&status)?,
-        finished_at: row.get("finished_at")?,
-        warned: warned(&row)?,
-        tally: tally(&row)?,
-    }))
-}
-
-fn warned(row: &Row) -> Result<bool> {
-    Ok(matches!(row.json("warnings")?, Some(Value::Array(w)) if !w.is_empty()))
-}
-
-fn tally(row: &Row) -> Result<Tally> {
-    Tally::from_json(row.json("tally")?)
-        .map_err(|e| Error::Conflict(format!("corrupt job tally: {e}")))
-}
-
-/// PostgreSQL keeps `attempt` as `integer`.
-fn attempt(job: &FinishedJob) -> i64 {
-    i64::from(job.attempt).min(i64::from(i32::MAX))
-}
-
-/// The first row of a job the dispatcher never created (a job enqueued
-/// alone); its deadline is when it ended.
-async fn insert_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Result<()> {
-    let target = match (&job.target, job.instance_id) {
-        (target, _) if !target.is_empty() => target.clone(),
-        (_, Some(id)) => format!("instance id {id}"),
-        (_, None) => String::new(),
-    };
-    let error = job.error.as_ref();
-    tx.execute(
-        "INSERT INTO batch_jobs (job_id, batch_id, instance_id, kind, target, status, \
-             error_class, error_message, output, warnings, tally, attempt, worker, deadline, \
-             started_at, finished_at, updated_at) \
-         VALUES ($1, $2, (SELECT id FROM instances WHERE id = $3), $4, \
-             coalesce((SELECT name FROM instances WHERE id = $3), $5), $6, $7, $8, $9, $10, \
-             $11, $12, $13, $15, $14, $15, $16)",
-        args![
-            job.job_id,
-            job.batch_id,
-            job.instance_id,
-            job.kind.as_str(),
-            target,
-            job.status.as_str(),
-            error.map(|e| e.class.as_str()),
-            error.map(|e| e.message.as_str()),
-            job.output.clone(),
-            Value::Array(job.warnings.clone()),
-            job.tally.to_json(),
-            attempt(job),
-            job.worker.as_str(),
-            job.started_at,
-            job.finished_at,
-            now
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn update_job(tx: &mut Tx, job: &FinishedJob, now: DateTime<Utc>) -> Result<()> {
-    let error = job.error.as_ref();
-    tx.execute(
-        "UPDATE batch_jobs SET status = $2, error_class = $3, error_message = $4, output = $5, \
-             warnings = $6, tally = $7, attempt = $8, worker = $9, started_at = $10, \
-             finished_at = $11, updated_at = $12 \
-         WHERE job_id = $1",
-        args![
-            job.job_id,
-            job.status.as_str(),
-            error.map(|e| e.class.as_str()),
-            error.map(|e| e.message.as_str()),
-            job.output.clone(),
-            Value::Array(job.warnings.clone()),
-            job.tally.to_json(),
-            attempt(job),
-            job.worker.as_str(),
-            job.started_at,
-            job.finished_at,
-            now
-        ],
-    )
-    .await?;
-    Ok(())
+    row.map(|row| slot_of(&row, id, named)).transpose()
 }
 
 /// Write a locked batch's new counters, status and `finished_at` (kept from
