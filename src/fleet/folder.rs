@@ -218,6 +218,7 @@ async fn settle(delivery: Delivery, disposition: Disposition) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

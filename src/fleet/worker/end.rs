@@ -56,7 +56,7 @@ impl Worker {
         self: Arc<Self>,
         delivery: Delivery,
         result: Box<JobResult>,
-        unfiled: Option<Unfiled>,
+        unfiled: Option<Box<Unfiled>>,
         span: tracing::Span,
     ) {
         if let Some(unfiled) = unfiled {

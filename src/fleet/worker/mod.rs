@@ -274,11 +274,11 @@ impl Worker {
             Err(Failure::Instance(e)) => Self::next_attempt(&ctx, job, e).await,
             _ => None,
         };
-        let unfiled = Unfiled {
+        let unfiled = Box::new(Unfiled {
             instance: instance.id,
             job: job.job_id,
             filing: ctx.into_filing(),
-        };
+        });
         let outcome = match (executed, next) {
             (Ok(ran), _) => Ok(ran),
             (Err(Failure::Instance(e)), None) => Err(e),
@@ -347,14 +347,14 @@ enum Step {
     Settle(Outcome),
     /// File what the job found (if anything), publish this result, then
     /// settle by whether the store took it and the broker confirmed it.
-    Publish(Box<JobResult>, Option<Unfiled>),
+    Publish(Box<JobResult>, Option<Box<Unfiled>>),
 }
 
 /// What happened once the worker went for the instance's lease.
 enum Leased {
     /// It ended; what it staged is still to be filed, unless the worker
     /// filed it already.
-    Ran(Box<Finished>, Option<Unfiled>),
+    Ran(Box<Finished>, Option<Box<Unfiled>>),
     /// It failed, and its next attempt is parked.
     Retrying(retry::NextAttempt, JobError),
     Busy,
