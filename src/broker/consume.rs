@@ -10,9 +10,10 @@
 //!   the loop takes the next delivery only when a handler slot is free, and
 //!   the broker's prefetch bounds what waits on this side.
 //! - **Tails**: a handler frees its slot as soon as its work is done and
-//!   hands what is left (publishing a result, waiting for its confirm, the
-//!   ack) to [`Slot::finish_later`], so the next delivery starts while the
-//!   broker confirms the last one. Prefetch must then exceed concurrency,
+//!   hands what is left (a worker's filing of what its job found,
+//!   publishing a result, waiting for its confirm, the ack) to
+//!   [`Slot::finish_later`], so the next delivery starts while the store
+//!   and the broker finish the last one. Prefetch must then exceed concurrency,
 //!   or the slots would wait for acks after all.
 //! - **Shutdown**: the loop stops taking deliveries, lets handlers in flight
 //!   finish for up to `drain_timeout`, then cancels the `abandon` token each

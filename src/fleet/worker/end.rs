@@ -67,6 +67,7 @@ impl Worker {
                 return self.settle(delivery, deferred).instrument(span).await;
             }
         }
+        span.in_scope(|| log_end(&result));
         let mut outgoing = Outgoing::result(&result);
         let broker = self.broker.as_ref();
         let publish = spans::publish_result(broker, &mut outgoing, &result, &span);
@@ -75,5 +76,15 @@ impl Worker {
             Err(e) => Outcome::Unreported(e),
         };
         self.settle(delivery, outcome).instrument(span).await;
+    }
+}
+
+/// A job's end, logged and counted once what it found is stored.
+fn log_end(result: &JobResult) {
+    let class = result.error.as_ref().map(|e| e.class.as_str());
+    crate::metrics::metrics().job_ended(result.kind.as_str(), class);
+    match &result.error {
+        None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
+        Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
     }
 }

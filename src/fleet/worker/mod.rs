@@ -311,7 +311,8 @@ impl Worker {
             .unwrap_or_else(|_| Err(JobError::new(ErrorClass::Internal, "the job panicked").into()))
     }
 
-    /// The job's result, to publish; its end is logged in the job's span.
+    /// The job's result, to publish. Its end is logged and counted once
+    /// it is filed ([`Worker::finish`]): a filing that fails runs it again.
     fn report(
         &self,
         job: &JobMessage,
@@ -322,12 +323,6 @@ impl Worker {
         let result = JobResult::for_job(job, started_at, finished, attempt, &self.name);
         let took = (result.finished_at - started_at).num_milliseconds();
         tracing::Span::current().record("duration_ms", took);
-        let class = result.error.as_ref().map(|e| e.class.as_str());
-        crate::metrics::metrics().job_ended(job.kind().as_str(), class);
-        match &result.error {
-            None => tracing::info!(warnings = result.warnings.len(), "job succeeded"),
-            Some(e) => tracing::warn!(class = e.class.as_str(), error = %e.message, "job failed"),
-        }
         Box::new(result)
     }
 }

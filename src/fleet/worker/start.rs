@@ -45,6 +45,7 @@ impl Worker {
         let server = server_key(instance);
         let reads_inventory = jobs::reads_inventory(job.kind());
         let waiting = std::time::Instant::now();
+        let mut pauses = 0;
         loop {
             let start = self.starting(job, instance, attempt, now, &summary, &server);
             let (started, inventory) = self.start(&start, reads_inventory).await?;
@@ -53,7 +54,11 @@ impl Worker {
                 Start::Busy => return Ok(Started::Busy),
                 Start::Cancelled => return Ok(Started::Cancelled),
                 Start::HostFull if waiting.elapsed() < HOST_WAIT => {
-                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 50..250);
+                    // The first wait is short: the share may be held by a
+                    // job of this worker whose filing is still committing.
+                    let range = if pauses == 0 { 5..15 } else { 50..250 };
+                    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), range);
+                    pauses += 1;
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                     now = Utc::now();
                 }
