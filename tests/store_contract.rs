@@ -234,6 +234,21 @@ mod migration {
     }
 }
 
+/// A filing whose instance total fails keeps the rest of what it filed.
+mod filing_without_total {
+    use super::{check_filing_without_total, run_fresh, Backend};
+
+    #[tokio::test]
+    async fn postgres() {
+        run_fresh(Backend::Postgres, check_filing_without_total).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run_fresh(Backend::Sqlite, check_filing_without_total).await;
+    }
+}
+
 // ---------------------------------------------------------------- helpers
 
 fn name(s: &str) -> InstanceName {
@@ -2431,19 +2446,65 @@ async fn check_schema(settings: StoreSettings) {
 /// Make the store look one migration behind: drop the newest migration's
 /// record (its schema change stays, which the check does not look at).
 async fn forget_latest_migration(settings: &StoreSettings, version: i64) {
-    let url = settings.url.as_ref().unwrap().expose_secret().to_string();
     let sql = format!("DELETE FROM _sqlx_migrations WHERE version = {version}");
+    raw_exec(settings, &sql).await;
+}
+
+/// Run `sql` (one or more statements) on the store's database, around the
+/// store.
+async fn raw_exec(settings: &StoreSettings, sql: &str) {
+    let url = settings.url.as_ref().unwrap().expose_secret().to_string();
     if url.starts_with("sqlite:") {
         let pool = SqlitePool::connect_with(SqliteConnectOptions::from_str(&url).unwrap())
             .await
             .unwrap();
-        pool.execute(sql.as_str()).await.unwrap();
+        pool.execute(sql).await.unwrap();
         pool.close().await;
     } else {
         let pool = PgPool::connect(&url).await.unwrap();
-        pool.execute(sql.as_str()).await.unwrap();
+        pool.execute(sql).await.unwrap();
         pool.close().await;
     }
+}
+
+/// The store refuses every instance total (a trigger): the job's end still
+/// writes its inventory, sizes and gaps, and releases the lease.
+async fn check_filing_without_total(settings: StoreSettings) {
+    let store = open(&settings).await;
+    let url = settings.url.as_ref().unwrap().expose_secret().to_string();
+    let refuse = if url.starts_with("sqlite:") {
+        "CREATE TRIGGER refuse_total BEFORE INSERT ON instance_size_stats \
+         BEGIN SELECT RAISE(ABORT, 'no totals here'); END"
+    } else {
+        "CREATE FUNCTION refuse_total() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'no totals here'; END $$; \
+         CREATE TRIGGER refuse_total BEFORE INSERT ON instance_size_stats \
+             FOR EACH ROW EXECUTE FUNCTION refuse_total()"
+    };
+    raw_exec(&settings, refuse).await;
+    let one = add(&store, "one").await;
+    let (job, batch, summary) = (JobId::new(), BatchId::new(), zero());
+    let start = starting(job, batch, &one, at(1, 0), at(1, 30), &summary);
+    assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
+
+    let filing = Filing {
+        inventory: Some(plan(&["a", "b", "c"], &[], &[], &[])),
+        measured: vec![stat("a", 10), stat("b", 20)],
+        unmeasured: vec![gap("c", "no_privilege")],
+        ..Filing::new(day(1), at(1, 5))
+    };
+    store.runs().end(one.id, job, &filing).await.unwrap();
+
+    let records = store.inventory().records(one.id).await.unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    let sizes = store.stats().databases(one.id, day(1)).await.unwrap();
+    assert_eq!(sizes.iter().map(|s| s.size_mb).sum::<i64>(), 30);
+    let gaps = store.stats().unmeasured(one.id, day(1)).await.unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
+    assert!(total.is_none(), "{total:?}");
+    let next = starting(JobId::new(), batch, &one, at(1, 6), at(1, 36), &summary);
+    assert_eq!(store.runs().start(&next).await.unwrap(), Start::Started);
 }
 
 /// Folding a group of results in one transaction ends exactly where folding

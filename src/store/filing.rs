@@ -12,13 +12,16 @@
 //!   what the server listed is true whatever happened next;
 //! - the day's sizes and gaps are filed with it; failing to write them
 //!   fails the whole filing (the job is retried, nothing half-written);
-//! - the instance total is recomputed last, inside a savepoint: failing to
-//!   recompute it is logged and rolled back alone, because the daily rows
-//!   it derives from are safe and the next run recomputes it.
+//! - the instance total is recomputed last ([`refresh_total`]): failing to
+//!   recompute it is logged and the filing is written again without it,
+//!   because the daily rows it derives from are safe and the next run
+//!   recomputes it. Written again, not rolled back to a savepoint: a
+//!   savepoint on every job's path costs two round trips and a
+//!   subtransaction, for a failure that is rare.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::db::{args, Tx};
+use super::db::Tx;
 use super::{
     aggregates, inventory, stats, table_sizes, Result, StatRow, TableSnapshot, UnmeasuredRow,
 };
@@ -69,7 +72,8 @@ impl Filing {
     }
 }
 
-/// Write `filing` for `instance` inside the caller's write transaction.
+/// Write `filing` for `instance` inside the caller's write transaction,
+/// all but the instance total ([`refresh_total`]).
 pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) -> Result<()> {
     let (today, now) = (filing.today, filing.now);
     if let Some(plan) = &filing.inventory {
@@ -78,20 +82,21 @@ pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) ->
     table_sizes::save(tx, instance, (today, now), &filing.tables).await?;
     aggregates::save(tx, instance, now, &filing.aggregates).await?;
     stats::save_day(tx, instance, today, &filing.measured, &filing.unmeasured).await?;
+    Ok(())
+}
+
+/// Recompute the instance's total of the day from its rows, once
+/// [`write`] wrote the day's sizes; nothing to do for a filing without
+/// sizes. On PostgreSQL a failure aborts `tx`: write the filing again
+/// without the total then.
+pub(super) async fn refresh_total(
+    tx: &mut Tx,
+    instance: InstanceId,
+    filing: &Filing,
+) -> Result<()> {
     if filing.measured.is_empty() {
         return Ok(());
     }
-    tx.execute("SAVEPOINT instance_total", args![]).await?;
-    match stats::refresh_total(tx, instance, today, now).await {
-        Ok(_) => {
-            tx.execute("RELEASE SAVEPOINT instance_total", args![])
-                .await?
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "instance total not saved; database stats are kept");
-            tx.execute("ROLLBACK TO SAVEPOINT instance_total", args![])
-                .await?
-        }
-    };
+    stats::refresh_total(tx, instance, filing.today, filing.now).await?;
     Ok(())
 }

@@ -124,14 +124,10 @@ impl Runs<'_> {
     /// still holds it), in one transaction; a job that filed nothing only
     /// releases the lease.
     pub async fn end(&self, instance: InstanceId, job: JobId, filing: &Filing) -> Result<()> {
-        let leases = super::Leases { db: self.db };
         if filing.is_empty() {
-            return leases.release(instance, job).await;
+            return super::Leases { db: self.db }.release(instance, job).await;
         }
-        let mut tx = self.db.write().await?;
-        filing::write(&mut tx, instance, filing).await?;
-        leases::release(&mut tx, instance, job).await?;
-        tx.commit().await
+        self.write_filing(instance, Some(job), filing).await
     }
 
     /// Write what a job filed, for a job run outside a worker (no lease).
@@ -139,10 +135,69 @@ impl Runs<'_> {
         if filing.is_empty() {
             return Ok(());
         }
+        self.write_filing(instance, None, filing).await
+    }
+
+    /// Write `filing`, releasing the lease `job` holds if any, in one
+    /// transaction; written again without the instance total when the
+    /// total alone failed (`filing.rs`).
+    async fn write_filing(
+        &self,
+        instance: InstanceId,
+        job: Option<JobId>,
+        filing: &Filing,
+    ) -> Result<()> {
+        match self
+            .try_filing(instance, job, filing, Total::Refresh)
+            .await?
+        {
+            Filed::Committed => Ok(()),
+            Filed::TotalFailed(e) => {
+                tracing::warn!(error = %e, "instance total not saved; database stats are kept");
+                match self.try_filing(instance, job, filing, Total::Skip).await? {
+                    Filed::Committed => Ok(()),
+                    Filed::TotalFailed(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// One attempt at [`Runs::write_filing`].
+    async fn try_filing(
+        &self,
+        instance: InstanceId,
+        job: Option<JobId>,
+        filing: &Filing,
+        total: Total,
+    ) -> Result<Filed> {
         let mut tx = self.db.write().await?;
         filing::write(&mut tx, instance, filing).await?;
-        tx.commit().await
+        if let Some(job) = job {
+            leases::release(&mut tx, instance, job).await?;
+        }
+        if total == Total::Refresh {
+            if let Err(e) = filing::refresh_total(&mut tx, instance, filing).await {
+                // Dropped uncommitted: nothing of this attempt is kept.
+                return Ok(Filed::TotalFailed(e));
+            }
+        }
+        tx.commit().await?;
+        Ok(Filed::Committed)
     }
+}
+
+/// Whether a filing's attempt recomputes the instance total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Total {
+    Refresh,
+    Skip,
+}
+
+/// How an attempt at a filing ended, short of an error of the filing itself.
+enum Filed {
+    Committed,
+    /// The instance total failed, so nothing was committed.
+    TotalFailed(super::Error),
 }
 
 /// Take the lease and record the start in `tx`, uncommitted. A job of a
