@@ -249,6 +249,21 @@ mod filing_without_total {
     }
 }
 
+/// Who follows a batch hears it move: word on PostgreSQL, polls on SQLite.
+mod batch_word {
+    use super::{check_batch_word, run, Backend};
+
+    #[tokio::test]
+    async fn postgres() {
+        run(Backend::Postgres, |store| check_batch_word(store, true)).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run(Backend::Sqlite, |store| check_batch_word(store, false)).await;
+    }
+}
+
 // ---------------------------------------------------------------- helpers
 
 fn name(s: &str) -> InstanceName {
@@ -2441,6 +2456,64 @@ async fn check_schema(settings: StoreSettings) {
         behind.to_string().contains("run `dbfleet migrate`"),
         "{behind}"
     );
+}
+
+/// A follower of a batch sees each fold and the batch's end. On PostgreSQL
+/// it reads the batch again only on word of a change: with a poll of an
+/// hour, nothing else could wake it. On SQLite it polls.
+async fn check_batch_word(store: Store, word: bool) {
+    assert_eq!(store.batch_changes().await.listening(), word);
+    let ids = [add(&store, "a").await.id, add(&store, "b").await.id];
+    let (batch, planned) = (BatchId::new(), jobs(&ids, at(1, 300)));
+    let other = BatchId::new();
+    for id in [batch, other] {
+        let planned = if id == batch {
+            planned.clone()
+        } else {
+            jobs(&ids, at(1, 300))
+        };
+        let origin = Origin::default();
+        store
+            .batches()
+            .create(id, KIND, &origin, &planned, &zero())
+            .await
+            .unwrap();
+    }
+    let poll = if word {
+        std::time::Duration::from_secs(3600)
+    } else {
+        std::time::Duration::from_millis(20)
+    };
+    let (seen, mut sees) = tokio::sync::mpsc::unbounded_channel();
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let progress = |b: &Batch| seen.send((b.succeeded, b.failed)).unwrap();
+            dbfleet::fleet::dispatcher::watch(&store, batch, poll, progress).await
+        })
+    };
+    let bound = std::time::Duration::from_secs(20);
+    assert_eq!(next_seen(&mut sees).await, (0, 0));
+    // Another batch moving is no word of this one; this one's first fold is.
+    let elsewhere = result(other, JobId::new(), ids[0], true, at(1, 1), 1);
+    store.batches().record_result(&elsewhere).await.unwrap();
+    let first = result(batch, planned[0].job_id, ids[0], true, at(1, 1), 1);
+    store.batches().record_result(&first).await.unwrap();
+    assert_eq!(next_seen(&mut sees).await, (1, 0));
+    let last = result(batch, planned[1].job_id, ids[1], false, at(1, 2), 0);
+    store.batches().record_result(&last).await.unwrap();
+    assert_eq!(next_seen(&mut sees).await, (1, 1));
+    let ended = tokio::time::timeout(bound, follower)
+        .await
+        .expect("the batch's end");
+    assert_eq!(ended.unwrap().unwrap().status, BatchStatus::PartialSuccess);
+}
+
+/// The next counters a follower saw, within 20 s.
+async fn next_seen(sees: &mut tokio::sync::mpsc::UnboundedReceiver<(i64, i64)>) -> (i64, i64) {
+    let bound = std::time::Duration::from_secs(20);
+    let seen = tokio::time::timeout(bound, sees.recv()).await;
+    seen.expect("word of the batch").unwrap()
 }
 
 /// Make the store look one migration behind: drop the newest migration's

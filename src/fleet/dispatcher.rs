@@ -7,7 +7,9 @@
 //!
 //! Following a batch only reads the store: results are folded by the control
 //! plane (`dbfleet serve`, or the in-process one of `dbfleet run`), never by
-//! whoever waits, so one folder owns every batch.
+//! whoever waits, so one folder owns every batch. On PostgreSQL the follower
+//! reads the batch again when word comes that it moved (`LISTEN`), not on a
+//! timer.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -26,7 +28,8 @@ use super::publish::{publish_all, Publishing};
 pub use super::report::{report, shared_servers, BatchReport, SharedServer};
 use super::spans;
 
-/// How often a batch being followed is read again.
+/// How often a batch being followed is read again where no word comes of
+/// its changes (SQLite; see `store/changes.rs`).
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
@@ -352,14 +355,17 @@ pub async fn run_to_end(
     watch(store, batch.id, WATCH_INTERVAL, progress).await
 }
 
-/// Read the batch every `poll` until it is terminal; `progress` sees it
-/// each time its counters move.
+/// Read the batch until it is terminal: each time word comes that it moved
+/// (PostgreSQL), or every `poll` (SQLite, or without word); `progress` sees
+/// it each time its counters move.
 pub async fn watch(
     store: &Store,
     id: BatchId,
     poll: Duration,
     mut progress: impl FnMut(&Batch) + Send,
 ) -> Result<Batch, Error> {
+    // Listening before the first read: a change after it is never missed.
+    let mut changes = store.batch_changes().await;
     let mut seen = None;
     loop {
         let batch = store.batches().get(id).await?.ok_or(Error::NotFound(id))?;
@@ -371,7 +377,7 @@ pub async fn watch(
         if batch.status.is_terminal() {
             return Ok(batch);
         }
-        tokio::time::sleep(poll).await;
+        changes.wait(id, poll).await;
     }
 }
 

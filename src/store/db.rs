@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgRow, Postgres};
+use sqlx::postgres::{PgListener, PgPool, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{Decode, Row as _, Transaction, Type};
 use uuid::Uuid;
@@ -151,6 +151,16 @@ impl Db {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_unflushed(pool).await?),
             Db::Sqlite(pool) => Tx::Sqlite(lite::begin_write(pool).await?),
         })
+    }
+
+    /// Listen on `channel` on a connection of its own, outside the pool (a
+    /// listener holds its connection for as long as it lives); `None` on
+    /// SQLite, which has no notifications.
+    pub(crate) async fn listen(&self, channel: &str) -> Result<Option<PgListener>> {
+        match self {
+            Db::Postgres(pool) => Ok(Some(pg::listen(pool, channel).await?)),
+            Db::Sqlite(_) => Ok(None),
+        }
     }
 
     /// Run one statement; returns the rows it changed.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{Column, ConnectOptions, Connection, Postgres, Row, Transaction, TypeInfo};
@@ -45,6 +45,24 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, s
             })
         })
         .connect_lazy_with(options))
+}
+
+/// A listener on `channel` over a pool of its own of one connection, made
+/// with the store pool's options: it holds its connection for as long as it
+/// lives, and the pool reconnects it after a drop.
+pub(crate) async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {
+    let options = (*pool.connect_options()).clone();
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&own).await?;
+    listener.ignore_pool_close_event(true);
+    listener.listen(channel).await?;
+    Ok(listener)
 }
 
 /// How long a pooled connection may sit idle before it is pinged on its way

@@ -1,0 +1,83 @@
+//! Word that a batch moved, for whoever follows one (`batch start --wait`,
+//! `instance check`, `dbfleet run`).
+//!
+//! On PostgreSQL every change of a batch's counters or status notifies the
+//! channel [`CHANNEL`] with the batch's id (a trigger on `batches`,
+//! migration 0018), delivered when the transaction that made it commits,
+//! whoever made it: the folder, the sweeper, a cancel. A follower then reads
+//! the batch again as soon as it moved, and otherwise not at all, instead
+//! of reading it every 200 ms. A notification sent while the listener's
+//! connection is down is lost, so a follower also reads the batch again
+//! when the listener reconnects, and at least every [`FALLBACK`].
+//!
+//! SQLite has no notifications: a follower reads the batch again every
+//! poll. So does one whose listener could not be opened (a connection
+//! pooler that does not pass `LISTEN` through): following a batch never
+//! fails for want of word.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::time::{timeout_at, Instant};
+
+use super::Store;
+use crate::domain::BatchId;
+
+/// The notification channel of batch changes; the payload is the batch id.
+pub const CHANNEL: &str = "dbfleet_batches";
+
+/// The longest a listening follower waits without word before it reads the
+/// batch again anyway.
+pub const FALLBACK: Duration = Duration::from_secs(2);
+
+/// Word of batch changes ([`Store::batch_changes`]).
+pub struct BatchChanges {
+    listener: Option<PgListener>,
+}
+
+impl Store {
+    /// Start listening for batch changes; polling only, on SQLite or when
+    /// the listener cannot be opened (logged).
+    pub async fn batch_changes(&self) -> BatchChanges {
+        let listener = match self.db.listen(CHANNEL).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for batch changes; polling instead");
+                None
+            }
+        };
+        BatchChanges { listener }
+    }
+}
+
+impl BatchChanges {
+    /// Whether word comes as batches change (PostgreSQL), rather than
+    /// every poll.
+    pub fn listening(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Return once batch `id` may have moved: on word of it, when the
+    /// listener reconnected (word may have been lost), or after `poll`
+    /// (at least [`FALLBACK`] while listening).
+    pub async fn wait(&mut self, id: BatchId, poll: Duration) {
+        let Some(listener) = self.listener.as_mut() else {
+            return tokio::time::sleep(poll).await;
+        };
+        let until = Instant::now() + poll.max(FALLBACK);
+        let wanted = id.to_string();
+        loop {
+            // `try_recv` is cancel-safe: a timeout loses no notification.
+            match timeout_at(until, listener.try_recv()).await {
+                Err(_) | Ok(Ok(None)) => return,
+                Ok(Ok(Some(word))) if word.payload() == wanted => return,
+                Ok(Ok(Some(_))) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "lost the batch changes listener; polling instead");
+                    self.listener = None;
+                    return;
+                }
+            }
+        }
+    }
+}
