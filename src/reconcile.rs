@@ -19,7 +19,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{DeclaredCredential, DeclaredInstance};
-use crate::store::{self, Instance, NewCredential, NewInstance, Store};
+use crate::domain::InstanceName;
+use crate::store::{
+    self, ImportOptions, ImportRow, Imported, Instance, NewCredential, NewInstance, Store,
+};
 
 /// What a reconciliation did, and what it could not do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +138,7 @@ pub async fn reconcile(
     let by_name: BTreeMap<&str, &Instance> =
         existing.iter().map(|i| (i.name.as_str(), i)).collect();
     let mut done = Reconciliation::default();
+    let mut missing = Vec::new();
     for wanted in declared {
         let name = wanted.name.as_str().to_string();
         match by_name.get(name.as_str()) {
@@ -143,9 +147,10 @@ pub async fn reconcile(
                  (CLI or API); remove it there or rename it in the configuration"
             )),
             Some(stored) => update(store, stored, wanted, &mut done).await?,
-            None => create(store, wanted, &mut done).await?,
+            None => missing.push(wanted),
         }
     }
+    create_all(store, &missing, &mut done).await?;
     let declared_names: BTreeSet<&str> = declared.iter().map(|d| d.name.as_str()).collect();
     for gone in existing
         .iter()
@@ -194,6 +199,48 @@ async fn update(
     }
     if changed {
         done.updated.push(name);
+    }
+    Ok(())
+}
+
+/// Register the declared instances the store does not have yet: all in one
+/// transaction ([`store::Instances::import`]: a first start with 10,000
+/// declared instances is one commit, not 10,000), or one by one when the
+/// import refuses them all (a name the CLI registered meanwhile, a
+/// credential that does not exist), so each problem names its instance and
+/// the others are still created.
+async fn create_all(
+    store: &Store,
+    missing: &[&DeclaredInstance],
+    done: &mut Reconciliation,
+) -> Result<(), store::Error> {
+    if missing.len() > 1 {
+        let rows: Vec<ImportRow> = missing
+            .iter()
+            .map(|wanted| ImportRow {
+                instance: to_new(wanted),
+                active: wanted.active,
+            })
+            .collect();
+        match store
+            .instances()
+            .import(&rows, &ImportOptions::default())
+            .await
+        {
+            Ok(Imported::Written(report)) => {
+                // Another control plane may have registered some meanwhile.
+                let names = |names: Vec<InstanceName>| names.into_iter().map(|n| n.to_string());
+                done.created.extend(names(report.created));
+                done.updated.extend(names(report.updated));
+                return Ok(());
+            }
+            Ok(Imported::Refused(_) | Imported::UnknownCredentials(_))
+            | Err(store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for wanted in missing {
+        create(store, wanted, done).await?;
     }
     Ok(())
 }

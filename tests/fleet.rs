@@ -23,6 +23,7 @@ use dbfleet::store::BatchStatus;
 on_both_backends!(
     declared_instances_are_reconciled_and_cli_instances_left_alone,
     declared_credentials_are_written_first_and_removed_last,
+    a_declared_instance_that_cannot_be_registered_leaves_the_others_registered,
     a_batch_with_an_unreachable_instance_ends_partial_success_with_exact_counters,
     inventory_history_records_created_deactivated_and_reactivated_with_dates,
     filters_and_system_database_rules_shape_the_inventory,
@@ -531,6 +532,55 @@ async fn declared_instances_are_reconciled_and_cli_instances_left_alone(backend:
         (cli.port, cli.is_active, cli.managed, cli.db_type),
         (3306, true, false, by_cli.db_type)
     );
+    world.teardown().await;
+}
+
+/// Declared instances are registered together; when one of them cannot be
+/// (it names a credential nobody declared), the others are registered all
+/// the same and the problem names the one.
+async fn a_declared_instance_that_cannot_be_registered_leaves_the_others_registered(
+    backend: Backend,
+) {
+    use dbfleet::reconcile::reconcile;
+    let world = World::on(backend).await;
+    let orphan = dbfleet::config::DeclaredInstance {
+        credential: Some(dbfleet::domain::CredentialName::parse("nobody").unwrap()),
+        username: String::new(),
+        password: PasswordRef::None,
+        ..declared("orphan", 5432, true)
+    };
+    let fleet = [
+        declared("x", 5432, true),
+        orphan,
+        declared("y", 5433, false),
+    ];
+    let done = reconcile(&world.store, &fleet).await.unwrap();
+    assert_eq!(done.created, ["x", "y"]);
+    assert_eq!(done.problems.len(), 1, "{:?}", done.problems);
+    assert!(
+        done.problems[0].contains("`orphan`") && done.problems[0].contains("nobody"),
+        "{:?}",
+        done.problems
+    );
+    let all = world.store.instances().list().await.unwrap();
+    let got: Vec<_> = all
+        .iter()
+        .map(|i| (i.name.as_str(), i.port, i.is_active, i.managed))
+        .collect();
+    assert_eq!(got, [("x", 5432, true, true), ("y", 5433, false, true)]);
+
+    // The whole fleet declared anew, the orphan left out: one import of
+    // the new ones, the stored ones untouched.
+    let more: Vec<_> = (0..50)
+        .map(|n| declared(&format!("n{n:02}"), 5432, true))
+        .chain([declared("x", 5432, true), declared("y", 5433, false)])
+        .collect();
+    let done = reconcile(&world.store, &more).await.unwrap();
+    assert_eq!((done.created.len(), done.updated.len()), (50, 0));
+    assert!(done.problems.is_empty(), "{:?}", done.problems);
+    let all = world.store.instances().list().await.unwrap();
+    assert_eq!(all.len(), 52);
+    assert!(all.iter().all(|i| i.managed));
     world.teardown().await;
 }
 
