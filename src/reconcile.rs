@@ -203,26 +203,28 @@ async fn update(
     Ok(())
 }
 
-/// Register the declared instances the store does not have yet: all in one
-/// transaction ([`store::Instances::import`]: a first start with 10,000
-/// declared instances is one commit, not 10,000), or one by one when the
-/// import refuses them all (a name the CLI registered meanwhile, a
-/// credential that does not exist), so each problem names its instance and
-/// the others are still created.
+/// Register the declared instances the store does not have yet: together,
+/// in one import transaction ([`store::Instances::import`]: a first start
+/// with 10,000 declared instances is one commit, not 10,000), except those
+/// the import refuses (a name the CLI registered meanwhile, a credential
+/// that does not exist), which are created one by one after, so each
+/// problem names its instance.
 async fn create_all(
     store: &Store,
     missing: &[&DeclaredInstance],
     done: &mut Reconciliation,
 ) -> Result<(), store::Error> {
-    if missing.len() > 1 {
-        let rows: Vec<ImportRow> = missing
+    let mut together: Vec<&DeclaredInstance> = missing.to_vec();
+    let mut alone = Vec::new();
+    while together.len() > 1 {
+        let rows: Vec<ImportRow> = together
             .iter()
             .map(|wanted| ImportRow {
                 instance: to_new(wanted),
                 active: wanted.active,
             })
             .collect();
-        match store
+        let refused = match store
             .instances()
             .import(&rows, &ImportOptions::default())
             .await
@@ -232,17 +234,41 @@ async fn create_all(
                 let names = |names: Vec<InstanceName>| names.into_iter().map(|n| n.to_string());
                 done.created.extend(names(report.created));
                 done.updated.extend(names(report.updated));
-                return Ok(());
+                together.clear();
+                break;
             }
-            Ok(Imported::Refused(_) | Imported::UnknownCredentials(_))
-            | Err(store::Error::Conflict(_)) => {}
+            Ok(refused) => refused,
+            Err(store::Error::Conflict(_)) => Imported::Refused(Vec::new()),
             Err(e) => return Err(e),
-        }
+        };
+        alone.extend(set_apart(&mut together, &refused));
     }
-    for wanted in missing {
+    for wanted in alone.into_iter().chain(together) {
         create(store, wanted, done).await?;
     }
     Ok(())
+}
+
+/// Take out of `together` the instances an import `refused`: every one
+/// when it names none of them, so the loop that imports the rest ends.
+fn set_apart<'a>(
+    together: &mut Vec<&'a DeclaredInstance>,
+    refused: &Imported,
+) -> Vec<&'a DeclaredInstance> {
+    let is_refused = |wanted: &DeclaredInstance| match refused {
+        Imported::Refused(names) => names.contains(&wanted.name),
+        Imported::UnknownCredentials(names) => wanted
+            .credential
+            .as_ref()
+            .is_some_and(|c| names.contains(c)),
+        Imported::Written(_) => false,
+    };
+    let (out, kept): (Vec<_>, Vec<_>) = together.iter().partition(|w| is_refused(w));
+    if out.is_empty() {
+        return std::mem::take(together);
+    }
+    *together = kept;
+    out
 }
 
 /// Register a declared instance the store does not have yet.

@@ -557,10 +557,10 @@ async fn a_declared_instance_that_cannot_be_registered_leaves_the_others_registe
     let done = reconcile(&world.store, &fleet).await.unwrap();
     assert_eq!(done.created, ["x", "y"]);
     assert_eq!(done.problems.len(), 1, "{:?}", done.problems);
+    let problem = &done.problems[0];
     assert!(
-        done.problems[0].contains("`orphan`") && done.problems[0].contains("nobody"),
-        "{:?}",
-        done.problems
+        problem.contains("`orphan`") && problem.contains("nobody"),
+        "{problem}"
     );
     let all = world.store.instances().list().await.unwrap();
     let got: Vec<_> = all
@@ -568,20 +568,30 @@ async fn a_declared_instance_that_cannot_be_registered_leaves_the_others_registe
         .map(|i| (i.name.as_str(), i.port, i.is_active, i.managed))
         .collect();
     assert_eq!(got, [("x", 5432, true, true), ("y", 5433, false, true)]);
+    a_declared_fleet_grows_by_its_new_instances(&world).await;
+    world.teardown().await;
+}
 
-    // The whole fleet declared anew, the orphan left out: one import of
-    // the new ones, the stored ones untouched.
+/// The fleet declared anew with 50 more, one of them disabled: those are
+/// created as declared, the stored ones left as they are.
+async fn a_declared_fleet_grows_by_its_new_instances(world: &World) {
     let more: Vec<_> = (0..50)
-        .map(|n| declared(&format!("n{n:02}"), 5432, true))
+        .map(|n| declared(&format!("n{n:02}"), 5432, n != 7))
         .chain([declared("x", 5432, true), declared("y", 5433, false)])
         .collect();
-    let done = reconcile(&world.store, &more).await.unwrap();
+    let done = dbfleet::reconcile::reconcile(&world.store, &more)
+        .await
+        .unwrap();
     assert_eq!((done.created.len(), done.updated.len()), (50, 0));
     assert!(done.problems.is_empty(), "{:?}", done.problems);
     let all = world.store.instances().list().await.unwrap();
-    assert_eq!(all.len(), 52);
+    let inactive: Vec<&str> = all
+        .iter()
+        .filter(|i| !i.is_active)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!((all.len(), inactive), (52, vec!["n07", "y"]));
     assert!(all.iter().all(|i| i.managed));
-    world.teardown().await;
 }
 
 async fn a_lone_failed_job_reports_its_batch_counters_as_zero(backend: Backend) {

@@ -4,16 +4,17 @@
 //! On PostgreSQL every change of a batch's counters or status notifies the
 //! channel [`CHANNEL`] with the batch's id (a trigger on `batches`,
 //! migration 0018), delivered when the transaction that made it commits,
-//! whoever made it: the folder, the sweeper, a cancel. A follower then reads
-//! the batch again as soon as it moved, and otherwise not at all, instead
-//! of reading it every 200 ms. A notification sent while the listener's
-//! connection is down is lost, so a follower also reads the batch again
-//! when the listener reconnects, and at least every [`FALLBACK`].
+//! whoever made it: the folder, the sweeper, a cancel. A follower reads the
+//! batch again as soon as word comes that it moved, instead of every
+//! 200 ms. A notification sent while the listener's connection is down is
+//! lost, so a follower also reads the batch again when the listener
+//! reconnects, and without word at most every `max(poll, FALLBACK)`.
 //!
 //! SQLite has no notifications: a follower reads the batch again every
-//! poll. So does one whose listener could not be opened (a connection
-//! pooler that does not pass `LISTEN` through): following a batch never
-//! fails for want of word.
+//! poll. So does one whose listener could not be opened: following a batch
+//! never fails for want of word. A connection pooler in transaction mode
+//! (pgbouncer) accepts `LISTEN` and never delivers: behind one, a follower
+//! reads the batch every `max(poll, FALLBACK)`.
 
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ use crate::domain::BatchId;
 /// The notification channel of batch changes; the payload is the batch id.
 pub const CHANNEL: &str = "dbfleet_batches";
 
-/// The longest a listening follower waits without word before it reads the
-/// batch again anyway.
+/// The shortest a listening follower waits without word before it reads
+/// the batch again anyway (its poll, when longer, rules).
 pub const FALLBACK: Duration = Duration::from_secs(2);
 
 /// Word of batch changes ([`Store::batch_changes`]).
@@ -67,7 +68,10 @@ impl BatchChanges {
         let until = Instant::now() + poll.max(FALLBACK);
         let wanted = id.to_string();
         loop {
-            // `try_recv` is cancel-safe: a timeout loses no notification.
+            // A timeout loses no notification (`try_recv` reads whole
+            // messages only); one that falls during a reconnection loses
+            // its word that the listener reconnected, so a change in that
+            // gap waits for the next read, `until` at the latest.
             match timeout_at(until, listener.try_recv()).await {
                 Err(_) | Ok(Ok(None)) => return,
                 Ok(Ok(Some(word))) if word.payload() == wanted => return,

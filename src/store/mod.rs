@@ -126,6 +126,12 @@ impl Error {
         matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
 
+    /// Whether the server refused a statement (a constraint, a trigger, a
+    /// type error), as opposed to the store being out of reach.
+    fn is_refused(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(_)))
+    }
+
     fn is_foreign_key_violation(&self) -> bool {
         matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
     }

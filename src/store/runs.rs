@@ -140,25 +140,32 @@ impl Runs<'_> {
 
     /// Write `filing`, releasing the lease `job` holds if any, in one
     /// transaction; written again without the instance total when the
-    /// total alone failed (`filing.rs`).
+    /// server refused the total alone (`filing.rs`). A lost connection is
+    /// an error like any other: the job runs again and files its total.
     async fn write_filing(
         &self,
         instance: InstanceId,
         job: Option<JobId>,
         filing: &Filing,
     ) -> Result<()> {
-        match self
+        let refused = match self
             .try_filing(instance, job, filing, Total::Refresh)
             .await?
         {
-            Filed::Committed => Ok(()),
-            Filed::TotalFailed(e) => {
-                tracing::warn!(error = %e, "instance total not saved; database stats are kept");
-                match self.try_filing(instance, job, filing, Total::Skip).await? {
-                    Filed::Committed => Ok(()),
-                    Filed::TotalFailed(e) => Err(e),
-                }
+            Filed::Committed => return Ok(()),
+            Filed::TotalRefused(e) if e.is_refused() => e,
+            Filed::TotalRefused(e) => return Err(e),
+        };
+        match self.try_filing(instance, job, filing, Total::Skip).await? {
+            Filed::Committed => {
+                tracing::warn!(
+                    instance = instance.0, error = %refused,
+                    "instance total not saved; the day's database rows are, and the next run \
+                     recomputes it"
+                );
+                Ok(())
             }
+            Filed::TotalRefused(e) => Err(e),
         }
     }
 
@@ -178,7 +185,7 @@ impl Runs<'_> {
         if total == Total::Refresh {
             if let Err(e) = filing::refresh_total(&mut tx, instance, filing).await {
                 // Dropped uncommitted: nothing of this attempt is kept.
-                return Ok(Filed::TotalFailed(e));
+                return Ok(Filed::TotalRefused(e));
             }
         }
         tx.commit().await?;
@@ -197,7 +204,7 @@ enum Total {
 enum Filed {
     Committed,
     /// The instance total failed, so nothing was committed.
-    TotalFailed(super::Error),
+    TotalRefused(super::Error),
 }
 
 /// Take the lease and record the start in `tx`, uncommitted. A job of a

@@ -49,14 +49,16 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, s
 
 /// A listener on `channel` over a pool of its own of one connection, made
 /// with the store pool's options: it holds its connection for as long as it
-/// lives, and the pool reconnects it after a drop.
+/// lives, and the pool reconnects it after a drop. Given up after
+/// [`LISTEN_CONNECT`] (a server at its connection cap): its caller polls
+/// instead.
 pub(crate) async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {
     let options = (*pool.connect_options()).clone();
     let own = PgPoolOptions::new()
         .max_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(LISTEN_CONNECT)
         .connect_with(options)
         .await?;
     let mut listener = PgListener::connect_with(&own).await?;
@@ -64,6 +66,9 @@ pub(crate) async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener> {
     listener.listen(channel).await?;
     Ok(listener)
 }
+
+/// How long opening a listener's connection may take.
+const LISTEN_CONNECT: Duration = Duration::from_secs(2);
 
 /// How long a pooled connection may sit idle before it is pinged on its way
 /// out of the pool.
