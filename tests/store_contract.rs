@@ -204,50 +204,32 @@ contract!(
 );
 contract!(retries, check_retries);
 
-/// Who may change the schema, and what the others see.
-mod schema {
-    use super::{check_schema, run_fresh, Backend};
+/// One module per check on a fresh, empty database (not migrated), with
+/// one test per backend.
+macro_rules! fresh_contract {
+    ($name:ident, $check:ident) => {
+        mod $name {
+            use super::{run_fresh, $check, Backend};
 
-    #[tokio::test]
-    async fn postgres() {
-        run_fresh(Backend::Postgres, check_schema).await;
-    }
+            #[tokio::test]
+            async fn postgres() {
+                run_fresh(Backend::Postgres, $check).await;
+            }
 
-    #[tokio::test]
-    async fn sqlite() {
-        run_fresh(Backend::Sqlite, check_schema).await;
-    }
+            #[tokio::test]
+            async fn sqlite() {
+                run_fresh(Backend::Sqlite, $check).await;
+            }
+        }
+    };
 }
 
-/// Migration 0003 on a database written by the schema before it.
-mod migration {
-    use super::{check_migration, run_fresh, Backend};
-
-    #[tokio::test]
-    async fn postgres() {
-        run_fresh(Backend::Postgres, check_migration).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite() {
-        run_fresh(Backend::Sqlite, check_migration).await;
-    }
-}
-
-/// A filing whose instance total fails keeps the rest of what it filed.
-mod filing_without_total {
-    use super::{check_filing_without_total, run_fresh, Backend};
-
-    #[tokio::test]
-    async fn postgres() {
-        run_fresh(Backend::Postgres, check_filing_without_total).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite() {
-        run_fresh(Backend::Sqlite, check_filing_without_total).await;
-    }
-}
+// Who may change the schema, and what the others see.
+fresh_contract!(schema, check_schema);
+// Migration 0003 on a database written by the schema before it.
+fresh_contract!(migration, check_migration);
+// A filing whose instance total fails keeps the rest of what it filed.
+fresh_contract!(filing_without_total, check_filing_without_total);
 
 /// Who follows a batch hears it move: word on PostgreSQL, polls on SQLite.
 mod batch_word {
