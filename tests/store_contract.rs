@@ -2358,14 +2358,12 @@ async fn check_runs(store: Store) {
     );
 }
 
-/// What a job filed is written with the lease's release, all at once: the
-/// inventory, the day's sizes and gaps, and the total they add up to.
-async fn check_filing(store: Store) {
-    let one = add(&store, "one").await;
-    let (job, batch, summary) = (JobId::new(), BatchId::new(), zero());
-    let start = starting(job, batch, &one, at(1, 0), at(1, 30), &summary);
+/// Start a job of `batch` on `one` and end it filing databases `a` and `b`
+/// (10 and 20 MiB) and a gap for `c`, all three new to the inventory.
+async fn run_and_file(store: &Store, one: &Instance, batch: BatchId, summary: &Tally) {
+    let job = JobId::new();
+    let start = starting(job, batch, one, at(1, 0), at(1, 30), summary);
     assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
-
     let filing = Filing {
         inventory: Some(plan(&["a", "b", "c"], &[], &[], &[])),
         measured: vec![stat("a", 10), stat("b", 20)],
@@ -2373,6 +2371,13 @@ async fn check_filing(store: Store) {
         ..Filing::new(day(1), at(1, 5))
     };
     store.runs().end(one.id, job, &filing).await.unwrap();
+}
+
+/// What a job filed is written with the lease's release, all at once: the
+/// inventory, the day's sizes and gaps, and the total they add up to.
+async fn check_filing(store: Store) {
+    let (one, batch, summary) = (add(&store, "one").await, BatchId::new(), zero());
+    run_and_file(&store, &one, batch, &summary).await;
 
     let records = store.inventory().records(one.id).await.unwrap();
     let names: Vec<&str> = records.iter().map(|r| r.database_name.as_str()).collect();
@@ -2521,18 +2526,8 @@ async fn check_filing_without_total(settings: StoreSettings) {
              FOR EACH ROW EXECUTE FUNCTION refuse_total()"
     };
     raw_exec(&settings, refuse).await;
-    let one = add(&store, "one").await;
-    let (job, batch, summary) = (JobId::new(), BatchId::new(), zero());
-    let start = starting(job, batch, &one, at(1, 0), at(1, 30), &summary);
-    assert_eq!(store.runs().start(&start).await.unwrap(), Start::Started);
-
-    let filing = Filing {
-        inventory: Some(plan(&["a", "b", "c"], &[], &[], &[])),
-        measured: vec![stat("a", 10), stat("b", 20)],
-        unmeasured: vec![gap("c", "no_privilege")],
-        ..Filing::new(day(1), at(1, 5))
-    };
-    store.runs().end(one.id, job, &filing).await.unwrap();
+    let (one, batch, summary) = (add(&store, "one").await, BatchId::new(), zero());
+    run_and_file(&store, &one, batch, &summary).await;
 
     let records = store.inventory().records(one.id).await.unwrap();
     assert_eq!(records.len(), 3, "{records:?}");
