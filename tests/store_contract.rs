@@ -164,6 +164,7 @@ contract!(
 contract!(fold, check_fold);
 contract!(runs, check_runs);
 contract!(filing, check_filing);
+contract!(filings_of_a_day, check_filings_of_a_day);
 contract!(group_fold, check_group_fold);
 contract!(dead_letters, check_dead_letters);
 contract!(leases, check_leases);
@@ -2407,6 +2408,79 @@ async fn check_filing(store: Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Filings of one day, each one's writes meeting the stored rows in every
+/// way they can: the total always agrees with the day's rows and gaps.
+/// PostgreSQL writes most of them as one statement, whose total is worked
+/// out beside the writes; SQLite in a transaction, step by step.
+async fn check_filings_of_a_day(store: Store) {
+    let (one, batch, summary) = (add(&store, "one").await, BatchId::new(), zero());
+    run_and_file(&store, &one, batch, &summary).await;
+    assert_eq!(day_figures(&store, &one).await, (30, 2, 1));
+
+    // A size replaced, a gap filled.
+    let replaced = vec![stat("b", 25), stat("c", 5)];
+    file_day(&store, &one, replaced, vec![], None).await;
+    assert_eq!(day_figures(&store, &one).await, (40, 3, 0));
+
+    // No gap over a size of the day; a new gap and a new size count.
+    let gaps = vec![gap("a", "error"), gap("d", "no_privilege")];
+    file_day(&store, &one, vec![stat("e", 1)], gaps, None).await;
+    assert_eq!(day_figures(&store, &one).await, (41, 4, 1));
+
+    // A database gone: its size of the day stops counting.
+    let gone = plan(&[], &["a", "b", "c", "d"], &[], &["e"]);
+    file_day(&store, &one, vec![stat("b", 26)], vec![], Some(gone)).await;
+    assert_eq!(day_figures(&store, &one).await, (41, 3, 1));
+
+    // Back again and measured: its row counts again, with its new size.
+    let back = plan(&[], &["a", "b", "c", "d"], &["e"], &[]);
+    file_day(&store, &one, vec![stat("e", 2)], vec![], Some(back)).await;
+    assert_eq!(day_figures(&store, &one).await, (43, 4, 1));
+
+    // The last gap filled: the day is whole.
+    file_day(&store, &one, vec![stat("d", 7)], vec![], None).await;
+    assert_eq!(day_figures(&store, &one).await, (50, 5, 0));
+}
+
+async fn file_day(
+    store: &Store,
+    one: &Instance,
+    measured: Vec<StatRow>,
+    unmeasured: Vec<UnmeasuredRow>,
+    inventory: Option<InventoryPlan>,
+) {
+    let filing = Filing {
+        inventory,
+        measured,
+        unmeasured,
+        ..Filing::new(day(1), at(1, 50))
+    };
+    store.runs().file(one.id, &filing).await.unwrap();
+}
+
+/// The day's total, database count and gap count, once checked against
+/// the day's rows and gaps as read.
+async fn day_figures(store: &Store, one: &Instance) -> (i64, i32, i32) {
+    let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
+    let total = total.expect("a day with sizes has a total");
+    let sizes = store.stats().databases(one.id, day(1)).await.unwrap();
+    let gaps = store.stats().unmeasured(one.id, day(1)).await.unwrap();
+    let agreed = (
+        sizes.iter().map(|s| s.size_mb).sum::<i64>(),
+        sizes.len() as i32,
+        gaps.len() as i32,
+        !gaps.is_empty(),
+    );
+    let figures = (
+        total.total_size_mb,
+        total.database_count,
+        total.unmeasured_count,
+        total.partial,
+    );
+    assert_eq!(figures, agreed, "the total agrees with the day's rows");
+    (figures.0, figures.1, figures.2)
 }
 
 async fn check_schema(settings: StoreSettings) {

@@ -12,8 +12,9 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::day_total::total_from_row;
 use super::db::{args, Arg, Db, Row};
-use super::stats::{stat_from_row, total_from_row};
+use super::stats::stat_from_row;
 use super::{InstanceTotal, Result, StoredStat};
 use crate::domain::{DbType, InstanceId};
 

@@ -23,7 +23,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::db::Tx;
 use super::{
-    aggregates, inventory, stats, table_sizes, Result, StatRow, TableSnapshot, UnmeasuredRow,
+    aggregates, day_total, inventory, stats, table_sizes, Result, StatRow, TableSnapshot,
+    UnmeasuredRow,
 };
 use crate::aggregate::PeriodSet;
 use crate::domain::InstanceId;
@@ -97,6 +98,6 @@ pub(super) async fn refresh_total(
     if filing.measured.is_empty() {
         return Ok(());
     }
-    stats::refresh_total(tx, instance, filing.today, filing.now).await?;
+    day_total::refresh_total(tx, instance, filing.today, filing.now).await?;
     Ok(())
 }

@@ -18,8 +18,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row, Tx};
-use super::dialect::{Column, Kind};
+use super::db::{args, Db, Row, Statement, Tx};
+use super::dialect::{Column, Dialect, Kind};
 use super::Result;
 use crate::domain::InstanceId;
 use crate::inventory::{InventoryPlan, InventoryRecord};
@@ -63,7 +63,8 @@ impl Inventory<'_> {
     }
 }
 
-const RECORDS: &str = "SELECT database_name, is_active, first_seen_date, last_seen_date, \
+pub(super) const RECORDS: &str =
+    "SELECT database_name, is_active, first_seen_date, last_seen_date, \
      deleted_at FROM instance_databases WHERE instance_id = $1 ORDER BY database_name";
 
 /// [`Inventory::records`] inside a transaction of the caller's.
@@ -72,8 +73,7 @@ pub(super) async fn records(tx: &mut Tx, instance: InstanceId) -> Result<Vec<Inv
     rows.iter().map(record_from_row).collect()
 }
 
-/// [`Inventory::apply`] inside a write transaction of the caller's. A list
-/// of the plan that is empty costs no statement.
+/// [`Inventory::apply`] inside a write transaction of the caller's.
 pub(super) async fn apply(
     tx: &mut Tx,
     instance: InstanceId,
@@ -81,11 +81,27 @@ pub(super) async fn apply(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let rows = tx.dialect().rows(2, &NAMES);
+    for write in writes(tx.dialect(), instance, plan, (today, now)) {
+        tx.run(write).await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`apply`], in order; a list of the plan that is empty
+/// costs no statement. Each list touches names of its own; only a
+/// deactivation reaches beyond the inventory (its figures of the day).
+pub(super) fn writes(
+    dialect: Dialect,
+    instance: InstanceId,
+    plan: &InventoryPlan,
+    (today, now): (NaiveDate, DateTime<Utc>),
+) -> Vec<Statement> {
+    let rows = dialect.rows(2, &NAMES);
+    let mut writes = Vec::new();
     if !plan.created.is_empty() {
         // A concurrent run may have inserted the same name: fold it in.
         // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
-        let create = format!(
+        let sql = format!(
             "INSERT INTO instance_databases (instance_id, database_name, is_active, \
                  first_seen_date, last_seen_date, created_at, updated_at) \
              SELECT $1, t.name, TRUE, $3, $3, $4, $4 FROM {rows} WHERE true \
@@ -94,66 +110,64 @@ pub(super) async fn apply(
                      WHEN instance_databases.last_seen_date > excluded.last_seen_date \
                      THEN instance_databases.last_seen_date ELSE excluded.last_seen_date END"
         );
-        tx.execute(&create, args![instance, names(&plan.created), today, now])
-            .await?;
+        let args = args![instance, names(&plan.created), today, now];
+        writes.push(Statement { sql, args });
     }
     if !(plan.refreshed.is_empty() && plan.reactivated.is_empty()) {
-        let seen = format!(
+        let sql = format!(
             "UPDATE instance_databases SET is_active = TRUE, deleted_at = NULL, \
                  updated_at = $4, \
                  last_seen_date = CASE WHEN last_seen_date > $3 THEN last_seen_date ELSE $3 END \
              WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows})"
         );
-        let seen_names = names(plan.refreshed.iter().chain(&plan.reactivated));
-        tx.execute(&seen, args![instance, seen_names, today, now])
-            .await?;
+        let seen = names(plan.refreshed.iter().chain(&plan.reactivated));
+        writes.push(Statement {
+            sql,
+            args: args![instance, seen, today, now],
+        });
     }
     if !plan.deactivated.is_empty() {
-        deactivate(tx, instance, &plan.deactivated, today, now).await?;
+        writes.extend(deactivate(
+            dialect,
+            instance,
+            &plan.deactivated,
+            (today, now),
+        ));
     }
-    Ok(())
+    writes
 }
 
 /// Mark `gone` inactive, and its figures of `today` no longer counting.
-async fn deactivate(
-    tx: &mut Tx,
+fn deactivate(
+    dialect: Dialect,
     instance: InstanceId,
     gone: &[String],
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let rows = tx.dialect().rows(2, &NAMES);
+    (today, now): (NaiveDate, DateTime<Utc>),
+) -> Vec<Statement> {
+    let rows = dialect.rows(2, &NAMES);
     let sql = format!(
         "UPDATE instance_databases SET is_active = FALSE, deleted_at = $3, updated_at = $3 \
          WHERE instance_id = $1 AND database_name IN (SELECT t.name FROM {rows}) AND is_active"
     );
-    tx.execute(&sql, args![instance, names(gone), now]).await?;
-    supersede_day(tx, instance, gone, today, now).await
-}
-
-/// Mark the day's size and gap of each of `gone` as no longer counting for
-/// `today` (see the module docs).
-async fn supersede_day(
-    tx: &mut Tx,
-    instance: InstanceId,
-    gone: &[String],
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let rows = tx.dialect().rows(2, &NAMES);
+    let mut writes = vec![Statement {
+        sql,
+        args: args![instance, names(gone), now],
+    }];
+    // The day's size and gap of each of `gone` no longer count for `today`
+    // (see the module docs).
     for table in ["database_size_stats", "unmeasured_databases"] {
-        let superseded = format!(
+        let sql = format!(
             "UPDATE {table} SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
              WHERE instance_id = $1 AND collected_date = $3 AND NOT is_deleted \
                AND database_name IN (SELECT t.name FROM {rows})"
         );
-        tx.execute(&superseded, args![instance, names(gone), today, now])
-            .await?;
+        let args = args![instance, names(gone), today, now];
+        writes.push(Statement { sql, args });
     }
-    Ok(())
+    writes
 }
 
-fn record_from_row(row: &Row) -> Result<InventoryRecord> {
+pub(super) fn record_from_row(row: &Row) -> Result<InventoryRecord> {
     Ok(InventoryRecord {
         database_name: row.get("database_name")?,
         is_active: row.get("is_active")?,

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{args, Db, Tx};
+use super::db::{args, Db, Statement, Tx};
 use super::{Error, Result};
 use crate::domain::{InstanceId, JobId};
 
@@ -50,6 +50,14 @@ impl Leases<'_> {
 }
 
 const RELEASE: &str = "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2";
+
+/// The statement of [`release`].
+pub(super) fn release_statement(instance: InstanceId, job: JobId) -> Statement {
+    Statement {
+        sql: RELEASE.to_string(),
+        args: args![instance, job],
+    }
+}
 
 /// [`Leases::release`] inside a write transaction of the caller's.
 pub(super) async fn release(tx: &mut Tx, instance: InstanceId, job: JobId) -> Result<()> {
@@ -87,28 +95,44 @@ pub(super) async fn take(
     tx: &mut Tx,
     instance: InstanceId,
     job: JobId,
-    (until, now): (DateTime<Utc>, DateTime<Utc>),
+    lease: (DateTime<Utc>, DateTime<Utc>),
     host_key: Option<&str>,
 ) -> Result<bool> {
-    let taken = tx
-        .fetch_optional(
-            "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at, \
-                 host_key) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
-                 expires_at = excluded.expires_at, host_key = excluded.host_key, \
-                 acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
-                                    ELSE excluded.acquired_at END \
-             WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
-             RETURNING job_id",
-            args![instance, job, until, now, host_key],
-        )
-        .await;
+    let Statement { sql, args } = take_statement(instance, job, lease, host_key);
+    let taken = tx.fetch_optional(&sql, args).await;
+    not_found_if_unregistered(taken.map(|row| row.is_some()), instance)
+}
+
+/// The statement of [`take`]: one row, the job's id, when `job` holds the
+/// lease.
+pub(super) fn take_statement(
+    instance: InstanceId,
+    job: JobId,
+    (until, now): (DateTime<Utc>, DateTime<Utc>),
+    host_key: Option<&str>,
+) -> Statement {
+    let sql = "INSERT INTO instance_leases AS l (instance_id, job_id, expires_at, acquired_at, \
+             host_key) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (instance_id) DO UPDATE SET job_id = excluded.job_id, \
+             expires_at = excluded.expires_at, host_key = excluded.host_key, \
+             acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
+                                ELSE excluded.acquired_at END \
+         WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
+         RETURNING job_id";
+    Statement {
+        sql: sql.to_string(),
+        args: args![instance, job, until, now, host_key],
+    }
+}
+
+/// A lease taken on an instance that was never registered fails its
+/// foreign key: say which instance is missing.
+pub(super) fn not_found_if_unregistered<T>(taken: Result<T>, instance: InstanceId) -> Result<T> {
     match taken {
-        Ok(row) => Ok(row.is_some()),
         Err(e) if e.is_foreign_key_violation() => {
             Err(Error::NotFound(format!("instance {instance}")))
         }
-        Err(e) => Err(e),
+        taken => taken,
     }
 }

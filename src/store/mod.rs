@@ -23,6 +23,7 @@ mod capacity;
 mod changes;
 mod connect;
 mod credentials;
+mod day_total;
 mod db;
 mod dead_letters;
 mod dialect;
@@ -35,6 +36,7 @@ mod import;
 mod instances;
 mod inventory;
 mod leases;
+mod one_trip;
 mod outbox;
 mod prune;
 mod results;
@@ -130,6 +132,13 @@ impl Error {
     /// type error), as opposed to the store being out of reach.
     fn is_refused(&self) -> bool {
         matches!(self, Error::Database(sqlx::Error::Database(_)))
+    }
+
+    /// Whether PostgreSQL could not run the statement as written (SQLSTATE
+    /// class 42: a syntax error, an unknown column, a missing privilege).
+    fn is_malformed(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e))
+            if e.code().is_some_and(|code| code.starts_with("42")))
     }
 
     fn is_foreign_key_violation(&self) -> bool {

@@ -23,11 +23,13 @@
 use chrono::{DateTime, Utc};
 
 use super::cancel::is_cancelled;
-use super::db::{args, Db, Tx};
+use super::db::{args, Db, Statement, Tx};
+use super::dialect::Dialect;
 use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
 use super::inventory;
 use super::leases;
+use super::one_trip::{self, Began};
 use super::results::{ensure_batch, lock, save, stored, NewBatch};
 use super::{Result, Tally};
 use crate::domain::{BatchId, InstanceId, JobId};
@@ -90,31 +92,61 @@ pub struct Runs<'a> {
 
 impl Runs<'_> {
     /// Take the instance's lease (if its host has room and the job takes
-    /// one) and record the start, in one transaction.
+    /// one) and record the start, at once.
     pub async fn start(&self, job: &StartingJob<'_>) -> Result<Start> {
-        let mut tx = self.db.write_unflushed().await?;
-        let start = begin(&mut tx, job).await?;
-        if start != Start::Cancelled {
-            tx.commit().await?;
-        }
-        Ok(start)
+        Ok(self.begin(job, false).await?.0)
     }
 
-    /// [`Runs::start`], then read the instance's inventory in the same
-    /// transaction, under the lease just taken: a job that diffs the
-    /// inventory spares a store round trip and a commit of its own. The
-    /// records are read only for a job that started.
+    /// [`Runs::start`], reading the instance's inventory with it, under the
+    /// lease just taken: a job that diffs the inventory spares a store round
+    /// trip and a commit of its own. The records are read only for a job
+    /// that started.
     pub async fn start_reading_inventory(
         &self,
         job: &StartingJob<'_>,
     ) -> Result<(Start, Vec<InventoryRecord>)> {
+        self.begin(job, true).await
+    }
+
+    /// The start in one statement where it can be (`one_trip.rs`), else in
+    /// one transaction.
+    async fn begin(
+        &self,
+        job: &StartingJob<'_>,
+        read: bool,
+    ) -> Result<(Start, Vec<InventoryRecord>)> {
+        let one_statement =
+            self.db.dialect() == Dialect::Postgres && job.host.is_none() && job.instance_lease;
+        if !one_statement {
+            return self.begin_in_transaction(job, read).await;
+        }
+        match one_trip::start(self.db, job, read).await? {
+            Began::Started(records) => Ok((Start::Started, records)),
+            Began::Busy => Ok((Start::Busy, Vec::new())),
+            Began::Leased => {
+                let begun = self.begin_in_transaction(job, read).await?;
+                if begun.0 == Start::Cancelled {
+                    super::Leases { db: self.db }
+                        .release(job.instance_id, job.job_id)
+                        .await?;
+                }
+                Ok(begun)
+            }
+        }
+    }
+
+    async fn begin_in_transaction(
+        &self,
+        job: &StartingJob<'_>,
+        read: bool,
+    ) -> Result<(Start, Vec<InventoryRecord>)> {
         let mut tx = self.db.write_unflushed().await?;
         let start = begin(&mut tx, job).await?;
         let records = match start {
-            Start::Started => inventory::records(&mut tx, job.instance_id).await?,
+            Start::Started if read => inventory::records(&mut tx, job.instance_id).await?,
             // Dropped uncommitted: the lease just taken goes with it.
             Start::Cancelled => return Ok((start, Vec::new())),
-            Start::Busy | Start::HostFull => Vec::new(),
+            Start::Started | Start::Busy | Start::HostFull => Vec::new(),
         };
         tx.commit().await?;
         Ok((start, records))
@@ -148,6 +180,9 @@ impl Runs<'_> {
         job: Option<JobId>,
         filing: &Filing,
     ) -> Result<()> {
+        if self.filed_in_one_statement(instance, job, filing).await? {
+            return Ok(());
+        }
         let refused = match self
             .try_filing(instance, job, filing, Total::Refresh)
             .await?
@@ -166,6 +201,30 @@ impl Runs<'_> {
                 Ok(())
             }
             Filed::TotalRefused(e) => Err(e),
+        }
+    }
+
+    /// Write `filing` as one statement where it can be (`one_trip.rs`);
+    /// false when it cannot, or the server refused it: the transaction then
+    /// finds which part was refused.
+    async fn filed_in_one_statement(
+        &self,
+        instance: InstanceId,
+        job: Option<JobId>,
+        filing: &Filing,
+    ) -> Result<bool> {
+        if self.db.dialect() != Dialect::Postgres {
+            return Ok(false);
+        }
+        let Some(one) = one_trip::end(instance, job, filing) else {
+            return Ok(false);
+        };
+        match self.db.execute(&one.sql, one.args).await {
+            Ok(_) => Ok(true),
+            // A statement the server could not run as written fails here:
+            // the transaction would hide it.
+            Err(e) if e.is_refused() && !e.is_malformed() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -290,11 +349,17 @@ async fn insert_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<()> {
 
 /// Returns the rows changed: 1 for a pending row of this batch, else 0.
 async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<u64> {
-    tx.execute(
-        "UPDATE batch_jobs SET attempt = $2, worker = $3, started_at = $4, \
+    tx.run(started_statement(job)).await
+}
+
+/// The statement of [`update_started`]; it ends with its `WHERE`.
+pub(super) fn started_statement(job: &StartingJob<'_>) -> Statement {
+    let sql = "UPDATE batch_jobs SET attempt = $2, worker = $3, started_at = $4, \
              lease_expires_at = $5, updated_at = $4 \
-         WHERE job_id = $1 AND batch_id = $6 AND status = 'pending'",
-        args![
+         WHERE job_id = $1 AND batch_id = $6 AND status = 'pending'";
+    Statement {
+        sql: sql.to_string(),
+        args: args![
             job.job_id,
             job.attempt,
             job.worker,
@@ -302,6 +367,5 @@ async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<u64> {
             job.lease_until,
             job.batch_id
         ],
-    )
-    .await
+    }
 }

@@ -20,9 +20,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row, Tx};
-use super::dialect::{json_time, Column, Kind};
-use super::{Error, Result};
+use super::day_total::{refresh_total, total_from_row};
+use super::db::{args, Db, Row, Statement, Tx};
+use super::dialect::{json_time, Column, Dialect, Kind};
+use super::Result;
 use crate::domain::InstanceId;
 
 /// One `database_size_stats` row to write.
@@ -89,7 +90,7 @@ fn column(name: &'static str, kind: Kind) -> Column {
     Column { name, kind }
 }
 
-fn stat_columns() -> [Column; 6] {
+pub(super) fn stat_columns() -> [Column; 6] {
     [
         column("database_name", Kind::Text),
         column("size_mb", Kind::Int),
@@ -100,7 +101,7 @@ fn stat_columns() -> [Column; 6] {
     ]
 }
 
-fn unmeasured_columns() -> [Column; 4] {
+pub(super) fn unmeasured_columns() -> [Column; 4] {
     [
         column("database_name", Kind::Text),
         column("reason", Kind::Text),
@@ -109,7 +110,7 @@ fn unmeasured_columns() -> [Column; 4] {
     ]
 }
 
-fn stat_rows(rows: &[StatRow]) -> Value {
+pub(super) fn stat_rows(rows: &[StatRow]) -> Value {
     rows.iter()
         .map(|r| {
             json!({
@@ -124,7 +125,7 @@ fn stat_rows(rows: &[StatRow]) -> Value {
         .collect()
 }
 
-fn unmeasured_rows(rows: &[UnmeasuredRow]) -> Value {
+pub(super) fn unmeasured_rows(rows: &[UnmeasuredRow]) -> Value {
     rows.iter()
         .map(|r| {
             json!({
@@ -246,58 +247,46 @@ pub(super) async fn save_day(
     measured: &[StatRow],
     unmeasured: &[UnmeasuredRow],
 ) -> Result<u64> {
-    let written = upsert_measured(tx, instance, date, measured).await?;
-    upsert_unmeasured(tx, instance, date, unmeasured).await?;
+    let dialect = tx.dialect();
+    let mut written = 0;
+    if let Some([upsert, filled]) = measured_writes(dialect, instance, date, measured) {
+        written = tx.run(upsert).await?;
+        tx.run(filled).await?;
+    }
+    if let Some(gaps) = unmeasured_write(dialect, instance, date, unmeasured) {
+        tx.run(gaps).await?;
+    }
     Ok(written)
 }
 
-/// [`Stats::refresh_instance_total`] inside a write transaction of the
-/// caller's.
-pub(super) async fn refresh_total(
-    tx: &mut Tx,
+/// The statements of [`save_day`], in order. The measured rows and the
+/// gaps must name different databases for them to run as one statement
+/// (`one_trip.rs`): a gap is not recorded over a size of the day, and
+/// one statement does not see its own writes.
+pub(super) fn day_writes(
+    dialect: Dialect,
     instance: InstanceId,
     date: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Option<InstanceTotal>> {
-    let row = tx
-        .fetch_optional(REFRESH_TOTAL, args![instance, date, now, Utc::now()])
-        .await?;
-    row.as_ref().map(total_from_row).transpose()
+    measured: &[StatRow],
+    unmeasured: &[UnmeasuredRow],
+) -> Vec<Statement> {
+    let measured = measured_writes(dialect, instance, date, measured);
+    let gaps = unmeasured_write(dialect, instance, date, unmeasured);
+    measured.into_iter().flatten().chain(gaps).collect()
 }
 
-/// The day's total from its rows that count, and whether it is partial.
-/// `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
-const REFRESH_TOTAL: &str = "WITH today AS ( \
-        SELECT size_mb FROM database_size_stats \
-        WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted), \
-    gaps AS ( \
-        SELECT count(*) AS n FROM unmeasured_databases \
-        WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted) \
-    INSERT INTO instance_size_stats (instance_id, total_size_mb, database_count, \
-        partial, unmeasured_count, collected_date, collected_at, created_at, updated_at) \
-    SELECT $1, sum(size_mb), count(*), (SELECT n FROM gaps) > 0, \
-        (SELECT n FROM gaps), $2, $3, $4, $4 FROM today WHERE true \
-    HAVING count(*) > 0 \
-    ON CONFLICT (instance_id, collected_date) WHERE is_deleted = FALSE DO UPDATE SET \
-        total_size_mb = excluded.total_size_mb, \
-        database_count = excluded.database_count, \
-        partial = excluded.partial, \
-        unmeasured_count = excluded.unmeasured_count, \
-        collected_at = excluded.collected_at, updated_at = $4 \
-    RETURNING total_size_mb, database_count, partial, unmeasured_count, collected_date";
-
-/// Upsert the measured rows of a day, un-deleting a row measured again
-/// and clearing the gap each one fills.
-async fn upsert_measured(
-    tx: &mut Tx,
+/// Upsert the measured rows of a day, un-deleting a row measured again;
+/// then clear the gap each one fills. `None` without rows.
+fn measured_writes(
+    dialect: Dialect,
     instance: InstanceId,
     date: NaiveDate,
     rows: &[StatRow],
-) -> Result<u64> {
+) -> Option<[Statement; 2]> {
     if rows.is_empty() {
-        return Ok(0);
+        return None;
     }
-    let bulk = tx.dialect().rows(3, &stat_columns());
+    let bulk = dialect.rows(3, &stat_columns());
     let upsert = format!(
         "INSERT INTO database_size_stats (instance_id, database_name, size_mb, data_size_mb, \
              log_size_mb, method, collected_date, collected_at, created_at, updated_at) \
@@ -309,31 +298,33 @@ async fn upsert_measured(
              collected_at = excluded.collected_at, is_deleted = FALSE, deleted_at = NULL, \
              updated_at = $4"
     );
-    let now = Utc::now();
-    let written = tx
-        .execute(&upsert, args![instance, date, stat_rows(rows), now])
-        .await?;
     let filled = format!(
         "UPDATE unmeasured_databases SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
          WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted \
            AND database_name IN (SELECT t.database_name FROM {bulk})"
     );
-    tx.execute(&filled, args![instance, date, stat_rows(rows), now])
-        .await?;
-    Ok(written)
+    let args = args![instance, date, stat_rows(rows), Utc::now()];
+    Some([
+        Statement {
+            sql: upsert,
+            args: args.clone(),
+        },
+        Statement { sql: filled, args },
+    ])
 }
 
 /// Upsert the gaps of a day, except where the day already has a size.
-async fn upsert_unmeasured(
-    tx: &mut Tx,
+/// `None` without rows.
+fn unmeasured_write(
+    dialect: Dialect,
     instance: InstanceId,
     date: NaiveDate,
     rows: &[UnmeasuredRow],
-) -> Result<()> {
+) -> Option<Statement> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
-    let bulk = tx.dialect().rows(3, &unmeasured_columns());
+    let bulk = dialect.rows(3, &unmeasured_columns());
     let sql = format!(
         "INSERT INTO unmeasured_databases (instance_id, database_name, collected_date, reason, \
              detail, collected_at, created_at, updated_at) \
@@ -347,12 +338,8 @@ async fn upsert_unmeasured(
              collected_at = excluded.collected_at, is_deleted = FALSE, deleted_at = NULL, \
              updated_at = $4"
     );
-    tx.execute(
-        &sql,
-        args![instance, date, unmeasured_rows(rows), Utc::now()],
-    )
-    .await?;
-    Ok(())
+    let args = args![instance, date, unmeasured_rows(rows), Utc::now()];
+    Some(Statement { sql, args })
 }
 
 pub(super) fn stat_from_row(row: &Row) -> Result<StoredStat> {
@@ -370,20 +357,6 @@ fn unmeasured_from_row(row: &Row) -> Result<StoredUnmeasured> {
         database_name: row.get("database_name")?,
         reason: row.get("reason")?,
         detail: row.get("detail")?,
-        collected_date: row.get("collected_date")?,
-    })
-}
-
-pub(super) fn total_from_row(row: &Row) -> Result<InstanceTotal> {
-    let count = row.int("database_count")?;
-    let gaps = row.int("unmeasured_count")?;
-    let out_of_range = |what: &str, n: i64| Error::Conflict(format!("{what} {n} out of range"));
-    Ok(InstanceTotal {
-        total_size_mb: row.int("total_size_mb")?,
-        database_count: i32::try_from(count).map_err(|_| out_of_range("database count", count))?,
-        partial: row.get("partial")?,
-        unmeasured_count: i32::try_from(gaps)
-            .map_err(|_| out_of_range("unmeasured count", gaps))?,
         collected_date: row.get("collected_date")?,
     })
 }
