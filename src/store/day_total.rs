@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::db::{args, Row, Statement, Tx};
+use super::db::{args, Row, Tx};
 use super::dialect::Dialect;
+use super::statement::Statement;
 use super::stats::{stat_columns, stat_rows, unmeasured_columns, unmeasured_rows};
 use super::{Error, InstanceTotal, Result, StatRow, UnmeasuredRow};
 use crate::domain::InstanceId;

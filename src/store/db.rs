@@ -82,15 +82,6 @@ macro_rules! args {
 }
 pub(crate) use args;
 
-/// A statement and its binds as a value, built before it runs: how a write
-/// is both run on its own ([`Tx::run`]) and joined with others into one
-/// statement on PostgreSQL (`one_trip.rs`).
-#[derive(Debug, Clone)]
-pub(crate) struct Statement {
-    pub sql: String,
-    pub args: Vec<Arg>,
-}
-
 /// A pool of either database.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -235,11 +226,6 @@ impl Tx {
             Tx::Sqlite(tx) => tx.commit().await?,
         }
         Ok(())
-    }
-
-    /// Run a [`Statement`]; returns the rows it changed.
-    pub(crate) async fn run(&mut self, statement: Statement) -> Result<u64> {
-        self.execute(&statement.sql, statement.args).await
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64> {

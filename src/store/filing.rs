@@ -22,12 +22,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::db::Tx;
+use super::dialect::Dialect;
+use super::statement::Statement;
 use super::{
-    aggregates, day_total, inventory, stats, table_sizes, Result, StatRow, TableSnapshot,
+    aggregates, day_total, inventory, leases, stats, table_sizes, Result, StatRow, TableSnapshot,
     UnmeasuredRow,
 };
 use crate::aggregate::PeriodSet;
-use crate::domain::InstanceId;
+use crate::domain::{InstanceId, JobId};
 use crate::inventory::InventoryPlan;
 
 /// The writes a job staged, all for one instance and one day.
@@ -74,16 +76,41 @@ impl Filing {
 }
 
 /// Write `filing` for `instance` inside the caller's write transaction,
-/// all but the instance total ([`refresh_total`]).
-pub(super) async fn write(tx: &mut Tx, instance: InstanceId, filing: &Filing) -> Result<()> {
+/// all but the instance total ([`refresh_total`]), and release `job`'s
+/// lease if it holds it.
+pub(super) async fn write(
+    tx: &mut Tx,
+    instance: InstanceId,
+    filing: &Filing,
+    job: Option<JobId>,
+) -> Result<()> {
     let (today, now) = (filing.today, filing.now);
-    if let Some(plan) = &filing.inventory {
-        inventory::apply(tx, instance, plan, today, now).await?;
-    }
+    tx.run_all(writes(tx.dialect(), instance, filing, job))
+        .await?;
     table_sizes::save(tx, instance, (today, now), &filing.tables).await?;
     aggregates::save(tx, instance, now, &filing.aggregates).await?;
-    stats::save_day(tx, instance, today, &filing.measured, &filing.unmeasured).await?;
     Ok(())
+}
+
+/// The statements of [`write`] but the table sizes and the aggregates, in
+/// order: the inventory diff, the day's sizes and gaps, the lease release.
+pub(super) fn writes(
+    dialect: Dialect,
+    instance: InstanceId,
+    filing: &Filing,
+    job: Option<JobId>,
+) -> Vec<Statement> {
+    let (today, now) = (filing.today, filing.now);
+    let (measured, unmeasured) = (&filing.measured[..], &filing.unmeasured[..]);
+    let mut writes = match &filing.inventory {
+        Some(plan) => inventory::writes(dialect, instance, plan, (today, now)),
+        None => Vec::new(),
+    };
+    writes.extend(stats::day_writes(
+        dialect, instance, today, measured, unmeasured,
+    ));
+    writes.extend(job.map(|job| leases::release_statement(instance, job)));
+    writes
 }
 
 /// Recompute the instance's total of the day from its rows, once

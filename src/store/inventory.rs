@@ -18,8 +18,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::db::{args, Db, Row, Statement, Tx};
+use super::db::{args, Db, Row, Tx};
 use super::dialect::{Column, Dialect, Kind};
+use super::statement::Statement;
 use super::Result;
 use crate::domain::InstanceId;
 use crate::inventory::{InventoryPlan, InventoryRecord};

@@ -15,7 +15,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{args, Db, Statement, Tx};
+use super::db::{args, Db, Tx};
+use super::statement::Statement;
 use super::{Error, Result};
 use crate::domain::{InstanceId, JobId};
 
@@ -51,18 +52,13 @@ impl Leases<'_> {
 
 const RELEASE: &str = "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2";
 
-/// The statement of [`release`].
+/// The statement of [`Leases::release`], for a write transaction of the
+/// caller's.
 pub(super) fn release_statement(instance: InstanceId, job: JobId) -> Statement {
     Statement {
         sql: RELEASE.to_string(),
         args: args![instance, job],
     }
-}
-
-/// [`Leases::release`] inside a write transaction of the caller's.
-pub(super) async fn release(tx: &mut Tx, instance: InstanceId, job: JobId) -> Result<()> {
-    tx.execute(RELEASE, args![instance, job]).await?;
-    Ok(())
 }
 
 /// Whether fewer than `limit` unexpired leases of other instances hold

@@ -46,6 +46,7 @@ mod role_leases;
 mod runs;
 mod schedules;
 mod schema;
+mod statement;
 mod stats;
 mod sync_runs;
 mod syncs;

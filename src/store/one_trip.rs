@@ -6,7 +6,7 @@
 //! that server shares the machine with everything else.
 //!
 //! The writes are the same statements the transactions run, each one part
-//! of a `WITH` ([`joined`]). PostgreSQL runs every part of a `WITH` once,
+//! of a `WITH` (`statement::joined`). PostgreSQL runs every part of a `WITH` once,
 //! all against the snapshot the statement started with: no part sees
 //! another's rows. So only writes that touch rows of their own are joined,
 //! and what must read them is written for it:
@@ -28,14 +28,14 @@
 //! the total).
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
-use super::db::{args, Db, Statement};
+use super::db::{args, Db};
 use super::dialect::Dialect;
-use super::filing::Filing;
-use super::inventory::{self, record_from_row, RECORDS};
+use super::filing::{self, Filing};
+use super::inventory::{record_from_row, RECORDS};
 use super::runs::{started_statement, StartingJob};
-use super::{day_total, leases, stats, Result};
+use super::statement::{joined, Statement};
+use super::{day_total, leases, Result};
 use crate::domain::{InstanceId, JobId};
 use crate::inventory::InventoryRecord;
 
@@ -106,14 +106,8 @@ pub(super) fn end(instance: InstanceId, job: Option<JobId>, filing: &Filing) -> 
         return None;
     }
     let (today, now) = (filing.today, filing.now);
-    let pg = Dialect::Postgres;
     let (measured, unmeasured) = (&filing.measured[..], &filing.unmeasured[..]);
-    let mut parts = Vec::new();
-    if let Some(plan) = &filing.inventory {
-        parts.extend(inventory::writes(pg, instance, plan, (today, now)));
-    }
-    parts.extend(stats::day_writes(pg, instance, today, measured, unmeasured));
-    parts.extend(job.map(|job| leases::release_statement(instance, job)));
+    let parts = filing::writes(Dialect::Postgres, instance, filing, job);
     let main = if measured.is_empty() {
         Statement {
             sql: "SELECT 1 AS filed".to_string(),
@@ -149,89 +143,4 @@ fn apart(filing: &Filing) -> bool {
         .is_none_or(|plan| plan.deactivated.is_empty());
     let no_tables = filing.tables.iter().all(|t| t.rows.is_empty());
     gaps_apart && none_gone && no_tables && filing.aggregates.is_empty()
-}
-
-/// `main` with each of `parts` before it in its `WITH`, under its name;
-/// every statement's placeholders renumbered after the ones before it, so
-/// each keeps its own binds. Statements hold `$` only in placeholders.
-fn joined(parts: Vec<(String, Statement)>, main: Statement) -> Statement {
-    let mut sql = String::from("WITH ");
-    let mut args = Vec::new();
-    for (name, part) in parts {
-        let _ = write!(sql, "{name} AS ({}), ", shifted(&part.sql, args.len()));
-        args.extend(part.args);
-    }
-    let main_sql = shifted(&main.sql, args.len());
-    args.extend(main.args);
-    match main_sql.strip_prefix("WITH ") {
-        Some(own_parts) => sql.push_str(own_parts),
-        None => {
-            sql.truncate(sql.len() - 2);
-            sql.push(' ');
-            sql.push_str(&main_sql);
-        }
-    }
-    Statement { sql, args }
-}
-
-/// `sql` with each placeholder `$N` made `$(N + by)`.
-fn shifted(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => {
-                let _ = write!(out, "{}", n + by);
-                rest = &rest[digits..];
-            }
-            Err(_) => continue,
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_shift_and_nothing_else_does() {
-        assert_eq!(shifted("a = $1 AND b = $12", 3), "a = $4 AND b = $15");
-        assert_eq!(shifted("x $ y $1", 10), "x $ y $11");
-        assert_eq!(shifted("no placeholders", 2), "no placeholders");
-    }
-
-    #[test]
-    fn parts_go_before_main_each_with_its_own_binds() {
-        let part = |sql: &str, n: i64| Statement {
-            sql: sql.to_string(),
-            args: args![n, n + 1],
-        };
-        let one = joined(
-            vec![
-                ("a".into(), part("DELETE FROM t WHERE x = $1 AND y = $2", 1)),
-                ("b".into(), part("UPDATE u SET x = $2 WHERE y = $1", 3)),
-            ],
-            part("SELECT $1 + $2", 5),
-        );
-        assert_eq!(
-            one.sql,
-            "WITH a AS (DELETE FROM t WHERE x = $1 AND y = $2), \
-             b AS (UPDATE u SET x = $4 WHERE y = $3) SELECT $5 + $6"
-        );
-        assert_eq!(one.args.len(), 6);
-
-        let own = joined(
-            vec![("a".into(), part("DELETE FROM t WHERE x = $1", 1))],
-            part("WITH c AS (SELECT $2) SELECT $1", 3),
-        );
-        assert_eq!(
-            own.sql,
-            "WITH a AS (DELETE FROM t WHERE x = $1), c AS (SELECT $4) SELECT $3"
-        );
-    }
 }

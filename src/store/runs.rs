@@ -23,7 +23,7 @@
 use chrono::{DateTime, Utc};
 
 use super::cancel::is_cancelled;
-use super::db::{args, Db, Statement, Tx};
+use super::db::{args, Db, Tx};
 use super::dialect::Dialect;
 use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
@@ -31,6 +31,7 @@ use super::inventory;
 use super::leases;
 use super::one_trip::{self, Began};
 use super::results::{ensure_batch, lock, save, stored, NewBatch};
+use super::statement::Statement;
 use super::{Result, Tally};
 use crate::domain::{BatchId, InstanceId, JobId};
 use crate::inventory::InventoryRecord;
@@ -237,10 +238,7 @@ impl Runs<'_> {
         total: Total,
     ) -> Result<Filed> {
         let mut tx = self.db.write().await?;
-        filing::write(&mut tx, instance, filing).await?;
-        if let Some(job) = job {
-            leases::release(&mut tx, instance, job).await?;
-        }
+        filing::write(&mut tx, instance, filing, job).await?;
         if total == Total::Refresh {
             if let Err(e) = filing::refresh_total(&mut tx, instance, filing).await {
                 // Dropped uncommitted: nothing of this attempt is kept.

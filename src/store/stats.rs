@@ -21,8 +21,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::day_total::{refresh_total, total_from_row};
-use super::db::{args, Db, Row, Statement, Tx};
+use super::db::{args, Db, Row, Tx};
 use super::dialect::{json_time, Column, Dialect, Kind};
+use super::statement::Statement;
 use super::Result;
 use crate::domain::InstanceId;
 
