@@ -95,12 +95,12 @@ pub(super) async fn take(
     host_key: Option<&str>,
 ) -> Result<bool> {
     let Statement { sql, args } = take_statement(instance, job, lease, host_key);
-    let taken = tx.fetch_optional(&sql, args).await;
+    let taken = tx.fetch_optional(&(sql + " RETURNING job_id"), args).await;
     not_found_if_unregistered(taken.map(|row| row.is_some()), instance)
 }
 
-/// The statement of [`take`]: one row, the job's id, when `job` holds the
-/// lease.
+/// The statement of [`take`], without its `RETURNING job_id`: after it,
+/// `job` holds the lease if the lease row names it.
 pub(super) fn take_statement(
     instance: InstanceId,
     job: JobId,
@@ -114,8 +114,7 @@ pub(super) fn take_statement(
              expires_at = excluded.expires_at, host_key = excluded.host_key, \
              acquired_at = CASE WHEN l.job_id = excluded.job_id THEN l.acquired_at \
                                 ELSE excluded.acquired_at END \
-         WHERE l.expires_at < $4 OR l.job_id = excluded.job_id \
-         RETURNING job_id";
+         WHERE l.expires_at < $4 OR l.job_id = excluded.job_id";
     Statement {
         sql: sql.to_string(),
         args: args![instance, job, until, now, host_key],

@@ -2,14 +2,14 @@
 //! round trip to the store and one commit apiece, where a transaction of
 //! the same writes costs a round trip per statement plus its `BEGIN` and
 //! `COMMIT` (five at the start, seven at the end of a capacity job).
-//! Round trips are most of what a job costs the store's server in CPU, and
-//! that server shares the machine with everything else.
+//! Round trips are most of what a job costs the store's server in CPU
+//! beyond the writes themselves, and that server shares its machine.
 //!
 //! The writes are the same statements the transactions run, each one part
-//! of a `WITH` (`statement::joined`). PostgreSQL runs every part of a `WITH` once,
-//! all against the snapshot the statement started with: no part sees
-//! another's rows. So only writes that touch rows of their own are joined,
-//! and what must read them is written for it:
+//! of a `WITH` (`statement::joined`). PostgreSQL runs every part of a
+//! `WITH` once, all against the snapshot the statement started with: no
+//! part sees another's rows. So only writes that touch rows of their own
+//! are joined, and what must read them is written for it:
 //! - the start takes the lease, then marks the job started only if the
 //!   lease was taken (reading the lease part's `RETURNING`), and reads the
 //!   inventory, which neither part changes;
@@ -20,12 +20,17 @@
 //!   stop counting; a database both measured and a gap; table sizes and
 //!   aggregates, which replace rows) is written by the transaction.
 //!
-//! Everything else keeps the transaction: SQLite (no round trips to save),
-//! a start under a cap of jobs per host (it locks the host's key first), a
-//! kind without an instance lease, a job that has no pending row (it was
-//! enqueued alone, or ended), and an end the server refused (the
-//! transaction then finds which part it was, and keeps the rest if it was
-//! the total).
+//! On SQLite the start is one script in a write transaction (its
+//! statements run in order, so the start checks the lease row itself):
+//! one call to the thread sqlx runs the connection on instead of three.
+//! A filing's writes go there as one script too (`filing::write`).
+//!
+//! Everything else keeps the transaction: a start under a cap of jobs per
+//! host (it locks the host's key first), a kind without an instance lease,
+//! a job that has no pending row (it was enqueued alone, or ended: the
+//! lease is taken, then the transaction decides), and an end the server
+//! refused (the transaction then finds which part it was, and keeps the
+//! rest if it was the total).
 
 use std::collections::HashSet;
 
@@ -34,7 +39,7 @@ use super::dialect::Dialect;
 use super::filing::{self, Filing};
 use super::inventory::{record_from_row, RECORDS};
 use super::runs::{started_statement, StartingJob};
-use super::statement::{joined, Statement};
+use super::statement::{joined, script, Statement};
 use super::{day_total, leases, Result};
 use crate::domain::{InstanceId, JobId};
 use crate::inventory::InventoryRecord;
@@ -51,35 +56,26 @@ pub(super) enum Began {
     Leased,
 }
 
-/// Take the lease of `job`'s instance and mark its pending row started, in
-/// one statement committed without waiting for its flush (as
+/// Take the lease of `job`'s instance and mark its pending row started, at
+/// once, committed without waiting for its flush (as
 /// `Db::write_unflushed`); read the instance's inventory with it when
 /// `read_inventory`. For a job with no host cap that takes an instance
-/// lease, on PostgreSQL.
+/// lease. One statement on PostgreSQL; on SQLite one script in a write
+/// transaction.
 pub(super) async fn start(db: &Db, job: &StartingJob<'_>, read_inventory: bool) -> Result<Began> {
-    let lease = (job.lease_until, job.started_at);
-    let take = leases::take_statement(job.instance_id, job.job_id, lease, None);
-    let mut started = started_statement(job);
-    started.sql += " AND EXISTS (SELECT 1 FROM lease) RETURNING job_id";
-    let main = Statement {
-        sql: format!(
-            "SELECT EXISTS (SELECT 1 FROM lease) AS leased, \
-                 EXISTS (SELECT 1 FROM started) AS started, \
-                 set_config('synchronous_commit', 'off', true) AS unflushed, \
-                 d.database_name, d.is_active, d.first_seen_date, d.last_seen_date, \
-                 d.deleted_at \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN ({RECORDS}) AS d ON $2 AND EXISTS (SELECT 1 FROM started) \
-             ORDER BY d.database_name"
-        ),
-        args: args![job.instance_id, read_inventory],
+    let rows = match db.dialect() {
+        Dialect::Postgres => {
+            let one = start_statement(job, read_inventory);
+            db.fetch_all(&one.sql, one.args).await
+        }
+        Dialect::Sqlite => {
+            let mut tx = db.write_unflushed().await?;
+            let one = start_script(job, read_inventory);
+            let rows = tx.fetch_all(&one.sql, one.args).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
     };
-    let parts = vec![
-        ("lease".to_string(), take),
-        ("started".to_string(), started),
-    ];
-    let one = joined(parts, main);
-    let rows = db.fetch_all(&one.sql, one.args).await;
     let rows = leases::not_found_if_unregistered(rows, job.instance_id)?;
     let Some(first) = rows.first() else {
         return Ok(Began::Busy);
@@ -97,6 +93,70 @@ pub(super) async fn start(db: &Db, job: &StartingJob<'_>, read_inventory: bool) 
             Ok(Began::Started(records))
         }
     }
+}
+
+/// What both starts return: whether the lease is held (`leased`) and the
+/// start recorded (`started`), with the inventory's records, if read, one
+/// per row (none: one row of NULLs). `{held}` and `{started}` are how each
+/// database tells.
+const START_ROWS: &str = "SELECT {held} AS leased, {started} AS started, \
+        d.database_name, d.is_active, d.first_seen_date, d.last_seen_date, d.deleted_at \
+    FROM (SELECT 1) AS one LEFT JOIN ({records}) AS d ON $2 AND {started} \
+    ORDER BY d.database_name";
+
+fn start_rows(held: &str, started: &str) -> String {
+    START_ROWS
+        .replace("{held}", held)
+        .replace("{started}", started)
+        .replace("{records}", RECORDS)
+}
+
+/// The start on PostgreSQL: the lease, then the start only if the lease
+/// part returned the job; both parts of one `WITH`, so the statement reads
+/// their `RETURNING`. It commits unflushed by setting
+/// `synchronous_commit` for its own transaction.
+fn start_statement(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
+    let lease = (job.lease_until, job.started_at);
+    let mut take = leases::take_statement(job.instance_id, job.job_id, lease, None);
+    take.sql += " RETURNING job_id";
+    let mut started = started_statement(job);
+    started.sql += " AND EXISTS (SELECT 1 FROM lease) RETURNING job_id";
+    let rows = start_rows(
+        "EXISTS (SELECT 1 FROM lease)",
+        "EXISTS (SELECT 1 FROM started)",
+    );
+    let main = Statement {
+        sql: rows.replacen(
+            "SELECT ",
+            "SELECT set_config('synchronous_commit', 'off', true) AS unflushed, ",
+            1,
+        ),
+        args: args![job.instance_id, read_inventory],
+    };
+    let parts = vec![
+        ("lease".to_string(), take),
+        ("started".to_string(), started),
+    ];
+    joined(parts, main)
+}
+
+/// The start on SQLite, whose statements run in order and see each
+/// other's rows: the lease, the start if the lease row is the job's, then
+/// what the start changed (`changes()`, the rows of the last write).
+fn start_script(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
+    let lease = (job.lease_until, job.started_at);
+    let take = leases::take_statement(job.instance_id, job.job_id, lease, None);
+    let mut started = started_statement(job);
+    started.sql += " AND EXISTS (SELECT 1 FROM instance_leases l \
+         WHERE l.instance_id = $7 AND l.job_id = $1)";
+    started.args.push(job.instance_id.into());
+    let held =
+        "EXISTS (SELECT 1 FROM instance_leases l WHERE l.instance_id = $1 AND l.job_id = $3)";
+    let rows = Statement {
+        sql: start_rows(held, "changes() > 0"),
+        args: args![job.instance_id, read_inventory, job.job_id],
+    };
+    script(vec![take, started, rows])
 }
 
 /// `filing` written for `instance` and `job`'s lease released, as one

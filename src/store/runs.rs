@@ -109,16 +109,14 @@ impl Runs<'_> {
         self.begin(job, true).await
     }
 
-    /// The start in one statement where it can be (`one_trip.rs`), else in
-    /// one transaction.
+    /// The start in one call where it can be (`one_trip.rs`), else in one
+    /// transaction.
     async fn begin(
         &self,
         job: &StartingJob<'_>,
         read: bool,
     ) -> Result<(Start, Vec<InventoryRecord>)> {
-        let one_statement =
-            self.db.dialect() == Dialect::Postgres && job.host.is_none() && job.instance_lease;
-        if !one_statement {
+        if job.host.is_some() || !job.instance_lease {
             return self.begin_in_transaction(job, read).await;
         }
         match one_trip::start(self.db, job, read).await? {
