@@ -231,6 +231,8 @@ fresh_contract!(schema, check_schema);
 fresh_contract!(migration, check_migration);
 // A filing whose instance total fails keeps the rest of what it filed.
 fresh_contract!(filing_without_total, check_filing_without_total);
+// A start that takes the lease as another job's end commits reads that end.
+fresh_contract!(start_after_an_end, check_start_after_an_end);
 
 /// Who follows a batch hears it move: word on PostgreSQL, polls on SQLite.
 mod batch_word {
@@ -2402,6 +2404,23 @@ async fn check_filing(store: Store) {
     let total = store.stats().instance_total(one.id, day(1)).await.unwrap();
     let total = total.unwrap();
     assert_eq!((total.total_size_mb, total.partial), (35, false));
+
+    // A listing that changed nothing, and no sizes: nothing to write, no error.
+    let unchanged = Filing {
+        inventory: Some(InventoryPlan::default()),
+        ..Filing::new(day(1), at(1, 55))
+    };
+    store.runs().file(one.id, &unchanged).await.unwrap();
+    assert_eq!(store.inventory().records(one.id).await.unwrap(), records);
+
+    // A job on an instance nobody registered is told so.
+    let ghost = Instance {
+        id: InstanceId(one.id.0 + 1_000_000),
+        ..one.clone()
+    };
+    let lost = starting(JobId::new(), batch, &ghost, at(1, 56), at(1, 86), &summary);
+    let missing = store.runs().start(&lost).await;
+    assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
     assert!(store
         .stats()
         .unmeasured(one.id, day(1))
@@ -2481,6 +2500,93 @@ async fn day_figures(store: &Store, one: &Instance) -> (i64, i32, i32) {
     );
     assert_eq!(figures, agreed, "the total agrees with the day's rows");
     (figures.0, figures.1, figures.2)
+}
+
+/// A job that takes the lease just as the job before it ends reads the
+/// inventory that end wrote. On PostgreSQL its start is one statement whose
+/// snapshot predates the end it waited for, so it reads the inventory again;
+/// the end here is held open while the start waits, then committed.
+async fn check_start_after_an_end(settings: StoreSettings) {
+    let store = Store::connect(&settings).await.unwrap();
+    store.migrate().await.unwrap();
+    let (one, summary, batch) = (add(&store, "one").await, zero(), BatchId::new());
+    let new_jobs = jobs(&[one.id], at(1, 500));
+    let origin = Origin::by("ops");
+    let batches = store.batches();
+    batches
+        .create(batch, KIND, &origin, &new_jobs, &summary)
+        .await
+        .unwrap();
+    let before = starting(
+        JobId::new(),
+        BatchId::new(),
+        &one,
+        at(1, 0),
+        at(1, 30),
+        &summary,
+    );
+    assert_eq!(store.runs().start(&before).await.unwrap(), Start::Started);
+    let url = settings.url.as_ref().unwrap().expose_secret().to_string();
+    let (next, instance) = (new_jobs[0].job_id, one.clone());
+    let starter = store.clone();
+    let start = async move {
+        let summary = zero();
+        let next = starting(next, batch, &instance, at(1, 1), at(1, 31), &summary);
+        starter.runs().start_reading_inventory(&next).await.unwrap()
+    };
+    let (started, records) = if url.starts_with("sqlite:") {
+        let late = Filing {
+            inventory: Some(plan(&["late"], &[], &[], &[])),
+            ..Filing::new(day(1), at(1, 0))
+        };
+        store
+            .runs()
+            .end(one.id, before.job_id, &late)
+            .await
+            .unwrap();
+        start.await
+    } else {
+        let mut end = PgConnection::connect(&url).await.unwrap();
+        end.execute("BEGIN").await.unwrap();
+        let release = format!(
+            "DELETE FROM instance_leases WHERE instance_id = {}",
+            one.id.0
+        );
+        end.execute(release.as_str()).await.unwrap();
+        let create = format!(
+            "INSERT INTO instance_databases (instance_id, database_name, is_active, \
+                 first_seen_date, last_seen_date, created_at, updated_at) \
+             VALUES ({}, 'late', TRUE, '2026-03-01', '2026-03-01', now(), now())",
+            one.id.0
+        );
+        end.execute(create.as_str()).await.unwrap();
+        let start = tokio::spawn(start);
+        wait_for_a_lock_wait(&url).await;
+        end.execute("COMMIT").await.unwrap();
+        start.await.unwrap()
+    };
+    assert_eq!(started, Start::Started);
+    let names: Vec<&str> = records.iter().map(|r| r.database_name.as_str()).collect();
+    assert_eq!(names, ["late"], "the end the start waited for is read");
+}
+
+/// Until a session of the store's database waits for a lock (10 s at most).
+async fn wait_for_a_lock_wait(url: &str) {
+    let mut watch = PgConnection::connect(url).await.unwrap();
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the start never waited for the lease row");
 }
 
 async fn check_schema(settings: StoreSettings) {

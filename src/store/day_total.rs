@@ -9,9 +9,45 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::db::{args, Row, Tx};
 use super::dialect::Dialect;
 use super::statement::Statement;
-use super::stats::{stat_columns, stat_rows, unmeasured_columns, unmeasured_rows};
+use super::stats::{stat_columns, stat_rows, unmeasured_columns, unmeasured_rows, Stats};
 use super::{Error, InstanceTotal, Result, StatRow, UnmeasuredRow};
 use crate::domain::InstanceId;
+
+/// An instance's totals, read and recomputed ([`super::Store::stats`]).
+impl Stats<'_> {
+    /// Recompute the instance total of `date` from that day's rows that
+    /// count (not `is_deleted`), and whether the day is partial. `None` when
+    /// there is no measured row for that day.
+    pub async fn refresh_instance_total(
+        &self,
+        instance: InstanceId,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<InstanceTotal>> {
+        let mut tx = self.db.write().await?;
+        let total = refresh_total(&mut tx, instance, date, now).await?;
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    /// The instance's total of `date`, if it has one.
+    pub async fn instance_total(
+        &self,
+        instance: InstanceId,
+        date: NaiveDate,
+    ) -> Result<Option<InstanceTotal>> {
+        let row = self
+            .db
+            .fetch_optional(
+                "SELECT total_size_mb, database_count, partial, unmeasured_count, collected_date \
+                 FROM instance_size_stats \
+                 WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted",
+                args![instance, date],
+            )
+            .await?;
+        row.as_ref().map(total_from_row).transpose()
+    }
+}
 
 /// [`Stats::refresh_instance_total`] inside a write transaction of the
 /// caller's.
@@ -59,7 +95,10 @@ const STORED_DAY: &str = "today AS ( \
 /// see their rows: the stored rows of the day that those writes leave
 /// counting, with the measured rows (`$5`) and the gaps (`$6`) they add.
 /// A measured database replaces its size and clears its gap; a new gap
-/// counts unless the day has a size for it. PostgreSQL only.
+/// counts unless the day has a size for it. PostgreSQL only. The two agree
+/// on every day whose sizes and gaps name different databases, as the
+/// store keeps them; a day with both for one database (only a race of two
+/// runs could leave one) may count its gap differently.
 pub(super) fn total_after(
     instance: InstanceId,
     date: NaiveDate,

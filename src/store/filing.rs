@@ -2,9 +2,11 @@
 //!
 //! A job does not write as it goes: it stages its writes in a [`Filing`],
 //! and the worker writes the filing and releases the instance's lease in one
-//! transaction ([`super::Runs::end`]). One commit per job instead of one per
-//! concept: each commit flushes the write-ahead log, and at thousands of
-//! jobs those flushes are most of what the fleet costs the store.
+//! commit ([`super::Runs::end`]): one statement on PostgreSQL where the
+//! filing's parts allow it (`one_trip.rs`), else one transaction. One
+//! commit per job instead of one per concept: each commit flushes the
+//! write-ahead log, and at thousands of jobs those flushes are most of what
+//! the fleet costs the store.
 //!
 //! Order and failure rules, the same as when each part had its own
 //! transaction:

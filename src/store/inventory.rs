@@ -100,19 +100,7 @@ pub(super) fn writes(
     let rows = dialect.rows(2, &NAMES);
     let mut writes = Vec::new();
     if !plan.created.is_empty() {
-        // A concurrent run may have inserted the same name: fold it in.
-        // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
-        let sql = format!(
-            "INSERT INTO instance_databases (instance_id, database_name, is_active, \
-                 first_seen_date, last_seen_date, created_at, updated_at) \
-             SELECT $1, t.name, TRUE, $3, $3, $4, $4 FROM {rows} WHERE true \
-             ON CONFLICT (instance_id, database_name) DO UPDATE SET is_active = TRUE, \
-                 deleted_at = NULL, updated_at = $4, last_seen_date = CASE \
-                     WHEN instance_databases.last_seen_date > excluded.last_seen_date \
-                     THEN instance_databases.last_seen_date ELSE excluded.last_seen_date END"
-        );
-        let args = args![instance, names(&plan.created), today, now];
-        writes.push(Statement { sql, args });
+        writes.push(create(&rows, instance, &plan.created, (today, now)));
     }
     if !(plan.refreshed.is_empty() && plan.reactivated.is_empty()) {
         let sql = format!(
@@ -136,6 +124,28 @@ pub(super) fn writes(
         ));
     }
     writes
+}
+
+/// Insert `created`. A concurrent run may have inserted the same name: it
+/// is folded in. `WHERE true` keeps SQLite from reading ON CONFLICT as a
+/// join clause.
+fn create(
+    rows: &str,
+    instance: InstanceId,
+    created: &[String],
+    (today, now): (NaiveDate, DateTime<Utc>),
+) -> Statement {
+    let sql = format!(
+        "INSERT INTO instance_databases (instance_id, database_name, is_active, \
+             first_seen_date, last_seen_date, created_at, updated_at) \
+         SELECT $1, t.name, TRUE, $3, $3, $4, $4 FROM {rows} WHERE true \
+         ON CONFLICT (instance_id, database_name) DO UPDATE SET is_active = TRUE, \
+             deleted_at = NULL, updated_at = $4, last_seen_date = CASE \
+                 WHEN instance_databases.last_seen_date > excluded.last_seen_date \
+                 THEN instance_databases.last_seen_date ELSE excluded.last_seen_date END"
+    );
+    let args = args![instance, names(created), today, now];
+    Statement { sql, args }
 }
 
 /// Mark `gone` inactive, and its figures of `today` no longer counting.

@@ -52,8 +52,8 @@ impl Leases<'_> {
 
 const RELEASE: &str = "DELETE FROM instance_leases WHERE instance_id = $1 AND job_id = $2";
 
-/// The statement of [`Leases::release`], for a write transaction of the
-/// caller's.
+/// The statement of [`Leases::release`], for a write of the caller's (a
+/// transaction, or a part of a job's end as one statement).
 pub(super) fn release_statement(instance: InstanceId, job: JobId) -> Statement {
     Statement {
         sql: RELEASE.to_string(),

@@ -34,11 +34,12 @@
 
 use std::collections::HashSet;
 
-use super::db::{args, Db};
+use chrono::{DateTime, Utc};
+
+use super::db::{args, Db, Row};
 use super::dialect::Dialect;
 use super::filing::{self, Filing};
 use super::inventory::{record_from_row, RECORDS};
-use super::runs::{started_statement, StartingJob};
 use super::statement::{joined, script, Statement};
 use super::{day_total, leases, Result};
 use crate::domain::{InstanceId, JobId};
@@ -56,33 +57,45 @@ pub(super) enum Began {
     Leased,
 }
 
-/// Take the lease of `job`'s instance and mark its pending row started, at
-/// once, committed without waiting for its flush (as
+/// A job's start as this module takes it (`runs.rs` builds it).
+pub(super) struct Starting {
+    pub instance: InstanceId,
+    pub job: JobId,
+    /// Until when the lease runs, and now.
+    pub lease: (DateTime<Utc>, DateTime<Utc>),
+    /// The statement that marks the job's pending row started; it ends
+    /// with its `WHERE`.
+    pub mark: Statement,
+}
+
+/// Take the lease of `start`'s instance and mark its pending row started,
+/// at once, committed without waiting for its flush (as
 /// `Db::write_unflushed`); read the instance's inventory with it when
 /// `read_inventory`. For a job with no host cap that takes an instance
 /// lease. One statement on PostgreSQL; on SQLite one script in a write
 /// transaction.
-pub(super) async fn start(db: &Db, job: &StartingJob<'_>, read_inventory: bool) -> Result<Began> {
+pub(super) async fn start(db: &Db, start: Starting, read_inventory: bool) -> Result<Began> {
+    let instance = start.instance;
     let rows = match db.dialect() {
         Dialect::Postgres => {
-            let one = start_statement(job, read_inventory);
+            let one = start_statement(start, read_inventory);
             db.fetch_all(&one.sql, one.args).await
         }
-        Dialect::Sqlite => {
-            let mut tx = db.write_unflushed().await?;
-            let one = start_script(job, read_inventory);
-            let rows = tx.fetch_all(&one.sql, one.args).await?;
-            tx.commit().await?;
-            Ok(rows)
-        }
+        Dialect::Sqlite => start_in_script(db, start, read_inventory).await,
     };
-    let rows = leases::not_found_if_unregistered(rows, job.instance_id)?;
+    let rows = leases::not_found_if_unregistered(rows, instance)?;
     let Some(first) = rows.first() else {
         return Ok(Began::Busy);
     };
     match (first.get::<bool>("leased")?, first.get::<bool>("started")?) {
         (false, _) => Ok(Began::Busy),
         (true, false) => Ok(Began::Leased),
+        // The lease was another job's when the statement began, so its
+        // inventory is of then: read it again, past that job's end.
+        (true, true) if read_inventory && first.get::<bool>("contended")? => {
+            let records = super::Inventory { db }.records(instance).await?;
+            Ok(Began::Started(records))
+        }
         (true, true) => {
             let mut records = Vec::new();
             for row in &rows {
@@ -95,35 +108,47 @@ pub(super) async fn start(db: &Db, job: &StartingJob<'_>, read_inventory: bool) 
     }
 }
 
-/// What both starts return: whether the lease is held (`leased`) and the
-/// start recorded (`started`), with the inventory's records, if read, one
-/// per row (none: one row of NULLs). `{held}` and `{started}` are how each
-/// database tells.
+/// What both starts return: whether the lease is held (`leased`), the
+/// start recorded (`started`) and the lease was another job's when the
+/// statement began (`contended`), with the inventory's records, if read,
+/// one per row (none: one row of NULLs). `{held}`, `{started}` and
+/// `{contended}` are how each database tells.
 const START_ROWS: &str = "SELECT {held} AS leased, {started} AS started, \
+        {contended} AS contended, \
         d.database_name, d.is_active, d.first_seen_date, d.last_seen_date, d.deleted_at \
     FROM (SELECT 1) AS one LEFT JOIN ({records}) AS d ON $2 AND {started} \
     ORDER BY d.database_name";
 
-fn start_rows(held: &str, started: &str) -> String {
+fn start_rows(held: &str, started: &str, contended: &str) -> String {
     START_ROWS
         .replace("{held}", held)
         .replace("{started}", started)
+        .replace("{contended}", contended)
         .replace("{records}", RECORDS)
 }
 
 /// The start on PostgreSQL: the lease, then the start only if the lease
 /// part returned the job; both parts of one `WITH`, so the statement reads
 /// their `RETURNING`. It commits unflushed by setting
-/// `synchronous_commit` for its own transaction.
-fn start_statement(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
-    let lease = (job.lease_until, job.started_at);
-    let mut take = leases::take_statement(job.instance_id, job.job_id, lease, None);
+/// `synchronous_commit` for its own transaction. Its inventory is read
+/// from the snapshot the statement began with: if another job held the
+/// lease then, and released it while this statement waited for its row,
+/// that job's end is not in it (`contended`).
+fn start_statement(start: Starting, read_inventory: bool) -> Statement {
+    let Starting {
+        instance,
+        job,
+        lease,
+        mark: mut started,
+    } = start;
+    let mut take = leases::take_statement(instance, job, lease, None);
     take.sql += " RETURNING job_id";
-    let mut started = started_statement(job);
     started.sql += " AND EXISTS (SELECT 1 FROM lease) RETURNING job_id";
     let rows = start_rows(
         "EXISTS (SELECT 1 FROM lease)",
         "EXISTS (SELECT 1 FROM started)",
+        "EXISTS (SELECT 1 FROM instance_leases o \
+             WHERE o.instance_id = $1 AND o.job_id <> $3 AND o.expires_at >= $4)",
     );
     let main = Statement {
         sql: rows.replacen(
@@ -131,7 +156,7 @@ fn start_statement(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
             "SELECT set_config('synchronous_commit', 'off', true) AS unflushed, ",
             1,
         ),
-        args: args![job.instance_id, read_inventory],
+        args: args![instance, read_inventory, job, lease.1],
     };
     let parts = vec![
         ("lease".to_string(), take),
@@ -140,21 +165,40 @@ fn start_statement(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
     joined(parts, main)
 }
 
+/// [`start_script`] in its write transaction, committed.
+async fn start_in_script(db: &Db, start: Starting, read_inventory: bool) -> Result<Vec<Row>> {
+    let mut tx = db.write_unflushed().await?;
+    let one = start_script(start, read_inventory);
+    let rows = tx.fetch_all(&one.sql, one.args).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 /// The start on SQLite, whose statements run in order and see each
-/// other's rows: the lease, the start if the lease row is the job's, then
-/// what the start changed (`changes()`, the rows of the last write).
-fn start_script(job: &StartingJob<'_>, read_inventory: bool) -> Statement {
-    let lease = (job.lease_until, job.started_at);
-    let take = leases::take_statement(job.instance_id, job.job_id, lease, None);
-    let mut started = started_statement(job);
-    started.sql += " AND EXISTS (SELECT 1 FROM instance_leases l \
-         WHERE l.instance_id = $7 AND l.job_id = $1)";
-    started.args.push(job.instance_id.into());
-    let held =
-        "EXISTS (SELECT 1 FROM instance_leases l WHERE l.instance_id = $1 AND l.job_id = $3)";
+/// other's rows (and whose write transaction waits for any other): the
+/// lease, the start if the lease row is the job's, then what the start
+/// changed (`changes()`, the rows of the last write).
+fn start_script(start: Starting, read_inventory: bool) -> Statement {
+    let Starting {
+        instance,
+        job,
+        lease,
+        mark: mut started,
+    } = start;
+    let take = leases::take_statement(instance, job, lease, None);
+    let marked_args = started.args.len();
+    started.sql += &format!(
+        " AND EXISTS (SELECT 1 FROM instance_leases l \
+             WHERE l.instance_id = ${} AND l.job_id = ${})",
+        marked_args + 1,
+        marked_args + 2
+    );
+    started.args.extend(args![instance, job]);
+    let held = "EXISTS (SELECT 1 FROM instance_leases l \
+         WHERE l.instance_id = $1 AND l.job_id = $3)";
     let rows = Statement {
-        sql: start_rows(held, "changes() > 0"),
-        args: args![job.instance_id, read_inventory, job.job_id],
+        sql: start_rows(held, "changes() > 0", "FALSE"),
+        args: args![instance, read_inventory, job],
     };
     script(vec![take, started, rows])
 }

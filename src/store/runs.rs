@@ -1,6 +1,8 @@
 //! A job's run on a worker, as the store records it: the start (the
-//! instance's lease and the start record, one transaction) and the end
-//! (what the job filed and the lease released, one transaction).
+//! instance's lease and the start record, at once) and the end (what the
+//! job filed and the lease released, in one commit). On PostgreSQL each is
+//! one statement where it can be (`one_trip.rs`); otherwise, and on
+//! SQLite, a transaction.
 //!
 //! The start record is how the control plane knows a job is running, where,
 //! and until when: the sweeper fails a job nobody started only at its
@@ -29,7 +31,7 @@ use super::filing::{self, Filing};
 use super::fold::{fold, Counters, Slot, State};
 use super::inventory;
 use super::leases;
-use super::one_trip::{self, Began};
+use super::one_trip::{self, Began, Starting};
 use super::results::{ensure_batch, lock, save, stored, NewBatch};
 use super::statement::Statement;
 use super::{Result, Tally};
@@ -119,17 +121,23 @@ impl Runs<'_> {
         if job.host.is_some() || !job.instance_lease {
             return self.begin_in_transaction(job, read).await;
         }
-        match one_trip::start(self.db, job, read).await? {
+        match one_trip::start(self.db, one_trip_start(job), read).await? {
             Began::Started(records) => Ok((Start::Started, records)),
             Began::Busy => Ok((Start::Busy, Vec::new())),
             Began::Leased => {
-                let begun = self.begin_in_transaction(job, read).await?;
-                if begun.0 == Start::Cancelled {
-                    super::Leases { db: self.db }
-                        .release(job.instance_id, job.job_id)
-                        .await?;
+                let begun = self.begin_in_transaction(job, read).await;
+                if !matches!(begun, Ok((Start::Started, _))) {
+                    // Taken and committed for a job that does not run now:
+                    // give it back rather than hold the instance until it
+                    // expires. A failure to is the caller's only when the
+                    // start itself went through.
+                    let leases = super::Leases { db: self.db };
+                    let released = leases.release(job.instance_id, job.job_id).await;
+                    if begun.is_ok() {
+                        released?;
+                    }
                 }
-                Ok(begun)
+                begun
             }
         }
     }
@@ -152,7 +160,7 @@ impl Runs<'_> {
     }
 
     /// Write what the job filed and release the instance's lease (if `job`
-    /// still holds it), in one transaction; a job that filed nothing only
+    /// still holds it), in one commit; a job that filed nothing only
     /// releases the lease.
     pub async fn end(&self, instance: InstanceId, job: JobId, filing: &Filing) -> Result<()> {
         if filing.is_empty() {
@@ -170,8 +178,9 @@ impl Runs<'_> {
     }
 
     /// Write `filing`, releasing the lease `job` holds if any, in one
-    /// transaction; written again without the instance total when the
-    /// server refused the total alone (`filing.rs`). A lost connection is
+    /// statement or else one transaction; written again without the
+    /// instance total when the server refused the total alone
+    /// (`filing.rs`). A lost connection is
     /// an error like any other: the job runs again and files its total.
     async fn write_filing(
         &self,
@@ -222,7 +231,13 @@ impl Runs<'_> {
             Ok(_) => Ok(true),
             // A statement the server could not run as written fails here:
             // the transaction would hide it.
-            Err(e) if e.is_refused() && !e.is_malformed() => Ok(false),
+            Err(e) if e.is_refused() && !e.is_malformed() => {
+                tracing::debug!(
+                    instance = instance.0, error = %e,
+                    "filing refused as one statement; writing it in a transaction"
+                );
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -348,8 +363,18 @@ async fn update_started(tx: &mut Tx, job: &StartingJob<'_>) -> Result<u64> {
     tx.run(started_statement(job)).await
 }
 
+/// `job`'s start as `one_trip.rs` takes it.
+fn one_trip_start(job: &StartingJob<'_>) -> Starting {
+    Starting {
+        instance: job.instance_id,
+        job: job.job_id,
+        lease: (job.lease_until, job.started_at),
+        mark: started_statement(job),
+    }
+}
+
 /// The statement of [`update_started`]; it ends with its `WHERE`.
-pub(super) fn started_statement(job: &StartingJob<'_>) -> Statement {
+fn started_statement(job: &StartingJob<'_>) -> Statement {
     let sql = "UPDATE batch_jobs SET attempt = $2, worker = $3, started_at = $4, \
              lease_expires_at = $5, updated_at = $4 \
          WHERE job_id = $1 AND batch_id = $6 AND status = 'pending'";

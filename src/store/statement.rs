@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use super::db::{Arg, Tx};
+use super::dialect::Dialect;
 use super::Result;
 
 /// One statement and its binds, in `$1, $2, …` order.
@@ -27,15 +28,12 @@ impl Tx {
     /// Run `statements` in order: on SQLite as one call ([`script`]), on
     /// PostgreSQL one by one.
     pub(crate) async fn run_all(&mut self, statements: Vec<Statement>) -> Result<()> {
-        match self {
-            Tx::Sqlite(_) if statements.len() > 1 => {
-                self.run(script(statements)).await?;
-            }
-            _ => {
-                for statement in statements {
-                    self.run(statement).await?;
-                }
-            }
+        if self.dialect() == Dialect::Sqlite && statements.len() > 1 {
+            self.run(script(statements)).await?;
+            return Ok(());
+        }
+        for statement in statements {
+            self.run(statement).await?;
         }
         Ok(())
     }
@@ -58,8 +56,12 @@ pub(crate) fn script(statements: Vec<Statement>) -> Statement {
 
 /// `main` with each of `parts` before it in its `WITH`, under its name;
 /// every statement's placeholders renumbered after the ones before it, so
-/// each keeps its own binds. Statements hold `$` only in placeholders.
+/// each keeps its own binds. A `$` followed by a digit is a placeholder in
+/// every statement joined (none quotes one).
 pub(crate) fn joined(parts: Vec<(String, Statement)>, main: Statement) -> Statement {
+    if parts.is_empty() {
+        return main;
+    }
     let mut sql = String::from("WITH ");
     let mut args = Vec::new();
     for (name, part) in parts {
@@ -79,7 +81,8 @@ pub(crate) fn joined(parts: Vec<(String, Statement)>, main: Statement) -> Statem
     Statement { sql, args }
 }
 
-/// `sql` with each placeholder `$N` made `$(N + by)`.
+/// `sql` with each placeholder `$N` made `$(N + by)`; a `$` not followed by
+/// a digit (SQLite's `'$.name'` JSON paths) is left as it is.
 fn shifted(sql: &str, by: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
@@ -149,6 +152,9 @@ mod tests {
              b AS (UPDATE u SET x = $4 WHERE y = $3) SELECT $5 + $6"
         );
         assert_eq!(one.args.len(), 6);
+
+        let alone = joined(Vec::new(), part("SELECT $1", 7));
+        assert_eq!(alone.sql, "SELECT $1");
 
         let own = joined(
             vec![("a".into(), part("DELETE FROM t WHERE x = $1", 1))],

@@ -6,7 +6,8 @@
 //! Contract: writing a day again overwrites that day's rows (upserts keyed by
 //! the day), so a rerun or a redelivered job never duplicates history. The
 //! rows of one instance are written with one statement per table, passed as
-//! one JSON parameter, in one transaction.
+//! one JSON parameter, in one transaction (or, for a job's end on
+//! PostgreSQL, as parts of one statement: `one_trip.rs`).
 //!
 //! A day's figures agree with each other: its total is the sum of the rows
 //! [`Stats::databases`] returns for it, both leaving out rows marked
@@ -20,7 +21,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::day_total::{refresh_total, total_from_row};
 use super::db::{args, Db, Row, Tx};
 use super::dialect::{json_time, Column, Dialect, Kind};
 use super::statement::Statement;
@@ -170,21 +170,6 @@ impl Stats<'_> {
         Ok(written)
     }
 
-    /// Recompute the instance total of `date` from that day's rows that
-    /// count (not `is_deleted`), and whether the day is partial. `None` when
-    /// there is no measured row for that day.
-    pub async fn refresh_instance_total(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Option<InstanceTotal>> {
-        let mut tx = self.db.write().await?;
-        let total = refresh_total(&mut tx, instance, date, now).await?;
-        tx.commit().await?;
-        Ok(total)
-    }
-
     /// The rows of one instance and day, by database name.
     pub async fn databases(
         &self,
@@ -220,23 +205,6 @@ impl Stats<'_> {
             )
             .await?;
         rows.iter().map(unmeasured_from_row).collect()
-    }
-
-    pub async fn instance_total(
-        &self,
-        instance: InstanceId,
-        date: NaiveDate,
-    ) -> Result<Option<InstanceTotal>> {
-        let row = self
-            .db
-            .fetch_optional(
-                "SELECT total_size_mb, database_count, partial, unmeasured_count, collected_date \
-                 FROM instance_size_stats \
-                 WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted",
-                args![instance, date],
-            )
-            .await?;
-        row.as_ref().map(total_from_row).transpose()
     }
 }
 
