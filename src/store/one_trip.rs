@@ -68,6 +68,13 @@ pub(super) struct Starting {
     pub mark: Statement,
 }
 
+impl Starting {
+    /// The lease's upsert, without its `RETURNING`.
+    fn take(&self) -> Statement {
+        leases::take_statement(self.instance, self.job, self.lease, None)
+    }
+}
+
 /// Take the lease of `start`'s instance and mark its pending row started,
 /// at once, committed without waiting for its flush (as
 /// `Db::write_unflushed`); read the instance's inventory with it when
@@ -135,14 +142,10 @@ fn start_rows(held: &str, started: &str, contended: &str) -> String {
 /// lease then, and released it while this statement waited for its row,
 /// that job's end is not in it (`contended`).
 fn start_statement(start: Starting, read_inventory: bool) -> Statement {
-    let Starting {
-        instance,
-        job,
-        lease,
-        mark: mut started,
-    } = start;
-    let mut take = leases::take_statement(instance, job, lease, None);
+    let mut take = start.take();
     take.sql += " RETURNING job_id";
+    let (instance, job, now) = (start.instance, start.job, start.lease.1);
+    let mut started = start.mark;
     started.sql += " AND EXISTS (SELECT 1 FROM lease) RETURNING job_id";
     let rows = start_rows(
         "EXISTS (SELECT 1 FROM lease)",
@@ -156,7 +159,7 @@ fn start_statement(start: Starting, read_inventory: bool) -> Statement {
             "SELECT set_config('synchronous_commit', 'off', true) AS unflushed, ",
             1,
         ),
-        args: args![instance, read_inventory, job, lease.1],
+        args: args![instance, read_inventory, job, now],
     };
     let parts = vec![
         ("lease".to_string(), take),
@@ -179,13 +182,9 @@ async fn start_in_script(db: &Db, start: Starting, read_inventory: bool) -> Resu
 /// lease, the start if the lease row is the job's, then what the start
 /// changed (`changes()`, the rows of the last write).
 fn start_script(start: Starting, read_inventory: bool) -> Statement {
-    let Starting {
-        instance,
-        job,
-        lease,
-        mark: mut started,
-    } = start;
-    let take = leases::take_statement(instance, job, lease, None);
+    let take = start.take();
+    let (instance, job) = (start.instance, start.job);
+    let mut started = start.mark;
     let marked_args = started.args.len();
     started.sql += &format!(
         " AND EXISTS (SELECT 1 FROM instance_leases l \
