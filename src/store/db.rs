@@ -21,7 +21,7 @@ use crate::domain::{BatchId, InstanceId, JobId};
 use crate::endpoint;
 
 /// One bind parameter, encoded per backend by the dialect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
     I64(i64),
     OptI64(Option<i64>),

@@ -42,34 +42,27 @@ impl Tx {
 /// `statements` as one SQLite script, in order, each keeping its own binds
 /// (sqlx's SQLite driver binds `$N` by number across the script).
 pub(crate) fn script(statements: Vec<Statement>) -> Statement {
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    for statement in statements {
-        if !sql.is_empty() {
-            sql.push_str("; ");
-        }
-        sql.push_str(&shifted(&statement.sql, args.len()));
-        args.extend(statement.args);
+    let mut binds = Binds::default();
+    let sql: Vec<String> = statements.into_iter().map(|s| binds.take(s)).collect();
+    Statement {
+        sql: sql.join("; "),
+        args: binds.0,
     }
-    Statement { sql, args }
 }
 
-/// `main` with each of `parts` before it in its `WITH`, under its name;
-/// every statement's placeholders renumbered after the ones before it, so
-/// each keeps its own binds. A `$` followed by a digit is a placeholder in
-/// every statement joined (none quotes one).
+/// `main` with each of `parts` before it in its `WITH`, under its name,
+/// each keeping its own binds. A `$` followed by a digit is a placeholder
+/// in every statement joined (none quotes one).
 pub(crate) fn joined(parts: Vec<(String, Statement)>, main: Statement) -> Statement {
     if parts.is_empty() {
         return main;
     }
+    let mut binds = Binds::default();
     let mut sql = String::from("WITH ");
-    let mut args = Vec::new();
     for (name, part) in parts {
-        let _ = write!(sql, "{name} AS ({}), ", shifted(&part.sql, args.len()));
-        args.extend(part.args);
+        let _ = write!(sql, "{name} AS ({}), ", binds.take(part));
     }
-    let main_sql = shifted(&main.sql, args.len());
-    args.extend(main.args);
+    let main_sql = binds.take(main);
     match main_sql.strip_prefix("WITH ") {
         Some(own_parts) => sql.push_str(own_parts),
         None => {
@@ -78,12 +71,48 @@ pub(crate) fn joined(parts: Vec<(String, Statement)>, main: Statement) -> Statem
             sql.push_str(&main_sql);
         }
     }
-    Statement { sql, args }
+    Statement { sql, args: binds.0 }
 }
 
-/// `sql` with each placeholder `$N` made `$(N + by)`; a `$` not followed by
-/// a digit (SQLite's `'$.name'` JSON paths) is left as it is.
-fn shifted(sql: &str, by: usize) -> String {
+/// The binds of statements made one: one placeholder per distinct value,
+/// so a value several of them bind (the instance, the day, a JSON array
+/// of rows) is sent and parsed once. A value is bound as the type of its
+/// Rust value (sqlx declares it), so every statement that shares it gets
+/// the type it had alone.
+#[derive(Default)]
+struct Binds(Vec<Arg>);
+
+impl Binds {
+    /// `statement`'s SQL, its placeholders renumbered to the shared binds.
+    /// One past its own binds becomes `$0`, which the database refuses.
+    fn take(&mut self, statement: Statement) -> String {
+        let numbers: Vec<usize> = statement
+            .args
+            .into_iter()
+            .map(|arg| self.number(arg))
+            .collect();
+        renumbered(&statement.sql, |n| {
+            n.checked_sub(1)
+                .and_then(|i| numbers.get(i))
+                .copied()
+                .unwrap_or(0)
+        })
+    }
+
+    fn number(&mut self, arg: Arg) -> usize {
+        match self.0.iter().position(|bound| *bound == arg) {
+            Some(at) => at + 1,
+            None => {
+                self.0.push(arg);
+                self.0.len()
+            }
+        }
+    }
+}
+
+/// `sql` with each placeholder `$N` made `$(number(N))`; a `$` not
+/// followed by a digit (SQLite's `'$.name'` JSON paths) is left as it is.
+fn renumbered(sql: &str, number: impl Fn(usize) -> usize) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
@@ -92,7 +121,7 @@ fn shifted(sql: &str, by: usize) -> String {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
             Ok(n) => {
-                let _ = write!(out, "{}", n + by);
+                let _ = write!(out, "{}", number(n));
                 rest = &rest[digits..];
             }
             Err(_) => continue,
@@ -108,10 +137,42 @@ mod tests {
     use crate::store::db::args;
 
     #[test]
-    fn placeholders_shift_and_nothing_else_does() {
-        assert_eq!(shifted("a = $1 AND b = $12", 3), "a = $4 AND b = $15");
-        assert_eq!(shifted("x $ y $1", 10), "x $ y $11");
-        assert_eq!(shifted("no placeholders", 2), "no placeholders");
+    fn placeholders_renumber_and_nothing_else_does() {
+        let plus = |by| move |n| n + by;
+        assert_eq!(
+            renumbered("a = $1 AND b = $12", plus(3)),
+            "a = $4 AND b = $15"
+        );
+        assert_eq!(
+            renumbered("x $ y $1 '$.name'", plus(10)),
+            "x $ y $11 '$.name'"
+        );
+        assert_eq!(renumbered("no placeholders", plus(2)), "no placeholders");
+    }
+
+    #[test]
+    fn a_value_bound_twice_is_sent_once() {
+        let one = script(vec![
+            Statement {
+                sql: "DELETE FROM t WHERE x = $1 AND y = $2".into(),
+                args: args![7_i64, "a"],
+            },
+            Statement {
+                sql: "UPDATE u SET x = $2 WHERE y = $1 AND z = $3".into(),
+                args: args!["a", 7_i64, "b"],
+            },
+        ]);
+        assert_eq!(
+            one.sql,
+            "DELETE FROM t WHERE x = $1 AND y = $2; UPDATE u SET x = $1 WHERE y = $2 AND z = $3"
+        );
+        assert_eq!(one.args, args![7_i64, "a", "b"]);
+        // One number past a statement's binds is refused, not another's.
+        let past = script(vec![Statement {
+            sql: "SELECT $2".into(),
+            args: args![1_i64],
+        }]);
+        assert_eq!(past.sql, "SELECT $0");
     }
 
     #[test]
