@@ -1438,6 +1438,22 @@ async fn check_concurrency(store: Store) {
     let jobs = store.batches().jobs(batch).await.unwrap();
     assert_eq!(jobs.len(), 50);
     assert!(jobs.iter().all(|j| j.status != "pending"));
+
+    // Results of a batch nobody created, folded at once from 8 tasks: the
+    // first makes the batch, the others wait for it, and all count once.
+    let alone = BatchId::new();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let done = result(alone, JobId::new(), inst, true, at(1, 0), 1);
+            tokio::spawn(async move { store.batches().record_result(&done).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let b = store.batches().get(alone).await.unwrap().unwrap();
+    assert_eq!((b.total, b.succeeded, b.failed), (8, 8, 0));
 }
 
 async fn check_dead_letters(store: Store) {

@@ -161,16 +161,18 @@ async fn fold_into(
 ) -> Result<Folded> {
     // A job enqueued alone by another system names a batch we never
     // created; its summary starts with the job's counters, at zero.
-    if let Some(first) = jobs.first() {
-        let new_batch = NewBatch {
-            id,
-            kind: &first.kind,
-            requested_by: first.requested_by.as_deref(),
-            summary: &first.tally,
-        };
-        ensure_batch(tx, &new_batch, now).await?;
-    }
-    let before = lock(tx, id).await?;
+    let before = match jobs.first() {
+        Some(first) => {
+            let new_batch = NewBatch {
+                id,
+                kind: &first.kind,
+                requested_by: first.requested_by.as_deref(),
+                summary: &first.tally,
+            };
+            lock_or_create(tx, &new_batch, now).await?
+        }
+        None => lock(tx, id).await?,
+    };
     let stored = stored_rows(tx, jobs, id).await?;
     let outcome = decide(Counters::of(&before), &stored, jobs);
     if !outcome.changed() {
@@ -196,11 +198,7 @@ pub(super) struct NewBatch<'a> {
 }
 
 /// Create the batch unless it exists.
-pub(super) async fn ensure_batch(
-    tx: &mut Tx,
-    batch: &NewBatch<'_>,
-    now: DateTime<Utc>,
-) -> Result<()> {
+async fn ensure_batch(tx: &mut Tx, batch: &NewBatch<'_>, now: DateTime<Utc>) -> Result<()> {
     tx.execute(
         "INSERT INTO batches (id, kind, status, requested_by, summary, created_at, updated_at) \
          VALUES ($1, $2, 'running', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
@@ -214,6 +212,24 @@ pub(super) async fn ensure_batch(
     )
     .await?;
     Ok(())
+}
+
+/// [`lock`] the batch `new` names, made first if it does not exist (a job
+/// enqueued alone): one statement for a batch that exists, as nearly all
+/// do. Two transactions making the same batch at once both get it: the
+/// second's insert waits for the first's and does nothing.
+pub(super) async fn lock_or_create(
+    tx: &mut Tx,
+    new: &NewBatch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Batch> {
+    match lock(tx, new.id).await {
+        Err(Error::NotFound(_)) => {
+            ensure_batch(tx, new, now).await?;
+            lock(tx, new.id).await
+        }
+        locked => locked,
+    }
 }
 
 /// Read a batch, locking it for the rest of the transaction.

@@ -32,7 +32,7 @@ use super::fold::{fold, Counters, Slot, State};
 use super::inventory;
 use super::leases;
 use super::one_trip::{self, Began, Starting};
-use super::results::{ensure_batch, lock, save, stored, NewBatch};
+use super::results::{lock_or_create, save, stored, NewBatch};
 use super::statement::Statement;
 use super::{Result, Tally};
 use crate::domain::{BatchId, InstanceId, JobId};
@@ -316,8 +316,7 @@ async fn record_start(tx: &mut Tx, job: &StartingJob<'_>) -> Result<bool> {
         summary: job.summary,
     };
     let now = job.started_at;
-    ensure_batch(tx, &new_batch, now).await?;
-    let batch = lock(tx, job.batch_id).await?;
+    let batch = lock_or_create(tx, &new_batch, now).await?;
     let old = stored(tx, job.job_id, job.batch_id).await?;
     let pending = Slot {
         state: State::Pending,
