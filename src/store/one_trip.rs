@@ -82,10 +82,10 @@ impl Starting {
 /// lease. One statement on PostgreSQL; on SQLite one script in a write
 /// transaction.
 pub(super) async fn start(db: &Db, start: Starting, read_inventory: bool) -> Result<Began> {
-    let instance = start.instance;
+    let (instance, job) = (start.instance, start.job);
     let rows = match db.dialect() {
         Dialect::Postgres => {
-            let one = start_statement(start, read_inventory);
+            let one = start_statement(start, read_inventory)?;
             db.fetch_all(&one.sql, one.args).await
         }
         Dialect::Sqlite => start_in_script(db, start, read_inventory).await,
@@ -97,27 +97,38 @@ pub(super) async fn start(db: &Db, start: Starting, read_inventory: bool) -> Res
     match (first.get::<bool>("leased")?, first.get::<bool>("started")?) {
         (false, _) => Ok(Began::Busy),
         (true, false) => Ok(Began::Leased),
-        // The lease was another job's when the statement began, so its
-        // inventory is of then: read it again, past that job's end.
+        // Another job's lease row was there when the statement began (a
+        // holder that was ending, or one that overran its lease and still
+        // is), so the inventory is of then: read it again, past that end.
         (true, true) if read_inventory && first.get::<bool>("contended")? => {
-            let records = super::Inventory { db }.records(instance).await?;
-            Ok(Began::Started(records))
-        }
-        (true, true) => {
-            let mut records = Vec::new();
-            for row in &rows {
-                if row.get::<Option<String>>("database_name")?.is_some() {
-                    records.push(record_from_row(row)?);
+            match (super::Inventory { db }).records(instance).await {
+                Ok(records) => Ok(Began::Started(records)),
+                Err(e) => {
+                    // The start is committed: give the lease back, as a
+                    // start that does not go through does.
+                    let _ = (super::Leases { db }).release(instance, job).await;
+                    Err(e)
                 }
             }
-            Ok(Began::Started(records))
         }
+        (true, true) => Ok(Began::Started(records_in(&rows)?)),
     }
 }
 
+/// The inventory's records in a start's rows (a row of NULLs: none).
+fn records_in(rows: &[Row]) -> Result<Vec<InventoryRecord>> {
+    let mut records = Vec::new();
+    for row in rows {
+        if row.get::<Option<String>>("database_name")?.is_some() {
+            records.push(record_from_row(row)?);
+        }
+    }
+    Ok(records)
+}
+
 /// What both starts return: whether the lease is held (`leased`), the
-/// start recorded (`started`) and the lease was another job's when the
-/// statement began (`contended`), with the inventory's records, if read,
+/// start recorded (`started`) and another job's lease row was there when
+/// the statement began (`contended`), with the inventory's records, if read,
 /// one per row (none: one row of NULLs). `{held}`, `{started}` and
 /// `{contended}` are how each database tells.
 const START_ROWS: &str = "SELECT {held} AS leased, {started} AS started, \
@@ -138,20 +149,20 @@ fn start_rows(held: &str, started: &str, contended: &str) -> String {
 /// part returned the job; both parts of one `WITH`, so the statement reads
 /// their `RETURNING`. It commits unflushed by setting
 /// `synchronous_commit` for its own transaction. Its inventory is read
-/// from the snapshot the statement began with: if another job held the
-/// lease then, and released it while this statement waited for its row,
-/// that job's end is not in it (`contended`).
-fn start_statement(start: Starting, read_inventory: bool) -> Statement {
+/// from the snapshot the statement began with: if another job's lease row
+/// was there then, that job's end may have committed while this statement
+/// waited for the row, and is not in it (`contended`).
+fn start_statement(start: Starting, read_inventory: bool) -> Result<Statement> {
     let mut take = start.take();
     take.sql += " RETURNING job_id";
-    let (instance, job, now) = (start.instance, start.job, start.lease.1);
+    let (instance, job) = (start.instance, start.job);
     let mut started = start.mark;
     started.sql += " AND EXISTS (SELECT 1 FROM lease) RETURNING job_id";
     let rows = start_rows(
         "EXISTS (SELECT 1 FROM lease)",
         "EXISTS (SELECT 1 FROM started)",
         "EXISTS (SELECT 1 FROM instance_leases o \
-             WHERE o.instance_id = $1 AND o.job_id <> $3 AND o.expires_at >= $4)",
+             WHERE o.instance_id = $1 AND o.job_id <> $3)",
     );
     let main = Statement {
         sql: rows.replacen(
@@ -159,7 +170,7 @@ fn start_statement(start: Starting, read_inventory: bool) -> Statement {
             "SELECT set_config('synchronous_commit', 'off', true) AS unflushed, ",
             1,
         ),
-        args: args![instance, read_inventory, job, now],
+        args: args![instance, read_inventory, job],
     };
     let parts = vec![
         ("lease".to_string(), take),
@@ -171,7 +182,7 @@ fn start_statement(start: Starting, read_inventory: bool) -> Statement {
 /// [`start_script`] in its write transaction, committed.
 async fn start_in_script(db: &Db, start: Starting, read_inventory: bool) -> Result<Vec<Row>> {
     let mut tx = db.write_unflushed().await?;
-    let one = start_script(start, read_inventory);
+    let one = start_script(start, read_inventory)?;
     let rows = tx.fetch_all(&one.sql, one.args).await?;
     tx.commit().await?;
     Ok(rows)
@@ -181,7 +192,7 @@ async fn start_in_script(db: &Db, start: Starting, read_inventory: bool) -> Resu
 /// other's rows (and whose write transaction waits for any other): the
 /// lease, the start if the lease row is the job's, then what the start
 /// changed (`changes()`, the rows of the last write).
-fn start_script(start: Starting, read_inventory: bool) -> Statement {
+fn start_script(start: Starting, read_inventory: bool) -> Result<Statement> {
     let take = start.take();
     let (instance, job) = (start.instance, start.job);
     let mut started = start.mark;
@@ -204,9 +215,13 @@ fn start_script(start: Starting, read_inventory: bool) -> Statement {
 
 /// `filing` written for `instance` and `job`'s lease released, as one
 /// statement; `None` when the filing's parts meet (see the module docs).
-pub(super) fn end(instance: InstanceId, job: Option<JobId>, filing: &Filing) -> Option<Statement> {
+pub(super) fn end(
+    instance: InstanceId,
+    job: Option<JobId>,
+    filing: &Filing,
+) -> Result<Option<Statement>> {
     if !apart(filing) {
-        return None;
+        return Ok(None);
     }
     let (today, now) = (filing.today, filing.now);
     let (measured, unmeasured) = (&filing.measured[..], &filing.unmeasured[..]);
@@ -220,12 +235,8 @@ pub(super) fn end(instance: InstanceId, job: Option<JobId>, filing: &Filing) -> 
         day_total::total_after(instance, today, now, (measured, unmeasured))
     };
     let named = parts.into_iter().enumerate();
-    Some(joined(
-        named
-            .map(|(i, part)| (format!("write_{i}"), part))
-            .collect(),
-        main,
-    ))
+    let named = named.map(|(i, part)| (format!("write_{i}"), part));
+    joined(named.collect(), main).map(Some)
 }
 
 /// Whether every write of `filing` touches rows of its own, and the total

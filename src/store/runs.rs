@@ -224,7 +224,7 @@ impl Runs<'_> {
         if self.db.dialect() != Dialect::Postgres {
             return Ok(false);
         }
-        let Some(one) = one_trip::end(instance, job, filing) else {
+        let Some(one) = one_trip::end(instance, job, filing)? else {
             return Ok(false);
         };
         match self.db.execute(&one.sql, one.args).await {
