@@ -54,7 +54,9 @@ pub(super) async fn target_lock(
             return Ok(());
         }
         if waited >= job.lock_wait {
-            return Err(busy(target, job, table, waited).await);
+            // Said as the wait allowed: what is past it is the last try's
+            // own round trip, not waiting (with no `lock_wait`, 0s).
+            return Err(busy(target, job, table, job.lock_wait).await);
         }
         // Said once, as the wait begins.
         if delays.peek() == Some(&FIRST_DELAY) {
