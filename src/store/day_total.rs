@@ -90,7 +90,7 @@ const STORED_DAY: &str = "today AS ( \
         SELECT count(*) AS n FROM unmeasured_databases \
         WHERE instance_id = $1 AND collected_date = $2 AND NOT is_deleted)";
 
-/// [`refresh_total`] as it will be once [`day_writes`] ran, for a
+/// [`refresh_total`] as it will be once `stats::day_writes` ran, for a
 /// statement that runs them as its parts (`one_trip.rs`) and so does not
 /// see their rows: the stored rows of the day that those writes leave
 /// counting, with the measured rows (`$5`) and the gaps (`$6`) they add.

@@ -180,8 +180,8 @@ impl Runs<'_> {
     /// Write `filing`, releasing the lease `job` holds if any, in one
     /// statement or else one transaction; written again without the
     /// instance total when the server refused the total alone
-    /// (`filing.rs`). A lost connection is
-    /// an error like any other: the job runs again and files its total.
+    /// (`filing.rs`). A lost connection is an error like any other: the job
+    /// runs again and files its total.
     async fn write_filing(
         &self,
         instance: InstanceId,
