@@ -86,7 +86,7 @@ pub(crate) use args;
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, lite::Writer),
 }
 
 impl Db {
@@ -97,7 +97,9 @@ impl Db {
         let opened = if connect::is_postgres(url) {
             pg::connect(url, max_connections).await.map(Db::Postgres)
         } else if url.starts_with("sqlite:") {
-            lite::connect(url, max_connections).await.map(Db::Sqlite)
+            lite::connect(url, max_connections)
+                .await
+                .map(|pool| Db::Sqlite(pool, lite::Writer::new()))
         } else {
             return Err(Error::UnsupportedUrl);
         };
@@ -110,14 +112,14 @@ impl Db {
     pub(crate) async fn migrate(&self) -> Result<()> {
         match self {
             Db::Postgres(pool) => pg::migrate(pool).await,
-            Db::Sqlite(pool) => lite::migrate(pool).await,
+            Db::Sqlite(pool, _) => lite::migrate(pool).await,
         }
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Db::Postgres(_) => Dialect::Postgres,
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Sqlite(..) => Dialect::Sqlite,
         }
     }
 
@@ -125,7 +127,7 @@ impl Db {
     pub(crate) fn latest_migration(&self) -> i64 {
         let migrator = match self {
             Db::Postgres(_) => &pg::MIGRATOR,
-            Db::Sqlite(_) => &lite::MIGRATOR,
+            Db::Sqlite(..) => &lite::MIGRATOR,
         };
         migrator.iter().map(|m| m.version).max().unwrap_or(0)
     }
@@ -134,7 +136,10 @@ impl Db {
     pub(crate) async fn write(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_write(pool).await?),
-            Db::Sqlite(pool) => Tx::Sqlite(lite::begin_write(pool).await?),
+            Db::Sqlite(pool, writer) => {
+                let (tx, turn) = lite::begin_write(pool, writer).await?;
+                Tx::Sqlite(tx, turn)
+            }
         })
     }
 
@@ -149,7 +154,10 @@ impl Db {
     pub(crate) async fn write_unflushed(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_unflushed(pool).await?),
-            Db::Sqlite(pool) => Tx::Sqlite(lite::begin_write(pool).await?),
+            Db::Sqlite(pool, writer) => {
+                let (tx, turn) = lite::begin_write(pool, writer).await?;
+                Tx::Sqlite(tx, turn)
+            }
         })
     }
 
@@ -159,7 +167,7 @@ impl Db {
     pub(crate) async fn listen(&self, channel: &str) -> Result<Option<PgListener>> {
         match self {
             Db::Postgres(pool) => Ok(Some(pg::listen(pool, channel).await?)),
-            Db::Sqlite(_) => Ok(None),
+            Db::Sqlite(..) => Ok(None),
         }
     }
 
@@ -167,14 +175,16 @@ impl Db {
     pub(crate) async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64> {
         Ok(match self {
             Db::Postgres(pool) => pg::query(sql, &args).execute(pool).await?.rows_affected(),
-            Db::Sqlite(pool) => lite::query(sql, &args).execute(pool).await?.rows_affected(),
+            Db::Sqlite(pool, _) => lite::query(sql, &args).execute(pool).await?.rows_affected(),
         })
     }
 
     pub(crate) async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
         Ok(match self {
             Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
-            Db::Sqlite(pool) => rows(lite::query(sql, &args).fetch_all(pool).await?, Row::Sqlite),
+            Db::Sqlite(pool, _) => {
+                rows(lite::query(sql, &args).fetch_all(pool).await?, Row::Sqlite)
+            }
         })
     }
 
@@ -184,7 +194,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?
                 .map(Row::Postgres),
-            Db::Sqlite(pool) => lite::query(sql, &args)
+            Db::Sqlite(pool, _) => lite::query(sql, &args)
                 .fetch_optional(pool)
                 .await?
                 .map(Row::Sqlite),
@@ -209,21 +219,26 @@ fn rows<R>(rows: Vec<R>, wrap: fn(R) -> Row) -> Vec<Row> {
 /// [`Tx::commit`], it rolls back.
 pub(crate) enum Tx {
     Postgres(Transaction<'static, Postgres>),
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The transaction, then its writer's turn: dropped in that order, so
+    /// the next write starts after this one has ended.
+    Sqlite(Transaction<'static, Sqlite>, lite::Turn),
 }
 
 impl Tx {
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Tx::Postgres(_) => Dialect::Postgres,
-            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Sqlite(..) => Dialect::Sqlite,
         }
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Tx::Postgres(tx) => tx.commit().await?,
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, turn) => {
+                tx.commit().await?;
+                drop(turn);
+            }
         }
         Ok(())
     }
@@ -234,7 +249,7 @@ impl Tx {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
-            Tx::Sqlite(tx) => lite::query(sql, &args)
+            Tx::Sqlite(tx, _) => lite::query(sql, &args)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -247,7 +262,7 @@ impl Tx {
                 pg::query(sql, &args).fetch_all(&mut **tx).await?,
                 Row::Postgres,
             ),
-            Tx::Sqlite(tx) => rows(
+            Tx::Sqlite(tx, _) => rows(
                 lite::query(sql, &args).fetch_all(&mut **tx).await?,
                 Row::Sqlite,
             ),
@@ -264,7 +279,7 @@ impl Tx {
                 .fetch_optional(&mut **tx)
                 .await?
                 .map(Row::Postgres),
-            Tx::Sqlite(tx) => lite::query(sql, &args)
+            Tx::Sqlite(tx, _) => lite::query(sql, &args)
                 .fetch_optional(&mut **tx)
                 .await?
                 .map(Row::Sqlite),

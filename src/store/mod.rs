@@ -108,6 +108,13 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// This process's other writes kept the embedded store's write lock
+    /// longer than SQLite waits for it.
+    #[error(
+        "control store: database is locked: this process's other writes held it for {}",
+        humantime::format_duration(*.0)
+    )]
+    WriterBusy(std::time::Duration),
     #[error("unsupported store URL scheme; expected postgres://… or sqlite:…")]
     UnsupportedUrl,
     #[error("the control store has no schema yet: run `dbfleet migrate`")]
