@@ -10,15 +10,19 @@
 //! lost, so a follower also reads the batch again when the listener
 //! reconnects, and without word at most every `max(poll, FALLBACK)`.
 //!
-//! SQLite has no notifications: a follower reads the batch again every
-//! poll. So does one whose listener could not be opened: following a batch
-//! never fails for want of word. A connection pooler in transaction mode
+//! SQLite has no notifications: word of a batch this process moved comes
+//! from the process itself, once the write that moved it has committed
+//! (`dialect/local.rs`); a batch another process moved on the same file is
+//! read again at the next poll. A follower on PostgreSQL whose listener
+//! could not be opened polls too: following a batch never fails for want
+//! of word. A connection pooler in transaction mode
 //! (pgbouncer) accepts `LISTEN` and never delivers: behind one, a follower
 //! reads the batch every `max(poll, FALLBACK)`.
 
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
+use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
 use super::Store;
@@ -34,11 +38,14 @@ pub const FALLBACK: Duration = Duration::from_secs(2);
 /// Word of batch changes ([`Store::batch_changes`]).
 pub struct BatchChanges {
     listener: Option<PgListener>,
+    /// SQLite: word of the batches this process moves.
+    moves: Option<watch::Receiver<()>>,
 }
 
 impl Store {
-    /// Start listening for batch changes; polling only, on SQLite or when
-    /// the listener cannot be opened (logged).
+    /// Start listening for batch changes: on PostgreSQL, polling only when
+    /// the listener cannot be opened (logged); on SQLite, this process's
+    /// word and polls.
     pub async fn batch_changes(&self) -> BatchChanges {
         let listener = match self.db.listen(CHANNEL).await {
             Ok(listener) => listener,
@@ -47,21 +54,30 @@ impl Store {
                 None
             }
         };
-        BatchChanges { listener }
+        let moves = self.db.batch_moves();
+        BatchChanges { listener, moves }
     }
 }
 
 impl BatchChanges {
-    /// Whether word comes as batches change (PostgreSQL), rather than
-    /// every poll.
+    /// Whether word comes as batches change (on SQLite, those this
+    /// process changes), rather than every poll.
     pub fn listening(&self) -> bool {
-        self.listener.is_some()
+        self.listener.is_some() || self.moves.is_some()
     }
 
     /// Return once batch `id` may have moved: on word of it, when the
     /// listener reconnected (word may have been lost), or after `poll`
-    /// (at least [`FALLBACK`] while listening).
+    /// (at least [`FALLBACK`] while listening on PostgreSQL). On SQLite,
+    /// on word that this process moved a batch, or after `poll`.
     pub async fn wait(&mut self, id: BatchId, poll: Duration) {
+        if let Some(moves) = self.moves.as_mut() {
+            if let Ok(Err(_closed)) = tokio::time::timeout(poll, moves.changed()).await {
+                // The store is gone: no more word, only polls.
+                self.moves = None;
+            }
+            return;
+        }
         let Some(listener) = self.listener.as_mut() else {
             return tokio::time::sleep(poll).await;
         };

@@ -12,9 +12,11 @@ use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPool, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{Decode, Row as _, Transaction, Type};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::connect;
+use super::dialect::local::{Local, Turn};
 use super::dialect::{postgres as pg, sqlite as lite, Dialect};
 use super::{Error, Result};
 use crate::domain::{BatchId, InstanceId, JobId};
@@ -86,7 +88,7 @@ pub(crate) use args;
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Postgres(PgPool),
-    Sqlite(SqlitePool, lite::Writer),
+    Sqlite(SqlitePool, Local),
 }
 
 impl Db {
@@ -99,7 +101,7 @@ impl Db {
         } else if url.starts_with("sqlite:") {
             lite::connect(url, max_connections)
                 .await
-                .map(|pool| Db::Sqlite(pool, lite::Writer::new()))
+                .map(|pool| Db::Sqlite(pool, Local::new()))
         } else {
             return Err(Error::UnsupportedUrl);
         };
@@ -136,8 +138,8 @@ impl Db {
     pub(crate) async fn write(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_write(pool).await?),
-            Db::Sqlite(pool, writer) => {
-                let (tx, turn) = lite::begin_write(pool, writer).await?;
+            Db::Sqlite(pool, local) => {
+                let (tx, turn) = lite::begin_write(pool, local).await?;
                 Tx::Sqlite(tx, turn)
             }
         })
@@ -154,8 +156,8 @@ impl Db {
     pub(crate) async fn write_unflushed(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_unflushed(pool).await?),
-            Db::Sqlite(pool, writer) => {
-                let (tx, turn) = lite::begin_write(pool, writer).await?;
+            Db::Sqlite(pool, local) => {
+                let (tx, turn) = lite::begin_write(pool, local).await?;
                 Tx::Sqlite(tx, turn)
             }
         })
@@ -163,11 +165,20 @@ impl Db {
 
     /// Listen on `channel` on a connection of its own, outside the pool (a
     /// listener holds its connection for as long as it lives); `None` on
-    /// SQLite, which has no notifications.
+    /// SQLite, which has no notifications ([`Db::batch_moves`] instead).
     pub(crate) async fn listen(&self, channel: &str) -> Result<Option<PgListener>> {
         match self {
             Db::Postgres(pool) => Ok(Some(pg::listen(pool, channel).await?)),
             Db::Sqlite(..) => Ok(None),
+        }
+    }
+
+    /// On SQLite, word of every batch this process moves from now on
+    /// ([`Tx::moves_batch`]); `None` on PostgreSQL, which notifies.
+    pub(crate) fn batch_moves(&self) -> Option<watch::Receiver<()>> {
+        match self {
+            Db::Postgres(_) => None,
+            Db::Sqlite(_, local) => Some(local.batch_moves()),
         }
     }
 
@@ -221,7 +232,7 @@ pub(crate) enum Tx {
     Postgres(Transaction<'static, Postgres>),
     /// The transaction, then its writer's turn: dropped in that order, so
     /// the next write starts after this one has ended.
-    Sqlite(Transaction<'static, Sqlite>, lite::Turn),
+    Sqlite(Transaction<'static, Sqlite>, Turn),
 }
 
 impl Tx {
@@ -237,10 +248,20 @@ impl Tx {
             Tx::Postgres(tx) => tx.commit().await?,
             Tx::Sqlite(tx, turn) => {
                 tx.commit().await?;
-                drop(turn);
+                turn.committed();
             }
         }
         Ok(())
+    }
+
+    /// The transaction moves a batch (its counters or status): its
+    /// followers hear of it once it commits. PostgreSQL's trigger on
+    /// `batches` says so by itself (migration 0018); SQLite has no
+    /// notifications, so word goes to the followers in this process.
+    pub(crate) fn moves_batch(&mut self) {
+        if let Tx::Sqlite(_, turn) = self {
+            turn.moved_batch();
+        }
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64> {

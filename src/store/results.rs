@@ -284,7 +284,9 @@ pub(super) async fn save(
         now,
         finished_at
     ];
-    batch_from_row(&tx.fetch_one(&sql, args).await?)
+    let saved = batch_from_row(&tx.fetch_one(&sql, args).await?)?;
+    tx.moves_batch();
+    Ok(saved)
 }
 
 #[cfg(test)]

@@ -12,8 +12,11 @@
 //!   insert or update is one statement on both, JSON columns included;
 //! * how a write transaction locks the row it folds into
 //!   ([`Dialect::lock_row`]);
-//! * opening the pool and running the migration tree of each database.
+//! * opening the pool and running the migration tree of each database;
+//! * what one process shares over an embedded store besides its pool: its
+//!   writer's turn and word of moved batches ([`local`]).
 
+pub(crate) mod local;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

@@ -12,13 +12,12 @@
 //!   to the busy timeout), so two aggregators folding the same batch
 //!   serialize and each reads the other's committed counters: the role of
 //!   `FOR UPDATE` on PostgreSQL.
-//! * The writes of one process take turns before that ([`Writer`]), so
+//! * The writes of one process take turns before that ([`Local`]), so
 //!   they queue on the process's own lock and never meet SQLite's busy
 //!   handler, which polls with sleeps; writes of other processes on the
 //!   same file still wait there, up to the busy timeout.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -30,15 +29,16 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::local::{Local, Turn};
 use crate::store::db::Arg;
 use crate::store::{Error, Result};
 
 /// How long a write waits for SQLite's write lock: in SQLite's busy handler
-/// for another process's write, for its [`Writer`] turn for this one's.
+/// for another process's write, for its turn ([`Local::turn`]) for this
+/// one's.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open (and create if missing) the database file named by a `sqlite:` URL,
@@ -81,53 +81,13 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
     Ok(())
 }
 
-/// The turn of the one writer among this process's write transactions on
-/// one store: shared by every clone of its pool.
-///
-/// SQLite lets one connection write at a time. One that finds the lock
-/// taken waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 and up
-/// to 100 ms between tries, however soon the lock is free: a batch of
-/// 1,000 jobs on the embedded defaults, four at a time, slept about 2,500
-/// times. Taking turns here first, in the order asked, a write starts the
-/// moment the one before it ends.
-#[derive(Debug, Clone)]
-pub(crate) struct Writer(Arc<Semaphore>);
-
-/// One write transaction's turn; the next one's starts when it is dropped.
-#[derive(Debug)]
-pub(crate) struct Turn {
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Writer {
-    pub(crate) fn new() -> Self {
-        Writer(Arc::new(Semaphore::new(1)))
-    }
-
-    /// Wait for this writer's turn, as long as SQLite would wait for its
-    /// lock. A write asked for while its own task holds a turn (a nested
-    /// write, which SQLite's lock would refuse too) fails after that wait.
-    async fn turn(&self) -> Result<Turn> {
-        self.turn_within(BUSY_TIMEOUT).await
-    }
-
-    async fn turn_within(&self, wait: Duration) -> Result<Turn> {
-        let waited = tokio::time::timeout(wait, self.0.clone().acquire_owned()).await;
-        match waited {
-            Ok(Ok(permit)) => Ok(Turn { _permit: permit }),
-            // Never closed: only the wait can run out.
-            _ => Err(Error::WriterBusy(wait)),
-        }
-    }
-}
-
 /// A write transaction holding SQLite's write lock from its first
-/// statement, in its [`Writer`] turn.
+/// statement, in this process's turn ([`Local::turn`]).
 pub(crate) async fn begin_write(
     pool: &SqlitePool,
-    writer: &Writer,
+    local: &Local,
 ) -> Result<(Transaction<'static, Sqlite>, Turn)> {
-    let turn = writer.turn().await?;
+    let turn = local.turn(BUSY_TIMEOUT).await?;
     Ok((pool.begin_with("BEGIN IMMEDIATE").await?, turn))
 }
 
@@ -184,36 +144,6 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-
-    #[tokio::test]
-    async fn a_write_waits_for_the_turn_before_it_and_no_longer() {
-        let writer = Writer::new();
-        let first = writer.turn().await.unwrap();
-        let next = writer.clone();
-        let second = tokio::spawn(async move { next.turn().await.map(drop) });
-        tokio::task::yield_now().await;
-        assert!(
-            !second.is_finished(),
-            "the second waits while the first holds"
-        );
-        drop(first);
-        let turned = second.await.unwrap();
-        assert!(turned.is_ok(), "its turn comes once the first is over");
-        let again = writer.turn().await;
-        assert!(again.is_ok(), "free again once every turn is over");
-    }
-
-    #[tokio::test]
-    async fn a_turn_not_given_in_time_is_an_error_that_says_so() {
-        let writer = Writer::new();
-        let _held = writer.turn().await.unwrap();
-        let refused = writer.turn_within(Duration::from_millis(20)).await;
-        let message = refused.unwrap_err().to_string();
-        assert!(
-            message.contains("database is locked") && message.ends_with("held it for 20ms"),
-            "{message}"
-        );
-    }
 
     #[test]
     fn timestamps_have_a_fixed_width() {
