@@ -51,7 +51,11 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
     create_parent_dir(url, options.get_filename())?;
+    // Never pinged on the way out of the pool: the file cannot go away as
+    // a server's socket can, and a ping is a call to the connection's
+    // thread and back before every statement.
     let pool = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
