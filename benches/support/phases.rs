@@ -1,8 +1,9 @@
 //! The two sides of a batch over declared instances, half pointing at the
 //! local MariaDB and half at the local PostgreSQL: the bare loop (the same
-//! inventory and size queries straight through the adapters, with the same
-//! concurrency, and nothing else) and `dbfleet run` on the embedded defaults
-//! (SQLite and the in-process queue). Each runs in a child process
+//! inventory, server identity and size queries as a capacity job, straight
+//! through the adapters, with the same concurrency, and nothing else) and
+//! `dbfleet run` on the embedded defaults (SQLite and the in-process
+//! queue). Each runs in a child process
 //! ([`super::child::measure`] of [`args`]), which calls [`run`].
 
 use std::sync::Arc;
@@ -73,7 +74,8 @@ pub fn settings(instances: usize, concurrency: usize, data_dir: &str) -> Setting
     config::load_from_str("bench.yaml", &yaml, Vec::new()).unwrap()
 }
 
-/// The floor: the same remote queries, nothing else; the databases sized.
+/// The floor: the same remote queries as a capacity job (the inventory,
+/// the server's identity, the sizes), nothing else; the databases sized.
 pub async fn baseline(settings: &Settings) -> usize {
     let filters = Arc::new(dbfleet::fleet::load_filters(settings).unwrap());
     let concurrency = usize::from(settings.worker.concurrency);
@@ -101,6 +103,9 @@ pub async fn baseline(settings: &Settings) -> usize {
                     .filter(|d| !d.is_system || i.db_type == dbfleet::domain::DbType::Mysql)
                     .map(|d| d.name.as_str());
                 let (targets, _) = filters.partition(i.db_type.as_str(), names);
+                // A capacity job reads it too, to flag instances that share
+                // a server.
+                let _identity = conn.server_identity().await;
                 let sizes = conn.fetch_capacity(&targets).await.unwrap();
                 conn.close().await;
                 sizes.sizes.len()
