@@ -1,6 +1,7 @@
 //! A batch over 200 declared instances on the embedded defaults (SQLite and
 //! the in-process queue), against a baseline measured in the same run: the
-//! same inventory and size queries issued straight through the adapters with
+//! same inventory, server identity and size queries as a capacity job, issued
+//! straight through the adapters with
 //! the same concurrency, with no store, no queue and no bookkeeping.
 //!
 //! Run: `cargo bench --bench batch` (optionally `-- --instances 200 --concurrency 4`).

@@ -29,7 +29,8 @@ pub use super::report::{report, shared_servers, BatchReport, SharedServer};
 use super::spans;
 
 /// How often a batch being followed is read again where no word comes of
-/// its changes (SQLite; see `store/changes.rs`).
+/// its changes (on SQLite, another process's folds; see
+/// `store/changes.rs`).
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
@@ -356,8 +357,9 @@ pub async fn run_to_end(
 }
 
 /// Read the batch until it is terminal: each time word comes that it moved
-/// (PostgreSQL), or every `poll` (SQLite, or without word); `progress` sees
-/// it each time its counters move.
+/// (PostgreSQL; on SQLite, moved by this process), or every `poll` (a move
+/// by another process on SQLite, or without word); `progress` sees it each
+/// time its counters move.
 pub async fn watch(
     store: &Store,
     id: BatchId,

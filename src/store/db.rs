@@ -101,7 +101,7 @@ impl Db {
         } else if url.starts_with("sqlite:") {
             lite::connect(url, max_connections)
                 .await
-                .map(|pool| Db::Sqlite(pool, Local::new()))
+                .map(|(pool, local)| Db::Sqlite(pool, local))
         } else {
             return Err(Error::UnsupportedUrl);
         };
@@ -138,8 +138,8 @@ impl Db {
     pub(crate) async fn write(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_write(pool).await?),
-            Db::Sqlite(pool, local) => {
-                let (tx, turn) = lite::begin_write(pool, local).await?;
+            Db::Sqlite(_, local) => {
+                let (tx, turn) = lite::begin_write(local).await?;
                 Tx::Sqlite(tx, turn)
             }
         })
@@ -156,8 +156,8 @@ impl Db {
     pub(crate) async fn write_unflushed(&self) -> Result<Tx> {
         Ok(match self {
             Db::Postgres(pool) => Tx::Postgres(pg::begin_unflushed(pool).await?),
-            Db::Sqlite(pool, local) => {
-                let (tx, turn) = lite::begin_write(pool, local).await?;
+            Db::Sqlite(_, local) => {
+                let (tx, turn) = lite::begin_write(local).await?;
                 Tx::Sqlite(tx, turn)
             }
         })
@@ -182,11 +182,13 @@ impl Db {
         }
     }
 
-    /// Run one statement; returns the rows it changed.
+    /// Run one write statement on its own; returns the rows it changed.
+    /// On SQLite it is run in this process's turn to write, on its write
+    /// connection, like a write transaction.
     pub(crate) async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64> {
         Ok(match self {
             Db::Postgres(pool) => pg::query(sql, &args).execute(pool).await?.rows_affected(),
-            Db::Sqlite(pool, _) => lite::query(sql, &args).execute(pool).await?.rows_affected(),
+            Db::Sqlite(_, local) => lite::execute(local, sql, &args).await?,
         })
     }
 

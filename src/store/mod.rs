@@ -108,10 +108,10 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
-    /// This process's other writes kept the embedded store's write lock
-    /// longer than SQLite waits for it.
+    /// A write waited longer than SQLite waits for its lock for this
+    /// process's turn to write to the embedded store.
     #[error(
-        "control store: database is locked: this process's other writes held it for {}",
+        "control store: database is locked: waited {} for this process's turn to write",
         humantime::format_duration(*.0)
     )]
     WriterBusy(std::time::Duration),

@@ -1,5 +1,6 @@
 //! What the users of one embedded store within one process share besides
-//! its pool: the turn of its one writer, and word that a batch moved.
+//! its pool: the turn and the connection of its one writer, and word that a
+//! batch moved.
 //!
 //! * **Turns.** SQLite lets one connection write at a time. One that finds
 //!   the lock taken waits in SQLite's busy handler, which sleeps 1, 2, 5,
@@ -7,7 +8,15 @@
 //!   batch of 1,000 jobs on the embedded defaults, four at a time, slept
 //!   about 2,500 times. Taking turns here first, in the order asked, a
 //!   write starts the moment the one before it ends. Writes of other
-//!   processes on the same file still meet the busy handler.
+//!   processes on the same file still meet the busy handler, and so does a
+//!   write of this one made as a statement that returns rows through the
+//!   pool (a claim, a pause: rare, and never a job's).
+//! * **One connection for the writes** ([`Local::writes`]). A connection's
+//!   page cache is dropped whenever another connection wrote since its last
+//!   read; the process's writes, all on one connection, keep theirs. The
+//!   pool hands that connection on only once a dropped transaction's
+//!   rollback has run on it, so the next write never finds the lock still
+//!   held by the last.
 //! * **Word of moved batches.** SQLite has no `NOTIFY`. A write that moves
 //!   a batch says so ([`Turn::moved_batch`]); once it has committed, every
 //!   follower in this process ([`Local::batch_moves`]) is woken to read the
@@ -20,6 +29,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::store::{Error, Result};
@@ -30,6 +40,7 @@ pub(crate) struct Local(Arc<Shared>);
 #[derive(Debug)]
 struct Shared {
     writer: Arc<Semaphore>,
+    writes: SqlitePool,
     moved: watch::Sender<()>,
 }
 
@@ -42,9 +53,10 @@ pub(crate) struct Turn {
 }
 
 impl Local {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(writes: SqlitePool) -> Self {
         Local(Arc::new(Shared {
             writer: Arc::new(Semaphore::new(1)),
+            writes,
             moved: watch::Sender::new(()),
         }))
     }
@@ -63,6 +75,11 @@ impl Local {
             // Never closed: only the wait can run out.
             _ => Err(Error::WriterBusy(wait)),
         }
+    }
+
+    /// The pool of the one connection the process writes on.
+    pub(crate) fn writes(&self) -> &SqlitePool {
+        &self.0.writes
     }
 
     /// Word of every batch this process moves from now on: the receiver
@@ -93,9 +110,13 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
+    async fn local() -> Local {
+        Local::new(SqlitePool::connect("sqlite::memory:").await.unwrap())
+    }
+
     #[tokio::test]
     async fn a_write_waits_for_the_turn_before_it_and_no_longer() {
-        let local = Local::new();
+        let local = local().await;
         let first = local.turn(WAIT).await.unwrap();
         let next = local.clone();
         let second = tokio::spawn(async move { next.turn(WAIT).await.map(drop) });
@@ -113,19 +134,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_turn_not_given_in_time_is_an_error_that_says_so() {
-        let local = Local::new();
+        let local = local().await;
         let _held = local.turn(WAIT).await.unwrap();
         let refused = local.turn(Duration::from_millis(20)).await;
         let message = refused.unwrap_err().to_string();
         assert!(
-            message.contains("database is locked") && message.ends_with("held it for 20ms"),
+            message.contains("database is locked") && message.contains("waited 20ms"),
             "{message}"
         );
     }
 
     #[tokio::test]
     async fn followers_hear_of_a_moved_batch_once_its_write_commits() {
-        let local = Local::new();
+        let local = local().await;
         let mut follower = local.batch_moves();
         local.turn(WAIT).await.unwrap().committed();
         assert!(

@@ -12,10 +12,12 @@
 //!   to the busy timeout), so two aggregators folding the same batch
 //!   serialize and each reads the other's committed counters: the role of
 //!   `FOR UPDATE` on PostgreSQL.
-//! * The writes of one process take turns before that ([`Local`]), so
-//!   they queue on the process's own lock and never meet SQLite's busy
-//!   handler, which polls with sleeps; writes of other processes on the
-//!   same file still wait there, up to the busy timeout.
+//! * The writes of one process (its write transactions and its single
+//!   write statements, [`execute`]) take turns before that, on one
+//!   connection kept for them ([`Local`]): they queue on the process's own
+//!   lock instead of meeting each other in SQLite's busy handler, which
+//!   polls with sleeps. Writes of other processes on the same file still
+//!   wait there, up to the busy timeout.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,8 +44,13 @@ use crate::store::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open (and create if missing) the database file named by a `sqlite:` URL,
-/// creating its directory too.
-pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, sqlx::Error> {
+/// creating its directory too: its pool, and what this process shares over
+/// it, the connection its writes go to among them (made from the same
+/// options, so an in-memory database is the same one).
+pub(crate) async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<(SqlitePool, Local), sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -51,16 +58,21 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
     create_parent_dir(url, options.get_filename())?;
-    // Never pinged on the way out of the pool: the file cannot go away as
-    // a server's socket can, and a ping is a call to the connection's
-    // thread and back before every statement.
-    let pool = SqlitePoolOptions::new()
-        .test_before_acquire(false)
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+    // Not pinged on the way out of the pool: the file cannot go away as a
+    // server's socket can, and a ping is a call to the connection's thread
+    // and back before every statement. (sqlx still pings one on its way
+    // back, which also waits for a dropped transaction's rollback.)
+    let pooled = |max_connections| {
+        SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(max_connections)
+            .acquire_timeout(BUSY_TIMEOUT)
+    };
+    let pool = pooled(max_connections)
+        .connect_with(options.clone())
         .await?;
-    Ok(pool)
+    let writes = pooled(1).connect_with(options).await?;
+    Ok((pool, Local::new(writes)))
 }
 
 /// `sqlite:data/x.sqlite` needs `data/`; in-memory databases need nothing.
@@ -87,12 +99,19 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
 
 /// A write transaction holding SQLite's write lock from its first
 /// statement, in this process's turn ([`Local::turn`]).
-pub(crate) async fn begin_write(
-    pool: &SqlitePool,
-    local: &Local,
-) -> Result<(Transaction<'static, Sqlite>, Turn)> {
+pub(crate) async fn begin_write(local: &Local) -> Result<(Transaction<'static, Sqlite>, Turn)> {
     let turn = local.turn(BUSY_TIMEOUT).await?;
-    Ok((pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+    Ok((local.writes().begin_with("BEGIN IMMEDIATE").await?, turn))
+}
+
+/// One write statement on its own, in this process's turn; the rows it
+/// changed.
+pub(crate) async fn execute(local: &Local, sql: &str, args: &[Arg]) -> Result<u64> {
+    let _turn = local.turn(BUSY_TIMEOUT).await?;
+    Ok(query(sql, args)
+        .execute(local.writes())
+        .await?
+        .rows_affected())
 }
 
 /// The one timestamp format of this store (see the module documentation).
