@@ -159,7 +159,10 @@ impl Alerts<'_> {
                AND to_send = 1 AND (claimed_until IS NULL OR claimed_until < $1) \
              RETURNING {STATE_COLUMNS}"
         );
-        let rows = self.db.fetch_all(&sql, args![now, until, limit]).await?;
+        let rows = self
+            .db
+            .write_returning(&sql, args![now, until, limit])
+            .await?;
         let mut claimed = rows
             .iter()
             .map(alert_from_row)

@@ -192,6 +192,28 @@ impl Db {
         })
     }
 
+    /// Run one write statement on its own that returns rows (`UPDATE …
+    /// RETURNING`, a claim); on SQLite in this process's turn to write, as
+    /// [`Db::execute`]. The `fetch_*` methods are for reads.
+    pub(crate) async fn write_returning(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
+        Ok(match self {
+            Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
+            Db::Sqlite(_, local) => {
+                rows(lite::write_returning(local, sql, &args).await?, Row::Sqlite)
+            }
+        })
+    }
+
+    /// [`Db::write_returning`] of a statement that returns exactly one row
+    /// (`INSERT … RETURNING`).
+    pub(crate) async fn write_returning_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
+        self.write_returning(sql, args)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+    }
+
     pub(crate) async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
         Ok(match self {
             Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
@@ -214,7 +236,7 @@ impl Db {
         })
     }
 
-    /// A statement that returns exactly one row (`INSERT … RETURNING`).
+    /// A read that returns exactly one row.
     pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
         self.fetch_optional(sql, args)
             .await?
@@ -309,7 +331,7 @@ impl Tx {
         })
     }
 
-    /// A statement that returns exactly one row (`INSERT … RETURNING`).
+    /// A read that returns exactly one row.
     pub(crate) async fn fetch_one(&mut self, sql: &str, args: Vec<Arg>) -> Result<Row> {
         self.fetch_optional(sql, args)
             .await?
@@ -379,4 +401,46 @@ fn null(column: &str) -> Error {
         index: column.to_string(),
         source: "unexpected NULL".into(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn on_sqlite_a_write_that_returns_rows_takes_the_process_s_turn() {
+        let db = Db::connect("sqlite::memory:", 2).await.unwrap();
+        let local = match &db {
+            Db::Sqlite(_, local) => Some(local.clone()),
+            Db::Postgres(_) => None,
+        };
+        let local = local.unwrap();
+        db.execute("CREATE TABLE t (n INTEGER)", args![])
+            .await
+            .unwrap();
+        let insert = "INSERT INTO t (n) VALUES (7) RETURNING n";
+        let held = local.turn(Duration::from_secs(10)).await.unwrap();
+        let waited = tokio::time::timeout(
+            Duration::from_millis(300),
+            db.write_returning(insert, args![]),
+        )
+        .await;
+        assert!(
+            waited.is_err(),
+            "it waits while another write holds the turn"
+        );
+        drop(held);
+        let rows = db.write_returning(insert, args![]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].int("n").unwrap(), 7);
+        let stored = db.fetch_one("SELECT count(*) AS c FROM t", args![]).await;
+        assert_eq!(
+            stored.unwrap().int("c").unwrap(),
+            1,
+            "the write given up left nothing"
+        );
+    }
 }

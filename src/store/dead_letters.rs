@@ -77,7 +77,7 @@ impl DeadLetters<'_> {
         body: &[u8],
     ) -> Result<i64> {
         self.db
-            .fetch_one(
+            .write_returning_one(
                 "INSERT INTO dead_letters (message_id, kind, reason, body, dead_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 args![message_id, kind, reason, body, Utc::now()],
@@ -132,13 +132,13 @@ impl DeadLetters<'_> {
     pub async fn claim(&self, id: i64, at: DateTime<Utc>) -> Result<bool> {
         let claimed = self
             .db
-            .fetch_optional(
+            .write_returning(
                 "UPDATE dead_letters SET replayed_at = $2 \
                  WHERE id = $1 AND replayed_at IS NULL RETURNING id",
                 args![id, at],
             )
             .await?;
-        Ok(claimed.is_some())
+        Ok(!claimed.is_empty())
     }
 
     /// Undo [`DeadLetters::claim`] made at `at` (its publish failed).

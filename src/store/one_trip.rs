@@ -86,7 +86,7 @@ pub(super) async fn start(db: &Db, start: Starting, read_inventory: bool) -> Res
     let rows = match db.dialect() {
         Dialect::Postgres => {
             let one = start_statement(start, read_inventory)?;
-            db.fetch_all(&one.sql, one.args).await
+            db.write_returning(&one.sql, one.args).await
         }
         Dialect::Sqlite => start_in_script(db, start, read_inventory).await,
     };

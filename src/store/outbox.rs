@@ -82,7 +82,7 @@ impl Outbox<'_> {
         let until = now.checked_add_signed(claim).unwrap_or(now);
         let rows = self
             .db
-            .fetch_all(
+            .write_returning(
                 "UPDATE job_outbox SET claimed_until = $2 \
                  WHERE job_id IN (SELECT job_id FROM job_outbox \
                          WHERE publish_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \

@@ -28,7 +28,7 @@ impl RoleLeases<'_> {
     ) -> Result<bool> {
         let held = self
             .db
-            .fetch_optional(
+            .write_returning(
                 "INSERT INTO role_leases AS r (role, holder, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, \
                      expires_at = excluded.expires_at \
@@ -37,7 +37,7 @@ impl RoleLeases<'_> {
                 args![role, holder, until, now],
             )
             .await?;
-        Ok(held.is_some())
+        Ok(!held.is_empty())
     }
 
     /// Give `role` up, if `holder` holds it, so another takes it at once.

@@ -100,7 +100,10 @@ impl Schedules<'_> {
                  owed_from = CASE WHEN paused THEN $4 ELSE owed_from END \
              WHERE name = $1 RETURNING name, paused, changed_by, owed_from"
         };
-        let row = self.db.fetch_one(sql, args![name, paused, by, now]).await?;
+        let row = self
+            .db
+            .write_returning_one(sql, args![name, paused, by, now])
+            .await?;
         state_from_row(&row)
     }
 

@@ -7,10 +7,10 @@
 //!   10 and up to 100 ms between tries, however soon the lock is free: a
 //!   batch of 1,000 jobs on the embedded defaults, four at a time, slept
 //!   about 2,500 times. Taking turns here first, in the order asked, a
-//!   write starts the moment the one before it ends. Writes of other
-//!   processes on the same file still meet the busy handler, and so does a
-//!   write of this one made as a statement that returns rows through the
-//!   pool (a claim, a pause: rare, and never a job's).
+//!   write starts the moment the one before it ends: every write of the
+//!   process, its transactions and its single statements (those that
+//!   return rows, a claim, included). Writes of other processes on the
+//!   same file still meet the busy handler.
 //! * **One connection for the writes** ([`Local::writes`]). A connection's
 //!   page cache is dropped whenever another connection wrote since its last
 //!   read; the process's writes, all on one connection, keep theirs. The

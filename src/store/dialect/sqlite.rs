@@ -13,7 +13,7 @@
 //!   serialize and each reads the other's committed counters: the role of
 //!   `FOR UPDATE` on PostgreSQL.
 //! * The writes of one process (its write transactions and its single
-//!   write statements, [`execute`]) take turns before that, on one
+//!   write statements, [`execute`] and [`write_returning`]) take turns before that, on one
 //!   connection kept for them ([`Local`]): they queue on the process's own
 //!   lock instead of meeting each other in SQLite's busy handler, which
 //!   polls with sleeps. Writes of other processes on the same file still
@@ -112,6 +112,17 @@ pub(crate) async fn execute(local: &Local, sql: &str, args: &[Arg]) -> Result<u6
         .execute(local.writes())
         .await?
         .rows_affected())
+}
+
+/// One write statement on its own that returns rows (`… RETURNING`), in
+/// this process's turn, as [`execute`].
+pub(crate) async fn write_returning(
+    local: &Local,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Vec<SqliteRow>> {
+    let _turn = local.turn(BUSY_TIMEOUT).await?;
+    Ok(query(sql, args).fetch_all(local.writes()).await?)
 }
 
 /// The one timestamp format of this store (see the module documentation).
