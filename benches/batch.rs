@@ -6,8 +6,8 @@
 //!
 //! Run: `cargo bench --bench batch` (optionally `-- --instances 200 --concurrency 4`).
 //! Needs the local MariaDB and PostgreSQL (see README). Each phase runs in a
-//! child process under `/usr/bin/time`, so wall time and peak RSS are each
-//! phase's own. The phases live in `support/phases.rs`, shared with the
+//! child process under `/usr/bin/time`, so wall time, peak RSS and CPU
+//! time are each phase's own. The phases live in `support/phases.rs`, shared with the
 //! fleet benchmark.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,20 +26,27 @@ fn main() {
     let base = child::measure(&phases::args("baseline", instances, concurrency));
     let run = child::measure(&phases::args("embedded", instances, concurrency));
     println!(
-        "{:<40} {:>9} {:>14} {:>10} {:>9}",
-        "phase", "wall (s)", "peak RSS (MiB)", "databases", "ratio"
+        "{:<40} {:>9} {:>14} {:>8} {:>10} {:>9}",
+        "phase", "wall (s)", "peak RSS (MiB)", "CPU (s)", "databases", "ratio"
     );
     println!(
-        "{:<40} {:>9.2} {:>14.1} {:>10} {:>9}",
-        "baseline: raw queries through adapters", base.secs, base.rss_mib, base.databases, "1.00x"
+        "{:<40} {:>9.2} {:>14.1} {:>8.2} {:>10} {:>9}",
+        "baseline: raw queries through adapters",
+        base.secs,
+        base.rss_mib,
+        base.cpu_secs,
+        base.databases,
+        "1.00x"
     );
     println!(
-        "{:<40} {:>9.2} {:>14.1} {:>10} {:>8.2}x",
+        "{:<40} {:>9.2} {:>14.1} {:>8.2} {:>10} {:>8.2}x",
         "dbfleet run (SQLite + in-process queue)",
         run.secs,
         run.rss_mib,
+        run.cpu_secs,
         run.databases,
         run.secs / base.secs
     );
     println!("peak memory ratio: {:.2}x", run.rss_mib / base.rss_mib);
+    println!("CPU time ratio: {:.2}x", run.cpu_secs / base.cpu_secs);
 }

@@ -6,7 +6,9 @@
 //! `finished_at` (written by the fold that ended it). Commits are the
 //! store's `xact_commit` over the whole run (the workers' and the control
 //! plane's start-up schema checks, the dispatch, every job, every fold, the
-//! sweeper), less this benchmark's own polls of the batch.
+//! sweeper), less this benchmark's own polls of the batch. CPU time is the
+//! fleet's own: each worker process's whole life, and this process's (the
+//! control plane's) from the dispatch to the batch's end.
 
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub struct FleetRun {
     pub commits_per_job: f64,
     /// Peak RSS of each worker process, MiB.
     pub worker_rss: Vec<f64>,
+    /// CPU seconds of the worker processes and the control plane.
+    pub cpu_secs: f64,
     pub records: i64,
 }
 
@@ -51,8 +55,10 @@ pub async fn fleet(instances: usize, workers: usize, concurrency: usize) -> Flee
         .collect();
     worker::until_consumers(&world, workers as u32).await;
     let started = Utc::now();
+    let own_cpu = child::own_cpu_secs();
     let (batch, polls) = run_batch(&world, &store).await;
-    let worker_rss = running.into_iter().map(|w| w.stop()).collect();
+    let control_plane_cpu = child::own_cpu_secs() - own_cpu;
+    let usage: Vec<_> = running.into_iter().map(|w| w.stop()).collect();
     shutdown.cancel();
     serve.await.unwrap().unwrap();
     drop(store);
@@ -64,7 +70,8 @@ pub async fn fleet(instances: usize, workers: usize, concurrency: usize) -> Flee
     FleetRun {
         secs: (finished - started).to_std().unwrap().as_secs_f64(),
         commits_per_job: commits as f64 / instances.max(1) as f64,
-        worker_rss,
+        worker_rss: usage.iter().map(|u| u.rss_mib).collect(),
+        cpu_secs: control_plane_cpu + usage.iter().map(|u| u.cpu_secs).sum::<f64>(),
         records: batch.summary.get("total_records"),
     }
 }
@@ -122,6 +129,36 @@ pub fn measure(rt: &Runtime, n: usize, concurrency: usize, series: &mut Series) 
     series.push("commits2", n, two.commits_per_job);
     series.push("sized_bare", n, bare.databases as f64);
     series.push("sized_fleet1", n, one.records as f64);
+    let per_job = |cpu_secs: f64| cpu_secs * 1000.0 / n.max(1) as f64;
+    series.push("cpu_bare", n, per_job(bare.cpu_secs));
+    series.push("cpu_embedded", n, per_job(embedded.cpu_secs));
+    series.push("cpu_fleet1", n, per_job(one.cpu_secs));
+    series.push("cpu_fleet2", n, per_job(two.cpu_secs));
+}
+
+/// The batch section's CPU rows at size `n`: each side's own processes,
+/// per job, against the bare loop's process.
+pub fn cpu_rows(series: &Series, n: usize) -> Vec<Row> {
+    let bare = series.get("cpu_bare", n);
+    let row = |name: &'static str, figure: &str| {
+        Row::new(figure, n, "ms", series.get(name, n)).baseline(
+            "bare loop",
+            series.get(name, n),
+            bare,
+        )
+    };
+    vec![
+        Row::new("own CPU per job: bare loop", n, "ms", bare),
+        row("cpu_embedded", "own CPU per job: `dbfleet run`"),
+        row(
+            "cpu_fleet1",
+            "own CPU per job: fleet, 1 worker + control plane",
+        ),
+        row(
+            "cpu_fleet2",
+            "own CPU per job: fleet, 2 workers + control plane",
+        ),
+    ]
 }
 
 /// The batch section's rows at size `n`.

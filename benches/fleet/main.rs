@@ -16,6 +16,7 @@
 //!   MariaDB, half the local PostgreSQL) on the fleet (PostgreSQL store,
 //!   RabbitMQ, `serve` here, 1 or 2 worker processes) and with `dbfleet run`,
 //!   against the bare loop through the adapters; store commits per job;
+//!   each side's own CPU per job (its processes, not the servers');
 //! - `dispatch` (`dispatch.rs`): publishing `N` jobs against raw lapin;
 //! - `fold` (`fold.rs`): results folded per second, PostgreSQL and SQLite;
 //! - `memory` (`memory.rs`): worker peak RSS against the bare loop's.
@@ -71,6 +72,7 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     for &n in sizes.iter().filter(|_| on("batch")) {
         rows.extend(batch::rows(&series, n, concurrency));
+        rows.extend(batch::cpu_rows(&series, n));
     }
     for &n in sizes.iter().filter(|_| on("dispatch")) {
         rows.extend(dispatch::rows(&series, n));

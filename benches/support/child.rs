@@ -1,5 +1,6 @@
 //! Phases run as children of the benchmark's own executable, under
-//! `/usr/bin/time`, so each one's peak resident set is its own.
+//! `/usr/bin/time`, so each one's peak resident set and CPU time are its
+//! own.
 //!
 //! A short phase prints `<seconds> <databases>` on stdout and exits
 //! ([`measure`]); a long-running one (a worker) runs until its stdin closes
@@ -18,26 +19,55 @@ pub struct Measured {
     pub secs: f64,
     /// The child's maximum resident set.
     pub rss_mib: f64,
+    /// The child's CPU time, user and system, start-up included.
+    pub cpu_secs: f64,
     pub databases: usize,
+}
+
+/// What `/usr/bin/time` reports of a child.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub rss_mib: f64,
+    pub cpu_secs: f64,
 }
 
 /// This executable with `args`, under `/usr/bin/time` writing to `report`.
 fn timed(args: &[String], report: &PathBuf) -> Command {
     let mut command = Command::new("/usr/bin/time");
     command
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(report)
         .arg(std::env::current_exe().unwrap())
         .args(args);
     command
 }
 
-/// The peak RSS `/usr/bin/time` wrote to `report`, in MiB.
-fn read_rss(report: &PathBuf) -> f64 {
+/// The peak RSS (KiB, shown in MiB) and the user and system seconds
+/// `/usr/bin/time` wrote to `report`.
+fn read_usage(report: &PathBuf) -> Usage {
     let text = std::fs::read_to_string(report).unwrap();
     let _ = std::fs::remove_file(report);
-    let kib: f64 = text.lines().last().unwrap().trim().parse().unwrap();
-    kib / 1024.0
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Usage {
+        rss_mib: fields[0] / 1024.0,
+        cpu_secs: fields[1] + fields[2],
+    }
+}
+
+/// This process's CPU time so far, user and system, in seconds (from
+/// `/proc/self/stat`, in ticks of 1/100 s).
+pub fn own_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 fn report_path(what: &str) -> PathBuf {
@@ -58,9 +88,11 @@ pub fn measure(args: &[String]) -> Measured {
     let mut fields = stdout.split_whitespace();
     let secs: f64 = fields.next().unwrap().parse().unwrap();
     let databases: usize = fields.next().unwrap().parse().unwrap();
+    let usage = read_usage(&report);
     Measured {
         secs,
-        rss_mib: read_rss(&report),
+        rss_mib: usage.rss_mib,
+        cpu_secs: usage.cpu_secs,
         databases,
     }
 }
@@ -85,12 +117,12 @@ impl Timed {
         Self { child, report }
     }
 
-    /// Close its stdin, wait for it to end; its peak RSS in MiB.
-    pub fn stop(mut self) -> f64 {
+    /// Close its stdin, wait for it to end; its peak RSS and CPU time.
+    pub fn stop(mut self) -> Usage {
         drop(self.child.stdin.take());
         let status = self.child.wait().unwrap();
         assert!(status.success(), "a timed child ended with {status}");
-        read_rss(&self.report)
+        read_usage(&self.report)
     }
 }
 
