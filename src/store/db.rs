@@ -196,22 +196,19 @@ impl Db {
     /// RETURNING`, a claim); on SQLite in this process's turn to write, as
     /// [`Db::execute`]. The `fetch_*` methods are for reads.
     pub(crate) async fn write_returning(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
-        Ok(match self {
-            Db::Postgres(pool) => rows(pg::query(sql, &args).fetch_all(pool).await?, Row::Postgres),
-            Db::Sqlite(_, local) => {
-                rows(lite::write_returning(local, sql, &args).await?, Row::Sqlite)
-            }
-        })
+        match self {
+            Db::Postgres(_) => self.fetch_all(sql, args).await,
+            Db::Sqlite(_, local) => Ok(rows(
+                lite::write_returning(local, sql, &args).await?,
+                Row::Sqlite,
+            )),
+        }
     }
 
     /// [`Db::write_returning`] of a statement that returns exactly one row
     /// (`INSERT … RETURNING`).
     pub(crate) async fn write_returning_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
-        self.write_returning(sql, args)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+        only(self.write_returning(sql, args).await?.into_iter().next())
     }
 
     pub(crate) async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
@@ -238,10 +235,13 @@ impl Db {
 
     /// A read that returns exactly one row.
     pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
-        self.fetch_optional(sql, args)
-            .await?
-            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+        only(self.fetch_optional(sql, args).await?)
     }
+}
+
+/// The one row a statement was to return.
+fn only(row: Option<Row>) -> Result<Row> {
+    row.ok_or(Error::Database(sqlx::Error::RowNotFound))
 }
 
 fn rows<R>(rows: Vec<R>, wrap: fn(R) -> Row) -> Vec<Row> {
@@ -331,11 +331,9 @@ impl Tx {
         })
     }
 
-    /// A read that returns exactly one row.
+    /// A statement that returns exactly one row (`INSERT … RETURNING`).
     pub(crate) async fn fetch_one(&mut self, sql: &str, args: Vec<Arg>) -> Result<Row> {
-        self.fetch_optional(sql, args)
-            .await?
-            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+        only(self.fetch_optional(sql, args).await?)
     }
 }
 
@@ -433,9 +431,8 @@ mod tests {
             "it waits while another write holds the turn"
         );
         drop(held);
-        let rows = db.write_returning(insert, args![]).await.unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].int("n").unwrap(), 7);
+        let row = db.write_returning_one(insert, args![]).await.unwrap();
+        assert_eq!(row.int("n").unwrap(), 7);
         let stored = db.fetch_one("SELECT count(*) AS c FROM t", args![]).await;
         assert_eq!(
             stored.unwrap().int("c").unwrap(),

@@ -9,8 +9,9 @@
 //!   about 2,500 times. Taking turns here first, in the order asked, a
 //!   write starts the moment the one before it ends: every write of the
 //!   process, its transactions and its single statements (those that
-//!   return rows, a claim, included). Writes of other processes on the
-//!   same file still meet the busy handler.
+//!   return rows, a claim, included), the migrations aside, which run at
+//!   start-up before any other. Writes of other processes on the same
+//!   file still meet the busy handler.
 //! * **One connection for the writes** ([`Local::writes`]). A connection's
 //!   page cache is dropped whenever another connection wrote since its last
 //!   read; the process's writes, all on one connection, keep theirs. The
@@ -44,7 +45,8 @@ struct Shared {
     moved: watch::Sender<()>,
 }
 
-/// One write transaction's turn; the next one's starts when it is dropped.
+/// One write's turn (a transaction, or a single statement); the next one's
+/// starts when it is dropped.
 #[derive(Debug)]
 pub(crate) struct Turn {
     _permit: OwnedSemaphorePermit,

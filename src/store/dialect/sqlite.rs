@@ -13,11 +13,11 @@
 //!   serialize and each reads the other's committed counters: the role of
 //!   `FOR UPDATE` on PostgreSQL.
 //! * The writes of one process (its write transactions and its single
-//!   write statements, [`execute`] and [`write_returning`]) take turns before that, on one
-//!   connection kept for them ([`Local`]): they queue on the process's own
-//!   lock instead of meeting each other in SQLite's busy handler, which
-//!   polls with sleeps. Writes of other processes on the same file still
-//!   wait there, up to the busy timeout.
+//!   write statements, [`execute`] and [`write_returning`]) take turns
+//!   before that, on one connection kept for them ([`Local`]): they queue
+//!   on the process's own lock instead of meeting each other in SQLite's
+//!   busy handler, which polls with sleeps. Writes of other processes on
+//!   the same file still wait there, up to the busy timeout.
 
 use std::str::FromStr;
 use std::time::Duration;
