@@ -146,11 +146,10 @@ impl Db {
     }
 
     /// Begin a write transaction whose commit does not wait for its flush
-    /// to disk: on PostgreSQL `synchronous_commit = off` for it alone, so
-    /// it is visible to every session at once and durable a moment later
-    /// (three `wal_writer_delay`s at most); a server crash in between
-    /// loses it whole, never part of it. Any later commit that waits for
-    /// its flush makes this one durable too (the log is written in order).
+    /// to disk: on PostgreSQL `synchronous_commit = off` for it alone, so it
+    /// is visible to every session at once and durable a moment later (three
+    /// `wal_writer_delay`s at most); a crash in between loses it whole, and
+    /// any later flushed commit makes it durable too (the log is in order).
     /// SQLite's store already commits this way (`synchronous = NORMAL`).
     /// Only for writes whose loss the design absorbs.
     pub(crate) async fn write_unflushed(&self) -> Result<Tx> {
@@ -192,9 +191,8 @@ impl Db {
         })
     }
 
-    /// Run one write statement on its own that returns rows (`UPDATE …
-    /// RETURNING`, a claim); on SQLite in this process's turn to write, as
-    /// [`Db::execute`]. The `fetch_*` methods are for reads.
+    /// One write statement on its own that returns rows (a claim); on SQLite
+    /// in this process's turn, as [`Db::execute`]. Reads use `fetch_*`.
     pub(crate) async fn write_returning(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>> {
         match self {
             Db::Postgres(_) => self.fetch_all(sql, args).await,
@@ -205,8 +203,7 @@ impl Db {
         }
     }
 
-    /// [`Db::write_returning`] of a statement that returns exactly one row
-    /// (`INSERT … RETURNING`).
+    /// [`Db::write_returning`] of a statement that returns one row.
     pub(crate) async fn write_returning_one(&self, sql: &str, args: Vec<Arg>) -> Result<Row> {
         only(self.write_returning(sql, args).await?.into_iter().next())
     }
